@@ -1,0 +1,76 @@
+"""Plain PyTorch code equivalent to a TrainConfig (shown in the app's code panels).
+
+The code is self-contained and runnable: tests execute it on a small dataset.
+"""
+from __future__ import annotations
+
+from core.config import TrainConfig
+from core.data import MNIST_MEAN, MNIST_STD
+
+_MODELS = {
+    "net2": """model = nn.Sequential(
+    nn.Flatten(),                 # (B, 1, 28, 28) -> (B, 784)
+    nn.Linear(28 * 28, {h}),      # (B, {h})
+    nn.ReLU(),
+    nn.Linear({h}, 10),           # (B, 10) logits
+)""",
+    "cnn": """model = nn.Sequential(
+    nn.Conv2d(1, 16, 3, padding=1),   # (B, 16, 28, 28)
+    nn.ReLU(),
+    nn.MaxPool2d(2),                  # (B, 16, 14, 14)
+    nn.Conv2d(16, 32, 3, padding=1),  # (B, 32, 14, 14)
+    nn.ReLU(),
+    nn.MaxPool2d(2),                  # (B, 32, 7, 7)
+    nn.Flatten(),                     # (B, 1568)
+    nn.Linear(32 * 7 * 7, {h}),       # (B, {h})
+    nn.ReLU(),
+    nn.Linear({h}, 10),               # (B, 10) logits
+)""",
+}
+
+_OPTIMIZERS = {
+    "sgd": "torch.optim.SGD(model.parameters(), lr={lr!r})",
+    "momentum": "torch.optim.SGD(model.parameters(), lr={lr!r}, momentum={momentum!r})",
+    "adam": "torch.optim.Adam(model.parameters(), lr={lr!r})",
+}
+
+
+def training_code(cfg: TrainConfig) -> str:
+    model = _MODELS[cfg.model.arch].format(h=cfg.model.hidden)
+    opt = _OPTIMIZERS[cfg.optimizer].format(lr=cfg.lr, momentum=cfg.momentum)
+    return f'''import torch
+import torch.nn.functional as F
+from torch import nn
+from torchvision import datasets
+
+device = "cuda" if torch.cuda.is_available() else "cpu"
+torch.manual_seed({cfg.seed})
+
+# Decode MNIST once into tensors on the device: no per-sample PIL transforms.
+train_set = datasets.MNIST("data", train=True, download=True)
+test_set = datasets.MNIST("data", train=False, download=True)
+
+def to_input(images):  # uint8 (N, 28, 28) -> normalized float (N, 1, 28, 28)
+    return ((images.float() / 255 - {MNIST_MEAN}) / {MNIST_STD}).unsqueeze(1).to(device)
+
+x_train, y_train = to_input(train_set.data), train_set.targets.to(device)
+x_test, y_test = to_input(test_set.data), test_set.targets.to(device)
+
+{model}
+model = model.to(device)
+optimizer = {opt}
+
+for epoch in range({cfg.epochs}):
+    model.train()
+    perm = torch.randperm(len(y_train), device=device)
+    for i in range(0, len(y_train), {cfg.batch_size}):
+        idx = perm[i:i + {cfg.batch_size}]
+        loss = F.cross_entropy(model(x_train[idx]), y_train[idx])
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    model.eval()
+    with torch.no_grad():
+        accuracy = (model(x_test).argmax(1) == y_test).float().mean().item()
+    print(f"epoch {{epoch + 1}}: last batch loss {{loss.item():.4f}}, test accuracy {{accuracy:.2%}}")
+'''

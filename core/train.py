@@ -1,0 +1,196 @@
+"""The training engine: `fit(cfg, data) -> Run`.
+
+Design for speed: the dataset is normalized once into a float tensor that stays
+on the device; each step slices a batch with one index op (no DataLoader, no
+PIL); losses stay on the device and are read back every `report_every` steps,
+so a GPU is never synchronized per step. A per-run `torch.Generator` drives
+both the initialization and the shuffling, so a config replays exactly.
+"""
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from core.config import TrainConfig, default_device
+from core.data import MNISTData, to_input
+from core.models import build_model
+
+Status = Literal["ok", "diverged"]
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Handed to `on_progress` every `report_every` steps and at each epoch end."""
+
+    step: int  # steps done so far
+    total_steps: int
+    epoch: int  # 1-based epoch the step belongs to
+    new_losses: list[float]  # train losses of the steps since the last report
+    elapsed_s: float
+    val_loss: float | None = None  # set at epoch ends
+    val_acc: float | None = None
+
+
+@dataclass
+class History:
+    step_loss: list[float] = field(default_factory=list)  # one per optimizer step
+    steps_per_epoch: int = 0
+    val_loss: list[float] = field(default_factory=list)  # one per epoch
+    val_acc: list[float] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {"step_loss": self.step_loss, "steps_per_epoch": self.steps_per_epoch,
+                "val_loss": self.val_loss, "val_acc": self.val_acc}
+
+    @staticmethod
+    def from_dict(d: dict) -> "History":
+        return History([float(x) for x in d["step_loss"]], int(d["steps_per_epoch"]),
+                       [float(x) for x in d["val_loss"]], [float(x) for x in d["val_acc"]])
+
+
+@dataclass
+class Run:
+    config: TrainConfig
+    state: dict[str, torch.Tensor]  # trained weights, CPU
+    history: History
+    metrics: dict[str, float | str]  # test_acc, test_loss, train_s, samples_per_s, device
+    status: Status = "ok"
+    reason: str = ""  # why training stopped early, in plain words
+
+
+class ConfigError(ValueError):
+    """A config that cannot be trained (zero epochs, non-positive learning rate, ...)."""
+
+
+def check_config(cfg: TrainConfig) -> None:
+    problems = []
+    if cfg.epochs < 1:
+        problems.append(f"epochs must be at least 1 (got {cfg.epochs})")
+    if not (cfg.lr > 0 and math.isfinite(cfg.lr)):
+        problems.append(f"learning rate must be a positive number (got {cfg.lr})")
+    if cfg.batch_size < 1:
+        problems.append(f"batch size must be at least 1 (got {cfg.batch_size})")
+    if cfg.model.hidden < 1:
+        problems.append(f"hidden size must be at least 1 (got {cfg.model.hidden})")
+    if not 0 <= cfg.momentum < 1:
+        problems.append(f"momentum must be in [0, 1) (got {cfg.momentum})")
+    if problems:
+        raise ConfigError("; ".join(problems))
+
+
+def make_optimizer(cfg: TrainConfig, params) -> torch.optim.Optimizer:
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=cfg.lr)
+    if cfg.optimizer == "momentum":
+        return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum)
+    return torch.optim.Adam(params, lr=cfg.lr, fused=True)  # one fused kernel per step (CPU and CUDA)
+
+
+@torch.inference_mode()
+def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int = 2000) -> tuple[float, float]:
+    """Mean cross-entropy and accuracy of `model` on (x, y); model must be in eval mode."""
+    total_loss = torch.zeros((), device=x.device)
+    correct = torch.zeros((), device=x.device, dtype=torch.long)
+    for i in range(0, len(y), batch):
+        logits = model(x[i:i + batch])  # (b, 10)
+        total_loss += F.cross_entropy(logits, y[i:i + batch], reduction="sum")
+        correct += (logits.argmax(1) == y[i:i + batch]).sum()
+    return total_loss.item() / len(y), correct.item() / len(y)
+
+
+def fit(cfg: TrainConfig, data: MNISTData, device: torch.device | None = None,
+        on_progress: Callable[[Progress], None] | None = None, report_every: int = 20) -> Run:
+    """Train a fresh model for `cfg` on `data`. Stops early, status "diverged", on a non-finite loss."""
+    check_config(cfg)
+    if cfg.data_source != data.source:
+        raise ConfigError(f"config asks for {cfg.data_source} but the data is {data.source}")
+    device = device or default_device()
+    g = torch.Generator().manual_seed(cfg.seed)
+    model = build_model(cfg.model, g).to(device)
+    opt = make_optimizer(cfg, model.parameters())
+
+    x_train, y_train = to_input(data.train.images, device), data.train.labels.to(device)  # (N, 1, 28, 28), (N,)
+    x_test, y_test = to_input(data.test.images, device), data.test.labels.to(device)
+    n = len(y_train)
+    bs = min(cfg.batch_size, n)
+    steps_per_epoch = math.ceil(n / bs)
+    total = steps_per_epoch * cfg.epochs
+    losses = torch.empty(total, device=device)  # read back in chunks: no per-step sync
+    history = History(steps_per_epoch=steps_per_epoch)
+    status: Status = "ok"
+    reason = ""
+    t0 = time.perf_counter()
+    train_s = 0.0
+    step = reported = seen = 0
+
+    def flush(epoch: int, val: tuple[float, float] | None = None) -> bool:
+        """Copy new losses to the history, report, and say whether they are all finite."""
+        nonlocal reported
+        new = losses[reported:step].tolist()
+        reported = step
+        history.step_loss.extend(new)
+        if on_progress is not None:
+            on_progress(Progress(step, total, epoch, new, time.perf_counter() - t0,
+                                 *(val if val else (None, None))))
+        return all(math.isfinite(v) for v in new)
+
+    for epoch in range(1, cfg.epochs + 1):
+        model.train()
+        t_epoch = time.perf_counter()
+        perm = torch.randperm(n, generator=g).to(device)
+        for i in range(0, n, bs):
+            idx = perm[i:i + bs]
+            loss = F.cross_entropy(model(x_train[idx]), y_train[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            losses[step] = loss.detach()
+            step += 1
+            seen += idx.numel()
+            if step % report_every == 0 and step % steps_per_epoch != 0 and not flush(epoch):
+                status = "diverged"
+                break
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        train_s += time.perf_counter() - t_epoch
+        if status == "diverged":
+            break
+        model.eval()
+        val = evaluate(model, x_test, y_test)
+        history.val_loss.append(val[0])
+        history.val_acc.append(val[1])
+        if not flush(epoch, val) or not math.isfinite(val[0]):
+            status = "diverged"
+            break
+
+    if status == "diverged":
+        bad = next((i for i, v in enumerate(history.step_loss) if not math.isfinite(v)), len(history.step_loss))
+        reason = (f"The loss became {history.step_loss[bad] if bad < len(history.step_loss) else 'non-finite'} "
+                  f"at step {bad + 1} of {total}: the updates blew up. Lower the learning rate "
+                  f"(now {cfg.lr:g}) and train again. This run was not saved.")
+    model.eval()
+    test_loss, test_acc = history.val_loss[-1] if history.val_loss else float("nan"), \
+        history.val_acc[-1] if history.val_acc else float("nan")
+    metrics: dict[str, float | str] = {
+        "test_loss": test_loss, "test_acc": test_acc,
+        "train_s": train_s, "wall_s": time.perf_counter() - t0,
+        "samples_per_s": seen / train_s if train_s > 0 else 0.0,
+        "device": str(device), "n_train": n, "n_test": len(y_test),
+    }
+    state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+    return Run(cfg, state, history, metrics, status, reason)
+
+
+def load_model(run: Run, device: torch.device | None = None) -> nn.Sequential:
+    """A read-only eval-mode model holding `run`'s weights (no grads are ever recorded on it)."""
+    model = build_model(run.config.model)
+    model.load_state_dict(run.state)
+    model.requires_grad_(False)
+    return model.to(device or default_device()).eval()

@@ -1,0 +1,25 @@
+"""Entry point: `streamlit run streamlit_app.py`.
+
+Registers every page in pages/ with st.navigation, so every visit (also a first
+visit straight to a page's URL) runs this script first: page config, thread
+count and the sidebar status are the same everywhere.
+"""
+import streamlit as st
+
+from ui.shell import configure_process, sidebar_status
+
+st.set_page_config(page_title="PyTorch Concept Explorer", page_icon="🔥", layout="wide")
+configure_process()
+
+PAGES = {
+    "Start": [
+        st.Page("pages/home.py", title="Home", icon="🏠", default=True),
+    ],
+    "Concepts": [
+        st.Page("pages/fully_connected.py", title="Fully connected net", icon="🕸️"),
+    ],
+}
+
+navigation = st.navigation(PAGES)
+sidebar_status()
+navigation.run()

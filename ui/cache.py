@@ -1,0 +1,103 @@
+"""The only module that calls st.cache_resource / st.cache_data.
+
+Cached objects are shared by every session of the server: models come back in
+eval mode with requires_grad off, and callers treat them as read-only.
+Cache keys are frozen config dataclasses, never tensors or modules.
+"""
+from __future__ import annotations
+
+import threading
+
+import streamlit as st
+import torch
+
+from core.config import ModelConfig, Paths, TrainConfig, default_device
+from core.data import MNISTData, download_mnist, full_available, load_mnist, to_input
+from core.store import RunStore
+from core.train import Run, load_model
+
+
+@st.cache_resource
+def paths() -> Paths:
+    return Paths.from_env()
+
+
+@st.cache_resource
+def device() -> torch.device:
+    return default_device()
+
+
+@st.cache_resource
+def store() -> RunStore:
+    return RunStore(paths().runs)
+
+
+class _DownloadAttempt:
+    """Process-wide record that the MNIST download was tried once (so it is not retried per rerun)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.tried = False
+
+
+@st.cache_resource
+def _download_attempt() -> _DownloadAttempt:
+    return _DownloadAttempt()
+
+
+def ensure_mnist_download() -> None:
+    """First use, when online: download full MNIST with a visible progress bar."""
+    attempt = _download_attempt()
+    with attempt.lock:
+        if attempt.tried or full_available(paths().data):
+            return
+        attempt.tried = True
+        bar = st.progress(0.0, text="Downloading full MNIST (first start only)…")
+        try:
+            download_mnist(paths().data, lambda f, m: bar.progress(min(f, 1.0), text=m))
+        except Exception:  # noqa: BLE001 - mnist() explains the fallback in its note
+            pass
+        finally:
+            bar.empty()
+
+
+@st.cache_resource(show_spinner="Loading MNIST…")
+def _mnist() -> MNISTData:
+    return load_mnist(paths(), allow_download=True)
+
+
+def mnist() -> MNISTData:
+    ensure_mnist_download()
+    return _mnist()
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def test_inputs(source: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """The active test split as model inputs on the device: (N, 1, 28, 28) float, (N,) labels."""
+    data = mnist()
+    assert data.source == source
+    return to_input(data.test.images, device()), data.test.labels
+
+
+@st.cache_resource(show_spinner="Loading stored run…", max_entries=16)
+def _stored(cfg: TrainConfig) -> tuple[Run, torch.nn.Module]:
+    run = store().load(cfg)
+    if run is None:
+        raise LookupError(cfg.key())  # raising keeps "missing" out of the cache
+    return run, load_model(run, device())
+
+
+def stored_run(cfg: TrainConfig) -> tuple[Run, torch.nn.Module] | None:
+    """(run, read-only model) for a config in the store, or None if it has not been trained."""
+    try:
+        return _stored(cfg)
+    except LookupError:
+        return None
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def step_seconds(model: ModelConfig, optimizer: str, batch_size: int, device_name: str) -> float:
+    """Measured seconds per optimizer step for this model and batch (a few real steps on random data)."""
+    from core.estimate import time_steps
+
+    return time_steps(model, optimizer, batch_size, torch.device(device_name))

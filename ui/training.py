@@ -1,0 +1,115 @@
+"""Shared training widgets: config controls, the Train / progress / stored-run panel,
+run overlays and the PyTorch-code panel. Used by every page that trains a model."""
+from __future__ import annotations
+
+import streamlit as st
+import torch
+
+from core.codegen import training_code
+from core.config import OPTIMIZER_LABELS, Arch, ModelConfig, TrainConfig, default_config
+from core.estimate import estimate_seconds
+from core.jobs import Job, Jobs
+from core.plots import live_loss, run_curves
+from core.train import ConfigError, Run, check_config, fit
+from ui import cache
+
+HIDDEN_CHOICES = [16, 32, 64, 128, 256, 512]
+LR_CHOICES = [1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0, 3.0, 10.0]
+BATCH_CHOICES = [16, 32, 64, 128, 256, 512, 1024, 4096, 8192]
+
+
+@st.cache_resource
+def jobs() -> Jobs:
+    return Jobs(cache.store())
+
+
+def config_controls(arch: Arch, key: str) -> TrainConfig:
+    """Hyperparameter widgets (explicit keys, so tests can drive them) -> the TrainConfig they describe."""
+    data = cache.mnist()
+    d = default_config(arch, data.source)
+    with st.container(border=True):
+        st.markdown("**Training settings** — moving a control never retrains; press **Train** to train.")
+        c1, c2, c3 = st.columns(3)
+        hidden = c1.select_slider("Hidden units (fc1)", HIDDEN_CHOICES, value=d.model.hidden, key=f"{key}_hidden")
+        optimizer = c2.selectbox("Optimizer", list(OPTIMIZER_LABELS), format_func=OPTIMIZER_LABELS.get,
+                                 index=list(OPTIMIZER_LABELS).index(d.optimizer), key=f"{key}_optimizer")
+        lr = c3.select_slider("Learning rate", LR_CHOICES, value=d.lr, key=f"{key}_lr", format_func=lambda v: f"{v:g}")
+        batch = c1.select_slider("Batch size", BATCH_CHOICES, value=d.batch_size, key=f"{key}_batch")
+        epochs = c2.slider("Epochs", 1, 60, d.epochs, key=f"{key}_epochs")
+        seed = c3.number_input("Seed", 0, 9999, d.seed, key=f"{key}_seed")
+    return TrainConfig(model=ModelConfig(arch=arch, hidden=int(hidden)), optimizer=optimizer, lr=float(lr),
+                       batch_size=int(batch), epochs=int(epochs), seed=int(seed), data_source=data.source)
+
+
+def _train(cfg: TrainConfig):
+    data, device = cache.mnist(), cache.device()
+    return lambda on_progress: fit(cfg, data, device, on_progress)
+
+
+@st.fragment(run_every=0.5)
+def _progress_view(cfg: TrainConfig, key: str) -> None:
+    job = jobs().get(cfg)
+    if job is None or job.done.is_set():
+        st.rerun()  # the whole page now shows the finished run (or the failure)
+        return
+    label = f"Epoch {job.epoch}/{cfg.epochs} · step {len(job.step_loss)}/{job.total_steps or '…'}"
+    if job.val_acc:
+        label += f" · validation accuracy {100 * job.val_acc[-1]:.1f}%"
+    st.progress(job.fraction, text=label)
+    if job.step_loss:
+        st.plotly_chart(live_loss(job.step_loss, job.total_steps), key=f"{key}_live")
+    if st.button("Stop training", key=f"{key}_stop"):
+        job.cancel_requested = True
+
+
+def training_panel(cfg: TrainConfig, key: str) -> tuple[Run, torch.nn.Module] | None:
+    """Stored run -> returned at once. Running job -> live progress. Else: estimate and a Train button."""
+    stored = cache.stored_run(cfg)
+    if stored is not None:
+        run = stored[0]
+        st.success(f"Trained run loaded from the store: test accuracy **{100 * run.metrics['test_acc']:.2f}%**, "
+                   f"trained in {run.metrics['train_s']:.1f} s on {run.metrics['device']} "
+                   f"({run.metrics['samples_per_s']:,.0f} samples/s).", icon="💾")
+        return stored
+    try:
+        check_config(cfg)
+    except ConfigError as e:
+        st.error(f"These settings can't be trained: {e}.")
+        return None
+    job = jobs().get(cfg)
+    if job is not None and not job.done.is_set():
+        _progress_view(cfg, key)
+        return None
+    if job is not None and job.error:
+        st.error(job.error, icon="⚠️")
+    data = cache.mnist()
+    dev = cache.device()
+    step_s = cache.step_seconds(cfg.model, cfg.optimizer, min(cfg.batch_size, len(data.train)), str(dev))
+    est = estimate_seconds(cfg, len(data.train), len(data.test), step_s)
+    st.info(f"Not trained yet. Estimated training time: **~{est:.0f} s** on {dev.type.upper()} "
+            f"({cfg.epochs} epochs × {len(data.train):,} digits, {1000 * step_s:.1f} ms per step measured just now).",
+            icon="⏱️")
+    if st.button("Train", type="primary", key=f"{key}_train"):
+        jobs().start(cfg, _train(cfg))
+        st.rerun()
+    return None
+
+
+def run_overlay(current: TrainConfig, key: str) -> None:
+    """TensorBoard-style: overlay the current run with other stored runs of the same architecture."""
+    summaries = [s for s in cache.store().summaries()
+                 if s.config.model.arch == current.model.arch and s.config.data_source == current.data_source]
+    others = {s.key: s for s in summaries if s.key != current.key()}
+    chosen = st.multiselect("Overlay other stored runs", list(others), format_func=lambda k: others[k].config.label(),
+                            key=f"{key}_overlay", placeholder="Pick runs to compare")
+    curves = []
+    for s in [s for s in summaries if s.key == current.key()] + [others[k] for k in chosen]:
+        h = s.history
+        curves.append((s.config.label(), h.step_loss, h.steps_per_epoch, h.val_loss, h.val_acc))
+    if curves:
+        st.plotly_chart(run_curves(curves), key=f"{key}_curves")
+
+
+def code_panel(cfg: TrainConfig) -> None:
+    with st.expander("PyTorch code for these settings"):
+        st.code(training_code(cfg), language="python")
