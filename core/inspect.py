@@ -27,9 +27,12 @@ class LayerRow:
 
 
 def param_formula(module: nn.Module) -> str:
-    """'16·1·3·3 + 16' for a Conv2d(1, 16, 3), '' for a module without own parameters."""
-    parts = ["·".join(str(d) for d in p.shape) for p in module.parameters(recurse=False)]
-    return " + ".join(parts)
+    """'16·1·3·3 + 16' for Conv2d(1, 16, 3), '784·128 + 128' for Linear(784, 128) (in·out, as
+    it is usually written), '' for a module without parameters of its own."""
+    shapes = [list(p.shape) for p in module.parameters(recurse=False)]
+    if isinstance(module, nn.Linear):
+        shapes[0] = shapes[0][::-1]  # weight is stored (out, in)
+    return " + ".join("·".join(str(d) for d in s) for s in shapes)
 
 
 def trainable_flag(module: nn.Module) -> Trainable:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 
+import numpy as np
 import streamlit as st
 import torch
 
@@ -101,3 +102,15 @@ def step_seconds(model: ModelConfig, optimizer: str, batch_size: int, device_nam
     from core.estimate import time_steps
 
     return time_steps(model, optimizer, batch_size, torch.device(device_name))
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def test_probabilities(cfg: TrainConfig) -> np.ndarray:
+    """(N_test, 10) softmax probabilities of the stored run for `cfg` on the active test split."""
+    from core.inspect import predict_proba
+
+    stored = stored_run(cfg)
+    if stored is None:
+        raise LookupError(cfg.key())
+    x, _ = test_inputs(cfg.data_source)
+    return predict_proba(stored[1], x).numpy()

@@ -28,3 +28,15 @@ def sidebar_status() -> None:
         if data.note:
             st.caption("⚠️ " + data.note)
         st.caption(f"**Runs stored in** · `{cache.paths().runs}` (set `{HOME_ENV}` to move it)")
+
+
+def ensure_navigation() -> None:
+    """Call first in every page. On a freshly started server, Streamlit treats `pages/` as legacy
+    auto-discovered pages until some session has run `st.navigation`, so a first visit straight to
+    a page's URL would run that page alone, with a different sidebar. Here the page switches the
+    server to the app's own navigation and reruns, which then runs streamlit_app.py for this page."""
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if getattr(PagesManager, "uses_pages_directory", False):
+        PagesManager.uses_pages_directory = False
+        st.rerun()

@@ -1,0 +1,67 @@
+"""Fully connected network (Net2): train it, watch it learn, look at what it learned."""
+import numpy as np
+import streamlit as st
+import torch
+
+from core.inspect import confusion_matrix, count_params, layer_table, per_class_accuracy
+from core.models import build_model
+from core.plots import confusion, digit, image_grid, per_class_bars, probability_bars
+from ui import cache
+from ui.shell import ensure_navigation
+from ui.training import code_panel, config_controls, run_overlay, training_panel
+
+ensure_navigation()
+st.title("🕸️ Fully connected network")
+st.markdown(
+    "`Net2` flattens each 28×28 digit into 784 numbers, multiplies them by a weight matrix into "
+    "**hidden units**, applies **ReLU**, and maps those to **10 scores (logits)**, one per digit. "
+    "Training nudges every weight to lower the cross-entropy loss on batches of digits."
+)
+
+cfg = config_controls("net2", key="fc")
+
+st.subheader("1 · The shape story")
+fresh = build_model(cfg.model)
+rows = layer_table(fresh, (64, 1, 28, 28))  # shapes and counts from the live module
+flow = " → ".join(["input (B, 1, 28, 28)"] + [f"{r.name} ({', '.join(['B', *map(str, r.output_shape[1:])])})"
+                                               for r in rows])
+st.markdown(f"For a batch of **B** digits: {flow}")
+st.dataframe(
+    [{"layer": r.name, "type": r.kind, "output shape (B = 64)": str(list(r.output_shape)),
+      "parameter arithmetic": f"{r.formula} = {r.params:,}" if r.formula else "no parameters",
+      "trainable": r.trainable} for r in rows],
+    hide_index=True, width="stretch")
+st.caption(f"Total: **{count_params(fresh):,} parameters**, computed from the model's own tensors.")
+
+st.subheader("2 · Train")
+stored = training_panel(cfg, key="fc")
+code_panel(cfg)
+if stored is None:
+    st.stop()
+run, model = stored
+run_overlay(cfg, key="fc")
+
+st.subheader("3 · What the network learned")
+st.markdown("Each hidden unit of `fc1` has one weight per input pixel: reshaped to 28×28 it shows which strokes "
+            "push that unit up (red) or down (blue).")
+n_units = st.slider("Hidden units to show", 8, min(64, cfg.model.hidden), min(16, cfg.model.hidden), 8, key="fc_units")
+w = run.state["fc1.weight"][:n_units].reshape(-1, 28, 28).numpy()  # (n_units, 28, 28)
+st.plotly_chart(image_grid(w, [f"unit {i}" for i in range(n_units)]), key="fc_weights")
+
+probs = cache.test_probabilities(cfg)  # (N, 10)
+labels = cache.mnist().test.labels.numpy()
+images = cache.mnist().test.images.numpy()
+pred = probs.argmax(1)
+st.markdown(f"**Predictions on test digits** — {int((pred == labels).sum()):,} of {len(labels):,} correct.")
+show = st.radio("Show", ["random digits", "mistakes only"], horizontal=True, key="fc_show")
+pool = np.flatnonzero(pred != labels) if show == "mistakes only" else np.arange(len(labels))
+pick_seed = st.number_input("Sample #", 0, 9999, 0, key="fc_pick")
+chosen = np.random.default_rng(int(pick_seed)).choice(pool, size=min(4, len(pool)), replace=False) if len(pool) else []
+for col, i in zip(st.columns(4), chosen):
+    col.plotly_chart(digit(images[i], f"true {labels[i]} · predicted {pred[i]}"), key=f"fc_digit_{i}")
+    col.plotly_chart(probability_bars(probs[i], int(labels[i])), key=f"fc_probs_{i}")
+
+cm = confusion_matrix(torch.from_numpy(labels), torch.from_numpy(pred))
+left, right = st.columns(2)
+left.plotly_chart(confusion(cm.numpy()), key="fc_cm")
+right.plotly_chart(per_class_bars(per_class_accuracy(cm).numpy()), key="fc_pca")
