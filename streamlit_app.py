@@ -4,9 +4,10 @@ Registers every page in pages/ with st.navigation, so every visit (also a first
 visit straight to a page's URL) runs this script first: page config, thread
 count and the sidebar status are the same everywhere.
 """
+from ui.shell import configure_process, sidebar_status  # first: sets OMP_WAIT_POLICY before torch loads
+
 import streamlit as st
 
-from ui.shell import configure_process, sidebar_status
 
 st.set_page_config(page_title="PyTorch Concept Explorer", page_icon="🔥", layout="wide")
 configure_process()
@@ -16,7 +17,12 @@ PAGES = {
         st.Page("pages/home.py", title="Home", icon="🏠", default=True),
     ],
     "Concepts": [
+        st.Page("pages/tensors.py", title="Tensors & autograd", icon="🔢"),
         st.Page("pages/fully_connected.py", title="Fully connected net", icon="🕸️"),
+        st.Page("pages/convolutions.py", title="Convolutions", icon="🧩"),
+        st.Page("pages/losses.py", title="Loss functions", icon="📉"),
+        st.Page("pages/optimizers.py", title="Optimizers", icon="🏔️"),
+        st.Page("pages/draw.py", title="Draw a digit", icon="✏️"),
     ],
 }
 

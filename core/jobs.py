@@ -86,6 +86,15 @@ class Jobs:
         finally:
             job.done.set()
 
+    def shutdown(self, timeout_s: float = 10.0) -> None:
+        """Ask every running job to stop and wait for it (nothing half-trained is stored)."""
+        with self._lock:
+            running = [j for j in self._jobs.values() if not j.done.is_set()]
+        for job in running:
+            job.cancel_requested = True
+        for job in running:
+            job.done.wait(timeout_s)
+
     def _forget_old(self) -> None:
         finished = [k for k, j in self._jobs.items() if j.done.is_set()]
         for k in finished[: max(0, len(finished) - self.keep_finished)]:

@@ -188,6 +188,23 @@ def fit(cfg: TrainConfig, data: MNISTData, device: torch.device | None = None,
     return Run(cfg, state, history, metrics, status, reason)
 
 
+def diagnose(history: History, n_classes: int = 10) -> list[str]:
+    """Plain-words warnings about a finished run that trained but learned badly."""
+    notes = []
+    if not history.step_loss:
+        return notes
+    start, peak = history.step_loss[0], max(history.step_loss)
+    if peak > 100 * start:
+        step = history.step_loss.index(peak) + 1
+        notes.append(f"The loss spiked to {peak:,.4g} at step {step} (it started at {start:.3g}): the learning rate "
+                     f"is too large, so updates overshoot. Large steps often push ReLU units to output zero for "
+                     f"every input (\"dead\" units), after which they never recover.")
+    if history.val_acc and history.val_acc[-1] < 2 / n_classes:
+        notes.append(f"Final validation accuracy is {100 * history.val_acc[-1]:.1f}%, about what guessing gives "
+                     f"({100 / n_classes:.0f}%): this network did not learn. Try a smaller learning rate.")
+    return notes
+
+
 def load_model(run: Run, device: torch.device | None = None) -> nn.Sequential:
     """A read-only eval-mode model holding `run`'s weights (no grads are ever recorded on it)."""
     model = build_model(run.config.model)

@@ -1,4 +1,6 @@
 """Fully connected network (Net2): train it, watch it learn, look at what it learned."""
+from ui.shell import ensure_navigation  # first: sets the OpenMP wait policy before torch loads
+
 import numpy as np
 import streamlit as st
 import torch
@@ -7,7 +9,6 @@ from core.inspect import confusion_matrix, count_params, layer_table, per_class_
 from core.models import build_model
 from core.plots import confusion, digit, image_grid, per_class_bars, probability_bars
 from ui import cache
-from ui.shell import ensure_navigation
 from ui.training import code_panel, config_controls, run_overlay, training_panel
 
 ensure_navigation()

