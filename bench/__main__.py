@@ -1,0 +1,198 @@
+"""`python -m bench`: the performance table, each ratio measured side by side in this one run.
+
+Writes bench/results.json: a list of rows {name, value, unit, baseline?, ratio?, target?, device}.
+Options: --quick (fewer steps; for a smoke run), --only PREFIX (rows whose group starts with it).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as the app runs (ui/__init__.py)
+os.environ.setdefault("PTCE_HOME", tempfile.mkdtemp(prefix="ptce-bench-"))
+
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+
+from bench.seed_loop import seed_epoch_seconds  # noqa: E402
+from core.config import ModelConfig, Paths, TrainConfig, default_config, default_device, device_label  # noqa: E402
+from core.data import MNISTData, Split, load_mnist, to_input  # noqa: E402
+from core.models import build_model  # noqa: E402
+from core.store import RunStore  # noqa: E402
+from core.train import fit, load_model, make_optimizer  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+EPOCH = 60_000
+
+
+def row(name: str, value: float, unit: str, **extra) -> dict:
+    return {"name": name, "value": round(value, 4), "unit": unit, **extra}
+
+
+def tiled(data: MNISTData, n: int = EPOCH) -> MNISTData:
+    """A 60,000-digit training split (the bundled sample repeated when that is the active source)."""
+    reps = -(-n // len(data.train))
+    train = Split(data.train.images.repeat(reps, 1, 1)[:n].contiguous(), data.train.labels.repeat(reps)[:n].contiguous())
+    return MNISTData(data.source, data.description, train, data.test)
+
+
+def compute_only_seconds(arch: str, batch: int, device: torch.device, steps: int) -> float:
+    """Pure model compute: forward+backward+step on one resident batch, per 60,000 samples."""
+    g = torch.Generator().manual_seed(0)
+    cfg = replace(default_config(arch, "mnist-sample"), batch_size=batch)  # type: ignore[arg-type]
+    model = build_model(cfg.model, g).to(device).train()
+    opt = make_optimizer(cfg, model.parameters())
+    x = torch.randn(batch, 1, 28, 28, generator=g).to(device)
+    y = torch.randint(0, 10, (batch,), generator=g).to(device)
+    for i in range(steps + 3):
+        if i == 3:
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            t0 = time.perf_counter()
+        loss = F.cross_entropy(model(x), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return (time.perf_counter() - t0) / (steps * batch) * EPOCH
+
+
+def epoch_rows(data: MNISTData, device: torch.device, quick: bool) -> list[dict]:
+    rows = []
+    big = tiled(data)
+    for arch, seed_steps in (("net2", 150), ("cnn", 80)):
+        name = "Net2" if arch == "net2" else "CNNDemo"
+        default = default_config(arch, data.source)  # type: ignore[arg-type]
+        g = torch.Generator().manual_seed(0)
+        model = build_model(default.model, g)
+        opt = make_optimizer(replace(default, batch_size=64), model.parameters())
+        steps = seed_steps // 5 if quick else seed_steps
+        secs, seen = seed_epoch_seconds(model, opt, big.train.images, big.train.labels, 64, max_steps=steps)
+        seed_s = secs / seen * EPOCH  # measured over `steps` batches, scaled to 60,000 samples
+        rows.append(row(f"{name}: seed loop (PIL -> ToTensor -> Normalize, DataLoader), batch 64", seed_s,
+                        "s/epoch", note=f"measured over {seen:,} samples on CPU, scaled to 60,000"))
+        for bs in (64, default.batch_size):
+            cfg = replace(default, batch_size=bs, epochs=1)
+            run_data = big if not quick else tiled(data, 6_000)
+            run = fit(cfg, run_data, device)
+            engine_s = run.metrics["train_s"] / len(run_data.train) * EPOCH
+            base = seed_s if device.type == "cpu" else None
+            rows.append(row(f"{name}: engine, batch {bs}", engine_s, "s/epoch",
+                            baseline=round(seed_s, 4), ratio=round(seed_s / engine_s, 1),
+                            target=("≥ 10× (batch 64)" if bs == 64 else "≥ 20× (default batch)") if arch == "net2" else "",
+                            **({} if base else {"note": "baseline measured on CPU"})))
+            limit = compute_only_seconds(arch, bs, device, 20 if quick else 60)
+            rows.append(row(f"{name}: pure model compute (resident batch), batch {bs}", limit, "s/epoch",
+                            note=f"engine is at {100 * limit / engine_s:.0f}% of this limit"))
+    return rows
+
+
+def accuracy_rows(data: MNISTData, device: torch.device, store: RunStore, quick: bool) -> list[dict]:
+    rows = []
+    targets = {("net2", "mnist-sample"): 0.93, ("cnn", "mnist-sample"): 0.965,
+               ("net2", "mnist-full"): 0.975, ("cnn", "mnist-full"): 0.988}
+    for arch in ("net2", "cnn"):
+        cfg = default_config(arch, data.source)  # type: ignore[arg-type]
+        if quick:
+            cfg = replace(cfg, epochs=1)
+        run = fit(cfg, data, device)
+        store.save(run)
+        name = "Net2" if arch == "net2" else "CNNDemo"
+        t = targets[(arch, data.source)]
+        rows.append(row(f"{name}: test accuracy, default run ({cfg.epochs} epochs, {data.source})",
+                        100 * run.metrics["test_acc"], "%", target=f"≥ {100 * t:g}%",
+                        met=bool(run.metrics["test_acc"] >= t)))
+        rows.append(row(f"{name}: wall time of that run", run.metrics["wall_s"], "s"))
+        times = []
+        for _ in range(5):
+            t0 = time.perf_counter()
+            loaded = store.load(cfg)
+            load_model(loaded, device)
+            times.append(time.perf_counter() - t0)
+        rows.append(row(f"{name}: load a stored run (verify + safetensors + model)", 1000 * statistics.median(times),
+                        "ms", target="well under 1 s"))
+    return rows
+
+
+def apptest_rerun_ms(page: str, setup=None, reruns: int = 5) -> float:
+    """Median AppTest rerun time of a page (after one warm-up run that fills the caches)."""
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(ROOT / page), default_timeout=300)
+    at.run()
+    if setup:
+        setup(at)
+        at.run()
+    if at.exception:
+        raise RuntimeError(f"{page}: {at.exception[0].message}")
+    times = []
+    for _ in range(reruns):
+        t0 = time.perf_counter()
+        at.run()
+        times.append(time.perf_counter() - t0)
+    return 1000 * statistics.median(times)
+
+
+def page_rows(quick: bool) -> list[dict]:
+    ms = apptest_rerun_ms("pages/fully_connected.py", reruns=3 if quick else 7)
+    rows = [row("Fully connected page: rerun with a stored run (AppTest)", ms, "ms")]
+    for module in ("bench.concept_pages", "bench.conv_pages"):
+        try:
+            rows += __import__(module, fromlist=["rows"]).rows()
+        except ModuleNotFoundError:
+            continue
+    return rows
+
+
+def print_table(rows: list[dict], device: str) -> None:
+    print(f"\nPyTorch Concept Explorer benchmark · {device}\n")
+    width = max(len(r["name"]) for r in rows)
+    for r in rows:
+        extra = []
+        if "ratio" in r:
+            extra.append(f"{r['ratio']}× vs {r['baseline']:g} {r['unit']}")
+        if r.get("target"):
+            extra.append(f"target {r['target']}")
+        if r.get("note"):
+            extra.append(r["note"])
+        print(f"{r['name']:<{width}}  {r['value']:>10.4g} {r['unit']:<8} {' · '.join(extra)}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="few steps: a smoke run, not a measurement")
+    parser.add_argument("--only", default="", help="run only groups starting with this: epoch, accuracy, pages")
+    args = parser.parse_args()
+    torch.set_num_threads(int(os.environ.get("PTCE_THREADS", 0)) or os.cpu_count() or 1)
+    device = default_device()
+    paths = Paths.from_env()
+    data = load_mnist(paths, allow_download=False)
+    store = RunStore(paths.runs)
+    label = device_label(device)
+    print(f"data: {data.description}; runs in {paths.runs}", file=sys.stderr)
+    groups = {"epoch": lambda: epoch_rows(data, device, args.quick),
+              "accuracy": lambda: accuracy_rows(data, device, store, args.quick),
+              "pages": lambda: page_rows(args.quick)}
+    rows = []
+    for name, fn in groups.items():
+        if name.startswith(args.only) or not args.only:
+            print(f"running {name} rows…", file=sys.stderr)
+            rows += fn()
+    for r in rows:
+        r["device"] = label
+    print_table(rows, label)
+    out = ROOT / "bench" / "results.json"
+    out.write_text(json.dumps(rows, indent=1))
+    print(f"\nwrote {out}")
+
+
+if __name__ == "__main__":
+    main()
