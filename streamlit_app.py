@@ -24,6 +24,9 @@ PAGES = {
         st.Page("pages/optimizers.py", title="Optimizers", icon="🏔️"),
         st.Page("pages/draw.py", title="Draw a digit", icon="✏️"),
     ],
+    "Your work": [
+        st.Page("pages/runs.py", title="Training runs", icon="📊"),
+    ],
 }
 
 navigation = st.navigation(PAGES)

@@ -40,6 +40,8 @@ PAGES = [
      "real network side by side."),
     ("pages/draw.py", "Draw a digit", "Your drawing, preprocessed like MNIST, through your own trained MLP and "
      "CNN, with feature maps and saliency."),
+    ("pages/runs.py", "Training runs", "Every run you trained, in one table, with loss and accuracy curves "
+     "overlaid to compare them."),
 ]
 for row in range(0, len(PAGES), 2):
     for col, (path, title, blurb) in zip(st.columns(2), PAGES[row:row + 2]):

@@ -15,7 +15,7 @@ def main(url: str, out: str, wait_text: str = "", width: int = 1400) -> None:
         pg.wait_for_selector("[data-testid='stApp']", timeout=30000)
         if wait_text:
             pg.get_by_text(wait_text).first.wait_for(timeout=60000)
-        pg.wait_for_timeout(2500)
+        pg.wait_for_timeout(int(__import__("os").environ.get("SHOT_WAIT_MS", "2500")))
         pg.screenshot(path=out, full_page=True)
         b.close()
 
