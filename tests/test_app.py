@@ -161,3 +161,22 @@ def test_runs_page_lists_stored_runs_and_overlays_them():
     assert len(table) >= 2
     assert set(table["hidden"]) == {16} and (table["test accuracy (%)"] > 10).all()
     assert len(at.get("plotly_chart")) == 1
+
+
+def test_settings_round_trip_through_the_page_url_and_bad_values_are_ignored():
+    at = AppTest.from_file(str(ROOT / "pages/fully_connected.py"), default_timeout=120)
+    at.query_params.update({"hidden": "32", "opt": "momentum", "lr": "0.01", "bs": "64", "ep": "3", "seed": "7"})
+    at.run()
+    assert not at.exception, at.exception
+    assert at.select_slider(key="fc_hidden").value == 32 and at.selectbox(key="fc_optimizer").value == "momentum"
+    assert at.select_slider(key="fc_lr").value == 0.01 and at.slider(key="fc_epochs").value == 3
+    at.slider(key="fc_epochs").set_value(5)
+    at.run()
+    assert at.query_params["ep"] == "5" and at.query_params["opt"] == "momentum"
+
+    bad = AppTest.from_file(str(ROOT / "pages/fully_connected.py"), default_timeout=120)
+    bad.query_params.update({"lr": "banana", "bs": "7"})
+    bad.run()
+    assert not bad.exception, bad.exception
+    assert len(bad.warning) == 2 and "banana" in bad.warning[0].value
+    assert bad.select_slider(key="fc_batch").value == 256

@@ -27,22 +27,53 @@ def jobs() -> Jobs:
     return registry
 
 
+def _url_value(name: str, choices: list, parse) -> object | None:
+    """A setting from the page URL (?lr=0.01&bs=64...) if it is one of the allowed choices, else None."""
+    raw = st.query_params.get(name)
+    if raw is None:
+        return None
+    try:
+        value = parse(raw)
+    except ValueError:
+        value = None
+    if value not in choices:
+        st.warning(f"Ignored `{name}={raw}` in the page address: it is not one of the available settings.")
+        return None
+    return value
+
+
 def config_controls(arch: Arch, key: str) -> TrainConfig:
-    """Hyperparameter widgets (explicit keys, so tests can drive them) -> the TrainConfig they describe."""
+    """Hyperparameter widgets (explicit keys, so tests can drive them) -> the TrainConfig they describe.
+
+    The settings are mirrored in the page URL, so a link or bookmark reproduces them exactly."""
     data = cache.mnist()
     d = default_config(arch, data.source)
+    optimizers = list(OPTIMIZER_LABELS)
+    start = {
+        "hidden": _url_value("hidden", HIDDEN_CHOICES, int) or d.model.hidden,
+        "opt": _url_value("opt", optimizers, str) or d.optimizer,
+        "lr": _url_value("lr", LR_CHOICES, float) or d.lr,
+        "bs": _url_value("bs", BATCH_CHOICES, int) or d.batch_size,
+        "ep": _url_value("ep", list(range(1, 61)), int) or d.epochs,
+        "seed": _url_value("seed", list(range(10_000)), int),
+    }
     with st.container(border=True):
         st.markdown("**Training settings** — moving a control never retrains; press **Train** to train.")
         c1, c2, c3 = st.columns(3)
-        hidden = c1.select_slider("Hidden units (fc1)", HIDDEN_CHOICES, value=d.model.hidden, key=f"{key}_hidden")
-        optimizer = c2.selectbox("Optimizer", list(OPTIMIZER_LABELS), format_func=OPTIMIZER_LABELS.get,
-                                 index=list(OPTIMIZER_LABELS).index(d.optimizer), key=f"{key}_optimizer")
-        lr = c3.select_slider("Learning rate", LR_CHOICES, value=d.lr, key=f"{key}_lr", format_func=lambda v: f"{v:g}")
-        batch = c1.select_slider("Batch size", BATCH_CHOICES, value=d.batch_size, key=f"{key}_batch")
-        epochs = c2.slider("Epochs", 1, 60, d.epochs, key=f"{key}_epochs")
-        seed = c3.number_input("Seed", 0, 9999, d.seed, key=f"{key}_seed")
-    return TrainConfig(model=ModelConfig(arch=arch, hidden=int(hidden)), optimizer=optimizer, lr=float(lr),
-                       batch_size=int(batch), epochs=int(epochs), seed=int(seed), data_source=data.source)
+        hidden = c1.select_slider("Hidden units (fc1)", HIDDEN_CHOICES, value=start["hidden"], key=f"{key}_hidden")
+        optimizer = c2.selectbox("Optimizer", optimizers, format_func=OPTIMIZER_LABELS.get,
+                                 index=optimizers.index(start["opt"]), key=f"{key}_optimizer")
+        lr = c3.select_slider("Learning rate", LR_CHOICES, value=start["lr"], key=f"{key}_lr",
+                              format_func=lambda v: f"{v:g}")
+        batch = c1.select_slider("Batch size", BATCH_CHOICES, value=start["bs"], key=f"{key}_batch")
+        epochs = c2.slider("Epochs", 1, 60, start["ep"], key=f"{key}_epochs")
+        seed = c3.number_input("Seed", 0, 9999, start["seed"] if start["seed"] is not None else d.seed,
+                               key=f"{key}_seed")
+    cfg = TrainConfig(model=ModelConfig(arch=arch, hidden=int(hidden)), optimizer=optimizer, lr=float(lr),
+                      batch_size=int(batch), epochs=int(epochs), seed=int(seed), data_source=data.source)
+    st.query_params.update({"hidden": cfg.model.hidden, "opt": cfg.optimizer, "lr": f"{cfg.lr:g}",
+                            "bs": cfg.batch_size, "ep": cfg.epochs, "seed": cfg.seed})
+    return cfg
 
 
 def _train(cfg: TrainConfig):
