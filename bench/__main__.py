@@ -22,8 +22,8 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 from bench.seed_loop import seed_epoch_seconds  # noqa: E402
-from core.config import ModelConfig, Paths, TrainConfig, default_config, default_device, device_label  # noqa: E402
-from core.data import MNISTData, Split, load_mnist, to_input  # noqa: E402
+from core.config import Paths, default_config, default_device, device_label  # noqa: E402
+from core.data import MNISTData, Split, load_mnist  # noqa: E402
 from core.models import build_model  # noqa: E402
 from core.store import RunStore  # noqa: E402
 from core.train import fit, load_model, make_optimizer  # noqa: E402

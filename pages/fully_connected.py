@@ -56,11 +56,12 @@ pred = probs.argmax(1)
 st.markdown(f"**Predictions on test digits** — {int((pred == labels).sum()):,} of {len(labels):,} correct.")
 show = st.radio("Show", ["random digits", "mistakes only"], horizontal=True, key="fc_show")
 pool = np.flatnonzero(pred != labels) if show == "mistakes only" else np.arange(len(labels))
-pick_seed = st.number_input("Sample #", 0, 9999, 0, key="fc_pick")
+pick_seed = st.number_input("Which digits (change to draw another four)", 0, 9999, 0, key="fc_pick")
 chosen = np.random.default_rng(int(pick_seed)).choice(pool, size=min(4, len(pool)), replace=False) if len(pool) else []
 for col, i in zip(st.columns(4), chosen):
     col.plotly_chart(digit(images[i], f"true {labels[i]} · predicted {pred[i]}"), key=f"fc_digit_{i}")
     col.plotly_chart(probability_bars(probs[i], int(labels[i])), key=f"fc_probs_{i}")
+st.caption("Bars: softmax of the 10 logits. Blue = the predicted class; green outline = the true class.")
 
 cm = confusion_matrix(torch.from_numpy(labels), torch.from_numpy(pred))
 left, right = st.columns(2)

@@ -102,7 +102,7 @@ def show_op_error(err: OpError) -> None:
         st.caption(f"PyTorch's message: `{err.torch_message}`")
 
 
-def show_op_result(res: OpResult, a: torch.Tensor) -> None:
+def show_op_result(res: OpResult, a: torch.Tensor, b: torch.Tensor | None) -> None:
     """Broadcasting table, view-vs-copy facts and notes for a successful operation."""
     if res.broadcast is not None:
         rows = {"dim (from the right)": [c.dim for c in res.broadcast.columns],
@@ -112,7 +112,16 @@ def show_op_result(res: OpResult, a: torch.Tensor) -> None:
                 "what happens": [c.note for c in res.broadcast.columns]}
         st.markdown("**Broadcasting** — shapes are lined up from the right; a missing or size-1 dimension is "
                     "stretched (without copying) to match:")
-        st.dataframe(rows, hide_index=True, key="bcast_table")
+        st.dataframe({k: [str(v) for v in vals] for k, vals in rows.items()}, hide_index=True)
+        views, srcs = dict(zip("ab", torch.broadcast_tensors(a, b))), {"a": a, "b": b}
+        stretched = [n for n in "ab" if views[n].shape != srcs[n].shape]
+        for col, name in zip(st.columns(len(stretched)) if stretched else [], stretched):
+            with col:
+                v = views[name]
+                st.plotly_chart(tensor_heatmap(v.numpy(), f"{name} as broadcast: {name}.expand{tuple(v.shape)}"),
+                                key=f"bcast_{name}")
+                st.caption(f"strides {list(srcs[name].stride())} → {list(v.stride())}: a stride of 0 re-reads "
+                           "the same memory, so nothing is copied.")
     if res.view is not None:
         v = res.view
         if v.shares_storage:

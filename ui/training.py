@@ -145,6 +145,8 @@ def run_overlay(current: TrainConfig, key: str) -> None:
         curves.append((s.config.label(), h.step_loss, h.steps_per_epoch, h.val_loss, h.val_acc))
     if curves:
         st.plotly_chart(run_curves(curves), key=f"{key}_curves")
+        st.caption("Validation = the held-out test digits, evaluated after every epoch; the model never trains "
+                   "on them. Train loss is per batch, smoothed like TensorBoard's.")
 
 
 def code_panel(cfg: TrainConfig) -> None:
