@@ -108,9 +108,10 @@ def full_available(data_dir: Path) -> bool:
 
 
 def _reachable(url: str, timeout_s: float = 3.0) -> bool:
-    host = urlparse(url).hostname or ""
+    parts = urlparse(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
     try:
-        socket.create_connection((host, 443), timeout=timeout_s).close()
+        socket.create_connection((parts.hostname or "", port), timeout=timeout_s).close()
         return True
     except OSError:
         return False
