@@ -65,8 +65,9 @@ def run_curves(runs: Sequence[tuple[str, Sequence[float], int, Sequence[float], 
     fig.update_xaxes(title_text="epoch", row=1, col=2)
     fig.update_yaxes(title_text="cross-entropy loss", rangemode="tozero", row=1, col=1)
     fig.update_yaxes(title_text="accuracy (%)", row=1, col=2)
-    fig.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.2, x=0))
-    return _layout(fig, "", height=400)
+    _layout(fig, "", height=420)
+    fig.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.22, x=0), margin=dict(b=40))
+    return fig
 
 
 def image_grid(images: np.ndarray, titles: Sequence[str], cols: int = 8, diverging: bool = True,

@@ -12,9 +12,11 @@ import numpy as np
 import streamlit as st
 import torch
 
+from core import optim2d
 from core.config import ModelConfig, Paths, TrainConfig, default_device
 from core.data import MNISTData, download_mnist, full_available, load_mnist, to_input
 from core.store import RunStore
+from core.optim2d import OptimSpec, Surface, Trajectory
 from core.train import Run, load_model
 
 
@@ -114,3 +116,19 @@ def test_probabilities(cfg: TrainConfig) -> np.ndarray:
         raise LookupError(cfg.key())
     x, _ = test_inputs(cfg.data_source)
     return predict_proba(stored[1], x).numpy()
+
+
+# ---------------------------------------------------------------- optimizers page (2-D surfaces)
+@st.cache_data(show_spinner=False, max_entries=512)
+def optim_trajectory(surface: Surface, spec: OptimSpec, start: tuple[float, float], steps: int) -> Trajectory:
+    return optim2d.trajectory(surface, spec, start, steps)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def surface_grid(surface: Surface) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    return optim2d.grid(surface)
+
+
+@st.cache_data(show_spinner=False, max_entries=512)
+def optim_explanation(surface: Surface, traj: Trajectory, start: tuple[float, float]) -> str:
+    return optim2d.explain(surface, traj, start)

@@ -71,12 +71,13 @@ def op_controls(a: torch.Tensor, key: str) -> OpSpec | None:
             text = c1.text_input("New shape", "4" if a.numel() == 4 else f"{a.numel()}", key=f"{key}_newshape",
                                  help="Sizes separated by commas; one of them may be -1 (worked out by PyTorch)")
             return OpSpec(op=op, shape=parse_shape(text))
-        if op in ("transpose", "permute"):
-            default = "1, 0" if op == "transpose" else ", ".join(str(d) for d in reversed(range(ndim)))
-            text = c1.text_input("dim0, dim1" if op == "transpose" else "New order of dims", default,
-                                 key=f"{key}_{op}_dims")
+        if op in ("transpose", "permute", "transpose_copy"):
+            swap = op != "permute"
+            default = "0, 1" if swap else ", ".join(str(d) for d in reversed(range(ndim)))
+            text = c1.text_input("dim0, dim1" if swap else "New order of dims", default,
+                                 key=f"{key}_{'permute' if not swap else 'transpose'}_dims")
             dims = parse_shape(text)
-            if op == "transpose" and len(dims) != 2:
+            if swap and len(dims) != 2:
                 raise TensorInputError("transpose swaps exactly two dimensions: type two numbers like 0, 1")
             return OpSpec(op=op, dims=dims)
         if op == "index":
@@ -115,7 +116,7 @@ def show_op_result(res: OpResult, a: torch.Tensor, b: torch.Tensor | None) -> No
         st.dataframe({k: [str(v) for v in vals] for k, vals in rows.items()}, hide_index=True)
         views, srcs = dict(zip("ab", torch.broadcast_tensors(a, b))), {"a": a, "b": b}
         stretched = [n for n in "ab" if views[n].shape != srcs[n].shape]
-        for col, name in zip(st.columns(len(stretched)) if stretched else [], stretched):
+        for col, name in zip(st.columns(2) if stretched else [], stretched):
             with col:
                 v = views[name]
                 st.plotly_chart(tensor_heatmap(v.numpy(), f"{name} as broadcast: {name}.expand{tuple(v.shape)}"),

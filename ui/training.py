@@ -76,7 +76,7 @@ def config_controls(arch: Arch, key: str) -> TrainConfig:
     return cfg
 
 
-def _train(cfg: TrainConfig):
+def trainer(cfg: TrainConfig):
     data, device = cache.mnist(), cache.device()
     return lambda on_progress: fit(cfg, data, device, on_progress)
 
@@ -127,7 +127,7 @@ def training_panel(cfg: TrainConfig, key: str) -> tuple[Run, torch.nn.Module] | 
             f"({cfg.epochs} epochs × {len(data.train):,} digits, {1000 * step_s:.1f} ms per step measured just now).",
             icon="⏱️")
     if st.button("Train", type="primary", key=f"{key}_train"):
-        jobs().start(cfg, _train(cfg))
+        jobs().start(cfg, trainer(cfg))
         st.rerun()
     return None
 

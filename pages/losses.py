@@ -1,0 +1,122 @@
+"""Loss functions: CrossEntropy taken apart (LogSoftmax + NLL), regression losses and outliers,
+and the cross-entropy of real test digits under a stored Fully Connected run."""
+from ui.shell import ensure_navigation  # first: sets the OpenMP wait policy before torch loads
+
+import numpy as np
+import streamlit as st
+
+from core import plots_concepts as pc
+from core.codegen_concepts import ce_code
+from core.config import default_config
+from core.losses import (CEInputs, LossInputError, best_constant, ce_breakdown, ce_vs_temperature, model_losses,
+                         regression_curves, targets_with_outlier)
+from ui import cache
+from ui.concept_widgets import code_panel
+from ui.training import training_panel
+
+ensure_navigation()
+st.title("📉 Loss functions")
+st.caption("Every number is computed by PyTorch right now from the values you set.")
+tab_ce, tab_reg, tab_model = st.tabs(["CrossEntropy taken apart", "Regression losses & outliers",
+                                      "On the real model"])
+
+
+@st.fragment
+def ce_view() -> None:
+    c1, c2, c3 = st.columns([2, 1, 1])
+    n = c2.slider("Classes", 2, 6, 3, key="ce_n")
+    target = c3.selectbox("Target class", list(range(n)), key="ce_target")
+    typed = c1.toggle("Type the logits instead of sliders", False, key="ce_typed")
+    if typed:
+        text = c1.text_input("Logits (comma separated, e.g. 2, 1, nan)", "2, 1, 0.1", key="ce_text")
+        try:
+            logits = tuple(float(v) for v in text.split(",") if v.strip())
+        except ValueError:
+            st.error(f"“{text}” must be numbers separated by commas, like 2, 1, 0.1.", icon="✋")
+            return
+    else:
+        defaults = [2.0, 1.0, 0.1, -1.0, 0.5, -0.5]
+        sl = st.columns(n)
+        logits = tuple(sl[i].slider(f"logit {i}", -8.0, 8.0, defaults[i], 0.1, key=f"ce_logit{i}") for i in range(n))
+    temps = [0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0]
+    T = st.select_slider("Temperature T (logits are divided by T: small T = confident, large T = unsure)",
+                         temps, value=1.0, key="ce_temp")
+    inp = CEInputs(logits=logits, target=int(target), temperature=float(T))
+    try:
+        r = ce_breakdown(inp)
+    except LossInputError as e:
+        st.error(f"Can't compute the loss: {e}", icon="✋")
+        return
+    st.plotly_chart(pc.ce_bars([str(i) for i in range(len(logits))], r.scaled, r.probs, r.log_probs,
+                               r.grad_autograd, target), key="ce_bars")
+    m = st.columns(3)
+    m[0].metric("−LogSoftmax(z)[target] (by hand)", f"{-r.log_probs[target]:.9g}")
+    m[1].metric("NLLLoss(LogSoftmax(z), target)", f"{r.nll:.9g}")
+    m[2].metric("nn.CrossEntropyLoss()(z, target)", f"{r.ce:.9g}")
+    if r.exactly_equal:
+        st.success("CrossEntropyLoss = NLLLoss(LogSoftmax): `torch.equal` says the two float32 values are identical "
+                   "to the last bit.", icon="✅")
+    else:
+        st.warning(f"NLL(LogSoftmax) and CrossEntropy differ by {abs(r.nll - r.ce):.3g} (rounding).")
+    st.dataframe({"class": list(range(len(logits))), "softmax p": r.probs, "one-hot": np.eye(len(logits))[target],
+                  "p − one-hot (formula)": r.grad_formula, "∂CE/∂z (autograd)": r.grad_autograd},
+                 hide_index=True, key="ce_table")
+    st.caption(f"Largest difference between formula and autograd: {r.grad_max_abs_diff:.2g} (float32 rounding). "
+               "The gradient pushes the target's logit up and every other logit down, in proportion to its "
+               "probability.")
+    grid_t = np.geomspace(0.05, 20, 120)
+    st.plotly_chart(pc.ce_temperature(grid_t, ce_vs_temperature(inp, grid_t), T), key="ce_tcurve")
+    code_panel(ce_code(inp))
+
+
+@st.fragment
+def regression_view() -> None:
+    c1, c2, c3 = st.columns(3)
+    target = c1.slider("Target value", -3.0, 3.0, 0.0, 0.5, key="reg_target")
+    beta = c2.select_slider("SmoothL1 beta (quadratic below, linear above)", [0.25, 0.5, 1.0, 2.0], 1.0,
+                            key="reg_beta")
+    outlier = c3.toggle("Add an outlier (one target = 12)", True, key="reg_outlier")
+    preds = np.linspace(target - 4, target + 4, 161)
+    st.plotly_chart(pc.regression_curves(preds, regression_curves(target, preds, beta), target), key="reg_curves")
+    st.caption("MSE's gradient grows with the error (2 × error): one far-off point pulls hard. L1's gradient is "
+               "±1 whatever the error; SmoothL1 (Huber) is MSE-like near the target and L1-like far away.")
+    y = targets_with_outlier(outlier)
+    bc = best_constant(y, beta)
+    st.plotly_chart(pc.best_constant(y, bc.grid, bc.mean_loss, bc.best), key="reg_best")
+    share = ", ".join(f"{k}: {100 * v:.0f}%" for k, v in bc.outlier_grad_share.items())
+    st.markdown(f"The best single prediction for these targets: MSE picks the mean ({bc.best['MSE']:.2f}), "
+                f"L1 the median ({bc.best['L1']:.2f}). Share of the total gradient coming from the last target "
+                f"(predicting the other targets' mean): **{share}**.")
+
+
+def model_view() -> None:
+    data = cache.mnist()
+    cfg = default_config("net2", data.source)
+    st.markdown(f"The MNIST classifiers train with `F.cross_entropy`. Here: each test digit's cross-entropy under "
+                f"the stored Fully Connected run **{cfg.label()}**.")
+    stored = training_panel(cfg, key="loss_net2")
+    if stored is None:
+        st.caption("No stored run for these settings yet: press **Train** above (it is stored for every page).")
+        return
+    _, model = stored
+    x, labels = cache.test_inputs(data.source)
+    ml = model_losses(model, x, labels)
+    st.plotly_chart(pc.per_class_loss(ml.per_class, ml.mean), key="loss_per_class")
+    which = st.radio("Show test digits", ["highest loss", "lowest loss", "first 8"], horizontal=True,
+                     key="loss_digits")
+    order = np.argsort(-ml.per_sample) if which == "highest loss" else \
+        (np.argsort(ml.per_sample) if which == "lowest loss" else np.arange(len(ml.per_sample)))
+    idx = order[:8]
+    lab = labels.cpu().numpy()
+    titles = [f"true {lab[i]} · pred {ml.predicted[i]}<br>p(true) {ml.probs[i, lab[i]]:.2g} · "
+              f"loss {ml.per_sample[i]:.2f}" for i in idx]
+    st.plotly_chart(pc.digit_strip(data.test.images[idx].numpy().astype(float), titles), key="loss_digit_grid")
+    st.caption("loss = −log p(true class): a confident wrong answer costs a lot, a confident right one almost 0.")
+
+
+with tab_ce:
+    ce_view()
+with tab_reg:
+    regression_view()
+with tab_model:
+    model_view()

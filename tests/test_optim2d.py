@@ -1,0 +1,92 @@
+"""core.optim2d: paths are exactly what a manual torch.optim loop produces; divergence is caught and explained."""
+import numpy as np
+import pytest
+import torch
+
+from core.codegen_concepts import optim_code
+from core.optim2d import (OPT_LABELS, OptimInputError, OptimSpec, Surface, curvature, explain, grid, make_optimizer,
+                          trajectory)
+
+SURFACES = [Surface("bowl", 10.0), Surface("rosenbrock"), Surface("saddle")]
+
+
+def manual_loop(surface, spec, start, steps):
+    f = surface.fn()
+    p = torch.tensor(start, requires_grad=True)
+    opt = make_optimizer(spec, [p])
+    path = [p.detach().clone()]
+    for _ in range(steps):
+        opt.zero_grad()
+        f(p[0], p[1]).backward()
+        opt.step()
+        path.append(p.detach().clone())
+    return torch.stack(path)
+
+
+@pytest.mark.parametrize("surface", SURFACES, ids=lambda s: s.name)
+@pytest.mark.parametrize("name", list(OPT_LABELS))
+def test_path_equals_manual_torch_optim_loop(surface, name):
+    spec = OptimSpec(name, lr=1e-3 if surface.name == "rosenbrock" else 0.05, momentum=0.8)
+    start = surface.default_start
+    traj = trajectory(surface, spec, start, 60)
+    ref = manual_loop(surface, spec, start, 60)
+    assert traj.diverged_at is None
+    assert np.array_equal(traj.path, ref.numpy())  # bit for bit: the same optimizer code ran
+    f = surface.fn()
+    assert np.allclose(traj.losses, f(ref[:, 0], ref[:, 1]).numpy(), rtol=1e-6)
+
+
+def test_hand_checked_sgd_step():
+    # one SGD step on the bowl: p - lr * grad, grad = (x, c*y)
+    traj = trajectory(Surface("bowl", 4.0), OptimSpec("sgd", lr=0.1), (1.0, 1.0), 1)
+    assert np.allclose(traj.path[1], [1.0 - 0.1 * 1.0, 1.0 - 0.1 * 4.0])
+
+
+def test_learning_rate_100_diverges_with_explanation():
+    s = Surface("bowl", 10.0)
+    traj = trajectory(s, OptimSpec("sgd", lr=100.0), s.default_start, 50)
+    assert traj.diverged_at == 1 and len(traj.path) == 1
+    msg = explain(s, traj, s.default_start)
+    assert "diverged" in msg and "λ = 10" in msg and "lr < 2/λ = 0.2" in msg
+    # just above the stability limit 2/λ it takes a while, and is still caught
+    slow = trajectory(s, OptimSpec("sgd", lr=0.21), s.default_start, 300)
+    assert slow.diverged_at is not None and np.isfinite(slow.path).all() and np.abs(slow.path).max() <= 1e6
+    adam = trajectory(s, OptimSpec("adam", lr=100.0), s.default_start, 30)
+    assert "Lower the learning rate" in explain(s, adam, s.default_start)
+
+
+def test_convergence_and_saddle_messages():
+    s = Surface("bowl", 2.0)
+    traj = trajectory(s, OptimSpec("momentum", lr=0.1, momentum=0.5), s.default_start, 300)
+    assert "reached a minimum" in explain(s, traj, s.default_start)
+    sad = Surface("saddle")
+    stuck = trajectory(sad, OptimSpec("sgd", lr=0.1), (-1.5, 0.0), 200)
+    assert "saddle" in explain(sad, stuck, (-1.5, 0.0))
+
+
+@pytest.mark.parametrize("spec, steps, start", [
+    (OptimSpec("sgd", lr=0.0), 10, (0.0, 0.0)), (OptimSpec("sgd", lr=float("nan")), 10, (0.0, 0.0)),
+    (OptimSpec("momentum", lr=0.1, momentum=1.0), 10, (0.0, 0.0)), (OptimSpec("adam"), 0, (0.0, 0.0)),
+    (OptimSpec("adam"), 10, (float("inf"), 0.0)), (OptimSpec("lbfgs"), 10, (0.0, 0.0)),  # type: ignore[arg-type]
+])
+def test_invalid_settings_are_refused(spec, steps, start):
+    with pytest.raises(OptimInputError):
+        trajectory(Surface(), spec, start, steps)
+
+
+def test_grid_and_curvature():
+    s = Surface("bowl", 7.0)
+    xs, ys, Z = grid(s, 21)
+    assert Z.shape == (21, 21) and np.isclose(Z[10, 10], 0.0) and np.isclose(Z[0, 20], 0.5 * (9 + 7 * 9))
+    assert np.allclose(curvature(s, (0.3, -0.2)), [1.0, 7.0])
+    assert np.allclose(curvature(Surface("saddle"), (0.0, 0.0)), [-1.0, 2.0])
+
+
+@pytest.mark.parametrize("surface", SURFACES, ids=lambda s: s.name)
+@pytest.mark.parametrize("spec", [OptimSpec("adam", 0.05), OptimSpec("momentum", 0.01, 0.9), OptimSpec("sgd", 100.0)])
+def test_code_panel_reproduces_path(surface, spec):
+    start, steps = surface.default_start, 40
+    env: dict = {}
+    exec(optim_code(surface, spec, start, steps), env)  # noqa: S102
+    traj = trajectory(surface, spec, start, steps)
+    assert np.array_equal(env["path"].numpy(), traj.path)

@@ -1,0 +1,163 @@
+"""core.tensor_ops: tensors built and ops applied exactly as PyTorch does, errors explained, code that reproduces."""
+import pytest
+import torch
+
+from core.codegen_concepts import tensor_code
+from core.tensor_ops import (OPS, OpSpec, TensorInputError, TensorSpec, apply_op, build_tensor, explain_broadcast,
+                             parse_index, parse_shape, parse_values, time_on_devices, view_info)
+
+SEED_EXAMPLE = TensorSpec()  # torch.tensor([[1, 2], [3, 4]])
+
+
+def test_seed_example_is_the_default():
+    assert torch.equal(build_tensor(SEED_EXAMPLE), torch.tensor([[1, 2], [3, 4]]))
+
+
+@pytest.mark.parametrize("spec, ref", [
+    (TensorSpec("arange", shape=(2, 3), dtype="float32"), torch.arange(6, dtype=torch.float32).reshape(2, 3)),
+    (TensorSpec("ones", shape=(3,), dtype="int32"), torch.ones(3, dtype=torch.int32)),
+    (TensorSpec("zeros", shape=(), dtype="float64"), torch.zeros((), dtype=torch.float64)),
+    (TensorSpec("random", shape=(2, 2), dtype="float32", seed=7),
+     torch.randn(2, 2, generator=torch.Generator().manual_seed(7))),
+    (TensorSpec("random", shape=(4,), dtype="int64", seed=3),
+     torch.randint(0, 10, (4,), generator=torch.Generator().manual_seed(3))),
+])
+def test_build_matches_torch(spec, ref):
+    t = build_tensor(spec)
+    assert t.dtype == ref.dtype and torch.equal(t, ref)
+
+
+def test_random_does_not_touch_global_rng():
+    torch.manual_seed(0)
+    expected = torch.rand(3)
+    torch.manual_seed(0)
+    build_tensor(TensorSpec("random", shape=(5,), dtype="float32", seed=1))
+    assert torch.equal(torch.rand(3), expected)
+
+
+@pytest.mark.parametrize("text", ["", "[[1, 2], [3]]", "[1, 'a']", "__import__('os')", "[1, 2", "[True, 1]"])
+def test_bad_values_are_explained(text):
+    with pytest.raises(TensorInputError) as e:
+        parse_values(text, "float32")
+    assert str(e.value)  # a plain-words message
+
+
+@pytest.mark.parametrize("text", ["2, x", "1.5"])
+def test_bad_shape(text):
+    with pytest.raises(TensorInputError):
+        parse_shape(text)
+
+
+def test_shape_limits():
+    with pytest.raises(TensorInputError):
+        build_tensor(TensorSpec("ones", shape=(1000, 1000)))
+    with pytest.raises(TensorInputError):
+        build_tensor(TensorSpec("ones", shape=(2, -1)))
+
+
+A = torch.arange(6, dtype=torch.float32).reshape(2, 3)
+B = torch.tensor([10.0, 20.0, 30.0])
+
+
+@pytest.mark.parametrize("op, ref", [
+    (OpSpec("add"), A + B), (OpSpec("sub"), A - B), (OpSpec("mul"), A * B), (OpSpec("div"), A / B),
+    (OpSpec("reshape", shape=(3, -1)), A.reshape(3, -1)), (OpSpec("view", shape=(6,)), A.view(6)),
+    (OpSpec("transpose", dims=(0, 1)), A.transpose(0, 1)), (OpSpec("permute", dims=(1, 0)), A.permute(1, 0)),
+    (OpSpec("unsqueeze", dim=1), A.unsqueeze(1)), (OpSpec("squeeze", dim=None), A.squeeze()),
+    (OpSpec("index", index="1, ::2"), A[1, ::2]), (OpSpec("index", index="..., -1"), A[..., -1]),
+    (OpSpec("index", index="None, :"), A[None, :]),
+    (OpSpec("sum", dim=1), A.sum(dim=1)), (OpSpec("sum", dim=None), A.sum()),
+    (OpSpec("mean", dim=0, keepdim=True), A.mean(dim=0, keepdim=True)),
+    (OpSpec("max", dim=1), A.max(dim=1).values), (OpSpec("argmax", dim=1), A.argmax(dim=1)),
+    (OpSpec("contiguous"), A.contiguous()),
+])
+def test_ops_equal_pytorch(op, ref):
+    res = apply_op(A, B, op)
+    assert res.error is None
+    assert res.out.shape == ref.shape and res.out.dtype == ref.dtype and torch.equal(res.out, ref)
+
+
+def test_matmul_cat_stack():
+    a, b = torch.arange(6.).reshape(2, 3), torch.arange(12.).reshape(3, 4)
+    assert torch.equal(apply_op(a, b, OpSpec("matmul")).out, a @ b)
+    assert torch.equal(apply_op(a, a, OpSpec("cat", dim=1)).out, torch.cat([a, a], dim=1))
+    assert torch.equal(apply_op(a, a, OpSpec("stack", dim=2)).out, torch.stack([a, a], dim=2))
+
+
+def test_broadcast_explained_from_the_right():
+    info = explain_broadcast((2, 1, 3), (4, 1))
+    assert info.ok and info.out_shape == torch.broadcast_shapes((2, 1, 3), (4, 1))
+    assert [c.note for c in info.columns] == ["b added and stretched", "a stretched", "b stretched"]
+    bad = explain_broadcast((2, 3), (4,))
+    assert not bad.ok and [c.dim for c in bad.columns if c.note == "MISMATCH"] == [-1]
+
+
+@pytest.mark.parametrize("a_shape, b_shape", [((2, 3), (4,)), ((5, 2, 3), (4, 3)), ((3,), (2, 2))])
+def test_broadcast_agrees_with_torch(a_shape, b_shape):
+    info = explain_broadcast(a_shape, b_shape)
+    try:
+        ref = torch.broadcast_shapes(a_shape, b_shape)
+    except RuntimeError:
+        ref = None
+    assert info.out_shape == (None if ref is None else tuple(ref))
+
+
+def test_shape_errors_are_teaching_moments():
+    # non-broadcastable
+    err = apply_op(torch.ones(2, 3), torch.ones(4), OpSpec("add")).error
+    assert err is not None and err.bad_dim == -1 and "3" in err.explanation and "4" in err.explanation
+    assert err.torch_message  # PyTorch's own words are kept
+    # matmul mismatch names the inner dims
+    err = apply_op(torch.ones(2, 3), torch.ones(2, 3), OpSpec("matmul")).error
+    assert err.title.startswith("Inner dimensions") and "size 3" in err.explanation and "size 2" in err.explanation
+    # reshape to a wrong size
+    err = apply_op(torch.ones(2, 3), None, OpSpec("reshape", shape=(4,))).error
+    assert "6" in err.explanation and "4" in err.explanation
+    # view on a non-contiguous tensor
+    err = apply_op(torch.ones(2, 3).t(), None, OpSpec("view", shape=(6,))).error
+    assert "contiguous" in err.explanation
+    # stack of different shapes, cat along a mismatching dim, mean of ints, dim out of range
+    assert apply_op(torch.ones(2, 3), torch.ones(2, 4), OpSpec("stack")).error.bad_dim == 1
+    assert apply_op(torch.ones(2, 3), torch.ones(3, 3), OpSpec("cat", dim=1)).error.bad_dim == 0
+    assert "floating" in apply_op(torch.ones(2, dtype=torch.int64), None, OpSpec("mean", dim=0)).error.title
+    assert apply_op(torch.ones(2, 3), None, OpSpec("sum", dim=5)).error is not None
+    assert apply_op(torch.ones(2, 3), None, OpSpec("permute", dims=(0, 0))).error is not None
+    assert apply_op(torch.ones(2, 3), None, OpSpec("index", index="5")).error is not None
+
+
+def test_bad_index_text_never_runs():
+    for text in ["__import__('os').system('true')", "a.b", "1.5", "::-1", ""]:
+        with pytest.raises(TensorInputError):
+            parse_index(text)
+
+
+def test_view_vs_copy_via_storage():
+    a = torch.arange(6).reshape(2, 3)
+    t = apply_op(a, None, OpSpec("transpose", dims=(0, 1)))
+    assert t.view.shares_storage and t.view.out_strides == (1, 3) and not t.view.out_contiguous
+    c = view_info(a.t(), a.t().contiguous())
+    assert not c.shares_storage and c.out_contiguous
+    copy = apply_op(a, None, OpSpec("transpose_copy", dims=(0, 1)))
+    assert torch.equal(copy.out, a.t().contiguous()) and not copy.view.shares_storage
+    same = apply_op(a, None, OpSpec("contiguous"))
+    assert same.out is a and same.view.shares_storage and same.notes
+    idx = apply_op(a, None, OpSpec("index", index="1"))
+    assert idx.view.shares_storage and idx.view.out_offset == 3
+
+
+@pytest.mark.parametrize("op", [OpSpec(o) for o in OPS if o not in ("matmul",)] + [OpSpec("matmul")])
+def test_generated_code_reproduces_result(op):
+    a_spec = TensorSpec("random", shape=(2, 2), dtype="float32", seed=1)
+    b_spec = TensorSpec("typed", values="[[1.5, -2.0], [0.5, 3.0]]", dtype="float32")
+    a, b = build_tensor(a_spec), build_tensor(b_spec)
+    op = OpSpec(op.op, dim=0 if op.op not in ("squeeze",) else None, shape=(4,), dims=(1, 0), index="0, :")
+    res = apply_op(a, b, op)
+    assert res.error is None, res.error
+    env: dict = {}
+    exec(compile(tensor_code(a_spec, b_spec, op), "<code panel>", "exec"), env)  # noqa: S102
+    assert torch.equal(env["result"], res.out)
+
+
+def test_device_timing_runs_on_cpu():
+    timings = time_on_devices(torch.ones(2, 2), torch.ones(2), OpSpec("add"), repeats=3)
+    assert "cpu" in timings and timings["cpu"][1]
