@@ -4,13 +4,14 @@ Registers every page in pages/ with st.navigation, so every visit (also a first
 visit straight to a page's URL) runs this script first: page config, thread
 count and the sidebar status are the same everywhere.
 """
-from ui.shell import configure_process, sidebar_status  # first: sets OMP_WAIT_POLICY before torch loads
+from ui.shell import sidebar_status  # first: sets OMP_WAIT_POLICY before torch loads
 
 import streamlit as st
 
+from ui import cache
 
 st.set_page_config(page_title="PyTorch Concept Explorer", page_icon="🔥", layout="wide")
-configure_process()
+cache.configure_threads()
 
 PAGES = {
     "Start": [

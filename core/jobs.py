@@ -86,6 +86,12 @@ class Jobs:
         finally:
             job.done.set()
 
+    def wait_all(self, timeout_s: float = 120.0) -> bool:
+        """Wait until every job has finished; False if one is still running after `timeout_s` each."""
+        with self._lock:
+            jobs = list(self._jobs.values())
+        return all(job.done.wait(timeout_s) for job in jobs)
+
     def shutdown(self, timeout_s: float = 10.0) -> None:
         """Ask every running job to stop and wait for it (nothing half-trained is stored)."""
         with self._lock:

@@ -12,7 +12,7 @@ from core.optim2d import OPT_LABELS, SURFACE_LABELS, OptimInputError, OptimSpec,
 from core.plots import run_curves
 from ui import cache
 from ui.concept_widgets import code_panel
-from ui.training import jobs, trainer, training_panel
+from ui.training import trainer, training_panel
 
 ensure_navigation()
 st.title("🏔️ Optimizers")
@@ -80,10 +80,10 @@ def model_view() -> None:
                                  momentum=float(momentum) if o == "momentum" else base.momentum)
             for o in OPTIMIZER_LABELS}
     missing = [o for o, cfg in cfgs.items() if cache.stored_run(cfg) is None and
-               (jobs().get(cfg) is None or jobs().get(cfg).done.is_set())]
+               (cache.jobs().get(cfg) is None or cache.jobs().get(cfg).done.is_set())]
     if missing and st.button(f"Train all {len(missing)} missing", key="optm_train_all"):
         for o in missing:
-            jobs().start(cfgs[o], trainer(cfgs[o]))
+            cache.jobs().start(cfgs[o], trainer(cfgs[o]))
         st.rerun()
     cols = st.columns(len(cfgs))
     for col, (o, cfg) in zip(cols, cfgs.items()):

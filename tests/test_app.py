@@ -56,10 +56,9 @@ def test_home_links_every_concept_page():
 
 
 def _wait_for_jobs() -> None:
-    from ui.training import jobs
+    from ui import cache
 
-    for job in list(jobs()._jobs.values()):
-        assert job.done.wait(120)
+    assert cache.jobs().wait_all(120)
 
 
 def page_app(page: str) -> AppTest:

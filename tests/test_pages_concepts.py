@@ -204,7 +204,7 @@ def test_optimizers_learning_rate_100_is_explained():
 
 def test_optimizers_real_model_trains_on_request():
     """epochs=1 keeps it small (16 steps per optimizer on the bundled sample); jobs run in background threads."""
-    from ui.training import jobs
+    from ui import cache
 
     at = page("optimizers")
     at.slider(key="optm_epochs").set_value(1)
@@ -212,10 +212,7 @@ def test_optimizers_real_model_trains_on_request():
     assert at.button(key="optm_train_all")
     at.button(key="optm_train_all").click()
     ok(at)
-    deadline = time.time() + 90
-    for job in list(jobs()._jobs.values()):
-        if job.config.epochs == 1:
-            assert job.done.wait(max(1.0, deadline - time.time()))
+    assert cache.jobs().wait_all(90)
     ok(at)
     assert texts(at, "success").count("loaded from the store") == 3
     assert any(True for _ in at.get("plotly_chart"))

@@ -6,6 +6,8 @@ Cache keys are frozen config dataclasses, never tensors or modules.
 """
 from __future__ import annotations
 
+import atexit
+import os
 import threading
 
 import numpy as np
@@ -14,10 +16,19 @@ import torch
 
 from core import optim2d
 from core.config import ModelConfig, Paths, TrainConfig, default_device
+from core.jobs import Jobs
 from core.data import MNISTData, download_mnist, full_available, load_mnist, to_input
 from core.store import RunStore
 from core.optim2d import OptimSpec, Surface, Trajectory
 from core.train import Run, load_model
+
+
+@st.cache_resource
+def configure_threads() -> int:
+    """Once per server process: one intra-op thread pool sized to the machine (sessions share it)."""
+    threads = int(os.environ.get("PTCE_THREADS", 0)) or max(1, os.cpu_count() or 1)
+    torch.set_num_threads(threads)
+    return threads
 
 
 @st.cache_resource
@@ -33,6 +44,14 @@ def device() -> torch.device:
 @st.cache_resource
 def store() -> RunStore:
     return RunStore(paths().runs)
+
+
+@st.cache_resource
+def jobs() -> Jobs:
+    """The process-wide registry of training jobs (sessions share runs in progress)."""
+    registry = Jobs(store())
+    atexit.register(registry.shutdown)  # stop training threads cleanly when the server exits
+    return registry
 
 
 class _DownloadAttempt:

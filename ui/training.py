@@ -2,15 +2,12 @@
 run overlays and the PyTorch-code panel. Used by every page that trains a model."""
 from __future__ import annotations
 
-import atexit
-
 import streamlit as st
 import torch
 
 from core.codegen import training_code
 from core.config import OPTIMIZER_LABELS, Arch, ModelConfig, TrainConfig, default_config
 from core.estimate import estimate_seconds
-from core.jobs import Job, Jobs
 from core.plots import live_loss, run_curves
 from core.train import ConfigError, Run, check_config, diagnose, fit
 from ui import cache
@@ -18,13 +15,6 @@ from ui import cache
 HIDDEN_CHOICES = [16, 32, 64, 128, 256, 512]
 LR_CHOICES = [1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0, 3.0, 10.0]
 BATCH_CHOICES = [16, 32, 64, 128, 256, 512, 1024, 4096, 8192]
-
-
-@st.cache_resource
-def jobs() -> Jobs:
-    registry = Jobs(cache.store())
-    atexit.register(registry.shutdown)  # stop training threads cleanly when the server exits
-    return registry
 
 
 def _url_value(name: str, choices: list, parse) -> object | None:
@@ -83,7 +73,7 @@ def trainer(cfg: TrainConfig):
 
 @st.fragment(run_every=0.5)
 def _progress_view(cfg: TrainConfig, key: str) -> None:
-    job = jobs().get(cfg)
+    job = cache.jobs().get(cfg)
     if job is None or job.done.is_set():
         st.rerun()  # the whole page now shows the finished run (or the failure)
         return
@@ -113,7 +103,7 @@ def training_panel(cfg: TrainConfig, key: str) -> tuple[Run, torch.nn.Module] | 
     except ConfigError as e:
         st.error(f"These settings can't be trained: {e}.")
         return None
-    job = jobs().get(cfg)
+    job = cache.jobs().get(cfg)
     if job is not None and not job.done.is_set():
         _progress_view(cfg, key)
         return None
@@ -127,7 +117,7 @@ def training_panel(cfg: TrainConfig, key: str) -> tuple[Run, torch.nn.Module] | 
             f"({cfg.epochs} epochs × {len(data.train):,} digits, {1000 * step_s:.1f} ms per step measured just now).",
             icon="⏱️")
     if st.button("Train", type="primary", key=f"{key}_train"):
-        jobs().start(cfg, trainer(cfg))
+        cache.jobs().start(cfg, trainer(cfg))
         st.rerun()
     return None
 
