@@ -1,7 +1,6 @@
 """The three concept pages in Streamlit's AppTest: controls moved, bad inputs answered in words, never a traceback."""
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
