@@ -19,6 +19,7 @@ from core.config import ModelConfig, Paths, TrainConfig, default_device
 from core.jobs import Jobs
 from core.data import MNISTData, download_mnist, full_available, load_mnist, to_input
 from core.store import RunStore
+from core.conv import Stage, initial_model as _initial_model, shape_stages as _shape_stages
 from core.optim2d import OptimSpec, Surface, Trajectory
 from core.train import Run, load_model
 
@@ -151,3 +152,15 @@ def surface_grid(surface: Surface) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 @st.cache_data(show_spinner=False, max_entries=512)
 def optim_explanation(surface: Surface, traj: Trajectory, start: tuple[float, float]) -> str:
     return optim2d.explain(surface, traj, start)
+
+
+# ---------------------------------------------------------------- convolutions page
+@st.cache_resource(show_spinner=False, max_entries=8)
+def initial_model(model: ModelConfig, seed: int) -> torch.nn.Sequential:
+    """The weights a run with this seed starts from: build_model(cfg, Generator().manual_seed(seed))."""
+    return _initial_model(model, seed).to(device())
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def shape_stages(model: ModelConfig) -> list[Stage]:
+    return _shape_stages(_initial_model(model, 0))

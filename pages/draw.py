@@ -1,0 +1,104 @@
+"""Draw a digit: your drawing, made MNIST-like step by step, through the fully connected net and the CNN."""
+from ui.shell import ensure_navigation  # first: sets the OpenMP wait policy before torch loads
+
+import streamlit as st
+from streamlit_drawable_canvas import st_canvas
+
+from core import plots_conv
+from core.config import ARCH_LABELS, default_config
+from core.digits import downsample_for_display, preprocess_canvas
+from core.explain import saliency
+from core.inspect import activations, predict_proba
+from ui import cache
+from ui.training import training_panel
+
+K = "draw"
+DRAWN = "drawn_digit"  # the Convolutions page offers this 28×28 drawing for its feature maps
+
+
+def _clear() -> None:
+    st.session_state[f"{K}_canvas_n"] = st.session_state.get(f"{K}_canvas_n", 0) + 1
+    st.session_state.pop(DRAWN, None)
+
+
+ensure_navigation()
+st.title("✏️ Draw a digit")
+st.markdown("Draw one digit, 0–9, big and in the middle. It is turned into a 28×28 image the way MNIST's digits "
+            "were made, then both of your models classify it.")
+
+data = cache.mnist()
+c_canvas, c_steps = st.columns([2, 3])
+with c_canvas:
+    drawing = st_canvas(stroke_width=20, stroke_color="#000000", background_color="#FFFFFF", height=280, width=280,
+                        drawing_mode="freedraw", return_image_data=True, key=f"{K}_canvas_{st.session_state.get(f'{K}_canvas_n', 0)}")
+    st.button("🧽 Clear", on_click=_clear, key=f"{K}_clear")
+    st.caption("The canvas toolbar has **Undo**, **Redo** and **Reset**. Each stroke updates the predictions.")
+steps = preprocess_canvas(drawing.image_data)
+
+with c_steps:
+    if steps is None:
+        st.info("**Draw a digit** on the canvas: nothing is predicted for an empty canvas.", icon="✏️")
+    else:
+        st.session_state[DRAWN] = steps.centred.round(3).tolist()
+        t, b, le, ri = steps.bbox
+        st.plotly_chart(plots_conv.steps([
+            ("1 · grayscale (ink)", downsample_for_display(steps.gray)),
+            (f"2 · cropped {b - t}×{ri - le}", downsample_for_display(steps.cropped)),
+            (f"3 · scaled {steps.scaled.shape[0]}×{steps.scaled.shape[1]}", steps.scaled),
+            ("4 · centred in 28×28", steps.centred),
+            ("5 · normalized", steps.normalized()),
+        ]), key=f"{K}_steps")
+        st.caption("1: ink amount, 0 = paper, 1 = black. 2: cut to the ink's bounding box. 3: longer side scaled to "
+                   "20 pixels, keeping the shape (anti-aliased, so edges turn gray). 4: pasted into 28×28 so the "
+                   "ink's centre of mass is at the middle, as in MNIST. 5: (x − 0.1307) / 0.3081, the training "
+                   "data's mean and standard deviation: this tensor (1×1×28×28) is what the models see.")
+
+st.divider()
+results = {}
+cols = st.columns(2)
+for col, arch in zip(cols, ("net2", "cnn")):
+    with col:
+        st.subheader(ARCH_LABELS[arch])
+        default = default_config(arch, data.source)
+        stored = [s.config for s in cache.store().summaries()
+                  if s.config.model.arch == arch and s.config.data_source == data.source]
+        options = {default.key(): default} | {c.key(): c for c in stored}  # stored: newest first
+        # Preselect the default settings when they are trained, else the most recently trained run.
+        first = default.key() if default.key() in {c.key() for c in stored} or not stored else stored[0].key()
+        choice = st.selectbox("Model", list(options), index=list(options).index(first), key=f"{K}_{arch}_cfg",
+                              format_func=lambda k, d=default.key(), o=options:
+                              ("Default settings · " if k == d else "Stored · ") + o[k].label())
+        cfg = options[choice]
+        loaded = training_panel(cfg, f"{K}_{arch}")
+        if loaded is not None and steps is not None:
+            model = loaded[1]
+            x = steps.tensor.to(cache.device())  # (1, 1, 28, 28)
+            probs = predict_proba(model, x)[0].numpy()  # (10,)
+            results[arch] = (model, x, probs)
+            pred = int(probs.argmax())
+            st.plotly_chart(plots_conv.probabilities(probs, f"Prediction: {pred} ({100 * probs[pred]:.0f}% sure)"),
+                            key=f"{K}_{arch}_probs")
+        elif steps is None:
+            st.caption("Waiting for a drawing.")
+
+if steps is not None and results:
+    st.divider()
+    st.subheader("What the models look at")
+    st.markdown("**Saliency** (Captum `Saliency`): how much the predicted class's score (its logit) changes when "
+                "one input pixel gets a little more ink. Red: more ink there would raise the score; blue: lower "
+                "it; white: no effect. The sign is kept, not squared away.")
+    cols = st.columns(len(results))
+    for col, (arch, (model, x, probs)) in zip(cols, results.items()):
+        sal = saliency(model, x)
+        col.plotly_chart(plots_conv.saliency(sal.grad, sal.limit, f"{ARCH_LABELS[arch]}: saliency of class "
+                                             f"{sal.target}"), key=f"{K}_{arch}_sal")
+    if "cnn" in results:
+        model, x, _ = results["cnn"]
+        acts = dict(activations(model, x))
+        st.markdown("**The CNN's feature maps** for your drawing (after ReLU: 0 is white, stronger red is a "
+                    "stronger response). Open the Convolutions page to take any of them apart.")
+        c1, c2 = st.columns(2)
+        for c, name in ((c1, "relu1"), (c2, "relu2")):
+            a = acts[name][0].cpu().numpy()  # (C, H, W)
+            c.plotly_chart(plots_conv.tiles(a, 4 if a.shape[0] == 16 else 8, f"{name}: {'×'.join(map(str, a.shape))}",
+                                            colorbar_title="value", height=300), key=f"{K}_maps_{name}")
