@@ -49,11 +49,12 @@ def test_first_visit_straight_to_a_page_url_gets_the_app_navigation(browser, tmp
 
 
 def test_train_from_the_fully_connected_page_and_find_it_stored(app_server, page):
-    page.goto(f"{app_server}/fully_connected")
+    page.goto(f"{app_server}/fully_connected?hidden=32&ep=3&bs=128")  # settings straight from a shared link
     page.get_by_text("Estimated training time").wait_for(timeout=90_000)
     page.get_by_role("button", name="Train", exact=True).click()
     page.get_by_text("Trained run loaded from the store").wait_for(timeout=180_000)
     page.get_by_text("What the network learned").wait_for()
+    assert page.get_by_text("fc1 (B, 32)").count() == 1  # the URL's settings reached the live model
     assert page.locator("[data-testid='stException']").count() == 0
     ARTIFACTS.mkdir(exist_ok=True)
     page.set_viewport_size({"width": 1400, "height": 4000})
