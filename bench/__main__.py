@@ -9,6 +9,7 @@ import argparse
 import json
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -170,6 +171,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="few steps: a smoke run, not a measurement")
     parser.add_argument("--only", default="", help="run only groups starting with this: epoch, accuracy, pages")
+    parser.add_argument("--also-active", action="store_true",
+                        help="repeat the epoch rows in a child process with OMP_WAIT_POLICY=ACTIVE")
+    parser.add_argument("--json", default=str(ROOT / "bench" / "results.json"), help="where to write the rows")
     args = parser.parse_args()
     torch.set_num_threads(int(os.environ.get("PTCE_THREADS", 0)) or os.cpu_count() or 1)
     device = default_device()
@@ -186,10 +190,19 @@ def main() -> None:
         if name.startswith(args.only) or not args.only:
             print(f"running {name} rows…", file=sys.stderr)
             rows += fn()
+    policy = os.environ["OMP_WAIT_POLICY"]
     for r in rows:
         r["device"] = label
-    print_table(rows, label)
-    out = ROOT / "bench" / "results.json"
+        r.setdefault("omp_wait_policy", policy)
+    if args.also_active:  # the app's PASSIVE policy is robust to busy cores; ACTIVE is faster on idle ones
+        child = Path(tempfile.mkdtemp()) / "active.json"
+        subprocess.run([sys.executable, "-m", "bench", "--only", "epoch", "--json", str(child)] + (["--quick"] if args.quick else []),
+                       cwd=ROOT, env={**os.environ, "OMP_WAIT_POLICY": "ACTIVE"}, check=True, stdout=subprocess.DEVNULL)
+        for r in json.loads(child.read_text()):
+            r["name"] += " [OMP_WAIT_POLICY=ACTIVE]"
+            rows.append(r)
+    print_table(rows, f"{label} · rows without a tag ran with OMP_WAIT_POLICY={policy}, as the app does")
+    out = Path(args.json)
     out.write_text(json.dumps(rows, indent=1))
     print(f"\nwrote {out}")
 

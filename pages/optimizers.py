@@ -12,14 +12,14 @@ from core.optim2d import OPT_LABELS, SURFACE_LABELS, OptimInputError, OptimSpec,
 from core.plots import run_curves
 from ui import cache
 from ui.concept_widgets import code_panel
-from ui.training import trainer, training_panel
+from ui.training import LR_CHOICES, trainer, training_panel
 
 ensure_navigation()
 st.title("🏔️ Optimizers")
 st.caption("Paths come from `torch.optim` itself: a 2-element parameter tensor, `loss.backward()`, "
            "`optimizer.step()` — as in any training loop.")
 tab_2d, tab_model = st.tabs(["On a 2-D loss surface", "On the real model (Fully Connected net)"])
-LRS = [1e-4, 3e-4, 1e-3, 3e-3, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 100.0]
+LRS = [*LR_CHOICES, 100.0]  # the training controls' choices, plus one that always diverges
 
 
 @st.fragment

@@ -178,4 +178,4 @@ def test_settings_round_trip_through_the_page_url_and_bad_values_are_ignored():
     bad.run()
     assert not bad.exception, bad.exception
     assert len(bad.warning) == 2 and "banana" in bad.warning[0].value
-    assert bad.select_slider(key="fc_batch").value == 256
+    assert bad.select_slider(key="fc_batch").value == 512

@@ -13,7 +13,7 @@ from core.train import ConfigError, Run, check_config, diagnose, fit
 from ui import cache
 
 HIDDEN_CHOICES = [16, 32, 64, 128, 256, 512]
-LR_CHOICES = [1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0, 3.0, 10.0]
+LR_CHOICES = [1e-4, 3e-4, 1e-3, 3e-3, 5e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0, 3.0, 10.0]
 BATCH_CHOICES = [16, 32, 64, 128, 256, 512, 1024, 4096, 8192]
 
 
