@@ -20,11 +20,11 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as the app runs (ui/__ini
 os.environ.setdefault("PTCE_HOME", tempfile.mkdtemp(prefix="ptce-bench-"))
 
 import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
 
 from bench.seed_loop import seed_epoch_seconds  # noqa: E402
 from core.config import Paths, default_config, default_device, device_label  # noqa: E402
 from core.data import MNISTData, Split, load_mnist  # noqa: E402
+from core.estimate import time_steps  # noqa: E402
 from core.models import build_model  # noqa: E402
 from core.store import RunStore  # noqa: E402
 from core.train import fit, load_model, make_optimizer  # noqa: E402
@@ -45,25 +45,9 @@ def tiled(data: MNISTData, n: int = EPOCH) -> MNISTData:
 
 
 def compute_only_seconds(arch: str, batch: int, device: torch.device, steps: int) -> float:
-    """Pure model compute: forward+backward+step on one resident batch, per 60,000 samples."""
-    g = torch.Generator().manual_seed(0)
-    cfg = replace(default_config(arch, "mnist-sample"), batch_size=batch)  # type: ignore[arg-type]
-    model = build_model(cfg.model, g).to(device).train()
-    opt = make_optimizer(cfg, model.parameters())
-    x = torch.randn(batch, 1, 28, 28, generator=g).to(device)
-    y = torch.randint(0, 10, (batch,), generator=g).to(device)
-    for i in range(steps + 3):
-        if i == 3:
-            if device.type == "cuda":
-                torch.cuda.synchronize()
-            t0 = time.perf_counter()
-        loss = F.cross_entropy(model(x), y)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    return (time.perf_counter() - t0) / (steps * batch) * EPOCH
+    """Pure model compute: the fastest forward+backward+step on one resident batch, per 60,000 samples."""
+    cfg = default_config(arch, "mnist-sample")  # type: ignore[arg-type]
+    return time_steps(cfg.model, cfg.optimizer, batch, device, steps) / batch * EPOCH
 
 
 def epoch_rows(data: MNISTData, device: torch.device, quick: bool) -> list[dict]:

@@ -13,6 +13,7 @@ import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -60,10 +61,10 @@ def start_server(home: Path, port: int | None = None) -> tuple[subprocess.Popen,
     raise RuntimeError("streamlit server did not start")
 
 
-@pytest.fixture(scope="module")
-def app_server(tmp_path_factory) -> Iterator[str]:
-    """Base URL of a freshly started app server (its own store), stopped after the module."""
-    proc, url = start_server(tmp_path_factory.mktemp("server-home"))
+@contextmanager
+def running_server(home: Path) -> Iterator[str]:
+    """A fresh app server for the block; yields its base URL and stops it afterwards."""
+    proc, url = start_server(home)
     try:
         yield url
     finally:
@@ -72,6 +73,13 @@ def app_server(tmp_path_factory) -> Iterator[str]:
             proc.wait(10)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+@pytest.fixture(scope="module")
+def app_server(tmp_path_factory) -> Iterator[str]:
+    """Base URL of a freshly started app server (its own store), stopped after the module."""
+    with running_server(tmp_path_factory.mktemp("server-home")) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,9 @@ import tempfile
 os.environ["PTCE_OFFLINE"] = "1"
 os.environ.setdefault("PTCE_HOME", tempfile.mkdtemp(prefix="ptce-test-conv-"))
 
-from core.config import ModelConfig, Paths, TrainConfig  # noqa: E402
+from dataclasses import replace  # noqa: E402
+
+from core.config import ModelConfig, Paths, TrainConfig, default_config  # noqa: E402
 
 
 TINY_SEED = 7  # not the default seed 0: other test modules expect "hidden 16, 1 epoch, seed 0" untrained
@@ -19,8 +21,8 @@ TINY_SEED = 7  # not the default seed 0: other test modules expect "hidden 16, 1
 
 def tiny_config(arch: str) -> TrainConfig:
     """What the pages' controls give with hidden=16, epochs=1 and seed=7 (other settings at their defaults)."""
-    return TrainConfig(model=ModelConfig(arch=arch, hidden=16), optimizer="adam", lr=3e-3, batch_size=256,
-                       epochs=1, seed=TINY_SEED, data_source="mnist-sample")
+    return replace(default_config(arch, "mnist-sample"), model=ModelConfig(arch=arch, hidden=16),  # type: ignore[arg-type]
+                   epochs=1, seed=TINY_SEED)
 
 
 def ensure_tiny_runs() -> dict[str, TrainConfig]:

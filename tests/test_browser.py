@@ -2,12 +2,10 @@
 from __future__ import annotations
 
 import re
-import subprocess
-from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, start_server
+from conftest import ROOT, running_server
 
 ARTIFACTS = ROOT / "test-artifacts"
 PAGES = re.findall(r'st\.Page\("pages/([^"]+)\.py", title="([^"]+)"', (ROOT / "streamlit_app.py").read_text())
@@ -26,8 +24,7 @@ def sidebar_titles(page) -> list[str]:
 @pytest.mark.parametrize("stem, title", PAGES)
 def test_first_visit_straight_to_a_page_url_gets_the_app_navigation(browser, tmp_path, stem, title):
     """Each page is the very first request of a freshly started server (a bookmark after a restart)."""
-    proc, url = start_server(tmp_path)
-    try:
+    with running_server(tmp_path) as url:
         ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
         page = ctx.new_page()
         page.goto(f"{url}/{url_path(stem)}")
@@ -40,12 +37,6 @@ def test_first_visit_straight_to_a_page_url_gets_the_app_navigation(browser, tmp
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / f"first-visit-{stem}.png"))
         ctx.close()
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 def test_train_from_the_fully_connected_page_and_find_it_stored(app_server, page):

@@ -8,7 +8,6 @@ import conv_fixtures  # noqa: F401  (offline, temp home)
 
 import io
 import os
-import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +15,7 @@ import pytest
 from PIL import Image
 from playwright.sync_api import expect
 
-from conftest import start_server
+from conftest import running_server
 from conv_fixtures import ensure_tiny_runs
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -27,15 +26,8 @@ TALL = {"width": 1400, "height": 2600}  # Streamlit scrolls inside the page: a t
 @pytest.fixture(scope="module")
 def server_with_runs():
     ensure_tiny_runs()
-    proc, url = start_server(Path(os.environ["PTCE_HOME"]))
-    try:
+    with running_server(Path(os.environ["PTCE_HOME"])) as url:
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 def _draw(page, points: list[tuple[float, float]]) -> None:

@@ -53,8 +53,6 @@ def test_to_input_normalizes_in_one_step(sample):
 
 def test_failed_download_falls_back_and_leaves_no_partial_files(tmp_path, monkeypatch):
     """Simulated network failure half-way through the second archive."""
-    from torchvision.datasets.utils import download_and_extract_archive  # noqa: F401  (real module exists)
-
     calls = []
 
     def flaky(url, download_root, filename, md5):
