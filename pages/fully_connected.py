@@ -47,7 +47,7 @@ st.markdown("Each hidden unit of `fc1` has one weight per input pixel: reshaped 
             "push that unit up (red) or down (blue).")
 n_units = st.slider("Hidden units to show", 8, min(64, cfg.model.hidden), min(16, cfg.model.hidden), 8, key="fc_units")
 w = run.state["fc1.weight"][:n_units].reshape(-1, 28, 28).numpy()  # (n_units, 28, 28)
-st.plotly_chart(image_grid(w, [f"unit {i}" for i in range(n_units)]), key="fc_weights")
+st.plotly_chart(image_grid(w, [f"unit {i}" for i in range(n_units)]), key="fc_weights")  # hover: tile = unit
 
 probs = cache.test_probabilities(cfg)  # (N, 10)
 labels = cache.mnist().test.labels.numpy()
