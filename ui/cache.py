@@ -9,6 +9,7 @@ from __future__ import annotations
 import atexit
 import os
 import threading
+from dataclasses import replace
 
 import numpy as np
 import streamlit as st
@@ -16,11 +17,11 @@ import torch
 
 from core import optim2d
 from core.config import ModelConfig, Paths, TrainConfig, default_device
-from core.jobs import Jobs
-from core.data import MNISTData, download_mnist, full_available, load_mnist, to_input
-from core.store import RunStore
 from core.conv import Stage, initial_model as _initial_model, shape_stages as _shape_stages
+from core.data import OFFLINE_ENV, MNISTData, download_mnist, full_available, load_mnist, to_input
+from core.jobs import Jobs
 from core.optim2d import OptimSpec, Surface, Trajectory
+from core.store import RunStore
 from core.train import Run, load_model
 
 
@@ -61,6 +62,7 @@ class _DownloadAttempt:
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.tried = False
+        self.error = ""
 
 
 @st.cache_resource
@@ -69,24 +71,29 @@ def _download_attempt() -> _DownloadAttempt:
 
 
 def ensure_mnist_download() -> None:
-    """First use, when online: download full MNIST with a visible progress bar."""
+    """First use, when online: download full MNIST with a visible progress bar (once per process)."""
     attempt = _download_attempt()
     with attempt.lock:
-        if attempt.tried or full_available(paths().data):
+        if attempt.tried or full_available(paths().data) or os.environ.get(OFFLINE_ENV) == "1":
             return
         attempt.tried = True
         bar = st.progress(0.0, text="Downloading full MNIST (first start only)…")
         try:
             download_mnist(paths().data, lambda f, m: bar.progress(min(f, 1.0), text=m))
-        except Exception:  # noqa: BLE001 - mnist() explains the fallback in its note
-            pass
+        except Exception as e:  # noqa: BLE001 - the sidebar explains the fallback
+            attempt.error = str(e)
         finally:
             bar.empty()
 
 
 @st.cache_resource(show_spinner="Loading MNIST…")
 def _mnist() -> MNISTData:
-    return load_mnist(paths(), allow_download=True)
+    data = load_mnist(paths(), allow_download=False)  # the download itself ran, with progress, above
+    error = _download_attempt().error
+    if data.source == "mnist-sample" and error:
+        data = replace(data, note=f"Full MNIST could not be downloaded ({error}); run "
+                                  "`python -m core.data --download` when online.")
+    return data
 
 
 def mnist() -> MNISTData:
