@@ -137,7 +137,8 @@ def show_op_result(res: OpResult, a: torch.Tensor, b: torch.Tensor | None) -> No
         st.caption("ℹ️ " + note)
 
 
-def code_panel(code: str, title: str = "PyTorch code for these settings") -> None:
+def code_panel(code: str, title: str = "PyTorch code for these settings",
+               caption: str = "Run as is, it prints the numbers shown on this page.") -> None:
     with st.expander(title):
         st.code(code, language="python")
-        st.caption("Run as is, it prints the numbers shown on this page.")
+        st.caption(caption)

@@ -10,7 +10,7 @@ from core.config import OPTIMIZER_LABELS, Arch, ModelConfig, TrainConfig, defaul
 from core.estimate import estimate_seconds
 from core.plots import live_loss, run_curves
 from core.train import ConfigError, Run, check_config, diagnose, fit
-from ui import cache
+from ui import cache, concept_widgets
 
 HIDDEN_CHOICES = [16, 32, 64, 128, 256, 512]
 LR_CHOICES = [1e-4, 3e-4, 1e-3, 3e-3, 5e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0, 3.0, 10.0]
@@ -140,5 +140,6 @@ def run_overlay(current: TrainConfig, key: str) -> None:
 
 
 def code_panel(cfg: TrainConfig) -> None:
-    with st.expander("PyTorch code for these settings"):
-        st.code(training_code(cfg), language="python")
+    """The training program for `cfg` in plain PyTorch, in the same panel the concept pages use."""
+    concept_widgets.code_panel(training_code(cfg), caption="Run as is, it downloads MNIST and trains this "
+                               "network with these settings, printing the test accuracy after each epoch.")
