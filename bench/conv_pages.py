@@ -30,11 +30,14 @@ import torch  # noqa: E402
 from PIL import Image, ImageDraw  # noqa: E402
 from plotly.tools import return_figure_from_figure_or_data  # noqa: E402
 
-from core import conv, plots_conv  # noqa: E402
+from core import conv  # noqa: E402
 from core.config import ModelConfig, Paths, TrainConfig  # noqa: E402
 from core.data import load_mnist, to_input  # noqa: E402
 from core.digits import downsample_for_display, preprocess_canvas  # noqa: E402
 from core.explain import saliency  # noqa: E402
+from core.figures import conv as conv_figures  # noqa: E402
+from core.figures.images import image, mosaic, probability_bars  # noqa: E402
+from core.figures.images import steps as steps_figure  # noqa: E402
 from core.inspect import activations, predict_proba  # noqa: E402
 from core.store import RunStore  # noqa: E402
 from core.train import fit, load_model  # noqa: E402
@@ -67,16 +70,16 @@ def _median_ms(fn, n: int, warmup: int = 2) -> float:
 def feature_update(model: torch.nn.Sequential, x: torch.Tensor, ch: int, r: int, c: int) -> None:
     """The Convolutions page's fragment for one new image: maps of six layers + conv2 arithmetic."""
     acts = dict(activations(model, x))
-    _send(plots_conv.image(x[0, 0].numpy(), "input", 200, show_scale=False))
+    _send(image(x[0, 0].numpy(), "input", 200, show_scale=False))
     for name in ("conv1", "relu1", "pool1", "conv2", "relu2", "pool2"):
         a = acts[name][0].numpy()
-        _send(plots_conv.tiles(a, 4 if a.shape[0] == 16 else 8, name, height=260))
+        _send(mosaic(a, 4 if a.shape[0] == 16 else 8, title=name, tile_label="channel", height=260))
     inp, out = acts["pool1"][0], acts["conv2"][0]
     step = conv.conv_at(inp, model.conv2, ch, r, c)
-    _send(plots_conv.image(inp[0].numpy(), "in", 230, diverging=True, show_scale=False, box=(0, 3, 0, 3)))
-    _send(plots_conv.image(out[ch].numpy(), "out", 230, diverging=True, show_scale=False, box=(r, r + 1, c, c + 1)))
-    _send(plots_conv.arithmetic(step.patch[0], step.kernel[0], step.products[0], 0))
-    _send(plots_conv.channel_sums(step.channel_sums, step.bias, step.value))
+    _send(image(inp[0].numpy(), "in", 230, diverging=True, show_scale=False, box=(0, 3, 0, 3)))
+    _send(image(out[ch].numpy(), "out", 230, diverging=True, show_scale=False, box=(r, r + 1, c, c + 1)))
+    _send(conv_figures.arithmetic(step.patch[0], step.kernel[0], step.products[0], 0))
+    _send(conv_figures.channel_sums(step.channel_sums, step.bias, step.value))
     assert abs(step.value - float(out[ch, r, c])) < 1e-4
 
 
@@ -96,17 +99,17 @@ def draw_update(models: dict[str, torch.nn.Sequential], url: str) -> None:
     rgba = np.asarray(Image.open(io.BytesIO(base64.b64decode(url.split(";base64,", 1)[1]))))  # as CanvasResult
     steps = preprocess_canvas(rgba)
     assert steps is not None
-    _send(plots_conv.steps([("gray", downsample_for_display(steps.gray)),
-                            ("crop", downsample_for_display(steps.cropped)), ("scaled", steps.scaled),
-                            ("centred", steps.centred), ("normalized", steps.normalized())]))
+    _send(steps_figure([("gray", downsample_for_display(steps.gray)),
+                        ("crop", downsample_for_display(steps.cropped)), ("scaled", steps.scaled),
+                        ("centred", steps.centred), ("normalized", steps.normalized())]))
     for arch, model in models.items():
         probs = predict_proba(model, steps.tensor)[0].numpy()
-        _send(plots_conv.probabilities(probs, "p"))
+        _send(probability_bars(probs, "p", height=230, show_values=True))
         sal = saliency(model, steps.tensor)
-        _send(plots_conv.saliency(sal.grad, sal.limit, "s"))
+        _send(conv_figures.saliency(sal.grad, sal.limit, "s"))
     acts = dict(activations(models["cnn"], steps.tensor))
     for name in ("relu1", "relu2"):
-        _send(plots_conv.tiles(acts[name][0].numpy(), 8, name, height=300))
+        _send(mosaic(acts[name][0].numpy(), 8, title=name, tile_label="channel", height=300))
 
 
 def page_rerun_ms(n: int = 5) -> dict[str, float]:

@@ -203,10 +203,15 @@ def load_mnist(paths: Paths, allow_download: bool = True, on_progress: Progress 
     return MNISTData(sample.source, sample.description, sample.train, sample.test, note)
 
 
+def normalize(ink: torch.Tensor) -> torch.Tensor:
+    """Ink in [0, 1] (any shape) -> the scale the models were trained on: (ink − mean) / std, float32.
+    The one MNIST normalization: datasets, drawings and single digits all go through it."""
+    return ink.float().sub(MNIST_MEAN).div_(MNIST_STD)
+
+
 def to_input(images: torch.Tensor, device: torch.device | str = "cpu") -> torch.Tensor:
     """uint8 (N, 28, 28) -> normalized float32 (N, 1, 28, 28) on `device`."""
-    x = images.to(device, non_blocking=True).unsqueeze(1).float().div_(255.0)  # (N, 1, 28, 28)
-    return x.sub_(MNIST_MEAN).div_(MNIST_STD)
+    return normalize(images.to(device, non_blocking=True).unsqueeze(1).float().div_(255.0))  # (N, 1, 28, 28)
 
 
 def _main() -> None:

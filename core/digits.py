@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from core.data import MNIST_MEAN, MNIST_STD
+from core.data import normalize
 
 FIELD = 28  # MNIST image side
 BOX = 20  # the longer side of the ink after scaling
@@ -92,7 +92,7 @@ def preprocess_ink(ink: np.ndarray) -> Steps | None:
     c0 = int(np.clip(round(CENTRE - cx), 0, FIELD - sw))
     centred = np.zeros((FIELD, FIELD), dtype=np.float32)
     centred[r0:r0 + sh, c0:c0 + sw] = scaled
-    tensor = torch.from_numpy((centred - MNIST_MEAN) / MNIST_STD).float().reshape(1, 1, FIELD, FIELD)
+    tensor = normalize(torch.from_numpy(centred)).reshape(1, 1, FIELD, FIELD)  # (1, 1, 28, 28)
     return Steps(gray, (top, bottom, left, right), cropped, scaled, centred, (r0, c0), tensor)
 
 

@@ -5,12 +5,17 @@ import numpy as np
 import streamlit as st
 import torch
 
-from core import conv, plots_conv
-from core.data import MNIST_MEAN, MNIST_STD, to_input
+from core import conv
+from core.codegen import training_code
+from core.data import normalize, to_input
+from core.figures import conv as conv_figures
+from core.figures.base import symmetric_limit
+from core.figures.images import image, mosaic
+from core.figures.training import confusion
 from core.inspect import activations, confusion_matrix
-from core.plots import confusion
 from ui import cache
-from ui.training import code_panel, config_controls, run_overlay, training_panel
+from ui.code import TRAINING_CAPTION, code_panel
+from ui.training import config_controls, run_overlay, training_panel
 
 K = "conv"  # widget-key prefix of this page
 DRAWN = "drawn_digit"  # session key the Draw page leaves its preprocessed 28×28 drawing under
@@ -25,7 +30,7 @@ st.markdown(
 cfg = config_controls("cnn", K)
 result = training_panel(cfg, K)
 run_overlay(cfg, K)
-code_panel(cfg)
+code_panel(training_code(cfg), caption=TRAINING_CAPTION)
 
 init = cache.initial_model(cfg.model, cfg.seed)
 model = result[1] if result else init
@@ -43,7 +48,7 @@ def shape_flow_tab() -> None:
     stages = cache.shape_stages(cfg.model)
     st.markdown("Each block is the tensor **after** that layer, for one 1×28×28 image (measured by running the "
                 "model, not typed in). Below each layer: its parameter arithmetic, weights + biases.")
-    st.plotly_chart(plots_conv.shape_flow([(s.name, s.kind, s.shape, s.formula, s.params) for s in stages]),
+    st.plotly_chart(conv_figures.shape_flow([(s.name, s.kind, s.shape, s.formula, s.params) for s in stages]),
                     key=f"{K}_flow")
     st.info("**Why is the Linear layer's input 32·7·7?** " + conv.flatten_explanation(stages), icon="💡")
     st.dataframe(
@@ -63,14 +68,14 @@ def filters_tab() -> None:
     c1, c2 = st.columns(2)
     if result:
         w1_1, w1_2 = model.conv1.weight.cpu().numpy(), model.conv2.weight.cpu().numpy()
-        lim1 = plots_conv.symmetric_limit(w0_1, w1_1) if same else None
-        c1.plotly_chart(plots_conv.tiles(w0_1[:, 0], 8, "conv1 before training (initialisation)", "filter",
-                                         limit=lim1, colorbar_title="weight"), key=f"{K}_f1_init")
-        c2.plotly_chart(plots_conv.tiles(w1_1[:, 0], 8, "conv1 after training", "filter", limit=lim1,
-                                         colorbar_title="weight"), key=f"{K}_f1_trained")
+        lim1 = symmetric_limit(w0_1, w1_1) if same else None
+        c1.plotly_chart(mosaic(w0_1[:, 0], 8, title="conv1 before training (initialisation)", tile_label="filter",
+                               limit=lim1, colorbar_title="weight"), key=f"{K}_f1_init")
+        c2.plotly_chart(mosaic(w1_1[:, 0], 8, title="conv1 after training", tile_label="filter", limit=lim1,
+                               colorbar_title="weight"), key=f"{K}_f1_trained")
     else:
-        c1.plotly_chart(plots_conv.tiles(w0_1[:, 0], 8, "conv1 at initialisation", "filter",
-                                         colorbar_title="weight"), key=f"{K}_f1_init")
+        c1.plotly_chart(mosaic(w0_1[:, 0], 8, title="conv1 at initialisation", tile_label="filter",
+                               colorbar_title="weight"), key=f"{K}_f1_init")
         c2.info("Train the model to see the same 16 filters after training, side by side.")
     st.markdown("Red weights reward ink under them, blue weights punish it; a filter with red on one side and blue "
                 "on the other responds to an **edge**. Initial weights are random noise, uniform in "
@@ -79,8 +84,8 @@ def filters_tab() -> None:
                      ["after training", "initialisation"] if result else ["initialisation"], horizontal=True,
                      key=f"{K}_f2_which")
     w2 = w1_2 if result and which == "after training" else w0_2
-    lim2 = plots_conv.symmetric_limit(w0_2, w1_2) if result and same else plots_conv.symmetric_limit(w2)
-    st.plotly_chart(plots_conv.kernel_matrix(w2, lim2, f"conv2 kernels, {which}"), key=f"{K}_f2")
+    lim2 = symmetric_limit(w0_2, w1_2) if result and same else symmetric_limit(w2)
+    st.plotly_chart(conv_figures.kernel_matrix(w2, lim2, f"conv2 kernels, {which}"), key=f"{K}_f2")
 
 
 # ------------------------------------------------------------------ feature maps + arithmetic (a fragment)
@@ -100,7 +105,7 @@ def feature_maps() -> None:
                       help="Draw on the 'Draw a digit' page and your drawing appears here too.")
     if source == "your drawing":
         x = torch.tensor(st.session_state[DRAWN], dtype=torch.float32)
-        x = ((x - MNIST_MEAN) / MNIST_STD).reshape(1, 1, 28, 28).to(cache.device())  # (1, 1, 28, 28)
+        x = normalize(x).reshape(1, 1, 28, 28).to(cache.device())  # (1, 1, 28, 28)
         caption = "your drawing"
     else:
         i = c2.number_input(f"Test digit # (0–{len(data.test) - 1})", 0, len(data.test) - 1, key=f"{K}_index")
@@ -110,7 +115,7 @@ def feature_maps() -> None:
     acts = dict(activations(model, x))
     pred = int(acts["fc2"].argmax(1))
     ci, cm = st.columns([1, 5])
-    ci.plotly_chart(plots_conv.image(x[0, 0].cpu().numpy(), "input", 200, show_scale=False), key=f"{K}_input")
+    ci.plotly_chart(image(x[0, 0].cpu().numpy(), "input", 200, show_scale=False), key=f"{K}_input")
     ci.markdown(f"{caption}  \n{'Trained' if result else 'Untrained'} model says **{pred}**")
     with cm:
         st.markdown("Every channel after each layer (" + state_label + "). Colours: red positive, blue negative, "
@@ -120,9 +125,8 @@ def feature_maps() -> None:
             cols = st.columns(3)
             for col, name in zip(cols, row):
                 a = acts[name][0].cpu().numpy()  # (C, H, W)
-                col.plotly_chart(plots_conv.tiles(a, 4 if a.shape[0] == 16 else 8,
-                                                  f"{name}: {'×'.join(map(str, a.shape))}",
-                                                  colorbar_title="value", height=260),
+                col.plotly_chart(mosaic(a, 4 if a.shape[0] == 16 else 8, tile_label="channel", height=260,
+                                        title=f"{name}: {'×'.join(map(str, a.shape))}", colorbar_title="value"),
                                  key=f"{K}_maps_{name}")
 
     st.subheader("One output value, by hand")
@@ -153,18 +157,19 @@ def feature_maps() -> None:
     a1, a2, a3 = st.columns([1, 1, 3])
     in_map = inp[int(in_ch)].cpu().numpy()  # (H, W)
     src = "input" if layer_name == "conv1" else f"pool1 ch {in_ch}"
-    a1.plotly_chart(plots_conv.image(in_map, f"{src}: the window", 230, diverging=layer_name == "conv2",
-                                     show_scale=False, box=(t, b, le, ri)), key=f"{K}_ar_in_img")
-    a2.plotly_chart(plots_conv.image(out[int(ch)].cpu().numpy(), f"{layer_name} ch {ch}: ({r}, {c})", 230,
-                                     diverging=True, show_scale=False, box=(int(r), int(r) + 1, int(c), int(c) + 1)),
+    a1.plotly_chart(image(in_map, f"{src}: the window", 230, diverging=layer_name == "conv2",
+                          show_scale=False, box=(t, b, le, ri)), key=f"{K}_ar_in_img")
+    a2.plotly_chart(image(out[int(ch)].cpu().numpy(), f"{layer_name} ch {ch}: ({r}, {c})", 230,
+                          diverging=True, show_scale=False, box=(int(r), int(r) + 1, int(c), int(c) + 1)),
                     key=f"{K}_ar_out_img")
-    a3.plotly_chart(plots_conv.arithmetic(step.patch[int(in_ch)], step.kernel[int(in_ch)], step.products[int(in_ch)],
-                                          int(in_ch), patch_limit=plots_conv.symmetric_limit(in_map),
-                                          kernel_limit=plots_conv.symmetric_limit(layer.weight.cpu().numpy())),
+    a3.plotly_chart(conv_figures.arithmetic(step.patch[int(in_ch)], step.kernel[int(in_ch)],
+                                            step.products[int(in_ch)], int(in_ch),
+                                            patch_limit=symmetric_limit(in_map),
+                                            kernel_limit=symmetric_limit(layer.weight.cpu().numpy())),
                     key=f"{K}_ar_fig")
     st.markdown(f"Sum of the 9 products (channel {in_ch}): `{conv.arithmetic_text(step, int(in_ch))}`")
     if inp.shape[0] > 1:
-        st.plotly_chart(plots_conv.channel_sums(step.channel_sums, step.bias, step.value), key=f"{K}_ar_sums")
+        st.plotly_chart(conv_figures.channel_sums(step.channel_sums, step.bias, step.value), key=f"{K}_ar_sums")
     fm = float(out[int(ch), int(r), int(c)])
     st.success(f"{conv.arithmetic_text(step)} — and the feature map computed by PyTorch holds **{fm:.4f}** at "
                f"({r}, {c}): {'the same ✓' if abs(fm - step.value) < 1e-4 else 'a difference ✗'}."
@@ -198,9 +203,9 @@ def sandbox_tab() -> None:
         for note in res.notes:
             st.warning(note, icon="👀")
         cov = conv.coverage(spec)
-        st.plotly_chart(plots_conv.coverage(cov.counts, cov.is_padding, cov.uncovered, cov.first_taps,
-                                            f"Where the kernel lands on the padded {spec.padded}×{spec.padded} "
-                                            "input (gray = padding)"), key=f"{K}_sb_cov")
+        st.plotly_chart(conv_figures.coverage(cov.counts, cov.is_padding, cov.uncovered, cov.first_taps,
+                                              f"Where the kernel lands on the padded {spec.padded}×{spec.padded} "
+                                              "input (gray = padding)"), key=f"{K}_sb_cov")
     else:
         st.error("This configuration is invalid: " + "; ".join(res.problems) + ".", icon="🚫")
         st.caption(f"PyTorch, asked to run it, refuses: “{torch_error}”" if torch_error else
@@ -230,7 +235,7 @@ def mistakes_tab() -> None:
     for name, v in (("true", worst[0]), ("pred", worst[1])):  # first visit: the most frequent mistake
         st.session_state.setdefault(f"{K}_cm_{name}", int(v))
     cl, cr = st.columns([3, 2])
-    cl.plotly_chart(plots_conv.clickable_cells(confusion(cmat), cmat), key=f"{K}_cm", on_select=_cell_clicked,
+    cl.plotly_chart(confusion(cmat, clickable=True), key=f"{K}_cm", on_select=_cell_clicked,
                     selection_mode="points")
     with cr:
         st.markdown(f"**{wrong}** of {len(labels):,} test digits are misclassified ({100 * wrong / len(labels):.1f}%)."
@@ -255,8 +260,8 @@ def mistakes_tab() -> None:
         if len(idx) > 8:
             start = st.slider("Show from", 0, len(idx) - 1, 0, 8, key=f"{K}_cm_start")
         show = idx[start:start + 8]
-        st.plotly_chart(plots_conv.mistakes(data.test.images[show].numpy(), probs[show], true_c, pred_c,
-                                            show.tolist()), key=f"{K}_cm_fig")
+        st.plotly_chart(conv_figures.mistakes(data.test.images[show].numpy(), probs[show], true_c, pred_c,
+                                              show.tolist()), key=f"{K}_cm_fig")
 
 for tab, render in ((tab_shape, shape_flow_tab), (tab_filters, filters_tab), (tab_maps, feature_maps),
                     (tab_sandbox, sandbox_tab), (tab_mistakes, mistakes_tab)):

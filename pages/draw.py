@@ -4,10 +4,12 @@ from ui.shell import ensure_navigation  # first: sets the OpenMP wait policy bef
 import streamlit as st
 from streamlit_drawable_canvas import st_canvas
 
-from core import plots_conv
 from core.config import ARCH_LABELS, default_config
 from core.digits import downsample_for_display, preprocess_canvas
 from core.explain import saliency
+from core.figures import conv as conv_figures
+from core.figures.images import mosaic, probability_bars
+from core.figures.images import steps as steps_figure
 from core.inspect import activations, predict_proba
 from ui import cache
 from ui.training import training_panel
@@ -41,7 +43,7 @@ with c_steps:
     else:
         st.session_state[DRAWN] = steps.centred.round(3).tolist()
         t, b, le, ri = steps.bbox
-        st.plotly_chart(plots_conv.steps([
+        st.plotly_chart(steps_figure([
             ("1 · grayscale (ink)", downsample_for_display(steps.gray)),
             (f"2 · cropped {b - t}×{ri - le}", downsample_for_display(steps.cropped)),
             (f"3 · scaled {steps.scaled.shape[0]}×{steps.scaled.shape[1]}", steps.scaled),
@@ -76,8 +78,8 @@ for col, arch in zip(cols, ("net2", "cnn")):
             probs = predict_proba(model, x)[0].numpy()  # (10,)
             results[arch] = (model, x, probs)
             pred = int(probs.argmax())
-            st.plotly_chart(plots_conv.probabilities(probs, f"Prediction: {pred} ({100 * probs[pred]:.0f}% sure)"),
-                            key=f"{K}_{arch}_probs")
+            st.plotly_chart(probability_bars(probs, f"Prediction: {pred} ({100 * probs[pred]:.0f}% sure)",
+                                             height=230, show_values=True), key=f"{K}_{arch}_probs")
         elif steps is None:
             st.caption("Waiting for a drawing.")
 
@@ -90,8 +92,8 @@ if steps is not None and results:
     cols = st.columns(len(results))
     for col, (arch, (model, x, probs)) in zip(cols, results.items()):
         sal = saliency(model, x)
-        col.plotly_chart(plots_conv.saliency(sal.grad, sal.limit, f"{ARCH_LABELS[arch]}: saliency of class "
-                                             f"{sal.target}"), key=f"{K}_{arch}_sal")
+        col.plotly_chart(conv_figures.saliency(sal.grad, sal.limit, f"{ARCH_LABELS[arch]}: saliency of class "
+                                               f"{sal.target}"), key=f"{K}_{arch}_sal")
     if "cnn" in results:
         model, x, _ = results["cnn"]
         acts = dict(activations(model, x))
@@ -100,5 +102,5 @@ if steps is not None and results:
         c1, c2 = st.columns(2)
         for c, name in ((c1, "relu1"), (c2, "relu2")):
             a = acts[name][0].cpu().numpy()  # (C, H, W)
-            c.plotly_chart(plots_conv.tiles(a, 4 if a.shape[0] == 16 else 8, f"{name}: {'×'.join(map(str, a.shape))}",
-                                            colorbar_title="value", height=300), key=f"{K}_maps_{name}")
+            c.plotly_chart(mosaic(a, 4 if a.shape[0] == 16 else 8, title=f"{name}: {'×'.join(map(str, a.shape))}",
+                                  tile_label="channel", colorbar_title="value", height=300), key=f"{K}_maps_{name}")

@@ -5,11 +5,14 @@ import numpy as np
 import streamlit as st
 import torch
 
+from core.codegen import training_code
+from core.figures.images import image, mosaic, probability_bars
+from core.figures.training import confusion, per_class_bars
 from core.inspect import confusion_matrix, count_params, layer_table, per_class_accuracy
 from core.models import build_model
-from core.plots import confusion, digit, image_grid, per_class_bars, probability_bars
 from ui import cache
-from ui.training import code_panel, config_controls, run_overlay, training_panel
+from ui.code import TRAINING_CAPTION, code_panel
+from ui.training import config_controls, run_overlay, training_panel
 
 ensure_navigation()
 st.title("🕸️ Fully connected network")
@@ -36,7 +39,7 @@ st.caption(f"Total: **{count_params(fresh):,} parameters**, computed from the mo
 
 st.subheader("2 · Train")
 stored = training_panel(cfg, key="fc")
-code_panel(cfg)
+code_panel(training_code(cfg), caption=TRAINING_CAPTION)
 if stored is None:
     st.stop()
 run, model = stored
@@ -47,7 +50,8 @@ st.markdown("Each hidden unit of `fc1` has one weight per input pixel: reshaped 
             "push that unit up (red) or down (blue).")
 n_units = st.slider("Hidden units to show", 8, min(64, cfg.model.hidden), min(16, cfg.model.hidden), 8, key="fc_units")
 w = run.state["fc1.weight"][:n_units].reshape(-1, 28, 28).numpy()  # (n_units, 28, 28)
-st.plotly_chart(image_grid(w, [f"unit {i}" for i in range(n_units)]), key="fc_weights")  # hover: tile = unit
+st.plotly_chart(mosaic(w, 8, titles=[f"unit {i}" for i in range(n_units)], tile_label="unit",
+                       colorbar_title="weight"), key="fc_weights")  # hover: tile = unit
 
 probs = cache.test_probabilities(cfg)  # (N, 10)
 labels = cache.mnist().test.labels.numpy()
@@ -59,8 +63,8 @@ pool = np.flatnonzero(pred != labels) if show == "mistakes only" else np.arange(
 pick_seed = st.number_input("Which digits (change to draw another four)", 0, 9999, 0, key="fc_pick")
 chosen = np.random.default_rng(int(pick_seed)).choice(pool, size=min(4, len(pool)), replace=False) if len(pool) else []
 for col, i in zip(st.columns(4), chosen):
-    col.plotly_chart(digit(images[i], f"true {labels[i]} · predicted {pred[i]}"), key=f"fc_digit_{i}")
-    col.plotly_chart(probability_bars(probs[i], int(labels[i])), key=f"fc_probs_{i}")
+    col.plotly_chart(image(images[i], f"true {labels[i]} · predicted {pred[i]}", 160), key=f"fc_digit_{i}")
+    col.plotly_chart(probability_bars(probs[i], true_label=int(labels[i])), key=f"fc_probs_{i}")
 st.caption("Bars: softmax of the 10 logits. Blue = the predicted class; green outline = the true class.")
 
 cm = confusion_matrix(torch.from_numpy(labels), torch.from_numpy(pred))

@@ -5,13 +5,14 @@ from ui.shell import ensure_navigation  # first: sets the OpenMP wait policy bef
 import numpy as np
 import streamlit as st
 
-from core import plots_concepts as pc
 from core.codegen_concepts import ce_code
 from core.config import default_config
+from core.figures import losses as loss_figures
+from core.figures.images import mosaic
 from core.losses import (CEInputs, LossInputError, best_constant, ce_breakdown, ce_vs_temperature, model_losses,
                          regression_curves, targets_with_outlier)
 from ui import cache
-from ui.concept_widgets import code_panel
+from ui.code import code_panel
 from ui.training import training_panel
 
 ensure_navigation()
@@ -47,8 +48,8 @@ def ce_view() -> None:
     except LossInputError as e:
         st.error(f"Can't compute the loss: {e}", icon="✋")
         return
-    st.plotly_chart(pc.ce_bars([str(i) for i in range(len(logits))], r.scaled, r.probs, r.log_probs,
-                               r.grad_autograd, target), key="ce_bars")
+    st.plotly_chart(loss_figures.ce_bars([str(i) for i in range(len(logits))], r.scaled, r.probs, r.log_probs,
+                                                r.grad_autograd, target), key="ce_bars")
     m = st.columns(3)
     m[0].metric("−LogSoftmax(z)[target] (by hand)", f"{-r.log_probs[target]:.9g}")
     m[1].metric("NLLLoss(LogSoftmax(z), target)", f"{r.nll:.9g}")
@@ -65,7 +66,7 @@ def ce_view() -> None:
                "The gradient pushes the target's logit up and every other logit down, in proportion to its "
                "probability.")
     grid_t = np.geomspace(0.05, 20, 120)
-    st.plotly_chart(pc.ce_temperature(grid_t, ce_vs_temperature(inp, grid_t), T), key="ce_tcurve")
+    st.plotly_chart(loss_figures.ce_temperature(grid_t, ce_vs_temperature(inp, grid_t), T), key="ce_tcurve")
     code_panel(ce_code(inp))
 
 
@@ -77,12 +78,13 @@ def regression_view() -> None:
                             key="reg_beta")
     outlier = c3.toggle("Add an outlier (one target = 12)", True, key="reg_outlier")
     preds = np.linspace(target - 4, target + 4, 161)
-    st.plotly_chart(pc.regression_curves(preds, regression_curves(target, preds, beta), target), key="reg_curves")
+    st.plotly_chart(loss_figures.regression_curves(preds, regression_curves(target, preds, beta), target),
+                    key="reg_curves")
     st.caption("MSE's gradient grows with the error (2 × error): one far-off point pulls hard. L1's gradient is "
                "±1 whatever the error; SmoothL1 (Huber) is MSE-like near the target and L1-like far away.")
     y = targets_with_outlier(outlier)
     bc = best_constant(y, beta)
-    st.plotly_chart(pc.best_constant(y, bc.grid, bc.mean_loss, bc.best), key="reg_best")
+    st.plotly_chart(loss_figures.best_constant(y, bc.grid, bc.mean_loss, bc.best), key="reg_best")
     share = ", ".join(f"{k}: {100 * v:.0f}%" for k, v in bc.outlier_grad_share.items())
     st.markdown(f"The best single prediction for these targets: MSE picks the mean ({bc.best['MSE']:.2f}), "
                 f"L1 the median ({bc.best['L1']:.2f}). Share of the total gradient coming from the last target "
@@ -101,7 +103,7 @@ def model_view() -> None:
     _, model = stored
     x, labels = cache.test_inputs(data.source)
     ml = model_losses(model, x, labels)
-    st.plotly_chart(pc.per_class_loss(ml.per_class, ml.mean), key="loss_per_class")
+    st.plotly_chart(loss_figures.per_class_loss(ml.per_class, ml.mean), key="loss_per_class")
     which = st.radio("Show test digits", ["highest loss", "lowest loss", "first 8"], horizontal=True,
                      key="loss_digits")
     order = np.argsort(-ml.per_sample) if which == "highest loss" else \
@@ -110,7 +112,8 @@ def model_view() -> None:
     lab = labels.cpu().numpy()
     titles = [f"true {lab[i]} · pred {ml.predicted[i]}<br>p(true) {ml.probs[i, lab[i]]:.2g} · "
               f"loss {ml.per_sample[i]:.2f}" for i in idx]
-    st.plotly_chart(pc.digit_strip(data.test.images[idx].numpy().astype(float), titles), key="loss_digit_grid")
+    st.plotly_chart(mosaic(data.test.images[idx].numpy(), len(idx), titles=titles,
+                           colours="ink", tile_label="digit", gap=4, height=200), key="loss_digit_grid")
     st.caption("loss = −log p(true class): a confident wrong answer costs a lot, a confident right one almost 0.")
 
 

@@ -5,13 +5,13 @@ import dataclasses
 
 import streamlit as st
 
-from core import plots_concepts as pc
 from core.codegen_concepts import optim_code
 from core.config import OPTIMIZER_LABELS, default_config
+from core.figures import optim as optim_figures
+from core.figures.training import Curve, run_curves
 from core.optim2d import OPT_LABELS, SURFACE_LABELS, OptimInputError, OptimSpec, Surface, check_settings
-from core.plots import run_curves
 from ui import cache
-from ui.concept_widgets import code_panel
+from ui.code import code_panel
 from ui.training import LR_CHOICES, trainer, training_panel
 
 ensure_navigation()
@@ -50,7 +50,7 @@ def surface_view() -> None:
         return
     xs, ys, Z = cache.surface_grid(surface)
     title = f"{SURFACE_LABELS[name]} · lr {lr:g} · {steps} steps"
-    st.plotly_chart(pc.contour_paths(xs, ys, Z, {k: t.path for k, t in trajs.items()}, surface.minima,
+    st.plotly_chart(optim_figures.contour_paths(xs, ys, Z, {k: t.path for k, t in trajs.items()}, surface.minima,
                                      name == "rosenbrock", title), key="opt_contour")
     if not trajs:
         st.info("Pick at least one optimizer.")
@@ -59,7 +59,7 @@ def surface_view() -> None:
         msg = cache.optim_explanation(surface, t, start)
         (st.warning if t.diverged_at or "left the plotted" in msg else st.caption)(msg)
     losses = {k: t.losses for k, t in trajs.items()}
-    st.plotly_chart(pc.loss_per_step(losses, log_y=name != "saddle"), key="opt_losscurve")
+    st.plotly_chart(optim_figures.loss_per_step(losses, log_y=name != "saddle"), key="opt_losscurve")
     which = st.selectbox("Code for", list(trajs), key="opt_code_for")
     code_panel(optim_code(surface, trajs[which].spec, start, steps))
 
@@ -94,9 +94,7 @@ def model_view() -> None:
     for o, cfg in cfgs.items():
         stored = cache.stored_run(cfg)
         if stored is not None:
-            h = stored[0].history
-            curves.append((f"{OPTIMIZER_LABELS[o]} lr {cfg.lr:g}", h.step_loss, h.steps_per_epoch, h.val_loss,
-                           h.val_acc))
+            curves.append(Curve.of(f"{OPTIMIZER_LABELS[o]} lr {cfg.lr:g}", stored[0].history))
     if curves:
         st.plotly_chart(run_curves(curves), key="optm_curves")
     st.caption("RMSprop is on the 2-D tab only: the app's training engine offers SGD, SGD + momentum and Adam.")

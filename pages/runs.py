@@ -6,7 +6,7 @@ from datetime import datetime
 import streamlit as st
 
 from core.config import ARCH_LABELS, OPTIMIZER_LABELS
-from core.plots import run_curves
+from core.figures.training import Curve, run_curves
 from ui import cache
 
 ensure_navigation()
@@ -42,6 +42,5 @@ event = st.dataframe(table, hide_index=True, width="stretch", on_select="rerun",
 picked = event.selection.rows if event and event.selection.rows else list(range(min(3, len(shown))))
 st.caption("Select rows (tick the boxes on the left) to choose which runs to overlay; the three newest are shown "
            "by default.")
-curves = [(shown[i].config.label(), shown[i].history.step_loss, shown[i].history.steps_per_epoch,
-           shown[i].history.val_loss, shown[i].history.val_acc) for i in picked]
+curves = [Curve.of(shown[i].config.label(), shown[i].history) for i in picked]
 st.plotly_chart(run_curves(curves), key="runs_curves")

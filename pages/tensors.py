@@ -7,10 +7,10 @@ import torch
 
 from core.autograd_demo import AutogradInputs, run_autograd
 from core.codegen_concepts import autograd_code, tensor_code
-from core.plots_concepts import autograd_graph
+from core.figures.tensors import autograd_graph
 from core.tensor_ops import OPS, apply_op, time_on_devices
-from ui.concept_widgets import (code_panel, op_controls, show_op_error, show_op_result, show_tensor,
-                                tensor_controls)
+from ui.code import code_panel
+from ui.concept_widgets import op_controls, show_op_error, show_op_result, show_tensor, tensor_controls
 
 ensure_navigation()
 st.title("🔢 Tensors & autograd")

@@ -8,7 +8,7 @@ from __future__ import annotations
 import streamlit as st
 import torch
 
-from core.plots_concepts import tensor_heatmap
+from core.figures.tensors import tensor_heatmap
 from core.tensor_ops import (DTYPES, OPS, REDUCTIONS, OpError, OpResult, OpSpec, TensorInputError, TensorSpec,
                              build_tensor, describe, parse_shape)
 
@@ -136,9 +136,3 @@ def show_op_result(res: OpResult, a: torch.Tensor, b: torch.Tensor | None) -> No
     for note in res.notes:
         st.caption("ℹ️ " + note)
 
-
-def code_panel(code: str, title: str = "PyTorch code for these settings",
-               caption: str = "Run as is, it prints the numbers shown on this page.") -> None:
-    with st.expander(title):
-        st.code(code, language="python")
-        st.caption(caption)

@@ -1,16 +1,15 @@
 """Shared training widgets: config controls, the Train / progress / stored-run panel,
-run overlays and the PyTorch-code panel. Used by every page that trains a model."""
+run overlays. Used by every page that trains a model."""
 from __future__ import annotations
 
 import streamlit as st
 import torch
 
-from core.codegen import training_code
 from core.config import OPTIMIZER_LABELS, Arch, ModelConfig, TrainConfig, default_config
 from core.estimate import estimate_seconds
-from core.plots import live_loss, run_curves
+from core.figures.training import Curve, live_loss, run_curves
 from core.train import ConfigError, Run, check_config, diagnose, fit
-from ui import cache, concept_widgets
+from ui import cache
 
 HIDDEN_CHOICES = [16, 32, 64, 128, 256, 512]
 LR_CHOICES = [1e-4, 3e-4, 1e-3, 3e-3, 5e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0, 3.0, 10.0]
@@ -131,15 +130,9 @@ def run_overlay(current: TrainConfig, key: str) -> None:
                             key=f"{key}_overlay", placeholder="Pick runs to compare")
     curves = []
     for s in [s for s in summaries if s.key == current.key()] + [others[k] for k in chosen]:
-        h = s.history
-        curves.append((s.config.label(), h.step_loss, h.steps_per_epoch, h.val_loss, h.val_acc))
+        curves.append(Curve.of(s.config.label(), s.history))
     if curves:
         st.plotly_chart(run_curves(curves), key=f"{key}_curves")
         st.caption("Validation = the held-out test digits, evaluated after every epoch; the model never trains "
                    "on them. Train loss is per batch, smoothed like TensorBoard's.")
 
-
-def code_panel(cfg: TrainConfig) -> None:
-    """The training program for `cfg` in plain PyTorch, in the same panel the concept pages use."""
-    concept_widgets.code_panel(training_code(cfg), caption="Run as is, it downloads MNIST and trains this "
-                               "network with these settings, printing the test accuracy after each epoch.")

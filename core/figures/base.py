@@ -1,0 +1,92 @@
+"""The one set of layout helpers every figure builder uses, and the one `figure(data, layout)`.
+
+Every figure is written as one plain dict and validated once by `go.Figure(...)`: no `make_subplots`,
+no chains of `update_*` calls (each costs 10-100 ms), so pages that redraw on every slider move stay fast.
+Signed quantities use one diverging scale centred on zero (blue negative, white zero, red positive).
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+
+PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f")
+MUTED = "#c7c7c7"  # bars that are not the point of the figure
+DIVERGING = "RdBu_r"
+INK = "gray_r"  # 0 = white paper, high = dark ink, as MNIST is usually shown
+
+
+def figure(data: Sequence[dict], layout: dict) -> go.Figure:
+    """The one way a figure is built: traces and layout as plain dicts, validated once."""
+    return go.Figure({"data": list(data), "layout": layout})
+
+
+def margin(t: int = 30, side: int = 10, b: int = 10) -> dict:
+    return {"l": side, "r": side, "t": t, "b": b}
+
+
+def heading(text: str, size: int = 13) -> dict:
+    """A title dict (figure or panel) in a given font size."""
+    return {"text": text, "font": {"size": size}}
+
+
+def axis_name(kind: str, i: int) -> str:
+    """Plotly's name of panel i's axis: ("xaxis", 0) -> "xaxis", ("x", 2) -> "x3"."""
+    return kind + ("" if i == 0 else str(i + 1))
+
+
+def _domains(n: int, gap: float) -> list[list[float]]:
+    w = (1 - gap * (n - 1)) / max(n, 1)
+    return [[i * (w + gap), i * (w + gap) + w] for i in range(n)]
+
+
+def columns(n: int, gap: float = 0.06) -> dict:
+    """Layout entries for n side-by-side panels: {xaxis, yaxis, xaxis2, yaxis2, ...}, each pair anchored."""
+    out: dict = {}
+    for i, dom in enumerate(_domains(n, gap)):
+        out[axis_name("xaxis", i)] = {"domain": dom, "anchor": axis_name("y", i)}
+        out[axis_name("yaxis", i)] = {"anchor": axis_name("x", i)}
+    return out
+
+
+def image_axes(n: int = 1, gap: float = 0.03) -> dict:
+    """Layout entries for n image panels side by side: row 0 on top, square pixels, no ticks."""
+    out = columns(n, gap)
+    for i in range(n):
+        out[axis_name("xaxis", i)].update(visible=False, constrain="domain")
+        out[axis_name("yaxis", i)].update(visible=False, autorange="reversed", scaleanchor=axis_name("x", i),
+                                          constrain="domain")
+    return out
+
+
+def panel_titles(titles: Sequence[str], gap: float = 0.03, y: float = 1.0, size: int = 11) -> list[dict]:
+    """Annotations centred above each of len(titles) panels laid out by `columns`/`image_axes` with `gap`."""
+    return [{"text": t, "x": (dom[0] + dom[1]) / 2, "y": y, "xref": "paper", "yref": "paper", "showarrow": False,
+             "xanchor": "center", "yanchor": "bottom", "font": {"size": size}}
+            for t, dom in zip(titles, _domains(len(titles), gap)) if t]
+
+
+def symmetric_limit(*arrays: np.ndarray) -> float:
+    """The largest |value| over all arrays (NaN ignored), 1.0 when there is none: a shared colour range."""
+    m = max((float(np.nanmax(np.abs(a))) for a in arrays if np.size(a)), default=0.0)
+    return m if m > 0 else 1.0
+
+
+def diverging(limit: float) -> dict:
+    """Heatmap colours for signed values: symmetric around 0, white at 0."""
+    return {"colorscale": DIVERGING, "zmin": -limit, "zmax": limit, "zmid": 0}
+
+
+def sequential(limit: float | None = None, colorscale: str = "Viridis") -> dict:
+    """Heatmap colours for values from 0 up (the range is the data's own when limit is None)."""
+    return {"colorscale": colorscale} if limit is None else {"colorscale": colorscale, "zmin": 0, "zmax": limit}
+
+
+def ink(limit: float | None = None) -> dict:
+    """Heatmap colours for images: 0 white, ink dark."""
+    return sequential(limit, INK)
+
+
+def top_legend(y: float = 1.02) -> dict:
+    return {"orientation": "h", "yanchor": "bottom", "y": y, "x": 0}
