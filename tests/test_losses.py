@@ -7,9 +7,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from core.codegen_concepts import ce_code
-from core.losses import (CEInputs, LossInputError, best_constant, ce_breakdown, ce_vs_temperature, model_losses,
-                         regression_curves, targets_with_outlier)
+from core.errors import InputError
+from core.losses import (CEInputs, best_constant, ce_breakdown, ce_code, ce_vs_temperature, model_losses,
+                         parse_logits, regression_curves, targets_with_outlier)
 
 
 @pytest.mark.parametrize("logits, target, T", [((2.0, 1.0, 0.1), 0, 1.0), ((-3.0, 7.5, 0.2, 1.1), 3, 0.1),
@@ -36,7 +36,7 @@ def test_ce_gradient_is_softmax_minus_onehot():
 @pytest.mark.parametrize("logits, target, T", [((1.0, float("nan")), 0, 1.0), ((1.0, float("inf")), 0, 1.0),
                                                 ((1.0, 2.0), 2, 1.0), ((1.0, 2.0), 0, 0.0), ((1.0,), 0, 1.0)])
 def test_bad_logits_are_refused_in_words(logits, target, T):
-    with pytest.raises(LossInputError) as e:
+    with pytest.raises(InputError) as e:
         ce_breakdown(CEInputs(logits, target, T))
     assert len(str(e.value)) > 20
 

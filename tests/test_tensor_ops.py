@@ -2,9 +2,9 @@
 import pytest
 import torch
 
-from core.codegen_concepts import tensor_code
-from core.tensor_ops import (OPS, OpSpec, TensorInputError, TensorSpec, apply_op, build_tensor, explain_broadcast,
-                             parse_index, parse_shape, parse_values, time_on_devices, view_info)
+from core.errors import InputError
+from core.tensor_ops import OPS, OpSpec, apply_op, explain_broadcast, tensor_code, time_on_devices, view_info
+from core.tensor_specs import DTYPES, SOURCES, TensorSpec, build_tensor, parse_index, parse_shape, parse_values
 
 SEED_EXAMPLE = TensorSpec()  # torch.tensor([[1, 2], [3, 4]])
 
@@ -37,21 +37,21 @@ def test_random_does_not_touch_global_rng():
 
 @pytest.mark.parametrize("text", ["", "[[1, 2], [3]]", "[1, 'a']", "__import__('os')", "[1, 2", "[True, 1]"])
 def test_bad_values_are_explained(text):
-    with pytest.raises(TensorInputError) as e:
+    with pytest.raises(InputError) as e:
         parse_values(text, "float32")
     assert str(e.value)  # a plain-words message
 
 
 @pytest.mark.parametrize("text", ["2, x", "1.5"])
 def test_bad_shape(text):
-    with pytest.raises(TensorInputError):
+    with pytest.raises(InputError):
         parse_shape(text)
 
 
 def test_shape_limits():
-    with pytest.raises(TensorInputError):
+    with pytest.raises(InputError):
         build_tensor(TensorSpec("ones", shape=(1000, 1000)))
-    with pytest.raises(TensorInputError):
+    with pytest.raises(InputError):
         build_tensor(TensorSpec("ones", shape=(2, -1)))
 
 
@@ -127,7 +127,7 @@ def test_shape_errors_are_teaching_moments():
 
 def test_bad_index_text_never_runs():
     for text in ["__import__('os').system('true')", "a.b", "1.5", "::-1", ""]:
-        with pytest.raises(TensorInputError):
+        with pytest.raises(InputError):
             parse_index(text)
 
 
