@@ -50,7 +50,7 @@ def tensor_ops_view() -> None:
                 show_tensor(res.out, f"result = {res.expr}", "t_out")
             else:
                 st.markdown(f"**result = `{res.expr}`**")
-                st.markdown("❌ no result")
+                st.markdown(":material/block: no result")
         if res.error is not None:
             show_op_error(res.error)
         else:

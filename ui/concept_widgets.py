@@ -121,7 +121,7 @@ def show_tensor(t: torch.Tensor, title: str, key: str) -> None:
 def show_op_error(err: OpError) -> None:
     shapes = f"a: {list(err.a_shape)}" + ("" if err.b_shape is None else f" · b: {list(err.b_shape)}")
     where = "" if err.bad_dim is None else f" · disagreeing dimension: {err.bad_dim}"
-    st.error(f"**{err.title}** ({shapes}{where})\n\n{err.explanation}", icon="🧩")
+    st.error(f"**{err.title}** ({shapes}{where})\n\n{err.explanation}", icon=":material/extension:")
     if err.torch_message:
         st.caption(f"PyTorch's message: `{err.torch_message}`")
 
@@ -152,12 +152,12 @@ def show_op_result(res: OpResult, a: torch.Tensor, b: torch.Tensor | None) -> No
             st.info(f"**A view, not a copy**: the result shares `a`'s memory (same `untyped_storage().data_ptr()`), "
                     f"so writing into it changes `a`. Strides {list(v.in_strides)} → {list(v.out_strides)} "
                     f"(elements to skip per step along each dim), storage offset {v.out_offset}. "
-                    f"Result {'is' if v.out_contiguous else 'is NOT'} contiguous.", icon="🔗")
+                    f"Result {'is' if v.out_contiguous else 'is NOT'} contiguous.", icon=":material/link:")
         else:
             st.info(f"**A copy**: the result has its own memory (different storage). Strides "
-                    f"{list(v.in_strides)} → {list(v.out_strides)}.", icon="📄")
+                    f"{list(v.in_strides)} → {list(v.out_strides)}.", icon=":material/content_copy:")
     for note in res.notes:
-        st.caption("ℹ️ " + note)
+        st.caption(":material/info: " + note)
 
 
 def code_panel(code: str, title: str = "PyTorch code for these settings",
