@@ -8,8 +8,8 @@ import streamlit as st
 from core import plots_concepts as pc
 from core.config import default_config
 from core.errors import InputError
-from core.losses import (CEInputs, best_constant, parse_logits, ce_breakdown, ce_code, ce_vs_temperature, model_losses,
-                         regression_curves, targets_with_outlier)
+from core.losses import (CEInputs, best_constant, ce_breakdown, ce_code, ce_vs_temperature, model_losses,
+                         parse_logits, regression_curves, targets_with_outlier)
 from ui import cache
 from ui.concept_widgets import code_panel
 from ui.errors import show_input_error
