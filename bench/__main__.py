@@ -26,8 +26,9 @@ from core.config import Paths, default_config, default_device, device_label  # n
 from core.data import MNISTData, Split, load_mnist  # noqa: E402
 from core.estimate import time_steps  # noqa: E402
 from core.models import build_model  # noqa: E402
+from core.optimizers import make_optimizer  # noqa: E402
 from core.store import RunStore  # noqa: E402
-from core.train import fit, load_model, make_optimizer  # noqa: E402
+from core.train import fit, load_model  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 EPOCH = 60_000
@@ -58,7 +59,7 @@ def epoch_rows(data: MNISTData, device: torch.device, quick: bool) -> list[dict]
         default = default_config(arch, data.source)  # type: ignore[arg-type]
         g = torch.Generator().manual_seed(0)
         model = build_model(default.model, g)
-        opt = make_optimizer(replace(default, batch_size=64), model.parameters())
+        opt = make_optimizer(default.optimizer, model.parameters(), default.lr, default.momentum, fused=True)
         steps = seed_steps // 5 if quick else seed_steps
         secs, seen = seed_epoch_seconds(model, opt, big.train.images, big.train.labels, 64, max_steps=steps)
         seed_s = secs / seen * EPOCH  # measured over `steps` batches, scaled to 60,000 samples

@@ -15,12 +15,13 @@ from typing import Literal
 
 import torch
 
+from core.optimizers import OPTIMIZER_LABELS
+
 Arch = Literal["net2", "cnn"]
 OptimizerName = Literal["sgd", "momentum", "adam"]
 DataSource = Literal["mnist-full", "mnist-sample"]
 
 ARCH_LABELS: dict[str, str] = {"net2": "Fully connected (Net2)", "cnn": "Convolutional (CNNDemo)"}
-OPTIMIZER_LABELS: dict[str, str] = {"sgd": "SGD", "momentum": "SGD + momentum", "adam": "Adam"}
 
 HOME_ENV = "PTCE_HOME"
 

@@ -21,6 +21,7 @@ from torch import nn
 from core.config import TrainConfig, default_device
 from core.data import MNISTData, to_input
 from core.models import build_model
+from core.optimizers import make_optimizer
 
 Status = Literal["ok", "diverged"]
 
@@ -85,15 +86,6 @@ def check_config(cfg: TrainConfig) -> None:
         raise ConfigError("; ".join(problems))
 
 
-def make_optimizer(cfg: TrainConfig, params) -> torch.optim.Optimizer:
-    if cfg.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=cfg.lr)
-    if cfg.optimizer == "momentum":
-        return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum)
-    return torch.optim.Adam(params, lr=cfg.lr, fused=True)  # one fused kernel per step (CPU and CUDA)
-
-
-@torch.inference_mode()
 def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int = 2000) -> tuple[float, float]:
     """Mean cross-entropy and accuracy of `model` on (x, y); model must be in eval mode."""
     total_loss = torch.zeros((), device=x.device)
@@ -114,7 +106,7 @@ def fit(cfg: TrainConfig, data: MNISTData, device: torch.device | None = None,
     device = device or default_device()
     g = torch.Generator().manual_seed(cfg.seed)
     model = build_model(cfg.model, g).to(device)
-    opt = make_optimizer(cfg, model.parameters())
+    opt = make_optimizer(cfg.optimizer, model.parameters(), cfg.lr, cfg.momentum, fused=True)
 
     x_train, y_train = to_input(data.train.images, device), data.train.labels.to(device)  # (N, 1, 28, 28), (N,)
     x_test, y_test = to_input(data.test.images, device), data.test.labels.to(device)
