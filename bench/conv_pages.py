@@ -35,7 +35,7 @@ from core.config import ModelConfig, Paths, TrainConfig  # noqa: E402
 from core.data import load_mnist, to_input  # noqa: E402
 from core.digits import downsample_for_display, preprocess_canvas  # noqa: E402
 from core.explain import saliency  # noqa: E402
-from core.inspect import activations, predict_proba  # noqa: E402
+from core.inspection import activations, predict_proba  # noqa: E402
 from core.store import RunStore  # noqa: E402
 from core.train import fit, load_model  # noqa: E402
 

@@ -7,7 +7,7 @@ import torch
 
 from core import conv, plots_conv
 from core.data import MNIST_MEAN, MNIST_STD, to_input
-from core.inspect import activations, confusion_matrix
+from core.inspection import activations, confusion_matrix
 from core.plots import confusion
 from ui import cache
 from ui.training import code_panel, config_controls, run_overlay, training_panel

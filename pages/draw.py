@@ -8,7 +8,7 @@ from core import plots_conv
 from core.config import ARCH_LABELS, default_config
 from core.digits import downsample_for_display, preprocess_canvas
 from core.explain import saliency
-from core.inspect import activations, predict_proba
+from core.inspection import activations, predict_proba
 from ui import cache
 from ui.training import training_panel
 
