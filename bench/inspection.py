@@ -52,6 +52,6 @@ def rows(repeats: int = 5) -> list[dict]:
     x = torch.randn(1, 3, 224, 224)
     copied = _median_ms(lambda: copy.deepcopy(model), repeats)
     acts = _median_ms(lambda: activations(model, x), repeats)
-    out.append(dict(name="ResNet-18 activations of every stage at 224 px (copy shares the weights)", value=round(acts, 4),
-                    unit="ms", note=f"a deepcopy of the weights alone takes {copied:.0f} ms"))
+    out.append(dict(name="ResNet-18 activations of every stage at 224 px (copy shares the weights)",
+                    value=round(acts, 4), unit="ms", note=f"a deepcopy of the weights alone takes {copied:.0f} ms"))
     return out
