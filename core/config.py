@@ -34,6 +34,10 @@ def _digest(obj: object) -> str:
 
 @dataclass(frozen=True)
 class ModelConfig:
+    """The spec a registry entry's builder takes (core.models.ARCHITECTURES). A field added here for a new
+    entry (e.g. a layer builder's layers) must be left out of asdict/key() while it has its default, or
+    every stored run's key changes (tests/test_models.py pins them)."""
+
     arch: Arch = "net2"
     hidden: int = 128  # width of the hidden Linear layer (Net2: fc1, CNNDemo: fc1)
 
