@@ -15,13 +15,14 @@ from typing import Literal
 
 import torch
 
+from core.models import ARCHITECTURES, architecture
 from core.optimizers import OPTIMIZER_LABELS
 
-Arch = Literal["net2", "cnn"]
+Arch = str  # a key of core.models.ARCHITECTURES (validated by ModelConfig)
 OptimizerName = Literal["sgd", "momentum", "adam"]
 DataSource = Literal["mnist-full", "mnist-sample"]
 
-ARCH_LABELS: dict[str, str] = {"net2": "Fully connected (Net2)", "cnn": "Convolutional (CNNDemo)"}
+ARCH_LABELS: dict[str, str] = {key: a.label for key, a in ARCHITECTURES.items()}
 
 HOME_ENV = "PTCE_HOME"
 
@@ -33,8 +34,17 @@ def _digest(obj: object) -> str:
 
 @dataclass(frozen=True)
 class ModelConfig:
+    """The spec a registry entry's builder takes (core.models.ARCHITECTURES). A field added here for a new
+    entry (e.g. a layer builder's layers) must be left out of asdict/key() while it has its default, or
+    every stored run's key changes (tests/test_models.py pins them)."""
+
     arch: Arch = "net2"
     hidden: int = 128  # width of the hidden Linear layer (Net2: fc1, CNNDemo: fc1)
+
+    def __post_init__(self) -> None:
+        architecture(self.arch)  # ValueError for a name outside the registry
+        if isinstance(self.hidden, bool) or not isinstance(self.hidden, int) or self.hidden < 1:
+            raise ValueError(f"hidden must be a positive int, not {self.hidden!r}")
 
     def key(self) -> str:
         return _digest(asdict(self))
@@ -67,25 +77,21 @@ class TrainConfig:
 
     def label(self) -> str:
         """A short human label, e.g. 'Net2 h128 · Adam lr=0.001 · bs64 · 10 ep · seed 0'."""
-        name = "Net2" if self.model.arch == "net2" else "CNNDemo"
+        name = architecture(self.model.arch).short_label(self.model)
         opt = OPTIMIZER_LABELS[self.optimizer]
         if self.optimizer == "momentum":
             opt += f" ({self.momentum:g})"
-        return (f"{name} h{self.model.hidden} · {opt} lr={self.lr:g} · bs{self.batch_size}"
+        return (f"{name} · {opt} lr={self.lr:g} · bs{self.batch_size}"
                 f" · {self.epochs} ep · seed {self.seed}")
 
 
 def default_config(arch: Arch, source: DataSource) -> TrainConfig:
-    """Settings that reach the accuracy targets quickly (measured in `python -m bench`).
-
-    Net2 is cheap per sample, so a large batch (fewer, fuller steps) trains it fastest; the bundled
-    sample has 4,000 training digits, so it needs more passes than full MNIST.
-    """
-    epochs = {("net2", "mnist-sample"): 30, ("net2", "mnist-full"): 15,
-              ("cnn", "mnist-sample"): 15, ("cnn", "mnist-full"): 5}[(arch, source)]
-    batch, lr = (512, 5e-3) if arch == "net2" else (256, 3e-3)
-    return TrainConfig(model=ModelConfig(arch=arch), optimizer="adam", lr=lr, batch_size=batch,
-                       epochs=epochs, seed=0, data_source=source)
+    """The registry entry's training settings for this data source (see core.models.TrainingDefaults)."""
+    d = architecture(arch).defaults
+    if d is None:
+        raise ValueError(f"{arch!r} has no default MNIST training settings")
+    return TrainConfig(model=ModelConfig(arch=arch), optimizer=d.optimizer, lr=d.lr,  # type: ignore[arg-type]
+                       batch_size=d.batch_size, epochs=d.epochs[source], seed=0, data_source=source)
 
 
 @dataclass(frozen=True)

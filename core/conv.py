@@ -226,10 +226,11 @@ class Stage:
 
 
 def shape_stages(model: nn.Module, input_shape: tuple[int, ...] = (1, 1, 28, 28)) -> list[Stage]:
-    """Input plus one Stage per layer, measured by running the model (a private copy) on zeros."""
-    from core.inspect import layer_table
+    """Input plus one Stage per layer of the model's own children (as `inspection.activations` lists
+    them), measured on a private copy of the model."""
+    from core.inspection import layer_table, top_level
 
-    rows = layer_table(model, input_shape)
+    rows = top_level(layer_table(model, input_shape))
     return [Stage("input", "Input", tuple(input_shape[1:]), "", 0)] + [
         Stage(r.name, r.kind, tuple(r.output_shape[1:]), r.formula, r.params) for r in rows]
 

@@ -12,7 +12,7 @@ from core.figures import conv as conv_figures
 from core.figures.base import symmetric_limit
 from core.figures.images import image, mosaic
 from core.figures.training import confusion
-from core.inspect import activations, confusion_matrix
+from core.inspection import activations, confusion_matrix
 from ui import cache
 from ui.code import TRAINING_CAPTION, code_panel
 from ui.training import config_controls, run_overlay, training_panel

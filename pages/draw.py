@@ -10,7 +10,7 @@ from core.explain import saliency
 from core.figures import conv as conv_figures
 from core.figures.images import mosaic, probability_bars
 from core.figures.images import steps as steps_figure
-from core.inspect import activations, predict_proba
+from core.inspection import activations, predict_proba
 from ui import cache
 from ui.training import training_panel
 
