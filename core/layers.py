@@ -83,18 +83,17 @@ def _spatial(layer: Layer, shape: Shape, kernel: int, stride: int, padding: int,
         sizes = [c.size for c in checks]
         return Fit((channels, sizes[0], sizes[-1]), formula)
     reason = "; ".join(bad.problems)
+    fix, fixes = layer, []
     if stride < 1:
-        return Fit(None, formula, reason, "stride should be at least 1", dataclasses.replace(layer, stride=1))
+        fix, _ = dataclasses.replace(fix, stride=1), fixes.append("stride should be at least 1")
     if op == "pool" and padding > kernel // 2:
-        return Fit(None, formula, reason, f"padding should be at most {kernel // 2} (half of kernel_size {kernel})",
-                   dataclasses.replace(layer, padding=kernel // 2))
-    side = min(h, w)
-    k_max = (side + 2 * padding - 1) // dilation + 1  # largest kernel whose span fits the padded input
-    if k_max >= 1:
-        return Fit(None, formula, reason,
-                   f"kernel_size should be at most {k_max} for a {h}×{w} input with padding {padding}",
-                   dataclasses.replace(layer, kernel_size=k_max))
-    return Fit(None, formula, reason, "remove this layer or make the input larger")
+        fix, padding = dataclasses.replace(fix, padding=kernel // 2), kernel // 2
+        fixes.append(f"padding should be at most {kernel // 2} (half of kernel_size {kernel})")
+    k_max = (min(h, w) + 2 * padding - 1) // dilation + 1  # largest kernel whose span fits the padded input
+    if kernel > k_max:
+        fix = dataclasses.replace(fix, kernel_size=k_max)
+        fixes.append(f"kernel_size should be at most {k_max} for a {h}×{w} input with padding {padding}")
+    return Fit(None, formula, reason, " and ".join(fixes), fix)
 
 
 class Layer:
@@ -147,12 +146,16 @@ class Conv2d(Layer):
     def fit(self, shape: Shape, factors: str = "") -> Fit:
         if (refused := _maps(self, shape)) is not None:
             return refused
-        if shape[0] != self.in_channels:
-            return Fit(None, reason=f"in_channels is {self.in_channels}, but its input has {shape[0]} channels",
-                       suggestion=f"in_channels should be {shape[0]}",
-                       fix=dataclasses.replace(self, in_channels=shape[0]))
-        return _spatial(self, shape, self.kernel_size, self.stride, self.padding, self.dilation, "conv",
-                        self.out_channels)
+        got = _spatial(self, shape, self.kernel_size, self.stride, self.padding, self.dilation, "conv",
+                       self.out_channels)
+        if shape[0] == self.in_channels:
+            return got
+        reason = f"in_channels is {self.in_channels}, but its input has {shape[0]} channel{'s' * (shape[0] > 1)}"
+        suggestion = f"in_channels should be {shape[0]}"
+        fix = dataclasses.replace(got.fix or self, in_channels=shape[0])
+        if got.ok:
+            return Fit(None, got.size_formula, reason, suggestion, fix)
+        return Fit(None, got.size_formula, f"{reason}; {got.reason}", f"{suggestion} and {got.suggestion}", fix)
 
     def build(self) -> nn.Module:
         return nn.Conv2d(self.in_channels, self.out_channels, self.kernel_size, self.stride, self.padding,
@@ -214,7 +217,8 @@ class BatchNorm2d(Layer):
         if (refused := _maps(self, shape)) is not None:
             return refused
         if shape[0] != self.num_features:
-            return Fit(None, reason=f"num_features is {self.num_features}, but its input has {shape[0]} channels",
+            return Fit(None, reason=f"num_features is {self.num_features}, but its input has {shape[0]} "
+                              f"channel{'s' * (shape[0] > 1)}",
                        suggestion=f"num_features should be {shape[0]}",
                        fix=dataclasses.replace(self, num_features=shape[0]))
         return Fit(shape)
@@ -420,17 +424,13 @@ def _values(layer: Layer) -> list[int]:
     return [round(getattr(layer, a.name) * a.scale) for a in layer.args]
 
 
-def _defaults(cls: type[Layer], values: list[int]) -> list[int | None]:
-    """Each argument's value when a link leaves it out, given the values written before it."""
-    out: list[int | None] = []
-    for a in cls.args:
-        f = cls.__dataclass_fields__[a.name]
-        if a.same_as:
-            j = [b.name for b in cls.args].index(a.same_as)
-            out.append(values[j] if j < len(values) else None)
-        else:
-            out.append(None if f.default is dataclasses.MISSING else round(f.default * a.scale))
-    return out
+def _default(cls: type[Layer], i: int, before: list[int]) -> int | None:
+    """The value of argument i when a link leaves it out, given the values before it (None: required)."""
+    a = cls.args[i]
+    if a.same_as:
+        return before[[b.name for b in cls.args].index(a.same_as)]
+    f = cls.__dataclass_fields__[a.name]
+    return None if f.default is dataclasses.MISSING else round(f.default * a.scale)
 
 
 def encode(stack: Stack) -> str:
@@ -438,8 +438,7 @@ def encode(stack: Stack) -> str:
     tokens = ["i" + ".".join(map(str, stack.input_shape))]
     for layer in stack.layers:
         values = _values(layer)
-        defaults = _defaults(type(layer), values)
-        while values and values[-1] == defaults[len(values) - 1]:
+        while values and values[-1] == _default(type(layer), len(values) - 1, values[:-1]):
             values.pop()
         tokens.append(layer.letter + ".".join(map(str, values)))
     return "_".join(tokens)
@@ -461,14 +460,15 @@ def _read(token: str, args: tuple[Arg, ...], what: str, cls: type[Layer] | None 
     values = [int(v) for v in m.group(2).split(".")] if m.group(2) else []
     if len(values) > len(args):
         return f"{what}: {len(values)} numbers, at most {len(args)} expected"
-    defaults = _defaults(cls, values) if cls is not None else [None] * len(args)
-    values += [d for d in defaults[len(values):]]  # type: ignore[misc]
-    for a, v in zip(args, values):
-        if v is None:
-            return f"{what}: {a.name} is missing"
-        if not a.lo <= v <= a.hi:
-            return f"{what}: {a.name} = {v / a.scale:g} is outside {a.lo / a.scale:g}…{a.hi / a.scale:g}"
-    return values  # type: ignore[return-value]
+    for i, a in enumerate(args):
+        if i == len(values):
+            default = _default(cls, i, values) if cls is not None else None
+            if default is None:
+                return f"{what}: {a.name} is missing"
+            values.append(default)
+        if not a.lo <= values[i] <= a.hi:
+            return f"{what}: {a.name} = {values[i] / a.scale:g} is outside {a.lo / a.scale:g}…{a.hi / a.scale:g}"
+    return values
 
 
 def decode(text: str) -> Decoded:
