@@ -156,8 +156,8 @@ _STYLE = {"input": 'shape=oval, style=filled, fillcolor="#e8f0fe"',
 def to_dot(graph: Graph) -> str:
     """DOT text: one box per module call, circles for tensor functions, a cluster per container that holds
     them (a ResNet BasicBlock), the shape without the batch dimension on every edge."""
-    lines = ["digraph model {", '  rankdir=TB; node [fontname="Helvetica", fontsize=10]; '
-             'edge [fontname="Helvetica", fontsize=9, color="#5f6368"];']
+    lines = ["digraph model {", ('  rankdir=TB; node [fontname="Helvetica", fontsize=10]; '
+                                 'edge [fontname="Helvetica", fontsize=9, color="#5f6368"];')]
     by_scope: dict[str, list[Node]] = {}
     for n in graph.nodes:
         by_scope.setdefault(n.scope, []).append(n)
