@@ -26,7 +26,7 @@ def page(stack: str | None = None) -> AppTest:
 def test_default_stack_measures_and_shows_code():
     at = page()
     assert "Output per sample: [10]" in at.success[0].value
-    assert at.query_params["stack"] == [L.encode(L.PRESETS["cnn"].stack)]
+    assert at.query_params["stack"] == L.encode(L.PRESETS["cnn"].stack)
     assert "nn.Conv2d(1, 16, 3, padding=1),  # (B, 16, 28, 28)" in at.code[0].value
     table = at.dataframe[0].value
     assert list(table["type"]) == [layer.kind for layer in L.PRESETS["cnn"].stack.layers]
@@ -44,7 +44,7 @@ def test_broken_stack_from_the_url_shows_where_and_the_fix_repairs_it():
     at.button(key="ls_fix").click()
     run(at)
     assert not at.error and "Output per sample: [10]" in at.success[0].value
-    assert "l1568.128" in at.query_params["stack"][0]
+    assert "l1568.128" in at.query_params["stack"]
 
 
 def test_editing_a_kernel_too_large_and_a_bad_link():
@@ -53,7 +53,7 @@ def test_editing_a_kernel_too_large_and_a_bad_link():
     at.number_input(key=f"ls_0_Conv2d_{v}_kernel_size").set_value(11)
     run(at)
     assert "kernel_size should be at most 8" in at.error[0].value
-    assert at.query_params["stack"] == ["i1.8.8_c1.4.11_r"]
+    assert at.query_params["stack"] == "i1.8.8_c1.4.11_r"
     bad = page("i1.28.28_c1.16.99")
     assert "kernel_size = 99 is outside 1…31" in bad.warning[0].value and bad.success  # falls back to CNNDemo
 
@@ -62,7 +62,7 @@ def test_presets_and_resnet_tab():
     at = page()
     at.selectbox(key=f"ls_preset_{at.session_state['ls_version']}").set_value("lenet5")
     run(at)
-    assert at.query_params["stack"] == [L.encode(L.PRESETS["lenet5"].stack)]
+    assert at.query_params["stack"] == L.encode(L.PRESETS["lenet5"].stack)
     at.select_slider(key="ls_rn_side").set_value(32)
     at.slider(key="ls_rn_depth").set_value(3)
     run(at)
