@@ -2,8 +2,14 @@
 
 Output shape, parameters, trainable True / False / Partial, mult-adds and activation memory for every
 module that runs, containers (Sequential, BasicBlock) included with their depth. Mult-adds come from
-`torch.utils.flop_counter.FlopCounterMode` per module (`get_flop_counts()`, flops / 2), never from hand
-formulas: it counts matrix products and convolutions, so pooling, ReLU and BatchNorm show 0.
+`torch.utils.flop_counter.FlopCounterMode` (flops / 2), never from hand formulas: it counts matrix
+products and convolutions, so pooling, ReLU and BatchNorm show 0.
+
+Per module, the flops are the growth of the counter's own total (`get_flop_counts()["Global"]`) between
+the module's forward pre-hook and hook. The counter's per-module table is not used: it names modules through
+process-wide module hooks, so while another session's thread runs a model with the same names
+("Sequential.3"), that thread's module calls are credited with this pass's flops (measured: 20 of 20
+summaries wrong with a second thread running a Sequential). The counter's mode itself is thread-local.
 
 The caller's model is never touched: the pass runs on a private copy in eval mode, under inference mode,
 with forward hooks that are removed in `finally`.
@@ -68,23 +74,30 @@ def summarize(model: nn.Module, input_shape: tuple[int, ...], device: torch.devi
     shapes: dict[str, tuple[int, ...]] = {}
     nbytes: dict[str, int] = {}
     calls: dict[str, int] = {}
+    flops: dict[str, int] = {}
+    started: dict[str, list[int]] = {}  # counter total at each running call's start (a stack: calls may nest)
+    counter = FlopCounterMode(display=False)
+
+    def total() -> int:
+        return sum(counter.get_flop_counts().get("Global", {}).values())
 
     def pre(name: str):
         def hook(_module: nn.Module, _inp) -> None:
             if name not in calls:
                 order.append(name)
             calls[name] = calls.get(name, 0) + 1
+            started.setdefault(name, []).append(total())
         return hook
 
     def post(name: str):
         def hook(_module: nn.Module, _inp, out) -> None:
+            flops[name] = flops.get(name, 0) + total() - started[name].pop()
             ts = _tensors(out)
             shapes[name] = tuple(ts[0].shape) if len(ts) == 1 else ()
             nbytes[name] = nbytes.get(name, 0) + sum(t.numel() * t.element_size() for t in ts)
         return hook
 
     handles = []
-    counter = FlopCounterMode(display=False)
     try:
         for name, module in modules.items():
             if name:
@@ -94,12 +107,10 @@ def summarize(model: nn.Module, input_shape: tuple[int, ...], device: torch.devi
     finally:
         for h in handles:
             h.remove()
-    flops = counter.get_flop_counts()
-    root = type(private).__name__
     rows = tuple(LayerStats(
         name, type(modules[name]).__name__, name.count(".") + 1, bool(list(modules[name].children())),
         shapes.get(name, ()), sum(p.numel() for p in modules[name].parameters()), trainable_flag(modules[name]),
-        sum(flops.get(f"{root}.{name}", {}).values()) // 2, nbytes.get(name, 0), calls[name]) for name in order)
+        flops.get(name, 0) // 2, nbytes.get(name, 0), calls[name]) for name in order)
     return Summary(tuple(input_shape), tuple(_tensors(y)[0].shape), rows,
                    sum(p.numel() for p in private.parameters()),
                    sum(p.numel() for p in private.parameters() if p.requires_grad),

@@ -47,8 +47,8 @@ def test_dot_text_is_well_formed():
     g = graph.trace(torchvision.models.resnet18(weights=None), (1, 3, 32, 32))
     dot = graph.to_dot(g)
     assert dot.startswith("digraph model {") and dot.count("{") == dot.count("}")
-    declared = set(re.findall(r"^\s+(n\d+) \[label=", dot, re.M))
-    edges = re.findall(r"^\s+(n\d+) -> (n\d+) \[label=\" ([0-9×]+)\"\];$", dot, re.M)
+    declared = set(re.findall(r"^\s+(n\d+) \[label=", dot, re.MULTILINE))
+    edges = re.findall(r"^\s+(n\d+) -> (n\d+) \[label=\" ([0-9×]+)\"\];$", dot, re.MULTILINE)
     assert len(declared) == len(g.nodes) and len(edges) == len(g.edges)
     assert all(a in declared and b in declared for a, b, _ in edges)
     assert 'subgraph "cluster_layer1.0"' in dot and 'label="layer1.0 · BasicBlock"' in dot
@@ -60,3 +60,34 @@ def test_labels_with_quotes_are_escaped():
     model.add_module('a"b', torch.nn.ReLU())
     dot = graph.module_dot(model, (1, 3))
     assert 'label="a\\"b · ReLU"' in dot
+
+
+def test_tracing_leaves_models_running_in_other_threads_alone():
+    """torchview and torch.fx patch nn.Module.__call__ process-wide while tracing; this tracer must not."""
+    import threading
+
+    mine, theirs = L.build(L.PRESETS["cnn"].stack), L.build(L.PRESETS["lenet5"].stack)
+    alone = graph.module_dot(mine, (1, 1, 28, 28))
+    x = torch.randn(4, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+    with torch.inference_mode():
+        expected = theirs(x)
+    stop, failures = threading.Event(), []
+
+    def busy() -> None:
+        with torch.inference_mode():
+            while not stop.is_set():
+                try:
+                    if not torch.equal(theirs(x), expected):
+                        failures.append("different output")
+                except Exception as e:  # noqa: BLE001 (any failure in the other thread is the finding)
+                    failures.append(repr(e))
+
+    worker = threading.Thread(target=busy)
+    worker.start()
+    try:
+        dots = [graph.module_dot(mine, (1, 1, 28, 28)) for _ in range(8)]
+    finally:
+        stop.set()
+        worker.join()
+    assert all(d == alone for d in dots) and not failures
+    assert not any(m._forward_hooks or m._forward_pre_hooks for m in theirs.modules())

@@ -260,3 +260,27 @@ def test_summary_on_resnet18_leaves_the_model_alone():
     assert by["layer1.0"].mult_adds == sum(by[f"layer1.0.conv{i}"].mult_adds for i in (1, 2))
     names = [s.name for s in summary.rows]
     assert names.index("layer1") < names.index("layer1.0") < names.index("layer1.0.conv1")
+
+
+def test_summary_is_right_while_another_thread_runs_a_model():
+    """FlopCounterMode's per-module table uses process-wide hooks; the summary must not depend on it."""
+    import threading
+
+    mine, theirs = L.build(L.PRESETS["cnn"].stack), L.build(L.PRESETS["lenet5"].stack)
+    alone = summarize(mine, (2, 1, 28, 28))
+    stop = threading.Event()
+
+    def busy() -> None:
+        x = torch.zeros(4, 1, 28, 28)
+        with torch.inference_mode():
+            while not stop.is_set():
+                theirs(x)
+
+    worker = threading.Thread(target=busy)
+    worker.start()
+    try:
+        results = [summarize(mine, (2, 1, 28, 28)) for _ in range(8)]
+    finally:
+        stop.set()
+        worker.join()
+    assert all(r == alone for r in results)
