@@ -419,6 +419,15 @@ def code(stack: Stack, batch: int = 8) -> str:
     return "\n".join(lines) + "\n"
 
 
+def sandbox_stack(spec: conv.ConvSpec) -> Stack | None:
+    """The Convolutions page's one-layer sandbox as a builder stack (one channel, square input), so the sandbox
+    can link here (`?stack=` + encode(...)); None for a dilated max-pool, which the builder does not offer."""
+    if spec.op == "pool":
+        return None if spec.dilation != 1 else Stack((1, spec.size, spec.size),
+                                                     (MaxPool2d(spec.kernel, spec.stride, spec.padding),))
+    return Stack((1, spec.size, spec.size), (Conv2d(1, 1, spec.kernel, spec.stride, spec.padding, spec.dilation),))
+
+
 # ---------------------------------------------------------------- links
 def _values(layer: Layer) -> list[int]:
     return [round(getattr(layer, a.name) * a.scale) for a in layer.args]

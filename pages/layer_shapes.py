@@ -11,7 +11,9 @@ ensure_navigation()
 st.title(":material/stacks: Layer shapes")
 st.markdown("Stack layers on an input and watch the shape of one sample change after each of them, with "
             "PyTorch's own arithmetic (floor division for convs and pools). Every number below comes from "
-            "a real forward pass. The **Convolutions** page's sandbox uses the same size formula for one layer.")
+            "a real forward pass.")
+st.markdown(":material/grid_on: One layer at a time, with where the kernel lands: the [Convolutions page's "
+            "sandbox](convolutions) uses the same size formula.")
 
 builder, models = st.tabs(["Layer builder", "ResNet-18"])
 with builder:

@@ -144,6 +144,26 @@ def _walk(model: nn.Sequential, x: torch.Tensor) -> list[torch.Tensor]:
     return outs
 
 
+def test_builder_and_conv_sandbox_share_one_formula():
+    from core import conv
+
+    for op in ("conv", "pool"):
+        for n in (1, 3, 7, 28):
+            for k in (1, 2, 3, 5):
+                for s in (0, 1, 2, 3):
+                    for p in (0, 1, 2):
+                        spec = conv.ConvSpec(n, k, s, p, 1, op)
+                        prop = L.propagate(L.sandbox_stack(spec))
+                        res = conv.check(spec)
+                        assert prop.ok == res.ok
+                        if res.ok:
+                            assert prop.rows[0].out_shape[1:] == (res.size, res.size)
+                            assert prop.rows[0].size_formula == f"H = W: {res.formula}"
+                        else:
+                            assert prop.error.reason == "; ".join(res.problems)
+    assert L.sandbox_stack(conv.ConvSpec(7, 3, 1, 0, 2, "pool")) is None
+
+
 def test_layer_arithmetic_text():
     rows = L.propagate(L.PRESETS["cnn"].stack).rows
     assert rows[0].param_formula == "16·1·3·3 + 16" and rows[0].params == 160
