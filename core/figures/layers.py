@@ -16,7 +16,7 @@ def shape_flow(labels: list[str], shapes: list[tuple[int, ...]], failed: str = "
                  marker=dict(color="#4c78a8"), name="output",
                  hovertemplate="%{x}<br>shape %{text}<br>%{y:,} numbers per sample<extra></extra>")]
     if failed:
-        data.append(dict(type="scatter", x=[failed], y=[max(sizes) if sizes else 1], mode="markers+text",
+        data.append(dict(type="scatter", x=[failed], y=[sizes[-1] if sizes else 1], mode="markers+text",
                          marker=dict(color="#d62728", symbol="x", size=16), text=["does not fit"],
                          textposition="top center", name="failing layer", hoverinfo="skip"))
     layout = dict(height=320, margin=dict(l=10, r=10, t=30, b=10), showlegend=False,
