@@ -419,6 +419,21 @@ def code(stack: Stack, batch: int = 8) -> str:
     return "\n".join(lines) + "\n"
 
 
+def fits_task(stack: Stack, input_shape: tuple[int, int, int] = (1, 28, 28), classes: int = 10) -> str:
+    """"" when the stack takes inputs of `input_shape` and returns `classes` logits (MNIST: trainable by the
+    app's engine), else the reason in plain words."""
+    prop = propagate(stack)
+    if prop.error is not None:
+        return f"layer {prop.error.index} does not fit: {prop.error.suggestion}"
+    if tuple(stack.input_shape) != input_shape:
+        return f"the input is {stack.input_shape}, the digits are {input_shape}"
+    if prop.output_shape != (classes,):
+        return f"the output is {prop.output_shape} per image, {classes} class scores ({classes},) are needed"
+    if not any(r.params for r in prop.rows):
+        return "no layer has parameters, so there is nothing to train"
+    return ""
+
+
 def sandbox_stack(spec: conv.ConvSpec) -> Stack | None:
     """The Convolutions page's one-layer sandbox as a builder stack (one channel, square input), so the sandbox
     can link here (`?stack=` + encode(...)); None for a dilated max-pool, which the builder does not offer."""

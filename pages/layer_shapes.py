@@ -28,7 +28,12 @@ with builder:
             st.rerun()
         st.caption(f"The table and diagram stop before layer {err.index}.")
     else:
-        st.success(f"Output per sample: {list(prop.output_shape)}", icon=":material/check_circle:")
+        task = L.fits_task(stack)
+        st.success(f"Output per sample: {list(prop.output_shape)}"
+                   + (" — fits MNIST: 1×28×28 digits in, 10 class scores out." if not task else ""),
+                   icon=":material/check_circle:")
+        if task:
+            st.caption(f"To train it on MNIST: {task}.")
     labels = [f"{r.index} {r.layer.kind}" for r in prop.rows]
     failed = f"{prop.error.index} {prop.error.layer.kind}" if prop.error else ""
     st.plotly_chart(shape_flow(["input"] + labels, [tuple(stack.input_shape)] + [r.out_shape for r in prop.rows],

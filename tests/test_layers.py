@@ -164,6 +164,15 @@ def test_builder_and_conv_sandbox_share_one_formula():
     assert L.sandbox_stack(conv.ConvSpec(7, 3, 1, 0, 2, "pool")) is None
 
 
+def test_which_stacks_fit_mnist():
+    for key in ("net2", "cnn", "lenet5"):
+        assert L.fits_task(L.PRESETS[key].stack) == ""
+    assert "1568 = 32·7·7" in L.fits_task(L.PRESETS["broken"].stack)
+    assert "(3, 28, 28)" in L.fits_task(L.Stack((3, 28, 28), (L.Flatten(), L.Linear(2352, 10))))
+    assert "(5,)" in L.fits_task(L.Stack((1, 28, 28), (L.Flatten(), L.Linear(784, 5))))
+    assert "nothing to train" in L.fits_task(L.Stack((1, 10, 1), (L.Flatten(),)), (1, 10, 1))
+
+
 def test_layer_arithmetic_text():
     rows = L.propagate(L.PRESETS["cnn"].stack).rows
     assert rows[0].param_formula == "16·1·3·3 + 16" and rows[0].params == 160
