@@ -88,7 +88,7 @@ def check(spec: ConvSpec) -> SizeCheck:
     if p < 0:
         problems.append(f"padding can't be negative (it is {p})")
     if spec.op == "pool" and k >= 1 and d >= 1 and p > k // 2:
-        problems.append(f"max-pool padding may be at most half the kernel size ({k} // 2 = {k // 2}), but it is "
+        problems.append(f"pooling padding may be at most half the kernel size ({k} // 2 = {k // 2}), but it is "
                         f"{p}: a window could then hold nothing but padding (PyTorch: “pad should be smaller than "
                         "or equal to half of kernel size”)")
     span = spec.effective_kernel
