@@ -155,7 +155,7 @@ def make_optimizer(model: nn.Module, cfg: TransferConfig) -> torch.optim.Optimiz
     """Adam over the trainable parameters only, one parameter group per `param_groups` entry."""
     groups = [{"params": [p for n in g.modules for p in getattr(model, n).parameters() if p.requires_grad],
                "lr": g.lr, "name": g.name} for g in param_groups(model, cfg)]
-    return torch.optim.Adam(groups)
+    return torch.optim.Adam(groups, fused=True)  # one fused kernel per step (CPU and CUDA)
 
 
 # ---------------------------------------------------------------- inputs and features
@@ -252,7 +252,7 @@ def fit_head(cfg: TransferConfig, feats: torch.Tensor, y: torch.Tensor, test_fea
     head = nn.Linear(512, num_classes)
     init_weights_(head, g)
     head = head.to(device)
-    opt = torch.optim.Adam([{"params": head.parameters(), "lr": cfg.head_lr, "name": "head (fc)"}])
+    opt = torch.optim.Adam([{"params": head.parameters(), "lr": cfg.head_lr, "name": "head (fc)"}], fused=True)
 
     def step(idx: torch.Tensor) -> torch.Tensor:
         loss = F.cross_entropy(head(feats[idx]), y[idx])  # (b, 512) -> (b, C)
@@ -339,7 +339,8 @@ def model_of(run: Run, num_classes: int, backbone: dict[str, torch.Tensor] | Non
     return model.requires_grad_(False).eval()
 
 
-def gradient_norms(model: nn.Module, cfg: TransferConfig, images: torch.Tensor, labels: torch.Tensor) -> list[LayerGrad]:
+def gradient_norms(model: nn.Module, cfg: TransferConfig, images: torch.Tensor,
+                   labels: torch.Tensor) -> list[LayerGrad]:
     """Per-layer gradient norms of one training step under `cfg`'s strategy, on a private copy of `model`
     (the shared model's mode, requires_grad and .grad are untouched). Frozen layers are exactly 0."""
     work = apply_strategy(copy.deepcopy(model), cfg.strategy, cfg.k_stages)
