@@ -170,7 +170,9 @@ def main() -> None:
     groups = {"epoch": lambda: epoch_rows(data, device, args.quick),
               "accuracy": lambda: accuracy_rows(data, device, store, args.quick),
               "pages": lambda: page_rows(args.quick),
-              "transfer": lambda: __import__("bench.transfer", fromlist=["rows"]).rows(device, args.quick)}
+              "transfer": lambda: __import__("bench.transfer", fromlist=["rows"]).rows(device, args.quick),
+              "transfer-offline": lambda: __import__("bench.transfer", fromlist=["rows"]).offline_rows(device,
+                                                                                                     args.quick)}
     rows = []
     for name, fn in groups.items():
         if name.startswith(args.only) or not args.only:

@@ -82,6 +82,17 @@ class LayerGrad:
     trainable: bool
 
 
+@dataclass(frozen=True)
+class LayerState:
+    """One row of the frozen-vs-trainable map."""
+
+    name: str  # "layer3.1.bn2"; "" for the whole model
+    kind: str  # module class, e.g. "BasicBlock"
+    depth: int  # 0 = model, 1 = conv1/bn1/layer1..4/fc, 2 = blocks, 3 = layers inside a block
+    params: int  # parameters in this module and below
+    trainable: str  # "True", "False" or "Partial"
+
+
 # ---------------------------------------------------------------- model and freezing
 def init_weights_(model: nn.Module, g: torch.Generator) -> nn.Module:
     """torchvision's ResNet initialization, driven by a private generator (replayable; no global RNG)."""
@@ -129,6 +140,20 @@ def set_train_mode(model: nn.Module) -> nn.Module:
             if not any(p.requires_grad for p in m.parameters(recurse=False)):
                 m.eval()
     return model
+
+
+def layer_states(model: nn.Module, max_depth: int = 4) -> list[LayerState]:
+    """Every module that holds parameters (containers included), with its count and trainable state."""
+    rows = []
+    for name, m in model.named_modules():
+        depth = 0 if not name else name.count(".") + 1
+        ps = list(m.parameters())
+        if not ps or depth > max_depth:
+            continue
+        on = sum(p.requires_grad for p in ps)
+        state = "True" if on == len(ps) else "False" if on == 0 else "Partial"
+        rows.append(LayerState(name, type(m).__name__, depth, sum(p.numel() for p in ps), state))
+    return rows
 
 
 def count_params(model: nn.Module) -> tuple[int, int]:

@@ -14,10 +14,11 @@ from torchvision.models import resnet18
 
 from core import cifar, pretrained
 from core.config import TransferConfig
+from core.figures.transfer import STATE_COLOURS, frozen_map
 from core.data import MNISTData, Split
 from core.transfer import (STAGES, apply_strategy, backbone_features, build_resnet18, count_params, digit_tasks,
-                           extract_features, fit_transfer, gradient_norms, make_optimizer, model_of, normalization,
-                           param_groups, prepare, set_train_mode, source_config)
+                           extract_features, fit_transfer, gradient_norms, layer_states, make_optimizer, model_of,
+                           normalization, param_groups, prepare, set_train_mode, source_config)
 
 CPU = torch.device("cpu")
 
@@ -61,6 +62,23 @@ def test_exact_trainable_counts(resnet10, strategy, k, trainable):
     assert count_params(resnet10) == (trainable, 11_181_642)
     stage_sizes = {s: sum(p.numel() for p in getattr(resnet10, s).parameters()) for s in STAGES}
     assert stage_sizes == {"layer4": 8_393_728, "layer3": 2_099_712, "layer2": 525_568, "layer1": 147_968}
+
+
+def test_layer_states_true_false_partial_and_map(resnet10):
+    apply_strategy(resnet10, "feature")
+    by = {r.name: r for r in layer_states(resnet10)}
+    assert (by[""].params, by[""].trainable) == (11_181_642, "Partial")
+    assert by["fc"].trainable == "True" and by["fc"].params == 5_130
+    assert (by["layer4.1"].kind, by["layer4.1"].trainable, by["layer4.1"].depth) == ("BasicBlock", "False", 2)
+    assert by["layer2.0.downsample.0"].trainable == "False" and "relu" not in by  # no parameters, no row
+    resnet10.layer4[1].bn2.requires_grad_(True)
+    by = {r.name: r for r in layer_states(resnet10)}
+    assert (by["layer4.1.bn2"].trainable, by["layer4.1"].trainable, by["layer4"].trainable) == ("True", "Partial",
+                                                                                                "Partial")
+    rows = layer_states(resnet10)
+    tree = frozen_map(rows).data[0]
+    assert tree.values[0] == 11_181_642 and len(tree.ids) == len(rows)
+    assert tree.marker.colors[list(tree.ids).index("layer4.1")] == STATE_COLOURS["Partial"]
 
 
 def test_param_groups_lrs_and_sizes(resnet10):
