@@ -203,8 +203,9 @@ def test_config_round_trip_and_bounds():
 
 # ---------------------------------------------------------------- ImageNet weights through torchvision's path
 def _write_fake_imagenet(path: Path) -> dict[str, torch.Tensor]:
-    state = {k: torch.randn(v.shape) if v.is_floating_point() else torch.zeros(v.shape, dtype=v.dtype)
-             for k, v in resnet18(weights=None).state_dict().items()}
+    state = {k: (torch.rand(v.shape) + 0.5 if k.endswith("running_var") else torch.randn(v.shape))
+             if v.is_floating_point() else torch.zeros(v.shape, dtype=v.dtype)
+             for k, v in resnet18(weights=None).state_dict().items()}  # random values, the real keys
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.save(state, path)
     return state
