@@ -18,7 +18,8 @@ from core.figures.transfer import STATE_COLOURS, frozen_map
 from core.data import MNISTData, Split
 from core.transfer import (STAGES, apply_strategy, backbone_features, build_resnet18, count_params, digit_tasks,
                            extract_features, fit_transfer, gradient_norms, layer_states, make_optimizer, model_of,
-                           normalization, param_groups, prepare, set_train_mode, source_config)
+                           normalization, param_groups, prepare, set_train_mode, source_config,
+                           strategy_code)
 
 CPU = torch.device("cpu")
 
@@ -331,3 +332,15 @@ def test_cifar_tampered_file_detected(tmp_path):
     (folder / "test_batch").write_bytes(b"\x00" * 10)
     data, note = cifar.load_cifar10(tmp_path)
     assert data is None and "checksum mismatch" in note and "test_batch" in note
+
+
+@pytest.mark.parametrize("strategy,k", [("feature", 1), ("finetune", 2), ("full", 1), ("scratch", 1)])
+def test_code_panel_runs_and_matches_the_live_model(resnet10, strategy, k, capsys):
+    cfg = TransferConfig(strategy=strategy, k_stages=k, weights="random" if strategy == "scratch" else "imagenet")
+    code = strategy_code(cfg, 10).replace("ResNet18_Weights.IMAGENET1K_V1", "None")  # same graph, no download
+    namespace: dict = {}
+    exec(compile(code, "<strategy_code>", "exec"), namespace)  # our own generated code, under test
+    trainable, total = count_params(apply_strategy(resnet10, strategy, k))
+    assert capsys.readouterr().out.strip() == f"{trainable:,} trainable of {total:,}"
+    lrs = [g["lr"] for g in namespace["optimizer"].param_groups]
+    assert lrs == [g.lr for g in param_groups(resnet10, cfg)]
