@@ -334,6 +334,7 @@ def fit_transfer(cfg: TransferConfig, data: ImageTask, device: torch.device | No
         state = {f"fc.{k}": v.detach().to("cpu", copy=True) for k, v in head.state_dict().items()}
         metrics = _metrics(time.perf_counter() - t0, train_s, seen, hist, device, data, trainable,
                            features_s=features_s)
+        metrics["images_per_s"] = seen / (train_s + features_s)  # the one backbone pass included
         return Run(cfg, state, hist, metrics, "diverged" if reason else "ok", reason)  # type: ignore[arg-type]
 
     opt = make_optimizer(model, cfg)
