@@ -31,7 +31,7 @@ k = c2.slider("Stages to fine-tune (k)", 1, 4, 1, key="tl_k", disabled=strategy 
               help="k = 1 unfreezes layer4, 2 adds layer3, then layer2, layer1")
 labels = c3.select_slider("Labelled images per class", [10, 20, 50], 20, key="tl_labels")
 c4, c5, c6 = st.columns(3)
-epochs = c4.slider("Epochs", 1, 30, 15, key="tl_epochs")
+epochs = c4.slider("Epochs", 1, 30, 10, key="tl_epochs")
 head_lr = c5.select_slider("Head learning rate", [1e-4, 3e-4, 1e-3, 3e-3, 1e-2], 1e-2 if strategy == "feature"
                            else 1e-3, key=f"tl_head_lr_{strategy == 'feature'}")
 backbone_lr = c6.select_slider("Backbone learning rate", [1e-5, 3e-5, 1e-4, 3e-4, 1e-3], 1e-4, key="tl_bb_lr",
