@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Literal
 
@@ -122,3 +123,102 @@ def device_label(device: torch.device) -> str:
     if device.type == "cuda":
         return f"CUDA · {torch.cuda.get_device_name(device)}"
     return f"CPU · {torch.get_num_threads()} threads"
+
+
+TransferStrategy = Literal["feature", "finetune", "full", "scratch"]
+TransferTask = Literal["target", "source"]
+TransferSource = Literal["cifar10", "digits"]
+TransferWeights = Literal["imagenet", "digits-pretrained", "random"]
+TRANSFER_STRATEGY_LABELS: dict[str, str] = {"feature": "Feature extraction", "finetune": "Fine-tune last k stages",
+                                            "full": "Full fine-tuning", "scratch": "From scratch"}
+TRANSFER_WEIGHTS_LABELS: dict[str, str] = {"imagenet": "ImageNet (IMAGENET1K_V1)",
+                                           "digits-pretrained": "pretrained here on digits 0-4",
+                                           "random": "random init"}
+TRANSFER_RESOLUTIONS: tuple[int, ...] = (32, 64, 128, 224)
+
+
+@dataclass(frozen=True)
+class TransferConfig:
+    """A ResNet-18 transfer-learning run. task "source" is the app's own pretraining on digits 0-4
+    (all labels, from scratch); task "target" adapts a backbone to the target classes with `strategy`."""
+
+    strategy: TransferStrategy = "feature"
+    k_stages: int = 1  # "finetune": unfreeze the last k of layer4, layer3, layer2, layer1
+    head_lr: float = 1e-2  # fc
+    backbone_lr: float = 1e-3  # unfrozen backbone stages (lower than the head's)
+    epochs: int = 10
+    batch_size: int = 32
+    resolution: int = 32  # images are resized to resolution x resolution on the device
+    subset: int = 2000  # cifar10: training images used
+    labels_per_class: int = 20  # digits target: labelled examples per class (few-label task)
+    seed: int = 0
+    source: TransferSource = "digits"
+    weights: TransferWeights = "digits-pretrained"
+    task: TransferTask = "target"
+
+    def key(self) -> str:
+        return _digest({"kind": "transfer", **self.to_dict()})
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @staticmethod
+    def from_dict(d: object) -> "TransferConfig":
+        """Strict: exactly the fields, with their types; raises ValueError otherwise (files are hostile)."""
+        if not isinstance(d, dict):
+            raise ValueError(f"a transfer config must be an object, got {type(d).__name__}")
+        names = {f.name: f.type for f in fields(TransferConfig)}
+        if set(d) != set(names):
+            raise ValueError(f"transfer config fields differ: {sorted(set(d) ^ set(names))}")
+        kinds = {"int": int, "float": (int, float), "str": str}
+        out = {}
+        for name, tp in names.items():
+            v = d[name]
+            want = kinds.get(tp, str)
+            if isinstance(v, bool) or not isinstance(v, want):
+                raise ValueError(f"transfer config field {name!r} has the wrong type ({type(v).__name__})")
+            out[name] = float(v) if tp == "float" else v
+        cfg = TransferConfig(**out)
+        cfg.validate()
+        return cfg
+
+    def problems(self) -> list[str]:
+        """Plain-words list of what is out of bounds (empty when the config can be trained)."""
+        p = []
+        allowed = {"strategy": TRANSFER_STRATEGY_LABELS, "weights": TRANSFER_WEIGHTS_LABELS,
+                   "source": ("cifar10", "digits"), "task": ("target", "source")}
+        for name, values in allowed.items():
+            if getattr(self, name) not in values:
+                p.append(f"{name} must be one of {', '.join(values)} (got {getattr(self, name)!r})")
+        bounds = {"k_stages": (1, 4), "epochs": (1, 200), "batch_size": (1, 4096), "subset": (10, 50_000),
+                  "labels_per_class": (1, 1000), "seed": (0, 2**31 - 1)}
+        for name, (lo, hi) in bounds.items():
+            if not lo <= getattr(self, name) <= hi:
+                p.append(f"{name} must be in {lo}..{hi} (got {getattr(self, name)})")
+        for name in ("head_lr", "backbone_lr"):
+            v = getattr(self, name)
+            if not (math.isfinite(v) and 0 < v <= 10):
+                p.append(f"{name} must be a positive number up to 10 (got {v})")
+        if self.resolution not in TRANSFER_RESOLUTIONS:
+            p.append(f"resolution must be one of {TRANSFER_RESOLUTIONS} (got {self.resolution})")
+        if self.strategy == "scratch" and self.weights != "random":
+            p.append("'from scratch' starts from random weights: set weights to 'random'")
+        if self.task == "source" and (self.source != "digits" or self.strategy != "scratch"):
+            p.append("the source task is pretraining on digits 0-4 from scratch (source 'digits', strategy 'scratch')")
+        return p
+
+    def validate(self) -> None:
+        problems = self.problems()
+        if problems:
+            raise ValueError("; ".join(problems))
+
+    def label(self) -> str:
+        """e.g. 'Fine-tune last 2 stages · pretrained here on digits 0-4 · 32 px · 10 ep · seed 0'."""
+        if self.task == "source":
+            return f"Pretraining on digits 0-4 · {self.resolution} px · {self.epochs} ep · seed {self.seed}"
+        name = TRANSFER_STRATEGY_LABELS.get(self.strategy, self.strategy)
+        if self.strategy == "finetune":
+            name = f"Fine-tune last {self.k_stages} stage{'s' if self.k_stages > 1 else ''}"
+        data = f"{self.labels_per_class}/class" if self.source == "digits" else f"{self.subset:,} images"
+        return (f"{name} · {TRANSFER_WEIGHTS_LABELS.get(self.weights, self.weights)} · {self.source} {data}"
+                f" · {self.resolution} px · {self.epochs} ep · seed {self.seed}")
