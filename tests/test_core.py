@@ -170,8 +170,18 @@ def test_short_run_lowers_loss_and_replays_exactly(sample):
     assert state_equal(run.state, again.state) and again.history.step_loss == h.step_loss
 
 
-def test_non_finite_loss_stops_cleanly_and_is_not_stored(sample, tmp_path):
-    cfg = replace(TINY, optimizer="sgd", lr=1e6, epochs=3)
+def test_non_finite_loss_stops_cleanly_and_is_not_stored(sample, tmp_path, monkeypatch):
+    """A NaN loss (forced: no setting within the controls' bounds reliably gives one) stops training."""
+    import core.train
+
+    cfg = replace(TINY, optimizer="sgd", lr=10.0, epochs=3)
+    real_cross_entropy, calls = core.train.F.cross_entropy, []
+
+    def cross_entropy(*a, **k):
+        calls.append(1)
+        return real_cross_entropy(*a, **k) * (math.nan if len(calls) > 40 else 1.0)
+
+    monkeypatch.setattr(core.train.F, "cross_entropy", cross_entropy)
     run = fit(cfg, sample, torch.device("cpu"))
     assert run.status == "diverged" and "Lower the learning rate" in run.reason
     assert len(run.history.step_loss) < 3 * math.ceil(4000 / 128)
@@ -189,8 +199,9 @@ def test_untrainable_configs_are_refused_with_a_reason(sample, bad):
 
 
 def test_batch_larger_than_dataset_is_one_full_batch(sample):
-    run = fit(replace(TINY, batch_size=10_000, epochs=1), sample, torch.device("cpu"))
-    assert run.status == "ok" and run.history.steps_per_epoch == 1
+    run = fit(replace(TINY, batch_size=8192, epochs=1), sample, torch.device("cpu"))
+    # one step learns next to nothing: stored, but marked "did-not-learn"
+    assert run.status in ("ok", "did-not-learn") and run.history.steps_per_epoch == 1
 
 
 def test_generated_code_is_the_same_model_and_runs(sample, monkeypatch):

@@ -22,7 +22,8 @@ from core.data import OFFLINE_ENV, MNISTData, download_mnist, full_available, lo
 from core.jobs import Jobs
 from core.optim2d import OptimSpec, Surface, Trajectory
 from core.store import RunStore
-from core.train import Run, load_model
+from core.record import Run
+from core.train import load_model
 
 
 @st.cache_resource
