@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load as load_bytes, save_file
 
 from core.atomic import TMP_PREFIX
 from core.models import build_model
@@ -179,6 +179,12 @@ class RunStore:
     # ------------------------------------------------------------ read
     def _read(self, folder: Path, cfg: StoredConfig) -> Run:
         """The run in `folder` for `cfg`, fully verified; CorruptRun says what is wrong."""
+        try:
+            return self._read_unguarded(folder, cfg)
+        except OSError as e:  # e.g. the folder was replaced while it was read: the caller reads again
+            raise CorruptRun(f"it cannot be read ({e.strerror or e})") from e
+
+    def _read_unguarded(self, folder: Path, cfg: StoredConfig) -> Run:
         record = _read_record(folder)
         if record.config != cfg:
             raise CorruptRun("its record describes other settings than the folder's name")
@@ -190,10 +196,11 @@ class RunStore:
         if weights.stat().st_size > limit:
             raise IncompatibleWeights(f"{WEIGHTS} is {weights.stat().st_size:,} bytes, more than the architecture "
                                       f"can hold ({limit:,})")
-        if _sha256(weights) != record.weights_sha256:
+        blob = weights.read_bytes()  # read once: the bytes checked are the bytes decoded
+        if hashlib.sha256(blob).hexdigest() != record.weights_sha256:
             raise CorruptRun(f"{WEIGHTS} does not match the checksum in {META}")
         try:
-            state = load_file(weights)
+            state = load_bytes(blob)
         except Exception as e:  # noqa: BLE001 - safetensors raises its own error types for malformed files
             raise CorruptRun(f"{WEIGHTS} cannot be decoded ({e})") from e
         check_weights(state, expected)
