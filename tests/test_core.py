@@ -51,29 +51,7 @@ def test_to_input_normalizes_in_one_step(sample):
     torch.testing.assert_close(x[:, 0], ref)
 
 
-def test_failed_download_falls_back_and_leaves_no_partial_files(tmp_path, monkeypatch):
-    """Simulated network failure half-way through the second archive."""
-    calls = []
-
-    def flaky(url, download_root, filename, md5):
-        calls.append(filename)
-        Path(download_root).mkdir(parents=True, exist_ok=True)
-        (Path(download_root) / filename).write_bytes(b"partial")
-        if len(calls) > 1:
-            raise ConnectionError("connection reset")
-
-    monkeypatch.setattr("torchvision.datasets.utils.download_and_extract_archive", flaky)
-    monkeypatch.setattr(data_mod, "_reachable", lambda url, timeout_s=3.0: True)
-    monkeypatch.delenv(data_mod.OFFLINE_ENV, raising=False)
-    d = load_mnist(Paths(tmp_path), allow_download=True)
-    assert d.source == "mnist-sample" and "could not be downloaded" in d.note and "connection reset" in d.note
-    assert list((tmp_path / "data").iterdir()) == []  # no partial files, no temp folder
-
-
-def test_unreachable_mirrors_fail_fast(tmp_path, monkeypatch):
-    monkeypatch.setattr(data_mod, "_reachable", lambda url, timeout_s=3.0: False)
-    with pytest.raises(ConnectionError, match="reachable"):
-        data_mod.download_mnist(tmp_path)
+# downloads (bounded, local mirrors, partial failures): tests/test_data.py
 
 
 def _fake_full_mnist(data_dir: Path, n_train: int = 64, n_test: int = 32) -> None:
