@@ -95,7 +95,8 @@ def model_view() -> None:
         stored = cache.stored_run(cfg)
         if stored is not None:
             h = stored[0].history
-            curves.append((f"{OPTIMIZER_LABELS[o]} lr {cfg.lr:g}", h.step_loss, h.steps_per_epoch, h.val_loss,
+            marked = "" if stored[0].status == "ok" else " · did not learn"
+            curves.append((f"{OPTIMIZER_LABELS[o]} lr {cfg.lr:g}{marked}", h.step_loss, h.steps_per_epoch, h.val_loss,
                            h.val_acc))
     if curves:
         st.plotly_chart(run_curves(curves), key="optm_curves")
