@@ -31,7 +31,7 @@ CFG = TrainConfig(model=ModelConfig("net2", hidden=16), optimizer="adam", lr=3e-
 def make_run(cfg: TrainConfig = CFG, seed: int = 0, acc: float = 0.9, status: str = "ok") -> Run:
     model = build_model(cfg.model, torch.Generator().manual_seed(seed))
     spe = 3
-    history = History([2.3 - 0.1 * i for i in range(spe * cfg.epochs)], spe, [1.0] * cfg.epochs,
+    history = History([2.3 / (1 + i) for i in range(spe * cfg.epochs)], spe, [1.0] * cfg.epochs,
                       [acc] * cfg.epochs)
     metrics = {"test_acc": acc, "test_loss": 1.0, "train_s": 1.5, "wall_s": 2.0, "samples_per_s": 1000.0,
                "device": "cpu", "n_train": 4000, "n_test": 1000}
@@ -306,3 +306,37 @@ def test_concurrent_readers_never_see_a_mixed_run(stored):
     stop.set()
     reader.join()
     assert bad == [] and store.load(CFG) is not None and set_aside(store.root) == []
+
+
+# ------------------------------------------------------------------ where the learner sees it (AppTest)
+def test_pages_survive_hostile_entries_and_say_why_a_run_was_set_aside():
+    """Runs page: `[]` and a planted huge config are not listed and crash nothing. Fully connected page: the run
+    for its settings has incompatible weights -> set aside, with the message where the learner asked for it."""
+    from streamlit.testing.v1 import AppTest
+
+    from core.config import Paths, default_config
+    from ui import cache
+
+    root = Paths.from_env().runs
+    store = RunStore(root)
+    default = default_config("net2", "mnist-sample")
+    for cfg in (default, replace(CFG, seed=11), replace(CFG, seed=12), replace(CFG, seed=13)):
+        store.save(make_run(cfg))
+    (root / replace(CFG, seed=11).key() / "run.json").write_text("[]")
+    edit_meta(root / replace(CFG, seed=12).key(),
+              lambda m: {**m, "config": {**m["config"], "model": {"arch": "net2", "hidden": 10**9}}})
+    rewrite_weights(root / default.key(), {f"evil.{k}": v for k, v in make_run(default).state.items()})
+    cache._stored.clear()
+
+    runs = AppTest.from_file(str(Path(__file__).parents[1] / "pages" / "runs.py"), default_timeout=120)
+    runs.run()
+    assert not runs.exception, runs.exception
+    [table] = runs.dataframe
+    listed = table.value.to_dict("records")
+    assert all(r["status"] == "trained" for r in listed) and not any(r["hidden"] == 10**9 for r in listed)
+
+    fc = AppTest.from_file(str(Path(__file__).parents[1] / "pages" / "fully_connected.py"), default_timeout=120)
+    fc.run()
+    assert not fc.exception, fc.exception
+    assert any("Incompatible weights were found for these settings and set aside" in w.value for w in fc.warning)
+    assert not (root / default.key()).exists() and any(root.joinpath(CORRUPT).iterdir())
