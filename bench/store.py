@@ -41,6 +41,7 @@ def rows(kills: int = 60) -> list[dict]:
         for name, dt in zip(timings, (t1 - t0, t2 - t1, t3 - t2)):
             timings[name].append(dt)
     for name, what in (("save", "atomic save of a Net2 h512 run (two files, fsync, rename)"),
-                       ("load", "verified load (schema, sha256, dtypes, finiteness)"), ("start", "store start (sweep)")):
+                       ("load", "verified load (schema, sha256, dtypes, finiteness)"),
+                       ("start", "store start (sweep)")):
         out.append(row(f"Run store: {what}", 1000 * statistics.median(timings[name]), "ms"))
     return out

@@ -104,7 +104,7 @@ class DownloadLimits:
 
     connect_s: float = 10.0
     read_s: float = 30.0
-    total_s: float = 600.0  # all four files; a read in progress may add up to read_s
+    total_s: float = 300.0  # all four files (~11 MB); a read in progress may add up to read_s
 
 
 def _mnist_dir(data_dir: Path) -> Path:
