@@ -340,3 +340,31 @@ def test_pages_survive_hostile_entries_and_say_why_a_run_was_set_aside():
     assert not fc.exception, fc.exception
     assert any("Incompatible weights were found for these settings and set aside" in w.value for w in fc.warning)
     assert not (root / default.key()).exists() and any(root.joinpath(CORRUPT).iterdir())
+
+
+def test_draw_never_offers_a_run_that_did_not_learn(monkeypatch):
+    """The newest stored Net2 did not learn: Draw's model list leaves it out (and so never preselects it)."""
+    import sys
+    import types
+
+    from streamlit.testing.v1 import AppTest
+
+    from core.config import Paths
+
+    def st_canvas(*args, **kwargs):
+        return types.SimpleNamespace(image_data=None, json_data={"objects": []})
+
+    monkeypatch.setitem(sys.modules, "streamlit_drawable_canvas", types.SimpleNamespace(st_canvas=st_canvas))
+    store = RunStore(Paths.from_env().runs)
+    learned = replace(CFG, model=ModelConfig("net2", 32), seed=21)
+    failed = replace(CFG, model=ModelConfig("net2", 32), lr=10.0, seed=22)
+    store.save(make_run(learned))
+    time.sleep(0.01)
+    store.save(make_run(failed, acc=0.1, status="did-not-learn"))
+    assert store.summaries()[0].config == failed  # the newest
+    at = AppTest.from_file(str(Path(__file__).parents[1] / "pages" / "draw.py"), default_timeout=120)
+    at.run()
+    assert not at.exception, at.exception
+    box = at.selectbox(key="draw_net2_cfg")
+    assert any(learned.label() in o for o in box.options) and not any(failed.label() in o for o in box.options)
+    assert box.value != failed.key()
