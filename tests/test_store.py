@@ -368,3 +368,31 @@ def test_draw_never_offers_a_run_that_did_not_learn(monkeypatch):
     box = at.selectbox(key="draw_net2_cfg")
     assert any(learned.label() in o for o in box.options) and not any(failed.label() in o for o in box.options)
     assert box.value != failed.key()
+
+
+def _bars(n: int = 500) -> "MNISTData":  # noqa: F821 - imported inside: keeps this file's import light
+    """Easy synthetic digits: class c is a bright band at rows 2c..2c+1 (learnable in a few steps)."""
+    from core.data import MNISTData, Split
+
+    labels = torch.arange(n) % 10
+    images = torch.zeros(n, 28, 28, dtype=torch.uint8)
+    for c in range(10):
+        images[labels == c, 2 * c + 4:2 * c + 6, :] = 255
+    split = Split(images, labels)
+    return MNISTData("mnist-sample", "bands", split, split)
+
+
+def test_fit_marks_a_run_that_blew_up_to_chance_as_did_not_learn(tmp_path):
+    from core.train import fit
+
+    from core.data import load_sample
+
+    good = fit(replace(CFG, batch_size=64, lr=1e-2), _bars(), torch.device("cpu"))
+    assert good.status == "ok" and good.metrics["test_acc"] > 0.5
+    bad = fit(replace(CFG, optimizer="sgd", lr=10.0), load_sample(), torch.device("cpu"))  # real digits, as in #12
+    assert bad.status == "did-not-learn" and bad.metrics["test_acc"] < 0.2
+    assert max(bad.history.step_loss) > 100 * bad.history.step_loss[0] and "did not learn" in bad.reason
+    store = RunStore(tmp_path)
+    got, trained = store.get_or_train(bad.config, lambda: bad)
+    assert trained and store.load(bad.config).status == "did-not-learn"
+    assert [s.status for s in store.summaries()] == ["did-not-learn"]
