@@ -255,8 +255,9 @@ class RunStore:
                 record = _read_record(folder)
                 if record.config.key() != folder.name or not (folder / WEIGHTS).is_file():
                     raise CorruptRun("the folder's name or weights do not match its record")
-            except (CorruptRun, OSError):
-                continue  # listed nowhere; set aside when someone asks for it
+            except (CorruptRun, OSError) as e:
+                self._set_aside_if_defective(folder, e)  # listed nowhere; moved to .corrupt/ unless being written
+                continue
             summary = RunSummary(folder.name, record.config, record.history, record.metrics, record.created,
                                  record.status, record.kind)
             with self._mutex:
@@ -347,6 +348,20 @@ class RunStore:
             self._problems[key] = f"{what} ({problem}). Train again to rebuild it."
         for stale in sorted(corrupt.iterdir(), reverse=True)[CORRUPT_KEEP:]:
             _remove(stale)
+
+    def _set_aside_if_defective(self, folder: Path, problem: Exception) -> None:
+        """Under the folder's lock (if free), read its record again and set it aside if it is still defective."""
+        with self._try_lock(folder.name) as held:
+            if not held or not os.path.lexists(folder):
+                return
+            try:
+                record = _read_record(folder)
+                if record.config.key() == folder.name and (folder / WEIGHTS).is_file():
+                    return  # it was replaced by a good run meanwhile
+                problem = CorruptRun("the folder's name or weights do not match its record")
+            except CorruptRun as e:
+                problem = e
+            self._set_aside(folder, folder.name, problem if isinstance(problem, CorruptRun) else CorruptRun(problem))
 
     def sweep(self) -> int:
         """Clean up after writers that died: temp folders, runs an overwrite left aside (put back if the new one
