@@ -104,7 +104,7 @@ class TrainConfig:
         try:
             d["model"] = ModelConfig(**d["model"])
             cfg = TrainConfig(**d)
-        except TypeError as e:
+        except (TypeError, ValueError) as e:  # missing fields, or a model spec the registry refuses
             raise ConfigError(str(e)) from e
         cfg.check()
         return cfg
