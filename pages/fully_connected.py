@@ -8,6 +8,7 @@ import torch
 from core.codegen import training_code
 from core.figures.images import image, mosaic, probability_bars
 from core.figures.training import confusion, per_class_bars
+from core.fmt import num
 from core.inspect import confusion_matrix, count_params, layer_table, per_class_accuracy
 from core.models import build_model
 from ui import cache
@@ -15,7 +16,7 @@ from ui.code import TRAINING_CAPTION, code_panel
 from ui.training import config_controls, run_overlay, training_panel
 
 ensure_navigation()
-st.title("🕸️ Fully connected network")
+st.title(":material/hub: Fully connected network")
 st.markdown(
     "`Net2` flattens each 28×28 digit into 784 numbers, multiplies them by a weight matrix into "
     "**hidden units**, applies **ReLU**, and maps those to **10 scores (logits)**, one per digit. "
@@ -26,16 +27,16 @@ cfg = config_controls("net2", key="fc")
 
 st.subheader("1 · The shape story")
 fresh = build_model(cfg.model)
-rows = layer_table(fresh, (64, 1, 28, 28))  # shapes and counts from the live module
+rows = layer_table(fresh, (cfg.batch_size, 1, 28, 28))  # shapes and counts from the live module, B = the batch
 flow = " → ".join(["input (B, 1, 28, 28)"] + [f"{r.name} ({', '.join(['B', *map(str, r.output_shape[1:])])})"
                                                for r in rows])
 st.markdown(f"For a batch of **B** digits: {flow}")
 st.dataframe(
-    [{"layer": r.name, "type": r.kind, "output shape (B = 64)": str(list(r.output_shape)),
-      "parameter arithmetic": f"{r.formula} = {r.params:,}" if r.formula else "no parameters",
+    [{"layer": r.name, "type": r.kind, f"output shape (B = {cfg.batch_size})": str(list(r.output_shape)),
+      "parameter arithmetic": f"{r.formula} = {num(r.params)}" if r.formula else "no parameters",
       "trainable": r.trainable} for r in rows],
     hide_index=True, width="stretch")
-st.caption(f"Total: **{count_params(fresh):,} parameters**, computed from the model's own tensors.")
+st.caption(f"Total: **{num(count_params(fresh))} parameters**, computed from the model's own tensors.")
 
 st.subheader("2 · Train")
 stored = training_panel(cfg, key="fc")
@@ -65,7 +66,8 @@ chosen = np.random.default_rng(int(pick_seed)).choice(pool, size=min(4, len(pool
 for col, i in zip(st.columns(4), chosen):
     col.plotly_chart(image(images[i], f"true {labels[i]} · predicted {pred[i]}", 160), key=f"fc_digit_{i}")
     col.plotly_chart(probability_bars(probs[i], true_label=int(labels[i])), key=f"fc_probs_{i}")
-st.caption("Bars: softmax of the 10 logits. Blue = the predicted class; green outline = the true class.")
+st.caption("Bars: softmax of the 10 logits, as probabilities. Orange = the predicted class; green outline = the true "
+           "class (the same colours on every page).")
 
 cm = confusion_matrix(torch.from_numpy(labels), torch.from_numpy(pred))
 left, right = st.columns(2)

@@ -16,7 +16,7 @@ from ui.code import code_panel
 from ui.training import training_panel
 
 ensure_navigation()
-st.title("📉 Loss functions")
+st.title(":material/trending_down: Loss functions")
 st.caption("Every number is computed by PyTorch right now from the values you set.")
 tab_ce, tab_reg, tab_model = st.tabs(["CrossEntropy taken apart", "Regression losses & outliers",
                                       "On the real model"])
@@ -33,7 +33,7 @@ def ce_view() -> None:
         try:
             logits = tuple(float(v) for v in text.split(",") if v.strip())
         except ValueError:
-            st.error(f"“{text}” must be numbers separated by commas, like 2, 1, 0.1.", icon="✋")
+            st.error(f"“{text}” must be numbers separated by commas, like 2, 1, 0.1.", icon=":material/error:")
             return
     else:
         defaults = [2.0, 1.0, 0.1, -1.0, 0.5, -0.5]
@@ -46,7 +46,7 @@ def ce_view() -> None:
     try:
         r = ce_breakdown(inp)
     except LossInputError as e:
-        st.error(f"Can't compute the loss: {e}", icon="✋")
+        st.error(f"Can't compute the loss: {e}", icon=":material/error:")
         return
     st.plotly_chart(loss_figures.ce_bars([str(i) for i in range(len(logits))], r.scaled, r.probs, r.log_probs,
                                                 r.grad_autograd, target), key="ce_bars")
@@ -56,7 +56,7 @@ def ce_view() -> None:
     m[2].metric("nn.CrossEntropyLoss()(z, target)", f"{r.ce:.9g}")
     if r.exactly_equal:
         st.success("CrossEntropyLoss = NLLLoss(LogSoftmax): `torch.equal` says the two float32 values are identical "
-                   "to the last bit.", icon="✅")
+                   "to the last bit.", icon=":material/check_circle:")
     else:
         st.warning(f"NLL(LogSoftmax) and CrossEntropy differ by {abs(r.nll - r.ce):.3g} (rounding).")
     st.dataframe({"class": list(range(len(logits))), "softmax p": r.probs, "one-hot": np.eye(len(logits))[target],

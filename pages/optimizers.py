@@ -15,7 +15,7 @@ from ui.code import code_panel
 from ui.training import LR_CHOICES, trainer, training_panel
 
 ensure_navigation()
-st.title("🏔️ Optimizers")
+st.title(":material/landscape: Optimizers")
 st.caption("Paths come from `torch.optim` itself: a 2-element parameter tensor, `loss.backward()`, "
            "`optimizer.step()` — as in any training loop.")
 tab_2d, tab_model = st.tabs(["On a 2-D loss surface", "On the real model (Fully Connected net)"])
@@ -46,7 +46,7 @@ def surface_view() -> None:
         trajs = {OPT_LABELS[o]: cache.optim_trajectory(surface, OptimSpec(o, lr, momentum), start, steps)
                  for o in chosen}
     except OptimInputError as e:
-        st.error(f"Can't run these settings: {e}.", icon="✋")
+        st.error(f"Can't run these settings: {e}.", icon=":material/error:")
         return
     xs, ys, Z = cache.surface_grid(surface)
     title = f"{SURFACE_LABELS[name]} · lr {lr:g} · {steps} steps"

@@ -10,15 +10,15 @@ from core.figures.training import Curve, run_curves
 from ui import cache
 
 ensure_navigation()
-st.title("📊 Training runs")
+st.title(":material/monitoring: Training runs")
 st.markdown("Every run trained on any page is stored on disk with its full configuration and history. "
             "Pick runs to overlay their curves; the same configuration always loads, never retrains.")
 
 summaries = cache.store().summaries()
 if not summaries:
     st.info("No stored runs yet. Train a network on the **Fully connected net** or **Convolutions** page and it "
-            "appears here.", icon="📭")
-    st.page_link("pages/fully_connected.py", label="Go to the Fully connected net page", icon="🕸️")
+            "appears here.", icon=":material/inbox:")
+    st.page_link("pages/fully_connected.py", label="Go to the Fully connected net page", icon=":material/hub:")
     st.stop()
 
 archs = sorted({s.config.model.arch for s in summaries})

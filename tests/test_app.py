@@ -50,7 +50,7 @@ def test_every_page_runs_without_exception(page):
 
 def test_home_links_every_concept_page():
     at = app()
-    assert at.title[0].value.startswith("🔥 PyTorch Concept Explorer")
+    assert at.title[0].value.startswith(":material/school: PyTorch Concept Explorer")
     links = re.findall(r'"(pages/[^"]+\.py)"', (ROOT / "pages" / "home.py").read_text())
     assert sorted(set(links) | {"pages/home.py"}) == PAGE_FILES
 

@@ -38,7 +38,7 @@ def tensor_controls(name: str, key: str, default_values: str, default_dtype: str
                               shape=parse_shape(shape) if source != "typed" else (), dtype=dtype, seed=seed)
             return spec, build_tensor(spec)
         except TensorInputError as e:
-            st.error(f"Can't build `{name}`: {e}.", icon="✋")
+            st.error(f"Can't build `{name}`: {e}.", icon=":material/error:")
             return None
 
 
@@ -86,7 +86,7 @@ def op_controls(a: torch.Tensor, key: str) -> OpSpec | None:
             return OpSpec(op=op, index=text)
         return OpSpec(op=op)
     except TensorInputError as e:
-        st.error(f"{e}.", icon="✋")
+        st.error(f"{e}.", icon=":material/error:")
         return None
 
 
@@ -98,7 +98,7 @@ def show_tensor(t: torch.Tensor, title: str, key: str) -> None:
 def show_op_error(err: OpError) -> None:
     shapes = f"a: {list(err.a_shape)}" + ("" if err.b_shape is None else f" · b: {list(err.b_shape)}")
     where = "" if err.bad_dim is None else f" · disagreeing dimension: {err.bad_dim}"
-    st.error(f"**{err.title}** ({shapes}{where})\n\n{err.explanation}", icon="🧩")
+    st.error(f"**{err.title}** ({shapes}{where})\n\n{err.explanation}", icon=":material/error:")
     if err.torch_message:
         st.caption(f"PyTorch's message: `{err.torch_message}`")
 
@@ -129,10 +129,10 @@ def show_op_result(res: OpResult, a: torch.Tensor, b: torch.Tensor | None) -> No
             st.info(f"**A view, not a copy**: the result shares `a`'s memory (same `untyped_storage().data_ptr()`), "
                     f"so writing into it changes `a`. Strides {list(v.in_strides)} → {list(v.out_strides)} "
                     f"(elements to skip per step along each dim), storage offset {v.out_offset}. "
-                    f"Result {'is' if v.out_contiguous else 'is NOT'} contiguous.", icon="🔗")
+                    f"Result {'is' if v.out_contiguous else 'is NOT'} contiguous.", icon=":material/link:")
         else:
             st.info(f"**A copy**: the result has its own memory (different storage). Strides "
-                    f"{list(v.in_strides)} → {list(v.out_strides)}.", icon="📄")
+                    f"{list(v.in_strides)} → {list(v.out_strides)}.", icon=":material/content_copy:")
     for note in res.notes:
-        st.caption("ℹ️ " + note)
+        st.caption(":material/info: " + note)
 

@@ -8,6 +8,7 @@ import torch
 from core.config import OPTIMIZER_LABELS, Arch, ModelConfig, TrainConfig, default_config
 from core.estimate import estimate_seconds
 from core.figures.training import Curve, live_loss, run_curves
+from core.run_analysis import overfitting
 from core.train import ConfigError, Run, check_config, diagnose, fit
 from ui import cache
 
@@ -93,9 +94,12 @@ def training_panel(cfg: TrainConfig, key: str) -> tuple[Run, torch.nn.Module] | 
         run = stored[0]
         st.success(f"Trained run loaded from the store: test accuracy **{100 * run.metrics['test_acc']:.2f}%**, "
                    f"trained in {run.metrics['train_s']:.1f} s on {run.metrics['device']} "
-                   f"({run.metrics['samples_per_s']:,.0f} samples/s).", icon="💾")
+                   f"({run.metrics['samples_per_s']:,.0f} samples/s).", icon=":material/save:")
         for note in diagnose(run.history):
-            st.warning(note, icon="⚠️")
+            st.warning(note, icon=":material/warning:")
+        overfit = overfitting(run.history.val_loss)
+        if overfit is not None:
+            st.warning(overfit.sentence(), icon=":material/trending_up:")
         return stored
     try:
         check_config(cfg)
@@ -107,14 +111,14 @@ def training_panel(cfg: TrainConfig, key: str) -> tuple[Run, torch.nn.Module] | 
         _progress_view(cfg, key)
         return None
     if job is not None and job.error:
-        st.error(job.error, icon="⚠️")
+        st.error(job.error, icon=":material/warning:")
     data = cache.mnist()
     dev = cache.device()
     step_s = cache.step_seconds(cfg.model, cfg.optimizer, min(cfg.batch_size, len(data.train)), str(dev))
     est = estimate_seconds(cfg, len(data.train), len(data.test), step_s)
     st.info(f"Not trained yet. Estimated training time: **~{est:.0f} s** on {dev.type.upper()} "
             f"({cfg.epochs} epochs × {len(data.train):,} digits, {1000 * step_s:.1f} ms per step measured just now).",
-            icon="⏱️")
+            icon=":material/timer:")
     if st.button("Train", type="primary", key=f"{key}_train"):
         cache.jobs().start(cfg, trainer(cfg))
         st.rerun()
