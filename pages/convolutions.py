@@ -51,7 +51,8 @@ def shape_flow_tab() -> None:
                 "model, not typed in). Below each layer: its parameter arithmetic, weights + biases.")
     st.plotly_chart(conv_figures.shape_flow([(s.name, s.kind, s.shape, s.formula, s.params) for s in stages]),
                     key=f"{K}_flow")
-    st.info("**Why is the Linear layer's input 32·7·7?** " + conv.flatten_explanation(stages), icon=":material/lightbulb:")
+    st.info("**Why is the Linear layer's input 32·7·7?** " + conv.flatten_explanation(stages),
+            icon=":material/lightbulb:")
     st.dataframe(
         [{"layer": s.name, "type": s.kind, "output shape": "×".join(map(str, s.shape)),
           "parameters": num(s.params), "arithmetic": s.formula or "—"} for s in stages],
@@ -149,7 +150,7 @@ def feature_maps() -> None:
     for axis, size in (("row", out.shape[1]), ("col", out.shape[2])):  # start mid-map; stay inside this layer's map
         if st.session_state.get(f"{K}_ar_{axis}", size) >= size:
             st.session_state[f"{K}_ar_{axis}"] = size // 2
-    r = c3.slider("Output row", 0, out.shape[1] - 1, key=f"{K}_ar_row")  # value: session state (the Strongest response button)
+    r = c3.slider("Output row", 0, out.shape[1] - 1, key=f"{K}_ar_row")  # value: session state (a button sets it)
     c = c4.slider("Output column", 0, out.shape[2] - 1, key=f"{K}_ar_col")
     peak = divmod(int(out[int(ch)].argmax()), out.shape[2])
     c3.button("Strongest response", icon=":material/my_location:", key=f"{K}_ar_peak", on_click=_goto, args=peak,
