@@ -37,8 +37,9 @@ table = [{
     "device": s.metrics["device"],
     "trained": datetime.fromtimestamp(s.created).strftime("%Y-%m-%d %H:%M"),
 } for s in shown]
+counts = st.column_config.NumberColumn(format="localized")  # thousands separators, still sorted as numbers
 event = st.dataframe(table, hide_index=True, width="stretch", on_select="rerun", selection_mode="multi-row",
-                     key="runs_table")
+                     key="runs_table", column_config={"samples/s": counts, "batch": counts})
 picked = event.selection.rows if event and event.selection.rows else list(range(min(3, len(shown))))
 st.caption("Select rows (tick the boxes on the left) to choose which runs to overlay; the three newest are shown "
            "by default.")
