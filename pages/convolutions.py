@@ -153,8 +153,9 @@ def feature_maps() -> None:
     r = c3.slider("Output row", 0, out.shape[1] - 1, key=f"{K}_ar_row")  # value: session state (a button sets it)
     c = c4.slider("Output column", 0, out.shape[2] - 1, key=f"{K}_ar_col")
     peak = divmod(int(out[int(ch)].argmax()), out.shape[2])
-    c3.button("Strongest response", icon=":material/my_location:", key=f"{K}_ar_peak", on_click=_goto, args=peak,
-              help=f"Jump to the output position where channel {ch} responds most to this image.")
+    c3.button("Strongest", icon=":material/my_location:", key=f"{K}_ar_peak", on_click=_goto, args=peak,
+              help=f"Jump to the strongest response: the output position where channel {ch} responds most to this "
+                   "image.")
     in_ch = 0
     if inp.shape[0] > 1:
         in_ch = c5.number_input(f"Input channel (0–{inp.shape[0] - 1})", 0, inp.shape[0] - 1, 0,

@@ -119,7 +119,7 @@ def model_view() -> None:
     titles = [f"true {lab[i]} · pred {ml.predicted[i]}<br>loss {num(ml.per_sample[i], 2)}" for i in idx]
     st.plotly_chart(mosaic(data.test.images[idx].numpy(), len(idx), titles=titles,
                            colours="ink", tile_label="digit", gap=4, height=200), key="loss_digit_grid")
-    st.caption("Under each digit: its true class, the predicted class and its loss = −log p(true class): a "
+    st.caption("Above each digit: its true class, the predicted class and its loss = −log p(true class): a "
                "confident wrong answer costs a lot, a confident right one almost 0.")
 
 
