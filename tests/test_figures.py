@@ -190,9 +190,15 @@ def test_channel_kernels_labels_every_input_channel():
 def test_autograd_arrows_carry_tensor_names_and_stop_short():
     fig = tensors.autograd_graph(*_graph())
     arrows = [a for a in fig.layout.annotations if a.showarrow]
-    labels = [a.text for a in fig.layout.annotations if not a.showarrow]
+    labels = [a.text for a in fig.layout.annotations if not a.showarrow and a.text.startswith("<i>")]
     assert len(arrows) == 3 and all(a.standoff >= 10 and a.startstandoff >= 10 for a in arrows)
     assert labels == ["<i>w</i>", "<i>x</i>", "<i>w·x</i>"]  # the tensor each arrow carries forward
+    # node labels come after every arrow (drawn on top), on an opaque ground
+    texts = [a.text for a in fig.layout.annotations]
+    node_labels = [i for i, t in enumerate(texts) if t.startswith("<b>")]
+    assert len(node_labels) == 4 and min(node_labels) > max(i for i, a in enumerate(fig.layout.annotations)
+                                                            if a.showarrow)
+    assert all(fig.layout.annotations[i].bgcolor for i in node_labels)
 
 
 def test_one_role_colour_for_predicted_and_true_everywhere():

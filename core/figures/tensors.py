@@ -118,9 +118,12 @@ def autograd_graph(nodes: Sequence, edges: Sequence) -> go.Figure:
             if n.grad is not None:
                 s += f"<br>∂loss/∂· = {n.grad:.4g}"
             text.append(s)
+            # Labels are annotations drawn after the arrows, on a white ground: a line passing under one never
+            # hides its text (scatter text would sit under the arrow annotations).
+            ann.append(dict(x=pos[n.id][0], y=pos[n.id][1], xref="x", yref="y", text=s, showarrow=False,
+                            yanchor="top", yshift=-12, font=dict(size=11), bgcolor="rgba(255,255,255,0.92)"))
         data.append(dict(type="scatter", x=[pos[n.id][0] for n in group], y=[pos[n.id][1] for n in group],
-                         mode="markers+text", name=name, text=text, textposition="bottom center",
-                         hoverinfo="text", textfont=dict(size=11),
+                         mode="markers", name=name, text=text, hoverinfo="text",
                          marker=dict(size=18, color=colors[kind], symbol="square" if kind == "op" else "circle")))
     layout = dict(height=380, margin=margin(50), plot_bgcolor="white", annotations=ann,
                   title=dict(text="Graph recorded by autograd — forward runs left → right, "
