@@ -24,6 +24,8 @@ PAGES = {
         st.Page("pages/losses.py", title="Loss functions", icon=":material/trending_down:"),
         st.Page("pages/optimizers.py", title="Optimizers", icon=":material/landscape:"),
         st.Page("pages/draw.py", title="Draw a digit", icon=":material/draw:"),
+        st.Page("pages/layer_shapes.py", title="Layer shapes", icon=":material/stacks:"),
+        st.Page("pages/transfer.py", title="Transfer learning", icon=":material/model_training:"),
     ],
     "Your work": [
         st.Page("pages/runs.py", title="Training runs", icon=":material/monitoring:"),

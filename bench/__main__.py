@@ -25,12 +25,14 @@ from bench.seed_loop import seed_epoch_seconds  # noqa: E402
 from core.config import Paths, default_config, default_device, device_label  # noqa: E402
 from core.data import MNISTData, Split, load_mnist  # noqa: E402
 from core.estimate import time_steps  # noqa: E402
-from core.models import build_model  # noqa: E402
+from core.models import architecture, build_model  # noqa: E402
+from core.optimizers import make_optimizer  # noqa: E402
 from core.store import RunStore  # noqa: E402
-from core.train import fit, load_model, make_optimizer  # noqa: E402
+from core.train import fit, load_model  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 EPOCH = 60_000
+SPEED_TARGETS = {("net2", 64): "≥ 10× (batch 64)", ("net2", "default"): "≥ 20× (default batch)"}
 
 
 def row(name: str, value: float, unit: str, **extra) -> dict:
@@ -54,11 +56,11 @@ def epoch_rows(data: MNISTData, device: torch.device, quick: bool) -> list[dict]
     rows = []
     big = tiled(data)
     for arch, seed_steps in (("net2", 150), ("cnn", 80)):
-        name = "Net2" if arch == "net2" else "CNNDemo"
+        name = architecture(arch).name
         default = default_config(arch, data.source)  # type: ignore[arg-type]
         g = torch.Generator().manual_seed(0)
         model = build_model(default.model, g)
-        opt = make_optimizer(replace(default, batch_size=64), model.parameters())
+        opt = make_optimizer(default.optimizer, model.parameters(), default.lr, default.momentum, fused=True)
         steps = seed_steps // 5 if quick else seed_steps
         secs, seen = seed_epoch_seconds(model, opt, big.train.images, big.train.labels, 64, max_steps=steps)
         seed_s = secs / seen * EPOCH  # measured over `steps` batches, scaled to 60,000 samples
@@ -72,7 +74,7 @@ def epoch_rows(data: MNISTData, device: torch.device, quick: bool) -> list[dict]
             base = seed_s if device.type == "cpu" else None
             rows.append(row(f"{name}: engine, batch {bs}", engine_s, "s/epoch",
                             baseline=round(seed_s, 4), ratio=round(seed_s / engine_s, 1),
-                            target=("≥ 10× (batch 64)" if bs == 64 else "≥ 20× (default batch)") if arch == "net2" else "",
+                            target=SPEED_TARGETS.get((arch, 64 if bs == 64 else "default"), ""),
                             **({} if base else {"note": "baseline measured on CPU"})))
             limit = compute_only_seconds(arch, bs, device, 20 if quick else 60)
             rows.append(row(f"{name}: pure model compute (resident batch), batch {bs}", limit, "s/epoch",
@@ -90,7 +92,7 @@ def accuracy_rows(data: MNISTData, device: torch.device, store: RunStore, quick:
             cfg = replace(cfg, epochs=1)
         run = fit(cfg, data, device)
         store.save(run)
-        name = "Net2" if arch == "net2" else "CNNDemo"
+        name = architecture(arch).name
         t = targets[(arch, data.source)]
         rows.append(row(f"{name}: test accuracy, default run ({cfg.epochs} epochs, {data.source})",
                         100 * run.metrics["test_acc"], "%", target=f"≥ {100 * t:g}%",
@@ -129,7 +131,7 @@ def apptest_rerun_ms(page: str, setup=None, reruns: int = 5) -> float:
 def page_rows(quick: bool) -> list[dict]:
     ms = apptest_rerun_ms("pages/fully_connected.py", reruns=3 if quick else 7)
     rows = [row("Fully connected page: rerun with a stored run (AppTest)", ms, "ms")]
-    for module in ("bench.concept_pages", "bench.conv_pages"):
+    for module in ("bench.concept_pages", "bench.conv_pages", "bench.inspection", "bench.layer_pages"):
         try:
             rows += __import__(module, fromlist=["rows"]).rows()
         except ModuleNotFoundError:
@@ -154,7 +156,8 @@ def print_table(rows: list[dict], device: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="few steps: a smoke run, not a measurement")
-    parser.add_argument("--only", default="", help="run only groups starting with this: epoch, accuracy, pages")
+    parser.add_argument("--only", default="",
+                        help="run only groups starting with this: epoch, accuracy, pages, transfer, store")
     parser.add_argument("--also-active", action="store_true",
                         help="repeat the epoch rows in a child process with OMP_WAIT_POLICY=ACTIVE")
     parser.add_argument("--json", default=str(ROOT / "bench" / "results.json"), help="where to write the rows")
@@ -168,7 +171,11 @@ def main() -> None:
     print(f"data: {data.description}; runs in {paths.runs}", file=sys.stderr)
     groups = {"epoch": lambda: epoch_rows(data, device, args.quick),
               "accuracy": lambda: accuracy_rows(data, device, store, args.quick),
-              "pages": lambda: page_rows(args.quick)}
+              "pages": lambda: page_rows(args.quick),
+              "transfer": lambda: __import__("bench.transfer", fromlist=["rows"]).rows(device, args.quick),
+              "transfer-offline": lambda: __import__("bench.transfer", fromlist=["rows"]).offline_rows(device,
+                                                                                                     args.quick),
+              "store": lambda: __import__("bench.store", fromlist=["rows"]).rows(20 if args.quick else 60)}
     rows = []
     for name, fn in groups.items():
         if name.startswith(args.only) or not args.only:

@@ -38,7 +38,7 @@ from core.explain import saliency  # noqa: E402
 from core.figures import conv as conv_figures  # noqa: E402
 from core.figures.images import image, mosaic, probability_bars  # noqa: E402
 from core.figures.images import steps as steps_figure  # noqa: E402
-from core.inspect import activations, predict_proba  # noqa: E402
+from core.inspection import activations, predict_proba  # noqa: E402
 from core.store import RunStore  # noqa: E402
 from core.train import fit, load_model  # noqa: E402
 

@@ -15,9 +15,7 @@ from dataclasses import dataclass
 
 import torch
 
-
-class AutogradInputError(ValueError):
-    """A value that can't be used (not a finite number)."""
+from core.errors import InputError
 
 
 @dataclass(frozen=True)
@@ -67,7 +65,7 @@ def run_autograd(inp: AutogradInputs) -> AutogradResult:
     for name in ("w", "x", "b", "t"):
         v = getattr(inp, name)
         if not math.isfinite(v):
-            raise AutogradInputError(f"{name} must be a finite number (got {v})")
+            raise InputError(f"{name} must be a finite number (got {v})")
     w = torch.tensor(inp.w, requires_grad=True)  # () leaf
     b = torch.tensor(inp.b, requires_grad=True)  # () leaf
     x = torch.tensor(inp.x)  # () constant input
@@ -115,3 +113,30 @@ def run_autograd(inp: AutogradInputs) -> AutogradResult:
         edges.append(GraphEdge(cid, parent.id, "no grad"))
     return AutogradResult(inp, y.item(), loss.item(), w.grad.item(), b.grad.item(),  # type: ignore[union-attr]
                           hand_w.item(), hand_b.item(), tuple(nodes.values()), tuple(edges))
+
+
+def autograd_code(inp: AutogradInputs) -> str:
+    """Self-contained code for the same graph and gradients (tests run it and compare)."""
+    return f"""import torch
+
+w = torch.tensor({inp.w!r}, requires_grad=True)  # weight (leaf)
+b = torch.tensor({inp.b!r}, requires_grad=True)  # bias (leaf)
+x = torch.tensor({inp.x!r})  # input, no gradient needed
+t = torch.tensor({inp.t!r})  # target
+
+y = w * x + b
+loss = (y - t) ** 2
+loss.backward()
+
+print("loss", loss.item(), "grad_fn", loss.grad_fn.name())
+print("w.grad", w.grad.item(), "hand formula 2(y-t)x =", (2 * (y - t) * x).item())
+print("b.grad", b.grad.item(), "hand formula 2(y-t)   =", (2 * (y - t)).item())
+
+def walk(fn, depth=0):  # the graph autograd recorded, from the loss back to the leaves
+    print("  " * depth + fn.name())
+    for child, _ in fn.next_functions:
+        if child is not None:
+            walk(child, depth + 1)
+
+walk(loss.grad_fn)
+"""

@@ -6,42 +6,27 @@ from __future__ import annotations
 
 from core.config import TrainConfig
 from core.data import MNIST_MEAN, MNIST_STD
-
-_MODELS = {
-    "net2": """model = nn.Sequential(
-    nn.Flatten(),                 # (B, 1, 28, 28) -> (B, 784)
-    nn.Linear(28 * 28, {h}),      # (B, {h})
-    nn.ReLU(),
-    nn.Linear({h}, 10),           # (B, 10) logits
-)""",
-    "cnn": """model = nn.Sequential(
-    nn.Conv2d(1, 16, 3, padding=1),   # (B, 16, 28, 28)
-    nn.ReLU(),
-    nn.MaxPool2d(2),                  # (B, 16, 14, 14)
-    nn.Conv2d(16, 32, 3, padding=1),  # (B, 32, 14, 14)
-    nn.ReLU(),
-    nn.MaxPool2d(2),                  # (B, 32, 7, 7)
-    nn.Flatten(),                     # (B, 1568)
-    nn.Linear(32 * 7 * 7, {h}),       # (B, {h})
-    nn.ReLU(),
-    nn.Linear({h}, 10),               # (B, 10) logits
-)""",
-}
+from core.models import MNIST_INPUT, architecture, model_code
 
 _OPTIMIZERS = {
     "sgd": "torch.optim.SGD(model.parameters(), lr={lr!r})",
     "momentum": "torch.optim.SGD(model.parameters(), lr={lr!r}, momentum={momentum!r})",
     "adam": "torch.optim.Adam(model.parameters(), lr={lr!r})",
 }
+_IMPORTS = ("import torch", "import torch.nn.functional as F", "from torch import nn",
+            "from torchvision import datasets")
 
 
 def training_code(cfg: TrainConfig) -> str:
-    model = _MODELS[cfg.model.arch].format(h=cfg.model.hidden)
+    """A runnable program that trains `cfg` on MNIST; the model's code comes from its registry entry."""
+    shape = architecture(cfg.model.arch).input_shape
+    if shape != MNIST_INPUT:
+        raise ValueError(f"{cfg.model.arch} takes {shape} inputs, not MNIST digits {MNIST_INPUT}")
+    code = model_code(cfg.model)
+    imports = "\n".join(dict.fromkeys(code.imports + _IMPORTS))  # each import once, the model's first
+    c, h, w = shape
     opt = _OPTIMIZERS[cfg.optimizer].format(lr=cfg.lr, momentum=cfg.momentum)
-    return f'''import torch
-import torch.nn.functional as F
-from torch import nn
-from torchvision import datasets
+    return f'''{imports}
 
 device = "cuda" if torch.cuda.is_available() else "cpu"
 torch.manual_seed({cfg.seed})
@@ -50,13 +35,13 @@ torch.manual_seed({cfg.seed})
 train_set = datasets.MNIST("data", train=True, download=True)
 test_set = datasets.MNIST("data", train=False, download=True)
 
-def to_input(images):  # uint8 (N, 28, 28) -> normalized float (N, 1, 28, 28)
+def to_input(images):  # uint8 (N, {h}, {w}) -> normalized float (N, {c}, {h}, {w})
     return ((images.float() / 255 - {MNIST_MEAN}) / {MNIST_STD}).unsqueeze(1).to(device)
 
 x_train, y_train = to_input(train_set.data), train_set.targets.to(device)
 x_test, y_test = to_input(test_set.data), test_set.targets.to(device)
 
-{model}
+{code.source}
 model = model.to(device)
 optimizer = {opt}
 

@@ -90,7 +90,7 @@ def check(spec: ConvSpec) -> SizeCheck:
     if p < 0:
         problems.append(f"padding can't be negative (it is {p})")
     if spec.op == "pool" and k >= 1 and d >= 1 and p > k // 2:
-        problems.append(f"max-pool padding may be at most half the kernel size ({k} // 2 = {k // 2}), but it is "
+        problems.append(f"pooling padding may be at most half the kernel size ({k} // 2 = {k // 2}), but it is "
                         f"{p}: a window could then hold nothing but padding (PyTorch: “pad should be smaller than "
                         "or equal to half of kernel size”)")
     span = spec.effective_kernel
@@ -228,10 +228,11 @@ class Stage:
 
 
 def shape_stages(model: nn.Module, input_shape: tuple[int, ...] = (1, 1, 28, 28)) -> list[Stage]:
-    """Input plus one Stage per layer, measured by running the model (a private copy) on zeros."""
-    from core.inspect import layer_table
+    """Input plus one Stage per layer of the model's own children (as `inspection.activations` lists
+    them), measured on a private copy of the model."""
+    from core.inspection import layer_table, top_level
 
-    rows = layer_table(model, input_shape)
+    rows = top_level(layer_table(model, input_shape))
     return [Stage("input", "Input", tuple(input_shape[1:]), "", 0)] + [
         Stage(r.name, r.kind, tuple(r.output_shape[1:]), r.formula, r.params) for r in rows]
 

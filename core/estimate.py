@@ -9,7 +9,7 @@ import torch.nn.functional as F
 
 from core.config import ModelConfig, TrainConfig
 from core.models import build_model
-from core.train import make_optimizer
+from core.optimizers import make_optimizer
 
 
 def time_steps(model_cfg: ModelConfig, optimizer: str, batch_size: int, device: torch.device,
@@ -18,7 +18,8 @@ def time_steps(model_cfg: ModelConfig, optimizer: str, batch_size: int, device: 
     (the minimum is the least disturbed by whatever else the machine is doing)."""
     g = torch.Generator().manual_seed(0)
     model = build_model(model_cfg, g).to(device).train()
-    opt = make_optimizer(TrainConfig(model=model_cfg, optimizer=optimizer), model.parameters())  # type: ignore[arg-type]
+    cfg = TrainConfig(model=model_cfg, optimizer=optimizer)  # type: ignore[arg-type]
+    opt = make_optimizer(cfg.optimizer, model.parameters(), cfg.lr, cfg.momentum, fused=True)
     x = torch.randn(batch_size, 1, 28, 28, generator=g).to(device)  # (B, 1, 28, 28)
     y = torch.randint(0, 10, (batch_size,), generator=g).to(device)
     times = []

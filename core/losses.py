@@ -21,11 +21,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from core.errors import InputError
+
 REGRESSION_LOSSES = ("MSE", "L1", "SmoothL1")
-
-
-class LossInputError(ValueError):
-    """Inputs a loss can't use (NaN logits, a target out of range, ...), in plain words."""
 
 
 @dataclass(frozen=True)
@@ -48,18 +46,26 @@ class CEBreakdown:
     grad_max_abs_diff: float
 
 
+def parse_logits(text: str) -> tuple[float, ...]:
+    """'2, 1, nan' -> (2.0, 1.0, nan): numbers separated by commas (checking them is check_logits' job)."""
+    try:
+        return tuple(float(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise InputError(f"“{text}” must be numbers separated by commas, like 2, 1, 0.1") from None
+
+
 def check_logits(logits: Sequence[float], target: int, temperature: float) -> None:
     bad = [i for i, v in enumerate(logits) if not math.isfinite(v)]
     if bad:
         which = ", ".join(f"class {i} ({logits[i]})" for i in bad)
-        raise LossInputError(f"the logits must be finite numbers; {which} is not. A NaN or infinite logit makes "
+        raise InputError(f"the logits must be finite numbers; {which} is not. A NaN or infinite logit makes "
                              "softmax and the loss NaN; in training that means the model has diverged.")
     if len(logits) < 2:
-        raise LossInputError("cross-entropy needs at least 2 classes")
+        raise InputError("cross-entropy needs at least 2 classes")
     if not 0 <= target < len(logits):
-        raise LossInputError(f"the target class must be between 0 and {len(logits) - 1} (got {target})")
+        raise InputError(f"the target class must be between 0 and {len(logits) - 1} (got {target})")
     if not (math.isfinite(temperature) and temperature > 0):
-        raise LossInputError(f"the temperature must be a positive number (got {temperature})")
+        raise InputError(f"the temperature must be a positive number (got {temperature})")
 
 
 def ce_breakdown(inp: CEInputs) -> CEBreakdown:
@@ -83,6 +89,29 @@ def ce_breakdown(inp: CEInputs) -> CEBreakdown:
     )
 
 
+def ce_code(inp: CEInputs) -> str:
+    """Self-contained code for the same breakdown (tests run it and compare)."""
+    return f"""import torch
+from torch import nn
+
+logits = torch.tensor([[{', '.join(repr(float(v)) for v in inp.logits)}]])  # (1, C): a batch of one
+z = logits / {inp.temperature!r}  # temperature
+z.requires_grad_(True)
+target = torch.tensor([{inp.target}])
+
+log_probs = nn.LogSoftmax(dim=1)(z)
+nll = nn.NLLLoss()(log_probs, target)
+ce = nn.CrossEntropyLoss()(z, target)
+print("softmax     ", torch.softmax(z, dim=1).tolist())
+print("NLL(LogSoftmax) =", nll.item(), " CrossEntropy =", ce.item(), " identical:", torch.equal(nll, ce))
+
+ce.backward()
+one_hot = nn.functional.one_hot(target, z.shape[1]).float()
+print("autograd grad   ", z.grad.tolist())
+print("softmax-one_hot ", (torch.softmax(z, dim=1) - one_hot).tolist())
+"""
+
+
 def ce_vs_temperature(inp: CEInputs, temps: Sequence[float]) -> np.ndarray:
     """CE of the same logits and target at each temperature (one batched call): (len(temps),)."""
     check_logits(inp.logits, inp.target, 1.0)
@@ -100,16 +129,16 @@ def _loss_fn(name: str, beta: float) -> nn.Module:
         return nn.L1Loss(reduction="none")
     if name == "SmoothL1":
         return nn.SmoothL1Loss(reduction="none", beta=beta)
-    raise LossInputError(f"unknown loss {name!r}")
+    raise InputError(f"unknown loss {name!r}")
 
 
 def regression_curves(target: float, preds: np.ndarray, beta: float = 1.0
                       ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """For each loss: (loss(pred, target), d loss / d pred) at every prediction, gradients by autograd."""
     if not math.isfinite(target):
-        raise LossInputError(f"the target must be a finite number (got {target})")
+        raise InputError(f"the target must be a finite number (got {target})")
     if not beta > 0:
-        raise LossInputError(f"SmoothL1's beta must be positive (got {beta})")
+        raise InputError(f"SmoothL1's beta must be positive (got {beta})")
     out = {}
     for name in REGRESSION_LOSSES:
         p = torch.tensor(preds, dtype=torch.float32, requires_grad=True)  # (G,)

@@ -16,17 +16,15 @@ from typing import Literal
 import numpy as np
 import torch
 
+from core.errors import InputError
+from core.optimizers import OPTIMIZERS, SURFACE_OPTIMIZER_LABELS, make_optimizer, optimizer_code
+
 SurfaceName = Literal["bowl", "rosenbrock", "saddle"]
 OptName = Literal["sgd", "momentum", "adam", "rmsprop"]
 
 SURFACE_LABELS: dict[str, str] = {"bowl": "Quadratic bowl", "rosenbrock": "Rosenbrock valley",
                                   "saddle": "Saddle (with two valleys)"}
-OPT_LABELS: dict[str, str] = {"sgd": "SGD", "momentum": "SGD + momentum", "adam": "Adam", "rmsprop": "RMSprop"}
 BLOWUP = 1e6  # |loss| or |p| beyond this counts as diverged
-
-
-class OptimInputError(ValueError):
-    """Settings that can't be run (non-positive learning rate, momentum >= 1, ...), in plain words."""
 
 
 @dataclass(frozen=True)
@@ -80,6 +78,13 @@ class OptimSpec:
     lr: float = 0.1
     momentum: float = 0.9  # "momentum" only (SGD's momentum); Adam/RMSprop keep PyTorch's defaults
 
+    def build(self, params: list[torch.Tensor]) -> torch.optim.Optimizer:
+        return make_optimizer(self.name, params, self.lr, self.momentum)
+
+    def code(self, params: str = "[p]") -> str:
+        """The constructor call `build` makes, as code."""
+        return optimizer_code(self.name, params, self.lr, self.momentum)
+
 
 @dataclass(frozen=True)
 class Trajectory:
@@ -94,38 +99,18 @@ class Trajectory:
 
 
 def check_settings(spec: OptimSpec, steps: int, start: tuple[float, float]) -> None:
-    if spec.name not in OPT_LABELS:
-        raise OptimInputError(f"unknown optimizer {spec.name!r}")
+    """Raise InputError (plain words) for settings that can't be run."""
+    if spec.name not in SURFACE_OPTIMIZER_LABELS:
+        raise InputError(f"unknown optimizer {spec.name!r}")
     if not (math.isfinite(spec.lr) and spec.lr > 0):
-        raise OptimInputError(f"the learning rate must be a positive number (got {spec.lr})")
+        raise InputError(f"the learning rate must be a positive number (got {spec.lr})")
     if not 0 <= spec.momentum < 1:
-        raise OptimInputError(f"momentum must be at least 0 and below 1 (got {spec.momentum}); "
+        raise InputError(f"momentum must be at least 0 and below 1 (got {spec.momentum}); "
                               "at 1 or more the velocity never decays")
     if not 1 <= steps <= 2000:
-        raise OptimInputError(f"the number of steps must be between 1 and 2000 (got {steps})")
+        raise InputError(f"the number of steps must be between 1 and 2000 (got {steps})")
     if not all(math.isfinite(v) for v in start):
-        raise OptimInputError(f"the start point must be finite numbers (got {start})")
-
-
-def make_optimizer(spec: OptimSpec, params: list[torch.Tensor]) -> torch.optim.Optimizer:
-    if spec.name == "sgd":
-        return torch.optim.SGD(params, lr=spec.lr)
-    if spec.name == "momentum":
-        return torch.optim.SGD(params, lr=spec.lr, momentum=spec.momentum)
-    if spec.name == "adam":
-        return torch.optim.Adam(params, lr=spec.lr)
-    return torch.optim.RMSprop(params, lr=spec.lr)
-
-
-def optimizer_expr(spec: OptimSpec) -> str:
-    """The constructor call `make_optimizer` makes, as code."""
-    if spec.name == "sgd":
-        return f"torch.optim.SGD([p], lr={spec.lr!r})"
-    if spec.name == "momentum":
-        return f"torch.optim.SGD([p], lr={spec.lr!r}, momentum={spec.momentum!r})"
-    if spec.name == "adam":
-        return f"torch.optim.Adam([p], lr={spec.lr!r})"
-    return f"torch.optim.RMSprop([p], lr={spec.lr!r})"
+        raise InputError(f"the start point must be finite numbers (got {start})")
 
 
 def trajectory(surface: Surface, spec: OptimSpec, start: tuple[float, float], steps: int,
@@ -139,7 +124,7 @@ def trajectory(surface: Surface, spec: OptimSpec, start: tuple[float, float], st
     check_settings(spec, steps, start)
     f = surface.fn()
     p = torch.tensor(start, dtype=torch.float32, requires_grad=True)  # (2,)
-    opt = make_optimizer(spec, [p])
+    opt = spec.build([p])
     path = torch.empty(steps + 1, 2)  # (S + 1, 2)
     path[0] = p.detach()
     done = steps
@@ -184,7 +169,7 @@ def curvature(surface: Surface, point: tuple[float, float]) -> np.ndarray:
 
 def explain(surface: Surface, traj: Trajectory, start: tuple[float, float]) -> str:
     """Plain words on what happened to one path: diverged (and why), reached a minimum, or still on its way."""
-    name = OPT_LABELS[traj.spec.name]
+    name = OPTIMIZERS[traj.spec.name].label
     lr = traj.spec.lr
     lam = float(np.max(curvature(surface, start)))
     if traj.diverged_at is not None:
@@ -219,3 +204,29 @@ def explain(surface: Surface, traj: Trajectory, start: tuple[float, float]) -> s
                 f"to 0 there is almost no push downhill along y. Start with y slightly off 0.")
     return (f"{name} ended at ({x:.3g}, {y:.3g}), loss {traj.losses[-1]:.3g}, distance {dist:.3g} from the nearest "
             f"minimum after {len(traj.path) - 1} steps.")
+
+
+def optim_code(surface: Surface, spec: OptimSpec, start: tuple[float, float], steps: int) -> str:
+    """Self-contained code that walks the same path as `trajectory` (tests run it and compare)."""
+    return f"""import torch
+
+def f(x, y):
+    return {surface.formula()}
+
+p = torch.tensor([{float(start[0])!r}, {float(start[1])!r}], requires_grad=True)  # the 2 parameters (x, y)
+optimizer = {spec.code()}
+path = [p.detach().clone()]
+for step in range({steps}):
+    optimizer.zero_grad()
+    loss = f(p[0], p[1])
+    loss.backward()
+    optimizer.step()
+    new_loss = f(p[0], p[1]).detach()
+    if not (torch.isfinite(new_loss) and torch.isfinite(p).all()) or new_loss.abs() > 1e6 \\
+            or p.detach().abs().max() > 1e6:  # the loss exploded: stop
+        print("diverged at step", step + 1)
+        break
+    path.append(p.detach().clone())
+path = torch.stack(path)  # (steps + 1, 2)
+print("final point", path[-1].tolist(), "loss", f(path[-1][0], path[-1][1]).item())
+"""

@@ -1,71 +1,30 @@
-"""Build small tensors from a learner's choices, apply one operation, and explain what happened.
+"""Operations on the Tensors page, one table entry per op: compute it, write it as code, explain a failure.
 
-Everything shown on the Tensors page comes from here and is computed by PyTorch:
-the result, its shape / dtype / strides, whether it is a view sharing storage with
-its input, how two shapes broadcast (aligned from the right), and, when the
-operation fails, which dimension disagrees (in the spirit of tensor-sensor).
-No Streamlit here.
+Everything shown on the page comes from here and is computed by PyTorch: the result, its
+shape / dtype / strides, whether it is a view sharing storage with its input, how two shapes
+broadcast (aligned from the right), and, when the operation fails, which dimension disagrees
+(in the spirit of tensor-sensor). Each entry computes with real torch calls (no generated code is
+evaluated); its `code` writes the same call as Python, and the tests run that code and compare.
+Adding an op = adding one entry to OPS. No Streamlit here.
 """
 from __future__ import annotations
 
-import ast
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
 import torch
 
-Source = Literal["typed", "random", "arange", "ones", "zeros"]
-DTYPES: dict[str, torch.dtype] = {
-    "float32": torch.float32, "float64": torch.float64, "int64": torch.int64, "int32": torch.int32,
-    "bool": torch.bool,
-}
-MAX_NUMEL = 4096  # the page builds small tensors to look at, not big ones
-MAX_DIMS = 5
+from core.errors import InputError
+from core.tensor_specs import TensorSpec, check_shape, dtype_name, index_text, parse_index, tensor_expr
 
-# op name -> (label, needs two tensors)
-OPS: dict[str, tuple[str, bool]] = {
-    "add": ("a + b (element-wise, broadcasts)", True),
-    "sub": ("a - b (element-wise, broadcasts)", True),
-    "mul": ("a * b (element-wise, broadcasts)", True),
-    "div": ("a / b (element-wise, broadcasts)", True),
-    "matmul": ("a @ b (matrix multiply)", True),
-    "cat": ("torch.cat([a, b], dim)", True),
-    "stack": ("torch.stack([a, b], dim)", True),
-    "reshape": ("a.reshape(shape)", False),
-    "view": ("a.view(shape)", False),
-    "transpose": ("a.transpose(dim0, dim1)", False),
-    "permute": ("a.permute(dims)", False),
-    "unsqueeze": ("a.unsqueeze(dim)", False),
-    "squeeze": ("a.squeeze(dim)", False),
-    "index": ("a[index] (indexing / slicing)", False),
-    "sum": ("a.sum(dim)", False),
-    "mean": ("a.mean(dim)", False),
-    "max": ("a.max(dim)", False),
-    "argmax": ("a.argmax(dim)", False),
-    "contiguous": ("a.contiguous() (returns a itself when a is already contiguous)", False),
-    "transpose_copy": ("a.transpose(dim0, dim1).contiguous() (a real copy)", False),
-}
-REDUCTIONS = ("sum", "mean", "max", "argmax")
-VIEW_OPS = ("reshape", "view", "transpose", "permute", "unsqueeze", "squeeze", "index", "contiguous",
-            "transpose_copy")  # results compared with a's storage: view or copy?
-
-
-class TensorInputError(ValueError):
-    """Something the learner typed can't become a tensor or an operation; the message says why."""
-
-
-# ---------------------------------------------------------------- specs
-@dataclass(frozen=True)
-class TensorSpec:
-    """How to build one tensor. `values` is used for "typed"; `shape` for the other sources."""
-
-    source: Source = "typed"
-    values: str = "[[1, 2], [3, 4]]"
-    shape: tuple[int, ...] = (2, 2)
-    dtype: str = "int64"
-    seed: int = 0
+Tensor = torch.Tensor
+# Which arguments an op reads from OpSpec (the page shows the matching controls):
+# none · reduce (dim or all, keepdim) · dim (an existing dim) · new_dim (a dim of the result, one more)
+# · squeeze_dim (dim or all) · shape (target, may hold -1) · pair (two dims) · order (every dim once) · index
+Args = Literal["none", "reduce", "dim", "new_dim", "squeeze_dim", "shape", "pair", "order", "index"]
 
 
 @dataclass(frozen=True)
@@ -79,169 +38,10 @@ class OpSpec:
     index: str = "0"  # text inside a[...]
     keepdim: bool = False
 
-
-# ---------------------------------------------------------------- parsing
-def parse_shape(text: str) -> tuple[int, ...]:
-    """'2, 3' or '(2, 3)' or '[2,3]' -> (2, 3). '' or '()' -> () (a 0-d tensor)."""
-    t = text.strip().strip("()[]").strip()
-    if not t:
-        return ()
-    parts = [p.strip() for p in t.split(",") if p.strip()]
-    try:
-        shape = tuple(int(p) for p in parts)
-    except ValueError:
-        raise TensorInputError(f"the shape “{text}” must be whole numbers separated by commas, like 2, 3") from None
-    return shape
-
-
-def _check_shape(shape: tuple[int, ...], allow_minus_one: bool = False) -> None:
-    if len(shape) > MAX_DIMS:
-        raise TensorInputError(f"this page keeps tensors to at most {MAX_DIMS} dimensions (got {len(shape)})")
-    if allow_minus_one:
-        if sum(1 for s in shape if s == -1) > 1:
-            raise TensorInputError(f"only one dimension can be -1 (inferred) in {shape}")
-        bad = [s for s in shape if s < -1]
-    else:
-        bad = [s for s in shape if s < 0]
-    if bad:
-        raise TensorInputError(f"sizes can't be negative: {shape}")
-
-
-def parse_values(text: str, dtype: str) -> torch.Tensor:
-    """A Python literal of nested lists of numbers -> tensor, e.g. '[[1, 2], [3, 4]]'.
-
-    Parsed with ast.literal_eval (no code runs). Ragged lists, text and empty
-    input are refused with a message that says what is wrong.
-    """
-    if not text.strip():
-        raise TensorInputError("type some values, e.g. [[1, 2], [3, 4]]")
-    try:
-        value = ast.literal_eval(text.strip())
-    except (ValueError, SyntaxError, MemoryError, RecursionError):
-        raise TensorInputError(
-            f"“{text.strip()[:60]}” is not a list of numbers; write it like [[1, 2], [3, 4]]") from None
-
-    def check(v: object, depth: int) -> None:
-        if depth > MAX_DIMS:
-            raise TensorInputError(f"values are nested more than {MAX_DIMS} levels deep")
-        if isinstance(v, (list, tuple)):
-            for item in v:
-                check(item, depth + 1)
-        elif isinstance(v, bool) or not isinstance(v, (int, float)):
-            raise TensorInputError(f"{v!r} is not a number; values must be numbers like 1, -2.5, 3e-2")
-
-    check(value, 0)
-    try:
-        t = torch.tensor(value, dtype=DTYPES[dtype])
-    except (ValueError, TypeError, RuntimeError, OverflowError) as e:
-        msg = str(e).split("\n")[0]
-        if "sequence" in msg or "expected" in msg:
-            raise TensorInputError("every row must have the same length (the rows are ragged): "
-                                   f"PyTorch says “{msg}”") from None
-        raise TensorInputError(f"these values can't become a {dtype} tensor: {msg}") from None
-    if t.numel() > MAX_NUMEL:
-        raise TensorInputError(f"keep it under {MAX_NUMEL} values (got {t.numel()})")
-    return t
-
-
-def parse_index(text: str) -> tuple:
-    """Text inside a[...] -> an index tuple of ints, slices, None and Ellipsis. Nothing is executed."""
-    src = text.strip()
-    if not src:
-        raise TensorInputError("type an index, e.g. 0 or 1, : or :, ::2 or ..., -1")
-    try:
-        node = ast.parse(f"_[{src}]", mode="eval").body
-    except SyntaxError:
-        raise TensorInputError(f"“{src}” is not a valid index; try 0, or 1:, or :, -1") from None
-    assert isinstance(node, ast.Subscript)
-
-    def num(n: ast.expr | None) -> int | None:
-        if n is None:
-            return None
-        if isinstance(n, ast.UnaryOp) and isinstance(n.op, ast.USub):
-            v = num(n.operand)
-            return None if v is None else -v
-        if isinstance(n, ast.Constant) and isinstance(n.value, int) and not isinstance(n.value, bool):
-            return n.value
-        raise TensorInputError(f"“{ast.unparse(n)}” in the index must be a whole number")
-
-    def one(n: ast.expr) -> object:
-        if isinstance(n, ast.Slice):
-            step = num(n.step)
-            if step is not None and step <= 0:
-                raise TensorInputError("PyTorch slices need a positive step (a[::-1] is not supported; "
-                                       "use torch.flip)")
-            return slice(num(n.lower), num(n.upper), step)
-        if isinstance(n, ast.Constant) and n.value is Ellipsis:
-            return Ellipsis
-        if isinstance(n, ast.Constant) and n.value is None:
-            return None
-        return num(n)
-
-    parts = node.slice.elts if isinstance(node.slice, ast.Tuple) else [node.slice]
-    return tuple(one(p) for p in parts)
-
-
-def index_text(idx: tuple) -> str:
-    """The canonical source text of an index tuple, for code panels."""
-    def one(p: object) -> str:
-        if p is Ellipsis:
-            return "..."
-        if p is None:
-            return "None"
-        if isinstance(p, slice):
-            s = f"{'' if p.start is None else p.start}:{'' if p.stop is None else p.stop}"
-            return s + (f":{p.step}" if p.step is not None else "")
-        return str(p)
-    return ", ".join(one(p) for p in idx)
-
-
-# ---------------------------------------------------------------- building
-def build_tensor(spec: TensorSpec) -> torch.Tensor:
-    """The tensor a spec describes (CPU). Random tensors use their own seeded Generator."""
-    if spec.dtype not in DTYPES:
-        raise TensorInputError(f"unknown dtype {spec.dtype!r}; choose one of {', '.join(DTYPES)}")
-    dtype = DTYPES[spec.dtype]
-    if spec.source == "typed":
-        return parse_values(spec.values, spec.dtype)
-    _check_shape(spec.shape)
-    n = math.prod(spec.shape)
-    if n > MAX_NUMEL:
-        raise TensorInputError(f"shape {spec.shape} has {n:,} values; keep it under {MAX_NUMEL}")
-    if spec.source == "zeros":
-        return torch.zeros(spec.shape, dtype=dtype)
-    if spec.source == "ones":
-        return torch.ones(spec.shape, dtype=dtype)
-    if spec.source == "arange":
-        return torch.arange(n, dtype=dtype).reshape(spec.shape)
-    if spec.source == "random":
-        g = torch.Generator().manual_seed(spec.seed)
-        if dtype.is_floating_point:
-            return torch.randn(spec.shape, generator=g, dtype=dtype)
-        if dtype == torch.bool:
-            return torch.randint(0, 2, spec.shape, generator=g).bool()
-        return torch.randint(0, 10, spec.shape, generator=g, dtype=dtype)
-    raise TensorInputError(f"unknown source {spec.source!r}")
-
-
-def tensor_expr(spec: TensorSpec) -> str:
-    """Python source that builds exactly `build_tensor(spec)`."""
-    dt = f"torch.{spec.dtype}"
-    shape = repr(tuple(spec.shape))
-    if spec.source == "typed":
-        return f"torch.tensor({spec.values.strip()}, dtype={dt})"
-    if spec.source == "zeros":
-        return f"torch.zeros({shape}, dtype={dt})"
-    if spec.source == "ones":
-        return f"torch.ones({shape}, dtype={dt})"
-    if spec.source == "arange":
-        return f"torch.arange({math.prod(spec.shape)}, dtype={dt}).reshape({shape})"
-    g = f"torch.Generator().manual_seed({spec.seed})"
-    if DTYPES[spec.dtype].is_floating_point:
-        return f"torch.randn({shape}, generator={g}, dtype={dt})"
-    if spec.dtype == "bool":
-        return f"torch.randint(0, 2, {shape}, generator={g}).bool()"
-    return f"torch.randint(0, 10, {shape}, generator={g}, dtype={dt})"
+    @property
+    def pair(self) -> tuple[int, int]:
+        d0, d1 = (list(self.dims) + [0, 1])[:2]
+        return d0, d1
 
 
 # ---------------------------------------------------------------- explanations
@@ -300,7 +100,7 @@ class ViewInfo:
     out_offset: int  # storage_offset() of the result, in elements
 
 
-def view_info(a: torch.Tensor, out: torch.Tensor) -> ViewInfo:
+def view_info(a: Tensor, out: Tensor) -> ViewInfo:
     shares = out.untyped_storage().data_ptr() == a.untyped_storage().data_ptr()
     return ViewInfo(shares, tuple(a.stride()), tuple(out.stride()), a.is_contiguous(), out.is_contiguous(),
                     int(out.storage_offset()))
@@ -321,218 +121,337 @@ class OpError:
 @dataclass(frozen=True)
 class OpResult:
     expr: str  # the PyTorch expression applied, e.g. "a @ b"
-    out: torch.Tensor | None = None
+    out: Tensor | None = None
     error: OpError | None = None
     broadcast: BroadcastInfo | None = None
     view: ViewInfo | None = None
     notes: tuple[str, ...] = field(default_factory=tuple)
 
 
+# ---------------------------------------------------------------- the table
+Compute = Callable[[Tensor, Tensor | None, OpSpec], Tensor]
+Check = Callable[[Tensor, OpSpec], None]  # raises InputError for arguments that can't apply to a
+Explain = Callable[[OpSpec, Tensor, Tensor | None, str], OpError | None]  # None: no specific explanation
+Notes = Callable[[Tensor, Tensor | None, OpSpec, Tensor], list[str]]
+
+
+@dataclass(frozen=True)
+class Op:
+    label: str
+    arity: Literal[1, 2]  # how many tensors it takes
+    args: Args
+    compute: Compute  # real torch calls
+    code: Callable[[OpSpec], str]  # the same call as Python, with tensors named a and b
+    check: Check | None = None
+    explain: Explain | None = None
+    notes: Notes | None = None
+    view: bool = False  # compare the result with a's storage: view or copy?
+    broadcasts: bool = False  # element-wise: show how the shapes broadcast
+
+
 def _norm_dim(dim: int, ndim: int, name: str = "dim") -> int:
     if not -ndim <= dim < max(ndim, 1):
-        raise TensorInputError(f"{name} {dim} is out of range for a {ndim}-dimensional tensor "
-                               f"(valid: {-ndim} … {ndim - 1})")
+        raise InputError(f"{name} {dim} is out of range for a {ndim}-dimensional tensor "
+                         f"(valid: {-ndim} … {ndim - 1})")
     return dim % ndim if ndim else 0
 
 
-def op_expr(op: OpSpec) -> str:
-    """The Python expression for `op` applied to tensors named a and b."""
-    o = op.op
-    dim_kw = "" if op.dim is None else f"dim={op.dim}"
-    keep = ", keepdim=True" if op.keepdim and op.dim is not None else ""
-    if o in ("add", "sub", "mul", "div"):
-        return "a " + {"add": "+", "sub": "-", "mul": "*", "div": "/"}[o] + " b"
-    if o == "matmul":
-        return "a @ b"
-    if o in ("cat", "stack"):
-        return f"torch.{o}([a, b], dim={op.dim or 0})"
-    if o in ("reshape", "view"):
-        return f"a.{o}({', '.join(map(str, op.shape)) if op.shape else '()'})"
-    if o == "transpose":
-        d0, d1 = (list(op.dims) + [0, 1])[:2]
-        return f"a.transpose({d0}, {d1})"
-    if o == "permute":
-        return f"a.permute({', '.join(map(str, op.dims))})"
-    if o == "unsqueeze":
-        return f"a.unsqueeze({op.dim or 0})"
-    if o == "squeeze":
-        return "a.squeeze()" if op.dim is None else f"a.squeeze({op.dim})"
-    if o == "index":
-        return f"a[{index_text(parse_index(op.index))}]"
-    if o in ("sum", "mean", "argmax"):
-        return f"a.{o}({dim_kw}{keep})"
-    if o == "max":
-        return "a.max()" if op.dim is None else f"a.max(dim={op.dim}{keep}).values"
-    if o == "contiguous":
-        return "a.contiguous()"
-    if o == "transpose_copy":
-        d0, d1 = (list(op.dims) + [0, 1])[:2]
-        return f"a.transpose({d0}, {d1}).contiguous()"
-    raise TensorInputError(f"unknown operation {o!r}")
+def _check_new_dim(a: Tensor, op: OpSpec) -> None:
+    _norm_dim(op.dim or 0, a.dim() + 1)
 
 
-def _explain_failure(op: OpSpec, a: torch.Tensor, b: torch.Tensor | None, msg: str) -> OpError:
-    sa = tuple(a.shape)
-    sb = None if b is None else tuple(b.shape)
-    o = op.op
-    if o in ("add", "sub", "mul", "div") and sb is not None:
-        info = explain_broadcast(sa, sb)
-        bad = next((c for c in info.columns if c.note == "MISMATCH"), None)
+def _check_some_dim(a: Tensor, op: OpSpec) -> None:
+    if op.dim is None:
+        return
+    if a.dim() == 0:
+        raise InputError("a is a single number (0-d): it has no dimension to pick")
+    _norm_dim(op.dim, a.dim())
+
+
+def _check_pair(a: Tensor, op: OpSpec) -> None:
+    if a.dim() < 1:
+        raise InputError("transpose needs a tensor with at least one dimension")
+    for d in op.dims[:2]:
+        _norm_dim(d, a.dim())
+
+
+def _check_order(a: Tensor, op: OpSpec) -> None:
+    if sorted(d % max(a.dim(), 1) for d in op.dims) != list(range(a.dim())) or len(op.dims) != a.dim():
+        raise InputError(f"permute needs each of the {a.dim()} dimensions exactly once, e.g. "
+                         f"{', '.join(map(str, reversed(range(a.dim()))))}; got {op.dims}")
+
+
+def _check_target(a: Tensor, op: OpSpec) -> None:
+    check_shape(op.shape, allow_minus_one=True)
+
+
+def _check_cat(a: Tensor, op: OpSpec) -> None:
+    if a.dim() == 0:
+        raise InputError("torch.cat can't join 0-d tensors (single numbers); use torch.stack")
+    _norm_dim(op.dim or 0, a.dim())
+
+
+def _check_index(a: Tensor, op: OpSpec) -> None:
+    parse_index(op.index)
+
+
+def _explain_broadcast(op: OpSpec, a: Tensor, b: Tensor | None, msg: str) -> OpError | None:
+    if b is None:
+        return None
+    sa, sb = tuple(a.shape), tuple(b.shape)
+    bad = next((c for c in explain_broadcast(sa, sb).columns if c.note == "MISMATCH"), None)
+    if bad is None:
+        return None
+    return OpError(
+        "These shapes don't broadcast",
+        f"Aligned from the right, dimension {bad.dim} (counting from the right) has size {bad.a} in a "
+        f"and {bad.b} in b. Broadcasting can only stretch a dimension of size 1 (or a missing one), "
+        f"so {bad.a} and {bad.b} can't be matched. Make one of them 1 (e.g. with unsqueeze or a slice), "
+        f"or make them equal.", msg, sa, sb, bad.dim)
+
+
+def _explain_matmul(op: OpSpec, a: Tensor, b: Tensor | None, msg: str) -> OpError | None:
+    if b is None:
+        return None
+    sa, sb = tuple(a.shape), tuple(b.shape)
+    if a.dim() == 0 or b.dim() == 0:
+        return OpError("matmul needs at least 1-D tensors",
+                       "`@` multiplies vectors or matrices; a 0-d tensor (a single number) has no "
+                       "dimension to sum over. Use `*` to scale by a number.", msg, sa, sb)
+    k_a = sa[-1]
+    k_b = sb[0] if len(sb) == 1 else sb[-2]
+    if k_a != k_b:
+        which_b = "its only dimension" if len(sb) == 1 else f"dimension {-2} (rows)"
+        return OpError(
+            "Inner dimensions of a @ b don't match",
+            f"a @ b sums over the last dimension of a (size {k_a}) and {which_b} of b (size {k_b}). "
+            f"They must be equal: a is {list(sa)}, b is {list(sb)}. Try b.T, or a with {k_b} columns.",
+            msg, sa, sb, -1)
+    if len(sa) > 2 and len(sb) > 2:
+        bad = next((c for c in explain_broadcast(sa[:-2], sb[:-2]).columns if c.note == "MISMATCH"), None)
         if bad is not None:
             return OpError(
-                "These shapes don't broadcast",
-                f"Aligned from the right, dimension {bad.dim} (counting from the right) has size {bad.a} in a "
-                f"and {bad.b} in b. Broadcasting can only stretch a dimension of size 1 (or a missing one), "
-                f"so {bad.a} and {bad.b} can't be matched. Make one of them 1 (e.g. with unsqueeze or a slice), "
-                f"or make them equal.", msg, sa, sb, bad.dim)
-    if o == "matmul" and sb is not None:
-        if a.dim() == 0 or b.dim() == 0:
-            return OpError("matmul needs at least 1-D tensors",
-                           "`@` multiplies vectors or matrices; a 0-d tensor (a single number) has no "
-                           "dimension to sum over. Use `*` to scale by a number.", msg, sa, sb)
-        k_a = sa[-1]
-        k_b = sb[0] if len(sb) == 1 else sb[-2]
-        if k_a != k_b:
-            which_b = "its only dimension" if len(sb) == 1 else f"dimension {-2} (rows)"
-            return OpError(
-                "Inner dimensions of a @ b don't match",
-                f"a @ b sums over the last dimension of a (size {k_a}) and {which_b} of b (size {k_b}). "
-                f"They must be equal: a is {list(sa)}, b is {list(sb)}. Try b.T, or a with {k_b} columns.",
-                msg, sa, sb, -1)
-        if len(sa) > 2 and len(sb) > 2:
-            info = explain_broadcast(sa[:-2], sb[:-2])
-            bad = next((c for c in info.columns if c.note == "MISMATCH"), None)
-            if bad is not None:
-                return OpError(
-                    "The batch dimensions of a @ b don't broadcast",
-                    f"Besides the two matrix dimensions, the leading (batch) dimensions must broadcast: "
-                    f"batch dimension {bad.dim - 2} has size {bad.a} in a and {bad.b} in b.",
-                    msg, sa, sb, bad.dim - 2)
-    if o in ("cat", "stack") and sb is not None:
-        if o == "stack" and sa != sb:
-            diff = [i for i in range(max(len(sa), len(sb)))
-                    if i >= len(sa) or i >= len(sb) or sa[i] != sb[i]]
-            return OpError("torch.stack needs tensors of the same shape",
-                           f"stack puts a and b side by side along a NEW dimension, so they must have the same "
-                           f"shape; a is {list(sa)} and b is {list(sb)} (they differ at dimension {diff[0]}). "
-                           f"torch.cat joins along an EXISTING dimension and only needs the other sizes equal.",
-                           msg, sa, sb, diff[0])
-        if o == "cat":
-            if len(sa) != len(sb):
-                return OpError("torch.cat needs tensors with the same number of dimensions",
-                               f"a has {len(sa)} dimensions and b has {len(sb)}. Use unsqueeze to add one.",
-                               msg, sa, sb)
-            d = (op.dim or 0) % max(len(sa), 1)
-            diff = [i for i in range(len(sa)) if i != d and sa[i] != sb[i]]
-            if diff:
-                return OpError("torch.cat: sizes differ outside the joining dimension",
-                               f"cat joins along dimension {d}, so every other dimension must match; "
-                               f"dimension {diff[0]} is {sa[diff[0]]} in a and {sb[diff[0]]} in b.",
-                               msg, sa, sb, diff[0])
-    if o in ("reshape", "view"):
-        n = a.numel()
-        target = op.shape
-        known = math.prod(s for s in target if s != -1)
-        if -1 in target:
-            if known == 0 or n % known:
-                return OpError(f"Can't {o} to {list(target)}",
-                               f"a has {n} elements; with -1 PyTorch divides {n} by the other sizes "
-                               f"(product {known}), which doesn't give a whole number.", msg, sa)
-        elif known != n:
-            return OpError(f"Can't {o} {list(sa)} to {list(target)}",
-                           f"{o} keeps every element, so the number of elements must stay the same: "
-                           f"{' × '.join(map(str, sa)) or '1'} = {n}, but {list(target)} holds {known}. "
-                           f"Use -1 in one place to let PyTorch work that size out.", msg, sa)
-        if o == "view" and not a.is_contiguous():
-            return OpError("view() needs memory laid out compatibly",
-                           f"a has strides {list(a.stride())} (it is not contiguous, e.g. after transpose), so "
-                           f"its elements can't be re-read as {list(target)} without copying. "
-                           f"Use .reshape() (copies when needed) or .contiguous().view(...).", msg, sa)
-    if o in ("mean",) and not a.dtype.is_floating_point:
-        return OpError("mean needs a floating-point tensor",
-                       f"a is {str(a.dtype).replace('torch.', '')}; an average of integers is usually not an "
-                       f"integer. Choose float32, or write a.float().mean().", msg, sa)
-    return OpError("PyTorch refused this operation", "PyTorch's own message is below.", msg, sa, sb)
+                "The batch dimensions of a @ b don't broadcast",
+                f"Besides the two matrix dimensions, the leading (batch) dimensions must broadcast: "
+                f"batch dimension {bad.dim - 2} has size {bad.a} in a and {bad.b} in b.",
+                msg, sa, sb, bad.dim - 2)
+    return None
 
 
-def apply_op(a: torch.Tensor, b: torch.Tensor | None, op: OpSpec) -> OpResult:
-    """Run `op` on a (and b). Never raises for bad combinations: the error comes back explained."""
+def _explain_stack(op: OpSpec, a: Tensor, b: Tensor | None, msg: str) -> OpError | None:
+    if b is None or a.shape == b.shape:
+        return None
+    sa, sb = tuple(a.shape), tuple(b.shape)
+    diff = [i for i in range(max(len(sa), len(sb))) if i >= len(sa) or i >= len(sb) or sa[i] != sb[i]]
+    return OpError("torch.stack needs tensors of the same shape",
+                   f"stack puts a and b side by side along a NEW dimension, so they must have the same "
+                   f"shape; a is {list(sa)} and b is {list(sb)} (they differ at dimension {diff[0]}). "
+                   f"torch.cat joins along an EXISTING dimension and only needs the other sizes equal.",
+                   msg, sa, sb, diff[0])
+
+
+def _explain_cat(op: OpSpec, a: Tensor, b: Tensor | None, msg: str) -> OpError | None:
+    if b is None:
+        return None
+    sa, sb = tuple(a.shape), tuple(b.shape)
+    if len(sa) != len(sb):
+        return OpError("torch.cat needs tensors with the same number of dimensions",
+                       f"a has {len(sa)} dimensions and b has {len(sb)}. Use unsqueeze to add one.", msg, sa, sb)
+    d = (op.dim or 0) % max(len(sa), 1)
+    diff = [i for i in range(len(sa)) if i != d and sa[i] != sb[i]]
+    if not diff:
+        return None
+    return OpError("torch.cat: sizes differ outside the joining dimension",
+                   f"cat joins along dimension {d}, so every other dimension must match; "
+                   f"dimension {diff[0]} is {sa[diff[0]]} in a and {sb[diff[0]]} in b.", msg, sa, sb, diff[0])
+
+
+def _explain_reshape(op: OpSpec, a: Tensor, b: Tensor | None, msg: str) -> OpError | None:
+    o, sa, n, target = op.op, tuple(a.shape), a.numel(), op.shape
+    known = math.prod(s for s in target if s != -1)
+    if -1 in target:
+        if known == 0 or n % known:
+            return OpError(f"Can't {o} to {list(target)}",
+                           f"a has {n} elements; with -1 PyTorch divides {n} by the other sizes "
+                           f"(product {known}), which doesn't give a whole number.", msg, sa)
+    elif known != n:
+        return OpError(f"Can't {o} {list(sa)} to {list(target)}",
+                       f"{o} keeps every element, so the number of elements must stay the same: "
+                       f"{' × '.join(map(str, sa)) or '1'} = {n}, but {list(target)} holds {known}. "
+                       f"Use -1 in one place to let PyTorch work that size out.", msg, sa)
+    if o == "view" and not a.is_contiguous():
+        return OpError("view() needs memory laid out compatibly",
+                       f"a has strides {list(a.stride())} (it is not contiguous, e.g. after transpose), so "
+                       f"its elements can't be re-read as {list(target)} without copying. "
+                       f"Use .reshape() (copies when needed) or .contiguous().view(...).", msg, sa)
+    return None
+
+
+def _explain_mean(op: OpSpec, a: Tensor, b: Tensor | None, msg: str) -> OpError | None:
+    if a.dtype.is_floating_point:
+        return None
+    return OpError("mean needs a floating-point tensor",
+                   f"a is {dtype_name(a)}; an average of integers is usually not an "
+                   f"integer. Choose float32, or write a.float().mean().", msg, tuple(a.shape))
+
+
+def _explain_dtype(op: OpSpec, a: Tensor, b: Tensor | None, msg: str) -> OpError | None:
+    """Any op: PyTorch has no kernel for this dtype ("... not implemented for 'Bool'", bool subtraction...)."""
+    dtypes = sorted({dtype_name(t) for t in (a, b) if t is not None})
+    if "not implemented for" not in msg and not ("bool" in dtypes and "bool" in msg.lower()):
+        return None
+    kinds = " and ".join(dtypes)
+    return OpError(f"{OPS[op.op].label.split(' (')[0]} isn't defined for {kinds} tensors",
+                   f"PyTorch has no version of this operation for {kinds} values"
+                   + (": a bool holds only True or False, so arithmetic such as - or @ has no meaning for it. "
+                      "Use logical ops (&, |, ^, ~) on bools, or turn them into numbers first with "
+                      ".int() or .float()." if "bool" in dtypes else
+                      ". Choose another dtype (e.g. float32), or convert with .float().")
+                   + " Other combinations work: try the same operation with float32.",
+                   msg, tuple(a.shape), None if b is None else tuple(b.shape))
+
+
+def _elementwise(symbol: str, fn: Callable[[Tensor, Tensor], Tensor], label: str) -> Op:
+    return Op(f"a {symbol} b (element-wise, broadcasts)" if not label else label, 2, "none",
+              lambda a, b, o: fn(a, b), lambda o: f"a {symbol} b", explain=_explain_broadcast,
+              notes=_promotion_notes, broadcasts=True)
+
+
+def _reduction(name: str, fn: Callable[..., Tensor], code_suffix: str = "") -> Op:
+    def compute(a: Tensor, b: Tensor | None, o: OpSpec) -> Tensor:
+        return fn(a) if o.dim is None else fn(a, dim=o.dim, keepdim=o.keepdim)
+
+    def code(o: OpSpec) -> str:
+        if o.dim is None:
+            return f"a.{name}()"
+        return f"a.{name}(dim={o.dim}{', keepdim=True' if o.keepdim else ''}){code_suffix}"
+
+    return Op(f"a.{name}(dim)", 1, "reduce", compute, code, check=_check_some_dim,
+              explain=_explain_mean if name == "mean" else None)
+
+
+def _promotion_notes(a: Tensor, b: Tensor | None, o: OpSpec, out: Tensor) -> list[str]:
+    notes = []
+    if b is None:
+        return notes
+    if o.op == "div" and not a.dtype.is_floating_point and not b.dtype.is_floating_point:
+        notes.append("`/` is true division: two integer tensors give a float result "
+                     "(use `//` or torch.div(..., rounding_mode='floor') for integer division).")
+    if a.dtype != b.dtype:
+        notes.append(f"a is {dtype_name(a)} and b is {dtype_name(b)}: PyTorch promotes both to {dtype_name(out)}.")
+    return notes
+
+
+def _shape_code(shape: tuple[int, ...]) -> str:
+    return ", ".join(map(str, shape)) if shape else "()"
+
+
+OPS: dict[str, Op] = {
+    "add": _elementwise("+", torch.add, ""),
+    "sub": _elementwise("-", torch.sub, ""),
+    "mul": _elementwise("*", torch.mul, ""),
+    "div": _elementwise("/", torch.div, ""),
+    "matmul": Op("a @ b (matrix multiply)", 2, "none", lambda a, b, o: torch.matmul(a, b), lambda o: "a @ b",
+                 explain=_explain_matmul, notes=_promotion_notes),
+    "cat": Op("torch.cat([a, b], dim)", 2, "dim", lambda a, b, o: torch.cat([a, b], dim=o.dim or 0),
+              lambda o: f"torch.cat([a, b], dim={o.dim or 0})", check=_check_cat, explain=_explain_cat,
+              notes=lambda a, b, o, out: ["cat joins along an existing dimension: that dimension grows, the rank "
+                                          f"stays {a.dim()}. stack would add a new dimension instead."]),
+    "stack": Op("torch.stack([a, b], dim)", 2, "new_dim", lambda a, b, o: torch.stack([a, b], dim=o.dim or 0),
+                lambda o: f"torch.stack([a, b], dim={o.dim or 0})", check=_check_new_dim, explain=_explain_stack,
+                notes=lambda a, b, o, out: [f"stack adds a new dimension {o.dim or 0} of size 2 (one slot per "
+                                            f"tensor): rank {a.dim()} → {out.dim()}. cat would join along an "
+                                            "existing dimension."]),
+    "reshape": Op("a.reshape(shape)", 1, "shape", lambda a, b, o: a.reshape(o.shape),
+                  lambda o: f"a.reshape({_shape_code(o.shape)})", check=_check_target, explain=_explain_reshape,
+                  view=True),
+    "view": Op("a.view(shape)", 1, "shape", lambda a, b, o: a.view(o.shape),
+               lambda o: f"a.view({_shape_code(o.shape)})", check=_check_target, explain=_explain_reshape, view=True),
+    "transpose": Op("a.transpose(dim0, dim1)", 1, "pair", lambda a, b, o: a.transpose(*o.pair),
+                    lambda o: "a.transpose({}, {})".format(*o.pair), check=_check_pair, view=True),
+    "permute": Op("a.permute(dims)", 1, "order", lambda a, b, o: a.permute(o.dims),
+                  lambda o: f"a.permute({_shape_code(o.dims)})", check=_check_order, view=True),
+    "unsqueeze": Op("a.unsqueeze(dim)", 1, "new_dim", lambda a, b, o: a.unsqueeze(o.dim or 0),
+                    lambda o: f"a.unsqueeze({o.dim or 0})", check=_check_new_dim, view=True),
+    "squeeze": Op("a.squeeze(dim)", 1, "squeeze_dim",
+                  lambda a, b, o: a.squeeze() if o.dim is None else a.squeeze(o.dim),
+                  lambda o: "a.squeeze()" if o.dim is None else f"a.squeeze({o.dim})", check=_check_some_dim,
+                  view=True),
+    "index": Op("a[index] (indexing / slicing)", 1, "index", lambda a, b, o: a[parse_index(o.index)],
+                lambda o: f"a[{index_text(parse_index(o.index))}]", check=_check_index, view=True),
+    "sum": _reduction("sum", torch.sum),
+    "mean": _reduction("mean", torch.mean),
+    "max": _reduction("max", lambda a, **kw: torch.max(a, **kw).values if kw else torch.max(a), ".values"),
+    "argmax": _reduction("argmax", torch.argmax),
+    "contiguous": Op("a.contiguous() (returns a itself when a is already contiguous)", 1, "none",
+                     lambda a, b, o: a.contiguous(), lambda o: "a.contiguous()", view=True,
+                     notes=lambda a, b, o, out: ["a is already contiguous, so .contiguous() hands back a itself "
+                                                 "(no copy). Try “a.transpose(dim0, dim1).contiguous()” to see a "
+                                                 "real copy."] if a.is_contiguous() else []),
+    "transpose_copy": Op("a.transpose(dim0, dim1).contiguous() (a real copy)", 1, "pair",
+                         lambda a, b, o: a.transpose(*o.pair).contiguous(),
+                         lambda o: "a.transpose({}, {}).contiguous()".format(*o.pair), check=_check_pair, view=True),
+}
+
+
+def _op(op: OpSpec) -> Op:
     if op.op not in OPS:
-        raise TensorInputError(f"unknown operation {op.op!r}")
-    if OPS[op.op][1] and b is None:
-        raise TensorInputError(f"{op.op} needs two tensors")
-    notes: list[str] = []
+        raise InputError(f"unknown operation {op.op!r}")
+    return OPS[op.op]
+
+
+def op_expr(op: OpSpec) -> str:
+    """The Python expression for `op` applied to tensors named a and b (InputError for a malformed index)."""
+    return _op(op).code(op)
+
+
+def explain_failure(op: OpSpec, a: Tensor, b: Tensor | None, msg: str) -> OpError:
+    """PyTorch refused: the op's own explanation, else a dtype one, else PyTorch's words alone."""
+    for explain in (_op(op).explain, _explain_dtype):
+        err = explain(op, a, b, msg) if explain is not None else None
+        if err is not None:
+            return err
+    return OpError("PyTorch refused this operation", "PyTorch's own message is below.", msg, tuple(a.shape),
+                   None if b is None else tuple(b.shape))
+
+
+def apply_op(a: Tensor, b: Tensor | None, op: OpSpec) -> OpResult:
+    """Run `op` on a (and b). Never raises for bad combinations: the error comes back explained."""
+    entry = _op(op)
+    if entry.arity == 2 and b is None:
+        raise InputError(f"{op.op} needs two tensors")
+    b = b if entry.arity == 2 else None
     try:
-        expr = op_expr(op)
-        if op.op in ("unsqueeze",):
-            _norm_dim(op.dim or 0, a.dim() + 1)
-        elif op.op in ("squeeze", "sum", "mean", "max", "argmax") and op.dim is not None:
-            if a.dim() == 0:
-                raise TensorInputError("a is a single number (0-d): it has no dimension to pick")
-            _norm_dim(op.dim, a.dim())
-        elif op.op in ("transpose", "transpose_copy"):
-            if a.dim() < 1:
-                raise TensorInputError("transpose needs a tensor with at least one dimension")
-            for d in op.dims[:2]:
-                _norm_dim(d, a.dim())
-        elif op.op == "permute":
-            if sorted(d % max(a.dim(), 1) for d in op.dims) != list(range(a.dim())) or len(op.dims) != a.dim():
-                raise TensorInputError(f"permute needs each of the {a.dim()} dimensions exactly once, e.g. "
-                                       f"{', '.join(map(str, reversed(range(a.dim()))))}; got {op.dims}")
-        elif op.op in ("reshape", "view"):
-            _check_shape(op.shape, allow_minus_one=True)
-        elif op.op == "stack":
-            _norm_dim(op.dim or 0, a.dim() + 1)
-        elif op.op == "cat":
-            if a.dim() == 0:
-                raise TensorInputError("torch.cat can't join 0-d tensors (single numbers); use torch.stack")
-            _norm_dim(op.dim or 0, a.dim())
-    except TensorInputError as e:
-        return OpResult(op.op, error=OpError("Check the operation's arguments", str(e).capitalize() + ".", "",
-                                             tuple(a.shape), None if b is None else tuple(b.shape)))
-    env = {"torch": torch, "a": a, "b": b}
+        expr = entry.code(op)
+        if entry.check is not None:
+            entry.check(a, op)
+    except InputError as e:
+        title = "Check the index" if entry.args == "index" else "Check the operation's arguments"
+        return OpResult(op.op, error=OpError(title, str(e).capitalize() + ".", "", tuple(a.shape),
+                                             None if b is None else tuple(b.shape)))
     try:
-        if op.op == "index":
-            out = a[parse_index(op.index)]
-        else:
-            out = eval(expr, {"__builtins__": {}}, env)  # noqa: S307 - expr is built by op_expr, not typed
-    except TensorInputError as e:
-        return OpResult(expr, error=OpError("Check the index", str(e).capitalize() + ".", "", tuple(a.shape)))
-    except (RuntimeError, IndexError, ValueError, TypeError) as e:
-        return OpResult(expr, error=_explain_failure(op, a, b, str(e).split("\n")[0]))
-    bc = None
-    if op.op in ("add", "sub", "mul", "div"):
-        bc = explain_broadcast(tuple(a.shape), tuple(b.shape))  # type: ignore[union-attr]
-        if op.op == "div" and not a.dtype.is_floating_point and not b.dtype.is_floating_point:  # type: ignore
-            notes.append("`/` is true division: two integer tensors give a float result "
-                         "(use `//` or torch.div(..., rounding_mode='floor') for integer division).")
-    if op.op in ("add", "sub", "mul", "div", "matmul") and a.dtype != b.dtype:  # type: ignore[union-attr]
-        notes.append(f"a is {_dt(a)} and b is {_dt(b)}: PyTorch promotes both to {_dt(out)}.")  # type: ignore
-    if op.op == "cat":
-        notes.append("cat joins along an existing dimension: that dimension grows, the rank stays "
-                     f"{a.dim()}. stack would add a new dimension instead.")
-    if op.op == "stack":
-        notes.append(f"stack adds a new dimension {op.dim or 0} of size 2 (one slot per tensor): rank "
-                     f"{a.dim()} → {out.dim()}. cat would join along an existing dimension.")
-    if op.op == "contiguous" and a.is_contiguous():
-        notes.append("a is already contiguous, so .contiguous() hands back a itself (no copy). Try "
-                     "“a.transpose(dim0, dim1).contiguous()” to see a real copy.")
-    vi = view_info(a, out) if op.op in VIEW_OPS else None
-    return OpResult(expr, out=out, broadcast=bc, view=vi, notes=tuple(notes))
+        out = entry.compute(a, b, op)
+    except (RuntimeError, IndexError, ValueError, TypeError) as e:  # NotImplementedError is a RuntimeError
+        return OpResult(expr, error=explain_failure(op, a, b, str(e).split("\n")[0]))
+    bc = explain_broadcast(tuple(a.shape), tuple(b.shape)) if entry.broadcasts and b is not None else None
+    notes = tuple(entry.notes(a, b, op, out)) if entry.notes is not None else ()
+    return OpResult(expr, out=out, broadcast=bc, view=view_info(a, out) if entry.view else None, notes=notes)
 
 
-def _dt(t: torch.Tensor) -> str:
-    return str(t.dtype).replace("torch.", "")
+def tensor_code(a: TensorSpec, b: TensorSpec | None, op: OpSpec) -> str:
+    """Self-contained code that builds a (and b), applies `op` and prints what the page shows."""
+    entry = _op(op)
+    lines = ["import torch", "", f"a = {tensor_expr(a)}"]
+    if b is not None and entry.arity == 2:
+        lines.append(f"b = {tensor_expr(b)}")
+    lines += [f"result = {entry.code(op)}", "print(result.shape, result.dtype, result.stride())", "print(result)"]
+    if entry.view:
+        lines.append("print('shares memory with a:', "
+                     "result.untyped_storage().data_ptr() == a.untyped_storage().data_ptr())")
+    return "\n".join(lines) + "\n"
 
 
-def describe(t: torch.Tensor) -> str:
-    """'shape (2, 3) · int64 · strides (3, 1) · cpu'"""
-    return (f"shape {tuple(t.shape)} · {_dt(t)} · strides {tuple(t.stride())} · "
-            f"{'contiguous' if t.is_contiguous() else 'not contiguous'} · {t.device}")
-
-
-def time_on_devices(a: torch.Tensor, b: torch.Tensor | None, op: OpSpec, repeats: int = 20
-                    ) -> dict[str, tuple[float, bool]]:
+def time_on_devices(a: Tensor, b: Tensor | None, op: OpSpec, repeats: int = 20) -> dict[str, tuple[float, bool]]:
     """Median microseconds of `op` on each available device, and whether the results agree with CPU.
 
     Only meaningful when CUDA is present; on CPU-only machines it returns the CPU entry alone.

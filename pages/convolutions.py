@@ -13,7 +13,7 @@ from core.figures.base import ROLE, symmetric_limit
 from core.figures.images import image, mosaic
 from core.figures.training import confusion
 from core.fmt import num
-from core.inspect import activations, confusion_matrix
+from core.inspection import activations, confusion_matrix
 from ui import cache
 from ui.code import TRAINING_CAPTION, code_panel
 from ui.training import config_controls, run_overlay, training_panel

@@ -9,8 +9,8 @@ from core.codegen import training_code
 from core.figures.images import image, mosaic, probability_bars
 from core.figures.training import confusion, per_class_bars
 from core.fmt import num
-from core.inspect import confusion_matrix, count_params, layer_table, per_class_accuracy
-from core.models import build_model
+from core.inspection import confusion_matrix, per_class_accuracy, top_level
+from core.models import architecture
 from ui import cache
 from ui.code import TRAINING_CAPTION, code_panel
 from ui.training import config_controls, run_overlay, training_panel
@@ -26,17 +26,18 @@ st.markdown(
 cfg = config_controls("net2", key="fc")
 
 st.subheader("1 · The shape story")
-fresh = build_model(cfg.model)
-rows = layer_table(fresh, (cfg.batch_size, 1, 28, 28))  # shapes and counts from the live module, B = the batch
-flow = " → ".join(["input (B, 1, 28, 28)"] + [f"{r.name} ({', '.join(['B', *map(str, r.output_shape[1:])])})"
-                                               for r in rows])
+shape = architecture(cfg.model.arch).input_shape  # (1, 28, 28)
+rows = cache.layer_table(cfg.model, (cfg.batch_size, *shape))  # from the live module, B = the batch
+flow = " → ".join([f"input (B, {', '.join(map(str, shape))})"] +
+                  [f"{r.name} ({', '.join(['B', *map(str, r.output_shape[1:])])})" for r in rows])
 st.markdown(f"For a batch of **B** digits: {flow}")
 st.dataframe(
     [{"layer": r.name, "type": r.kind, f"output shape (B = {cfg.batch_size})": str(list(r.output_shape)),
       "parameter arithmetic": f"{r.formula} = {num(r.params)}" if r.formula else "no parameters",
       "trainable": r.trainable} for r in rows],
     hide_index=True, width="stretch")
-st.caption(f"Total: **{num(count_params(fresh))} parameters**, computed from the model's own tensors.")
+st.caption(f"Total: **{num(sum(r.total_params for r in top_level(rows)))} parameters**, computed from the model's "
+           "own tensors.")
 
 st.subheader("2 · Train")
 stored = training_panel(cfg, key="fc")
@@ -50,7 +51,7 @@ st.subheader("3 · What the network learned")
 st.markdown("Each hidden unit of `fc1` has one weight per input pixel: reshaped to 28×28 it shows which strokes "
             "push that unit up (red) or down (blue).")
 n_units = st.slider("Hidden units to show", 8, min(64, cfg.model.hidden), min(16, cfg.model.hidden), 8, key="fc_units")
-w = run.state["fc1.weight"][:n_units].reshape(-1, 28, 28).numpy()  # (n_units, 28, 28)
+w = run.state["fc1.weight"][:n_units].reshape(-1, *shape[1:]).numpy()  # (n_units, 28, 28)
 st.plotly_chart(mosaic(w, 8, titles=[f"unit {i}" for i in range(n_units)], tile_label="unit",
                        colorbar_title="weight"), key="fc_weights")  # hover: tile = unit
 

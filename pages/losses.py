@@ -5,15 +5,16 @@ from ui.shell import ensure_navigation  # first: sets the OpenMP wait policy bef
 import numpy as np
 import streamlit as st
 
-from core.codegen_concepts import ce_code
 from core.config import default_config
+from core.errors import InputError
 from core.figures import losses as loss_figures
 from core.figures.images import mosaic
 from core.fmt import num
-from core.losses import (CEInputs, LossInputError, best_constant, ce_breakdown, ce_vs_temperature, model_losses,
-                         regression_curves, targets_with_outlier)
+from core.losses import (CEInputs, best_constant, ce_breakdown, ce_code, ce_vs_temperature, model_losses,
+                         parse_logits, regression_curves, targets_with_outlier)
 from ui import cache
 from ui.code import code_panel
+from ui.errors import show_input_error
 from ui.training import training_panel
 
 ensure_navigation()
@@ -32,9 +33,9 @@ def ce_view() -> None:
     if typed:
         text = c1.text_input("Logits (comma separated, e.g. 2, 1, nan)", "2, 1, 0.1", key="ce_text")
         try:
-            logits = tuple(float(v) for v in text.split(",") if v.strip())
-        except ValueError:
-            st.error(f"“{text}” must be numbers separated by commas, like 2, 1, 0.1.", icon=":material/error:")
+            logits = parse_logits(text)
+        except InputError as e:
+            show_input_error(e)
             return
         n = max(len(logits), 1)  # the typed logits decide the classes; the slider is disabled
     target = c3.selectbox("Target class", list(range(n)), key="ce_target")
@@ -48,8 +49,8 @@ def ce_view() -> None:
     inp = CEInputs(logits=logits, target=int(target), temperature=float(T))
     try:
         r = ce_breakdown(inp)
-    except LossInputError as e:
-        st.error(f"Can't compute the loss: {e}", icon=":material/error:")
+    except InputError as e:
+        show_input_error(e, "Can't compute the loss")
         return
     st.plotly_chart(loss_figures.ce_bars([str(i) for i in range(len(logits))], r.scaled, r.probs, r.log_probs,
                                                 r.grad_autograd, target), key="ce_bars")
@@ -106,7 +107,10 @@ def model_view() -> None:
     if stored is None:
         st.caption("No stored run for these settings yet: press **Train** above (it is stored for every page).")
         return
-    _, model = stored
+    run, model = stored
+    if run.status != "ok":
+        st.caption("This run did not learn, so its losses say nothing about cross-entropy: lower the learning rate.")
+        return
     x, labels = cache.test_inputs(data.source)
     ml = model_losses(model, x, labels)
     st.plotly_chart(loss_figures.per_class_loss(ml.per_class, ml.mean), key="loss_per_class")

@@ -5,13 +5,16 @@ import dataclasses
 
 import streamlit as st
 
-from core.codegen_concepts import optim_code
-from core.config import OPTIMIZER_LABELS, default_config
+from core.config import default_config
+from core.errors import InputError
 from core.figures import optim as optim_figures
 from core.figures.training import Curve, run_curves
-from core.optim2d import OPT_LABELS, SURFACE_LABELS, OptimInputError, OptimSpec, Surface, check_settings
+from core.optim2d import SURFACE_LABELS, OptimSpec, Surface, check_settings, optim_code
+from core.optimizers import OPTIMIZER_LABELS
+from core.optimizers import SURFACE_OPTIMIZER_LABELS as OPT_LABELS  # the 2-D surfaces offer RMSprop too
 from ui import cache
 from ui.code import code_panel
+from ui.errors import show_input_error
 from ui.training import LR_CHOICES, trainer, training_panel
 
 ensure_navigation()
@@ -45,8 +48,8 @@ def surface_view() -> None:
             check_settings(OptimSpec(o, lr, momentum), steps, start)
         trajs = {OPT_LABELS[o]: cache.optim_trajectory(surface, OptimSpec(o, lr, momentum), start, steps)
                  for o in chosen}
-    except OptimInputError as e:
-        st.error(f"Can't run these settings: {e}.", icon=":material/error:")
+    except InputError as e:
+        show_input_error(e, "Can't run these settings")
         return
     xs, ys, Z = cache.surface_grid(surface)
     title = f"{SURFACE_LABELS[name]} · lr {lr:g} · {steps} steps"
@@ -94,7 +97,8 @@ def model_view() -> None:
     for o, cfg in cfgs.items():
         stored = cache.stored_run(cfg)
         if stored is not None:
-            curves.append(Curve.of(f"{OPTIMIZER_LABELS[o]} lr {cfg.lr:g}", stored[0].history))
+            marked = "" if stored[0].status == "ok" else " · did not learn"
+            curves.append(Curve.of(f"{OPTIMIZER_LABELS[o]} lr {cfg.lr:g}{marked}", stored[0].history))
     if curves:
         st.plotly_chart(run_curves(curves), key="optm_curves")
     st.caption("RMSprop is on the 2-D tab only: the app's training engine offers SGD, SGD + momentum and Adam.")

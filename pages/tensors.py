@@ -5,12 +5,13 @@ from ui.shell import ensure_navigation  # first: sets the OpenMP wait policy bef
 import streamlit as st
 import torch
 
-from core.autograd_demo import AutogradInputs, run_autograd
-from core.codegen_concepts import autograd_code, tensor_code
+from core.autograd_demo import AutogradInputs, autograd_code, run_autograd
+from core.errors import InputError
 from core.figures.tensors import autograd_graph
-from core.tensor_ops import OPS, apply_op, time_on_devices
+from core.tensor_ops import OPS, apply_op, tensor_code, time_on_devices
 from ui.code import code_panel
 from ui.concept_widgets import op_controls, show_op_error, show_op_result, show_tensor, tensor_controls
+from ui.errors import show_input_error
 
 ensure_navigation()
 st.title(":material/data_array: Tensors & autograd")
@@ -32,7 +33,7 @@ def tensor_ops_view() -> None:
             st.info("Fix the input on the left to see the result.")
             return
         spec_a, a = built_a
-        two = OPS[op.op][1]
+        two = OPS[op.op].arity == 2
         if two and built_b is None:
             st.info(f"`{op.op}` needs tensor b: fix it on the left.")
             return
@@ -49,7 +50,7 @@ def tensor_ops_view() -> None:
                 show_tensor(res.out, f"result = {res.expr}", "t_out")
             else:
                 st.markdown(f"**result = `{res.expr}`**")
-                st.markdown(":material/close: no result")
+                st.markdown(":material/block: no result")
         if res.error is not None:
             show_op_error(res.error)
         else:
@@ -58,7 +59,10 @@ def tensor_ops_view() -> None:
                 timings = time_on_devices(a, b, op)
                 st.dataframe({"device": list(timings), "median time (µs)": [round(t, 1) for t, _ in timings.values()],
                               "same result as CPU": [s for _, s in timings.values()]}, hide_index=True)
-        code_panel(tensor_code(spec_a, built_b[0] if two and built_b else None, op))
+        try:
+            code_panel(tensor_code(spec_a, built_b[0] if two and built_b else None, op))
+        except InputError as e:  # only reachable with arguments op_controls already refused
+            show_input_error(e, "No code for these settings")
 
 
 @st.fragment
@@ -70,7 +74,11 @@ def autograd_view() -> None:
                          x=c[1].slider("x (input)", -3.0, 3.0, 1.5, 0.1, key="ag_x"),
                          b=c[2].slider("b (bias)", -3.0, 3.0, 0.5, 0.1, key="ag_b"),
                          t=c[3].slider("t (target)", -3.0, 3.0, 1.0, 0.1, key="ag_t"))
-    r = run_autograd(inp)
+    try:
+        r = run_autograd(inp)
+    except InputError as e:
+        show_input_error(e, "Can't build the graph")
+        return
     st.plotly_chart(autograd_graph(r.nodes, r.edges), key="ag_graph")
     m = st.columns(4)
     m[0].metric("y = w·x + b", f"{r.y:.4g}")

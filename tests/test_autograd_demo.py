@@ -4,8 +4,8 @@ import math
 import pytest
 import torch
 
-from core.autograd_demo import AutogradInputError, AutogradInputs, run_autograd
-from core.codegen_concepts import autograd_code
+from core.autograd_demo import AutogradInputs, autograd_code, run_autograd
+from core.errors import InputError
 
 
 @pytest.mark.parametrize("w, x, b, t", [(2.0, 1.5, 0.5, 1.0), (-1.3, 0.7, 2.2, -0.4), (0.0, 0.0, 0.0, 0.0)])
@@ -37,7 +37,7 @@ def test_graph_is_walked_from_grad_fn():
 
 
 def test_non_finite_is_refused():
-    with pytest.raises(AutogradInputError):
+    with pytest.raises(InputError):
         run_autograd(AutogradInputs(w=float("nan")))
 
 

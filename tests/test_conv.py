@@ -11,7 +11,7 @@ from torch import nn
 
 from core import conv
 from core.config import ModelConfig
-from core.inspect import activations
+from core.inspection import activations
 from core.models import CNNDemo, build_model
 
 

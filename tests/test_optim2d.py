@@ -3,17 +3,28 @@ import numpy as np
 import pytest
 import torch
 
-from core.codegen_concepts import optim_code
-from core.optim2d import (OPT_LABELS, OptimInputError, OptimSpec, Surface, curvature, explain, grid, make_optimizer,
-                          trajectory)
+from core.errors import InputError
+from core.optim2d import OptimSpec, Surface, curvature, explain, grid, optim_code, trajectory
+from core.optimizers import SURFACE_OPTIMIZER_LABELS as OPT_LABELS
 
 SURFACES = [Surface("bowl", 10.0), Surface("rosenbrock"), Surface("saddle")]
+
+
+# the reference optimizers, written out with torch.optim directly (not through core.optimizers)
+TORCH_OPTIM = {"sgd": lambda ps, s: torch.optim.SGD(ps, lr=s.lr),
+               "momentum": lambda ps, s: torch.optim.SGD(ps, lr=s.lr, momentum=s.momentum),
+               "adam": lambda ps, s: torch.optim.Adam(ps, lr=s.lr),
+               "rmsprop": lambda ps, s: torch.optim.RMSprop(ps, lr=s.lr)}
+
+
+def test_reference_covers_every_surface_optimizer():
+    assert set(TORCH_OPTIM) == set(OPT_LABELS)
 
 
 def manual_loop(surface, spec, start, steps):
     f = surface.fn()
     p = torch.tensor(start, requires_grad=True)
-    opt = make_optimizer(spec, [p])
+    opt = TORCH_OPTIM[spec.name]([p], spec)
     path = [p.detach().clone()]
     for _ in range(steps):
         opt.zero_grad()
@@ -70,7 +81,7 @@ def test_convergence_and_saddle_messages():
     (OptimSpec("adam"), 10, (float("inf"), 0.0)), (OptimSpec("lbfgs"), 10, (0.0, 0.0)),  # type: ignore[arg-type]
 ])
 def test_invalid_settings_are_refused(spec, steps, start):
-    with pytest.raises(OptimInputError):
+    with pytest.raises(InputError):
         trajectory(Surface(), spec, start, steps)
 
 

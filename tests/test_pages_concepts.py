@@ -9,7 +9,7 @@ from streamlit.testing.v1 import AppTest
 
 from core.config import default_config
 from core.models import build_model
-from core.train import History, Run
+from core.record import History, Run
 
 ROOT = Path(__file__).resolve().parents[1]
 TIMEOUT = 120
@@ -77,8 +77,8 @@ def test_tensors_controls_move():
     (lambda at: at.text_input(key="tb_values").input("[1, 2, 3]"), "don't broadcast"),
     (lambda at: (at.text_input(key="tb_values").input("[[1, 2, 3]]"), at.selectbox(key="top_op").set_value("matmul")),
      "Inner dimensions"),
-    (lambda at: (at.selectbox(key="top_op").set_value("reshape"), at.run(), at.text_input(key="top_newshape").input("3")),
-     "number of elements"),
+    (lambda at: (at.selectbox(key="top_op").set_value("reshape"), at.run(),
+                 at.text_input(key="top_newshape").input("3")), "number of elements"),
     (lambda at: (at.selectbox(key="top_op").set_value("mean")), "floating-point"),
     (lambda at: at.text_input(key="ta_values").input("[[1, 2], [3]]"), "ragged"),
     (lambda at: at.text_input(key="ta_values").input("hello"), "not a list of numbers"),
@@ -95,6 +95,35 @@ def test_tensors_bad_inputs_explained(setup, words):
     ok(at)
     shown = texts(at, "error") + texts(at, "caption")
     assert words in shown, shown
+
+
+@pytest.mark.parametrize("text", ["1.5", "__import__('os').system('true')"])
+def test_tensors_bad_index_is_explained_without_traceback(text):
+    """Issue 12 §4: the words and no traceback (the code panel used to build the index outside the try)."""
+    at = page("tensors")
+    at.selectbox(key="top_op").set_value("index")
+    ok(at)
+    at.text_input(key="top_index").input(text)
+    ok(at)
+    assert "whole number" in texts(at, "error")
+    assert not any("a[" in c.value for c in at.code)  # no code for an index that isn't one
+
+
+def test_tensors_every_dtype_and_fill_on_the_page():
+    """Each dtype x fill the page offers for tensor a: a result, or the plain-words reason (bool x arange)."""
+    from core.tensor_specs import DTYPES, SOURCES
+
+    at = page("tensors")
+    for source in SOURCES:
+        at.radio(key="ta_source").set_value(source)
+        for dtype in DTYPES:
+            at.selectbox(key="ta_dtype").set_value(dtype)
+            ok(at)
+            errors = texts(at, "error")
+            if (source, dtype) == ("arange", "bool"):
+                assert "Can't build `a`: arange counts" in errors, errors
+            else:
+                assert "Can't build" not in errors, (source, dtype, errors)
 
 
 def test_autograd_sliders():

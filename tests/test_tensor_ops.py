@@ -2,9 +2,9 @@
 import pytest
 import torch
 
-from core.codegen_concepts import tensor_code
-from core.tensor_ops import (OPS, OpSpec, TensorInputError, TensorSpec, apply_op, build_tensor, explain_broadcast,
-                             parse_index, parse_shape, parse_values, time_on_devices, view_info)
+from core.errors import InputError
+from core.tensor_ops import OPS, OpSpec, apply_op, explain_broadcast, tensor_code, time_on_devices, view_info
+from core.tensor_specs import DTYPES, SOURCES, TensorSpec, build_tensor, parse_index, parse_shape, parse_values
 
 SEED_EXAMPLE = TensorSpec()  # torch.tensor([[1, 2], [3, 4]])
 
@@ -37,21 +37,21 @@ def test_random_does_not_touch_global_rng():
 
 @pytest.mark.parametrize("text", ["", "[[1, 2], [3]]", "[1, 'a']", "__import__('os')", "[1, 2", "[True, 1]"])
 def test_bad_values_are_explained(text):
-    with pytest.raises(TensorInputError) as e:
+    with pytest.raises(InputError) as e:
         parse_values(text, "float32")
     assert str(e.value)  # a plain-words message
 
 
 @pytest.mark.parametrize("text", ["2, x", "1.5"])
 def test_bad_shape(text):
-    with pytest.raises(TensorInputError):
+    with pytest.raises(InputError):
         parse_shape(text)
 
 
 def test_shape_limits():
-    with pytest.raises(TensorInputError):
+    with pytest.raises(InputError):
         build_tensor(TensorSpec("ones", shape=(1000, 1000)))
-    with pytest.raises(TensorInputError):
+    with pytest.raises(InputError):
         build_tensor(TensorSpec("ones", shape=(2, -1)))
 
 
@@ -127,7 +127,7 @@ def test_shape_errors_are_teaching_moments():
 
 def test_bad_index_text_never_runs():
     for text in ["__import__('os').system('true')", "a.b", "1.5", "::-1", ""]:
-        with pytest.raises(TensorInputError):
+        with pytest.raises(InputError):
             parse_index(text)
 
 
@@ -161,3 +161,72 @@ def test_generated_code_reproduces_result(op):
 def test_device_timing_runs_on_cpu():
     timings = time_on_devices(torch.ones(2, 2), torch.ones(2), OpSpec("add"), repeats=3)
     assert "cpu" in timings and timings["cpu"][1]
+
+
+def _page_default_op(name: str, a: torch.Tensor) -> OpSpec:
+    """The arguments the page's controls start with for `name` (ui/concept_widgets.ARG_CONTROLS)."""
+    args = OPS[name].args
+    dim = {"reduce": 0 if a.dim() else None, "squeeze_dim": None}.get(args, 0)
+    dims = tuple(reversed(range(a.dim()))) if args == "order" else (0, 1)
+    return OpSpec(name, dim=dim, shape=(a.numel(),), dims=dims, index="0")
+
+
+@pytest.mark.parametrize("shape", [(2, 3), (2, 2)])
+def test_every_dtype_fill_and_op_works_or_is_explained(shape):
+    """All the page offers: each combination gives a result equal to its own code panel, an explained
+    failure, or an InputError in words; never another exception (bool x arange used to crash)."""
+    quiet = {"print": lambda *args, **kw: None}
+    seen = {"result": 0, "explained": 0, "refused": 0}
+    for dtype in DTYPES:
+        for source in SOURCES:
+            spec = TensorSpec(source, values="[[1, 2], [3, 4]]", shape=shape, dtype=dtype, seed=1)
+            try:
+                a = build_tensor(spec)
+            except InputError as e:
+                assert str(e) and "PyTorch says" in str(e)
+                seen["refused"] += 1
+                continue
+            for name in OPS:
+                op = _page_default_op(name, a)
+                res = apply_op(a, a, op)
+                if res.error is not None:
+                    assert res.error.title != "PyTorch refused this operation", (dtype, source, name, res.error)
+                    assert res.error.explanation and res.error.a_shape == tuple(a.shape)
+                    seen["explained"] += 1
+                    continue
+                env = dict(quiet)
+                exec(compile(tensor_code(spec, spec, op), "<code panel>", "exec"), env)  # noqa: S102
+                torch.testing.assert_close(env["result"], res.out, rtol=0, atol=0, equal_nan=True,  # 0 / 0 is nan
+                                           msg=f"{dtype} {source} {name}")
+                seen["result"] += 1
+    assert seen["result"] > 0 and seen["explained"] > 0 and seen["refused"] == 1  # bool arange only
+
+
+def test_bool_arange_is_explained():
+    with pytest.raises(InputError) as e:
+        build_tensor(TensorSpec("arange", shape=(2, 3), dtype="bool"))
+    assert "bool" in str(e.value) and "arange counts" in str(e.value)
+    with pytest.raises(RuntimeError):  # what PyTorch itself does, so the explanation is still needed
+        torch.arange(6, dtype=torch.bool)
+
+
+def test_dtype_without_kernel_is_explained():
+    t = torch.tensor([True, False])
+    err = apply_op(t, t, OpSpec("sub")).error
+    with pytest.raises(RuntimeError):
+        t - t
+    assert err is not None and "bool" in err.title and ".int()" in err.explanation and err.torch_message
+
+
+@pytest.mark.parametrize("text", ["1.5", "__import__('os').system('true')", "0]+_[1", "a"])
+def test_bad_index_is_an_explained_error_and_no_code(text):
+    res = apply_op(torch.ones(2, 3), None, OpSpec("index", index=text))
+    assert res.out is None and res.error.title == "Check the index"
+    with pytest.raises(InputError):
+        tensor_code(TensorSpec(), None, OpSpec("index", index=text))
+
+
+def test_op_table_entries_are_complete():
+    for name, op in OPS.items():
+        assert op.arity in (1, 2) and op.label and callable(op.compute) and callable(op.code), name
+        assert isinstance(op.code(OpSpec(name)), str)

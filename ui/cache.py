@@ -18,11 +18,14 @@ import torch
 from core import optim2d
 from core.config import ModelConfig, Paths, TrainConfig, default_device
 from core.conv import Stage, initial_model as _initial_model, shape_stages as _shape_stages
-from core.data import OFFLINE_ENV, MNISTData, download_mnist, full_available, load_mnist, to_input
+from core.data import OFFLINE_ENV, DownloadLimits, MNISTData, download_mnist, full_available, load_mnist, to_input
+from core.inspection import LayerRow, layer_table as _layer_table
 from core.jobs import Jobs
+from core.models import build_model
 from core.optim2d import OptimSpec, Surface, Trajectory
 from core.store import RunStore
-from core.train import Run, load_model
+from core.record import Run
+from core.train import load_model
 
 
 @st.cache_resource
@@ -73,7 +76,11 @@ def _download_attempt() -> _DownloadAttempt:
 def ensure_mnist_download() -> None:
     """First use, when online: download full MNIST with a visible progress bar (once per process)."""
     attempt = _download_attempt()
-    with attempt.lock:
+    if not attempt.lock.acquire(blocking=False):  # another session is downloading: say so while waiting
+        limit = DownloadLimits()
+        with st.spinner(f"Another session is downloading full MNIST (at most {limit.total_s + limit.read_s:.0f} s)…"):
+            attempt.lock.acquire()
+    try:
         if attempt.tried or full_available(paths().data) or os.environ.get(OFFLINE_ENV) == "1":
             return
         attempt.tried = True
@@ -84,6 +91,8 @@ def ensure_mnist_download() -> None:
             attempt.error = str(e)
         finally:
             bar.empty()
+    finally:
+        attempt.lock.release()
 
 
 @st.cache_resource(show_spinner="Loading MNIST…")
@@ -136,7 +145,7 @@ def step_seconds(model: ModelConfig, optimizer: str, batch_size: int, device_nam
 @st.cache_data(show_spinner=False, max_entries=16)
 def test_probabilities(cfg: TrainConfig) -> np.ndarray:
     """(N_test, 10) softmax probabilities of the stored run for `cfg` on the active test split."""
-    from core.inspect import predict_proba
+    from core.inspection import predict_proba
 
     stored = stored_run(cfg)
     if stored is None:
@@ -171,3 +180,11 @@ def initial_model(model: ModelConfig, seed: int) -> torch.nn.Sequential:
 @st.cache_data(show_spinner=False, max_entries=16)
 def shape_stages(model: ModelConfig) -> list[Stage]:
     return _shape_stages(_initial_model(model, 0))
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def layer_table(model: ModelConfig, input_shape: tuple[int, ...]) -> list[LayerRow]:
+    """The layer table of a freshly built model (built on the meta device: shapes and counts, no weights)."""
+    with torch.device("meta"):
+        fresh = build_model(model)
+    return _layer_table(fresh, input_shape)

@@ -5,15 +5,16 @@ pages stay a few lines: controls -> core call -> figures. No caching here.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import streamlit as st
 import torch
 
+from core.errors import InputError
 from core.figures.tensors import tensor_heatmap
-from core.tensor_ops import (DTYPES, OPS, REDUCTIONS, OpError, OpResult, OpSpec, TensorInputError, TensorSpec,
-                             build_tensor, describe, parse_shape)
-
-SOURCES = {"typed": "type values", "random": "random (seeded)", "arange": "arange", "ones": "ones",
-           "zeros": "zeros"}
+from core.tensor_ops import OPS, Args, OpError, OpResult, OpSpec
+from core.tensor_specs import DTYPES, SOURCES, TensorSpec, build_tensor, describe, parse_index, parse_shape
+from ui.errors import show_input_error
 
 
 def tensor_controls(name: str, key: str, default_values: str, default_dtype: str = "int64"
@@ -21,7 +22,7 @@ def tensor_controls(name: str, key: str, default_values: str, default_dtype: str
     """Source / values / shape / dtype / seed for one tensor -> (spec, tensor), or None after an error message."""
     with st.container(border=True):
         st.markdown(f"**Tensor `{name}`**")
-        source = st.radio("Build it from", list(SOURCES), format_func=SOURCES.get, horizontal=True,
+        source = st.radio("Build it from", list(SOURCES), format_func=lambda s: SOURCES[s].label, horizontal=True,
                           key=f"{key}_source")
         c1, c2 = st.columns(2)
         dtype = c2.selectbox("dtype", list(DTYPES), index=list(DTYPES).index(default_dtype), key=f"{key}_dtype")
@@ -37,8 +38,8 @@ def tensor_controls(name: str, key: str, default_values: str, default_dtype: str
             spec = TensorSpec(source=source, values=values,
                               shape=parse_shape(shape) if source != "typed" else (), dtype=dtype, seed=seed)
             return spec, build_tensor(spec)
-        except TensorInputError as e:
-            st.error(f"Can't build `{name}`: {e}.", icon=":material/error:")
+        except InputError as e:
+            show_input_error(e, f"Can't build `{name}`")
             return None
 
 
@@ -50,43 +51,65 @@ def _dim_choice(where, label: str, ndim: int, key: str, default: int | None = 0)
                            format_func=lambda d: "all" if d is None else str(d))
 
 
+def _int_dim(c1, c2, op: str, a: torch.Tensor, key: str, extra: int) -> OpSpec:
+    top = a.dim() + extra  # cat picks an existing dim (extra 0); stack / unsqueeze one of the result's (extra 1)
+    return OpSpec(op=op, dim=int(c1.number_input("dim", -max(top, 1), max(top - 1, 0), 0, key=f"{key}_dim")))
+
+
+def _reduce_args(c1, c2, op: str, a: torch.Tensor, key: str) -> OpSpec:
+    dim = _dim_choice(c1, "Along dim (all = one number)", a.dim(), f"{key}_rdim", default=0 if a.dim() else None)
+    keep = c2.checkbox("keepdim", False, key=f"{key}_keepdim") if dim is not None else False
+    return OpSpec(op=op, dim=dim, keepdim=keep)
+
+
+def _shape_args(c1, c2, op: str, a: torch.Tensor, key: str) -> OpSpec:
+    text = c1.text_input("New shape", f"{a.numel()}", key=f"{key}_newshape",
+                         help="Sizes separated by commas; one of them may be -1 (worked out by PyTorch)")
+    return OpSpec(op=op, shape=parse_shape(text))
+
+
+def _pair_args(c1, c2, op: str, a: torch.Tensor, key: str) -> OpSpec:
+    dims = parse_shape(c1.text_input("dim0, dim1", "0, 1", key=f"{key}_transpose_dims"))
+    if len(dims) != 2:
+        raise InputError("transpose swaps exactly two dimensions: type two numbers like 0, 1")
+    return OpSpec(op=op, dims=dims)
+
+
+def _order_args(c1, c2, op: str, a: torch.Tensor, key: str) -> OpSpec:
+    default = ", ".join(str(d) for d in reversed(range(a.dim())))
+    return OpSpec(op=op, dims=parse_shape(c1.text_input("New order of dims", default, key=f"{key}_permute_dims")))
+
+
+def _index_args(c1, c2, op: str, a: torch.Tensor, key: str) -> OpSpec:
+    text = c1.text_input("Index inside a[ … ]", "0", key=f"{key}_index",
+                         help="Examples: 0 · -1 · 1:, ::2 · :, 0 · ..., 1 · None, :")
+    parse_index(text)  # refuse malformed text here, in words, like every other argument
+    return OpSpec(op=op, index=text)
+
+
+# one control set per kind of argument (core/tensor_ops.Op.args); a new op reuses one of these
+ARG_CONTROLS: dict[Args, Callable[..., OpSpec]] = {
+    "none": lambda c1, c2, op, a, key: OpSpec(op=op),
+    "reduce": _reduce_args,
+    "dim": lambda c1, c2, op, a, key: _int_dim(c1, c2, op, a, key, 0),
+    "new_dim": lambda c1, c2, op, a, key: _int_dim(c1, c2, op, a, key, 1),
+    "squeeze_dim": lambda c1, c2, op, a, key: OpSpec(op=op, dim=_dim_choice(
+        c1, "dim (all = remove every size-1 dim)", a.dim(), f"{key}_sdim", default=None)),
+    "shape": _shape_args,
+    "pair": _pair_args,
+    "order": _order_args,
+    "index": _index_args,
+}
+
+
 def op_controls(a: torch.Tensor, key: str) -> OpSpec | None:
     """Operation selector and its arguments; None (after an error message) when an argument is malformed."""
-    op = st.selectbox("Operation", list(OPS), format_func=lambda o: OPS[o][0], key=f"{key}_op")
-    ndim = a.dim()
+    op = st.selectbox("Operation", list(OPS), format_func=lambda o: OPS[o].label, key=f"{key}_op")
     c1, c2 = st.columns(2)
     try:
-        if op in REDUCTIONS:
-            dim = _dim_choice(c1, "Along dim (all = one number)", ndim, f"{key}_rdim", default=0 if ndim else None)
-            keep = c2.checkbox("keepdim", False, key=f"{key}_keepdim") if dim is not None else False
-            return OpSpec(op=op, dim=dim, keepdim=keep)
-        if op in ("cat", "stack", "unsqueeze"):
-            top = ndim + (0 if op == "cat" else 1)
-            dim = int(c1.number_input("dim", -max(top, 1), max(top - 1, 0), 0, key=f"{key}_dim"))
-            return OpSpec(op=op, dim=dim)
-        if op == "squeeze":
-            dim = _dim_choice(c1, "dim (all = remove every size-1 dim)", ndim, f"{key}_sdim", default=None)
-            return OpSpec(op=op, dim=dim)
-        if op in ("reshape", "view"):
-            text = c1.text_input("New shape", "4" if a.numel() == 4 else f"{a.numel()}", key=f"{key}_newshape",
-                                 help="Sizes separated by commas; one of them may be -1 (worked out by PyTorch)")
-            return OpSpec(op=op, shape=parse_shape(text))
-        if op in ("transpose", "permute", "transpose_copy"):
-            swap = op != "permute"
-            default = "0, 1" if swap else ", ".join(str(d) for d in reversed(range(ndim)))
-            text = c1.text_input("dim0, dim1" if swap else "New order of dims", default,
-                                 key=f"{key}_{'permute' if not swap else 'transpose'}_dims")
-            dims = parse_shape(text)
-            if swap and len(dims) != 2:
-                raise TensorInputError("transpose swaps exactly two dimensions: type two numbers like 0, 1")
-            return OpSpec(op=op, dims=dims)
-        if op == "index":
-            text = c1.text_input("Index inside a[ … ]", "0", key=f"{key}_index",
-                                 help="Examples: 0 · -1 · 1:, ::2 · :, 0 · ..., 1 · None, :")
-            return OpSpec(op=op, index=text)
-        return OpSpec(op=op)
-    except TensorInputError as e:
-        st.error(f"{e}.", icon=":material/error:")
+        return ARG_CONTROLS[OPS[op].args](c1, c2, op, a, key)
+    except InputError as e:
+        show_input_error(e)
         return None
 
 
@@ -98,7 +121,7 @@ def show_tensor(t: torch.Tensor, title: str, key: str) -> None:
 def show_op_error(err: OpError) -> None:
     shapes = f"a: {list(err.a_shape)}" + ("" if err.b_shape is None else f" · b: {list(err.b_shape)}")
     where = "" if err.bad_dim is None else f" · disagreeing dimension: {err.bad_dim}"
-    st.error(f"**{err.title}** ({shapes}{where})\n\n{err.explanation}", icon=":material/error:")
+    st.error(f"**{err.title}** ({shapes}{where})\n\n{err.explanation}", icon=":material/extension:")
     if err.torch_message:
         st.caption(f"PyTorch's message: `{err.torch_message}`")
 

@@ -1,0 +1,154 @@
+"""core.inspection on any nn.Module: torchvision's ResNet-18 (containers, a reused ReLU, in-place ops)."""
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+from torchvision.models import resnet18
+
+from core.config import ModelConfig
+from core.inspection import (_rows, activations, count_params, forward_hooks, hook_count, layer_table, private_copy,
+                             top_level)
+from core.models import build_model
+
+STAGES = ["conv1", "bn1", "relu", "maxpool", "layer1", "layer2", "layer3", "layer4", "avgpool", "fc"]
+
+
+def snapshot(model: nn.Module) -> dict:
+    """Everything a read-only inspection must leave as it was."""
+    return {"state": {k: v.clone() for k, v in model.state_dict().items()},
+            "ids": [id(p) for p in model.parameters()],
+            "requires_grad": [p.requires_grad for p in model.parameters()],
+            "grad": [p.grad for p in model.parameters()],
+            "modes": [m.training for m in model.modules()],
+            "hooks": hook_count(model)}
+
+
+def assert_unchanged(model: nn.Module, before: dict) -> None:
+    after = snapshot(model)
+    assert after["state"].keys() == before["state"].keys()
+    for k, v in before["state"].items():
+        assert torch.equal(after["state"][k], v), k
+    assert after["ids"] == before["ids"] and after["requires_grad"] == before["requires_grad"]
+    assert all(g is None for g in after["grad"]) and after["modes"] == before["modes"]
+    assert after["hooks"] == before["hooks"] == 0
+
+
+@pytest.fixture(scope="module")
+def resnet() -> nn.Module:
+    return build_model(ModelConfig("resnet18"), torch.Generator().manual_seed(0)).eval()  # fc = Linear(512, 10)
+
+
+def test_parameter_totals_of_resnet18():
+    model = resnet18(weights=None)
+    rows = layer_table(model, (1, 3, 32, 32))
+    assert sum(r.total_params for r in top_level(rows)) == count_params(model) == 11_689_512
+    model.fc = nn.Linear(512, 10)
+    rows = layer_table(model, (1, 3, 32, 32))
+    assert sum(r.total_params for r in top_level(rows)) == sum(p.numel() for p in model.parameters()) == 11_181_642
+    assert sum(r.params for r in rows) == 11_181_642  # own parameters: every one counted exactly once
+
+
+def test_rows_have_depth_containers_and_call_order(resnet):
+    rows = layer_table(resnet, (2, 3, 224, 224))
+    by_name = {r.name: r for r in rows}
+    assert [r.name for r in top_level(rows)] == STAGES
+    assert rows[0].name == "conv1" and rows[-1].name == "fc"
+    assert by_name["layer1"].kind == "Sequential" and by_name["layer1"].container and by_name["layer1"].depth == 1
+    block = by_name["layer2.0"]
+    assert block.kind == "BasicBlock" and block.container and block.depth == 2 and block.params == 0
+    assert block.total_params == sum(p.numel() for p in resnet.layer2[0].parameters())
+    assert by_name["layer2.0.downsample.0"].depth == 4 and not by_name["layer2.0.conv1"].container
+    names = [r.name for r in rows]
+    assert names.index("layer2") < names.index("layer2.0") < names.index("layer2.0.conv1")  # containers first
+    assert len(names) == len(set(names)) == len([n for n, _ in resnet.named_modules() if n])  # reused ReLU: one row
+    expected = {"conv1": (2, 64, 112, 112), "maxpool": (2, 64, 56, 56), "layer1": (2, 64, 56, 56),
+                "layer2.0": (2, 128, 28, 28), "layer3": (2, 256, 14, 14), "layer4": (2, 512, 7, 7),
+                "avgpool": (2, 512, 1, 1), "fc": (2, 10)}
+    for name, shape in expected.items():
+        assert by_name[name].output_shape == shape, name
+    assert by_name["fc"].formula == "512·10 + 10" and by_name["layer1.0.bn1"].formula == "64 + 64"
+
+
+def test_shape_only_pass_equals_a_real_forward(resnet):
+    """The meta-device table (no arithmetic) matches one run on real zeros, row for row."""
+    real = _rows(private_copy(resnet), (1, 3, 40, 40), "cpu")
+    assert layer_table(resnet, (1, 3, 40, 40)) == real
+
+
+def test_frozen_backbone_reads_false_except_fc():
+    model = build_model(ModelConfig("resnet18"))
+    model.requires_grad_(False)
+    model.fc.requires_grad_(True)
+    rows = layer_table(model, (1, 3, 32, 32))
+    assert sum(r.trainable_params for r in top_level(rows)) == count_params(model, trainable_only=True) == 5_130
+    for r in rows:
+        if r.name == "fc":
+            assert r.trainable == "True" and r.trainable_params == r.total_params == 5_130
+        elif r.total_params:
+            assert r.trainable == "False" and r.trainable_params == 0, r.name
+        else:
+            assert r.trainable == "—", r.name  # ReLU, pools: no parameters
+
+
+def test_one_frozen_batchnorm_makes_its_block_partial():
+    model = build_model(ModelConfig("resnet18"))
+    model.layer3[1].bn2.requires_grad_(False)
+    by_name = {r.name: r for r in layer_table(model, (1, 3, 32, 32))}
+    assert by_name["layer3.1.bn2"].trainable == "False" and by_name["layer3.1.conv2"].trainable == "True"
+    assert by_name["layer3.1"].trainable == "Partial" and by_name["layer3"].trainable == "Partial"
+    assert by_name["layer3.0"].trainable == "True" and by_name["layer2"].trainable == "True"
+    assert by_name["layer3"].trainable_params == by_name["layer3"].total_params - 2 * 256
+
+
+@pytest.mark.parametrize("side", [32, 224])
+def test_activations_of_every_stage_match_pytorch(resnet, side):
+    x = torch.randn(1, 3, side, side, generator=torch.Generator().manual_seed(side))
+    acts = dict(activations(resnet, x))
+    assert list(acts) == ["input", *STAGES]
+    with torch.no_grad():  # the same stages, by hand, from torchvision's forward
+        y = resnet.bn1(resnet.conv1(x))
+        assert torch.equal(acts["bn1"], y) and acts["bn1"].min() < 0  # not overwritten by the in-place ReLU
+        y = resnet.maxpool(resnet.relu(y))
+        torch.testing.assert_close(acts["maxpool"], y)
+        for name in ("layer1", "layer2", "layer3", "layer4"):
+            y = getattr(resnet, name)(y)
+            torch.testing.assert_close(acts[name], y)
+        torch.testing.assert_close(acts["fc"], resnet(x))
+    s = side // 4  # conv1 stride 2, maxpool stride 2
+    assert acts["layer1"].shape == (1, 64, s, s) and acts["layer2"].shape == (1, 128, s // 2, s // 2)
+    assert acts["layer4"].shape == (1, 512, s // 8, s // 8)
+    assert acts["avgpool"].shape == (1, 512, 1, 1) and acts["fc"].shape == (1, 10)
+
+
+def test_inspection_leaves_a_shared_model_untouched():
+    model = build_model(ModelConfig("resnet18")).train()  # train mode: batch norm would update its running stats
+    model.layer4.requires_grad_(False)
+    before = snapshot(model)
+    x = torch.randn(2, 3, 32, 32)
+    for _ in range(2):
+        layer_table(model, (2, 3, 32, 32))
+        activations(model, x, names=["layer1.0.bn1", "layer4", "fc"])
+    assert_unchanged(model, before)
+    assert model.training and model.layer1.training
+
+
+def test_activations_of_named_submodules_in_call_order():
+    model = build_model(ModelConfig("cnn", 16)).eval()
+    acts = activations(model, torch.randn(2, 1, 28, 28), names=["fc2", "conv1", "pool2"])
+    assert [n for n, _ in acts] == ["input", "conv1", "pool2", "fc2"]
+
+
+def test_hooks_are_removed_when_the_forward_pass_fails():
+    model = build_model(ModelConfig("net2", 16))
+    seen = []
+    with pytest.raises(RuntimeError):
+        with forward_hooks(model, ["flatten", "fc1"], lambda n, _m, _out: seen.append(n),
+                           on_call=lambda n, _m: seen.append(f"call {n}")):
+            assert hook_count(model) == 4  # a pre-hook and a hook on each
+            model(torch.zeros(1, 3, 5, 5))  # wrong size: fc1 raises
+    assert hook_count(model) == 0 and seen == ["call flatten", "flatten", "call fc1"]
+    with pytest.raises(KeyError):  # an unknown name registers nothing
+        with forward_hooks(model, ["flatten", "nope"], lambda *_: None):
+            pass
+    assert hook_count(model) == 0

@@ -1,0 +1,154 @@
+"""Layer shapes page: the builder's stack editor (kept in the URL) and its cached measurements.
+
+Every cache here is keyed by the stack's link text or by plain ints, never by a tensor or module."""
+from __future__ import annotations
+
+import streamlit as st
+from torch import nn
+
+from core import graph
+from core import layers as L
+from core.summary import Summary, summarize
+
+URL_KEY = "stack"
+DEFAULT = "cnn"
+ARGS_HELP = {"kernel_size": "k", "stride": "s", "padding": "p", "dilation": "d"}
+
+
+def _set(key: str, stack: L.Stack) -> None:
+    """Replace the stack: new widget keys (so widgets show it), and the URL follows."""
+    st.session_state[f"{key}_text"] = L.encode(stack)
+    st.session_state[f"{key}_version"] = st.session_state.get(f"{key}_version", 0) + 1
+
+
+def _start(key: str) -> None:
+    if f"{key}_text" in st.session_state:
+        return
+    raw = st.query_params.get(URL_KEY)
+    got = L.decode(raw) if raw else L.Decoded(L.PRESETS[DEFAULT].stack)
+    if got.stack is None:
+        st.warning(f"Ignored the layers in the page address: {got.error}.")
+        got = L.Decoded(L.PRESETS[DEFAULT].stack)
+    _set(key, got.stack)
+
+
+def _layer_widgets(layer: L.Layer, wkey: str) -> L.Layer:
+    """Number inputs for each argument of one layer (bounded as in links) -> the layer they describe."""
+    if not layer.args:
+        return layer
+    cols = st.columns(len(layer.args))
+    values = {}
+    for col, a in zip(cols, layer.args):
+        current = getattr(layer, a.name)
+        if a.scale != 1:
+            values[a.name] = col.number_input(a.name, a.lo / a.scale, a.hi / a.scale, float(current), 0.05,
+                                              key=f"{wkey}_{a.name}")
+        else:
+            values[a.name] = int(col.number_input(a.name, a.lo, a.hi, int(current), key=f"{wkey}_{a.name}"))
+    return type(layer)(**values)
+
+
+def stack_editor(key: str = "ls") -> L.Stack:
+    """Preset picker, input shape and one row of controls per layer -> the stack (mirrored in ?stack=...)."""
+    _start(key)
+    stack = L.decode(st.session_state[f"{key}_text"]).stack
+    assert stack is not None  # only encoded stacks are stored
+    v = st.session_state[f"{key}_version"]
+    top = st.columns([3, 1])
+    preset = top[0].selectbox("Start from a preset", list(L.PRESETS), format_func=lambda k: L.PRESETS[k].label,
+                              index=None, placeholder="Choose a preset…", key=f"{key}_preset_{v}")
+    if preset is not None:
+        _set(key, L.PRESETS[preset].stack)
+        st.rerun()
+    c, h, w = (int(col.number_input(f"input {a.name}", a.lo, a.hi, stack.input_shape[i], key=f"{key}_in_{a.name}_{v}"))
+               for i, (col, a) in enumerate(zip(st.columns(3), L.INPUT_ARGS)))
+    layers: list[L.Layer] = []
+    for i, layer in enumerate(stack.layers):
+        left, mid, right = st.columns([1.2, 6, 0.6], vertical_alignment="bottom")
+        left.markdown(f"**{i}** · `{layer.kind}`")
+        with mid:
+            layers.append(_layer_widgets(layer, f"{key}_{i}_{layer.kind}_{v}"))
+        if right.button("", icon=":material/delete:", key=f"{key}_del_{i}_{v}", help="Remove this layer"):
+            _set(key, L.Stack(stack.input_shape, stack.layers[:i] + stack.layers[i + 1:]))
+            st.rerun()
+    add_kind, add_at, add_btn = st.columns([3, 2, 1], vertical_alignment="bottom")
+    kind = add_kind.selectbox("Add a layer", list(L.KINDS), key=f"{key}_add_kind")
+    at = add_at.number_input("at position", 0, len(stack.layers), len(stack.layers), key=f"{key}_add_at_{v}")
+    if add_btn.button("Add", icon=":material/add:", key=f"{key}_add", disabled=len(stack.layers) >= L.MAX_LAYERS):
+        _set(key, L.Stack(stack.input_shape, stack.layers[:at] + (_new_layer(kind, stack, at),) + stack.layers[at:]))
+        st.rerun()
+    edited = L.Stack((c, h, w), tuple(layers))
+    if edited != stack:
+        st.session_state[f"{key}_text"] = L.encode(edited)
+    st.query_params[URL_KEY] = L.encode(edited)
+    return edited
+
+
+def _new_layer(kind: str, stack: L.Stack, at: int) -> L.Layer:
+    """A new layer whose numbers fit the shape at that position when they can."""
+    prop = L.propagate(L.Stack(stack.input_shape, stack.layers[:at]))
+    shape = prop.output_shape
+    fitted = {"Conv2d": lambda: L.Conv2d(shape[0] if len(shape) == 3 else 1, 16, 3, padding=1),
+              "BatchNorm2d": lambda: L.BatchNorm2d(shape[0] if len(shape) == 3 else 16),
+              "Linear": lambda: L.Linear(shape[-1], 10)}
+    return fitted.get(kind, L.KINDS[kind])()
+
+
+def apply_fix(key: str, stack: L.Stack, error: L.Mismatch) -> None:
+    if error.fix is not None:
+        layers = list(stack.layers)
+        layers[error.index] = error.fix
+        _set(key, L.Stack(stack.input_shape, tuple(layers)))
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def stack_summary(text: str, batch: int) -> Summary:
+    """Measured on a model built from the layers that fit (a partial model when one doesn't)."""
+    stack = L.decode(text).stack
+    assert stack is not None
+    prop = L.propagate(stack)
+    fitting = L.Stack(stack.input_shape, stack.layers[:len(prop.rows)])
+    return summarize(L.build(fitting), (batch,) + tuple(stack.input_shape))
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def stack_dot(text: str) -> str:
+    stack = L.decode(text).stack
+    assert stack is not None
+    fitting = L.Stack(stack.input_shape, stack.layers[:len(L.propagate(stack).rows)])
+    return graph.module_dot(L.build(fitting), (1,) + tuple(stack.input_shape))
+
+
+@st.cache_resource(show_spinner="Building ResNet-18…", max_entries=2)
+def resnet18(classes: int) -> nn.Module:
+    """torchvision's ResNet-18 architecture, untrained (no weights download), shared read-only."""
+    import torchvision
+
+    model = torchvision.models.resnet18(weights=None, num_classes=classes).eval()
+    model.requires_grad_(False)
+    return model
+
+
+@st.cache_data(show_spinner="Measuring every layer…", max_entries=16)
+def resnet_summary(classes: int, batch: int, side: int) -> Summary:
+    return summarize(resnet18(classes), (batch, 3, side, side))
+
+
+@st.cache_data(show_spinner="Tracing the graph…", max_entries=8)
+def resnet_dot(classes: int, side: int) -> str:
+    return graph.module_dot(resnet18(classes), (1, 3, side, side))
+
+
+def summary_table(summary: Summary, max_depth: int) -> None:
+    """The torchinfo-style table, containers folded below `max_depth`."""
+    rows = [{"layer": "  " * (s.depth - 1) + (s.name or "model"), "type": s.kind, "depth": s.depth,
+             "output shape": str(list(s.output_shape)), "params": s.params, "trainable": s.trainable,
+             "mult-adds": s.mult_adds, "activation memory (KiB)": round(s.activation_bytes / 1024, 1)}
+            for s in summary.rows if s.depth <= max_depth]
+    st.dataframe(rows, hide_index=True, width="stretch",
+                 column_config={"params": st.column_config.NumberColumn(format="localized"),
+                                "mult-adds": st.column_config.NumberColumn(format="localized")})
+    st.caption(f"Total **{summary.params:,}** parameters ({summary.trainable_params:,} trainable), "
+               f"**{summary.mult_adds:,}** mult-adds for this batch (FlopCounterMode flops ÷ 2: it counts "
+               "matrix products and convolutions; pooling, ReLU and BatchNorm count 0), output "
+               f"{list(summary.output_shape)}.")
