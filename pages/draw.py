@@ -24,7 +24,7 @@ def _clear() -> None:
 
 
 ensure_navigation()
-st.title("✏️ Draw a digit")
+st.title(":material/draw: Draw a digit")
 st.markdown("Draw one digit, 0–9, big and in the middle. It is turned into a 28×28 image the way MNIST's digits "
             "were made, then both of your models classify it.")
 
@@ -33,13 +33,13 @@ c_canvas, c_steps = st.columns([2, 3])
 with c_canvas:
     drawing = st_canvas(stroke_width=20, stroke_color="#000000", background_color="#FFFFFF", height=280, width=280,
                         drawing_mode="freedraw", return_image_data=True, key=f"{K}_canvas_{st.session_state.get(f'{K}_canvas_n', 0)}")
-    st.button("🧽 Clear", on_click=_clear, key=f"{K}_clear")
+    st.button("Clear", icon=":material/ink_eraser:", on_click=_clear, key=f"{K}_clear")
     st.caption("The canvas toolbar has **Undo**, **Redo** and **Reset**. Each stroke updates the predictions.")
 steps = preprocess_canvas(drawing.image_data)
 
 with c_steps:
     if steps is None:
-        st.info("**Draw a digit** on the canvas: nothing is predicted for an empty canvas.", icon="✏️")
+        st.info("**Draw a digit** on the canvas: nothing is predicted for an empty canvas.", icon=":material/draw:")
     else:
         st.session_state[DRAWN] = steps.centred.round(3).tolist()
         t, b, le, ri = steps.bbox

@@ -18,7 +18,7 @@ from ui.errors import show_input_error
 from ui.training import LR_CHOICES, trainer, training_panel
 
 ensure_navigation()
-st.title("🏔️ Optimizers")
+st.title(":material/landscape: Optimizers")
 st.caption("Paths come from `torch.optim` itself: a 2-element parameter tensor, `loss.backward()`, "
            "`optimizer.step()` — as in any training loop.")
 tab_2d, tab_model = st.tabs(["On a 2-D loss surface", "On the real model (Fully Connected net)"])

@@ -100,7 +100,7 @@ def _mnist() -> MNISTData:
     data = load_mnist(paths(), allow_download=False)  # the download itself ran, with progress, above
     error = _download_attempt().error
     if data.source == "mnist-sample" and error:
-        data = replace(data, note=f"Full MNIST could not be downloaded ({error}); run "
+        data = replace(data, note=f"Full MNIST could not be downloaded: {error}. Run "
                                   "`python -m core.data --download` when online.")
     return data
 

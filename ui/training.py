@@ -9,6 +9,7 @@ from core.config import OPTIMIZER_LABELS, Arch, ModelConfig, TrainConfig, defaul
 from core.estimate import estimate_seconds
 from core.config import ConfigError
 from core.figures.training import Curve, live_loss, run_curves
+from core.run_analysis import overfitting
 from core.record import STATUS_LABELS, Run
 from core.store import RunSummary
 from core.train import check_config, diagnose, fit
@@ -100,9 +101,12 @@ def training_panel(cfg: TrainConfig, key: str) -> tuple[Run, torch.nn.Module] | 
             st.warning(f"Stored run loaded, marked **did not learn**: {facts}. Pages that pick a trained model for "
                        f"you skip it.", icon=":material/trending_flat:")
         else:
-            st.success(f"Trained run loaded from the store: {facts}.", icon="💾")
+            st.success(f"Trained run loaded from the store: {facts}.", icon=":material/save:")
         for note in diagnose(run.history):
-            st.warning(note, icon="⚠️")
+            st.warning(note, icon=":material/warning:")
+        overfit = overfitting(run.history.val_loss)
+        if overfit is not None:
+            st.warning(overfit.sentence(), icon=":material/trending_up:")
         return stored
     problem = cache.store().last_problem(cfg)
     if problem:
@@ -117,14 +121,14 @@ def training_panel(cfg: TrainConfig, key: str) -> tuple[Run, torch.nn.Module] | 
         _progress_view(cfg, key)
         return None
     if job is not None and job.error:
-        st.error(job.error, icon="⚠️")
+        st.error(job.error, icon=":material/warning:")
     data = cache.mnist()
     dev = cache.device()
     step_s = cache.step_seconds(cfg.model, cfg.optimizer, min(cfg.batch_size, len(data.train)), str(dev))
     est = estimate_seconds(cfg, len(data.train), len(data.test), step_s)
     st.info(f"Not trained yet. Estimated training time: **~{est:.0f} s** on {dev.type.upper()} "
             f"({cfg.epochs} epochs × {len(data.train):,} digits, {1000 * step_s:.1f} ms per step measured just now).",
-            icon="⏱️")
+            icon=":material/timer:")
     if st.button("Train", type="primary", key=f"{key}_train"):
         cache.jobs().start(cfg, trainer(cfg))
         st.rerun()
