@@ -34,7 +34,7 @@ from core import conv, plots_conv  # noqa: E402
 from core.config import ModelConfig, Paths, TrainConfig  # noqa: E402
 from core.data import load_mnist, to_input  # noqa: E402
 from core.digits import downsample_for_display, preprocess_canvas  # noqa: E402
-from core.explain import saliency  # noqa: E402
+from core.attribution import MNIST_NORM, AttributionSpec, attribute  # noqa: E402
 from core.inspect import activations, predict_proba  # noqa: E402
 from core.store import RunStore  # noqa: E402
 from core.train import fit, load_model  # noqa: E402
@@ -102,8 +102,8 @@ def draw_update(models: dict[str, torch.nn.Sequential], url: str) -> None:
     for arch, model in models.items():
         probs = predict_proba(model, steps.tensor)[0].numpy()
         _send(plots_conv.probabilities(probs, "p"))
-        sal = saliency(model, steps.tensor)
-        _send(plots_conv.saliency(sal.grad, sal.limit, "s"))
+        sal = attribute(model, torch.from_numpy(steps.centred)[None, None], AttributionSpec("saliency"), MNIST_NORM)
+        _send(plots_conv.saliency(sal.map2d(), sal.limit, "s"))
     acts = dict(activations(models["cnn"], steps.tensor))
     for name in ("relu1", "relu2"):
         _send(plots_conv.tiles(acts[name][0].numpy(), 8, name, height=300))
