@@ -13,10 +13,11 @@ structure that shares the parameter and buffer tensors (no weights are copied), 
 on the twin's modules, concurrent calls on one model cannot see each other's hooks, and the original's
 mode, hooks and requires_grad flags are never touched. Gradients are taken with respect to a private
 copy of the input only (torch.autograd.grad inside Captum): nothing is written to any parameter's .grad.
-In the twin every ReLU is a fresh, non-in-place module, and torchvision's ResNet blocks, which call one
-in-place ReLU module twice, get one ReLU per use (SPLIT_RELU): Guided Backprop hooks each ReLU and would
-otherwise raise or give wrong maps. A twin of any other model whose ReLU module runs twice per forward
-is refused for the guided methods (MethodUnavailable) instead of giving a silently wrong map.
+For the guided methods, every ReLU in the twin is a fresh, non-in-place module, and torchvision's
+ResNet blocks, which call one in-place ReLU module twice, get one ReLU per use (SPLIT_RELU): Guided
+Backprop hooks each ReLU and would otherwise raise or give wrong maps. Any other model whose ReLU
+module runs twice per forward is refused for the guided methods (MethodUnavailable) instead of
+giving a silently wrong map.
 """
 from __future__ import annotations
 
@@ -183,17 +184,20 @@ def _replace_modules(root: nn.Module, rewrite: Callable[[nn.Module], nn.Module |
         _replace_modules(child, rewrite)
 
 
-def twin(model: nn.Module) -> nn.Module:
+def twin(model: nn.Module, one_relu_per_use: bool = False) -> nn.Module:
     """A private copy of the module structure sharing every parameter and buffer tensor (nothing is copied
-    but the modules), with fresh non-in-place ReLUs and one ReLU per use in torchvision's ResNet blocks."""
+    but the modules). With one_relu_per_use (for the guided methods), every ReLU is a fresh non-in-place
+    module and torchvision's ResNet blocks get one ReLU per use; otherwise the ReLUs stay as they are
+    (in place is faster, and only the guided methods hook them)."""
     shared: dict[int, object] = {id(t): t for t in itertools.chain(model.parameters(), model.buffers())}
     out = copy.deepcopy(model, memo=shared)
     for m in out.modules():  # hooks copied from the original (if any) are not ours to run
         m._forward_hooks.clear()
         m._forward_pre_hooks.clear()
         m._backward_hooks.clear()
-    _replace_modules(out, lambda m: SPLIT_RELU[type(m)](m) if type(m) in SPLIT_RELU
-                     else nn.ReLU() if isinstance(m, nn.ReLU) else None)
+    if one_relu_per_use:
+        _replace_modules(out, lambda m: SPLIT_RELU[type(m)](m) if type(m) in SPLIT_RELU
+                         else nn.ReLU() if isinstance(m, nn.ReLU) else None)
     return out
 
 
@@ -317,7 +321,7 @@ def _occlusion(f, x, target, spec, layer):
         raise AttributionError(f"The occlusion window ({window} px) is larger than the image ({side} px).")
     c = x.shape[1]
     return Occlusion(f).attribute(x, sliding_window_shapes=(c, window, window), strides=(c, stride, stride),
-                                  baselines=0.0, target=target, perturbations_per_eval=16)
+                                  baselines=0.0, target=target, perturbations_per_eval=64 if side <= 64 else 16)
 
 
 def _guided_backprop(f, x, target, spec, layer):
@@ -414,7 +418,7 @@ def attribute(model: nn.Module, pixels: torch.Tensor, spec: AttributionSpec,
     """Explain `target` (default: the predicted class) for one image `pixels` (1, C, H, W) in [0, 1]."""
     t0 = time.perf_counter()
     method = METHODS[spec.method]
-    private = twin(model)
+    private = twin(model, one_relu_per_use=method.guided)
     x = _pixels(pixels, _device(model)).requires_grad_(True)  # (1, C, H, W), a private leaf
     f = FromPixels(private, *norm)
     layer_name, layer = _resolve_layer(private, spec, tuple(x.shape[1:])) if method.needs_layer else (None, None)
@@ -422,13 +426,14 @@ def attribute(model: nn.Module, pixels: torch.Tensor, spec: AttributionSpec,
         if target is None:
             with torch.no_grad():
                 target = int(f(x).argmax(1))
-        relus = {n: m for n, m in private.named_modules() if isinstance(m, nn.ReLU)} if method.guided else {}
-        calls = dict.fromkeys(relus, 0) | {"": 0}
+        counted = ({n: m for n, m in private.named_modules() if isinstance(m, nn.ReLU)} | {"": private}
+                   if method.guided else {})  # the guided methods check that each ReLU runs once per forward
+        calls = dict.fromkeys(counted, 0)
 
         def count(name: str, _m: nn.Module, out: object) -> None:
             calls[name] += 1
 
-        with forward_hooks(relus | {"": private}, count):
+        with forward_hooks(counted, count):
             try:
                 out = method.run(f, x, int(target), spec, layer)
             except IndexError as e:  # Captum indexes the output with the target
@@ -436,7 +441,7 @@ def attribute(model: nn.Module, pixels: torch.Tensor, spec: AttributionSpec,
         if x.device.type == "cuda":
             torch.cuda.synchronize(x.device)
         seconds = time.perf_counter() - t0
-    if any(c > calls[""] for n, c in calls.items() if n):
+    if any(c > calls[""] for n, c in calls.items() if n):  # empty unless guided
         raise MethodUnavailable(f"{method.label} needs one ReLU module per use; this model calls one ReLU "
                                 "module several times per forward pass, which would give a wrong map.")
     values = out.detach()
