@@ -305,3 +305,19 @@ def test_hundred_attributions_without_memory_growth(models):
     assert grown_kib < 20 * 1024, f"peak memory grew by {grown_kib / 1024:.1f} MiB over 100 runs"
     assert _live_tensors() - live_before <= 2  # no tensors kept alive (graphs, activations, twins)
     assert snapshot(model)["hooks"] == [0] * len(list(model.modules()))
+
+
+@pytest.mark.parametrize("method", list(METHODS))
+def test_the_code_shown_computes_the_same_map(models, method):
+    from core.attribution import attribution_code
+
+    model, x = models["cnn"], image("cnn", 9)
+    baseline = "blurred" if method == "integrated_gradients" else "black"
+    s = AttributionSpec(method, steps=10, samples=3, baseline=baseline,
+                        layer="relu2" if METHODS[method].needs_layer else None)
+    code = attribution_code(s, MNIST_NORM, 28)
+    scope = {"model": copy.deepcopy(model), "pixels": x.clone(), "target": 4}
+    with torch.random.fork_rng():
+        exec(compile(code, f"<{method} code>", "exec"), scope)  # noqa: S102 - our own generated code, tested
+    ours = attribute(model, x, s, MNIST_NORM, target=4).values
+    assert np.allclose(scope["attr"].detach().numpy().reshape(ours.shape), ours, atol=1e-5), code
