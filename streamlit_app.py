@@ -24,6 +24,7 @@ PAGES = {
         st.Page("pages/losses.py", title="Loss functions", icon="📉"),
         st.Page("pages/optimizers.py", title="Optimizers", icon="🏔️"),
         st.Page("pages/draw.py", title="Draw a digit", icon="✏️"),
+        st.Page("pages/saliency.py", title="Saliency", icon=":material/center_focus_strong:"),
     ],
     "Your work": [
         st.Page("pages/runs.py", title="Training runs", icon="📊"),

@@ -63,3 +63,17 @@ def test_side_by_side_and_top_classes():
     assert len(heat) == 2 and all(np.abs(np.asarray(h.z)).max() == pytest.approx(1.0) for h in heat)
     bars = top_classes([(3, 0.7), (5, 0.2), (1, 0.05)], names=[f"c{i}" for i in range(10)], target=5)
     assert list(bars.data[0].y) == ["c3", "c5", "c1"] and bars.data[0].marker.color[1] == "#d62728"
+
+
+def test_png_download_uses_the_same_diverging_colours():
+    import io
+
+    from PIL import Image
+
+    from core.figures.attribution import attribution_png
+
+    v = np.zeros((8, 8), np.float32)
+    v[0, 0], v[7, 7] = 1.0, -1.0
+    png = np.asarray(Image.open(io.BytesIO(attribution_png(v, View(clip=100)))))
+    assert png.shape == (8, 8, 3)
+    assert tuple(png[0, 0]) == (178, 24, 43) and tuple(png[7, 7]) == (33, 102, 172) and tuple(png[3, 3]) == (247,) * 3

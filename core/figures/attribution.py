@@ -148,3 +148,19 @@ def top_classes(top: Sequence[tuple[int, float]], names: Sequence[str] | None = 
               "xaxis": {"title": {"text": "probability (%)"}, "range": [0, 100]},
               "yaxis": {"autorange": "reversed", "type": "category", "automargin": True}}
     return go.Figure({"data": [trace], "layout": layout})
+
+
+def attribution_png(values: np.ndarray, view: View) -> bytes:
+    """The (H, W) map as a PNG in the same diverging colours as the figure (sign and clipping applied)."""
+    import io
+
+    from PIL import Image
+
+    z, limit = shown(values, view)
+    t = (z / limit + 1.0) / 2.0  # (H, W) in [0, 1], 0.5 = zero
+    stops = np.array([s for s, _ in DIVERGING])
+    rgb = np.array([[int(c) for c in colour[4:-1].split(",")] for _, colour in DIVERGING], dtype=np.float32)
+    out = np.stack([np.interp(t, stops, rgb[:, i]) for i in range(3)], -1)  # (H, W, 3)
+    buf = io.BytesIO()
+    Image.fromarray(np.round(out).astype(np.uint8)).save(buf, format="PNG")
+    return buf.getvalue()
