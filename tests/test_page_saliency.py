@@ -82,7 +82,6 @@ BAD = [
 
 
 def test_bad_uploads_get_a_message_and_the_page_keeps_working(at):
-    at.multiselect(key="sal_methods").set_value(["saliency"])
     at.radio(key="sal_source").set_value("Upload")
     run(at)
     good = digit_photo()
