@@ -40,6 +40,8 @@ PAGES = [
      "real network side by side."),
     ("pages/draw.py", "Draw a digit", "Your drawing, preprocessed like MNIST, through your own trained MLP and "
      "CNN, with feature maps and saliency."),
+    ("pages/saliency.py", "Saliency", "Upload a photo (or pick one) and see why a model predicted what it did: "
+     "seven Captum attribution methods side by side, honest about sign and scale."),
     ("pages/runs.py", "Training runs", "Every run you trained, in one table, with loss and accuracy curves "
      "overlaid to compare them."),
 ]
