@@ -26,6 +26,7 @@ PAGES = {
         st.Page("pages/draw.py", title="Draw a digit", icon=":material/draw:"),
         st.Page("pages/layer_shapes.py", title="Layer shapes", icon=":material/stacks:"),
         st.Page("pages/transfer.py", title="Transfer learning", icon=":material/model_training:"),
+        st.Page("pages/saliency.py", title="Saliency", icon=":material/center_focus_strong:"),
     ],
     "Your work": [
         st.Page("pages/runs.py", title="Training runs", icon=":material/monitoring:"),

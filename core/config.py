@@ -17,6 +17,7 @@ from typing import Literal, get_args
 
 import torch
 
+from core.errors import InputError
 from core.models import ARCHITECTURES, architecture
 from core.optimizers import OPTIMIZER_LABELS
 
@@ -29,7 +30,7 @@ ARCH_LABELS: dict[str, str] = {key: a.label for key, a in ARCHITECTURES.items()}
 HOME_ENV = "PTCE_HOME"
 
 
-class ConfigError(ValueError):
+class ConfigError(InputError):
     """A config that cannot be trained (zero epochs, a learning rate out of range, ...), from the controls or a file."""
 
 

@@ -2,11 +2,12 @@
 from ui.shell import ensure_navigation  # first: sets the OpenMP wait policy before torch loads
 
 import streamlit as st
+import torch
 from streamlit_drawable_canvas import st_canvas
 
 from core.config import ARCH_LABELS, default_config
 from core.digits import downsample_for_display, preprocess_canvas
-from core.explain import saliency
+from core.attribution import MNIST_NORM, AttributionSpec, attribute
 from core.figures import conv as conv_figures
 from core.figures.images import mosaic, probability_bars
 from core.figures.images import steps as steps_figure
@@ -91,8 +92,9 @@ if steps is not None and results:
                 "it; white: no effect. The sign is kept, not squared away.")
     cols = st.columns(len(results))
     for col, (arch, (model, x, probs)) in zip(cols, results.items()):
-        sal = saliency(model, x)
-        col.plotly_chart(conv_figures.saliency(sal.grad, sal.limit, f"{ARCH_LABELS[arch]}: saliency of class "
+        pixels = torch.from_numpy(steps.centred)[None, None]  # (1, 1, 28, 28) ink in [0, 1], before normalizing
+        sal = attribute(model, pixels, AttributionSpec("saliency"), MNIST_NORM)
+        col.plotly_chart(conv_figures.saliency(sal.map2d(), sal.limit, f"{ARCH_LABELS[arch]}: saliency of class "
                                                f"{sal.target}"), key=f"{K}_{arch}_sal")
     if "cnn" in results:
         model, x, _ = results["cnn"]

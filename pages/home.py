@@ -45,6 +45,8 @@ PAGES = [
      "named with the number that would; parameters, mult-adds and memory per layer; ResNet-18 inside."),
     ("pages/transfer.py", "Transfer learning", "ResNet-18: frozen vs trainable parameters, feature extraction vs "
      "fine-tuning, compared on a few-label task."),
+    ("pages/saliency.py", "Saliency", "Upload a photo (or pick one) and see why a model predicted what it did: "
+     "seven Captum attribution methods side by side, honest about sign and scale."),
     ("pages/runs.py", "Training runs", "Every run you trained, in one table, with loss and accuracy curves "
      "overlaid to compare them."),
 ]
