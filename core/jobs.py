@@ -157,6 +157,7 @@ class _Worker:
     process: Any  # a spawn-context Process
     conn: Connection
     job: Job | None = None
+    retiring: bool = False  # killed by Stop: gets no new job; the reader replaces it once it has exited
 
 
 def pool_size(cpus: int | None = None) -> int:
@@ -217,7 +218,7 @@ class Jobs:
                 self._queue.remove(job)
             for w in self._workers:
                 if w.job is job:
-                    w.job = None
+                    w.job, w.retiring = None, True
                     w.process.kill()  # the reader thread sees it exit and starts a fresh worker
             job._finish(STOPPED)
 
@@ -272,7 +273,7 @@ class Jobs:
         for w in self._workers:
             if not self._queue:
                 return
-            if w.job is None and w.process.is_alive():
+            if w.job is None and not w.retiring and w.process.is_alive():
                 job = self._queue.popleft()
                 try:
                     w.conn.send(("train", job.key, job.config))

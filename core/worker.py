@@ -12,6 +12,7 @@ Protocol on the duplex pipe, server -> worker: ("setup", WorkerSetup) once, then
 from __future__ import annotations
 
 import os
+from functools import partial
 from multiprocessing.connection import Connection
 
 
@@ -30,4 +31,8 @@ def main(conn: Connection, env: dict[str, str]) -> None:
         if message is None:
             return
         _, key, config = message
-        conn.send(setup.run(context, key, config, lambda p: conn.send(("progress", key, p))))
+        conn.send(setup.run(context, key, config, partial(_send_progress, conn, key)))
+
+
+def _send_progress(conn: Connection, key: str, progress: object) -> None:
+    conn.send(("progress", key, progress))

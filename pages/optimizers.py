@@ -12,7 +12,7 @@ from core.optim2d import OPT_LABELS, SURFACE_LABELS, OptimInputError, OptimSpec,
 from core.plots import run_curves
 from ui import cache
 from ui.concept_widgets import code_panel
-from ui.training import LR_CHOICES, trainer, training_panel
+from ui.training import LR_CHOICES, training_panel
 
 ensure_navigation()
 st.title("🏔️ Optimizers")
@@ -83,7 +83,7 @@ def model_view() -> None:
                (cache.jobs().get(cfg) is None or cache.jobs().get(cfg).done.is_set())]
     if missing and st.button(f"Train all {len(missing)} missing", key="optm_train_all"):
         for o in missing:
-            cache.jobs().start(cfgs[o], trainer(cfgs[o]))
+            cache.jobs().submit(cfgs[o])
         st.rerun()
     cols = st.columns(len(cfgs))
     for col, (o, cfg) in zip(cols, cfgs.items()):

@@ -9,7 +9,7 @@ from core.codegen import training_code
 from core.config import OPTIMIZER_LABELS, Arch, ModelConfig, TrainConfig, default_config
 from core.estimate import estimate_seconds
 from core.plots import live_loss, run_curves
-from core.train import ConfigError, Run, check_config, diagnose, fit
+from core.train import ConfigError, Run, check_config, diagnose
 from ui import cache, concept_widgets
 
 HIDDEN_CHOICES = [16, 32, 64, 128, 256, 512]
@@ -66,25 +66,32 @@ def config_controls(arch: Arch, key: str) -> TrainConfig:
     return cfg
 
 
-def trainer(cfg: TrainConfig):
-    data, device = cache.mnist(), cache.device()
-    return lambda on_progress: fit(cfg, data, device, on_progress)
+def _waiting_text(ahead: int) -> str:
+    if ahead == 0:
+        return "Waiting for a free training worker: this run is next in line."
+    return f"Waiting for a free training worker: {ahead} run{'s' if ahead > 1 else ''} ahead of this one."
 
 
 @st.fragment(run_every=0.5)
 def _progress_view(cfg: TrainConfig, key: str) -> None:
-    job = cache.jobs().get(cfg)
+    pool = cache.jobs()
+    job = pool.get(cfg)
     if job is None or job.done.is_set():
         st.rerun()  # the whole page now shows the finished run (or the failure)
         return
-    label = f"Epoch {job.epoch}/{cfg.epochs} · step {len(job.step_loss)}/{job.total_steps or '…'}"
-    if job.val_acc:
-        label += f" · validation accuracy {100 * job.val_acc[-1]:.1f}%"
-    st.progress(job.fraction, text=label)
-    if job.step_loss:
-        st.plotly_chart(live_loss(job.step_loss, job.total_steps), key=f"{key}_live")
-    if st.button("Stop training", key=f"{key}_stop"):
-        job.cancel_requested = True
+    ahead = pool.position(job)
+    if ahead is not None:
+        st.info(_waiting_text(ahead), icon=":material/hourglass_top:")
+    else:
+        label = f"Epoch {job.epoch}/{cfg.epochs} · step {len(job.step_loss)}/{job.total_steps or '…'}"
+        if job.val_acc:
+            label += f" · validation accuracy {100 * job.val_acc[-1]:.1f}%"
+        st.progress(job.fraction, text=label)
+        if job.step_loss:
+            st.plotly_chart(live_loss(list(job.step_loss), job.total_steps), key=f"{key}_live")
+    if st.button("Stop training", key=f"{key}_stop", icon=":material/stop_circle:"):
+        pool.stop(job)  # kills its worker at once; nothing is stored
+        st.rerun()
 
 
 def training_panel(cfg: TrainConfig, key: str) -> tuple[Run, torch.nn.Module] | None:
@@ -108,7 +115,7 @@ def training_panel(cfg: TrainConfig, key: str) -> tuple[Run, torch.nn.Module] | 
         _progress_view(cfg, key)
         return None
     if job is not None and job.error:
-        st.error(job.error, icon="⚠️")
+        st.error(job.error, icon=":material/error:")
     data = cache.mnist()
     dev = cache.device()
     step_s = cache.step_seconds(cfg.model, cfg.optimizer, min(cfg.batch_size, len(data.train)), str(dev))
@@ -117,7 +124,7 @@ def training_panel(cfg: TrainConfig, key: str) -> tuple[Run, torch.nn.Module] | 
             f"({cfg.epochs} epochs × {len(data.train):,} digits, {1000 * step_s:.1f} ms per step measured just now).",
             icon="⏱️")
     if st.button("Train", type="primary", key=f"{key}_train"):
-        cache.jobs().start(cfg, trainer(cfg))
+        cache.jobs().submit(cfg)  # trains in a worker process; this page only watches
         st.rerun()
     return None
 
