@@ -40,7 +40,8 @@ def row(name: str, value: float, unit: str, **extra) -> dict:
 def tiled(data: MNISTData, n: int = EPOCH) -> MNISTData:
     """A 60,000-digit training split (the bundled sample repeated when that is the active source)."""
     reps = -(-n // len(data.train))
-    train = Split(data.train.images.repeat(reps, 1, 1)[:n].contiguous(), data.train.labels.repeat(reps)[:n].contiguous())
+    train = Split(data.train.images.repeat(reps, 1, 1)[:n].contiguous(),
+                  data.train.labels.repeat(reps)[:n].contiguous())
     return MNISTData(data.source, data.description, train, data.test)
 
 
@@ -72,7 +73,8 @@ def epoch_rows(data: MNISTData, device: torch.device, quick: bool) -> list[dict]
             base = seed_s if device.type == "cpu" else None
             rows.append(row(f"{name}: engine, batch {bs}", engine_s, "s/epoch",
                             baseline=round(seed_s, 4), ratio=round(seed_s / engine_s, 1),
-                            target=("≥ 10× (batch 64)" if bs == 64 else "≥ 20× (default batch)") if arch == "net2" else "",
+                            target=("≥ 10× (batch 64)" if bs == 64 else "≥ 20× (default batch)")
+                            if arch == "net2" else "",
                             **({} if base else {"note": "baseline measured on CPU"})))
             limit = compute_only_seconds(arch, bs, device, 20 if quick else 60)
             rows.append(row(f"{name}: pure model compute (resident batch), batch {bs}", limit, "s/epoch",
@@ -154,7 +156,7 @@ def print_table(rows: list[dict], device: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="few steps: a smoke run, not a measurement")
-    parser.add_argument("--only", default="", help="run only groups starting with this: epoch, accuracy, pages")
+    parser.add_argument("--only", default="", help="run only groups starting with this: epoch, accuracy, pages, load")
     parser.add_argument("--also-active", action="store_true",
                         help="repeat the epoch rows in a child process with OMP_WAIT_POLICY=ACTIVE")
     parser.add_argument("--json", default=str(ROOT / "bench" / "results.json"), help="where to write the rows")
@@ -168,7 +170,8 @@ def main() -> None:
     print(f"data: {data.description}; runs in {paths.runs}", file=sys.stderr)
     groups = {"epoch": lambda: epoch_rows(data, device, args.quick),
               "accuracy": lambda: accuracy_rows(data, device, store, args.quick),
-              "pages": lambda: page_rows(args.quick)}
+              "pages": lambda: page_rows(args.quick),
+              "load": lambda: __import__("bench.load", fromlist=["rows"]).rows(args.quick)}
     rows = []
     for name, fn in groups.items():
         if name.startswith(args.only) or not args.only:
@@ -180,7 +183,8 @@ def main() -> None:
         r.setdefault("omp_wait_policy", policy)
     if args.also_active:  # the app's PASSIVE policy is robust to busy cores; ACTIVE is faster on idle ones
         child = Path(tempfile.mkdtemp()) / "active.json"
-        subprocess.run([sys.executable, "-m", "bench", "--only", "epoch", "--json", str(child)] + (["--quick"] if args.quick else []),
+        subprocess.run([sys.executable, "-m", "bench", "--only", "epoch", "--json", str(child)]
+                       + (["--quick"] if args.quick else []),
                        cwd=ROOT, env={**os.environ, "OMP_WAIT_POLICY": "ACTIVE"}, check=True, stdout=subprocess.DEVNULL)
         for r in json.loads(child.read_text()):
             r["name"] += " [OMP_WAIT_POLICY=ACTIVE]"

@@ -41,6 +41,7 @@ from core.train import ConfigError, Progress, Run, fit
 # Measured in `python -m bench --only load` (README): with the workers owning their cores, ACTIVE
 # spinning wins alone and keeps winning with six sessions watching; the server itself keeps PASSIVE.
 WORKER_OMP_WAIT_POLICY = "ACTIVE"
+WORKER_OMP_ENV = "PTCE_WORKER_OMP"  # overrides it (the bench measures both)
 STOPPED = "Training was stopped before it finished; nothing was saved."
 
 
@@ -169,11 +170,12 @@ class Jobs:
     """The pool: `submit`, `get`, `position`, `stop`. Thread-safe; one per server process."""
 
     def __init__(self, paths: Paths, size: int | None = None, trainers: Mapping[type, Trainer] | None = None,
-                 omp_wait_policy: str = WORKER_OMP_WAIT_POLICY, keep_finished: int = 32) -> None:
+                 omp_wait_policy: str | None = None, keep_finished: int = 32) -> None:
         self.size = size or pool_size()
         threads = max(1, (os.cpu_count() or 1) // self.size)
         self._setup = WorkerSetup(paths, threads, dict(trainers or TRAINERS))
-        self._env = {"OMP_WAIT_POLICY": omp_wait_policy}
+        policy = omp_wait_policy or os.environ.get(WORKER_OMP_ENV) or WORKER_OMP_WAIT_POLICY
+        self._env = {"OMP_WAIT_POLICY": policy}
         self._mp = mp.get_context("spawn")
         self.keep_finished = keep_finished
         self._lock = threading.Lock()
