@@ -7,12 +7,14 @@ deployment could put a job engine behind the same three calls (README).
 
 Why processes: a training thread in the web server competes with every session's
 rerun for the interpreter (six sessions watching made a 2 s run take 5-10 min).
-Workers start with `spawn` (never a fork of the threaded server with torch
-loaded). Progress comes back on each worker's own pipe, read by one thread of
-the server: no polling of files and no per-report disk writes, and killing a
-worker (Stop, a crash) can break only its own pipe, never a queue shared with
-the others. Stop kills the worker at once and replaces it; nothing is stored.
-Jobs beyond the pool's size wait in a queue whose position the page shows.
+Workers are fresh interpreters (`python -m core.worker`, like a `spawn` start but
+without re-importing the server's `__main__`, which inside Streamlit is a page
+script; never a fork of the threaded server with torch loaded). Progress comes
+back on each worker's own socketpair, read by one thread of the server: no
+polling of files and no per-report disk writes, and killing a worker (Stop, a
+crash) can break only its own pipe, never a queue shared with the others.
+Stop kills the worker at once and replaces it; nothing is stored. Jobs beyond
+the pool's size wait in a queue whose position the page shows.
 Two sessions asking for the same config share one job.
 
 Dispatch is a table from config class to trainer function (`TRAINERS`), so a
@@ -20,9 +22,11 @@ transfer-learning or layer-builder config only needs its own entry.
 """
 from __future__ import annotations
 
-import multiprocessing as mp
 import os
 import signal
+import socket
+import subprocess
+import sys
 import threading
 from collections import deque
 from collections.abc import Callable, Mapping
@@ -32,7 +36,6 @@ from typing import Any, Literal
 
 import torch
 
-from core import worker
 from core.config import Paths, TrainConfig, default_device
 from core.data import MNISTData, load_mnist
 from core.store import RunStore
@@ -155,7 +158,7 @@ class Job:
 
 @dataclass(eq=False)
 class _Worker:
-    process: Any  # a spawn-context Process
+    process: subprocess.Popen  # python -m core.worker
     conn: Connection
     job: Job | None = None
     retiring: bool = False  # killed by Stop: gets no new job; the reader replaces it once it has exited
@@ -175,8 +178,8 @@ class Jobs:
         threads = max(1, (os.cpu_count() or 1) // self.size)
         self._setup = WorkerSetup(paths, threads, dict(trainers or TRAINERS))
         policy = omp_wait_policy or os.environ.get(WORKER_OMP_ENV) or WORKER_OMP_WAIT_POLICY
-        self._env = {"OMP_WAIT_POLICY": policy}
-        self._mp = mp.get_context("spawn")
+        search_path = os.pathsep.join(p for p in sys.path if p)  # as `spawn` would: also finds test trainers
+        self._env = {**os.environ, "OMP_WAIT_POLICY": policy, "PYTHONPATH": search_path}
         self.keep_finished = keep_finished
         self._lock = threading.Lock()
         self._jobs: dict[str, Job] = {}
@@ -221,7 +224,7 @@ class Jobs:
             for w in self._workers:
                 if w.job is job:
                     w.job, w.retiring = None, True
-                    w.process.kill()  # the reader thread sees it exit and starts a fresh worker
+                    w.process.kill()  # its pipe closes: the reader thread starts a fresh worker
             job._finish(STOPPED)
 
     # ------------------------------------------------------------ for tests, the bench and shutdown
@@ -252,30 +255,31 @@ class Jobs:
                         w.conn.send(None)
                     except OSError:
                         pass
-        for w in self._workers:
-            w.process.join(timeout_s)
-            if w.process.is_alive():
-                w.process.kill()
-                w.process.join(timeout_s)
-            w.conn.close()
         self._reader.join(timeout_s)
+        for w in self._workers:
+            try:
+                w.process.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                w.process.kill()
+                w.process.wait(timeout_s)
+            w.conn.close()
 
     # ------------------------------------------------------------ internals
     def _spawn(self) -> _Worker:
-        parent, child = self._mp.Pipe()
-        process = self._mp.Process(target=worker.main, args=(child, self._env), name="ptce-train-worker",
-                                   daemon=True)
-        process.start()
-        child.close()
-        parent.send(("setup", self._setup))
-        return _Worker(process, parent)
+        ours, theirs = socket.socketpair()
+        with theirs:
+            process = subprocess.Popen([sys.executable, "-m", "core.worker", str(theirs.fileno())],
+                                       pass_fds=[theirs.fileno()], env=self._env, stdin=subprocess.DEVNULL)
+        conn = Connection(ours.detach())
+        conn.send(("setup", self._setup))
+        return _Worker(process, conn)
 
     def _dispatch(self) -> None:
         """Hand queued jobs to idle workers (caller holds the lock)."""
         for w in self._workers:
             if not self._queue:
                 return
-            if w.job is None and not w.retiring and w.process.is_alive():
+            if w.job is None and not w.retiring and w.process.poll() is None:
                 job = self._queue.popleft()
                 try:
                     w.conn.send(("train", job.key, job.config))
@@ -285,25 +289,19 @@ class Jobs:
                 w.job, job.state = job, "running"
 
     def _read(self) -> None:
-        """The one thread that reads every worker's messages and notices workers that died."""
+        """The one thread that reads every worker's messages; a closed pipe means the worker exited."""
         while True:
             with self._lock:
                 if self._closed:
                     return
                 by_conn = {w.conn: w for w in self._workers}
-                by_sentinel = {w.process.sentinel: w for w in self._workers}
-            ready = wait([*by_conn, *by_sentinel], timeout=0.5)
-            for conn in [r for r in ready if r in by_conn]:
-                self._receive(by_conn[conn])
-            for sentinel in [r for r in ready if r in by_sentinel]:
-                self._replace(by_sentinel[sentinel])
-
-    def _receive(self, w: _Worker) -> None:
-        try:
-            while w.conn.poll():
-                self._handle(w, w.conn.recv())
-        except (EOFError, OSError):
-            pass  # the worker is gone; its sentinel says so next
+            for conn in wait(list(by_conn), timeout=0.5):
+                w = by_conn[conn]
+                try:
+                    while w.conn.poll():
+                        self._handle(w, w.conn.recv())
+                except (EOFError, OSError):
+                    self._replace(w)
 
     def _handle(self, w: _Worker, message: tuple) -> None:
         kind, key, payload = message
@@ -323,13 +321,16 @@ class Jobs:
             self._dispatch()
 
     def _replace(self, w: _Worker) -> None:
-        self._receive(w)  # a last message may have arrived just before it exited
-        w.process.join(1)
+        try:
+            exitcode = w.process.wait(5)
+        except subprocess.TimeoutExpired:  # its pipe broke but it lives on: make sure it is gone
+            w.process.kill()
+            exitcode = w.process.wait()
         with self._lock:
             if self._closed or w not in self._workers:
                 return
             if w.job is not None:
-                w.job._finish(crash_text(w.process.exitcode))
+                w.job._finish(crash_text(exitcode))
             w.conn.close()
             self._workers[self._workers.index(w)] = self._spawn()
             self._dispatch()
