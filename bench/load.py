@@ -163,7 +163,9 @@ def alone_seconds(home: Path, settings: ServerSettings, seed: int) -> float:
 
 
 def row(name: str, value: float, unit: str, **extra) -> dict:
-    return {"name": name, "value": round(value, 4), "unit": unit, **extra}
+    r = {"name": name, "value": round(value, 4), "unit": unit, **extra}
+    print(f"  {name}: {value:.4g} {unit} {extra}", file=sys.stderr, flush=True)  # long group: show as it goes
+    return r
 
 
 def server_rows(browser, settings: ServerSettings, seed: int, alone_s: float) -> list[dict]:

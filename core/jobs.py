@@ -268,7 +268,7 @@ class Jobs:
     def _spawn(self) -> _Worker:
         ours, theirs = socket.socketpair()
         with theirs:
-            process = subprocess.Popen([sys.executable, "-m", "core.worker", str(theirs.fileno())],
+            process = subprocess.Popen([sys.executable, "-m", "core.worker", str(theirs.fileno()), str(os.getpid())],
                                        pass_fds=[theirs.fileno()], env=self._env, stdin=subprocess.DEVNULL)
         conn = Connection(ours.detach())
         conn.send(("setup", self._setup))

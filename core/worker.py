@@ -1,4 +1,4 @@
-"""The body of one training worker process: `python -m core.worker FD`, started by core.jobs.Jobs.
+"""The body of one training worker process: `python -m core.worker FD SERVER_PID`, started by core.jobs.Jobs.
 
 A plain interpreter started with its own environment (OMP_WAIT_POLICY is read once, when torch loads
 the OpenMP runtime), not a `multiprocessing` child: spawn and forkserver re-import the parent's
@@ -11,12 +11,27 @@ to exit. Worker -> server, per job: ("progress", key, Progress) many times, then
 """
 from __future__ import annotations
 
+import os
 import sys
+import threading
+import time
 from functools import partial
 from multiprocessing.connection import Connection
 
 
-def main(conn: Connection) -> None:
+def _die_with_the_server(server_pid: int, every_s: float = 1.0) -> None:
+    """A watchdog thread: exit at once if the server process dies, even by SIGKILL mid-training.
+    (Not PR_SET_PDEATHSIG: that follows the thread that started the worker, here a session's script thread.)"""
+    def watch() -> None:
+        while os.getppid() == server_pid:
+            time.sleep(every_s)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="server-watchdog", daemon=True).start()
+
+
+def main(conn: Connection, server_pid: int) -> None:
+    _die_with_the_server(server_pid)
     message = conn.recv()  # unpickling the setup imports core.jobs, hence torch
     assert message[0] == "setup"
     setup = message[1]
@@ -38,4 +53,4 @@ def _send_progress(conn: Connection, key: str, progress: object) -> None:
 
 
 if __name__ == "__main__":
-    main(Connection(int(sys.argv[1])))
+    main(Connection(int(sys.argv[1])), int(sys.argv[2]))

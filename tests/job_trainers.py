@@ -50,3 +50,4 @@ def nan_loss(ctx, cfg, on_progress):
 
 TEST_TRAINERS = {**TRAINERS, HangConfig: hang, CrashConfig: crash}
 NAN_TRAINERS = {**TRAINERS, TrainConfig: nan_loss}
+HANG_TRAINERS = {TrainConfig: hang}  # every run hangs: a page test sees the queue without training anything

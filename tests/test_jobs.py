@@ -115,3 +115,31 @@ def test_a_model_too_big_for_memory_fails_in_the_worker_not_the_server(pool):
     ok = pool.submit(replace(TINY, seed=17))
     assert ok.done.wait(WAIT_S) and ok.status == "ok", ok.error
 
+
+
+def test_the_page_shows_the_queue_position_and_its_stop_button_takes_the_run_out(monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    from conftest import ROOT
+    from job_trainers import HANG_TRAINERS
+    from ui import cache
+
+    hanging = Jobs(cache.paths(), size=1, trainers=HANG_TRAINERS)
+    monkeypatch.setattr(cache, "jobs", lambda: hanging)
+    try:
+        running, waiting = hanging.submit(replace(TINY, seed=21)), hanging.submit(replace(TINY, seed=22))
+        at = AppTest.from_file(str(ROOT / "pages/fully_connected.py"), default_timeout=120)
+        at.run()
+        at.select_slider(key="fc_hidden").set_value(16)
+        at.slider(key="fc_epochs").set_value(1)
+        at.run()
+        at.button(key="fc_train").click()
+        at.run()
+        assert not at.exception, at.exception
+        assert "Waiting for a free training worker: 1 run ahead of this one." in [i.value for i in at.info]
+        at.button(key="fc_stop").click()
+        at.run()
+        assert STOPPED in [e.value for e in at.error] and "fc_train" in [b.key for b in at.button]
+        assert hanging.position(waiting) == 0 and running.state == "running"
+    finally:
+        hanging.shutdown()

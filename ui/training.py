@@ -82,8 +82,10 @@ def _progress_view(cfg: TrainConfig, key: str) -> None:
     ahead = pool.position(job)
     if ahead is not None:
         st.info(_waiting_text(ahead), icon=":material/hourglass_top:")
+    elif not job.total_steps:
+        st.progress(0.0, text="Starting: the training worker is getting the model and data ready…")
     else:
-        label = f"Epoch {job.epoch}/{cfg.epochs} · step {len(job.step_loss)}/{job.total_steps or '…'}"
+        label = f"Epoch {job.epoch}/{cfg.epochs} · step {len(job.step_loss)}/{job.total_steps}"
         if job.val_acc:
             label += f" · validation accuracy {100 * job.val_acc[-1]:.1f}%"
         st.progress(job.fraction, text=label)
