@@ -58,7 +58,7 @@ def test_home_links_every_concept_page():
 def _wait_for_jobs() -> None:
     from ui import cache
 
-    assert cache.jobs().wait_all(120)
+    assert cache.jobs().wait_all(300)  # a fresh worker starts first (torch import, data decode)
 
 
 def page_app(page: str) -> AppTest:

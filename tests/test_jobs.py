@@ -132,6 +132,7 @@ def test_the_page_shows_the_queue_position_and_its_stop_button_takes_the_run_out
         at.run()
         at.select_slider(key="fc_hidden").set_value(16)
         at.slider(key="fc_epochs").set_value(1)
+        at.number_input(key="fc_seed").set_value(4242)  # a config no other test stores
         at.run()
         at.button(key="fc_train").click()
         at.run()
