@@ -32,7 +32,7 @@ STORED = "Trained run loaded from the store"
 
 @dataclass(frozen=True)
 class ServerSettings:
-    worker_omp: str = "ACTIVE"  # OMP_WAIT_POLICY inside the training workers (the server keeps PASSIVE)
+    worker_omp: str = "PASSIVE"  # OMP_WAIT_POLICY inside the training workers (the server keeps PASSIVE)
     post_script_gc: bool = False  # streamlit's runner.postScriptGC
 
     def label(self) -> str:
@@ -196,8 +196,8 @@ def server_rows(browser, settings: ServerSettings, seed: int, alone_s: float) ->
 def rows(quick: bool = False) -> list[dict]:
     from playwright.sync_api import sync_playwright
 
-    matrix = [ServerSettings("ACTIVE", False)] if quick else [
-        ServerSettings("ACTIVE", False), ServerSettings("PASSIVE", False), ServerSettings("ACTIVE", True)]
+    matrix = [ServerSettings()] if quick else [
+        ServerSettings(), ServerSettings("ACTIVE", False), ServerSettings("PASSIVE", True)]
     out = []
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
