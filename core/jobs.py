@@ -28,6 +28,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -188,6 +189,7 @@ class Jobs:
         self._jobs: dict[str, Job] = {}
         self._queue: deque[Job] = deque()
         self._closed = False
+        self._idle_deaths = 0  # workers that exited without a job since the last finished one
         self._workers = [self._spawn() for _ in range(self.size)]
         self._reader = threading.Thread(target=self._read, name="training-jobs", daemon=True)
         self._reader.start()
@@ -316,6 +318,7 @@ class Jobs:
                 job._progress(payload)
                 return
             w.job = None
+            self._idle_deaths = 0  # this worker started and finished a job
             if kind == "done":
                 job.status, job.trained, job.metrics = payload["status"], payload["trained"], payload["metrics"]
                 job._finish(payload["reason"] if payload["status"] != "ok" else "")
@@ -324,6 +327,9 @@ class Jobs:
             self._dispatch()
 
     def _replace(self, w: _Worker) -> None:
+        if w.job is None and not w.retiring:  # died idle: it may not even start (bad install), so back off
+            self._idle_deaths += 1
+            time.sleep(min(30.0, 0.25 * 2 ** self._idle_deaths))
         try:
             exitcode = w.process.wait(5)
         except subprocess.TimeoutExpired:  # its pipe broke but it lives on: make sure it is gone
