@@ -53,10 +53,11 @@ def store() -> RunStore:
 
 @st.cache_resource
 def jobs() -> Jobs:
-    """The process-wide registry of training jobs (sessions share runs in progress)."""
-    registry = Jobs(store())
-    atexit.register(registry.shutdown)  # stop training threads cleanly when the server exits
-    return registry
+    """The server's pool of training worker processes: started once, kept warm, shared by every session
+    (two sessions asking for one config share its job); shut down (running jobs killed) at exit."""
+    pool = Jobs(paths())
+    atexit.register(pool.shutdown)
+    return pool
 
 
 class _DownloadAttempt:

@@ -9,10 +9,10 @@ from core.config import OPTIMIZER_LABELS, Arch, ModelConfig, TrainConfig, defaul
 from core.estimate import estimate_seconds
 from core.config import ConfigError
 from core.figures.training import Curve, live_loss, run_curves
-from core.run_analysis import overfitting
 from core.record import STATUS_LABELS, Run
+from core.run_analysis import overfitting
 from core.store import RunSummary
-from core.train import check_config, diagnose, fit
+from core.train import check_config, diagnose
 from ui import cache
 
 HIDDEN_CHOICES = [16, 32, 64, 128, 256, 512]
@@ -69,25 +69,34 @@ def config_controls(arch: Arch, key: str) -> TrainConfig:
     return cfg
 
 
-def trainer(cfg: TrainConfig):
-    data, device = cache.mnist(), cache.device()
-    return lambda on_progress: fit(cfg, data, device, on_progress)
+def _waiting_text(ahead: int) -> str:
+    if ahead == 0:
+        return "Waiting for a free training worker: this run is next in line."
+    return f"Waiting for a free training worker: {ahead} run{'s' if ahead > 1 else ''} ahead of this one."
 
 
 @st.fragment(run_every=0.5)
 def _progress_view(cfg: TrainConfig, key: str) -> None:
-    job = cache.jobs().get(cfg)
+    pool = cache.jobs()
+    job = pool.get(cfg)
     if job is None or job.done.is_set():
         st.rerun()  # the whole page now shows the finished run (or the failure)
         return
-    label = f"Epoch {job.epoch}/{cfg.epochs} · step {len(job.step_loss)}/{job.total_steps or '…'}"
-    if job.val_acc:
-        label += f" · validation accuracy {100 * job.val_acc[-1]:.1f}%"
-    st.progress(job.fraction, text=label)
-    if job.step_loss:
-        st.plotly_chart(live_loss(job.step_loss, job.total_steps), key=f"{key}_live")
-    if st.button("Stop training", key=f"{key}_stop"):
-        job.cancel_requested = True
+    ahead = pool.position(job)
+    if ahead is not None:
+        st.info(_waiting_text(ahead), icon=":material/hourglass_top:")
+    elif not job.total_steps:
+        st.progress(0.0, text="Starting: the training worker is getting the model and data ready…")
+    else:
+        label = f"Epoch {job.epoch}/{cfg.epochs} · step {len(job.step_loss)}/{job.total_steps}"
+        if job.val_acc:
+            label += f" · validation accuracy {100 * job.val_acc[-1]:.1f}%"
+        st.progress(job.fraction, text=label)
+        if job.step_loss:
+            st.plotly_chart(live_loss(list(job.step_loss), job.total_steps), key=f"{key}_live")
+    if st.button("Stop training", key=f"{key}_stop", icon=":material/stop_circle:"):
+        pool.stop(job)  # kills its worker at once; nothing is stored
+        st.rerun()
 
 
 def training_panel(cfg: TrainConfig, key: str) -> tuple[Run, torch.nn.Module] | None:
@@ -121,7 +130,7 @@ def training_panel(cfg: TrainConfig, key: str) -> tuple[Run, torch.nn.Module] | 
         _progress_view(cfg, key)
         return None
     if job is not None and job.error:
-        st.error(job.error, icon=":material/warning:")
+        st.error(job.error, icon=":material/error:")
     data = cache.mnist()
     dev = cache.device()
     step_s = cache.step_seconds(cfg.model, cfg.optimizer, min(cfg.batch_size, len(data.train)), str(dev))
@@ -130,7 +139,7 @@ def training_panel(cfg: TrainConfig, key: str) -> tuple[Run, torch.nn.Module] | 
             f"({cfg.epochs} epochs × {len(data.train):,} digits, {1000 * step_s:.1f} ms per step measured just now).",
             icon=":material/timer:")
     if st.button("Train", type="primary", key=f"{key}_train"):
-        cache.jobs().start(cfg, trainer(cfg))
+        cache.jobs().submit(cfg)  # trains in a worker process; this page only watches
         st.rerun()
     return None
 
