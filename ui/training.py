@@ -79,7 +79,8 @@ def _waiting_text(ahead: int) -> str:
 def _progress_view(cfg: TrainConfig, key: str) -> None:
     pool = cache.jobs()
     job = pool.get(cfg)
-    if job is None or job.done.is_set():
+    landed = cache.store().has(cfg) and cache.stored_run(cfg) is not None  # even if a worker's message was lost
+    if job is None or job.done.is_set() or landed:
         st.rerun()  # the whole page now shows the finished run (or the failure)
         return
     ahead = pool.position(job)
