@@ -45,7 +45,7 @@ def kind_of(config: StoredConfig) -> str:
 
 @dataclass(frozen=True)
 class Progress:
-    """Handed to `on_progress` every `report_every` steps and at each epoch end."""
+    """Handed to `on_progress` every `report_s` seconds (or `report_every` steps) and at each epoch end."""
 
     step: int  # steps done so far
     total_steps: int

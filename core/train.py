@@ -3,8 +3,9 @@
 Design for speed: the dataset is normalized once into a float tensor that stays
 on the device; each epoch shuffles it with one gather and every step takes a
 slice of that (a view: no DataLoader, no PIL, no per-step copy); losses stay on the
-device and are read back every `report_every` steps, so a GPU is never synchronized
-per step. A per-run `torch.Generator` drives both the initialization and the shuffling, so a config replays exactly.
+device and are read back at most every `report_s` seconds (and at each epoch end), so a GPU is
+never synchronized per step and even a 2-second run streams several points of its curve.
+A per-run `torch.Generator` drives both the initialization and the shuffling, so a config replays exactly.
 """
 from __future__ import annotations
 
@@ -22,7 +23,9 @@ from core.models import build_model
 from core.optimizers import make_optimizer
 from core.record import History, Progress, Run, Status
 
-__all__ = ["check_config", "diagnose", "did_not_learn", "evaluate", "fit", "load_model"]
+REPORT_S = 0.25  # seconds between progress reports: the page's live view refreshes as often (ui/training.py)
+
+__all__ = ["REPORT_S", "check_config", "diagnose", "did_not_learn", "evaluate", "fit", "load_model"]
 
 
 def check_config(cfg: TrainConfig) -> None:
@@ -42,9 +45,12 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int = 20
 
 
 def fit(cfg: TrainConfig, data: MNISTData, device: torch.device | None = None,
-        on_progress: Callable[[Progress], None] | None = None, report_every: int = 20) -> Run:
-    """Train a fresh model for `cfg` on `data`. Stops early, status "diverged", on a non-finite loss; a run that
-    finished at chance accuracy has status "did-not-learn" (stored, but marked and never picked by default)."""
+        on_progress: Callable[[Progress], None] | None = None, report_every: int | None = None,
+        report_s: float = REPORT_S) -> Run:
+    """Train a fresh model for `cfg` on `data`, reporting progress every `report_s` seconds (or every
+    `report_every` steps when given: tests use it to get reports at known steps). Stops early, status
+    "diverged", on a non-finite loss; a run that finished at chance accuracy has status "did-not-learn"
+    (stored, but marked and never picked by default)."""
     check_config(cfg)
     if cfg.data_source != data.source:
         raise ConfigError(f"config asks for {cfg.data_source} but the data is {data.source}")
@@ -66,12 +72,13 @@ def fit(cfg: TrainConfig, data: MNISTData, device: torch.device | None = None,
     t0 = time.perf_counter()
     train_s = 0.0
     step = reported = seen = 0
+    last_report = t0
 
     def flush(epoch: int, val: tuple[float, float] | None = None) -> bool:
         """Copy new losses to the history, report, and say whether they are all finite."""
-        nonlocal reported
+        nonlocal reported, last_report
         new = losses[reported:step].tolist()
-        reported = step
+        reported, last_report = step, time.perf_counter()
         history.step_loss.extend(new)
         if on_progress is not None:
             on_progress(Progress(step, total, epoch, new, time.perf_counter() - t0,
@@ -92,7 +99,8 @@ def fit(cfg: TrainConfig, data: MNISTData, device: torch.device | None = None,
             losses[step] = loss.detach()
             step += 1
             seen += len(yb)
-            if step % report_every == 0 and step % steps_per_epoch != 0 and not flush(epoch):
+            due = step % report_every == 0 if report_every else time.perf_counter() - last_report >= report_s
+            if due and step % steps_per_epoch != 0 and not flush(epoch):
                 status = "diverged"
                 break
         if device.type == "cuda":

@@ -15,7 +15,7 @@ from core.losses import (CEInputs, best_constant, ce_breakdown, ce_code, ce_vs_t
 from ui import cache
 from ui.code import code_panel
 from ui.errors import show_input_error
-from ui.training import training_panel
+from ui.training import pick_stored_run, training_panel
 
 ensure_navigation()
 st.title(":material/trending_down: Loss functions")
@@ -100,10 +100,10 @@ def regression_view() -> None:
 
 def model_view() -> None:
     data = cache.mnist()
-    cfg = default_config("net2", data.source)
+    cfg = pick_stored_run("net2", key="loss_net2") or default_config("net2", data.source)
     st.markdown(f"The MNIST classifiers train with `F.cross_entropy`. Here: each test digit's cross-entropy under "
                 f"the stored Fully Connected run **{cfg.label()}**.")
-    stored = training_panel(cfg, key="loss_net2")
+    stored = training_panel(cfg, key="loss_net2", remember=False)
     if stored is None:
         st.caption("No stored run for these settings yet: press **Train** above (it is stored for every page).")
         return

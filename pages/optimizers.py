@@ -15,7 +15,7 @@ from core.optimizers import SURFACE_OPTIMIZER_LABELS as OPT_LABELS  # the 2-D su
 from ui import cache
 from ui.code import code_panel
 from ui.errors import show_input_error
-from ui.training import LR_CHOICES, training_panel
+from ui.training import LR_CHOICES, pick_stored_run, submit, training_panel
 
 ensure_navigation()
 st.title(":material/landscape: Optimizers")
@@ -69,16 +69,21 @@ def surface_view() -> None:
 
 def model_view() -> None:
     data = cache.mnist()
-    base = default_config("net2", data.source)
-    st.markdown("The Fully Connected net (Net2) trained on MNIST with each optimizer; everything else equal. "
-                "Runs are stored, so each is trained once (press **Train** under an optimizer).")
+    st.markdown("The Fully Connected net (Net2) trained on MNIST with each optimizer; everything else equal to "
+                "the stored run you pick. Runs are stored, so each is trained once (press **Train** under an "
+                "optimizer).")
+    base = pick_stored_run("net2", key="optm_base") or default_config("net2", data.source)
+    lr0 = {"sgd": 0.1, "momentum": 0.01, "adam": 0.001} | ({base.optimizer: base.lr} if base.lr in LRS else {})
+    if st.session_state.get("optm_base_applied") != base.key() or "optm_epochs" not in st.session_state:
+        # a newly picked run (or a new visit): the controls start from its settings and its learning rate
+        st.session_state.update({"optm_base_applied": base.key(), "optm_epochs": base.epochs,
+                                 "optm_momentum": min(base.momentum, 0.99),
+                                 **{f"optm_lr_{o}": lr0[o] for o in OPTIMIZER_LABELS}})
     c = st.columns(4)
-    epochs = c[0].slider("Epochs", 1, 60, base.epochs, key="optm_epochs")
-    lrs = {"sgd": c[1].select_slider("SGD lr", LRS, 0.1, key="optm_lr_sgd", format_func=lambda v: f"{v:g}"),
-           "momentum": c[2].select_slider("SGD + momentum lr", LRS, 0.01, key="optm_lr_momentum",
-                                          format_func=lambda v: f"{v:g}"),
-           "adam": c[3].select_slider("Adam lr", LRS, base.lr, key="optm_lr_adam", format_func=lambda v: f"{v:g}")}
-    momentum = c[2].slider("momentum", 0.0, 0.99, 0.9, 0.01, key="optm_momentum")
+    epochs = c[0].slider("Epochs", 1, 60, key="optm_epochs")
+    lrs = {o: c[i].select_slider(f"{OPTIMIZER_LABELS[o]} lr", LRS, key=f"optm_lr_{o}", format_func=lambda v: f"{v:g}")
+           for i, o in enumerate(OPTIMIZER_LABELS, 1)}
+    momentum = c[2].slider("momentum", 0.0, 0.99, step=0.01, key="optm_momentum")
     cfgs = {o: dataclasses.replace(base, optimizer=o, lr=float(lrs[o]), epochs=int(epochs),
                                  momentum=float(momentum) if o == "momentum" else base.momentum)
             for o in OPTIMIZER_LABELS}
@@ -86,13 +91,13 @@ def model_view() -> None:
                (cache.jobs().get(cfg) is None or cache.jobs().get(cfg).done.is_set())]
     if missing and st.button(f"Train all {len(missing)} missing", key="optm_train_all"):
         for o in missing:
-            cache.jobs().submit(cfgs[o])
+            submit(cfgs[o])
         st.rerun()
     cols = st.columns(len(cfgs))
     for col, (o, cfg) in zip(cols, cfgs.items()):
         with col:
             st.markdown(f"**{OPTIMIZER_LABELS[o]}** · lr {cfg.lr:g}")
-            training_panel(cfg, key=f"optm_{o}")
+            training_panel(cfg, key=f"optm_{o}", remember=False)
     curves = []
     for o, cfg in cfgs.items():
         stored = cache.stored_run(cfg)

@@ -135,7 +135,7 @@ def stored_run(cfg: TrainConfig) -> tuple[Run, torch.nn.Module] | None:
         return None
 
 
-@st.cache_data(show_spinner=False, max_entries=64)
+@st.cache_data(show_spinner="Timing a few training steps for the estimate…", max_entries=64)
 def step_seconds(model: ModelConfig, optimizer: str, batch_size: int, device_name: str) -> float:
     """Measured seconds per optimizer step for this model and batch (a few real steps on random data)."""
     from core.estimate import time_steps

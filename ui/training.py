@@ -2,6 +2,10 @@
 run overlays. Used by every page that trains a model."""
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
 import streamlit as st
 import torch
 
@@ -12,12 +16,40 @@ from core.figures.training import Curve, live_loss, run_curves
 from core.record import STATUS_LABELS, Run
 from core.run_analysis import overfitting
 from core.store import RunSummary
-from core.train import check_config, diagnose
+from core.train import REPORT_S, check_config, diagnose
 from ui import cache
 
 HIDDEN_CHOICES = [16, 32, 64, 128, 256, 512]
 LR_CHOICES = [1e-4, 3e-4, 1e-3, 3e-3, 5e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0, 3.0, 10.0]
 BATCH_CHOICES = [16, 32, 64, 128, 256, 512, 1024, 4096, 8192]
+
+
+# Session-state keys, defined once. Widget state is dropped when the learner leaves a page, so each page's
+# training settings are also kept here (and mirrored to the URL, which a reload restores them from).
+SETTINGS_STATE = "training_settings"  # {page key: {TrainConfig field: value}}
+LATEST_STATE = "latest_runs"  # {arch: config key of the run this learner trained or looked at last}
+TRAINED_HERE_STATE = "trained_here"  # {config key: clock time} of runs this learner pressed Train for
+REFRESH_S = REPORT_S  # the live view redraws as often as the worker reports (core.train.REPORT_S)
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One training control: its URL parameter, its widget key suffix and the values it allows."""
+
+    url: str
+    widget: str
+    choices: list
+    parse: Callable[[str], object]
+
+
+SETTINGS: dict[str, Setting] = {  # TrainConfig field (hidden: of its ModelConfig) -> control
+    "hidden": Setting("hidden", "hidden", HIDDEN_CHOICES, int),
+    "optimizer": Setting("opt", "optimizer", list(OPTIMIZER_LABELS), str),
+    "lr": Setting("lr", "lr", LR_CHOICES, float),
+    "batch_size": Setting("bs", "batch", BATCH_CHOICES, int),
+    "epochs": Setting("ep", "epochs", list(range(1, 61)), int),
+    "seed": Setting("seed", "seed", list(range(10_000)), int),
+}
 
 
 def _url_value(name: str, choices: list, parse) -> object | None:
@@ -35,37 +67,43 @@ def _url_value(name: str, choices: list, parse) -> object | None:
     return value
 
 
+def _restore_settings(key: str, defaults: dict) -> None:
+    """Seed each control that has no widget state (first run of this page visit): from the URL (a link, a
+    reload), else from the settings this learner last used on this page, else the default."""
+    kept = st.session_state.get(SETTINGS_STATE, {}).get(key, {})
+    for name, s in SETTINGS.items():
+        widget = f"{key}_{s.widget}"
+        if widget not in st.session_state:
+            from_url = _url_value(s.url, s.choices, s.parse)
+            st.session_state[widget] = next(v for v in (from_url, kept.get(name), defaults[name]) if v is not None)
+
+
 def config_controls(arch: Arch, key: str) -> TrainConfig:
     """Hyperparameter widgets (explicit keys, so tests can drive them) -> the TrainConfig they describe.
 
-    The settings are mirrored in the page URL, so a link or bookmark reproduces them exactly."""
+    The settings follow the learner across pages (session state) and are mirrored in the page URL, so a
+    link, bookmark or reload reproduces them exactly."""
     data = cache.mnist()
     d = default_config(arch, data.source)
-    optimizers = list(OPTIMIZER_LABELS)
-    start = {
-        "hidden": _url_value("hidden", HIDDEN_CHOICES, int) or d.model.hidden,
-        "opt": _url_value("opt", optimizers, str) or d.optimizer,
-        "lr": _url_value("lr", LR_CHOICES, float) or d.lr,
-        "bs": _url_value("bs", BATCH_CHOICES, int) or d.batch_size,
-        "ep": _url_value("ep", list(range(1, 61)), int) or d.epochs,
-        "seed": _url_value("seed", list(range(10_000)), int),
-    }
+    _restore_settings(key, {"hidden": d.model.hidden, "optimizer": d.optimizer, "lr": d.lr,
+                            "batch_size": d.batch_size, "epochs": d.epochs, "seed": d.seed})
+    w = {name: f"{key}_{s.widget}" for name, s in SETTINGS.items()}
     with st.container(border=True):
         st.markdown("**Training settings** — moving a control never retrains; press **Train** to train.")
         c1, c2, c3 = st.columns(3)
-        hidden = c1.select_slider("Hidden units (fc1)", HIDDEN_CHOICES, value=start["hidden"], key=f"{key}_hidden")
-        optimizer = c2.selectbox("Optimizer", optimizers, format_func=OPTIMIZER_LABELS.get,
-                                 index=optimizers.index(start["opt"]), key=f"{key}_optimizer")
-        lr = c3.select_slider("Learning rate", LR_CHOICES, value=start["lr"], key=f"{key}_lr",
-                              format_func=lambda v: f"{v:g}")
-        batch = c1.select_slider("Batch size", BATCH_CHOICES, value=start["bs"], key=f"{key}_batch")
-        epochs = c2.slider("Epochs", 1, 60, start["ep"], key=f"{key}_epochs")
-        seed = c3.number_input("Seed", 0, 9999, start["seed"] if start["seed"] is not None else d.seed,
-                               key=f"{key}_seed")
+        hidden = c1.select_slider("Hidden units (fc1)", HIDDEN_CHOICES, key=w["hidden"])
+        optimizer = c2.selectbox("Optimizer", SETTINGS["optimizer"].choices, format_func=OPTIMIZER_LABELS.get,
+                                 key=w["optimizer"])
+        lr = c3.select_slider("Learning rate", LR_CHOICES, key=w["lr"], format_func=lambda v: f"{v:g}")
+        batch = c1.select_slider("Batch size", BATCH_CHOICES, key=w["batch_size"])
+        epochs = c2.slider("Epochs", 1, 60, key=w["epochs"])
+        seed = c3.number_input("Seed", 0, 9999, key=w["seed"])
     cfg = TrainConfig(model=ModelConfig(arch=arch, hidden=int(hidden)), optimizer=optimizer, lr=float(lr),
                       batch_size=int(batch), epochs=int(epochs), seed=int(seed), data_source=data.source)
-    st.query_params.update({"hidden": cfg.model.hidden, "opt": cfg.optimizer, "lr": f"{cfg.lr:g}",
-                            "bs": cfg.batch_size, "ep": cfg.epochs, "seed": cfg.seed})
+    values = {"hidden": cfg.model.hidden, "optimizer": cfg.optimizer, "lr": cfg.lr, "batch_size": cfg.batch_size,
+              "epochs": cfg.epochs, "seed": cfg.seed}
+    st.session_state.setdefault(SETTINGS_STATE, {})[key] = values
+    st.query_params.update({SETTINGS[n].url: (f"{v:g}" if n == "lr" else v) for n, v in values.items()})
     return cfg
 
 
@@ -75,7 +113,16 @@ def _waiting_text(ahead: int) -> str:
     return f"Waiting for a free training worker: {ahead} run{'s' if ahead > 1 else ''} ahead of this one."
 
 
-@st.fragment(run_every=0.5)
+def _eta_text(job) -> str:
+    """A live estimate from the steps this run actually took (replaces the pre-run estimate)."""
+    done = len(job.step_loss)
+    if not done or job.elapsed_s <= 0:
+        return ""
+    left = job.elapsed_s / done * (job.total_steps - done)
+    return f" · about {left:.0f} s left" if left >= 1 else " · finishing"
+
+
+@st.fragment(run_every=REFRESH_S)
 def _progress_view(cfg: TrainConfig, key: str) -> None:
     pool = cache.jobs()
     job = pool.get(cfg)
@@ -92,7 +139,7 @@ def _progress_view(cfg: TrainConfig, key: str) -> None:
         label = f"Epoch {job.epoch}/{cfg.epochs} · step {len(job.step_loss)}/{job.total_steps}"
         if job.val_acc:
             label += f" · validation accuracy {100 * job.val_acc[-1]:.1f}%"
-        st.progress(job.fraction, text=label)
+        st.progress(job.fraction, text=label + _eta_text(job))
         if job.step_loss:
             st.plotly_chart(live_loss(list(job.step_loss), job.total_steps), key=f"{key}_live")
     if st.button("Stop training", key=f"{key}_stop", icon=":material/stop_circle:"):
@@ -100,18 +147,36 @@ def _progress_view(cfg: TrainConfig, key: str) -> None:
         st.rerun()
 
 
-def training_panel(cfg: TrainConfig, key: str) -> tuple[Run, torch.nn.Module] | None:
-    """Stored run -> returned at once. Running job -> live progress. Else: estimate and a Train button."""
+def remember_latest(cfg: TrainConfig) -> None:
+    """This learner's latest run of cfg's architecture: the default of every "pick a stored run" control."""
+    st.session_state.setdefault(LATEST_STATE, {})[cfg.model.arch] = cfg.key()
+
+
+def _stored_banner(cfg: TrainConfig, run: Run) -> None:
+    facts = (f"test accuracy **{100 * run.metrics['test_acc']:.2f}%**, trained in {run.metrics['train_s']:.1f} s "
+             f"on {run.metrics['device']} ({run.metrics['samples_per_s']:,.0f} samples/s)")
+    pressed = st.session_state.get(TRAINED_HERE_STATE, {}).get(cfg.key())
+    if run.status == "did-not-learn":
+        st.warning(f"Stored run loaded, marked **did not learn**: {facts}. Pages that pick a trained model for "
+                   f"you skip it.", icon=":material/trending_flat:")
+    elif pressed is not None:
+        st.success(f"Trained now (you pressed Train at {pressed}): {facts}. It is stored, so every page can use "
+                   f"it.", icon=":material/check_circle:")
+    else:
+        st.success(f"Trained run loaded from the store: {facts}.", icon=":material/save:")
+
+
+def training_panel(cfg: TrainConfig, key: str, remember: bool = True) -> tuple[Run, torch.nn.Module] | None:
+    """Stored run -> returned at once. Running job -> live progress. Else: estimate and a Train button.
+
+    `remember`: showing a stored run makes it this learner's latest (pages that merely offer a picked run
+    pass False; pressing Train always counts)."""
     stored = cache.stored_run(cfg)
     if stored is not None:
         run = stored[0]
-        facts = (f"test accuracy **{100 * run.metrics['test_acc']:.2f}%**, trained in {run.metrics['train_s']:.1f} s "
-                 f"on {run.metrics['device']} ({run.metrics['samples_per_s']:,.0f} samples/s)")
-        if run.status == "did-not-learn":
-            st.warning(f"Stored run loaded, marked **did not learn**: {facts}. Pages that pick a trained model for "
-                       f"you skip it.", icon=":material/trending_flat:")
-        else:
-            st.success(f"Trained run loaded from the store: {facts}.", icon=":material/save:")
+        if remember:
+            remember_latest(cfg)
+        _stored_banner(cfg, run)
         for note in diagnose(run.history):
             st.warning(note, icon=":material/warning:")
         overfit = overfitting(run.history.val_loss)
@@ -137,17 +202,47 @@ def training_panel(cfg: TrainConfig, key: str) -> tuple[Run, torch.nn.Module] | 
     step_s = cache.step_seconds(cfg.model, cfg.optimizer, min(cfg.batch_size, len(data.train)), str(dev))
     est = estimate_seconds(cfg, len(data.train), len(data.test), step_s)
     st.info(f"Not trained yet. Estimated training time: **~{est:.0f} s** on {dev.type.upper()} "
-            f"({cfg.epochs} epochs × {len(data.train):,} digits, {1000 * step_s:.1f} ms per step measured just now).",
+            f"({cfg.epochs} epochs × {len(data.train):,} digits, {1000 * step_s:.1f} ms per step measured just now; "
+            f"a live estimate from the real steps replaces it once training starts).",
             icon=":material/timer:")
     if st.button("Train", type="primary", key=f"{key}_train"):
-        cache.jobs().submit(cfg)  # trains in a worker process; this page only watches
+        submit(cfg)
         st.rerun()
     return None
+
+
+def submit(cfg: TrainConfig) -> None:
+    """The learner asked to train `cfg`: it trains in a worker process (this page only watches), and the
+    panels say it was trained now, not loaded, once it lands."""
+    cache.jobs().submit(cfg)
+    st.session_state.setdefault(TRAINED_HERE_STATE, {})[cfg.key()] = time.strftime("%H:%M:%S")
+    remember_latest(cfg)
 
 
 def summary_label(s: RunSummary) -> str:
     """A stored run's label, marked when it did not learn."""
     return s.config.label() + ("" if s.status == "ok" else f" · {STATUS_LABELS[s.status]}")
+
+
+def pick_stored_run(arch: Arch, key: str) -> TrainConfig | None:
+    """A selectbox over the stored runs of `arch` on the active data, defaulting to this learner's latest
+    (else the newest); runs that did not learn are left out unless the learner asks for them."""
+    source = cache.mnist().source
+    runs = [s for s in cache.store().summaries()  # newest first
+            if isinstance(s.config, TrainConfig) and s.config.model.arch == arch and s.config.data_source == source]
+    latest = st.session_state.get(LATEST_STATE, {}).get(arch)
+    c1, c2 = st.columns([3, 1])
+    if not c2.toggle("Include runs that did not learn", False, key=f"{key}_all_runs"):
+        runs = [s for s in runs if s.status == "ok" or s.key == latest]
+    if not runs:
+        return None
+    keys = [s.key for s in runs]
+    by_key = {s.key: s for s in runs}
+    chosen = c1.selectbox("Stored run", keys, index=keys.index(latest) if latest in keys else 0,
+                          format_func=lambda k: summary_label(by_key[k]), key=f"{key}_run",
+                          help="Every stored run of this architecture; the default is the one you trained or "
+                               "looked at last.")
+    return by_key[chosen].config
 
 
 def run_overlay(current: TrainConfig, key: str) -> None:
