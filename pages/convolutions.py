@@ -17,6 +17,7 @@ from core.inspection import activations, confusion_matrix
 from ui import cache
 from ui.code import TRAINING_CAPTION, code_panel
 from ui.training import config_controls, run_overlay, training_panel
+from ui.path import next_step
 
 K = "conv"  # widget-key prefix of this page
 DRAWN = "drawn_digit"  # session key the Draw page leaves its preprocessed 28×28 drawing under
@@ -280,3 +281,5 @@ for tab, render in ((tab_shape, shape_flow_tab), (tab_filters, filters_tab), (ta
     if tab.open is not False:  # None when tabs are not tracked: then every tab runs
         with tab:
             render()
+
+next_step(__file__)

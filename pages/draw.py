@@ -14,6 +14,7 @@ from core.figures.images import steps as steps_figure
 from core.inspection import activations, predict_proba
 from ui import cache
 from ui.training import training_panel
+from ui.path import next_step
 
 K = "draw"
 DRAWN = "drawn_digit"  # the Convolutions page offers this 28×28 drawing for its feature maps
@@ -106,3 +107,5 @@ if steps is not None and results:
             a = acts[name][0].cpu().numpy()  # (C, H, W)
             c.plotly_chart(mosaic(a, 4 if a.shape[0] == 16 else 8, title=f"{name}: {'×'.join(map(str, a.shape))}",
                                   tile_label="channel", colorbar_title="value", height=300), key=f"{K}_maps_{name}")
+
+next_step(__file__)

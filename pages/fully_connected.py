@@ -14,6 +14,7 @@ from core.models import architecture
 from ui import cache
 from ui.code import TRAINING_CAPTION, code_panel
 from ui.training import config_controls, run_overlay, training_panel
+from ui.path import next_step
 
 ensure_navigation()
 st.title(":material/hub: Fully connected network")
@@ -74,3 +75,5 @@ cm = confusion_matrix(torch.from_numpy(labels), torch.from_numpy(pred))
 left, right = st.columns(2)
 left.plotly_chart(confusion(cm.numpy()), key="fc_cm")
 right.plotly_chart(per_class_bars(per_class_accuracy(cm).numpy()), key="fc_pca")
+
+next_step(__file__)

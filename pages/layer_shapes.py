@@ -6,6 +6,7 @@ import streamlit as st
 from core import layers as L
 from core.figures.layers import shape_flow
 from ui import layers as ui
+from ui.path import next_step
 
 ensure_navigation()
 st.title(":material/stacks: Layer shapes")
@@ -68,3 +69,5 @@ with models:
     ui.summary_table(ui.resnet_summary(classes, rn_batch, side), max_depth=depth)
     with st.expander("Module graph", icon=":material/account_tree:"):
         st.graphviz_chart(ui.resnet_dot(classes, side))
+
+next_step(__file__)

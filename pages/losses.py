@@ -16,6 +16,7 @@ from ui import cache
 from ui.code import code_panel
 from ui.errors import show_input_error
 from ui.training import pick_stored_run, training_panel
+from ui.path import next_step
 
 ensure_navigation()
 st.title(":material/trending_down: Loss functions")
@@ -133,3 +134,5 @@ with tab_reg:
     regression_view()
 with tab_model:
     model_view()
+
+next_step(__file__)

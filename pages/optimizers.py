@@ -16,6 +16,7 @@ from ui import cache
 from ui.code import code_panel
 from ui.errors import show_input_error
 from ui.training import LR_CHOICES, pick_stored_run, submit, training_panel
+from ui.path import next_step
 
 ensure_navigation()
 st.title(":material/landscape: Optimizers")
@@ -113,3 +114,5 @@ with tab_2d:
     surface_view()
 with tab_model:
     model_view()
+
+next_step(__file__)

@@ -10,6 +10,7 @@ from core.figures.training import Curve, run_curves
 from core.record import STATUS_LABELS
 from ui import cache
 from ui.training import summary_label
+from ui.path import next_step
 
 ensure_navigation()
 st.title(":material/monitoring: Training runs")
@@ -48,3 +49,5 @@ st.caption("Select rows (tick the boxes on the left) to choose which runs to ove
            "by default.")
 curves = [Curve.of(summary_label(shown[i]), shown[i].history) for i in picked]
 st.plotly_chart(run_curves(curves), key="runs_curves")
+
+next_step(__file__)

@@ -9,6 +9,7 @@ import streamlit as st
 from core.attribution import METHODS, AttributionSpec, MethodUnavailable, attribution_code, unavailable_reason
 from core.figures.attribution import SIGNS, View, attribution_png, explanation, side_by_side, top_classes
 from ui import saliency as ui
+from ui.path import next_step
 
 K = "sal"
 ensure_navigation()
@@ -91,3 +92,5 @@ for m, (spec, a) in results.items():
                        icon=":material/image:")
     with st.expander("PyTorch / Captum code"):
         st.code(attribution_code(spec, choice.norm, choice.side, layers.default), language="python")
+
+next_step(__file__)

@@ -12,6 +12,7 @@ from core.tensor_ops import OPS, apply_op, tensor_code, time_on_devices
 from ui.code import code_panel
 from ui.concept_widgets import op_controls, show_op_error, show_op_result, show_tensor, tensor_controls
 from ui.errors import show_input_error
+from ui.path import next_step
 
 ensure_navigation()
 st.title(":material/data_array: Tensors & autograd")
@@ -102,3 +103,5 @@ with tab_ops:
     tensor_ops_view()
 with tab_grad:
     autograd_view()
+
+next_step(__file__)

@@ -8,6 +8,7 @@ from core.figures.transfer import STATE_WORDS, frozen_map, strategy_curves
 from core.transfer import STRATEGIES, strategy_code
 from ui import transfer
 from ui.code import code_panel
+from ui.path import next_step
 
 ensure_navigation()
 st.title(":material/model_training: Transfer learning")
@@ -87,3 +88,5 @@ verdict = (f"**{short(best)}** reached {100 * best.metrics['test_acc']:.1f}% on 
 if scratch is not None and scratch is not best:
     verdict += f", {100 * (best.metrics['test_acc'] - scratch.metrics['test_acc']):.1f} points above from scratch"
 st.markdown(verdict + ".")
+
+next_step(__file__)

@@ -1,0 +1,49 @@
+"""The path through the app (ui/path.py): one table, every page in it, every page ending with its link."""
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+from streamlit.testing.v1 import AppTest
+
+from ui.path import PATH, following
+
+ROOT = Path(__file__).resolve().parents[1]
+REGISTERED = re.findall(r'st\.Page\("(pages/[^"]+\.py)"', (ROOT / "streamlit_app.py").read_text())
+ORDER = ["home", "tensors", "fully_connected", "losses", "optimizers", "layer_shapes", "convolutions", "draw",
+         "transfer", "saliency", "runs"]  # the order issue 10 asks Home to suggest
+
+
+def test_every_registered_page_is_on_the_path_once_in_the_suggested_order():
+    pages = [s.page for s in PATH]
+    assert sorted(pages) == sorted(REGISTERED) and len(set(pages)) == len(pages)
+    assert [Path(p).stem for p in pages] == ORDER
+    assert all(s.title and s.blurb and s.try_this for s in PATH)
+
+
+def test_each_page_leads_to_the_next_and_the_last_back_home():
+    assert following("pages/tensors.py").page == "pages/fully_connected.py"
+    assert following(str(ROOT / "pages" / "saliency.py")).page == "pages/runs.py"  # __file__ is absolute
+    assert following("pages/runs.py").page == "pages/home.py"
+
+
+def test_every_page_ends_with_the_next_step_call():
+    for page in REGISTERED:
+        last = ast.parse((ROOT / page).read_text()).body[-1]
+        assert isinstance(last, ast.Expr) and ast.unparse(last) == "next_step(__file__)", page
+
+
+def test_pages_show_the_link_to_the_next_page_and_what_to_try():
+    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=120)
+    at.run()
+    assert not at.exception, at.exception
+    home_links = [(e.proto.page, e.proto.label) for e in at.get("page_link")]
+    assert [p for p, _ in home_links][:len(PATH) - 1] == [Path(s.page).stem for s in PATH[1:]]  # numbered path
+    assert home_links[-1] == ("tensors", "Next: **Tensors & autograd**")
+    at.switch_page("pages/tensors.py")
+    at.run()
+    assert not at.exception, at.exception
+    assert [(e.proto.page, e.proto.label) for e in at.get("page_link")] == [
+        ("fully_connected", "Next: **Fully connected net**")]
+    assert following("pages/tensors.py").try_this in [c.value for c in at.caption]
