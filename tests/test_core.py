@@ -147,6 +147,21 @@ def test_short_run_lowers_loss_and_replays_exactly(sample):
     assert state_equal(run.state, again.state) and again.history.step_loss == h.step_loss
 
 
+def test_progress_is_reported_by_time_so_a_short_run_streams_its_curve(sample, monkeypatch):
+    """Reports come every `report_s` seconds of training (a fake clock: one second per step), plus each epoch end."""
+    import core.train
+
+    clock = iter(range(10**6))
+    monkeypatch.setattr(core.train.time, "perf_counter", lambda: float(next(clock)))
+    cfg = replace(TINY, epochs=1, batch_size=512)  # 8 steps
+    often, rare = [], []
+    fit(cfg, sample, torch.device("cpu"), on_progress=often.append, report_s=0.5)
+    fit(cfg, sample, torch.device("cpu"), on_progress=rare.append, report_s=1e9)
+    assert [p.step for p in often] == list(range(1, 9))  # every step took "a second": each one reported
+    assert [p.step for p in rare] == [8]  # only the epoch end
+    assert [v for p in often for v in p.new_losses] == rare[0].new_losses  # the same losses, in pieces
+
+
 def test_non_finite_loss_stops_cleanly_and_is_not_stored(sample, tmp_path, monkeypatch):
     """A NaN loss (forced: no setting within the controls' bounds reliably gives one) stops training."""
     import core.train
