@@ -143,7 +143,7 @@ def step_seconds(model: ModelConfig, optimizer: str, batch_size: int, device_nam
     return time_steps(model, optimizer, batch_size, torch.device(device_name))
 
 
-@st.cache_data(show_spinner=False, max_entries=16)
+@st.cache_data(show_spinner="Scoring the test digits with this run…", max_entries=16)
 def test_probabilities(cfg: TrainConfig) -> np.ndarray:
     """(N_test, 10) softmax probabilities of the stored run for `cfg` on the active test split."""
     from core.inspection import predict_proba
