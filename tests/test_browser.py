@@ -43,7 +43,7 @@ def test_train_from_the_fully_connected_page_and_find_it_stored(app_server, page
     page.goto(f"{app_server}/fully_connected?hidden=32&ep=3&bs=128")  # settings straight from a shared link
     page.get_by_text("Estimated training time").wait_for(timeout=90_000)
     page.get_by_role("button", name="Train", exact=True).click()
-    page.get_by_text("Trained run loaded from the store").wait_for(timeout=180_000)
+    page.get_by_text("Trained now (you pressed Train at").wait_for(timeout=180_000)
     page.get_by_text("What the network learned").wait_for()
     assert page.get_by_text("fc1 (B, 32)").count() == 1  # the URL's settings reached the live model
     assert page.locator("[data-testid='stException']").count() == 0

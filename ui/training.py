@@ -231,8 +231,8 @@ def pick_stored_run(arch: Arch, key: str) -> TrainConfig | None:
     runs = [s for s in cache.store().summaries()  # newest first
             if isinstance(s.config, TrainConfig) and s.config.model.arch == arch and s.config.data_source == source]
     latest = st.session_state.get(LATEST_STATE, {}).get(arch)
-    c1, c2 = st.columns([3, 1])
-    if not c2.toggle("Include runs that did not learn", False, key=f"{key}_all_runs"):
+    c1, c2 = st.columns([2, 1], vertical_alignment="bottom")
+    if not c2.toggle("Include did-not-learn runs", False, key=f"{key}_all_runs"):
         runs = [s for s in runs if s.status == "ok" or s.key == latest]
     if not runs:
         return None
