@@ -1,4 +1,4 @@
-"""The layer builder and the per-layer summary, checked against PyTorch itself."""
+"""The layer builder and its measured layer table (core.inspection.summarize), checked against PyTorch itself."""
 from __future__ import annotations
 
 import contextlib
@@ -12,7 +12,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from core import layers as L
 from core.models import CNNDemo, Net2
-from core.summary import summarize
+from core.inspection import summarize
 
 
 def random_layer(rng: random.Random, shape: tuple[int, ...]) -> L.Layer:
@@ -266,7 +266,7 @@ def test_mult_adds_agree_with_flop_counter_and_the_textbook():
         else:
             assert stat.mult_adds == 0
         assert stat.activation_bytes == batch * torch.Size(row.out_shape).numel() * 4
-        assert stat.params == row.params
+        assert stat.params == stat.total_params == row.params and stat.calls == 1
         x = module(x)
     assert summary.mult_adds == sum(s.mult_adds for s in summary.rows)
     assert summary.output_shape == (batch, 5)

@@ -8,7 +8,7 @@ from torch import nn
 
 from core import graph
 from core import layers as L
-from core.summary import Summary, summarize
+from core.inspection import Summary, summarize
 
 URL_KEY = "stack"
 DEFAULT = "cnn"
@@ -142,7 +142,7 @@ def resnet_dot(classes: int, side: int) -> str:
 def summary_table(summary: Summary, max_depth: int) -> None:
     """The torchinfo-style table, containers folded below `max_depth`."""
     rows = [{"layer": "  " * (s.depth - 1) + (s.name or "model"), "type": s.kind, "depth": s.depth,
-             "output shape": str(list(s.output_shape)), "params": s.params, "trainable": s.trainable,
+             "output shape": str(list(s.output_shape)), "params": s.total_params, "trainable": s.trainable,
              "mult-adds": s.mult_adds, "activation memory (KiB)": round(s.activation_bytes / 1024, 1)}
             for s in summary.rows if s.depth <= max_depth]
     st.dataframe(rows, hide_index=True, width="stretch",
