@@ -123,6 +123,24 @@ def test_mismatch_explanations(stack, index, words, number):
     assert run_layers(stack)[1] == index  # PyTorch refuses the same layer
 
 
+def test_net2_and_cnn_presets_are_the_registry_definitions():
+    """Same parameter names and shapes as the registry's models: read from them, not a second copy."""
+    from core.config import ModelConfig
+    from core.models import build_model
+
+    for key in ("net2", "cnn"):
+        registry = build_model(ModelConfig(key))
+        built = L.build(L.PRESETS[key].stack)
+        assert [(n, tuple(p.shape)) for n, p in built.named_parameters()] == \
+            [(n, tuple(p.shape)) for n, p in registry.named_parameters()]
+        assert [n for n, _ in built.named_children()] == [n for n, _ in registry.named_children()]
+        assert L.from_module(built, (1, 28, 28)) == L.PRESETS[key].stack
+    with pytest.raises(ValueError, match="not one the layer builder makes"):
+        L.from_module(nn.Sequential(nn.Conv2d(1, 2, (3, 5))), (1, 28, 28))  # not square
+    with pytest.raises(ValueError, match="named"):
+        L.from_module(nn.Sequential(nn.Flatten(), nn.Linear(784, 10)), (1, 28, 28))  # named 0, 1
+
+
 def test_presets_match_the_app_models():
     for key, model in (("net2", Net2()), ("cnn", CNNDemo())):
         stack = L.PRESETS[key].stack
