@@ -1,14 +1,19 @@
-"""Layer shapes page: the builder's stack editor (kept in the URL) and its cached measurements.
+"""Layer shapes page: the builder's stack editor (kept in the URL), its cached measurements, the registry's
+models measured the same way, and the training settings of a stack that fits the digits.
 
-Every cache here is keyed by the stack's link text or by plain ints, never by a tensor or module."""
+Every cache here is keyed by the stack's link text, a ModelConfig or plain ints, never by a tensor or module.
+Models are built on the meta device (shapes only): the table and the graph need no weights."""
 from __future__ import annotations
 
 import streamlit as st
-from torch import nn
+import torch
 
 from core import graph
 from core import layers as L
+from core.config import ModelConfig, TrainConfig
 from core.inspection import Summary, summarize
+from core.models import ARCHITECTURES, architecture
+from ui.training import config_controls
 
 URL_KEY = "stack"
 DEFAULT = "cnn"
@@ -119,24 +124,52 @@ def stack_dot(text: str) -> str:
     return graph.module_dot(L.build(fitting), (1,) + tuple(stack.input_shape))
 
 
-@st.cache_resource(show_spinner="Building ResNet-18…", max_entries=2)
-def resnet18(classes: int) -> nn.Module:
-    """torchvision's ResNet-18 architecture, untrained (no weights download), shared read-only."""
-    import torchvision
+SIDES = {"resnet18": (32, 64, 128, 224)}  # input sides offered per registry entry (else its own side)
+HEADS = (10, 1000)  # classes offered for a registry model's head
+BUILT = "built"  # the registry entry of the builder's stacks
 
-    model = torchvision.models.resnet18(weights=None, num_classes=classes).eval()
-    model.requires_grad_(False)
-    return model
+
+def registry_models() -> list[str]:
+    """Every registry entry: the app's models, and the builder's stack (entry "built")."""
+    return list(ARCHITECTURES)
+
+
+def _shape_only(model: ModelConfig, classes: int, side: int) -> tuple[torch.nn.Module, tuple[int, int, int]]:
+    entry = architecture(model.arch)
+    shape = (entry.input_shape[0], side, side)
+    with torch.device("meta"):  # no weights initialized: shapes and counts only
+        return entry.builder(model, shape, classes), shape
 
 
 @st.cache_data(show_spinner="Measuring every layer…", max_entries=16)
-def resnet_summary(classes: int, batch: int, side: int) -> Summary:
-    return summarize(resnet18(classes), (batch, 3, side, side))
+def model_summary(model: ModelConfig, classes: int, batch: int, side: int) -> Summary:
+    module, shape = _shape_only(model, classes, side)
+    return summarize(module, (batch, *shape))
 
 
 @st.cache_data(show_spinner="Tracing the graph…", max_entries=8)
-def resnet_dot(classes: int, side: int) -> str:
-    return graph.module_dot(resnet18(classes), (1, 3, side, side))
+def model_dot(model: ModelConfig, classes: int, side: int) -> str:
+    module, shape = _shape_only(model, classes, side)
+    return graph.module_dot(module, (1, *shape))
+
+
+def registry_spec(arch: str, text: str) -> ModelConfig | None:
+    """The entry's default spec; for an entry built from a stack, the builder's stack `text` when it fits the
+    entry (the digits: 1×28×28 in, 10 scores out), else None."""
+    check = architecture(arch).spec_error
+    if check is None:
+        return ModelConfig(arch)
+    return ModelConfig(arch, spec=text) if not check(text) else None
+
+
+def built_config(text: str) -> ModelConfig | None:
+    """The registry spec of the builder's stack when it fits the digits, else None."""
+    return registry_spec(BUILT, text)
+
+
+def train_settings(model: ModelConfig) -> TrainConfig:
+    """The shared training controls (optimizer, learning rate, batch, epochs, seed) for a built stack."""
+    return config_controls(BUILT, "ls_train", model)
 
 
 def summary_table(summary: Summary, max_depth: int) -> None:
