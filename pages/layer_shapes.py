@@ -80,9 +80,9 @@ with models:
     spec = ui.registry_spec(arch, text)
     classes = entry.num_classes if entry.spec_error else c2.radio("Classes", ui.HEADS, horizontal=True,
                                                                   key="ls_rn_classes")
-    sides = ui.SIDES.get(arch, (entry.input_shape[1],))
-    side = c3.select_slider("Input side (px)", sides, sides[min(1, len(sides) - 1)], key="ls_rn_side",
-                            disabled=len(sides) == 1)
+    sides = ui.SIDES.get(arch, ())
+    side = c3.select_slider("Input side (px)", sides, sides[1], key="ls_rn_side") if len(sides) > 1 else \
+        int(c3.number_input("Input side (px)", value=entry.input_shape[1], disabled=True, key=f"ls_side_{arch}"))
     rn_batch = int(c4.number_input("Batch", 1, 64, 1, key="ls_rn_batch"))
     depth = c5.slider("Unfold containers to depth", 1, 3, 2, key="ls_rn_depth")
     if spec is None:

@@ -172,14 +172,27 @@ def train_settings(model: ModelConfig) -> TrainConfig:
     return config_controls(BUILT, "ls_train", model)
 
 
+def memory(nbytes: int) -> str:
+    """'40 B', '3.1 KiB', '12.3 MiB': readable at every size (a 10-class output is 40 bytes per sample)."""
+    size, unit = float(nbytes), "B"
+    for bigger in ("KiB", "MiB", "GiB"):
+        if size < 1024:
+            break
+        size, unit = size / 1024, bigger
+    return f"{size:,.0f} B" if unit == "B" else f"{size:,.1f} {unit}"
+
+
 def summary_table(summary: Summary, max_depth: int) -> None:
     """The torchinfo-style table, containers folded below `max_depth`."""
     rows = [{"layer": "  " * (s.depth - 1) + (s.name or "model"), "type": s.kind, "depth": s.depth,
              "output shape": str(list(s.output_shape)), "params": s.total_params, "trainable": s.trainable,
-             "mult-adds": s.mult_adds, "activation memory (KiB)": round(s.activation_bytes / 1024, 1)}
+             "mult-adds": s.mult_adds, "activation memory": memory(s.activation_bytes)}
             for s in summary.rows if s.depth <= max_depth]
     st.dataframe(rows, hide_index=True, width="stretch",
-                 column_config={"params": st.column_config.NumberColumn(format="localized"),
+                 column_config={"type": st.column_config.TextColumn(width=110),  # BatchNorm2d fits
+                                "depth": st.column_config.NumberColumn(width=60),
+                                "trainable": st.column_config.TextColumn(width=80),
+                                "params": st.column_config.NumberColumn(format="localized"),
                                 "mult-adds": st.column_config.NumberColumn(format="localized")})
     st.caption(f"Total **{summary.params:,}** parameters ({summary.trainable_params:,} trainable), "
                f"**{summary.mult_adds:,}** mult-adds for this batch (FlopCounterMode flops ÷ 2: it counts "
