@@ -9,7 +9,7 @@ from core.figures.layers import shape_flow
 from core.models import architecture
 from ui import layers as ui
 from ui.code import TRAINING_CAPTION, code_panel
-from ui.training import training_panel
+from ui.training import run_overlay, training_panel
 
 ensure_navigation()
 st.title(":material/stacks: Layer shapes")
@@ -67,7 +67,8 @@ with builder:
         st.markdown("It fits the digits, so the app's training engine can train it like the Fully connected and "
                     "Convolutions pages' models; the run is stored and listed on the Training runs page.")
         cfg = ui.train_settings(built)
-        training_panel(cfg, key="ls_train")
+        if training_panel(cfg, key="ls_train") is not None:
+            run_overlay(cfg, key="ls_train")  # with the other stacks' stored runs
         code_panel(training_code(cfg), caption=TRAINING_CAPTION)
 
 with models:
