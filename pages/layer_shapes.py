@@ -4,7 +4,6 @@ from ui.shell import ensure_navigation  # first: sets the OpenMP wait policy bef
 import streamlit as st
 
 from core import layers as L
-from core.codegen import training_code
 from core.figures.layers import shape_flow
 from core.models import architecture
 from ui import layers as ui
@@ -69,7 +68,7 @@ with builder:
         cfg = ui.train_settings(built)
         if training_panel(cfg, key="ls_train") is not None:
             run_overlay(cfg, key="ls_train")  # with the other stacks' stored runs
-        code_panel(training_code(cfg), caption=TRAINING_CAPTION)
+        code_panel(ui.training_program(cfg), caption=TRAINING_CAPTION)
 
 with models:
     st.markdown("Every model of the app, measured on a shape-only copy (the shapes and counts do not depend on "
