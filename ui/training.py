@@ -5,10 +5,10 @@ from __future__ import annotations
 import streamlit as st
 import torch
 
-from core.config import OPTIMIZER_LABELS, Arch, ModelConfig, TrainConfig, default_config
+from core.config import OPTIMIZER_LABELS, Arch, ConfigError, ModelConfig, TrainConfig, default_config
 from core.estimate import estimate_seconds
-from core.config import ConfigError
 from core.figures.training import Curve, live_loss, run_curves
+from core.models import architecture
 from core.record import STATUS_LABELS, Run
 from core.run_analysis import overfitting
 from core.store import RunSummary
@@ -35,15 +35,18 @@ def _url_value(name: str, choices: list, parse) -> object | None:
     return value
 
 
-def config_controls(arch: Arch, key: str) -> TrainConfig:
+def config_controls(arch: Arch, key: str, model: ModelConfig | None = None) -> TrainConfig:
     """Hyperparameter widgets (explicit keys, so tests can drive them) -> the TrainConfig they describe.
 
-    The settings are mirrored in the page URL, so a link or bookmark reproduces them exactly."""
+    `model`: the spec to train (default: the entry's default spec); the hidden-units control appears only for
+    entries whose model it changes. The settings are mirrored in the page URL, so a link or bookmark reproduces
+    them exactly."""
     data = cache.mnist()
-    d = default_config(arch, data.source)
+    d = default_config(arch, data.source, model)
+    uses_hidden = architecture(arch).uses_hidden
     optimizers = list(OPTIMIZER_LABELS)
     start = {
-        "hidden": _url_value("hidden", HIDDEN_CHOICES, int) or d.model.hidden,
+        "hidden": (_url_value("hidden", HIDDEN_CHOICES, int) if uses_hidden else None) or d.model.hidden,
         "opt": _url_value("opt", optimizers, str) or d.optimizer,
         "lr": _url_value("lr", LR_CHOICES, float) or d.lr,
         "bs": _url_value("bs", BATCH_CHOICES, int) or d.batch_size,
@@ -53,7 +56,8 @@ def config_controls(arch: Arch, key: str) -> TrainConfig:
     with st.container(border=True):
         st.markdown("**Training settings** — moving a control never retrains; press **Train** to train.")
         c1, c2, c3 = st.columns(3)
-        hidden = c1.select_slider("Hidden units (fc1)", HIDDEN_CHOICES, value=start["hidden"], key=f"{key}_hidden")
+        hidden = c1.select_slider("Hidden units (fc1)", HIDDEN_CHOICES, value=start["hidden"],
+                                  key=f"{key}_hidden") if uses_hidden else d.model.hidden
         optimizer = c2.selectbox("Optimizer", optimizers, format_func=OPTIMIZER_LABELS.get,
                                  index=optimizers.index(start["opt"]), key=f"{key}_optimizer")
         lr = c3.select_slider("Learning rate", LR_CHOICES, value=start["lr"], key=f"{key}_lr",
@@ -62,10 +66,11 @@ def config_controls(arch: Arch, key: str) -> TrainConfig:
         epochs = c2.slider("Epochs", 1, 60, start["ep"], key=f"{key}_epochs")
         seed = c3.number_input("Seed", 0, 9999, start["seed"] if start["seed"] is not None else d.seed,
                                key=f"{key}_seed")
-    cfg = TrainConfig(model=ModelConfig(arch=arch, hidden=int(hidden)), optimizer=optimizer, lr=float(lr),
-                      batch_size=int(batch), epochs=int(epochs), seed=int(seed), data_source=data.source)
-    st.query_params.update({"hidden": cfg.model.hidden, "opt": cfg.optimizer, "lr": f"{cfg.lr:g}",
-                            "bs": cfg.batch_size, "ep": cfg.epochs, "seed": cfg.seed})
+    spec = ModelConfig(arch=arch, hidden=int(hidden)) if uses_hidden else d.model
+    cfg = TrainConfig(model=spec, optimizer=optimizer, lr=float(lr), batch_size=int(batch), epochs=int(epochs),
+                      seed=int(seed), data_source=data.source)
+    st.query_params.update({"opt": cfg.optimizer, "lr": f"{cfg.lr:g}", "bs": cfg.batch_size, "ep": cfg.epochs,
+                            "seed": cfg.seed, **({"hidden": cfg.model.hidden} if uses_hidden else {})})
     return cfg
 
 
