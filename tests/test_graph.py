@@ -55,6 +55,14 @@ def test_dot_text_is_well_formed():
     assert ' -> n' in dot and '" 64×8×8"' in dot
 
 
+def test_a_shape_only_model_gives_the_same_graph():
+    torchvision = pytest.importorskip("torchvision")
+    real = torchvision.models.resnet18(weights=None, num_classes=10)
+    with torch.device("meta"):
+        shapes_only = torchvision.models.resnet18(weights=None, num_classes=10)
+    assert graph.module_dot(shapes_only, (1, 3, 32, 32)) == graph.module_dot(real, (1, 3, 32, 32))
+
+
 def test_labels_with_quotes_are_escaped():
     model = torch.nn.Sequential()
     model.add_module('a"b', torch.nn.ReLU())

@@ -16,10 +16,12 @@ def run(at: AppTest) -> AppTest:
     return at
 
 
-def page(stack: str | None = None) -> AppTest:
+def page(stack: str | None = None, **params: str) -> AppTest:
     at = AppTest.from_file(PAGE, default_timeout=180)
     if stack is not None:
         at.query_params["stack"] = stack
+    for name, value in params.items():
+        at.query_params[name] = value
     return run(at)
 
 
@@ -58,14 +60,65 @@ def test_editing_a_kernel_too_large_and_a_bad_link():
     assert "kernel_size = 99 is outside 1…31" in bad.warning[0].value and bad.success  # falls back to CNNDemo
 
 
-def test_presets_and_resnet_tab():
+def test_presets_and_the_registry_models_tab():
     at = page()
     at.selectbox(key=f"ls_preset_{at.session_state['ls_version']}").set_value("lenet5")
     run(at)
     assert at.query_params["stack"] == L.encode(L.PRESETS["lenet5"].stack)
+    assert at.selectbox(key="ls_model").options == ["Fully connected (Net2)", "Convolutional (CNNDemo)",
+                                                    "ResNet-18 (torchvision)", "Your layer stack (Layer shapes)"]
+    net2 = at.dataframe[1].value  # the first registry entry: Net2 h128
+    assert list(net2["layer"]) == ["flatten", "fc1", "relu", "fc2"] and int(net2["params"].sum()) == 101_770
+    at.selectbox(key="ls_model").set_value("resnet18")
+    run(at)
     at.select_slider(key="ls_rn_side").set_value(32)
     at.slider(key="ls_rn_depth").set_value(3)
     run(at)
     resnet = at.dataframe[1].value
     assert int(resnet[resnet["depth"] == 1]["params"].sum()) == 11_181_642  # 10 classes
-    assert "BasicBlock" in set(resnet["type"])
+    assert "BasicBlock" in set(resnet["type"]) and "Partial" not in set(resnet["trainable"])
+    at.radio(key="ls_rn_classes").set_value(1000)
+    run(at)
+    assert int(at.dataframe[1].value.query("depth == 1")["params"].sum()) == 11_689_512
+    at.selectbox(key="ls_model").set_value("built")  # the builder's stack (LeNet-5) through the registry
+    run(at)
+    lenet = at.dataframe[1].value
+    assert list(lenet["type"]) == [layer.kind for layer in L.PRESETS["lenet5"].stack.layers]
+    assert int(lenet["params"].sum()) == 61_706
+
+
+def test_a_stack_that_does_not_fit_the_digits_has_no_training_panel():
+    at = page("i1.8.8_c1.4.3_r")
+    assert not {"ls_train_train", "ls_train_optimizer"} & _keys(at)
+    at.selectbox(key="ls_model").set_value("built")
+    run(at)
+    assert "Fix it in the Layer builder tab" in at.info[0].value
+
+
+def _keys(at: AppTest) -> set[str]:
+    return {w.key for kind in ("button", "selectbox", "slider", "select_slider", "number_input")
+            for w in getattr(at, kind)}
+
+
+def test_a_stack_that_fits_trains_with_the_shared_controls_and_shows_its_stored_run():
+    """The run a built stack trains lands in the run store; the page finds it there by its config."""
+    import torch
+
+    from core.config import ModelConfig, Paths, TrainConfig
+    from core.data import MNISTData, Split
+    from core.store import RunStore
+    from core.train import fit
+
+    stack = L.Stack((1, 28, 28), (L.Conv2d(1, 2, 5, stride=3), L.ReLU(), L.Flatten(), L.Linear(128, 10)))
+    at = page(L.encode(stack))
+    assert {"ls_train_optimizer", "ls_train_lr", "ls_train_batch", "ls_train_epochs", "ls_train_seed",
+            "ls_train_train"} <= _keys(at) and "ls_train_hidden" not in _keys(at)
+    at.slider(key="ls_train_epochs").set_value(1)
+    run(at)
+    assert at.query_params["ep"] == "1" and "Not trained yet" in at.info[0].value
+    cfg = TrainConfig(ModelConfig("built", spec=L.encode(stack)), "adam", 1e-3, batch_size=128, epochs=1)
+    g = torch.Generator().manual_seed(0)
+    tiny = Split(torch.randint(0, 255, (64, 28, 28), generator=g, dtype=torch.uint8), torch.arange(64) % 10)
+    RunStore(Paths.from_env().runs).save(fit(cfg, MNISTData("mnist-sample", "tiny", tiny, tiny)))
+    again = page(L.encode(stack), ep="1")
+    assert any("Trained run loaded from the store" in s.value for s in again.success)

@@ -9,10 +9,10 @@ from dataclasses import dataclass
 import streamlit as st
 import torch
 
-from core.config import OPTIMIZER_LABELS, Arch, ModelConfig, TrainConfig, default_config
+from core.config import OPTIMIZER_LABELS, Arch, ConfigError, ModelConfig, TrainConfig, default_config
 from core.estimate import estimate_seconds
-from core.config import ConfigError
 from core.figures.training import Curve, live_loss, run_curves
+from core.models import architecture
 from core.record import STATUS_LABELS, Run
 from core.run_analysis import overfitting
 from core.store import RunSummary
@@ -67,41 +67,48 @@ def _url_value(name: str, choices: list, parse) -> object | None:
     return value
 
 
-def _restore_settings(key: str, defaults: dict) -> None:
+def _restore_settings(key: str, defaults: dict, names: list[str]) -> None:
     """Seed each control that has no widget state (first run of this page visit): from the URL (a link, a
     reload), else from the settings this learner last used on this page, else the default."""
     kept = st.session_state.get(SETTINGS_STATE, {}).get(key, {})
-    for name, s in SETTINGS.items():
+    for name in names:
+        s = SETTINGS[name]
         widget = f"{key}_{s.widget}"
         if widget not in st.session_state:
             from_url = _url_value(s.url, s.choices, s.parse)
             st.session_state[widget] = next(v for v in (from_url, kept.get(name), defaults[name]) if v is not None)
 
 
-def config_controls(arch: Arch, key: str) -> TrainConfig:
+def config_controls(arch: Arch, key: str, model: ModelConfig | None = None) -> TrainConfig:
     """Hyperparameter widgets (explicit keys, so tests can drive them) -> the TrainConfig they describe.
 
-    The settings follow the learner across pages (session state) and are mirrored in the page URL, so a
-    link, bookmark or reload reproduces them exactly."""
+    `model`: the spec to train (default: the entry's default spec); the hidden-units control appears only for
+    entries whose model it changes. The settings follow the learner across pages (session state) and are
+    mirrored in the page URL, so a link, bookmark or reload reproduces them exactly."""
     data = cache.mnist()
-    d = default_config(arch, data.source)
+    d = default_config(arch, data.source, model)
+    uses_hidden = architecture(arch).uses_hidden
+    names = [n for n in SETTINGS if uses_hidden or n != "hidden"]
     _restore_settings(key, {"hidden": d.model.hidden, "optimizer": d.optimizer, "lr": d.lr,
-                            "batch_size": d.batch_size, "epochs": d.epochs, "seed": d.seed})
+                            "batch_size": d.batch_size, "epochs": d.epochs, "seed": d.seed}, names)
     w = {name: f"{key}_{s.widget}" for name, s in SETTINGS.items()}
     with st.container(border=True):
         st.markdown("**Training settings** — moving a control never retrains; press **Train** to train.")
         c1, c2, c3 = st.columns(3)
-        hidden = c1.select_slider("Hidden units (fc1)", HIDDEN_CHOICES, key=w["hidden"])
+        hidden = c1.select_slider("Hidden units (fc1)", HIDDEN_CHOICES, key=w["hidden"]) if uses_hidden \
+            else d.model.hidden
         optimizer = c2.selectbox("Optimizer", SETTINGS["optimizer"].choices, format_func=OPTIMIZER_LABELS.get,
                                  key=w["optimizer"])
         lr = c3.select_slider("Learning rate", LR_CHOICES, key=w["lr"], format_func=lambda v: f"{v:g}")
         batch = c1.select_slider("Batch size", BATCH_CHOICES, key=w["batch_size"])
         epochs = c2.slider("Epochs", 1, 60, key=w["epochs"])
         seed = c3.number_input("Seed", 0, 9999, key=w["seed"])
-    cfg = TrainConfig(model=ModelConfig(arch=arch, hidden=int(hidden)), optimizer=optimizer, lr=float(lr),
-                      batch_size=int(batch), epochs=int(epochs), seed=int(seed), data_source=data.source)
+    spec = ModelConfig(arch=arch, hidden=int(hidden)) if uses_hidden else d.model
+    cfg = TrainConfig(model=spec, optimizer=optimizer, lr=float(lr), batch_size=int(batch), epochs=int(epochs),
+                      seed=int(seed), data_source=data.source)
     values = {"hidden": cfg.model.hidden, "optimizer": cfg.optimizer, "lr": cfg.lr, "batch_size": cfg.batch_size,
               "epochs": cfg.epochs, "seed": cfg.seed}
+    values = {n: values[n] for n in names}
     st.session_state.setdefault(SETTINGS_STATE, {})[key] = values
     st.query_params.update({SETTINGS[n].url: (f"{v:g}" if n == "lr" else v) for n, v in values.items()})
     return cfg
