@@ -121,4 +121,5 @@ def test_a_stack_that_fits_trains_with_the_shared_controls_and_shows_its_stored_
     tiny = Split(torch.randint(0, 255, (64, 28, 28), generator=g, dtype=torch.uint8), torch.arange(64) % 10)
     RunStore(Paths.from_env().runs).save(fit(cfg, MNISTData("mnist-sample", "tiny", tiny, tiny)))
     again = page(L.encode(stack), ep="1")
-    assert any("Trained run loaded from the store" in s.value for s in again.success)
+    found = [s.value for s in again.success] + [w.value for w in again.warning]  # random labels: "did not learn"
+    assert any("Trained run loaded from the store" in v or "Stored run loaded" in v for v in found)
