@@ -33,6 +33,7 @@ class Job:
     trained: bool = False  # False when the run came from the store (another process trained it)
     error: str = ""  # plain-words reason when the job failed or was cancelled
     cancel_requested: bool = False
+    peak_concurrent: int = 1  # most jobs of this registry training at once while this one ran (itself included)
     done: threading.Event = field(default_factory=threading.Event)
 
     @property
@@ -46,6 +47,12 @@ class Job:
         self.total_steps, self.epoch, self.elapsed_s = p.total_steps, p.epoch, p.elapsed_s
         if p.val_acc is not None:
             self.val_acc.append(p.val_acc)
+
+
+def _tag(run: Run, job: Job) -> Run:
+    """Record in the run whether it trained alone: its train time includes any runs trained alongside it."""
+    run.metrics["concurrent_runs"] = job.peak_concurrent
+    return run
 
 
 class Jobs:
@@ -70,12 +77,15 @@ class Jobs:
             job = Job(cfg)
             self._jobs[cfg.key()] = job
             self._forget_old()
+            running = [j for j in self._jobs.values() if not j.done.is_set()]
+            for j in running:
+                j.peak_concurrent = max(j.peak_concurrent, len(running))
         threading.Thread(target=self._work, args=(job, train), name=f"train-{cfg.key()}", daemon=True).start()
         return job
 
     def _work(self, job: Job, train: Callable[[Callable[[Progress], None]], Run]) -> None:
         try:
-            job.run, job.trained = self.store.get_or_train(job.config, lambda: train(job.on_progress))
+            job.run, job.trained = self.store.get_or_train(job.config, lambda: _tag(train(job.on_progress), job))
             if job.run.status != "ok":
                 job.error = job.run.reason
         except Cancelled:
