@@ -108,13 +108,29 @@ def test_run_curves_two_panels_one_colour_per_run():
     by_run = {}
     for tr in fig.data:
         by_run.setdefault(tr.legendgroup, set()).add(tr.line.color)
-    assert set(by_run) == {"a", "b"} and all(len(c) == 1 for c in by_run.values())
-    assert by_run["a"] != by_run["b"]
-    acc = [tr for tr in fig.data if tr.yaxis == "y2" and tr.legendgroup == "a"][0]
+    assert set(by_run) == {"run0", "run1"} and all(len(c) == 1 for c in by_run.values())
+    assert by_run["run0"] != by_run["run1"]
+    assert [tr.name for tr in fig.data if tr.showlegend] == ["a", "b"]  # one legend entry per run
+    acc = [tr for tr in fig.data if tr.yaxis == "y2" and tr.legendgroup == "run0"][0]
     assert np.allclose(acc.y, 100 * np.asarray(a.val_acc))
-    smoothed = [tr for tr in fig.data if tr.name == "a · train (smoothed)"][0]
+    smoothed = [tr for tr in fig.data if tr.name == "a"][0]
     assert np.allclose(smoothed.x, np.arange(1, 41) / 10)  # steps in units of epochs
-    assert [a_.text for a_ in fig.layout.annotations] == ["Loss", "Validation accuracy"]
+    assert np.allclose(smoothed.y, training.smooth(a.step_loss))
+    assert [a_.text for a_ in fig.layout.annotations][:2] == ["Loss", "Validation accuracy"]
+    assert training.LINE_KEY in [a_.text for a_ in fig.layout.annotations]  # line styles explained once
+
+
+def test_run_curves_axes_smoothing_and_log_scale():
+    a = Curve("a", list(RNG.random(40) + 0.1), 10, list(RNG.random(4)), list(RNG.random(4)), seconds=8.0)
+    by_step = training.run_curves([a, a], x="step", smoothing=0.0, log_y=True)
+    train = [tr for tr in by_step.data if tr.showlegend][0]
+    assert np.allclose(train.x, np.arange(1, 41)) and np.allclose(train.y, a.step_loss)  # no smoothing: raw
+    val = [tr for tr in by_step.data if tr.name == "a · validation loss"][0]
+    assert np.allclose(val.x, [10, 20, 30, 40])
+    assert by_step.layout.yaxis.type == "log" and by_step.layout.xaxis.title.text == "optimizer step"
+    wall = training.run_curves([a], x="wall", smoothing=0.6)
+    train = [tr for tr in wall.data if tr.showlegend][0]
+    assert np.isclose(train.x[-1], 8.0) and np.allclose(train.y, training.smooth(a.step_loss, 0.6))
 
 
 def test_run_curves_single_run_shows_raw_loss():

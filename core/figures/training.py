@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Literal, Protocol
 
 import numpy as np
 import plotly.graph_objects as go
@@ -26,11 +26,30 @@ class Curve:
     steps_per_epoch: int
     val_loss: Sequence[float]
     val_acc: Sequence[float]  # fractions in [0, 1]
+    seconds: float = 0.0  # training time of the whole run (the wall-time axis spreads steps evenly over it)
 
     @classmethod
-    def of(cls, label: str, history: _History) -> Curve:
+    def of(cls, label: str, history: _History, seconds: float = 0.0) -> Curve:
         """The curve of a run's history (anything with step_loss, steps_per_epoch, val_loss, val_acc)."""
-        return cls(label, history.step_loss, history.steps_per_epoch, history.val_loss, history.val_acc)
+        return cls(label, history.step_loss, history.steps_per_epoch, history.val_loss, history.val_acc, seconds)
+
+
+XAxis = Literal["step", "epoch", "wall"]
+X_TITLES: dict[str, str] = {"step": "optimizer step", "epoch": "epoch", "wall": "training time (s)"}
+LINE_KEY = "solid: train loss per step (smoothed) · dotted with dots: validation loss per epoch"
+
+
+def _x(cv: Curve, x: XAxis) -> tuple[np.ndarray, np.ndarray]:
+    """(x of each step, x of each epoch end) on the chosen axis."""
+    steps = np.arange(1, len(cv.step_loss) + 1, dtype=float)
+    epochs = np.arange(1, len(cv.val_loss) + 1, dtype=float)
+    spe = max(cv.steps_per_epoch, 1)
+    if x == "step":
+        return steps, epochs * spe
+    if x == "wall":
+        per_step = cv.seconds / max(len(cv.step_loss), 1)
+        return steps * per_step, epochs * spe * per_step
+    return steps / spe, epochs
 
 
 def smooth(values: Sequence[float], weight: float = 0.9) -> np.ndarray:
@@ -56,35 +75,44 @@ def live_loss(step_loss: Sequence[float], total_steps: int) -> go.Figure:
     return figure(data, layout)
 
 
-def run_curves(curves: Sequence[Curve]) -> go.Figure:
-    """Overlay runs. Left: train loss per step (raw only for a single run, faint) and smoothed, plus validation
-    loss per epoch (dots). Right: validation accuracy per epoch. A run has one colour in both panels."""
+def run_curves(curves: Sequence[Curve], x: XAxis = "epoch", smoothing: float = 0.9,
+               log_y: bool = False) -> go.Figure:
+    """Overlay runs. Left: train loss per step (smoothed with a debiased EMA of weight `smoothing`; raw too, faint,
+    for a single run) and validation loss per epoch (dotted, dots). Right: validation accuracy per epoch.
+    A run has one colour in both panels and one legend entry (clicking it hides the whole run); the line styles
+    are explained once, above the panels. `log_y` puts the loss on a log scale."""
     single = len(curves) == 1
     data = []
     for i, cv in enumerate(curves):
         c = PALETTE[i % len(PALETTE)]
-        epochs_x = np.arange(1, len(cv.step_loss) + 1) / max(cv.steps_per_epoch, 1)  # steps in units of epochs
-        group = {"legendgroup": cv.label}
+        xs, xe = _x(cv, x)
+        group = {"legendgroup": f"run{i}", "showlegend": False, "hovertemplate": f"{cv.label}<br>%{{x:.4g}}: "
+                 "%{y:.4g}<extra></extra>"}
         if single:
-            data.append({"type": "scatter", "x": epochs_x, "y": np.asarray(cv.step_loss, dtype=float), "mode": "lines",
+            data.append({"type": "scatter", "x": xs, "y": np.asarray(cv.step_loss, dtype=float), "mode": "lines",
                          "line": {"color": c, "width": 1}, "opacity": 0.3, "name": "train loss (raw)", **group})
-        data.append({"type": "scatter", "x": epochs_x, "y": smooth(cv.step_loss), "mode": "lines",
-                     "line": {"color": c, "width": 2},
-                     "name": "train loss (smoothed)" if single else f"{cv.label} · train (smoothed)", **group})
-        ex = np.arange(1, len(cv.val_loss) + 1)
-        data.append({"type": "scatter", "x": ex, "y": np.asarray(cv.val_loss, dtype=float), "mode": "lines+markers",
-                     "line": {"color": c, "dash": "dot"},
-                     "name": "validation loss" if single else f"{cv.label} · validation", **group})
-        data.append({"type": "scatter", "x": np.arange(1, len(cv.val_acc) + 1),
-                     "y": 100 * np.asarray(cv.val_acc, dtype=float),
+        y = smooth(cv.step_loss, smoothing) if smoothing > 0 else np.asarray(cv.step_loss, dtype=float)
+        data.append({"type": "scatter", "x": xs, "y": y, "mode": "lines", "line": {"color": c, "width": 2},
+                     **group, "name": cv.label, "showlegend": True})
+        data.append({"type": "scatter", "x": xe, "y": np.asarray(cv.val_loss, dtype=float), "mode": "lines+markers",
+                     "line": {"color": c, "dash": "dot"}, "name": f"{cv.label} · validation loss", **group})
+        data.append({"type": "scatter", "x": xe, "y": 100 * np.asarray(cv.val_acc, dtype=float),
                      "mode": "lines+markers", "line": {"color": c}, "xaxis": "x2", "yaxis": "y2",
-                     "name": "validation accuracy" if single else cv.label, "showlegend": not single, **group})
-    layout = {"height": 420, "margin": margin(40, b=40), "annotations": panel_titles(("Loss", "Validation accuracy"),
-                                                                                    gap=0.08, size=16),
-              "legend": {"orientation": "h", "yanchor": "top", "y": -0.22, "x": 0}, **columns(2, gap=0.08)}
-    layout[axis_name("xaxis", 0)]["title"] = {"text": "epoch"}
-    layout[axis_name("xaxis", 1)]["title"] = {"text": "epoch"}
-    layout["yaxis"].update(title={"text": "cross-entropy loss"}, rangemode="tozero")
+                     "name": f"{cv.label} · validation accuracy", **group})
+    rows = -(-len(curves) // 2)  # the legend lists two runs per row below the panels
+    legend_px = 24 * rows + 10
+    plot_px = 340
+    key = {"text": LINE_KEY, "x": 0, "y": 1.0, "xref": "paper", "yref": "paper", "xanchor": "left", "yanchor": "bottom",
+           "yshift": 26, "showarrow": False, "font": {"size": 12, "color": "#555"}}
+    layout = {"height": plot_px + legend_px + 60, "margin": margin(56, b=legend_px + 50),
+              "annotations": panel_titles(("Loss", "Validation accuracy"), gap=0.08, size=15) + [key],
+              "legend": {"orientation": "h", "yanchor": "top", "y": -60 / plot_px, "x": 0, "entrywidth": 0.5,
+                         "entrywidthmode": "fraction", "font": {"size": 12}},
+              **columns(2, gap=0.08)}
+    layout[axis_name("xaxis", 0)]["title"] = {"text": X_TITLES[x]}
+    layout[axis_name("xaxis", 1)]["title"] = {"text": X_TITLES[x]}
+    layout["yaxis"].update(title={"text": "cross-entropy loss" + (" (log scale)" if log_y else "")},
+                           **({"type": "log"} if log_y else {"rangemode": "tozero"}))
     layout["yaxis2"]["title"] = {"text": "accuracy (%)"}
     return figure(data, layout)
 
