@@ -10,7 +10,7 @@ from ui import runs as R
 ensure_navigation()
 st.title(":material/monitoring: Training runs")
 st.markdown("Every run trained on any page is stored on disk with its full configuration and history. Tick "
-            "**Show** to overlay runs, click a name to rename it, sort and filter with the controls above the table.")
+            "**Plot** to overlay runs, click a name to rename it, sort and filter with the controls above the table.")
 R.notice()
 
 summaries = cache.store().summaries()

@@ -37,12 +37,15 @@ class KindView:
 
 
 MNIST_PAGES = {"net2": "pages/fully_connected.py", "cnn": "pages/convolutions.py"}
-DATA_LABELS = {"mnist-sample": "MNIST sample", "mnist-full": "MNIST", "digits": "digits", "cifar10": "CIFAR-10"}
+DATA_LABELS = {"mnist-sample": "sample", "mnist-full": "full", "digits": "digits", "cifar10": "CIFAR-10"}
+
+
+SHORT_OPTIMIZERS = {"sgd": "SGD", "momentum": "SGD+mom", "adam": "Adam"}  # the table is narrow; full names in Compare
 
 
 def _mnist_config(c) -> str:
-    opt = OPTIMIZER_LABELS[c.optimizer] + (f" {c.momentum:g}" if c.optimizer == "momentum" else "")
-    return f"{opt} · lr {c.lr:g} · bs {c.batch_size} · seed {c.seed}"
+    opt = SHORT_OPTIMIZERS.get(c.optimizer, OPTIMIZER_LABELS.get(c.optimizer, c.optimizer))
+    return f"{opt} {c.lr:g}" + (f" · seed {c.seed}" if c.seed else "")
 
 
 def _mnist_link(c) -> Link | None:
@@ -56,7 +59,7 @@ KIND_VIEWS: dict[str, KindView] = {
                       lambda c: architecture(c.model.arch).short_label(c.model), _mnist_config,
                       lambda c: DATA_LABELS.get(c.data_source, c.data_source), _mnist_link),
     "transfer": KindView(lambda c: "ResNet-18 transfer", lambda c: "ResNet-18",
-                         lambda c: c.label().replace(f" · {c.epochs} ep", ""),
+                         lambda c: c.label().split(" · ")[0] + (f" · seed {c.seed}" if c.seed else ""),
                          lambda c: DATA_LABELS.get(c.source, c.source), lambda c: ("pages/transfer.py", {})),
 }
 FALLBACK = KindView(lambda c: type(c).__name__, lambda c: type(c).__name__, lambda c: c.label(), lambda c: "",
@@ -64,14 +67,19 @@ FALLBACK = KindView(lambda c: type(c).__name__, lambda c: type(c).__name__, lamb
 
 COLUMNS = {  # table column -> (heading, help)
     "name": ("Name", "Click to rename; the default is a summary of the settings"),
-    "model": ("Model", None), "config": ("Config", "optimizer, learning rate, batch size, seed"),
-    "data": ("Data", None), "device": ("Device", None), "epochs": ("Ep", "epochs"),
-    "acc": ("Acc %", "test accuracy after the last epoch"), "wall": ("Time s", "wall time of the whole run"),
-    "alongside": ("Trained", "alone, or alongside other runs in the same app (its time then includes theirs)"),
+    "model": ("Model", None), "config": ("Config", "optimizer and learning rate (seed when not 0); all in Compare"),
+    "batch": ("Batch", "batch size"), "epochs": ("Ep", "epochs"),
+    "data": ("Data", "MNIST sample (4,000 digits) or full MNIST; the transfer page's data"),
+    "device": ("Device", None), "acc": ("Acc %", "test accuracy after the last epoch"),
+    "wall": ("Time s", "wall time of the whole run"),
+    "alongside": ("Trained", "alone, or with N other runs training at the same time (its time then includes theirs)"),
     "date": ("Date", None),
 }
-SORTS = {"Date": "created", "Name": "name", "Model": "model", "Config": "config", "Data": "data", "Device": "device",
-         "Epochs": "epochs", "Accuracy": "acc", "Wall time": "wall", "Trained alone/with": "alongside"}
+WIDTHS = {"name": 150, "model": 100, "config": 84, "batch": 46, "epochs": 34, "data": 54, "device": 46, "acc": 50,
+          "wall": 50, "alongside": 62, "date": 76}  # px: together they fit the page at 1280 px with the sidebar
+SORTS = {"Date": "created", "Name": "name", "Model": "model", "Config": "config", "Batch size": "batch",
+         "Data": "data", "Device": "device", "Epochs": "epochs", "Accuracy": "acc", "Wall time": "wall",
+         "Trained alone/with": "alongside"}
 
 
 def view(s: RunSummary) -> KindView:
@@ -84,13 +92,13 @@ def names() -> RunNames:
 
 def default_name(s: RunSummary) -> str:
     v = view(s)
-    text = f"{v.model(s.config)} · {v.config(s.config)}".replace(" · seed 0", "")
+    text = f"{v.model(s.config)} {v.config(s.config)}"
     return text + ("" if s.status == "ok" else f" ({STATUS_LABELS[s.status]})")
 
 
 def _alongside(metrics: dict) -> str:
     n = metrics.get("concurrent_runs")
-    return "?" if n is None else "alone" if n == 1 else f"with {n - 1} other{'s' if n > 2 else ''}"
+    return "?" if n is None else "alone" if n == 1 else f"with {n - 1}"
 
 
 def _device(metrics: dict) -> str:
@@ -105,7 +113,8 @@ def table(summaries: list[RunSummary]) -> pd.DataFrame:
         v, m = view(s), s.metrics
         rows.append({"key": s.key, "family": v.family(s.config), "name": given.get(s.key) or default_name(s),
                      "model": v.model(s.config), "config": v.config(s.config), "data": v.data(s.config),
-                     "device": _device(m), "epochs": len(s.history.val_loss),
+                     "batch": getattr(s.config, "batch_size", None), "device": _device(m),
+                     "epochs": len(s.history.val_loss),
                      "acc": round(100 * float(m["test_acc"]), 2), "wall": round(float(m["wall_s"]), 1),
                      "alongside": _alongside(m), "date": datetime.fromtimestamp(s.created).strftime("%m-%d %H:%M"),
                      "created": s.created})
@@ -135,12 +144,14 @@ def run_table(shown: pd.DataFrame, summaries: list[RunSummary]) -> list[str]:
     """The editable table (tick Show, rename); returns the ticked keys in table order."""
     selected = set(_selected(summaries))
     base = shown.assign(show=[k in selected for k in shown.index])[["show", *COLUMNS]]
-    config = {"show": st.column_config.CheckboxColumn("Show", width=52, help="overlay its curves below")}
+    config = {"show": st.column_config.CheckboxColumn("Plot", width=56, help="overlay its curves below")}
     for col, (heading, tip) in COLUMNS.items():
-        config[col] = st.column_config.Column(heading, help=tip, disabled=col != "name")
-    config["name"] = st.column_config.TextColumn("Name", max_chars=MAX_NAME, help=COLUMNS["name"][1], width=230)
-    config["config"] = st.column_config.Column("Config", help=COLUMNS["config"][1], disabled=True, width=230)
-    config["acc"] = st.column_config.NumberColumn("Acc %", help=COLUMNS["acc"][1], format="%.1f", disabled=True)
+        config[col] = st.column_config.Column(heading, help=tip, disabled=col != "name", width=WIDTHS[col])
+    config["name"] = st.column_config.TextColumn("Name", max_chars=MAX_NAME, help=COLUMNS["name"][1],
+                                                 width=WIDTHS["name"])
+    for col, fmt in (("acc", "%.1f"), ("wall", "%.1f"), ("batch", "%d"), ("epochs", "%d")):
+        config[col] = st.column_config.NumberColumn(COLUMNS[col][0], help=COLUMNS[col][1], format=fmt, disabled=True,
+                                                    width=WIDTHS[col])
     version = st.session_state.setdefault("runs_table_version", 0)
     edited = st.data_editor(base, key=f"runs_table_{version}", hide_index=True, column_config=config,
                             width="stretch", height=min(38 + 35 * len(base), 400))
@@ -164,13 +175,13 @@ def run_table(shown: pd.DataFrame, summaries: list[RunSummary]) -> list[str]:
 
 def curves(keys: list[str], shown: pd.DataFrame, summaries: list[RunSummary]) -> None:
     by_key = {s.key: s for s in summaries}
-    c1, c2, c3 = st.columns([2, 2, 1], vertical_alignment="bottom")
+    c1, c2, c3 = st.columns([5, 4, 2], vertical_alignment="bottom")
     x = c1.radio("x-axis", list(X_TITLES), format_func=X_TITLES.get, index=1, horizontal=True, key="runs_x")
     smoothing = c2.slider("Smoothing (train loss)", 0.0, 0.99, 0.9, 0.01, key="runs_smooth",
                           help="exponential moving average, debiased so it starts at the first value (as TensorBoard)")
     log_y = c3.toggle("Log-scale loss", key="runs_log")
     if not keys:
-        st.info("Tick **Show** in the table to overlay a run's curves.", icon=":material/check_box:")
+        st.info("Tick **Plot** in the table to overlay a run's curves.", icon=":material/check_box:")
         return
     picked = [Curve.of(shown.at[k, "name"], by_key[k].history, float(by_key[k].metrics["train_s"])) for k in keys]
     st.plotly_chart(run_curves(picked, x, smoothing, log_y), key="runs_curves")
@@ -208,13 +219,20 @@ def compare(shown: pd.DataFrame, summaries: list[RunSummary], ticked: list[str])
                 "status": STATUS_LABELS[s.status], "date": shown.at[k, "date"]}
 
     fa, fb = facts(a), facts(b)
-    rows = sorted(fa.keys() | fb.keys(), key=lambda f: (list(fa) + list(fb)).index(f))
-    df = pd.DataFrame({"A": [fa.get(f, "—") for f in rows], "B": [fb.get(f, "—") for f in rows]}, index=rows)
-    differ = [f for f in rows if fa.get(f) != fb.get(f)]
-    styled = df.style.apply(lambda r: ["background-color: #fff3b0; font-weight: 600" if r.name in differ else ""] * 2,
-                            axis=1)
-    st.dataframe(styled, width="stretch", height=38 + 35 * len(rows), key="runs_compare")
-    st.caption(f"{len(differ)} differ (highlighted): {', '.join(differ) or 'none'}.")
+    order = list(fa) + [f for f in fb if f not in fa]
+    differ = [f for f in order if fa.get(f) != fb.get(f)]
+    lines = ["| setting | A | B |", "|---|---|---|"]
+    for f in order:
+        va, vb = (_cell(d.get(f, "—")) for d in (fa, fb))
+        lines.append(f"| **{f}** | :orange-background[{va}] | :orange-background[{vb}] |" if f in differ
+                     else f"| {f} | {va} | {vb} |")
+    st.markdown("\n".join(lines))
+    st.caption(f"{len(differ)} differ (highlighted){': ' + ', '.join(differ) if differ else ''}.")
+
+
+def _cell(text: str) -> str:
+    """A value as a markdown table cell (no pipes, brackets or line breaks to break the table)."""
+    return " ".join(str(text).split()).replace("|", "/").replace("[", "(").replace("]", ")") or "—"
 
 
 def manage(shown: pd.DataFrame, summaries: list[RunSummary]) -> None:
