@@ -188,7 +188,7 @@ def parse_record(obj: object) -> Record:
         raise RecordError(f"unknown kind {kind!r}")
     try:
         config = CONFIG_KINDS[kind].from_dict(obj.get("config"))
-    except ConfigError as e:
+    except (ConfigError, ValueError, TypeError) as e:  # e.g. ModelConfig's ValueError for an unknown architecture
         raise RecordError(f"invalid config: {e}") from e
     history = History.from_dict(obj.get("history"))
     epochs = getattr(config, "epochs", None)

@@ -99,3 +99,35 @@ def test_a_new_kind_is_one_table_entry(monkeypatch):
     assert r.to_dict()["kind"] == "other" and "kind" not in parse_record(good()).to_dict()
     with pytest.raises(RecordError, match="invalid config"):
         parse_record({**obj, "config": {"epochs": 3}})
+
+
+def test_the_job_layer_records_whether_a_run_trained_alone(tmp_path):
+    """`concurrent_runs`: the most runs training at once while this one trained (itself included)."""
+    import threading
+
+    import torch
+
+    from core.jobs import Jobs
+    from core.models import build_model
+    from core.record import Run
+    from core.store import RunStore
+
+    jobs, release = Jobs(RunStore(tmp_path)), threading.Event()
+
+    def trainer(cfg: TrainConfig, wait: bool):
+        def train(on_progress) -> Run:
+            if wait:
+                assert release.wait(30)
+            state = build_model(cfg.model, torch.Generator().manual_seed(0)).state_dict()
+            return Run(cfg, state, History([1.0, 0.5, 0.4, 0.3], 2, [0.5, 0.4], [0.7, 0.8]), dict(good()["metrics"]))
+        return train
+
+    a, b, c = (replace(CFG, seed=s) for s in (1, 2, 3))
+    job_a = jobs.start(a, trainer(a, wait=True))
+    job_b = jobs.start(b, trainer(b, wait=True))
+    release.set()
+    assert jobs.wait_all(30)
+    job_c = jobs.start(c, trainer(c, wait=False))
+    assert job_c.done.wait(30)
+    assert [j.run.metrics["concurrent_runs"] for j in (job_a, job_b, job_c)] == [2, 2, 1]
+    assert {s.config.seed: s.metrics["concurrent_runs"] for s in jobs.store.summaries()} == {1: 2, 2: 2, 3: 1}
