@@ -99,15 +99,13 @@ def run_curves(curves: Sequence[Curve], x: XAxis = "epoch", smoothing: float = 0
         data.append({"type": "scatter", "x": xe, "y": 100 * np.asarray(cv.val_acc, dtype=float),
                      "mode": "lines+markers", "line": {"color": c}, "xaxis": "x2", "yaxis": "y2",
                      "name": f"{cv.label} · validation accuracy", **group})
-    rows = -(-len(curves) // 2)  # the legend lists two runs per row below the panels
-    legend_px = 24 * rows + 10
+    legend_px = 21 * len(curves) + 10  # the legend lists the runs below the panels, at most one per row
     plot_px = 340
     key = {"text": LINE_KEY, "x": 0, "y": 1.0, "xref": "paper", "yref": "paper", "xanchor": "left", "yanchor": "bottom",
            "yshift": 26, "showarrow": False, "font": {"size": 12, "color": "#555"}}
     layout = {"height": plot_px + legend_px + 60, "margin": margin(56, b=legend_px + 50),
               "annotations": panel_titles(("Loss", "Validation accuracy"), gap=0.08, size=15) + [key],
-              "legend": {"orientation": "h", "yanchor": "top", "y": -60 / plot_px, "x": 0, "entrywidth": 0.5,
-                         "entrywidthmode": "fraction", "font": {"size": 12}},
+              "legend": {"orientation": "h", "yanchor": "top", "y": -60 / plot_px, "x": 0, "font": {"size": 12}},
               **columns(2, gap=0.08)}
     layout[axis_name("xaxis", 0)]["title"] = {"text": X_TITLES[x]}
     layout[axis_name("xaxis", 1)]["title"] = {"text": X_TITLES[x]}
