@@ -7,7 +7,8 @@ import pytest
 
 from bench.runs_page import fill_store, synthetic_run
 from conftest import running_server
-from core.store import RunStore
+from core.run_archive import read_archive
+from core.store import RunStore, state_equal
 
 
 @pytest.mark.browser
@@ -34,6 +35,11 @@ def test_a_run_training_elsewhere_appears_when_it_is_stored(browser, tmp_path):
             assert page.get_by_text("training or being written right now").count() == 0
             href = page.get_by_role("link", name="Open on its page").get_attribute("href")
             assert href.startswith(("fully_connected?", "convolutions?")) and "hidden=" in href and "lr=" in href
+            with page.expect_download(timeout=30_000) as download:
+                page.get_by_role("button", name="Export (.zip)").click()
+            run, _ = read_archive(download.value.path().read_bytes())  # the download is a valid export
+            stored = store.load(run.config)
+            assert stored is not None and state_equal(run.state, stored.state) and run.history == stored.history
             assert page.locator("[data-testid='stException']").count() == 0
             ctx.close()
     finally:

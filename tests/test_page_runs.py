@@ -170,7 +170,19 @@ def _snapshot(root: Path) -> dict[str, bytes]:
             if p.is_file() and ".locks" not in p.parts}
 
 
-@pytest.mark.parametrize("content", [b"not a zip at all", b"PK\x05\x06" + b"\0" * 18])
+def _traversal_zip() -> bytes:
+    import io
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("../../run.json", b"{}")
+        zf.writestr("weights.safetensors", b"x")
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("content", [b"not a zip at all", b"PK\x05\x06" + b"\0" * 18, _traversal_zip()],
+                         ids=["random", "empty-zip", "traversal"])
 def test_a_bad_import_gets_a_message_and_changes_nothing(store, content):
     at = page()
     before = _snapshot(store.root)
