@@ -141,7 +141,7 @@ def filter_and_sort(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def run_table(shown: pd.DataFrame, summaries: list[RunSummary]) -> list[str]:
-    """The editable table (tick Show, rename); returns the ticked keys in table order."""
+    """The editable table (tick Plot, rename); returns the ticked keys in table order."""
     selected = set(_selected(summaries))
     base = shown.assign(show=[k in selected for k in shown.index])[["show", *COLUMNS]]
     config = {"show": st.column_config.CheckboxColumn("Plot", width=56, help="overlay its curves below")}
@@ -149,7 +149,7 @@ def run_table(shown: pd.DataFrame, summaries: list[RunSummary]) -> list[str]:
         config[col] = st.column_config.Column(heading, help=tip, disabled=col != "name", width=WIDTHS[col])
     config["name"] = st.column_config.TextColumn("Name", max_chars=MAX_NAME, help=COLUMNS["name"][1],
                                                  width=WIDTHS["name"])
-    for col, fmt in (("acc", "%.1f"), ("wall", "%.1f"), ("batch", "%d"), ("epochs", "%d")):
+    for col, fmt in (("acc", "%.1f"), ("wall", "%.1f"), ("batch", "localized"), ("epochs", "%d")):
         config[col] = st.column_config.NumberColumn(COLUMNS[col][0], help=COLUMNS[col][1], format=fmt, disabled=True,
                                                     width=WIDTHS[col])
     version = st.session_state.setdefault("runs_table_version", 0)

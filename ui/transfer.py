@@ -13,7 +13,7 @@ from core.cifar import load_cifar10
 from core.config import TransferConfig
 from core.data import load_sample
 from core.pretrained import load_imagenet_weights
-from core.train import Run
+from core.record import Run
 from core.transfer import (ImageTask, LayerState, ParamGroup, apply_strategy, build_resnet18, count_params,
                            digit_tasks, fit_transfer, layer_states, param_groups, source_config)
 from ui import cache

@@ -8,7 +8,8 @@ from typing import Literal, Protocol
 import numpy as np
 import plotly.graph_objects as go
 
-from core.figures.base import PALETTE, axis_name, columns, figure, margin, panel_titles, top_legend
+from core.figures.base import (COUNTS, PALETTE, ROLE, columns, figure, heading, integer_ticks, log_ticks, margin,
+                               panel_titles)
 
 
 class _History(Protocol):
@@ -26,7 +27,7 @@ class Curve:
     steps_per_epoch: int
     val_loss: Sequence[float]
     val_acc: Sequence[float]  # fractions in [0, 1]
-    seconds: float = 0.0  # training time of the whole run (the wall-time axis spreads steps evenly over it)
+    seconds: float = 0.0  # training time of the whole run (the time axis spreads its steps evenly over it)
 
     @classmethod
     def of(cls, label: str, history: _History, seconds: float = 0.0) -> Curve:
@@ -36,7 +37,6 @@ class Curve:
 
 XAxis = Literal["step", "epoch", "wall"]
 X_TITLES: dict[str, str] = {"step": "optimizer step", "epoch": "epoch", "wall": "training time (s)"}
-LINE_KEY = "solid: train loss per step (smoothed) · dotted with dots: validation loss per epoch"
 
 
 def _x(cv: Curve, x: XAxis) -> tuple[np.ndarray, np.ndarray]:
@@ -62,56 +62,110 @@ def smooth(values: Sequence[float], weight: float = 0.9) -> np.ndarray:
 
 
 def live_loss(step_loss: Sequence[float], total_steps: int) -> go.Figure:
-    """The curve drawn while training runs: raw per-step loss and its smoothed trend."""
+    """The curve drawn while training runs: raw per-step loss and its smoothed trend. The legend sits inside the
+    plot's top-right corner (the loss falls away from it), so it never collides with the title."""
     x = np.arange(1, len(step_loss) + 1)
+    c = ROLE["train"]
     data = [{"type": "scatter", "x": x, "y": np.asarray(step_loss, dtype=float), "mode": "lines",
-             "name": "train loss (per step)",
-             "line": {"color": PALETTE[0], "width": 1}, "opacity": 0.35},
+             "name": "train loss (per step)", "line": {"color": c, "width": 1}, "opacity": 0.35},
             {"type": "scatter", "x": x, "y": smooth(step_loss), "mode": "lines", "name": "smoothed",
-             "line": {"color": PALETTE[0], "width": 2.5}}]
-    layout = {"title": {"text": "Training loss, live"}, "height": 320, "margin": margin(40), "legend": top_legend(),
+             "line": {"color": c, "width": 2.5}}]
+    layout = {"title": heading("Training loss, live", 14), "height": 320, "margin": margin(40, b=40),
+              "legend": {"x": 1, "xanchor": "right", "y": 1, "yanchor": "top", "bgcolor": "rgba(255,255,255,0.8)"},
               "xaxis": {"title": {"text": "optimizer step"}, "range": [0, max(total_steps, 1)]},
               "yaxis": {"title": {"text": "cross-entropy loss"}, "rangemode": "tozero"}}
     return figure(data, layout)
 
 
+CHANCE = 10.0  # % accuracy of guessing among MNIST's 10 classes: the floor the accuracy axis shows
+
+
+def _train_y(cv: Curve, smoothing: float) -> np.ndarray:
+    return smooth(cv.step_loss, smoothing) if smoothing > 0 else np.asarray(cv.step_loss, dtype=float)
+
+
+def _single_run(cv: Curve, x: XAxis, smoothing: float) -> list[dict]:
+    """One run: four curves, each with its own legend entry (clicking one hides only that one)."""
+    train, val = ROLE["train"], ROLE["validation"]
+    xs, xe = _x(cv, x)
+    return [
+        {"type": "scatter", "x": xs, "y": np.asarray(cv.step_loss, dtype=float), "mode": "lines",
+         "line": {"color": train, "width": 1}, "opacity": 0.3, "name": "train loss (raw, per batch)"},
+        {"type": "scatter", "x": xs, "y": _train_y(cv, smoothing), "mode": "lines",
+         "line": {"color": train, "width": 2}, "name": "train loss (smoothed)"},
+        {"type": "scatter", "x": xe, "y": np.asarray(cv.val_loss, dtype=float), "mode": "lines+markers",
+         "line": {"color": val, "dash": "dot"}, "name": "validation loss"},
+        {"type": "scatter", "x": xe, "y": 100 * np.asarray(cv.val_acc, dtype=float),
+         "mode": "lines+markers", "line": {"color": val}, "xaxis": "x2", "yaxis": "y2",
+         "name": "validation accuracy"}]
+
+
+def _one_of_runs(cv: Curve, x: XAxis, smoothing: float, colour: str) -> list[dict]:
+    """One of several runs: its colour in both panels and ONE legend entry (the run's label) that shows or hides
+    the whole run; the line styles are explained once, in the legend's title."""
+    group = {"legendgroup": cv.label, "line": {"color": colour, "width": 2}}
+    xs, xe = _x(cv, x)
+    at = f"at {X_TITLES[x]} %{{x:.4g}}"
+    return [
+        {"type": "scatter", "x": xs, "y": _train_y(cv, smoothing), "mode": "lines", "name": cv.label, **group,
+         "hovertemplate": f"train (smoothed) %{{y:.3f}} {at}<extra>%{{fullData.name}}</extra>"},
+        {"type": "scatter", "x": xe, "y": np.asarray(cv.val_loss, dtype=float),
+         "mode": "lines+markers", "name": cv.label, "showlegend": False, **group,
+         "line": {"color": colour, "dash": "dot"},
+         "hovertemplate": f"validation %{{y:.3f}} {at}<extra>%{{fullData.name}}</extra>"},
+        {"type": "scatter", "x": xe, "y": 100 * np.asarray(cv.val_acc, dtype=float),
+         "mode": "lines+markers", "xaxis": "x2", "yaxis": "y2", "name": cv.label, "showlegend": False, **group,
+         "hovertemplate": f"validation accuracy %{{y:.2f}}% {at}<extra>%{{fullData.name}}</extra>"}]
+
+
 def run_curves(curves: Sequence[Curve], x: XAxis = "epoch", smoothing: float = 0.9,
                log_y: bool = False) -> go.Figure:
-    """Overlay runs. Left: train loss per step (smoothed with a debiased EMA of weight `smoothing`; raw too, faint,
-    for a single run) and validation loss per epoch (dotted, dots). Right: validation accuracy per epoch.
-    A run has one colour in both panels and one legend entry (clicking it hides the whole run); the line styles
-    are explained once, above the panels. `log_y` puts the loss on a log scale."""
+    """Overlay runs. Left: train loss per batch (smoothed with a debiased EMA of weight `smoothing`, 0 = raw; raw
+    too for a single run) and validation loss per epoch (dotted). Right: validation accuracy per epoch, on an axis
+    from 0 % with chance (10 %) marked, so a 1-point difference looks like one point. x: by optimizer step, epoch
+    (ticks at whole epochs only) or training time; `log_y` puts the loss on a log scale.
+
+    The legend sits under the plot, in pixels below the axis titles (it grows the figure instead of covering them):
+    one entry per curve for a single run, one entry per run for several."""
     single = len(curves) == 1
-    data = []
+    data: list[dict] = []
     for i, cv in enumerate(curves):
-        c = PALETTE[i % len(PALETTE)]
-        xs, xe = _x(cv, x)
-        group = {"legendgroup": f"run{i}", "showlegend": False, "hovertemplate": f"{cv.label}<br>%{{x:.4g}}: "
-                 "%{y:.4g}<extra></extra>"}
-        if single:
-            data.append({"type": "scatter", "x": xs, "y": np.asarray(cv.step_loss, dtype=float), "mode": "lines",
-                         "line": {"color": c, "width": 1}, "opacity": 0.3, "name": "train loss (raw)", **group})
-        y = smooth(cv.step_loss, smoothing) if smoothing > 0 else np.asarray(cv.step_loss, dtype=float)
-        data.append({"type": "scatter", "x": xs, "y": y, "mode": "lines", "line": {"color": c, "width": 2},
-                     **group, "name": cv.label, "showlegend": True})
-        data.append({"type": "scatter", "x": xe, "y": np.asarray(cv.val_loss, dtype=float), "mode": "lines+markers",
-                     "line": {"color": c, "dash": "dot"}, "name": f"{cv.label} · validation loss", **group})
-        data.append({"type": "scatter", "x": xe, "y": 100 * np.asarray(cv.val_acc, dtype=float),
-                     "mode": "lines+markers", "line": {"color": c}, "xaxis": "x2", "yaxis": "y2",
-                     "name": f"{cv.label} · validation accuracy", **group})
-    legend_px = 21 * len(curves) + 10  # the legend lists the runs below the panels, at most one per row
-    plot_px = 340
-    key = {"text": LINE_KEY, "x": 0, "y": 1.0, "xref": "paper", "yref": "paper", "xanchor": "left", "yanchor": "bottom",
-           "yshift": 26, "showarrow": False, "font": {"size": 12, "color": "#555"}}
-    layout = {"height": plot_px + legend_px + 60, "margin": margin(56, b=legend_px + 50),
-              "annotations": panel_titles(("Loss", "Validation accuracy"), gap=0.08, size=15) + [key],
-              "legend": {"orientation": "h", "yanchor": "top", "y": -60 / plot_px, "x": 0, "font": {"size": 12}},
-              **columns(2, gap=0.08)}
-    layout[axis_name("xaxis", 0)]["title"] = {"text": X_TITLES[x]}
-    layout[axis_name("xaxis", 1)]["title"] = {"text": X_TITLES[x]}
+        data += _single_run(cv, x, smoothing) if single else _one_of_runs(cv, x, smoothing,
+                                                                          PALETTE[i % len(PALETTE)])
+    epochs = max((max(len(cv.val_loss), len(cv.step_loss) / max(cv.steps_per_epoch, 1)) for cv in curves),
+                 default=1)
+    epochs = int(np.ceil(epochs))
+    entries = 4 if single else len(curves)
+    per_row = 2 if single else 1
+    legend_px = 24 * (-(-entries // per_row)) + (22 if not single else 0)
+    layout = {"height": 380 + legend_px, "margin": margin(40, b=60 + legend_px),
+              "annotations": panel_titles(("Loss", "Validation accuracy"), gap=0.1, size=16),
+              "legend": {"orientation": "h" if single else "v", "yref": "container", "y": 0, "yanchor": "bottom",
+                         "x": 0, "entrywidth": 0.5 if single else None, "entrywidthmode": "fraction",
+                         "title": {"text": "" if single else "solid: train loss (smoothed) · dotted: validation loss"
+                                   " · right: validation accuracy", "side": "top"}},
+              "shapes": [{"type": "line", "xref": "x2 domain", "x0": 0, "x1": 1, "yref": "y2", "y0": CHANCE,
+                          "y1": CHANCE, "line": {"color": ROLE["neutral"], "dash": "dash", "width": 1}}],
+              **columns(2, gap=0.1)}
+    layout["annotations"].append({"text": "chance", "xref": "x2 domain", "x": 1, "xanchor": "right", "yref": "y2",
+                                  "y": CHANCE, "yanchor": "bottom", "showarrow": False,
+                                  "font": {"size": 10, "color": ROLE["neutral"]}})
+    if single:
+        layout["legend"].pop("title")
+    else:
+        layout["legend"].pop("entrywidth")
+    layout["xaxis"]["title"] = {"text": X_TITLES[x]}
+    layout["xaxis2"]["title"] = {"text": X_TITLES[x]}
+    if x == "epoch":
+        layout["xaxis"].update({**integer_ticks(epochs), "tick0": 0, "range": [0, epochs + 0.2]})
+        layout["xaxis2"].update(integer_ticks(epochs))
+    else:
+        layout["xaxis"]["rangemode"] = layout["xaxis2"]["rangemode"] = "tozero"
+    loss_values = [v for cv in curves for v in (*cv.step_loss, *cv.val_loss) if v > 0]
     layout["yaxis"].update(title={"text": "cross-entropy loss" + (" (log scale)" if log_y else "")},
-                           **({"type": "log"} if log_y else {"rangemode": "tozero"}))
-    layout["yaxis2"]["title"] = {"text": "accuracy (%)"}
+                           **(log_ticks(min(loss_values, default=0.01), max(loss_values, default=10.0)) if log_y
+                              else {"rangemode": "tozero"}))
+    layout["yaxis2"].update(title={"text": "accuracy (%)"}, range=[0, 101])
     return figure(data, layout)
 
 
@@ -122,7 +176,7 @@ def confusion(cm: np.ndarray, title: str = "Confusion matrix (test set)", clicka
     so `st.plotly_chart(on_select=...)` sees which cell was clicked."""
     n = cm.shape[0]
     labels = [str(i) for i in range(n)]
-    data = [{"type": "heatmap", "z": cm.tolist(), "x": labels, "y": labels, "colorscale": "Blues",
+    data = [{"type": "heatmap", "z": cm.tolist(), "x": labels, "y": labels, "colorscale": COUNTS,
              "text": cm.tolist(), "texttemplate": "%{text}", "colorbar": {"title": {"text": "count"}, "thickness": 12},
              "hovertemplate": "true %{y}, predicted %{x}: %{z}<extra></extra>"}]
     layout = {"title": {"text": title}, "height": 420, "margin": margin(40 if title else 10),
@@ -141,7 +195,8 @@ def confusion(cm: np.ndarray, title: str = "Confusion matrix (test set)", clicka
 def per_class_bars(acc: np.ndarray, title: str = "Per-class accuracy (test set)") -> go.Figure:
     """Accuracy of each class in % (acc: fractions), the value written above each bar."""
     data = [{"type": "bar", "x": [str(i) for i in range(len(acc))], "y": (100 * np.asarray(acc)).tolist(),
-             "marker": {"color": PALETTE[0]}, "text": [f"{100 * a:.1f}" for a in acc], "textposition": "outside",
+             "marker": {"color": ROLE["validation"]}, "text": [f"{100 * a:.1f}" for a in acc],
+             "textposition": "outside",
              "hovertemplate": "class %{x}: %{y:.1f}%<extra></extra>"}]
     layout = {"title": {"text": title}, "height": 300, "margin": margin(40 if title else 10),
               "yaxis": {"title": {"text": "accuracy (%)"}, "range": [0, 112]},
