@@ -54,7 +54,7 @@ def values(v) -> np.ndarray:
 
 
 def legend(at: AppTest) -> list[str]:
-    return [tr.name for tr in figure(at).data if tr.showlegend]
+    return [tr.name for tr in figure(at).data if tr.showlegend is not False]
 
 
 def test_every_run_is_listed_with_the_newest_three_ticked_and_plotted(store):
@@ -110,7 +110,7 @@ def test_curve_controls_change_the_figure(store):
     assert not at.exception, at.exception
     fig = figure(at)
     assert fig.layout.xaxis.title.text == "optimizer step" and fig.layout.yaxis.type == "log"
-    first = [tr for tr in fig.data if tr.showlegend][0]
+    first = [tr for tr in fig.data if tr.showlegend is not False][0]
     s = next(s for s in store.summaries() if s.key == editor(at).value.index[0])
     x, y = values(first.x), values(first.y)
     assert x[0] == 1 and len(x) == len(s.history.step_loss)  # one point per step, from 1
