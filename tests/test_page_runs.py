@@ -205,3 +205,15 @@ def test_a_run_being_written_is_announced_not_listed(store):
         assert len(editor(at).value) == listed
     at.run()
     assert not any("training or being written" in i.value for i in at.info)
+
+
+def test_every_kind_has_a_table_view_and_unknown_kinds_fall_back():
+    """Transfer runs (kind "transfer") get their own columns and link; any other kind still lists by its label."""
+    from core.config import TransferConfig
+    from ui.runs import FALLBACK, KIND_VIEWS
+
+    cfg = TransferConfig(strategy="finetune", k_stages=2, seed=3)
+    v = KIND_VIEWS["transfer"]
+    assert v.family(cfg) == "ResNet-18 transfer" and v.config(cfg) == "Fine-tune last 2 stages · seed 3"
+    assert v.data(cfg) == "digits" and v.link(cfg) == ("pages/transfer.py", {})
+    assert FALLBACK.config(cfg) == cfg.label() and FALLBACK.link(cfg) is None
