@@ -33,7 +33,9 @@ def test_a_run_training_elsewhere_appears_when_it_is_stored(browser, tmp_path):
             finish.set()
             page.get_by_text("3 of 3 runs listed").wait_for(timeout=30_000)
             assert page.get_by_text("training or being written right now").count() == 0
-            href = page.get_by_role("link", name="Open on its page").get_attribute("href")
+            link = page.get_by_role("link", name="Open on its page")
+            link.wait_for(timeout=90_000)  # the rest of the page, after the rerun the finished run caused
+            href = link.get_attribute("href")
             assert href.startswith(("fully_connected?", "convolutions?")) and "hidden=" in href and "lr=" in href
             with page.expect_download(timeout=30_000) as download:
                 page.get_by_role("button", name="Export (.zip)").click()
