@@ -132,7 +132,8 @@ def apptest_rerun_ms(page: str, setup=None, reruns: int = 5) -> float:
 def page_rows(quick: bool) -> list[dict]:
     ms = apptest_rerun_ms("pages/fully_connected.py", reruns=3 if quick else 7)
     rows = [row("Fully connected page: rerun with a stored run (AppTest)", ms, "ms")]
-    for module in ("bench.concept_pages", "bench.conv_pages", "bench.inspection", "bench.layer_pages"):
+    for module in ("bench.concept_pages", "bench.conv_pages", "bench.inspection", "bench.layer_pages",
+                   "bench.runs_page"):
         try:
             rows += __import__(module, fromlist=["rows"]).rows()
         except ModuleNotFoundError:

@@ -280,7 +280,18 @@ class RunStore:
         with self.lock(run.config):
             self._write(run)
 
-    def _write(self, run: Run) -> None:
+    def add(self, run: Run, created: float) -> bool:
+        """Store `run` (stamped `created`, e.g. an imported run's own date) only if nothing is stored for its config;
+        False, changing nothing, if something is."""
+        if run.status not in STORABLE:
+            raise ValueError(f"refusing to store a run with status {run.status!r}")
+        with self.lock(run.config):
+            if os.path.lexists(self._dir(run.config)):
+                return False
+            self._write(run, created)
+            return True
+
+    def _write(self, run: Run, created: float | None = None) -> None:
         """Write the run into a temp folder and rename it into place. The caller holds the key's lock."""
         if run.status not in STORABLE:
             raise ValueError(f"refusing to store a run with status {run.status!r}")
@@ -294,7 +305,8 @@ class RunStore:
         try:
             save_file(state, str(tmp / WEIGHTS), metadata={"key": key})
             _fsync(tmp / WEIGHTS)
-            record = Record(kind, run.config, run.history, dict(run.metrics), time.time(), run.status,
+            record = Record(kind, run.config, run.history, dict(run.metrics),
+                            time.time() if created is None else created, run.status,
                             _sha256(tmp / WEIGHTS))
             parse_record(json.loads(json.dumps(record.to_dict())))  # the record we write passes our own schema
             (tmp / META).write_text(json.dumps(record.to_dict(), indent=1, sort_keys=True))
@@ -332,6 +344,17 @@ class RunStore:
             if run.status in STORABLE:
                 self._write(run)
             return run, True
+
+    def busy_keys(self) -> list[str]:
+        """Keys whose lock someone holds right now: runs being trained or written, in any thread or process
+        (`get_or_train` holds the lock while it trains). Nothing of them is listed until they are complete."""
+        busy = []
+        for lock in (self.root / LOCKS).glob("*.lock"):
+            if _KEY.fullmatch(lock.stem):
+                with self._try_lock(lock.stem) as held:
+                    if not held:
+                        busy.append(lock.stem)
+        return sorted(busy)
 
     # ------------------------------------------------------------ defects and orphans
     def _set_aside(self, path: Path, key: str, problem: CorruptRun) -> None:

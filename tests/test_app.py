@@ -155,12 +155,12 @@ def test_runs_page_lists_stored_runs_and_overlays_them():
         if cache.store().load(cfg) is None:
             cache.store().save(fit(cfg, load_sample(), torch.device("cpu")))
     at = page_app("pages/runs.py")
-    at.radio(key="runs_arch").set_value("cnn")
+    at.multiselect(key="runs_models").set_value(["CNNDemo"])
     at.run()
     assert not at.exception, at.exception
-    table = at.dataframe[0].value
+    table = at.data_editor[0].value
     assert len(table) >= 2
-    assert set(table["hidden"]) == {16} and (table["test accuracy (%)"] > 10).all()
+    assert set(table["model"]) == {"CNNDemo h16"} and (table["acc"] > 10).all()
     assert len(at.get("plotly_chart")) == 1
 
 

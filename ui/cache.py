@@ -135,6 +135,12 @@ def stored_run(cfg: TrainConfig) -> tuple[Run, torch.nn.Module] | None:
         return None
 
 
+def forget_stored_runs() -> None:
+    """After a run is deleted from the store: drop loaded runs and their predictions (next use reads the store)."""
+    _stored.clear()
+    test_probabilities.clear()
+
+
 @st.cache_data(show_spinner=False, max_entries=64)
 def step_seconds(model: ModelConfig, optimizer: str, batch_size: int, device_name: str) -> float:
     """Measured seconds per optimizer step for this model and batch (a few real steps on random data)."""
