@@ -8,10 +8,10 @@ from ui.shell import sidebar_status  # first: sets OMP_WAIT_POLICY before torch 
 
 import streamlit as st
 
-from ui import cache
+from ui import resources
 
 st.set_page_config(page_title="PyTorch Concept Explorer", page_icon="🔥", layout="wide")
-cache.configure_threads()
+resources.configure_threads()
 
 PAGES = {
     "Start": [

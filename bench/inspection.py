@@ -48,7 +48,7 @@ def rows(repeats: int = 5) -> list[dict]:
         now = _median_ms(lambda: layer_table(model, shape), repeats)
         out.append(dict(name=f"ResNet-18 layer table, batch {batch} at {side} px (shape-only copy; was deepcopy + "
                              "real forward)", value=round(now, 4), unit="ms", baseline=round(before, 4),
-                        ratio=round(before / now, 1), note="the page caches it per config (ui.cache.layer_table)"))
+                        ratio=round(before / now, 1), note="the page caches it per config (ui.inspection.layer_table)"))
     x = torch.randn(1, 3, 224, 224)
     copied = _median_ms(lambda: copy.deepcopy(model), repeats)
     acts = _median_ms(lambda: activations(model, x), repeats)

@@ -8,19 +8,20 @@ from core.config import ARCH_LABELS, default_config
 from core.digits import downsample_for_display, preprocess_canvas
 from core.explain import saliency
 from core.figures import conv as conv_figures
-from core.figures.images import mosaic, probability_bars
+from core.figures.images import probability_bars
 from core.figures.images import steps as steps_figure
 from core.inspection import activations, predict_proba
-from ui import cache
+from ui import resources
+from ui.conv import feature_map_grid
+from ui.session import set_drawn_digit
 from ui.training import training_panel
 
 K = "draw"
-DRAWN = "drawn_digit"  # the Convolutions page offers this 28×28 drawing for its feature maps
 
 
 def _clear() -> None:
     st.session_state[f"{K}_canvas_n"] = st.session_state.get(f"{K}_canvas_n", 0) + 1
-    st.session_state.pop(DRAWN, None)
+    set_drawn_digit(None)
 
 
 ensure_navigation()
@@ -28,7 +29,7 @@ st.title("✏️ Draw a digit")
 st.markdown("Draw one digit, 0–9, big and in the middle. It is turned into a 28×28 image the way MNIST's digits "
             "were made, then both of your models classify it.")
 
-data = cache.mnist()
+data = resources.mnist()
 c_canvas, c_steps = st.columns([2, 3])
 with c_canvas:
     drawing = st_canvas(stroke_width=20, stroke_color="#000000", background_color="#FFFFFF", height=280, width=280,
@@ -41,7 +42,7 @@ with c_steps:
     if steps is None:
         st.info("**Draw a digit** on the canvas: nothing is predicted for an empty canvas.", icon="✏️")
     else:
-        st.session_state[DRAWN] = steps.centred.round(3).tolist()
+        set_drawn_digit(steps.centred)  # the Convolutions page offers it for its feature maps
         t, b, le, ri = steps.bbox
         st.plotly_chart(steps_figure([
             ("1 · grayscale (ink)", downsample_for_display(steps.gray)),
@@ -62,7 +63,7 @@ for col, arch in zip(cols, ("net2", "cnn")):
     with col:
         st.subheader(ARCH_LABELS[arch])
         default = default_config(arch, data.source)
-        stored = [s.config for s in cache.store().summaries()
+        stored = [s.config for s in resources.store().summaries()
                   if s.config.model.arch == arch and s.config.data_source == data.source]
         options = {default.key(): default} | {c.key(): c for c in stored}  # stored: newest first
         # Preselect the default settings when they are trained, else the most recently trained run.
@@ -74,7 +75,7 @@ for col, arch in zip(cols, ("net2", "cnn")):
         loaded = training_panel(cfg, f"{K}_{arch}")
         if loaded is not None and steps is not None:
             model = loaded[1]
-            x = steps.tensor.to(cache.device())  # (1, 1, 28, 28)
+            x = steps.tensor.to(resources.device())  # (1, 1, 28, 28)
             probs = predict_proba(model, x)[0].numpy()  # (10,)
             results[arch] = (model, x, probs)
             pred = int(probs.argmax())
@@ -99,8 +100,4 @@ if steps is not None and results:
         acts = dict(activations(model, x))
         st.markdown("**The CNN's feature maps** for your drawing (after ReLU: 0 is white, stronger red is a "
                     "stronger response). Open the Convolutions page to take any of them apart.")
-        c1, c2 = st.columns(2)
-        for c, name in ((c1, "relu1"), (c2, "relu2")):
-            a = acts[name][0].cpu().numpy()  # (C, H, W)
-            c.plotly_chart(mosaic(a, 4 if a.shape[0] == 16 else 8, title=f"{name}: {'×'.join(map(str, a.shape))}",
-                                  tile_label="channel", colorbar_title="value", height=300), key=f"{K}_maps_{name}")
+        feature_map_grid(acts, (("relu1", "relu2"),), K, height=300)

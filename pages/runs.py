@@ -7,14 +7,14 @@ import streamlit as st
 
 from core.config import ARCH_LABELS, OPTIMIZER_LABELS
 from core.figures.training import Curve, run_curves
-from ui import cache
+from ui import resources
 
 ensure_navigation()
 st.title("📊 Training runs")
 st.markdown("Every run trained on any page is stored on disk with its full configuration and history. "
             "Pick runs to overlay their curves; the same configuration always loads, never retrains.")
 
-summaries = cache.store().summaries()
+summaries = resources.store().summaries()
 if not summaries:
     st.info("No stored runs yet. Train a network on the **Fully connected net** or **Convolutions** page and it "
             "appears here.", icon="📭")

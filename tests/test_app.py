@@ -56,7 +56,7 @@ def test_home_links_every_concept_page():
 
 
 def _wait_for_jobs() -> None:
-    from ui import cache
+    from ui import resources as cache
 
     assert cache.jobs().wait_all(120)
 
@@ -125,7 +125,7 @@ def test_fc_page_reports_a_non_finite_loss_and_stores_nothing(monkeypatch):
     import math
 
     import core.train
-    from ui import cache
+    from ui import resources as cache
 
     real_cross_entropy = core.train.F.cross_entropy
     monkeypatch.setattr(core.train.F, "cross_entropy", lambda *a, **k: real_cross_entropy(*a, **k) * math.nan)
@@ -146,7 +146,7 @@ def test_runs_page_lists_stored_runs_and_overlays_them():
     from core.config import ModelConfig, TrainConfig
     from core.data import load_sample
     from core.train import fit
-    from ui import cache
+    from ui import resources as cache
 
     for seed in (11, 12):
         cfg = TrainConfig(model=ModelConfig("cnn", 16), batch_size=512, epochs=1, seed=seed, data_source="mnist-sample")
@@ -183,7 +183,7 @@ def test_settings_round_trip_through_the_page_url_and_bad_values_are_ignored():
 
 def test_failed_first_download_shows_progress_then_says_which_data_is_in_use(monkeypatch):
     """Online but the download breaks: the app falls back to the bundled sample and the sidebar says why."""
-    from ui import cache
+    from ui import resources as cache
 
     calls = []
 

@@ -181,7 +181,7 @@ def test_losses_without_stored_run_offers_training():
 
 def test_losses_with_stored_run(monkeypatch):
     """Mock the run store at the ui boundary: a read-only Net2 stands in for a trained one."""
-    from ui import cache
+    from ui import resources as cache
 
     cfg = None
 
@@ -232,7 +232,7 @@ def test_optimizers_learning_rate_100_is_explained():
 
 def test_optimizers_real_model_trains_on_request():
     """epochs=1 keeps it small (16 steps per optimizer on the bundled sample); jobs run in background threads."""
-    from ui import cache
+    from ui import resources as cache
 
     at = page("optimizers")
     at.slider(key="optm_epochs").set_value(1)

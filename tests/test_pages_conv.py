@@ -90,6 +90,25 @@ def test_sandbox_controls_valid_and_invalid():
     assert "half the kernel size" in texts(at)
 
 
+def test_sandbox_links_the_same_layer_to_the_layer_shapes_builder():
+    import re
+    from urllib.parse import parse_qs
+
+    from core import conv
+    from core import layers as L
+
+    at = open_tab(conv_page(tiny_settings=False), "Conv sandbox")
+    at.slider(key="conv_sb_k").set_value(5)
+    at.slider(key="conv_sb_p").set_value(2)
+    run(at)
+    link = re.search(r"\]\(layer_shapes\?([^)]+)\)", texts(at))
+    assert link, "no link to the Layer shapes page"
+    stack = L.decode(parse_qs(link.group(1))["stack"][0]).stack
+    spec = conv.ConvSpec(size=7, kernel=5, stride=1, padding=2, dilation=1, op="conv")
+    assert stack == L.sandbox_stack(spec)
+    assert L.propagate(stack).output_shape == (1, 7, 7) == (1, conv.check(spec).size, conv.check(spec).size)
+
+
 def test_convolutions_with_stored_run(tiny):
     at = conv_page(tiny_settings=True)
     assert "loaded from the store" in texts(at)

@@ -6,14 +6,20 @@ import streamlit as st
 import torch
 
 from core.config import OPTIMIZER_LABELS, Arch, ModelConfig, TrainConfig, default_config
-from core.estimate import estimate_seconds
+from core.estimate import estimate_seconds, time_steps
 from core.figures.training import Curve, live_loss, run_curves
 from core.train import ConfigError, Run, check_config, diagnose, fit
-from ui import cache
+from ui import resources
 
 HIDDEN_CHOICES = [16, 32, 64, 128, 256, 512]
 LR_CHOICES = [1e-4, 3e-4, 1e-3, 3e-3, 5e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0, 3.0, 10.0]
 BATCH_CHOICES = [16, 32, 64, 128, 256, 512, 1024, 4096, 8192]
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def step_seconds(model: ModelConfig, optimizer: str, batch_size: int, device_name: str) -> float:
+    """Measured seconds per optimizer step for this model and batch (a few real steps on random data)."""
+    return time_steps(model, optimizer, batch_size, torch.device(device_name))
 
 
 def _url_value(name: str, choices: list, parse) -> object | None:
@@ -35,7 +41,7 @@ def config_controls(arch: Arch, key: str) -> TrainConfig:
     """Hyperparameter widgets (explicit keys, so tests can drive them) -> the TrainConfig they describe.
 
     The settings are mirrored in the page URL, so a link or bookmark reproduces them exactly."""
-    data = cache.mnist()
+    data = resources.mnist()
     d = default_config(arch, data.source)
     optimizers = list(OPTIMIZER_LABELS)
     start = {
@@ -66,13 +72,13 @@ def config_controls(arch: Arch, key: str) -> TrainConfig:
 
 
 def trainer(cfg: TrainConfig):
-    data, device = cache.mnist(), cache.device()
+    data, device = resources.mnist(), resources.device()
     return lambda on_progress: fit(cfg, data, device, on_progress)
 
 
 @st.fragment(run_every=0.5)
 def _progress_view(cfg: TrainConfig, key: str) -> None:
-    job = cache.jobs().get(cfg)
+    job = resources.jobs().get(cfg)
     if job is None or job.done.is_set():
         st.rerun()  # the whole page now shows the finished run (or the failure)
         return
@@ -88,7 +94,7 @@ def _progress_view(cfg: TrainConfig, key: str) -> None:
 
 def training_panel(cfg: TrainConfig, key: str) -> tuple[Run, torch.nn.Module] | None:
     """Stored run -> returned at once. Running job -> live progress. Else: estimate and a Train button."""
-    stored = cache.stored_run(cfg)
+    stored = resources.stored_run(cfg)
     if stored is not None:
         run = stored[0]
         st.success(f"Trained run loaded from the store: test accuracy **{100 * run.metrics['test_acc']:.2f}%**, "
@@ -102,28 +108,28 @@ def training_panel(cfg: TrainConfig, key: str) -> tuple[Run, torch.nn.Module] | 
     except ConfigError as e:
         st.error(f"These settings can't be trained: {e}.")
         return None
-    job = cache.jobs().get(cfg)
+    job = resources.jobs().get(cfg)
     if job is not None and not job.done.is_set():
         _progress_view(cfg, key)
         return None
     if job is not None and job.error:
         st.error(job.error, icon="⚠️")
-    data = cache.mnist()
-    dev = cache.device()
-    step_s = cache.step_seconds(cfg.model, cfg.optimizer, min(cfg.batch_size, len(data.train)), str(dev))
+    data = resources.mnist()
+    dev = resources.device()
+    step_s = step_seconds(cfg.model, cfg.optimizer, min(cfg.batch_size, len(data.train)), str(dev))
     est = estimate_seconds(cfg, len(data.train), len(data.test), step_s)
     st.info(f"Not trained yet. Estimated training time: **~{est:.0f} s** on {dev.type.upper()} "
             f"({cfg.epochs} epochs × {len(data.train):,} digits, {1000 * step_s:.1f} ms per step measured just now).",
             icon="⏱️")
     if st.button("Train", type="primary", key=f"{key}_train"):
-        cache.jobs().start(cfg, trainer(cfg))
+        resources.jobs().start(cfg, trainer(cfg))
         st.rerun()
     return None
 
 
 def run_overlay(current: TrainConfig, key: str) -> None:
     """TensorBoard-style: overlay the current run with other stored runs of the same architecture."""
-    summaries = [s for s in cache.store().summaries()
+    summaries = [s for s in resources.store().summaries()
                  if s.config.model.arch == current.model.arch and s.config.data_source == current.data_source]
     others = {s.key: s for s in summaries if s.key != current.key()}
     chosen = st.multiselect("Overlay other stored runs", list(others), format_func=lambda k: others[k].config.label(),
