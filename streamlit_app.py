@@ -6,6 +6,8 @@ count and the sidebar status are the same everywhere.
 """
 from ui.shell import sidebar_status  # first: sets OMP_WAIT_POLICY before torch loads
 
+# isort: split
+
 import streamlit as st
 
 from ui import resources

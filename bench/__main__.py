@@ -19,16 +19,16 @@ from pathlib import Path
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as the app runs (ui/__init__.py)
 os.environ.setdefault("PTCE_HOME", tempfile.mkdtemp(prefix="ptce-bench-"))
 
-import torch  # noqa: E402
+import torch
 
-from bench.seed_loop import seed_epoch_seconds  # noqa: E402
-from core.config import Paths, default_config, default_device, device_label  # noqa: E402
-from core.data import MNISTData, Split, load_mnist  # noqa: E402
-from core.estimate import time_steps  # noqa: E402
-from core.models import architecture, build_model  # noqa: E402
-from core.optimizers import make_optimizer  # noqa: E402
-from core.store import RunStore  # noqa: E402
-from core.train import fit, load_model  # noqa: E402
+from bench.seed_loop import seed_epoch_seconds
+from core.config import Paths, default_config, default_device, device_label
+from core.data import MNISTData, Split, load_mnist
+from core.estimate import time_steps
+from core.models import architecture, build_model
+from core.optimizers import make_optimizer
+from core.store import RunStore
+from core.train import fit, load_model
 
 ROOT = Path(__file__).resolve().parents[1]
 EPOCH = 60_000
@@ -42,7 +42,8 @@ def row(name: str, value: float, unit: str, **extra) -> dict:
 def tiled(data: MNISTData, n: int = EPOCH) -> MNISTData:
     """A 60,000-digit training split (the bundled sample repeated when that is the active source)."""
     reps = -(-n // len(data.train))
-    train = Split(data.train.images.repeat(reps, 1, 1)[:n].contiguous(), data.train.labels.repeat(reps)[:n].contiguous())
+    train = Split(data.train.images.repeat(reps, 1, 1)[:n].contiguous(),
+                  data.train.labels.repeat(reps)[:n].contiguous())
     return MNISTData(data.source, data.description, train, data.test)
 
 
@@ -182,7 +183,8 @@ def main() -> None:
         r.setdefault("omp_wait_policy", policy)
     if args.also_active:  # the app's PASSIVE policy is robust to busy cores; ACTIVE is faster on idle ones
         child = Path(tempfile.mkdtemp()) / "active.json"
-        subprocess.run([sys.executable, "-m", "bench", "--only", "epoch", "--json", str(child)] + (["--quick"] if args.quick else []),
+        subprocess.run([sys.executable, "-m", "bench", "--only", "epoch", "--json", str(child)]
+                       + (["--quick"] if args.quick else []),
                        cwd=ROOT, env={**os.environ, "OMP_WAIT_POLICY": "ACTIVE"}, check=True, stdout=subprocess.DEVNULL)
         for r in json.loads(child.read_text()):
             r["name"] += " [OMP_WAIT_POLICY=ACTIVE]"

@@ -70,7 +70,7 @@ class TrainConfig:
         return asdict(self)
 
     @staticmethod
-    def from_dict(d: dict) -> "TrainConfig":
+    def from_dict(d: dict) -> TrainConfig:
         d = dict(d)
         d["model"] = ModelConfig(**d["model"])
         return TrainConfig(**d)
@@ -101,7 +101,7 @@ class Paths:
     root: Path
 
     @staticmethod
-    def from_env() -> "Paths":
+    def from_env() -> Paths:
         default = Path.home() / ".cache" / "pytorch-concept-explorer"
         return Paths(Path(os.environ.get(HOME_ENV, default)).expanduser())
 

@@ -21,8 +21,23 @@ from dataclasses import dataclass
 from torch import nn
 
 from core import conv
-from core.layer_specs import (BY_LETTER, INPUT_ARGS, KINDS, Arg, AvgPool2d, BatchNorm2d, Conv2d, Dropout, Fit,
-                              Flatten, Layer, Linear, MaxPool2d, ReLU, Shape)
+from core.layer_specs import (
+    BY_LETTER,
+    INPUT_ARGS,
+    KINDS,
+    Arg,
+    AvgPool2d,
+    BatchNorm2d,
+    Conv2d,
+    Dropout,
+    Fit,
+    Flatten,
+    Layer,
+    Linear,
+    MaxPool2d,
+    ReLU,
+    Shape,
+)
 
 __all__ = ["KINDS", "INPUT_ARGS", "Arg", "AvgPool2d", "BatchNorm2d", "Conv2d", "Dropout", "Flatten", "Layer",
            "Linear", "MaxPool2d", "ReLU", "Shape", "Stack", "Row", "Mismatch", "Propagation", "propagate",

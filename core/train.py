@@ -2,9 +2,10 @@
 
 Design for speed: the dataset is normalized once into a float tensor that stays
 on the device; each epoch shuffles it with one gather and every step takes a
-slice of that (a view: no DataLoader, no PIL, no per-step copy); losses stay on the device and are read back every `report_every` steps,
-so a GPU is never synchronized per step. A per-run `torch.Generator` drives
-both the initialization and the shuffling, so a config replays exactly.
+slice of that (a view: no DataLoader, no PIL, no per-step copy); losses stay on
+the device and are read back every `report_every` steps, so a GPU is never
+synchronized per step. A per-run `torch.Generator` drives both the initialization
+and the shuffling, so a config replays exactly.
 """
 from __future__ import annotations
 
@@ -51,7 +52,7 @@ class History:
                 "val_loss": self.val_loss, "val_acc": self.val_acc}
 
     @staticmethod
-    def from_dict(d: dict) -> "History":
+    def from_dict(d: dict) -> History:
         return History([float(x) for x in d["step_loss"]], int(d["steps_per_epoch"]),
                        [float(x) for x in d["val_loss"]], [float(x) for x in d["val_acc"]])
 

@@ -1,6 +1,8 @@
 """Convolutions: CNNDemo's shapes, filters, feature maps, one output value by hand, the size formula, mistakes."""
 from ui.shell import ensure_navigation  # first: sets the OpenMP wait policy before torch loads
 
+# isort: split
+
 import streamlit as st
 from torch import nn
 
@@ -27,6 +29,7 @@ code_panel(training_code(cfg), caption=TRAINING_CAPTION)
 
 init = ui.initial_model(cfg.model, cfg.seed)
 trained = result[1] if result else None
+shown = init if trained is None else trained  # the model the feature maps go through
 
 # Only the open tab runs (its .open is tracked), and the URL remembers it (?conv_tab=Filters).
 tab_shape, tab_filters, tab_maps, tab_sandbox, tab_mistakes = st.tabs(
@@ -43,7 +46,7 @@ def mistakes_tab(cfg: TrainConfig, trained: nn.Module | None) -> None:
 
 for tab, render in ((tab_shape, lambda: ui.shape_flow_tab(cfg.model, K)),
                     (tab_filters, lambda: ui.filters_tab(init, trained, K)),
-                    (tab_maps, lambda: ui.feature_maps_tab(init if trained is None else trained, trained is not None, K)),
+                    (tab_maps, lambda: ui.feature_maps_tab(shown, trained is not None, K)),
                     (tab_sandbox, lambda: ui.sandbox_tab(K)),
                     (tab_mistakes, lambda: mistakes_tab(cfg, trained))):
     if tab.open is not False:  # None when tabs are not tracked: then every tab runs

@@ -1,6 +1,8 @@
 """Draw a digit: your drawing, made MNIST-like step by step, through the fully connected net and the CNN."""
 from ui.shell import ensure_navigation  # first: sets the OpenMP wait policy before torch loads
 
+# isort: split
+
 import streamlit as st
 from streamlit_drawable_canvas import st_canvas
 
@@ -33,7 +35,8 @@ data = resources.mnist()
 c_canvas, c_steps = st.columns([2, 3])
 with c_canvas:
     drawing = st_canvas(stroke_width=20, stroke_color="#000000", background_color="#FFFFFF", height=280, width=280,
-                        drawing_mode="freedraw", return_image_data=True, key=f"{K}_canvas_{st.session_state.get(f'{K}_canvas_n', 0)}")
+                        drawing_mode="freedraw", return_image_data=True,
+                        key=f"{K}_canvas_{st.session_state.get(f'{K}_canvas_n', 0)}")
     st.button("🧽 Clear", on_click=_clear, key=f"{K}_clear")
     st.caption("The canvas toolbar has **Undo**, **Redo** and **Reset**. Each stroke updates the predictions.")
 steps = preprocess_canvas(drawing.image_data)
@@ -67,9 +70,10 @@ for col, arch in zip(cols, ("net2", "cnn")):
                   if s.config.model.arch == arch and s.config.data_source == data.source]
         options = {default.key(): default} | {c.key(): c for c in stored}  # stored: newest first
         # Preselect the default settings when they are trained, else the most recently trained run.
-        first = default.key() if default.key() in {c.key() for c in stored} or not stored else stored[0].key()
+        default_key = default.key()
+        first = default_key if default_key in {c.key() for c in stored} or not stored else stored[0].key()
         choice = st.selectbox("Model", list(options), index=list(options).index(first), key=f"{K}_{arch}_cfg",
-                              format_func=lambda k, d=default.key(), o=options:
+                              format_func=lambda k, d=default_key, o=options:
                               ("Default settings · " if k == d else "Stored · ") + o[k].label())
         cfg = options[choice]
         loaded = training_panel(cfg, f"{K}_{arch}")
@@ -91,7 +95,7 @@ if steps is not None and results:
                 "one input pixel gets a little more ink. Red: more ink there would raise the score; blue: lower "
                 "it; white: no effect. The sign is kept, not squared away.")
     cols = st.columns(len(results))
-    for col, (arch, (model, x, probs)) in zip(cols, results.items()):
+    for col, (arch, (model, x, _)) in zip(cols, results.items()):
         sal = saliency(model, x)
         col.plotly_chart(conv_figures.saliency(sal.grad, sal.limit, f"{ARCH_LABELS[arch]}: saliency of class "
                                                f"{sal.target}"), key=f"{K}_{arch}_sal")

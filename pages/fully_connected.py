@@ -1,6 +1,8 @@
 """Fully connected network (Net2): train it, watch it learn, look at what it learned."""
 from ui.shell import ensure_navigation  # first: sets the OpenMP wait policy before torch loads
 
+# isort: split
+
 import streamlit as st
 
 from core.codegen import training_code

@@ -1,6 +1,8 @@
 """Home: what the app teaches, with a link to every concept page."""
 from ui.shell import ensure_navigation  # first: sets the OpenMP wait policy before torch loads
 
+# isort: split
+
 import streamlit as st
 
 from core.config import device_label

@@ -2,6 +2,8 @@
 and the cross-entropy of real test digits under a stored Fully Connected run."""
 from ui.shell import ensure_navigation  # first: sets the OpenMP wait policy before torch loads
 
+# isort: split
+
 import numpy as np
 import streamlit as st
 
@@ -9,8 +11,17 @@ from core.config import default_config
 from core.errors import InputError
 from core.figures import losses as loss_figures
 from core.figures.images import mosaic
-from core.losses import (CEInputs, best_constant, ce_breakdown, ce_code, ce_vs_temperature, model_losses,
-                         parse_logits, regression_curves, targets_with_outlier)
+from core.losses import (
+    CEInputs,
+    best_constant,
+    ce_breakdown,
+    ce_code,
+    ce_vs_temperature,
+    model_losses,
+    parse_logits,
+    regression_curves,
+    targets_with_outlier,
+)
 from ui import resources
 from ui.code import code_panel
 from ui.errors import show_input_error

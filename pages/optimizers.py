@@ -1,6 +1,8 @@
 """Optimizers: real torch.optim optimizers on 2-D loss surfaces, then on the Fully Connected net."""
 from ui.shell import ensure_navigation  # first: sets the OpenMP wait policy before torch loads
 
+# isort: split
+
 import dataclasses
 
 import streamlit as st

@@ -1,6 +1,8 @@
 """Training runs: every stored run in one table, with their curves overlaid (like TensorBoard)."""
 from ui.shell import ensure_navigation  # first: sets the OpenMP wait policy before torch loads
 
+# isort: split
+
 from datetime import datetime
 
 import streamlit as st

@@ -15,7 +15,6 @@ from dataclasses import replace  # noqa: E402
 
 from core.config import ModelConfig, Paths, TrainConfig, default_config  # noqa: E402
 
-
 TINY_SEED = 7  # not the default seed 0: other test modules expect "hidden 16, 1 epoch, seed 0" untrained
 
 
@@ -39,7 +38,7 @@ def ensure_tiny_runs() -> dict[str, TrainConfig]:
         cfg = tiny_config(arch)
         if store.load(cfg) is None:
             data = data or load_mnist(paths, allow_download=False)
-            run, _ = store.get_or_train(cfg, lambda c=cfg: fit(c, data))
+            run, _ = store.get_or_train(cfg, lambda c=cfg, d=data: fit(c, d))
             assert run.status == "ok"
         out[arch] = cfg
     return out

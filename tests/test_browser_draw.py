@@ -4,19 +4,18 @@ The server is a fresh `streamlit run` on a free localhost port whose store holds
 (1 epoch, hidden 16), so predictions appear without training in the test. Screenshots of both
 pages go to test-artifacts/ for a person to look at.
 """
-import conv_fixtures  # noqa: F401  (offline, temp home)
-
 import io
 import os
 from pathlib import Path
 
+import conv_fixtures  # noqa: F401  (offline, temp home)
 import numpy as np
 import pytest
+from conv_fixtures import ensure_tiny_runs
 from PIL import Image
 from playwright.sync_api import expect
 
 from conftest import running_server
-from conv_fixtures import ensure_tiny_runs
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "test-artifacts"

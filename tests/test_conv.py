@@ -1,8 +1,7 @@
 """Conv arithmetic against PyTorch itself: the hand-computed value, the size formula, the shape flow."""
-import conv_fixtures  # noqa: F401  (offline, temp home)
-
 import itertools
 
+import conv_fixtures  # noqa: F401  (offline, temp home)
 import numpy as np
 import pytest
 import torch

@@ -16,8 +16,7 @@ from core.atomic import TMP_PREFIX, atomic_write, atomic_write_bytes, sweep_temp
 from core.codegen import training_code
 from core.config import ModelConfig, Paths, TrainConfig, default_config
 from core.data import MNIST_MEAN, MNIST_STD, load_mnist, load_sample, to_input
-from core.inspection import (activations, confusion_matrix, count_params, layer_table, per_class_accuracy,
-                          predict_proba)
+from core.inspection import activations, confusion_matrix, count_params, layer_table, per_class_accuracy, predict_proba
 from core.jobs import Jobs
 from core.models import CNNDemo, Net2, build_model
 from core.store import RunStore, state_equal

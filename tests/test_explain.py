@@ -1,10 +1,9 @@
 """Captum Saliency on shared models: shape, sign kept, no .grad left behind, no memory growth."""
-import conv_fixtures  # noqa: F401  (offline, temp home)
-
 import gc
 import resource
 import warnings
 
+import conv_fixtures  # noqa: F401  (offline, temp home)
 import numpy as np
 import torch
 import torch.nn.functional as F

@@ -7,8 +7,16 @@ from torch import nn
 from torchvision.models import resnet18
 
 from core.config import ModelConfig
-from core.inspection import (_rows, activations, count_params, forward_hooks, hook_count, layer_table, private_copy,
-                             top_level)
+from core.inspection import (
+    _rows,
+    activations,
+    count_params,
+    forward_hooks,
+    hook_count,
+    layer_table,
+    private_copy,
+    top_level,
+)
 from core.models import build_model
 
 STAGES = ["conv1", "bn1", "relu", "maxpool", "layer1", "layer2", "layer3", "layer4", "avgpool", "fc"]

@@ -188,7 +188,7 @@ def _exec_code(stack: L.Stack) -> tuple[nn.Module, str]:
     ns: dict = {}
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
-        exec(L.code(stack), ns)  # noqa: S102 (the test runs the code exactly as the page shows it)
+        exec(L.code(stack), ns)  # the test runs the code exactly as the page shows it)
     return ns["model"], out.getvalue().strip()
 
 

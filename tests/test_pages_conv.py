@@ -4,18 +4,16 @@ AppTest cannot draw on the canvas, so the Draw page's drawing path is driven by 
 `st_canvas` (the library boundary) with a fake that returns a drawn stroke; the real canvas is
 tested in Chromium (test_browser_draw.py).
 """
-import conv_fixtures  # noqa: F401  (offline, temp home)
-
 import sys
 import types
 from pathlib import Path
 
+import conv_fixtures  # noqa: F401  (offline, temp home)
 import numpy as np
 import pytest
+from conv_fixtures import TINY_SEED, ensure_tiny_runs
 from PIL import Image, ImageDraw
 from streamlit.testing.v1 import AppTest
-
-from conv_fixtures import TINY_SEED, ensure_tiny_runs
 
 ROOT = Path(__file__).resolve().parents[1]
 CONV, DRAW = str(ROOT / "pages" / "convolutions.py"), str(ROOT / "pages" / "draw.py")
