@@ -50,10 +50,6 @@ def trainable_flag(module: nn.Module) -> Trainable:
     return "True" if all(flags) else "False" if not any(flags) else "Partial"
 
 
-def count_params(model: nn.Module, trainable_only: bool = False) -> int:
-    return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
-
-
 def private_copy(model: nn.Module, device: torch.device | str | None = None) -> nn.Module:
     """A copy of the module tree in eval mode for hooks to attach to. With `device=None` it shares the
     model's parameters and buffers (read them only, under inference_mode); with "meta" it holds
@@ -66,11 +62,6 @@ def private_copy(model: nn.Module, device: torch.device | str | None = None) -> 
                 for p in model.parameters()}
         memo.update({id(b): torch.empty_like(b, device=device) for b in model.buffers()})
     return copy.deepcopy(model, memo).eval()
-
-
-def hook_count(model: nn.Module) -> int:
-    """Forward (pre-)hooks registered on any module of `model` (0 for a model nobody is inspecting)."""
-    return sum(len(m._forward_hooks) + len(m._forward_pre_hooks) for m in model.modules())
 
 
 @contextmanager

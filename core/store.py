@@ -18,7 +18,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
 from safetensors.torch import load_file, save_file
 
 from core.atomic import atomic_write, atomic_write_json, sweep_temps
@@ -142,7 +141,3 @@ class RunStore:
             if run.status == "ok":
                 self.save(run)
             return run, True
-
-
-def state_equal(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
-    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)

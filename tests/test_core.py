@@ -11,15 +11,16 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from conftest import count_params, state_equal
 from core import data as data_mod
 from core.atomic import TMP_PREFIX, atomic_write, atomic_write_bytes, sweep_temps
 from core.codegen import training_code
 from core.config import ModelConfig, Paths, TrainConfig, default_config
 from core.data import MNIST_MEAN, MNIST_STD, load_mnist, load_sample, to_input
-from core.inspection import activations, confusion_matrix, count_params, layer_table, per_class_accuracy, predict_proba
+from core.inspection import activations, confusion_matrix, layer_table, per_class_accuracy, predict_proba
 from core.jobs import Jobs
 from core.models import CNNDemo, Net2, build_model
-from core.store import RunStore, state_equal
+from core.store import RunStore
 from core.train import ConfigError, fit, load_model
 
 TINY = TrainConfig(model=ModelConfig("net2", hidden=16), optimizer="adam", lr=3e-3, batch_size=128, epochs=2, seed=1)

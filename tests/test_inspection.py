@@ -6,13 +6,12 @@ import torch
 from torch import nn
 from torchvision.models import resnet18
 
+from conftest import count_params, hook_count
 from core.config import ModelConfig
 from core.inspection import (
     _rows,
     activations,
-    count_params,
     forward_hooks,
-    hook_count,
     layer_table,
     private_copy,
     top_level,

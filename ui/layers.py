@@ -12,7 +12,6 @@ from core.summary import Summary, summarize
 
 URL_KEY = "stack"
 DEFAULT = "cnn"
-ARGS_HELP = {"kernel_size": "k", "stride": "s", "padding": "p", "dilation": "d"}
 
 
 def _set(key: str, stack: L.Stack) -> None:
