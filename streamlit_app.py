@@ -27,6 +27,7 @@ PAGES = {
         st.Page("pages/optimizers.py", title="Optimizers", icon="🏔️"),
         st.Page("pages/draw.py", title="Draw a digit", icon="✏️"),
         st.Page("pages/layer_shapes.py", title="Layer shapes", icon=":material/stacks:"),
+        st.Page("pages/transfer.py", title="Transfer learning", icon=":material/model_training:"),
     ],
     "Your work": [
         st.Page("pages/runs.py", title="Training runs", icon="📊"),

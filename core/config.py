@@ -6,12 +6,14 @@ stored run, across processes and restarts.
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
+import math
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 import torch
 
@@ -25,6 +27,26 @@ DataSource = Literal["mnist-full", "mnist-sample"]
 ARCH_LABELS: dict[str, str] = {key: a.label for key, a in ARCHITECTURES.items()}
 
 HOME_ENV = "PTCE_HOME"
+
+
+class ConfigError(ValueError):
+    """A config that cannot be trained (zero epochs, a learning rate out of range, ...), from the controls or a file."""
+
+
+@dataclass(frozen=True)
+class TrainBounds:
+    """The one set of limits for a TrainConfig: the controls offer nothing outside them, and a config read from disk
+    is held to them too (a planted `hidden = 10**9` must never be allocated)."""
+
+    hidden: tuple[int, int] = (1, 512)
+    batch_size: tuple[int, int] = (1, 8192)
+    epochs: tuple[int, int] = (1, 60)
+    lr: tuple[float, float] = (1e-4, 100.0)  # the widest any control offers (the Optimizers page's diverging 100)
+    momentum: tuple[float, float] = (0.0, 0.999)
+    seed: tuple[int, int] = (0, 9999)
+
+
+TRAIN_BOUNDS = TrainBounds()
 
 
 def _digest(obj: object) -> str:
@@ -70,10 +92,56 @@ class TrainConfig:
         return asdict(self)
 
     @staticmethod
-    def from_dict(d: dict) -> TrainConfig:
+    def from_dict(d: object) -> TrainConfig:
+        """The config a dict describes, checked field by field (types, ranges, known names): ConfigError if not."""
+        if not isinstance(d, dict) or not isinstance(d.get("model"), dict):
+            raise ConfigError("a training config must be an object with a 'model' object")
         d = dict(d)
-        d["model"] = ModelConfig(**d["model"])
-        return TrainConfig(**d)
+        for cls, fields_ in ((ModelConfig, d["model"]), (TrainConfig, d)):
+            unknown = set(fields_) - {f.name for f in dataclasses.fields(cls)}
+            if unknown:
+                raise ConfigError(f"unknown config fields: {', '.join(sorted(map(str, unknown)))}")
+        try:
+            d["model"] = ModelConfig(**d["model"])
+            cfg = TrainConfig(**d)
+        except TypeError as e:
+            raise ConfigError(str(e)) from e
+        cfg.check()
+        return cfg
+
+    def validate(self) -> list[str]:
+        """Every problem with this config in plain words (types, ranges, known names); [] when it can be trained."""
+        b, problems = TRAIN_BOUNDS, []
+
+        def number(name: str, value: object, kind: type, lo: float, hi: float) -> None:
+            ok_type = isinstance(value, kind) and not isinstance(value, bool) if kind is int else \
+                isinstance(value, (int, float)) and not isinstance(value, bool)
+            if not ok_type:
+                problems.append(f"{name} must be {'a whole number' if kind is int else 'a number'} (got {value!r})")
+            elif not (math.isfinite(value) and lo <= value <= hi):
+                problems.append(f"{name} must be between {lo:g} and {hi:g} (got {value:g})")
+
+        if not isinstance(self.model, ModelConfig):
+            return [f"model must be a ModelConfig (got {type(self.model).__name__})"]
+        if self.model.arch not in ARCH_LABELS:
+            problems.append(f"unknown architecture {self.model.arch!r}")
+        number("hidden size", self.model.hidden, int, *b.hidden)
+        if self.optimizer not in OPTIMIZER_LABELS:
+            problems.append(f"unknown optimizer {self.optimizer!r}")
+        number("learning rate", self.lr, float, *b.lr)
+        number("momentum", self.momentum, float, *b.momentum)
+        number("batch size", self.batch_size, int, *b.batch_size)
+        number("epochs", self.epochs, int, *b.epochs)
+        number("seed", self.seed, int, *b.seed)
+        if self.data_source not in get_args(DataSource):
+            problems.append(f"unknown data source {self.data_source!r}")
+        return problems
+
+    def check(self) -> None:
+        """Raise ConfigError naming every problem `validate` finds."""
+        problems = self.validate()
+        if problems:
+            raise ConfigError("; ".join(problems))
 
     def label(self) -> str:
         """A short human label, e.g. 'Net2 h128 · Adam lr=0.001 · bs64 · 10 ep · seed 0'."""
@@ -122,3 +190,102 @@ def device_label(device: torch.device) -> str:
     if device.type == "cuda":
         return f"CUDA · {torch.cuda.get_device_name(device)}"
     return f"CPU · {torch.get_num_threads()} threads"
+
+
+TransferStrategy = Literal["feature", "finetune", "full", "scratch"]
+TransferTask = Literal["target", "source"]
+TransferSource = Literal["cifar10", "digits"]
+TransferWeights = Literal["imagenet", "digits-pretrained", "random"]
+TRANSFER_STRATEGY_LABELS: dict[str, str] = {"feature": "Feature extraction", "finetune": "Fine-tune last k stages",
+                                            "full": "Full fine-tuning", "scratch": "From scratch"}
+TRANSFER_WEIGHTS_LABELS: dict[str, str] = {"imagenet": "ImageNet (IMAGENET1K_V1)",
+                                           "digits-pretrained": "pretrained here on digits 0-4",
+                                           "random": "random init"}
+TRANSFER_RESOLUTIONS: tuple[int, ...] = (32, 64, 128, 224)
+
+
+@dataclass(frozen=True)
+class TransferConfig:
+    """A ResNet-18 transfer-learning run. task "source" is the app's own pretraining on digits 0-4
+    (all labels, from scratch); task "target" adapts a backbone to the target classes with `strategy`."""
+
+    strategy: TransferStrategy = "feature"
+    k_stages: int = 1  # "finetune": unfreeze the last k of layer4, layer3, layer2, layer1
+    head_lr: float = 1e-2  # fc
+    backbone_lr: float = 1e-3  # unfrozen backbone stages (lower than the head's)
+    epochs: int = 10
+    batch_size: int = 32
+    resolution: int = 32  # images are resized to resolution x resolution on the device
+    subset: int = 2000  # cifar10: training images used
+    labels_per_class: int = 20  # digits target: labelled examples per class (few-label task)
+    seed: int = 0
+    source: TransferSource = "digits"
+    weights: TransferWeights = "digits-pretrained"
+    task: TransferTask = "target"
+
+    def key(self) -> str:
+        return _digest({"kind": "transfer", **self.to_dict()})
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @staticmethod
+    def from_dict(d: object) -> TransferConfig:
+        """Strict: exactly the fields, with their types; raises ValueError otherwise (files are hostile)."""
+        if not isinstance(d, dict):
+            raise ValueError(f"a transfer config must be an object, got {type(d).__name__}")
+        names = {f.name: f.type for f in fields(TransferConfig)}
+        if set(d) != set(names):
+            raise ValueError(f"transfer config fields differ: {sorted(set(d) ^ set(names))}")
+        kinds = {"int": int, "float": (int, float), "str": str}
+        out = {}
+        for name, tp in names.items():
+            v = d[name]
+            want = kinds.get(tp, str)
+            if isinstance(v, bool) or not isinstance(v, want):
+                raise ValueError(f"transfer config field {name!r} has the wrong type ({type(v).__name__})")
+            out[name] = float(v) if tp == "float" else v
+        cfg = TransferConfig(**out)
+        cfg.validate()
+        return cfg
+
+    def problems(self) -> list[str]:
+        """Plain-words list of what is out of bounds (empty when the config can be trained)."""
+        p = []
+        allowed = {"strategy": TRANSFER_STRATEGY_LABELS, "weights": TRANSFER_WEIGHTS_LABELS,
+                   "source": ("cifar10", "digits"), "task": ("target", "source")}
+        for name, values in allowed.items():
+            if getattr(self, name) not in values:
+                p.append(f"{name} must be one of {', '.join(values)} (got {getattr(self, name)!r})")
+        bounds = {"k_stages": (1, 4), "epochs": (1, 200), "batch_size": (1, 4096), "subset": (10, 50_000),
+                  "labels_per_class": (1, 1000), "seed": (0, 2**31 - 1)}
+        for name, (lo, hi) in bounds.items():
+            if not lo <= getattr(self, name) <= hi:
+                p.append(f"{name} must be in {lo}..{hi} (got {getattr(self, name)})")
+        for name in ("head_lr", "backbone_lr"):
+            v = getattr(self, name)
+            if not (math.isfinite(v) and 0 < v <= 10):
+                p.append(f"{name} must be a positive number up to 10 (got {v})")
+        if self.resolution not in TRANSFER_RESOLUTIONS:
+            p.append(f"resolution must be one of {TRANSFER_RESOLUTIONS} (got {self.resolution})")
+        if self.strategy == "scratch" and self.weights != "random":
+            p.append("'from scratch' starts from random weights: set weights to 'random'")
+        if self.task == "source" and (self.source != "digits" or self.strategy != "scratch"):
+            p.append("the source task is pretraining on digits 0-4 from scratch (source 'digits', strategy 'scratch')")
+        return p
+
+    def validate(self) -> None:
+        problems = self.problems()
+        if problems:
+            raise ValueError("; ".join(problems))
+
+    def label(self) -> str:
+        """e.g. 'Fine-tune last 2 stages · pretrained here on digits 0-4 · 32 px · 10 ep · seed 0'."""
+        if self.task == "source":
+            return f"Pretraining on digits 0-4 · {self.resolution} px · {self.epochs} ep · seed {self.seed}"
+        name = TRANSFER_STRATEGY_LABELS.get(self.strategy, self.strategy)
+        if self.strategy == "finetune":
+            name = f"Fine-tune last {self.k_stages} stage{'s' if self.k_stages > 1 else ''}"
+        data = f"{self.labels_per_class}/class" if self.source == "digits" else f"{self.subset:,} images"
+        return (f"{name} · {TRANSFER_WEIGHTS_LABELS.get(self.weights, self.weights)} · {self.source} {data}"
+                f" · {self.resolution} px · {self.epochs} ep · seed {self.seed}")

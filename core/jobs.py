@@ -13,8 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from core.config import TrainConfig
+from core.record import Progress, Run
 from core.store import RunStore
-from core.train import Progress, Run
 
 
 class Cancelled(Exception):

@@ -44,6 +44,8 @@ PAGES = [
      "CNN, with feature maps and saliency."),
     ("pages/layer_shapes.py", "Layer shapes", "Stack layers and watch the shapes flow; the layer that doesn't fit, "
      "named with the number that would; parameters, mult-adds and memory per layer; ResNet-18 inside."),
+    ("pages/transfer.py", "Transfer learning", "ResNet-18: frozen vs trainable parameters, feature extraction vs "
+     "fine-tuning, compared on a few-label task."),
     ("pages/runs.py", "Training runs", "Every run you trained, in one table, with loss and accuracy curves "
      "overlaid to compare them."),
 ]

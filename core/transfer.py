@@ -1,0 +1,458 @@
+"""Transfer learning with torchvision's ResNet-18: strategies, freezing, parameter groups, training.
+
+Strategies (one table, `STRATEGIES`): feature extraction (only `fc` trains), fine-tune the last k stages
+(layer4, then layer3, layer2, layer1) with a lower learning rate for the backbone than for the head,
+full fine-tuning, and from scratch. Frozen BatchNorm layers are kept in eval mode while the rest trains
+(`set_train_mode`), so their running statistics don't drift away from the pretrained ones.
+
+Speed: images stay uint8 on the device and each batch is resized (F.interpolate) and normalized there;
+feature extraction runs the frozen backbone once over the dataset (`extract_features`, inference mode)
+and trains the head on the stored (N, 512) features (`fit_head`), which is exactly the same model as the
+backbone + head in eval mode, at a fraction of the cost.
+"""
+from __future__ import annotations
+
+import copy
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from core.config import TransferConfig, default_device
+from core.data import MNIST_MEAN, MNIST_STD, Split
+from core.pretrained import load_backbone
+from core.train import History, Progress, Run
+
+STAGES: tuple[str, ...] = ("layer4", "layer3", "layer2", "layer1")  # unfrozen in this order by "finetune"
+IMAGENET_NORM = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))  # ResNet18_Weights.IMAGENET1K_V1.transforms()
+CIFAR_NORM = ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616))
+DIGITS_NORM = ((MNIST_MEAN,) * 3, (MNIST_STD,) * 3)
+OnProgress = Callable[[Progress], None]
+
+
+@dataclass(frozen=True)
+class Strategy:
+    key: str
+    label: str
+    trainable: Callable[[int], tuple[str, ...]]  # k -> top-level modules whose parameters train
+    pretrained: bool  # starts from pretrained backbone weights
+    explain: str
+
+
+STRATEGIES: dict[str, Strategy] = {s.key: s for s in (
+    Strategy("feature", "Feature extraction", lambda k: ("fc",), True,
+             "Everything but the new fc head is frozen: the backbone is a fixed feature extractor."),
+    Strategy("finetune", "Fine-tune last k stages", lambda k: ("fc", *STAGES[:k]), True,
+             "The head and the last k stages train; the backbone's stages use a lower learning rate."),
+    Strategy("full", "Full fine-tuning", lambda k: ("conv1", "bn1", *STAGES, "fc"), True,
+             "Every layer trains, the pretrained backbone with a lower learning rate than the head."),
+    Strategy("scratch", "From scratch", lambda k: ("conv1", "bn1", *STAGES, "fc"), False,
+             "Random weights, every layer trains at the head's learning rate: no transfer at all."),
+)}
+
+
+@dataclass(frozen=True)
+class ImageTask:
+    """A classification dataset for transfer: uint8 images (N, 3, 32, 32) on the CPU, labels 0..C-1."""
+
+    name: str  # "digits-source", "digits-target", "cifar10"
+    description: str
+    classes: tuple[str, ...]
+    train: Split
+    test: Split
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class ParamGroup:
+    name: str  # "head (fc)" or "backbone"
+    lr: float
+    n_params: int
+    modules: tuple[str, ...]  # top-level modules in the group
+
+
+@dataclass(frozen=True)
+class LayerGrad:
+    name: str  # parameterized leaf module, e.g. "layer4.1.conv2"
+    grad_norm: float  # L2 norm of the gradients of its parameters after one step (0.0 when frozen)
+    trainable: bool
+
+
+@dataclass(frozen=True)
+class LayerState:
+    """One row of the frozen-vs-trainable map."""
+
+    name: str  # "layer3.1.bn2"; "" for the whole model
+    kind: str  # module class, e.g. "BasicBlock"
+    depth: int  # 0 = model, 1 = conv1/bn1/layer1..4/fc, 2 = blocks, 3 = layers inside a block
+    params: int  # parameters in this module and below
+    trainable: str  # "True", "False" or "Partial"
+
+
+# ---------------------------------------------------------------- model and freezing
+def init_weights_(model: nn.Module, g: torch.Generator) -> nn.Module:
+    """torchvision's ResNet initialization, driven by a private generator (replayable; no global RNG)."""
+    for m in model.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu", generator=g)
+        elif isinstance(m, nn.BatchNorm2d):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+            m.reset_running_stats()
+        elif isinstance(m, nn.Linear):
+            nn.init.kaiming_uniform_(m.weight, a=math.sqrt(5), generator=g)
+            bound = 1 / math.sqrt(m.in_features)
+            nn.init.uniform_(m.bias, -bound, bound, generator=g)
+    return model
+
+
+def build_resnet18(num_classes: int, g: torch.Generator, backbone: dict[str, torch.Tensor] | None = None) -> nn.Module:
+    """torchvision resnet18 with `fc = Linear(512, num_classes)`; backbone weights copied from `backbone`."""
+    from torchvision.models import resnet18
+
+    with torch.device("meta"):
+        model = resnet18(weights=None)
+    model.fc = nn.Linear(512, num_classes, device="meta")  # (B, 512) -> (B, num_classes)
+    model = init_weights_(model.to_empty(device="cpu"), g)
+    if backbone is not None:
+        load_backbone(model, backbone)
+    return model
+
+
+def apply_strategy(model: nn.Module, strategy: str, k: int = 1) -> nn.Module:
+    """Set requires_grad per the strategy: the listed top-level modules train, everything else is frozen."""
+    trainable = set(STRATEGIES[strategy].trainable(k))
+    for name, child in model.named_children():
+        child.requires_grad_(name in trainable)
+    return model
+
+
+def set_train_mode(model: nn.Module) -> nn.Module:
+    """model.train(), except BatchNorm layers whose parameters are all frozen: they stay in eval mode, so
+    their running mean/var keep the pretrained statistics instead of drifting toward each batch."""
+    model.train()
+    for m in model.modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm):
+            if not any(p.requires_grad for p in m.parameters(recurse=False)):
+                m.eval()
+    return model
+
+
+def layer_states(model: nn.Module, max_depth: int = 4) -> list[LayerState]:
+    """Every module that holds parameters (containers included), with its count and trainable state."""
+    rows = []
+    for name, m in model.named_modules():
+        depth = 0 if not name else name.count(".") + 1
+        ps = list(m.parameters())
+        if not ps or depth > max_depth:
+            continue
+        on = sum(p.requires_grad for p in ps)
+        state = "True" if on == len(ps) else "False" if on == 0 else "Partial"
+        rows.append(LayerState(name, type(m).__name__, depth, sum(p.numel() for p in ps), state))
+    return rows
+
+
+def count_params(model: nn.Module) -> tuple[int, int]:
+    """(trainable, total) parameter counts."""
+    total = sum(p.numel() for p in model.parameters())
+    return sum(p.numel() for p in model.parameters() if p.requires_grad), total
+
+
+def param_groups(model: nn.Module, cfg: TransferConfig) -> list[ParamGroup]:
+    """The optimizer's groups: the head at head_lr, the trainable backbone at backbone_lr (scratch: one lr)."""
+    head_lr = cfg.head_lr
+    backbone_lr = cfg.head_lr if cfg.strategy == "scratch" else cfg.backbone_lr
+    groups = []
+    for name, lr, pick in (("head (fc)", head_lr, lambda n: n == "fc"), ("backbone", backbone_lr, lambda n: n != "fc")):
+        mods = tuple(n for n, c in model.named_children()
+                     if pick(n) and any(p.requires_grad for p in c.parameters()))
+        n_params = sum(p.numel() for n in mods for p in getattr(model, n).parameters() if p.requires_grad)
+        if mods:
+            groups.append(ParamGroup(name, lr, n_params, mods))
+    return groups
+
+
+def make_optimizer(model: nn.Module, cfg: TransferConfig) -> torch.optim.Optimizer:
+    """Adam over the trainable parameters only, one parameter group per `param_groups` entry."""
+    groups = [{"params": [p for n in g.modules for p in getattr(model, n).parameters() if p.requires_grad],
+               "lr": g.lr, "name": g.name} for g in param_groups(model, cfg)]
+    return torch.optim.Adam(groups, fused=True)  # one fused kernel per step (CPU and CUDA)
+
+
+# ---------------------------------------------------------------- inputs and features
+def normalization(cfg: TransferConfig) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """The pretrained weights' own normalization (ImageNet's), else the dataset's."""
+    if cfg.weights == "imagenet":
+        return IMAGENET_NORM
+    return DIGITS_NORM if cfg.source == "digits" else CIFAR_NORM
+
+
+def prepare(images: torch.Tensor, resolution: int, norm: tuple[tuple[float, ...], tuple[float, ...]]) -> torch.Tensor:
+    """uint8 (B, 3, H, W) on the device -> normalized float (B, 3, r, r), resized on the device (no PIL)."""
+    x = images.float().div_(255.0)  # (B, 3, H, W)
+    if x.shape[-1] != resolution or x.shape[-2] != resolution:
+        x = F.interpolate(x, size=(resolution, resolution), mode="bilinear", align_corners=False)  # (B, 3, r, r)
+    mean = torch.tensor(norm[0], device=x.device).view(1, 3, 1, 1)
+    std = torch.tensor(norm[1], device=x.device).view(1, 3, 1, 1)
+    return x.sub_(mean).div_(std)
+
+
+def backbone_features(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """ResNet-18 up to the global average pool: (B, 3, r, r) -> (B, 512), i.e. what `fc` sees."""
+    x = model.maxpool(model.relu(model.bn1(model.conv1(x))))  # (B, 64, r/4, r/4)
+    x = model.layer4(model.layer3(model.layer2(model.layer1(x))))  # (B, 512, r/32, r/32)
+    return torch.flatten(model.avgpool(x), 1)  # (B, 512)
+
+
+@torch.inference_mode()
+def extract_features(model: nn.Module, images: torch.Tensor, resolution: int,
+                     norm: tuple[tuple[float, ...], tuple[float, ...]], device: torch.device,
+                     batch: int = 256) -> torch.Tensor:
+    """Run the (eval-mode) backbone once over uint8 `images` (N, 3, H, W), batched on the device -> (N, 512)."""
+    out = torch.empty(len(images), 512, device=device)
+    for i in range(0, len(images), batch):
+        xb = prepare(images[i:i + batch].to(device, non_blocking=True), resolution, norm)
+        out[i:i + batch] = backbone_features(model, xb)
+    return out
+
+
+# ---------------------------------------------------------------- training
+def _evaluate(logits_of: Callable[[int, int], torch.Tensor], y: torch.Tensor, batch: int) -> tuple[float, float]:
+    loss = torch.zeros((), device=y.device)
+    correct = torch.zeros((), device=y.device, dtype=torch.long)
+    with torch.inference_mode():
+        for i in range(0, len(y), batch):
+            logits = logits_of(i, i + batch)  # (b, C)
+            loss += F.cross_entropy(logits, y[i:i + batch], reduction="sum")
+            correct += (logits.argmax(1) == y[i:i + batch]).sum()
+    return loss.item() / len(y), correct.item() / len(y)
+
+
+def _loop(cfg: TransferConfig, n: int, step_fn: Callable[[torch.Tensor], torch.Tensor],
+          evaluate: Callable[[], tuple[float, float]], on_epoch_start: Callable[[], None], g: torch.Generator,
+          device: torch.device, on_progress: OnProgress | None) -> tuple[History, str, float, int]:
+    """Shared epoch loop: shuffles indices with `g`, calls step_fn(batch indices) -> loss, validates each epoch."""
+    bs = min(cfg.batch_size, n)
+    steps_per_epoch = math.ceil(n / bs)
+    total = steps_per_epoch * cfg.epochs
+    history = History(steps_per_epoch=steps_per_epoch)
+    losses = torch.empty(total, device=device)
+    reason, train_s, seen, step = "", 0.0, 0, 0
+    t0 = time.perf_counter()
+    for epoch in range(1, cfg.epochs + 1):
+        t_epoch = time.perf_counter()
+        on_epoch_start()
+        perm = torch.randperm(n, generator=g).to(device)
+        first = step
+        for i in range(0, n, bs):
+            losses[step] = step_fn(perm[i:i + bs]).detach()
+            step += 1
+            seen += len(perm[i:i + bs])
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        train_s += time.perf_counter() - t_epoch
+        new = losses[first:step].tolist()
+        history.step_loss.extend(new)
+        val = evaluate()
+        history.val_loss.append(val[0])
+        history.val_acc.append(val[1])
+        if on_progress is not None:
+            on_progress(Progress(step, total, epoch, new, time.perf_counter() - t0, *val))
+        if not all(math.isfinite(v) for v in (*new, val[0])):
+            reason = (f"The loss became non-finite in epoch {epoch}: the updates blew up. Lower the learning rates "
+                      f"(head {cfg.head_lr:g}, backbone {cfg.backbone_lr:g}) and train again. This run was not saved.")
+            break
+    return history, reason, train_s, seen
+
+
+def fit_head(cfg: TransferConfig, feats: torch.Tensor, y: torch.Tensor, test_feats: torch.Tensor,
+             y_test: torch.Tensor, num_classes: int, g: torch.Generator,
+             on_progress: OnProgress | None = None) -> tuple[nn.Linear, History, str, float, int]:
+    """Train Linear(512, C) on stored features (N, 512); same init and optimizer as the full model's fc."""
+    device = feats.device
+    head = nn.Linear(512, num_classes)
+    init_weights_(head, g)
+    head = head.to(device)
+    opt = torch.optim.Adam([{"params": head.parameters(), "lr": cfg.head_lr, "name": "head (fc)"}], fused=True)
+
+    def step(idx: torch.Tensor) -> torch.Tensor:
+        loss = F.cross_entropy(head(feats[idx]), y[idx])  # (b, 512) -> (b, C)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        return loss
+
+    hist, reason, train_s, seen = _loop(cfg, len(y), step,
+                                        lambda: _evaluate(lambda a, b: head(test_feats[a:b]), y_test, 4096),
+                                        lambda: None, g, device, on_progress)
+    return head.eval(), hist, reason, train_s, seen
+
+
+def _metrics(run_s: float, train_s: float, seen: int, hist: History, device: torch.device, task: ImageTask,
+             trainable: int, **extra) -> dict[str, float | str]:
+    return {"test_loss": hist.val_loss[-1] if hist.val_loss else float("nan"),
+            "test_acc": hist.val_acc[-1] if hist.val_acc else float("nan"),
+            "train_s": train_s, "wall_s": run_s, "samples_per_s": seen / train_s if train_s > 0 else 0.0,
+            "images_per_s": seen / train_s if train_s > 0 else 0.0, "device": str(device),
+            "n_train": len(task.train), "n_test": len(task.test), "trainable_params": trainable, **extra}
+
+
+def fit_transfer(cfg: TransferConfig, data: ImageTask, device: torch.device | None = None,
+                 on_progress: OnProgress | None = None,
+                 backbone: dict[str, torch.Tensor] | None = None) -> Run:
+    """Train `cfg` on `data`. `backbone`: pretrained weights (required unless cfg.weights == "random").
+
+    Feature extraction returns the head's state ("fc.weight", "fc.bias"); rebuild the full model from the
+    same backbone weights + that head. Every other strategy returns the full state dict.
+    """
+    cfg.validate()
+    if (backbone is None) != (cfg.weights == "random"):
+        raise ValueError(f"weights {cfg.weights!r} need {'no' if cfg.weights == 'random' else 'a'} backbone state")
+    device = device or default_device()
+    t0 = time.perf_counter()
+    g = torch.Generator().manual_seed(cfg.seed)
+    num_classes = len(data.classes)
+    model = apply_strategy(build_resnet18(num_classes, g, backbone), cfg.strategy, cfg.k_stages).to(device)
+    trainable, _ = count_params(model)
+    norm = normalization(cfg)
+    x_train, y_train = data.train.images.to(device), data.train.labels.to(device)  # (N, 3, 32, 32) uint8, (N,)
+    x_test, y_test = data.test.images.to(device), data.test.labels.to(device)
+
+    if cfg.strategy == "feature":  # fast path: the frozen backbone runs once, the head trains on stored features
+        model.eval()
+        t_feat = time.perf_counter()
+        feats = extract_features(model, x_train, cfg.resolution, norm, device)  # (N, 512)
+        test_feats = extract_features(model, x_test, cfg.resolution, norm, device)
+        features_s = time.perf_counter() - t_feat
+        g_head = torch.Generator().manual_seed(cfg.seed)
+        head, hist, reason, train_s, seen = fit_head(cfg, feats, y_train, test_feats, y_test, num_classes,
+                                                     g_head, on_progress)
+        state = {f"fc.{k}": v.detach().to("cpu", copy=True) for k, v in head.state_dict().items()}
+        metrics = _metrics(time.perf_counter() - t0, train_s, seen, hist, device, data, trainable,
+                           features_s=features_s)
+        metrics["images_per_s"] = seen / (train_s + features_s)  # the one backbone pass included
+        return Run(cfg, state, hist, metrics, "diverged" if reason else "ok", reason)  # type: ignore[arg-type]
+
+    opt = make_optimizer(model, cfg)
+
+    def step(idx: torch.Tensor) -> torch.Tensor:
+        loss = F.cross_entropy(model(prepare(x_train[idx], cfg.resolution, norm)), y_train[idx])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        return loss
+
+    def evaluate() -> tuple[float, float]:
+        model.eval()
+        return _evaluate(lambda a, b: model(prepare(x_test[a:b], cfg.resolution, norm)), y_test, 256)
+
+    hist, reason, train_s, seen = _loop(cfg, len(y_train), step, evaluate, lambda: set_train_mode(model),
+                                        g, device, on_progress)
+    model.eval()
+    state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+    metrics = _metrics(time.perf_counter() - t0, train_s, seen, hist, device, data, trainable)
+    return Run(cfg, state, hist, metrics, "diverged" if reason else "ok", reason)  # type: ignore[arg-type]
+
+
+def model_of(run: Run, num_classes: int, backbone: dict[str, torch.Tensor] | None = None) -> nn.Module:
+    """The eval-mode, frozen model a run describes (feature extraction: `backbone` + the run's head)."""
+    model = build_resnet18(num_classes, torch.Generator().manual_seed(0), backbone)
+    model.load_state_dict(run.state, strict=run.config.strategy != "feature")
+    return model.requires_grad_(False).eval()
+
+
+def gradient_norms(model: nn.Module, cfg: TransferConfig, images: torch.Tensor,
+                   labels: torch.Tensor) -> list[LayerGrad]:
+    """Per-layer gradient norms of one training step under `cfg`'s strategy, on a private copy of `model`
+    (the shared model's mode, requires_grad and .grad are untouched). Frozen layers are exactly 0."""
+    work = apply_strategy(copy.deepcopy(model), cfg.strategy, cfg.k_stages)
+    set_train_mode(work)
+    device = next(work.parameters()).device
+    x = prepare(images.to(device), cfg.resolution, normalization(cfg))  # (B, 3, r, r)
+    F.cross_entropy(work(x), labels.to(device)).backward()
+    out = []
+    for name, m in work.named_modules():
+        params = list(m.parameters(recurse=False))
+        if params:
+            sq = sum(float(p.grad.pow(2).sum()) for p in params if p.grad is not None)
+            out.append(LayerGrad(name, math.sqrt(sq), any(p.requires_grad for p in params)))
+    return out
+
+
+# ---------------------------------------------------------------- offline source -> target (bundled digits)
+def _to_rgb32(images: torch.Tensor) -> torch.Tensor:
+    """uint8 (N, 28, 28) gray -> (N, 3, 32, 32): 2 px of zero padding per side, gray copied to 3 channels."""
+    return F.pad(images, (2, 2, 2, 2)).unsqueeze(1).expand(-1, 3, -1, -1).contiguous()  # (N, 3, 32, 32)
+
+
+def digit_tasks(digits, labels_per_class: int, seed: int = 0) -> tuple[ImageTask, ImageTask]:
+    """Source task: digits 0-4, every label. Target task: digits 5-9 (labels 0..4 = '5'..'9') with only
+    `labels_per_class` labelled training images per class; tested on every test digit 5-9.
+    `digits`: core.data.MNISTData (e.g. `load_sample()`)."""
+    tr, te = digits.train, digits.test
+    src_tr, src_te = tr.labels < 5, te.labels < 5
+    g = torch.Generator().manual_seed(seed)
+    picked = []
+    for c in range(5, 10):
+        idx = torch.nonzero(tr.labels == c).flatten()
+        picked.append(idx[torch.randperm(len(idx), generator=g)[:labels_per_class]])
+    few = torch.cat(picked).sort().values
+    tgt_te = te.labels >= 5
+    source = ImageTask("digits-source", f"Source task: {int(src_tr.sum()):,} labelled digits 0-4 (bundled MNIST)",
+                       tuple("01234"), Split(_to_rgb32(tr.images[src_tr]), tr.labels[src_tr].clone()),
+                       Split(_to_rgb32(te.images[src_te]), te.labels[src_te].clone()))
+    target = ImageTask("digits-target", f"Target task: digits 5-9 with {labels_per_class} labelled images per class "
+                       f"({len(few)} in all); tested on {int(tgt_te.sum()):,}", tuple("56789"),
+                       Split(_to_rgb32(tr.images[few]), tr.labels[few] - 5),
+                       Split(_to_rgb32(te.images[tgt_te]), te.labels[tgt_te] - 5))
+    return source, target
+
+
+def source_config(cfg: TransferConfig, epochs: int = 3) -> TransferConfig:
+    """The pretraining run that "digits-pretrained" weights come from (stored and reused like any run)."""
+    return replace(cfg, task="source", strategy="scratch", weights="random", source="digits", epochs=epochs,
+                   k_stages=1, labels_per_class=1, subset=10)
+
+
+def cifar_task(cifar, subset: int, seed: int = 0) -> ImageTask:
+    """A class-balanced `subset` of CIFAR-10's training images (core.cifar.CifarData), full test set."""
+    g = torch.Generator().manual_seed(seed)
+    per = max(1, subset // len(cifar.classes))
+    idx = torch.cat([torch.nonzero(cifar.train.labels == c).flatten()[
+        torch.randperm(int((cifar.train.labels == c).sum()), generator=g)[:per]] for c in range(len(cifar.classes))])
+    idx = idx.sort().values
+    return ImageTask("cifar10", f"{cifar.description}; training on {len(idx):,}", cifar.classes,
+                     Split(cifar.train.images[idx].contiguous(), cifar.train.labels[idx].contiguous()), cifar.test)
+
+
+def strategy_code(cfg: TransferConfig, num_classes: int) -> str:
+    """The PyTorch code of `cfg`'s strategy, in the seed's style; run as is, it prints the trainable count."""
+    weights = "ResNet18_Weights.IMAGENET1K_V1" if cfg.weights == "imagenet" else "None"
+    lines = ["import torch", "from torch import nn", "from torchvision.models import resnet18, ResNet18_Weights", "",
+             f"model = resnet18(weights={weights})"
+             + ("" if cfg.weights != "digits-pretrained" else "  # then load the backbone pretrained on digits 0-4")]
+    trainable = STRATEGIES[cfg.strategy].trainable(cfg.k_stages)
+    if cfg.strategy in ("feature", "finetune"):
+        lines += ["for p in model.parameters():  # freeze everything ...", "    p.requires_grad = False"]
+    lines.append(f"model.fc = nn.Linear(512, {num_classes})  # a new head: trainable")
+    if cfg.strategy == "finetune":
+        stages = ", ".join(f"model.{s}" for s in STAGES[:cfg.k_stages])
+        lines += [f"for stage in ({stages},):  # ... then unfreeze the last {cfg.k_stages}",
+                  "    stage.requires_grad_(True)"]
+    groups = [f'    {{"params": model.fc.parameters(), "lr": {cfg.head_lr:g}}},']
+    backbone = [s for s in trainable if s != "fc"]
+    if backbone:
+        lr = cfg.head_lr if cfg.strategy == "scratch" else cfg.backbone_lr
+        params = " + ".join(f"list(model.{s}.parameters())" for s in backbone)
+        groups.append(f'    {{"params": {params}, "lr": {lr:g}}},')
+    lines += ["optimizer = torch.optim.Adam([", *groups, "])",
+              "trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)",
+              'print(f"{trainable:,} trainable of {sum(p.numel() for p in model.parameters()):,}")']
+    if cfg.strategy in ("feature", "finetune"):
+        lines += ["# training: model.train(), then put frozen BatchNorm layers back in eval mode",
+                  "# so their running statistics keep the pretrained values"]
+    return "\n".join(lines) + "\n"
