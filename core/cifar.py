@@ -17,16 +17,18 @@ import json
 import os
 import pickle
 import shutil
+import socket
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlparse
 
 import numpy as np
 import torch
 
 from core.atomic import atomic_write_json
-from core.data import OFFLINE_ENV, Split, _reachable
+from core.data import OFFLINE_ENV, Split
 
 FOLDER = "cifar-10-batches-py"
 TRAIN_FILES = tuple(f"data_batch_{i}" for i in range(1, 6))
@@ -131,6 +133,17 @@ def load_folder(folder: Path) -> CifarData:
     return CifarData(f"CIFAR-10: {len(y):,} train / {len(y_test):,} test, from {folder}",
                      Split(x.contiguous(), y), Split(torch.from_numpy(x_test).contiguous(), torch.from_numpy(y_test)),
                      tuple(classes))
+
+
+def _reachable(url: str, timeout_s: float = 3.0) -> bool:
+    """Whether the host of `url` accepts a TCP connection within `timeout_s` (fail fast when offline)."""
+    parts = urlparse(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        socket.create_connection((parts.hostname or "", port), timeout=timeout_s).close()
+        return True
+    except OSError:
+        return False
 
 
 def download_cifar(data_dir: Path, on_progress: Progress | None = None) -> Path:

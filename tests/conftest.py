@@ -44,8 +44,6 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ["PTCE_OFFLINE"] = "1"
     os.environ["PTCE_HOME"] = home
     os.environ.setdefault("PTCE_THREADS", "2")
-    if str(ROOT) not in sys.path:
-        sys.path.insert(0, str(ROOT))
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -55,7 +53,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    unmarked = [i.nodeid for i in items if {"browser", "page"} & set(getattr(i, "fixturenames", ()))
+    unmarked = [i.nodeid for i in items if "browser" in getattr(i, "fixturenames", ())  # page and servers use it too
                 and i.get_closest_marker("browser") is None]
     if unmarked:
         raise pytest.UsageError("tests that drive Chromium must be marked @pytest.mark.browser: " + ", ".join(unmarked))
