@@ -31,10 +31,10 @@ from PIL import Image, ImageDraw
 from plotly.tools import return_figure_from_figure_or_data
 
 from core import conv
+from core.attribution import MNIST_NORM, AttributionSpec, attribute
 from core.config import ModelConfig, Paths, TrainConfig
 from core.data import load_mnist, to_input
 from core.digits import downsample_for_display, preprocess_canvas
-from core.explain import saliency
 from core.figures import conv as conv_figures
 from core.figures.images import image, mosaic, probability_bars
 from core.figures.images import steps as steps_figure
@@ -105,8 +105,8 @@ def draw_update(models: dict[str, torch.nn.Sequential], url: str) -> None:
     for model in models.values():
         probs = predict_proba(model, steps.tensor)[0].numpy()
         _send(probability_bars(probs, "p", height=230, show_values=True))
-        sal = saliency(model, steps.tensor)
-        _send(conv_figures.saliency(sal.grad, sal.limit, "s"))
+        sal = attribute(model, torch.from_numpy(steps.centred)[None, None], AttributionSpec("saliency"), MNIST_NORM)
+        _send(conv_figures.saliency(sal.map2d(), sal.limit, "s"))
     acts = dict(activations(models["cnn"], steps.tensor))
     for name in ("relu1", "relu2"):
         _send(mosaic(acts[name][0].numpy(), 8, title=name, tile_label="channel", height=300))

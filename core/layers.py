@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from torch import nn
 
 from core import conv
+from core.errors import InputError
 from core.layer_specs import (
     BY_LETTER,
     INPUT_ARGS,
@@ -131,7 +132,7 @@ def propagate(stack: Stack) -> Propagation:
     return Propagation(stack, tuple(rows), None)
 
 
-class StackError(ValueError):
+class StackError(InputError):
     """A stack that doesn't fit, asked to become a model."""
 
 

@@ -25,7 +25,7 @@ from torch import nn
 from core.config import TransferConfig, default_device
 from core.data import MNIST_MEAN, MNIST_STD, Split
 from core.pretrained import load_backbone
-from core.train import History, Progress, Run
+from core.record import History, Progress, Run
 
 STAGES: tuple[str, ...] = ("layer4", "layer3", "layer2", "layer1")  # unfrozen in this order by "finetune"
 IMAGENET_NORM = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))  # ResNet18_Weights.IMAGENET1K_V1.transforms()

@@ -16,7 +16,7 @@ from ui.training import config_controls, run_overlay, training_panel
 K = "conv"  # widget-key prefix of this page
 
 ensure_navigation()
-st.title("🧩 Convolutions")
+st.title(":material/grid_on: Convolutions")
 st.markdown(
     "A convolution slides a small grid of weights (a **kernel**) over the image; at every position it multiplies "
     "the pixels under it by the weights and adds them up. `CNNDemo` stacks two such layers, each followed by "

@@ -7,6 +7,7 @@ import streamlit as st
 
 from core.codegen import training_code
 from core.figures.images import mosaic
+from core.fmt import num
 from core.inspection import top_level
 from core.models import architecture
 from ui.code import TRAINING_CAPTION, code_panel
@@ -15,7 +16,7 @@ from ui.predictions import predictions_panel
 from ui.training import config_controls, run_overlay, training_panel
 
 ensure_navigation()
-st.title("🕸️ Fully connected network")
+st.title(":material/hub: Fully connected network")
 st.markdown(
     "`Net2` flattens each 28×28 digit into 784 numbers, multiplies them by a weight matrix into "
     "**hidden units**, applies **ReLU**, and maps those to **10 scores (logits)**, one per digit. "
@@ -26,16 +27,16 @@ cfg = config_controls("net2", key="fc")
 
 st.subheader("1 · The shape story")
 shape = architecture(cfg.model.arch).input_shape  # (1, 28, 28)
-rows = layer_table(cfg.model, (64, *shape))  # shapes and counts from the live module
+rows = layer_table(cfg.model, (cfg.batch_size, *shape))  # from the live module, B = the batch
 flow = " → ".join([f"input (B, {', '.join(map(str, shape))})"] +
                   [f"{r.name} ({', '.join(['B', *map(str, r.output_shape[1:])])})" for r in rows])
 st.markdown(f"For a batch of **B** digits: {flow}")
 st.dataframe(
-    [{"layer": r.name, "type": r.kind, "output shape (B = 64)": str(list(r.output_shape)),
-      "parameter arithmetic": f"{r.formula} = {r.params:,}" if r.formula else "no parameters",
+    [{"layer": r.name, "type": r.kind, f"output shape (B = {cfg.batch_size})": str(list(r.output_shape)),
+      "parameter arithmetic": f"{r.formula} = {num(r.params)}" if r.formula else "no parameters",
       "trainable": r.trainable} for r in rows],
     hide_index=True, width="stretch")
-st.caption(f"Total: **{sum(r.total_params for r in top_level(rows)):,} parameters**, computed from the model's "
+st.caption(f"Total: **{num(sum(r.total_params for r in top_level(rows)))} parameters**, computed from the model's "
            "own tensors.")
 
 st.subheader("2 · Train")

@@ -9,7 +9,7 @@ from core.config import TRANSFER_STRATEGY_LABELS, TransferConfig
 from core.figures.transfer import STATE_WORDS, frozen_map, strategy_curves
 from core.transfer import STRATEGIES, strategy_code
 from ui import transfer
-from ui.concept_widgets import code_panel
+from ui.code import code_panel
 
 ensure_navigation()
 st.title(":material/model_training: Transfer learning")

@@ -12,6 +12,7 @@ import streamlit as st
 from core.config import TrainConfig
 from core.evaluation import Evaluation, evaluate
 from core.figures import conv as conv_figures
+from core.figures.base import ROLE
 from core.figures.images import image, probability_bars
 from core.figures.training import confusion, per_class_bars
 from core.inspection import predict_proba
@@ -44,7 +45,8 @@ def _samples(ev: Evaluation, images: np.ndarray, key: str, model_name: str) -> N
         col.plotly_chart(image(images[i], f"true {ev.labels[i]} · predicted {ev.preds[i]}", 160),
                          key=f"{key}_digit_{i}")
         col.plotly_chart(probability_bars(ev.probs[i], true_label=int(ev.labels[i])), key=f"{key}_probs_{i}")
-    st.caption("Bars: softmax of the 10 logits. Blue = the predicted class; green outline = the true class.")
+    st.caption("Bars: softmax of the 10 logits, as probabilities. Orange = the predicted class; green outline = the "
+               "true class (the same colours on every page).")
 
 
 def _overview(ev: Evaluation, images: np.ndarray, key: str, model_name: str) -> None:
@@ -88,8 +90,8 @@ def _mistakes(ev: Evaluation, images: np.ndarray, key: str, model_name: str) -> 
         else:
             st.markdown(f"**{len(idx)}** test digit(s) that are **{true_c}** but were predicted **{pred_c}** "
                         "are shown below with their 10 probabilities "
-                        "(<span style='color:#d62728'>red: predicted</span>, "
-                        "<span style='color:#2ca02c'>green: true class</span>).", unsafe_allow_html=True)
+                        f"(<span style='color:{ROLE['predicted']}'>orange: predicted</span>, "
+                        f"<span style='color:{ROLE['true']}'>green: true class</span>).", unsafe_allow_html=True)
     if true_c != pred_c and len(idx):
         start = 0
         if len(idx) > 8:

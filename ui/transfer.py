@@ -14,7 +14,7 @@ from core.cifar import load_cifar10
 from core.config import TransferConfig
 from core.data import load_sample
 from core.pretrained import load_imagenet_weights
-from core.train import Run
+from core.record import Run
 from core.transfer import (
     ImageTask,
     LayerState,
