@@ -25,6 +25,8 @@ import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
+from core.config import ModelConfig, TrainConfig, default_config
+
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "test-artifacts"  # screenshots from the browser tests, for a person to look at
 ENTRY = str(ROOT / "streamlit_app.py")
@@ -33,6 +35,8 @@ APPTEST_TIMEOUT = 180
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-sync",
                  "--disable-background-networking", "--disable-component-update", "--disable-dev-shm-usage"]
+TINY = TrainConfig(model=ModelConfig("net2", hidden=16), optimizer="adam", lr=3e-3, batch_size=128, epochs=2,
+                  seed=1)  # trained on the sample by the core tests
 TINY_SEED = 7  # not the default seed 0: other tests expect "hidden 16, 1 epoch, seed 0" untrained
 
 
@@ -110,7 +114,7 @@ def texts(at: AppTest, *kinds: str) -> str:
     return "\n".join(str(e.value) for kind in kinds for e in at.get(kind))
 
 
-def wait_for_jobs(seconds: float = 120) -> None:
+def wait_for_jobs(seconds: float = 300) -> None:  # a fresh worker starts first (torch import, data decode)
     from ui import resources
 
     assert resources.jobs().wait_all(seconds)
@@ -119,8 +123,6 @@ def wait_for_jobs(seconds: float = 120) -> None:
 # ---------------------------------------------------------------- tiny stored runs
 def tiny_config(arch: str):
     """What the pages' controls give with hidden=16, epochs=1 and seed=7 (other settings at their defaults)."""
-    from core.config import ModelConfig, default_config
-
     return replace(default_config(arch, "mnist-sample"), model=ModelConfig(arch=arch, hidden=16),
                    epochs=1, seed=TINY_SEED)
 
@@ -144,6 +146,14 @@ def ensure_tiny_runs() -> dict:
             assert run.status == "ok"
         out[arch] = cfg
     return out
+
+
+@pytest.fixture(scope="session")
+def sample():
+    """The bundled 5,000-digit MNIST sample (4,000 train / 1,000 test)."""
+    from core.data import load_sample
+
+    return load_sample()
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,6 @@
 """Conv arithmetic against PyTorch itself: the hand-computed value, the size formula, the shape flow."""
 import itertools
 
-import conv_fixtures  # noqa: F401  (offline, temp home)
 import numpy as np
 import pytest
 import torch
