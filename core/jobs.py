@@ -37,11 +37,10 @@ from typing import Any, Literal
 
 import torch
 
-from core.config import Paths, TrainConfig, default_device
+from core.config import ConfigError, Paths, TrainConfig, default_device
 from core.data import MNISTData, load_mnist
-from core.store import RunStore
-from core.config import ConfigError
 from core.record import Progress, Run
+from core.store import RunStore
 from core.train import fit
 
 # OMP_WAIT_POLICY inside workers. ACTIVE (spinning) wins on idle cores (issue 12: Net2 16.4x over the seed loop

@@ -84,7 +84,7 @@ class History:
                 "val_loss": self.val_loss, "val_acc": self.val_acc}
 
     @staticmethod
-    def from_dict(d: object) -> "History":
+    def from_dict(d: object) -> History:
         """A finished run's history, checked: finite values, one validation point per epoch, whole epochs."""
         if not isinstance(d, dict) or set(d) != {"step_loss", "steps_per_epoch", "val_loss", "val_acc"}:
             raise RecordError("history must be an object with step_loss, steps_per_epoch, val_loss, val_acc")

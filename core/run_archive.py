@@ -17,7 +17,8 @@ import zipfile
 import zlib
 from pathlib import PurePosixPath
 
-from safetensors.torch import load as load_bytes, save as save_bytes
+from safetensors.torch import load as load_bytes
+from safetensors.torch import save as save_bytes
 
 from core.record import Record, RecordError, Run, kind_of, parse_record
 from core.store import EXPECTED_STATE, META, WEIGHTS, CorruptRun, IncompatibleWeights, RunStore, check_weights

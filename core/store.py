@@ -32,12 +32,21 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from safetensors.torch import load as load_bytes, save_file
+from safetensors.torch import load as load_bytes
+from safetensors.torch import save_file
 
 from core.atomic import TMP_PREFIX
 from core.models import build_model
 from core.record import (
-    CONFIG_KINDS, STORABLE, History, Record, Run, Status, StoredConfig, kind_of, parse_record,
+    CONFIG_KINDS,
+    STORABLE,
+    History,
+    Record,
+    Run,
+    Status,
+    StoredConfig,
+    kind_of,
+    parse_record,
 )
 
 WEIGHTS, META = "weights.safetensors", "run.json"
@@ -422,7 +431,3 @@ class RunStore:
                         _remove(path)
                         swept += 1
         return swept
-
-
-def state_equal(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
-    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)

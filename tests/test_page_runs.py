@@ -11,6 +11,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from bench.runs_page import fill_store
+from conftest import page_app
 from core.run_archive import export_run
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -18,10 +19,10 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="module")
 def store():
-    from ui import cache
+    from ui import resources
 
-    fill_store(cache.store().root, 6)  # 3 Net2 and 3 CNNDemo runs of different settings
-    return cache.store()
+    fill_store(resources.store().root, 6)  # 3 Net2 and 3 CNNDemo runs of different settings
+    return resources.store()
 
 
 def page() -> AppTest:
@@ -217,3 +218,25 @@ def test_every_kind_has_a_table_view_and_unknown_kinds_fall_back():
     assert v.family(cfg) == "ResNet-18 transfer" and v.config(cfg) == "Fine-tune last 2 stages · seed 3"
     assert v.data(cfg) == "digits" and v.link(cfg) == ("pages/transfer.py", {})
     assert FALLBACK.config(cfg) == cfg.label() and FALLBACK.link(cfg) is None
+
+
+def test_runs_page_lists_stored_runs_and_overlays_them():
+    import torch
+
+    from core.config import ModelConfig, TrainConfig
+    from core.data import load_sample
+    from core.train import fit
+    from ui import resources as cache
+
+    for seed in (11, 12):
+        cfg = TrainConfig(model=ModelConfig("cnn", 16), batch_size=512, epochs=1, seed=seed, data_source="mnist-sample")
+        if cache.store().load(cfg) is None:
+            cache.store().save(fit(cfg, load_sample(), torch.device("cpu")))
+    at = page_app("pages/runs.py")
+    at.multiselect(key="runs_models").set_value(["CNNDemo"])
+    at.run()
+    assert not at.exception, at.exception
+    table = at.data_editor[0].value
+    assert len(table) >= 2
+    assert set(table["model"]) == {"CNNDemo h16"} and (table["acc"] > 10).all()
+    assert len(at.get("plotly_chart")) == 1

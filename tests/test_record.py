@@ -87,7 +87,7 @@ def test_a_new_kind_is_one_table_entry(monkeypatch):
             return "other"
 
         @staticmethod
-        def from_dict(d: object) -> "OtherConfig":
+        def from_dict(d: object) -> OtherConfig:
             if not isinstance(d, dict) or d.get("epochs") != 2:
                 raise ConfigError("bad")
             return OtherConfig()

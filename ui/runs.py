@@ -22,7 +22,7 @@ from core.record import STATUS_LABELS
 from core.run_archive import MAX_ARCHIVE_BYTES, ArchiveError, export_run, import_run
 from core.run_names import MAX_NAME, RunNames
 from core.store import RunSummary
-from ui import cache
+from ui import resources
 
 Link = tuple[str, dict[str, str]]  # (page file, URL settings)
 
@@ -87,7 +87,7 @@ def view(s: RunSummary) -> KindView:
 
 
 def names() -> RunNames:
-    return RunNames(cache.store().root)
+    return RunNames(resources.store().root)
 
 
 def default_name(s: RunSummary) -> str:
@@ -258,9 +258,9 @@ def manage(shown: pd.DataFrame, summaries: list[RunSummary]) -> None:
                    "settings can be trained again.", icon=":material/warning:")
         y, n, _ = st.columns([1, 1, 4])
         if y.button("Delete", type="primary", key="runs_delete_yes"):
-            cache.store().delete(s.config)
+            resources.store().delete(s.config)
             names().forget(key)
-            cache.forget_stored_runs()
+            resources.forget_stored_runs()
             st.session_state.pop("runs_confirm", None)
             st.session_state.runs_notice = ("success", f"Deleted {shown.at[key, 'name']}.")
             st.session_state.runs_table_version = st.session_state.get("runs_table_version", 0) + 1
@@ -277,9 +277,9 @@ def page_url(page: str, settings: dict[str, str]) -> str:
 
 
 def _export(s: RunSummary) -> bytes:
-    run = cache.store().load(s.config)
+    run = resources.store().load(s.config)
     if run is None:
-        raise RuntimeError(f"the stored run could not be read: {cache.store().last_problem(s.config)}")
+        raise RuntimeError(f"the stored run could not be read: {resources.store().last_problem(s.config)}")
     return export_run(run, s.created)
 
 
@@ -290,7 +290,7 @@ def import_box() -> None:
     if up is not None and st.session_state.get("runs_imported") != up.file_id:
         st.session_state.runs_imported = up.file_id
         try:
-            run = import_run(cache.store(), up.getvalue())
+            run = import_run(resources.store(), up.getvalue())
         except ArchiveError as e:
             st.session_state.runs_notice = ("error", f"Not imported: {e}")
         else:
@@ -311,14 +311,14 @@ def notice() -> None:
 
 def training_elsewhere(summaries: list[RunSummary]) -> None:
     """While runs are training (another page, tab or process), say so and rerun the page when one is stored."""
-    busy = tuple(cache.store().busy_keys())
+    busy = tuple(resources.store().busy_keys())
     if busy:
         _watch(tuple(s.key for s in summaries), busy)
 
 
 @st.fragment(run_every=2.0)
 def _watch(listed: tuple[str, ...], busy: tuple[str, ...]) -> None:
-    store = cache.store()
+    store = resources.store()
     if tuple(s.key for s in store.summaries()) != listed or tuple(store.busy_keys()) != busy:
         st.rerun(scope="app")
     st.info(f"{len(busy)} run{'s are' if len(busy) > 1 else ' is'} training or being written right now; each "

@@ -6,18 +6,24 @@ import streamlit as st
 import torch
 
 from core.config import OPTIMIZER_LABELS, Arch, ConfigError, ModelConfig, TrainConfig, default_config
-from core.estimate import estimate_seconds
+from core.estimate import estimate_seconds, time_steps
 from core.figures.training import Curve, live_loss, run_curves
 from core.models import architecture
 from core.record import STATUS_LABELS, Run
 from core.run_analysis import overfitting
 from core.store import RunSummary
 from core.train import check_config, diagnose
-from ui import cache
+from ui import resources
 
 HIDDEN_CHOICES = [16, 32, 64, 128, 256, 512]
 LR_CHOICES = [1e-4, 3e-4, 1e-3, 3e-3, 5e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0, 3.0, 10.0]
 BATCH_CHOICES = [16, 32, 64, 128, 256, 512, 1024, 4096, 8192]
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def step_seconds(model: ModelConfig, optimizer: str, batch_size: int, device_name: str) -> float:
+    """Measured seconds per optimizer step for this model and batch (a few real steps on random data)."""
+    return time_steps(model, optimizer, batch_size, torch.device(device_name))
 
 
 def _url_value(name: str, choices: list, parse) -> object | None:
@@ -41,7 +47,7 @@ def config_controls(arch: Arch, key: str, model: ModelConfig | None = None) -> T
     `model`: the spec to train (default: the entry's default spec); the hidden-units control appears only for
     entries whose model it changes. The settings are mirrored in the page URL, so a link or bookmark reproduces
     them exactly."""
-    data = cache.mnist()
+    data = resources.mnist()
     d = default_config(arch, data.source, model)
     uses_hidden = architecture(arch).uses_hidden
     optimizers = list(OPTIMIZER_LABELS)
@@ -82,9 +88,9 @@ def _waiting_text(ahead: int) -> str:
 
 @st.fragment(run_every=0.5)
 def _progress_view(cfg: TrainConfig, key: str) -> None:
-    pool = cache.jobs()
+    pool = resources.jobs()
     job = pool.get(cfg)
-    landed = cache.store().has(cfg) and cache.stored_run(cfg) is not None  # even if a worker's message was lost
+    landed = resources.store().has(cfg) and resources.stored_run(cfg) is not None  # even if a worker's message was lost
     if job is None or job.done.is_set() or landed:
         st.rerun()  # the whole page now shows the finished run (or the failure)
         return
@@ -107,7 +113,7 @@ def _progress_view(cfg: TrainConfig, key: str) -> None:
 
 def training_panel(cfg: TrainConfig, key: str) -> tuple[Run, torch.nn.Module] | None:
     """Stored run -> returned at once. Running job -> live progress. Else: estimate and a Train button."""
-    stored = cache.stored_run(cfg)
+    stored = resources.stored_run(cfg)
     if stored is not None:
         run = stored[0]
         facts = (f"test accuracy **{100 * run.metrics['test_acc']:.2f}%**, trained in {run.metrics['train_s']:.1f} s "
@@ -123,7 +129,7 @@ def training_panel(cfg: TrainConfig, key: str) -> tuple[Run, torch.nn.Module] | 
         if overfit is not None:
             st.warning(overfit.sentence(), icon=":material/trending_up:")
         return stored
-    problem = cache.store().last_problem(cfg)
+    problem = resources.store().last_problem(cfg)
     if problem:
         st.warning(problem, icon=":material/report:")
     try:
@@ -131,21 +137,21 @@ def training_panel(cfg: TrainConfig, key: str) -> tuple[Run, torch.nn.Module] | 
     except ConfigError as e:
         st.error(f"These settings can't be trained: {e}.")
         return None
-    job = cache.jobs().get(cfg)
+    job = resources.jobs().get(cfg)
     if job is not None and not job.done.is_set():
         _progress_view(cfg, key)
         return None
     if job is not None and job.error:
         st.error(job.error, icon=":material/error:")
-    data = cache.mnist()
-    dev = cache.device()
-    step_s = cache.step_seconds(cfg.model, cfg.optimizer, min(cfg.batch_size, len(data.train)), str(dev))
+    data = resources.mnist()
+    dev = resources.device()
+    step_s = step_seconds(cfg.model, cfg.optimizer, min(cfg.batch_size, len(data.train)), str(dev))
     est = estimate_seconds(cfg, len(data.train), len(data.test), step_s)
     st.info(f"Not trained yet. Estimated training time: **~{est:.0f} s** on {dev.type.upper()} "
             f"({cfg.epochs} epochs × {len(data.train):,} digits, {1000 * step_s:.1f} ms per step measured just now).",
             icon=":material/timer:")
     if st.button("Train", type="primary", key=f"{key}_train"):
-        cache.jobs().submit(cfg)  # trains in a worker process; this page only watches
+        resources.jobs().submit(cfg)  # trains in a worker process; this page only watches
         st.rerun()
     return None
 
@@ -157,7 +163,7 @@ def summary_label(s: RunSummary) -> str:
 
 def run_overlay(current: TrainConfig, key: str) -> None:
     """TensorBoard-style: overlay the current run with other stored runs of the same architecture."""
-    summaries = [s for s in cache.store().summaries()
+    summaries = [s for s in resources.store().summaries()
                  if s.config.model.arch == current.model.arch and s.config.data_source == current.data_source]
     others = {s.key: s for s in summaries if s.key != current.key()}
     chosen = st.multiselect("Overlay other stored runs", list(others), format_func=lambda k: summary_label(others[k]),

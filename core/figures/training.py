@@ -8,8 +8,18 @@ from typing import Literal, Protocol
 import numpy as np
 import plotly.graph_objects as go
 
-from core.figures.base import (COUNTS, PALETTE, ROLE, columns, figure, heading, integer_ticks, log_ticks, margin,
-                               panel_titles)
+from core.figures.base import (
+    COUNTS,
+    PALETTE,
+    ROLE,
+    columns,
+    figure,
+    heading,
+    integer_ticks,
+    log_ticks,
+    margin,
+    panel_titles,
+)
 
 
 class _History(Protocol):
