@@ -3,6 +3,7 @@ delete with confirmation, import (good and hostile), a run still being written."
 from __future__ import annotations
 
 import base64
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -10,9 +11,10 @@ import plotly.io
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from bench.runs_page import fill_store
-from conftest import page_app
-from core.run_archive import export_run
+from bench.runs_page import fill_store, synthetic_run
+from conftest import page_app, running_server, state_equal
+from core.run_archive import export_run, read_archive
+from core.store import RunStore
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -240,3 +242,41 @@ def test_runs_page_lists_stored_runs_and_overlays_them():
     assert len(table) >= 2
     assert set(table["model"]) == {"CNNDemo h16"} and (table["acc"] > 10).all()
     assert len(at.get("plotly_chart")) == 1
+
+
+@pytest.mark.browser
+def test_a_run_training_elsewhere_appears_when_it_is_stored(browser, tmp_path):
+    fill_store(tmp_path / "runs", 2)
+    store = RunStore(tmp_path / "runs")
+    late, finish = synthetic_run(2), threading.Event()
+
+    def train():
+        assert finish.wait(120)
+        return late
+
+    trainer = threading.Thread(target=store.get_or_train, args=(late.config, train))  # holds the lock, as training does
+    trainer.start()
+    try:
+        with running_server(tmp_path) as url:
+            ctx = browser.new_context(viewport={"width": 1280, "height": 800})
+            page = ctx.new_page()
+            page.goto(f"{url}/runs")
+            page.get_by_text("training or being written right now").wait_for(timeout=90_000)
+            assert page.get_by_text("2 of 2 runs listed").count() == 1  # nothing partial is listed
+            finish.set()
+            page.get_by_text("3 of 3 runs listed").wait_for(timeout=30_000)
+            assert page.get_by_text("training or being written right now").count() == 0
+            link = page.get_by_role("link", name="Open on its page")
+            link.wait_for(timeout=90_000)  # the rest of the page, after the rerun the finished run caused
+            href = link.get_attribute("href")
+            assert href.startswith(("fully_connected?", "convolutions?")) and "hidden=" in href and "lr=" in href
+            with page.expect_download(timeout=30_000) as download:
+                page.get_by_role("button", name="Export (.zip)").click()
+            run, _ = read_archive(download.value.path().read_bytes())  # the download is a valid export
+            stored = store.load(run.config)
+            assert stored is not None and state_equal(run.state, stored.state) and run.history == stored.history
+            assert page.locator("[data-testid='stException']").count() == 0
+            ctx.close()
+    finally:
+        finish.set()
+        trainer.join(30)
