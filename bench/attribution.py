@@ -16,8 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from core.attribution import (IMAGENET_NORM, METHODS, MNIST_NORM, AttributionSpec, attribute, conv_layers, predict,
-                              twin)
+from core.attribution import IMAGENET_NORM, METHODS, MNIST_NORM, AttributionSpec, attribute, conv_layers, predict, twin
 from core.figures.attribution import View, explanation
 from core.models import CNNDemo, Net2, reset_parameters
 
@@ -119,7 +118,7 @@ def mnist_rows(device: torch.device, quick: bool) -> list[dict]:
             if METHODS[method].needs_layer and not layers.names:
                 continue
             spec = AttributionSpec(method, layer=layers.default if METHODS[method].needs_layer else None)
-            ms = median_ms(lambda s=spec, m=model: attribute(m, pixels, s, MNIST_NORM, target), 3 if quick else 7,
+            ms = median_ms(lambda s=spec, m=model, t=target: attribute(m, pixels, s, MNIST_NORM, t), 3 if quick else 7,
                            device)
             rows.append(row(f"Attribution · {label} 28 px · {METHODS[method].label}{_settings(spec)}", ms, "ms",
                             target="< 200 ms" if device.type == "cpu" else ""))

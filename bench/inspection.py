@@ -45,11 +45,11 @@ def rows(repeats: int = 5) -> list[dict]:
     out = []
     for batch, side in ((1, 32), (1, 224), (64, 224)):  # batch 64: the Fully connected page's table
         shape = (batch, 3, side, side)
-        before = _median_ms(lambda: _previous_layer_table(model, shape), repeats if batch == 1 else 1)
-        now = _median_ms(lambda: layer_table(model, shape), repeats)
+        before = _median_ms(lambda s=shape: _previous_layer_table(model, s), repeats if batch == 1 else 1)
+        now = _median_ms(lambda s=shape: layer_table(model, s), repeats)
         out.append(dict(name=f"ResNet-18 layer table, batch {batch} at {side} px (shape-only copy; was deepcopy + "
                              "real forward)", value=round(now, 4), unit="ms", baseline=round(before, 4),
-                        ratio=round(before / now, 1), note="the page caches it per config (ui.cache.layer_table)"))
+                        ratio=round(before / now, 1), note="the page caches it per config (ui.inspection.layer_table)"))
     shape = (64, 3, 224, 224)  # the fast path (no flop counter) against the same table with mult-adds
     fast = _median_ms(lambda: layer_table(model, shape), repeats)
     counted = _median_ms(lambda: layer_table(model, shape, mult_adds=True), repeats)

@@ -115,7 +115,7 @@ class TrainConfig:
         return {**asdict(self), "model": self.model.to_dict()}
 
     @staticmethod
-    def from_dict(d: object) -> "TrainConfig":
+    def from_dict(d: object) -> TrainConfig:
         """The config a dict describes, checked field by field (types, ranges, known names): ConfigError if not."""
         if not isinstance(d, dict) or not isinstance(d.get("model"), dict):
             raise ConfigError("a training config must be an object with a 'model' object")
@@ -195,7 +195,7 @@ class Paths:
     root: Path
 
     @staticmethod
-    def from_env() -> "Paths":
+    def from_env() -> Paths:
         default = Path.home() / ".cache" / "pytorch-concept-explorer"
         return Paths(Path(os.environ.get(HOME_ENV, default)).expanduser())
 
@@ -256,7 +256,7 @@ class TransferConfig:
         return asdict(self)
 
     @staticmethod
-    def from_dict(d: object) -> "TransferConfig":
+    def from_dict(d: object) -> TransferConfig:
         """Strict: exactly the fields, with their types; raises ValueError otherwise (files are hostile)."""
         if not isinstance(d, dict):
             raise ValueError(f"a transfer config must be an object, got {type(d).__name__}")

@@ -38,7 +38,6 @@ from core.atomic import TMP_PREFIX, atomic_write_json
 from core.config import DataSource, Paths
 
 MNIST_MEAN, MNIST_STD = 0.1307, 0.3081
-CLASSES: tuple[str, ...] = tuple(str(i) for i in range(10))
 OFFLINE_ENV = "PTCE_OFFLINE"  # set to 1 to never try a download
 _RAW_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
               "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")

@@ -98,11 +98,6 @@ def private_copy(model: nn.Module, device: torch.device | str | None = None) -> 
     return copy.deepcopy(model, memo).eval()
 
 
-def hook_count(model: nn.Module) -> int:
-    """Forward (pre-)hooks registered on any module of `model` (0 for a model nobody is inspecting)."""
-    return sum(len(m._forward_hooks) + len(m._forward_pre_hooks) for m in model.modules())
-
-
 @contextmanager
 def forward_hooks(model: nn.Module, names: Sequence[str],
                   on_output: Callable[[str, nn.Module, Any], None],

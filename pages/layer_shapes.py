@@ -1,6 +1,8 @@
 """Layer shapes: build a stack of layers and watch the shapes flow, train it, or look inside the app's models."""
 from ui.shell import ensure_navigation  # first: sets the OpenMP wait policy before torch loads
 
+# isort: split
+
 import streamlit as st
 
 from core import layers as L

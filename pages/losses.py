@@ -2,6 +2,8 @@
 and the cross-entropy of real test digits under a stored Fully Connected run."""
 from ui.shell import ensure_navigation  # first: sets the OpenMP wait policy before torch loads
 
+# isort: split
+
 import numpy as np
 import streamlit as st
 
@@ -10,13 +12,22 @@ from core.errors import InputError
 from core.figures import losses as loss_figures
 from core.figures.images import mosaic
 from core.fmt import num
-from core.losses import (CEInputs, best_constant, ce_breakdown, ce_code, ce_vs_temperature, model_losses,
-                         parse_logits, regression_curves, targets_with_outlier)
-from ui import cache
+from core.losses import (
+    CEInputs,
+    best_constant,
+    ce_breakdown,
+    ce_code,
+    ce_vs_temperature,
+    model_losses,
+    parse_logits,
+    regression_curves,
+    targets_with_outlier,
+)
+from ui import resources
 from ui.code import code_panel
 from ui.errors import show_input_error
-from ui.training import pick_stored_run, training_panel
 from ui.path import next_step
+from ui.training import pick_stored_run, training_panel
 
 ensure_navigation()
 st.title(":material/trending_down: Loss functions")
@@ -100,7 +111,7 @@ def regression_view() -> None:
 
 
 def model_view() -> None:
-    data = cache.mnist()
+    data = resources.mnist()
     cfg = pick_stored_run("net2", key="loss_net2") or default_config("net2", data.source)
     st.markdown(f"The MNIST classifiers train with `F.cross_entropy`. Here: each test digit's cross-entropy under "
                 f"the stored Fully Connected run **{cfg.label()}**.")
@@ -112,7 +123,7 @@ def model_view() -> None:
     if run.status != "ok":
         st.caption("This run did not learn, so its losses say nothing about cross-entropy: lower the learning rate.")
         return
-    x, labels = cache.test_inputs(data.source)
+    x, labels = resources.test_inputs(data.source)
     ml = model_losses(model, x, labels)
     st.plotly_chart(loss_figures.per_class_loss(ml.per_class, ml.mean), key="loss_per_class")
     which = st.radio("Show test digits", ["highest loss", "lowest loss", "first 8"], horizontal=True,

@@ -15,8 +15,19 @@ from torch import nn
 from torchvision.models import resnet18
 from torchvision.models.resnet import BasicBlock
 
-from core.attribution import (IMAGENET_NORM, METHODS, MNIST_NORM, AttributionError, AttributionSpec,
-                              MethodUnavailable, attribute, conv_layers, predict, twin, unavailable_reason)
+from core.attribution import (
+    IMAGENET_NORM,
+    METHODS,
+    MNIST_NORM,
+    AttributionError,
+    AttributionSpec,
+    MethodUnavailable,
+    attribute,
+    conv_layers,
+    predict,
+    twin,
+    unavailable_reason,
+)
 from core.models import CNNDemo, Net2, reset_parameters
 
 SHAPES = {"net2": (1, 28, 28), "cnn": (1, 28, 28), "resnet": (3, 32, 32)}

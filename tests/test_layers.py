@@ -11,8 +11,8 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from core import layers as L
-from core.models import CNNDemo, Net2
 from core.inspection import summarize
+from core.models import CNNDemo, Net2
 
 
 def random_layer(rng: random.Random, shape: tuple[int, ...]) -> L.Layer:
@@ -206,7 +206,7 @@ def _exec_code(stack: L.Stack) -> tuple[nn.Module, str]:
     ns: dict = {}
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
-        exec(L.code(stack), ns)  # noqa: S102 (the test runs the code exactly as the page shows it)
+        exec(L.code(stack), ns)  # the test runs the code exactly as the page shows it)
     return ns["model"], out.getvalue().strip()
 
 

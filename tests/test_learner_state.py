@@ -33,7 +33,7 @@ def go(at: AppTest, page: str) -> AppTest:
 @pytest.fixture(scope="module")
 def stored_runs() -> dict[str, TrainConfig]:
     """Three tiny stored Net2 runs: an older one, the newest one, and one marked did-not-learn."""
-    from ui import cache
+    from ui import resources
 
     data = load_sample()
     base = TrainConfig(model=ModelConfig("net2", 16), optimizer="adam", lr=3e-3, batch_size=512, epochs=1,
@@ -41,9 +41,9 @@ def stored_runs() -> dict[str, TrainConfig]:
     cfgs = {"older": dataclasses.replace(base, seed=31), "newest": dataclasses.replace(base, seed=32),
             "flat": dataclasses.replace(base, seed=33)}
     for name, cfg in cfgs.items():  # saved in this order: "flat" is the newest file of all
-        if cache.store().load(cfg) is None:
+        if resources.store().load(cfg) is None:
             run = fit(cfg, data, torch.device("cpu"))
-            cache.store().save(dataclasses.replace(run, status="did-not-learn") if name == "flat" else run)
+            resources.store().save(dataclasses.replace(run, status="did-not-learn") if name == "flat" else run)
     return cfgs
 
 

@@ -11,15 +11,25 @@ import pytest
 import torch
 from torch import nn
 
+from conftest import state_equal
 from core import layers as L
 from core.codegen import training_code
 from core.config import ARCH_LABELS, ModelConfig, TrainConfig, default_config
 from core.models import ARCHITECTURES, architecture, build_model, model_code
 
+
+def test_seeded_init_is_reproducible_and_independent_of_global_rng():
+    a = build_model(ModelConfig("cnn"), torch.Generator().manual_seed(3))
+    torch.manual_seed(123)
+    b = build_model(ModelConfig("cnn"), torch.Generator().manual_seed(3))
+    assert state_equal(a.state_dict(), b.state_dict())
+
+
 ROOT = Path(__file__).resolve().parents[1]
 TINY_STACK = L.Stack((1, 28, 28), (L.Conv2d(1, 4, 3), L.ReLU(), L.MaxPool2d(2), L.Flatten(), L.Linear(676, 10)))
 BUILT = ModelConfig("built", spec=L.encode(TINY_STACK))  # a learner's stack from the Layer shapes page
 SPECS = [ModelConfig("net2", 16), ModelConfig("cnn", 16), ModelConfig("resnet18"), BUILT]
+
 
 # TrainConfig.key() of the default runs, computed on the code before the registry existed: stored runs stay valid.
 PINNED_KEYS = {("net2", "mnist-sample"): "8b1e7a6bb29869ea", ("net2", "mnist-full"): "fcfbddfa00cc1521",

@@ -1,7 +1,5 @@
 """AppTest: the Saliency page explains a test digit, and every bad upload (BAD_INPUTS 1-9) gets a plain message
 through the page's own file uploader, with the page still working afterwards."""
-import conv_fixtures  # noqa: F401  (offline, temp home)
-
 import io
 import struct
 import zlib
@@ -12,7 +10,7 @@ import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from conv_fixtures import ensure_tiny_runs
+from conftest import ensure_tiny_runs, rerun
 
 PAGE = str(Path(__file__).resolve().parents[1] / "pages" / "saliency.py")
 
@@ -48,23 +46,17 @@ def at():
     return app
 
 
-def run(app: AppTest) -> AppTest:
-    app.run()
-    assert not app.exception, [e.message for e in app.exception]
-    return app
-
-
 def test_explains_a_test_digit_with_several_methods(at):
     at.radio(key="sal_source").set_value("MNIST test digit")
-    run(at)
+    rerun(at)
     at.multiselect(key="sal_methods").set_value(["saliency", "integrated_gradients", "occlusion"])
-    run(at)
+    rerun(at)
     keys = [c.proto.id for c in at.get("plotly_chart")]
     assert len(keys) >= 5  # top-5, side by side, one explanation per method
     assert any("What it computes" in m.value for m in at.markdown)
     assert any("ImageNet ResNet-18 is not available" in i.value for i in at.info)  # no weights offline: said so
     at.slider(key="sal_alpha").set_value(0.3)
-    run(at)  # a view change reuses the cached attribution (st.cache_data) and still draws
+    rerun(at)  # a view change reuses the cached attribution (st.cache_data) and still draws
 
 
 BAD = [
@@ -83,19 +75,19 @@ BAD = [
 
 def test_bad_uploads_get_a_message_and_the_page_keeps_working(at):
     at.radio(key="sal_source").set_value("Upload")
-    run(at)
+    rerun(at)
     good = digit_photo()
     at.file_uploader(key="sal_upload").set_value(("digit.jpg", good, "image/jpeg"))
-    run(at)
+    rerun(at)
     assert not at.error and len(at.get("plotly_chart")) >= 2  # the photo is explained
     full = png(Image.new("RGB", (200, 150), (20, 40, 60)))
     for name, data, words in BAD:
         data = full[: len(full) // 2] if data is None else data
         at.file_uploader(key="sal_upload").set_value((name, data, "image/png"))
-        run(at)
+        rerun(at)
         assert any(words in e.value for e in at.error), (name, [e.value for e in at.error])
         assert any("previous image" in c.value for c in at.caption)  # the last good picture stays
         assert len(at.get("plotly_chart")) >= 2
     at.file_uploader(key="sal_upload").set_value(("digit.jpg", good, "image/jpeg"))
-    run(at)
+    rerun(at)
     assert not at.error

@@ -18,7 +18,6 @@ from ui.training import config_controls
 
 URL_KEY = "stack"
 DEFAULT = "cnn"
-ARGS_HELP = {"kernel_size": "k", "stride": "s", "padding": "p", "dilation": "d"}
 
 
 def _set(key: str, stack: L.Stack) -> None:

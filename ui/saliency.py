@@ -12,16 +12,24 @@ import numpy as np
 import streamlit as st
 import torch
 
-from core.attribution import (IMAGENET_NORM, MNIST_NORM, Attribution, AttributionSpec, LayerChoices, Prediction,
-                              attribute, conv_layers, predict)
+from core.attribution import (
+    IMAGENET_NORM,
+    MNIST_NORM,
+    Attribution,
+    AttributionSpec,
+    LayerChoices,
+    Prediction,
+    attribute,
+    conv_layers,
+    predict,
+)
 from core.config import ARCH_LABELS
 from core.digit_photos import preprocess_photo
 from core.model_inputs import model_view, to_pixels
 from core.samples import available_samples, load_sample_photo
 from core.uploads import DecodedImage, UploadError, decode_image
-from ui import cache
-
-DRAWN = "drawn_digit"  # the Draw page keeps the 28×28 drawing here
+from ui import resources
+from ui.session import drawn_digit
 
 
 @dataclass(frozen=True)
@@ -54,14 +62,14 @@ def _imagenet_resnet() -> torch.nn.Module:
 
     model = resnet18(weights=None)
     model.load_state_dict(torch.load(imagenet_weights(), map_location="cpu", weights_only=True))
-    return model.eval().requires_grad_(False).to(cache.device())
+    return model.eval().requires_grad_(False).to(resources.device())
 
 
 def model_choices() -> tuple[dict[str, ModelChoice], list[str]]:
     """The models that can be explained now, and notes about the ones that cannot."""
-    data = cache.mnist()
+    data = resources.mnist()
     out: dict[str, ModelChoice] = {}
-    for s in cache.store().summaries():
+    for s in resources.store().summaries():
         cfg = s.config
         if cfg.data_source == data.source and cfg.model.arch in ARCH_LABELS:
             key = "mnist:" + cfg.key()
@@ -83,9 +91,9 @@ def model_choices() -> tuple[dict[str, ModelChoice], list[str]]:
 def load_model(choice: ModelChoice) -> torch.nn.Module | None:
     if choice.key == "imagenet-resnet18":
         return _imagenet_resnet()
-    for s in cache.store().summaries():
+    for s in resources.store().summaries():
         if "mnist:" + s.config.key() == choice.key:
-            stored = cache.stored_run(s.config)
+            stored = resources.stored_run(s.config)
             return None if stored is None else stored[1]
     return None
 
@@ -130,7 +138,7 @@ def explain(model_key: str, digest: str, spec: AttributionSpec, target: int, _mo
 
 def image_source(key: str) -> np.ndarray | None:
     """Upload, sample photo, MNIST test digit or the Draw page's digit -> (H, W[, 3]) uint8, or None."""
-    sources = ["Upload", "Sample photo", "MNIST test digit"] + (["Drawn digit"] if DRAWN in st.session_state else [])
+    sources = ["Upload", "Sample photo", "MNIST test digit"] + (["Drawn digit"] if drawn_digit() is not None else [])
     source = st.radio("Image", sources, horizontal=True, key=f"{key}_source")
     if source == "Upload":
         f = st.file_uploader("PNG, JPEG, WebP, BMP or GIF", type=["png", "jpg", "jpeg", "webp", "bmp", "gif"],
@@ -158,8 +166,8 @@ def image_source(key: str) -> np.ndarray | None:
         k = st.selectbox("Sample", list(samples), format_func=lambda s: samples[s].label, key=f"{key}_sample")
         return load_sample_photo(k).pixels
     if source == "MNIST test digit":
-        data = cache.mnist()
+        data = resources.mnist()
         i = st.number_input("Test digit #", 0, len(data.test) - 1, 0, key=f"{key}_digit")
         st.caption(f"True label: **{int(data.test.labels[i])}**")
         return data.test.images[int(i)].numpy()
-    return np.round(np.asarray(st.session_state[DRAWN], dtype=np.float32) * 255).astype(np.uint8)
+    return np.round(drawn_digit() * 255).astype(np.uint8)

@@ -10,14 +10,14 @@ import streamlit as st
 import torch
 
 from core.config import OPTIMIZER_LABELS, Arch, ConfigError, ModelConfig, TrainConfig, default_config
-from core.estimate import estimate_seconds
+from core.estimate import estimate_seconds, time_steps
 from core.figures.training import Curve, live_loss, run_curves
 from core.models import architecture
 from core.record import STATUS_LABELS, Run
 from core.run_analysis import overfitting
 from core.store import RunSummary
 from core.train import REPORT_S, check_config, diagnose
-from ui import cache
+from ui import resources
 
 HIDDEN_CHOICES = [16, 32, 64, 128, 256, 512]
 LR_CHOICES = [1e-4, 3e-4, 1e-3, 3e-3, 5e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0, 3.0, 10.0]
@@ -50,6 +50,12 @@ SETTINGS: dict[str, Setting] = {  # TrainConfig field (hidden: of its ModelConfi
     "epochs": Setting("ep", "epochs", list(range(1, 61)), int),
     "seed": Setting("seed", "seed", list(range(10_000)), int),
 }
+
+
+@st.cache_data(show_spinner="Timing a few training steps for the estimate…", max_entries=64)
+def step_seconds(model: ModelConfig, optimizer: str, batch_size: int, device_name: str) -> float:
+    """Measured seconds per optimizer step for this model and batch (a few real steps on random data)."""
+    return time_steps(model, optimizer, batch_size, torch.device(device_name))
 
 
 def _url_value(name: str, choices: list, parse) -> object | None:
@@ -85,7 +91,7 @@ def config_controls(arch: Arch, key: str, model: ModelConfig | None = None) -> T
     `model`: the spec to train (default: the entry's default spec); the hidden-units control appears only for
     entries whose model it changes. The settings follow the learner across pages (session state) and are
     mirrored in the page URL, so a link, bookmark or reload reproduces them exactly."""
-    data = cache.mnist()
+    data = resources.mnist()
     d = default_config(arch, data.source, model)
     uses_hidden = architecture(arch).uses_hidden
     names = [n for n in SETTINGS if uses_hidden or n != "hidden"]
@@ -131,9 +137,9 @@ def _eta_text(job) -> str:
 
 @st.fragment(run_every=REFRESH_S)
 def _progress_view(cfg: TrainConfig, key: str) -> None:
-    pool = cache.jobs()
+    pool = resources.jobs()
     job = pool.get(cfg)
-    landed = cache.store().has(cfg) and cache.stored_run(cfg) is not None  # even if a worker's message was lost
+    landed = resources.store().has(cfg) and resources.stored_run(cfg) is not None  # even if a worker's message was lost
     if job is None or job.done.is_set() or landed:
         st.rerun()  # the whole page now shows the finished run (or the failure)
         return
@@ -178,7 +184,7 @@ def training_panel(cfg: TrainConfig, key: str, remember: bool = True) -> tuple[R
 
     `remember`: showing a stored run makes it this learner's latest (pages that merely offer a picked run
     pass False; pressing Train always counts)."""
-    stored = cache.stored_run(cfg)
+    stored = resources.stored_run(cfg)
     if stored is not None:
         run = stored[0]
         if remember:
@@ -190,7 +196,7 @@ def training_panel(cfg: TrainConfig, key: str, remember: bool = True) -> tuple[R
         if overfit is not None:
             st.warning(overfit.sentence(), icon=":material/trending_up:")
         return stored
-    problem = cache.store().last_problem(cfg)
+    problem = resources.store().last_problem(cfg)
     if problem:
         st.warning(problem, icon=":material/report:")
     try:
@@ -198,15 +204,15 @@ def training_panel(cfg: TrainConfig, key: str, remember: bool = True) -> tuple[R
     except ConfigError as e:
         st.error(f"These settings can't be trained: {e}.")
         return None
-    job = cache.jobs().get(cfg)
+    job = resources.jobs().get(cfg)
     if job is not None and not job.done.is_set():
         _progress_view(cfg, key)
         return None
     if job is not None and job.error:
         st.error(job.error, icon=":material/error:")
-    data = cache.mnist()
-    dev = cache.device()
-    step_s = cache.step_seconds(cfg.model, cfg.optimizer, min(cfg.batch_size, len(data.train)), str(dev))
+    data = resources.mnist()
+    dev = resources.device()
+    step_s = step_seconds(cfg.model, cfg.optimizer, min(cfg.batch_size, len(data.train)), str(dev))
     est = estimate_seconds(cfg, len(data.train), len(data.test), step_s)
     st.info(f"Not trained yet. Estimated training time: **~{est:.0f} s** on {dev.type.upper()} "
             f"({cfg.epochs} epochs × {len(data.train):,} digits, {1000 * step_s:.1f} ms per step measured just now; "
@@ -221,7 +227,7 @@ def training_panel(cfg: TrainConfig, key: str, remember: bool = True) -> tuple[R
 def submit(cfg: TrainConfig) -> None:
     """The learner asked to train `cfg`: it trains in a worker process (this page only watches), and the
     panels say it was trained now, not loaded, once it lands."""
-    cache.jobs().submit(cfg)
+    resources.jobs().submit(cfg)
     st.session_state.setdefault(TRAINED_HERE_STATE, {})[cfg.key()] = time.strftime("%H:%M:%S")
     remember_latest(cfg)
 
@@ -234,8 +240,8 @@ def summary_label(s: RunSummary) -> str:
 def pick_stored_run(arch: Arch, key: str) -> TrainConfig | None:
     """A selectbox over the stored runs of `arch` on the active data, defaulting to this learner's latest
     (else the newest); runs that did not learn are left out unless the learner asks for them."""
-    source = cache.mnist().source
-    runs = [s for s in cache.store().summaries()  # newest first
+    source = resources.mnist().source
+    runs = [s for s in resources.store().summaries()  # newest first
             if isinstance(s.config, TrainConfig) and s.config.model.arch == arch and s.config.data_source == source]
     latest = st.session_state.get(LATEST_STATE, {}).get(arch)
     c1, c2 = st.columns([2, 1], vertical_alignment="bottom")
@@ -254,7 +260,7 @@ def pick_stored_run(arch: Arch, key: str) -> TrainConfig | None:
 
 def run_overlay(current: TrainConfig, key: str) -> None:
     """TensorBoard-style: overlay the current run with other stored runs of the same architecture."""
-    summaries = [s for s in cache.store().summaries()
+    summaries = [s for s in resources.store().summaries()
                  if s.config.model.arch == current.model.arch and s.config.data_source == current.data_source]
     others = {s.key: s for s in summaries if s.key != current.key()}
     chosen = st.multiselect("Overlay other stored runs", list(others), format_func=lambda k: summary_label(others[k]),
