@@ -67,7 +67,10 @@ def test_losses_outlier_sentence_only_with_the_outlier():
     assert "outlier" not in texts(at, "markdown") and "MSE picks the mean" in texts(at, "markdown")
 
 
-def test_losses_without_stored_run_offers_training():
+def test_losses_without_stored_run_offers_training(monkeypatch):
+    from ui import resources
+
+    monkeypatch.setattr(resources.store(), "summaries", lambda: [])  # other tests of the session store Net2 runs
     at = page_app("losses")
     assert "Not trained yet" in texts(at, "info")
     assert at.button(key="loss_net2_train")

@@ -31,10 +31,11 @@ def test_optimizers_learning_rate_100_is_explained():
     assert not at.error
 
 
-def test_optimizers_real_model_trains_on_request():
+def test_optimizers_real_model_trains_on_request(monkeypatch):
     """epochs=1 keeps it small (16 steps per optimizer on the bundled sample); jobs run in background threads."""
     from ui import resources as cache
 
+    monkeypatch.setattr(cache.store(), "summaries", lambda: [])  # no stored run to start from: the default Net2
     at = page_app("optimizers")
     at.slider(key="optm_epochs").set_value(1)
     rerun(at)
