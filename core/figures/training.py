@@ -89,13 +89,14 @@ def run_curves(curves: Sequence[Curve]) -> go.Figure:
     return figure(data, layout)
 
 
-def confusion(cm: np.ndarray, title: str = "Confusion matrix (test set)", clickable: bool = False) -> go.Figure:
-    """Counts with the true class on rows and the predicted class on columns.
+def confusion(cm: np.ndarray, title: str = "Confusion matrix (test set)", clickable: bool = False,
+              labels: Sequence[str] = ()) -> go.Figure:
+    """Counts with the true class on rows and the predicted class on columns (named by `labels`, else 0..n-1).
 
     clickable: invisible markers at the cell centres (Plotly heatmaps emit no click selections, markers do),
     so `st.plotly_chart(on_select=...)` sees which cell was clicked."""
     n = cm.shape[0]
-    labels = [str(i) for i in range(n)]
+    labels = list(labels) or [str(i) for i in range(n)]
     data = [{"type": "heatmap", "z": cm.tolist(), "x": labels, "y": labels, "colorscale": "Blues",
              "text": cm.tolist(), "texttemplate": "%{text}", "colorbar": {"title": {"text": "count"}, "thickness": 12},
              "hovertemplate": "true %{y}, predicted %{x}: %{z}<extra></extra>"}]
@@ -104,7 +105,8 @@ def confusion(cm: np.ndarray, title: str = "Confusion matrix (test set)", clicka
               "yaxis": {"title": {"text": "true class"}, "type": "category", "autorange": "reversed"}}
     if clickable:
         rows, cols = np.divmod(np.arange(n * n), n)
-        data.append({"type": "scatter", "x": [str(c) for c in cols], "y": [str(r) for r in rows], "mode": "markers",
+        data.append({"type": "scatter", "x": [labels[c] for c in cols], "y": [labels[r] for r in rows],
+                     "mode": "markers",
                      "customdata": cm.reshape(-1), "marker": {"size": 24, "opacity": 0, "color": "#000"},
                      "showlegend": False, "name": "cells",
                      "hovertemplate": "true %{y}, predicted %{x}: %{customdata} — click to see them<extra></extra>"})
