@@ -1,11 +1,20 @@
-"""The Transfer learning page in AppTest: strategies switched update the frozen/trainable map at once."""
+"""The Transfer learning page in AppTest: strategies switched update the map at once; missing CIFAR-10 and
+ImageNet weights are explained; Train on a tiny config shows the results; the CIFAR-10 route when both exist."""
 from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from streamlit.testing.v1 import AppTest
 
+import ui.cache
+import ui.transfer
+from core import cifar, pretrained
+from core.config import Paths
+from tests.test_transfer import _write_cifar, _write_fake_imagenet
+
 ROOT = Path(__file__).resolve().parents[1]
+PAGE = str(ROOT / "pages" / "transfer.py")
 
 
 def run(at: AppTest) -> AppTest:
@@ -14,14 +23,25 @@ def run(at: AppTest) -> AppTest:
     return at
 
 
-def test_strategies_switch_the_map_and_groups():
-    at = run(AppTest.from_file(str(ROOT / "pages" / "transfer.py"), default_timeout=180))
+def frame(at: AppTest, column: str):
+    """The dataframe on the page that has `column`."""
+    return next(d.value for d in at.dataframe if column in d.value.columns)
+
+
+def test_strategies_switch_the_map_groups_and_totals():
+    at = run(AppTest.from_file(PAGE, default_timeout=300))
     # 5-class head (digits 5-9): 512 * 5 + 5 = 2,565 trainable under feature extraction
     assert at.metric[0].value == "2,565 of 11,179,077"
+    totals = frame(at, "model")
+    assert totals["parameters"].tolist() == [11_689_512, 11_181_642, 11_179_077]
+    assert totals["trainable (Feature extraction)"].tolist() == [513_000, 5_130, 2_565]
     assert "pretrained here on digits 0-4" in "\n".join(i.value for i in at.info)
     assert "for p in model.parameters()" in at.code[0].value
-    groups = at.dataframe[1].value
+    groups = frame(at, "group")
     assert groups["group"].tolist() == ["head (fc)"] and groups["parameters"].tolist() == [2_565]
+    assert "**18 weighted layers** (17 conv + 1 fc)" in "\n".join(m.value for m in at.markdown)
+    stages = frame(at, "stage").set_index("stage")
+    assert stages.loc["layer4", "output for 1×3×32×32"] == "1 × 512 × 1 × 1"
 
     at.selectbox(key="tl_strategy").set_value("finetune")
     run(at)
@@ -29,12 +49,77 @@ def test_strategies_switch_the_map_and_groups():
     at.slider(key="tl_k").set_value(2)
     run(at)
     assert at.metric[0].value == f"{2_565 + 8_393_728 + 2_099_712:,} of 11,179,077"
-    groups = at.dataframe[1].value
+    groups = frame(at, "group")
     assert groups["group"].tolist() == ["head (fc)", "backbone"]
     assert groups["learning rate"].tolist() == [1e-3, 1e-4]
     assert "model.layer4, model.layer3" in at.code[0].value
+    layers = frame(at, "state").set_index("layer")
+    assert (layers.loc["layer3", "state"], layers.loc["layer2", "state"]) == ("trainable", "frozen")
+
+    at.select_slider(key="tl_res").set_value(224)
+    run(at)
+    assert frame(at, "stage").set_index("stage").loc["layer4", "output for 1×3×224×224"] == "1 × 512 × 7 × 7"
 
     at.selectbox(key="tl_strategy").set_value("scratch")
     run(at)
     assert at.metric[0].value == "11,179,077 of 11,179,077"
     assert not at.error
+
+
+def test_missing_cifar_and_weights_are_explained():
+    at = run(AppTest.from_file(PAGE, default_timeout=300))
+    notes = "\n".join(m.value for m in at.markdown)
+    assert "**ImageNet weights.**" in notes and "python -m core.pretrained --download" in notes
+    assert "**CIFAR-10.**" in notes and "python -m core.cifar --download" in notes
+    assert at.radio(key="tl_route").options == [ui.transfer.ROUTES["digits"]]
+
+
+def test_train_a_tiny_config_and_see_the_results():
+    at = run(AppTest.from_file(PAGE, default_timeout=300))
+    at.selectbox(key="tl_strategy").set_value("scratch")
+    at.select_slider(key="tl_labels").set_value(8)
+    at.slider(key="tl_epochs").set_value(1)
+    run(at)
+    assert "Estimated time" in "\n".join(c.value for c in at.caption)
+    at.button[0].click()
+    run(at)
+    assert not at.error
+    runs = frame(at, "target accuracy %")
+    assert runs["strategy"].tolist() == ["From scratch (1 ep, head lr 0.001)"]
+    assert runs["trainable"].tolist() == [11_179_077]
+    verdict = next(m.value for m in at.markdown if " won with " in m.value)
+    assert f"{runs['target accuracy %'][0]:.1f}% target accuracy" in verdict
+    run(at)  # the next rerun: the run is kept, nothing retrains, the estimate is gone
+    assert "Estimated time" not in "\n".join(c.value for c in at.caption)
+    charts = {c.proto.id for c in at.get("plotly_chart")}
+    assert len(charts) == 7  # map, curves, gradients, filters before/after, predictions, confusion
+
+
+@pytest.fixture
+def cifar_and_weights(tmp_path, monkeypatch):
+    """A tiny CIFAR-10 folder and ImageNet-keyed weights (random values) that the page finds."""
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    _write_fake_imagenet(pretrained.hub_cache_file())
+    _write_cifar(cifar.cifar_dir(tmp_path / "data"))
+    monkeypatch.setattr(ui.cache, "paths", lambda: Paths(tmp_path))
+    for fn in (ui.transfer.imagenet, ui.transfer._cifar, ui.transfer.task):
+        fn.clear()
+    yield
+    for fn in (ui.transfer.imagenet, ui.transfer._cifar, ui.transfer.task):
+        fn.clear()
+
+
+def test_cifar_route_with_imagenet_weights(cifar_and_weights):
+    at = run(AppTest.from_file(PAGE, default_timeout=300))
+    route = at.radio(key="tl_route")
+    assert route.options == [ui.transfer.ROUTES["cifar10"], ui.transfer.ROUTES["digits"]]
+    assert route.value == "cifar10" and not at.info  # no offline label on the ImageNet route
+    assert at.metric[0].value == "5,130 of 11,181,642"  # CIFAR-10's 10-class head
+    assert "IMAGENET1K_V1.transforms()" in "\n".join(c.value for c in at.caption)
+    at.slider(key="tl_epochs").set_value(1)
+    run(at)
+    at.button[0].click()
+    run(at)
+    runs = frame(at, "target accuracy %")
+    assert runs["strategy"].tolist() == ["Feature extraction (1 ep, head lr 0.01)"] and runs["trainable"][0] == 5_130
+    assert "airplane" in "\n".join(str(c.proto.spec) for c in at.get("plotly_chart"))  # class names on the matrix

@@ -148,7 +148,8 @@ def _fresh_resnet(num_classes: int) -> torch.nn.Module:
 def _per_image(strategy: str, k: int, resolution: int, num_classes: int) -> tuple[float, float]:
     cfg = TransferConfig(strategy=strategy, k_stages=k, resolution=resolution,
                          weights="random" if strategy == "scratch" else "digits-pretrained")
-    return time_per_image(_fresh_resnet(num_classes), cfg, cache.device())
+    batch = max(1, 8 * 32 * 32 // resolution ** 2)  # about the same work at every resolution
+    return time_per_image(_fresh_resnet(num_classes), cfg, cache.device(), batch)
 
 
 def estimate(cfg: TransferConfig, n_train: int, n_test: int, num_classes: int) -> float:
