@@ -5,7 +5,7 @@ import streamlit as st
 
 from core.figures.images import mosaic
 from core.figures.training import Curve, confusion, run_curves
-from core.figures.transfer import STATE_WORDS, frozen_map, gradient_norms
+from core.figures.transfer import STATE_WORDS, block_strip, frozen_map, gradient_norms
 from core.transfer import STRATEGIES, anatomy, conclusion, strategy_code
 from ui import transfer
 from ui.code import code_panel
@@ -24,8 +24,9 @@ st.subheader("1 · Frozen vs trainable map")
 rows = transfer.layer_rows(cfg.strategy, cfg.k_stages, classes, cfg.resolution)
 totals = transfer.totals(cfg.strategy, cfg.k_stages, classes)
 trainable, total = list(totals[-1].values())[2], totals[-1]["parameters"]
-st.metric("Trainable parameters (this task)", f"{trainable:,} of {total:,}", f"{100 * trainable / total:.2f}%",
-          delta_color="off")
+st.metric("Trainable parameters (this task)", f"{trainable:,} of {total:,}", f"{100 * trainable / total:.2f}% of "
+          "the model", delta_color="off", delta_arrow="off")
+st.plotly_chart(block_strip(rows), key="tl_strip")
 st.plotly_chart(frozen_map(rows), key="tl_map")
 st.dataframe(totals, hide_index=True, width="stretch", key="tl_totals")
 with st.expander("Every layer with parameters (containers included)"):

@@ -92,7 +92,7 @@ def test_train_a_tiny_config_and_see_the_results():
     run(at)  # the next rerun: the run is kept, nothing retrains, the estimate is gone
     assert "Estimated time" not in "\n".join(c.value for c in at.caption)
     charts = {c.proto.id for c in at.get("plotly_chart")}
-    assert len(charts) == 7  # map, curves, gradients, filters before/after, predictions, confusion
+    assert len(charts) == 8  # strip, map, curves, gradients, filters before/after, predictions, confusion
 
 
 @pytest.fixture

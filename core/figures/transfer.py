@@ -32,11 +32,28 @@ def frozen_map(rows: Sequence, max_depth: int = 3) -> go.Figure:
         "parents": parents, "values": [total, *(r.total_params for r in rows)], "branchvalues": "total",
         "marker": {"colors": [STATE_COLOURS[s] for s in states]},
         "customdata": [["ResNet", STATE_WORDS[state]], *([r.kind, STATE_WORDS[r.trainable]] for r in rows)],
-        "texttemplate": "%{label}<br>%{value:,}", "maxdepth": max_depth,
+        "texttemplate": "%{label}<br>%{value:,}", "maxdepth": max_depth, "textfont": {"color": "#111"},
         "hovertemplate": "%{id} (%{customdata[0]})<br>%{value:,} parameters<br>%{customdata[1]}<extra></extra>"}],
         {"margin": margin(36, 5, 5), "height": 440,
          "title": heading("Area = parameters · green trainable, gray frozen, orange partly trainable · "
                           "click a box to open it")})
+
+
+def block_strip(rows: Sequence) -> go.Figure:
+    """The network in order, one bar per stem layer / BasicBlock / head (LayerRow rows of depth 1 and the blocks
+    at depth 2), parameters on a log axis so the 2,565-parameter head is as visible as a 4.7-million block."""
+    shown = [r for r in rows if r.total_params and (r.depth == 1 and r.kind != "Sequential" or
+                                                    r.depth == 2 and r.kind == "BasicBlock")]
+    return figure([{
+        "type": "bar", "orientation": "h", "y": [r.name for r in shown], "x": [r.total_params for r in shown],
+        "marker": {"color": [STATE_COLOURS[r.trainable] for r in shown]},
+        "text": [f"{r.total_params:,} · {STATE_WORDS[r.trainable]}" for r in shown], "textposition": "outside",
+        "cliponaxis": False, "customdata": [r.kind for r in shown],
+        "hovertemplate": "%{y} (%{customdata}): %{x:,} parameters<extra></extra>"}],
+        {"title": heading("Input → output, one bar per layer or BasicBlock (log scale)"), "height": 380,
+         "margin": margin(36, 10, 10), "showlegend": False,
+         "xaxis": {"type": "log", "title": {"text": "parameters"}, "range": [2, 8.3]},
+         "yaxis": {"autorange": "reversed", "type": "category"}})
 
 
 def gradient_norms(grads: Sequence) -> go.Figure:
