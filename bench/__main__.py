@@ -157,7 +157,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="few steps: a smoke run, not a measurement")
     parser.add_argument("--only", default="",
-                        help="run only groups starting with this: epoch, accuracy, pages, transfer")
+                        help="run only groups starting with this: epoch, accuracy, pages, transfer, store")
     parser.add_argument("--also-active", action="store_true",
                         help="repeat the epoch rows in a child process with OMP_WAIT_POLICY=ACTIVE")
     parser.add_argument("--json", default=str(ROOT / "bench" / "results.json"), help="where to write the rows")
@@ -174,7 +174,8 @@ def main() -> None:
               "pages": lambda: page_rows(args.quick),
               "transfer": lambda: __import__("bench.transfer", fromlist=["rows"]).rows(device, args.quick),
               "transfer-offline": lambda: __import__("bench.transfer", fromlist=["rows"]).offline_rows(device,
-                                                                                                     args.quick)}
+                                                                                                     args.quick),
+              "store": lambda: __import__("bench.store", fromlist=["rows"]).rows(20 if args.quick else 60)}
     rows = []
     for name, fn in groups.items():
         if name.startswith(args.only) or not args.only:

@@ -77,7 +77,7 @@ def rows(n: int = 7, warmup: int = 2) -> list[dict]:
     # Loss functions with a Net2 in the store: the per-digit losses run on every rerun
     from core.config import default_config
     from core.models import build_model
-    from core.train import History, Run
+    from core.record import History, Run
     from ui import cache
 
     original = cache.stored_run

@@ -6,13 +6,14 @@ stored run, across processes and restarts.
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import math
 import os
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 import torch
 
@@ -26,6 +27,26 @@ DataSource = Literal["mnist-full", "mnist-sample"]
 ARCH_LABELS: dict[str, str] = {key: a.label for key, a in ARCHITECTURES.items()}
 
 HOME_ENV = "PTCE_HOME"
+
+
+class ConfigError(ValueError):
+    """A config that cannot be trained (zero epochs, a learning rate out of range, ...), from the controls or a file."""
+
+
+@dataclass(frozen=True)
+class TrainBounds:
+    """The one set of limits for a TrainConfig: the controls offer nothing outside them, and a config read from disk
+    is held to them too (a planted `hidden = 10**9` must never be allocated)."""
+
+    hidden: tuple[int, int] = (1, 512)
+    batch_size: tuple[int, int] = (1, 8192)
+    epochs: tuple[int, int] = (1, 60)
+    lr: tuple[float, float] = (1e-4, 100.0)  # the widest any control offers (the Optimizers page's diverging 100)
+    momentum: tuple[float, float] = (0.0, 0.999)
+    seed: tuple[int, int] = (0, 9999)
+
+
+TRAIN_BOUNDS = TrainBounds()
 
 
 def _digest(obj: object) -> str:
@@ -71,10 +92,56 @@ class TrainConfig:
         return asdict(self)
 
     @staticmethod
-    def from_dict(d: dict) -> "TrainConfig":
+    def from_dict(d: object) -> "TrainConfig":
+        """The config a dict describes, checked field by field (types, ranges, known names): ConfigError if not."""
+        if not isinstance(d, dict) or not isinstance(d.get("model"), dict):
+            raise ConfigError("a training config must be an object with a 'model' object")
         d = dict(d)
-        d["model"] = ModelConfig(**d["model"])
-        return TrainConfig(**d)
+        for cls, fields_ in ((ModelConfig, d["model"]), (TrainConfig, d)):
+            unknown = set(fields_) - {f.name for f in dataclasses.fields(cls)}
+            if unknown:
+                raise ConfigError(f"unknown config fields: {', '.join(sorted(map(str, unknown)))}")
+        try:
+            d["model"] = ModelConfig(**d["model"])
+            cfg = TrainConfig(**d)
+        except TypeError as e:
+            raise ConfigError(str(e)) from e
+        cfg.check()
+        return cfg
+
+    def validate(self) -> list[str]:
+        """Every problem with this config in plain words (types, ranges, known names); [] when it can be trained."""
+        b, problems = TRAIN_BOUNDS, []
+
+        def number(name: str, value: object, kind: type, lo: float, hi: float) -> None:
+            ok_type = isinstance(value, kind) and not isinstance(value, bool) if kind is int else \
+                isinstance(value, (int, float)) and not isinstance(value, bool)
+            if not ok_type:
+                problems.append(f"{name} must be {'a whole number' if kind is int else 'a number'} (got {value!r})")
+            elif not (math.isfinite(value) and lo <= value <= hi):
+                problems.append(f"{name} must be between {lo:g} and {hi:g} (got {value:g})")
+
+        if not isinstance(self.model, ModelConfig):
+            return [f"model must be a ModelConfig (got {type(self.model).__name__})"]
+        if self.model.arch not in ARCH_LABELS:
+            problems.append(f"unknown architecture {self.model.arch!r}")
+        number("hidden size", self.model.hidden, int, *b.hidden)
+        if self.optimizer not in OPTIMIZER_LABELS:
+            problems.append(f"unknown optimizer {self.optimizer!r}")
+        number("learning rate", self.lr, float, *b.lr)
+        number("momentum", self.momentum, float, *b.momentum)
+        number("batch size", self.batch_size, int, *b.batch_size)
+        number("epochs", self.epochs, int, *b.epochs)
+        number("seed", self.seed, int, *b.seed)
+        if self.data_source not in get_args(DataSource):
+            problems.append(f"unknown data source {self.data_source!r}")
+        return problems
+
+    def check(self) -> None:
+        """Raise ConfigError naming every problem `validate` finds."""
+        problems = self.validate()
+        if problems:
+            raise ConfigError("; ".join(problems))
 
     def label(self) -> str:
         """A short human label, e.g. 'Net2 h128 · Adam lr=0.001 · bs64 · 10 ep · seed 0'."""

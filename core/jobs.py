@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from core.config import TrainConfig
 from core.store import RunStore
-from core.train import Progress, Run
+from core.record import Progress, Run
 
 
 class Cancelled(Exception):

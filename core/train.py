@@ -2,88 +2,33 @@
 
 Design for speed: the dataset is normalized once into a float tensor that stays
 on the device; each epoch shuffles it with one gather and every step takes a
-slice of that (a view: no DataLoader, no PIL, no per-step copy); losses stay on the device and are read back every `report_every` steps,
-so a GPU is never synchronized per step. A per-run `torch.Generator` drives
-both the initialization and the shuffling, so a config replays exactly.
+slice of that (a view: no DataLoader, no PIL, no per-step copy); losses stay on the
+device and are read back every `report_every` steps, so a GPU is never synchronized
+per step. A per-run `torch.Generator` drives both the initialization and the shuffling, so a config replays exactly.
 """
 from __future__ import annotations
 
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Literal
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from core.config import TrainConfig, default_device
+from core.config import ConfigError, TrainConfig, default_device
 from core.data import MNISTData, to_input
 from core.models import build_model
 from core.optimizers import make_optimizer
+from core.record import History, Progress, Run, Status
 
-Status = Literal["ok", "diverged"]
-
-
-@dataclass(frozen=True)
-class Progress:
-    """Handed to `on_progress` every `report_every` steps and at each epoch end."""
-
-    step: int  # steps done so far
-    total_steps: int
-    epoch: int  # 1-based epoch the step belongs to
-    new_losses: list[float]  # train losses of the steps since the last report
-    elapsed_s: float
-    val_loss: float | None = None  # set at epoch ends
-    val_acc: float | None = None
-
-
-@dataclass
-class History:
-    step_loss: list[float] = field(default_factory=list)  # one per optimizer step
-    steps_per_epoch: int = 0
-    val_loss: list[float] = field(default_factory=list)  # one per epoch
-    val_acc: list[float] = field(default_factory=list)
-
-    def to_dict(self) -> dict:
-        return {"step_loss": self.step_loss, "steps_per_epoch": self.steps_per_epoch,
-                "val_loss": self.val_loss, "val_acc": self.val_acc}
-
-    @staticmethod
-    def from_dict(d: dict) -> "History":
-        return History([float(x) for x in d["step_loss"]], int(d["steps_per_epoch"]),
-                       [float(x) for x in d["val_loss"]], [float(x) for x in d["val_acc"]])
-
-
-@dataclass
-class Run:
-    config: TrainConfig
-    state: dict[str, torch.Tensor]  # trained weights, CPU
-    history: History
-    metrics: dict[str, float | str]  # test_acc, test_loss, train_s, samples_per_s, device
-    status: Status = "ok"
-    reason: str = ""  # why training stopped early, in plain words
-
-
-class ConfigError(ValueError):
-    """A config that cannot be trained (zero epochs, non-positive learning rate, ...)."""
+__all__ = ["ConfigError", "History", "Progress", "Run", "check_config", "diagnose", "did_not_learn", "evaluate",
+           "fit", "load_model", "make_optimizer"]  # the record types are re-exported for older importers
 
 
 def check_config(cfg: TrainConfig) -> None:
-    problems = []
-    if cfg.epochs < 1:
-        problems.append(f"epochs must be at least 1 (got {cfg.epochs})")
-    if not (cfg.lr > 0 and math.isfinite(cfg.lr)):
-        problems.append(f"learning rate must be a positive number (got {cfg.lr})")
-    if cfg.batch_size < 1:
-        problems.append(f"batch size must be at least 1 (got {cfg.batch_size})")
-    if cfg.model.hidden < 1:
-        problems.append(f"hidden size must be at least 1 (got {cfg.model.hidden})")
-    if not 0 <= cfg.momentum < 1:
-        problems.append(f"momentum must be in [0, 1) (got {cfg.momentum})")
-    if problems:
-        raise ConfigError("; ".join(problems))
+    """Raise ConfigError (plain words) unless `cfg` is within the bounds the controls and the store share."""
+    cfg.check()
 
 
 def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int = 2000) -> tuple[float, float]:
@@ -99,7 +44,8 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int = 20
 
 def fit(cfg: TrainConfig, data: MNISTData, device: torch.device | None = None,
         on_progress: Callable[[Progress], None] | None = None, report_every: int = 20) -> Run:
-    """Train a fresh model for `cfg` on `data`. Stops early, status "diverged", on a non-finite loss."""
+    """Train a fresh model for `cfg` on `data`. Stops early, status "diverged", on a non-finite loss; a run that
+    finished at chance accuracy has status "did-not-learn" (stored, but marked and never picked by default)."""
     check_config(cfg)
     if cfg.data_source != data.source:
         raise ConfigError(f"config asks for {cfg.data_source} but the data is {data.source}")
@@ -177,8 +123,15 @@ def fit(cfg: TrainConfig, data: MNISTData, device: torch.device | None = None,
         "samples_per_s": seen / train_s if train_s > 0 else 0.0,
         "device": str(device), "n_train": n, "n_test": len(y_test),
     }
+    if status == "ok" and did_not_learn(history):
+        status, reason = "did-not-learn", " ".join(diagnose(history))
     state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
     return Run(cfg, state, history, metrics, status, reason)
+
+
+def did_not_learn(history: History, n_classes: int = 10) -> bool:
+    """A finished run whose final validation accuracy is about what guessing gives (< 2x chance)."""
+    return bool(history.val_acc) and history.val_acc[-1] < 2 / n_classes
 
 
 def diagnose(history: History, n_classes: int = 10) -> list[str]:
@@ -187,14 +140,18 @@ def diagnose(history: History, n_classes: int = 10) -> list[str]:
     if not history.step_loss:
         return notes
     start, peak = history.step_loss[0], max(history.step_loss)
-    if peak > 100 * start:
+    spiked = peak > 100 * start
+    if spiked:
         step = history.step_loss.index(peak) + 1
         notes.append(f"The loss spiked to {peak:,.4g} at step {step} (it started at {start:.3g}): the learning rate "
                      f"is too large, so updates overshoot. Large steps often push ReLU units to output zero for "
                      f"every input (\"dead\" units), after which they never recover.")
-    if history.val_acc and history.val_acc[-1] < 2 / n_classes:
+    if did_not_learn(history, n_classes):
         notes.append(f"Final validation accuracy is {100 * history.val_acc[-1]:.1f}%, about what guessing gives "
-                     f"({100 / n_classes:.0f}%): this network did not learn. Try a smaller learning rate.")
+                     f"({100 / n_classes:.0f}%): this network did not learn. " +
+                     ("Try a smaller learning rate." if spiked else
+                      f"It made {len(history.step_loss)} optimizer steps: train longer (more epochs or a smaller "
+                      f"batch) or raise the learning rate."))
     return notes
 
 

@@ -62,8 +62,8 @@ for col, arch in zip(cols, ("net2", "cnn")):
     with col:
         st.subheader(ARCH_LABELS[arch])
         default = default_config(arch, data.source)
-        stored = [s.config for s in cache.store().summaries()
-                  if s.config.model.arch == arch and s.config.data_source == data.source]
+        stored = [s.config for s in cache.store().summaries()  # runs that did not learn are never offered
+                  if s.config.model.arch == arch and s.config.data_source == data.source and s.status == "ok"]
         options = {default.key(): default} | {c.key(): c for c in stored}  # stored: newest first
         # Preselect the default settings when they are trained, else the most recently trained run.
         first = default.key() if default.key() in {c.key() for c in stored} or not stored else stored[0].key()

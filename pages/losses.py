@@ -101,7 +101,10 @@ def model_view() -> None:
     if stored is None:
         st.caption("No stored run for these settings yet: press **Train** above (it is stored for every page).")
         return
-    _, model = stored
+    run, model = stored
+    if run.status != "ok":
+        st.caption("This run did not learn, so its losses say nothing about cross-entropy: lower the learning rate.")
+        return
     x, labels = cache.test_inputs(data.source)
     ml = model_losses(model, x, labels)
     st.plotly_chart(loss_figures.per_class_loss(ml.per_class, ml.mean), key="loss_per_class")

@@ -97,7 +97,8 @@ def model_view() -> None:
     for o, cfg in cfgs.items():
         stored = cache.stored_run(cfg)
         if stored is not None:
-            curves.append(Curve.of(f"{OPTIMIZER_LABELS[o]} lr {cfg.lr:g}", stored[0].history))
+            marked = "" if stored[0].status == "ok" else " · did not learn"
+            curves.append(Curve.of(f"{OPTIMIZER_LABELS[o]} lr {cfg.lr:g}{marked}", stored[0].history))
     if curves:
         st.plotly_chart(run_curves(curves), key="optm_curves")
     st.caption("RMSprop is on the 2-D tab only: the app's training engine offers SGD, SGD + momentum and Adam.")

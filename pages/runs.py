@@ -7,7 +7,9 @@ import streamlit as st
 
 from core.config import ARCH_LABELS, OPTIMIZER_LABELS
 from core.figures.training import Curve, run_curves
+from core.record import STATUS_LABELS
 from ui import cache
+from ui.training import summary_label
 
 ensure_navigation()
 st.title("📊 Training runs")
@@ -25,6 +27,7 @@ archs = sorted({s.config.model.arch for s in summaries})
 arch = st.radio("Model", archs, format_func=ARCH_LABELS.get, horizontal=True, key="runs_arch")
 shown = [s for s in summaries if s.config.model.arch == arch]
 table = [{
+    "status": STATUS_LABELS[s.status],
     "optimizer": OPTIMIZER_LABELS[s.config.optimizer],
     "learning rate": s.config.lr,
     "batch": s.config.batch_size,
@@ -42,5 +45,5 @@ event = st.dataframe(table, hide_index=True, width="stretch", on_select="rerun",
 picked = event.selection.rows if event and event.selection.rows else list(range(min(3, len(shown))))
 st.caption("Select rows (tick the boxes on the left) to choose which runs to overlay; the three newest are shown "
            "by default.")
-curves = [Curve.of(shown[i].config.label(), shown[i].history) for i in picked]
+curves = [Curve.of(summary_label(shown[i]), shown[i].history) for i in picked]
 st.plotly_chart(run_curves(curves), key="runs_curves")

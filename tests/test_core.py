@@ -51,29 +51,7 @@ def test_to_input_normalizes_in_one_step(sample):
     torch.testing.assert_close(x[:, 0], ref)
 
 
-def test_failed_download_falls_back_and_leaves_no_partial_files(tmp_path, monkeypatch):
-    """Simulated network failure half-way through the second archive."""
-    calls = []
-
-    def flaky(url, download_root, filename, md5):
-        calls.append(filename)
-        Path(download_root).mkdir(parents=True, exist_ok=True)
-        (Path(download_root) / filename).write_bytes(b"partial")
-        if len(calls) > 1:
-            raise ConnectionError("connection reset")
-
-    monkeypatch.setattr("torchvision.datasets.utils.download_and_extract_archive", flaky)
-    monkeypatch.setattr(data_mod, "_reachable", lambda url, timeout_s=3.0: True)
-    monkeypatch.delenv(data_mod.OFFLINE_ENV, raising=False)
-    d = load_mnist(Paths(tmp_path), allow_download=True)
-    assert d.source == "mnist-sample" and "could not be downloaded" in d.note and "connection reset" in d.note
-    assert list((tmp_path / "data").iterdir()) == []  # no partial files, no temp folder
-
-
-def test_unreachable_mirrors_fail_fast(tmp_path, monkeypatch):
-    monkeypatch.setattr(data_mod, "_reachable", lambda url, timeout_s=3.0: False)
-    with pytest.raises(ConnectionError, match="reachable"):
-        data_mod.download_mnist(tmp_path)
+# downloads (bounded, local mirrors, partial failures): tests/test_data.py
 
 
 def _fake_full_mnist(data_dir: Path, n_train: int = 64, n_test: int = 32) -> None:
@@ -170,8 +148,18 @@ def test_short_run_lowers_loss_and_replays_exactly(sample):
     assert state_equal(run.state, again.state) and again.history.step_loss == h.step_loss
 
 
-def test_non_finite_loss_stops_cleanly_and_is_not_stored(sample, tmp_path):
-    cfg = replace(TINY, optimizer="sgd", lr=1e6, epochs=3)
+def test_non_finite_loss_stops_cleanly_and_is_not_stored(sample, tmp_path, monkeypatch):
+    """A NaN loss (forced: no setting within the controls' bounds reliably gives one) stops training."""
+    import core.train
+
+    cfg = replace(TINY, optimizer="sgd", lr=10.0, epochs=3)
+    real_cross_entropy, calls = core.train.F.cross_entropy, []
+
+    def cross_entropy(*a, **k):
+        calls.append(1)
+        return real_cross_entropy(*a, **k) * (math.nan if len(calls) > 40 else 1.0)
+
+    monkeypatch.setattr(core.train.F, "cross_entropy", cross_entropy)
     run = fit(cfg, sample, torch.device("cpu"))
     assert run.status == "diverged" and "Lower the learning rate" in run.reason
     assert len(run.history.step_loss) < 3 * math.ceil(4000 / 128)
@@ -189,8 +177,9 @@ def test_untrainable_configs_are_refused_with_a_reason(sample, bad):
 
 
 def test_batch_larger_than_dataset_is_one_full_batch(sample):
-    run = fit(replace(TINY, batch_size=10_000, epochs=1), sample, torch.device("cpu"))
-    assert run.status == "ok" and run.history.steps_per_epoch == 1
+    run = fit(replace(TINY, batch_size=8192, epochs=1), sample, torch.device("cpu"))
+    # one step learns next to nothing: stored, but marked "did-not-learn"
+    assert run.status in ("ok", "did-not-learn") and run.history.steps_per_epoch == 1
 
 
 def test_generated_code_is_the_same_model_and_runs(sample, monkeypatch):

@@ -1,13 +1,233 @@
-"""core.data.normalize: the one MNIST normalization, checked against torchvision's Normalize."""
+"""The data layer: the one MNIST normalization (checked against torchvision's Normalize), and the layer against hostile files and unlucky networks: manifests that are not manifests, legacy
+tensors planted where torchvision looks first, mirrors that stall or trickle, and temp folders of killed downloads.
+
+Every server here is local (127.0.0.1) and every file is written by the test itself.
+"""
 from __future__ import annotations
 
+import fcntl
+import gzip
+import hashlib
+import http.server
+import json
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
 import numpy as np
+import pytest
 import torch
 from torchvision import transforms
 
-from core.data import MNIST_MEAN, MNIST_STD, normalize, to_input
+from core import data as data_mod
+from core.config import Paths
+from core.data import (MNIST_MEAN, MNIST_STD, DatasetCorrupt, DownloadLimits, download_mnist, load_full, load_mnist,
+                       normalize, sweep_data, to_input)
 from core.digits import preprocess_ink
 
+FAST = DownloadLimits(connect_s=1.0, read_s=1.0, total_s=3.0)
+
+
+@pytest.fixture(scope="module")
+def sample():
+    return data_mod.load_sample()
+
+
+@pytest.fixture(autouse=True)
+def decoded_once(sample, monkeypatch):
+    """The bundled fallback is decoded once for this file (it is what every failure here falls back to)."""
+    monkeypatch.setattr(data_mod, "load_sample", lambda: sample)
+
+
+def idx(t: torch.Tensor, magic: int) -> bytes:
+    header = magic.to_bytes(4, "big") + b"".join(d.to_bytes(4, "big") for d in t.shape)
+    return header + t.to(torch.uint8).numpy().tobytes()
+
+
+def raw_files(n_train: int = 6, n_test: int = 4) -> dict[str, bytes]:
+    g = torch.Generator().manual_seed(0)
+    return {
+        "train-images-idx3-ubyte": idx(torch.randint(0, 256, (n_train, 28, 28), generator=g), 2051),
+        "train-labels-idx1-ubyte": idx(torch.arange(n_train) % 10, 2049),
+        "t10k-images-idx3-ubyte": idx(torch.randint(0, 256, (n_test, 28, 28), generator=g), 2051),
+        "t10k-labels-idx1-ubyte": idx(torch.arange(n_test) % 10, 2049),
+    }
+
+
+def write_full(data_dir: Path) -> Path:
+    raw = data_dir / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for name, blob in raw_files().items():
+        (raw / name).write_bytes(blob)
+    (data_dir / "MNIST" / "manifest.json").write_text(json.dumps(data_mod._manifest(raw)))
+    return data_dir / "MNIST"
+
+
+def test_verified_raw_files_load(tmp_path):
+    write_full(tmp_path / "data")
+    d = load_mnist(Paths(tmp_path), allow_download=False)
+    assert d.source == "mnist-full" and (len(d.train), len(d.test)) == (6, 4) and d.note == ""
+    assert torch.equal(d.train.labels, torch.arange(6) % 10) and d.train.images.dtype == torch.uint8
+
+
+@pytest.mark.parametrize("manifest", ["[]", "null", '"x"', "{}", '{"train-images-idx3-ubyte": 3}', "not json"])
+def test_a_manifest_that_is_not_a_manifest_falls_back_with_the_reason(tmp_path, manifest):
+    root = write_full(tmp_path / "data")
+    (root / "manifest.json").write_text(manifest)
+    d = load_mnist(Paths(tmp_path), allow_download=False)  # never raises: the sidebar calls this
+    assert d.source == "mnist-sample" and "corrupted" in d.note and "manifest.json" in d.note
+    with pytest.raises(DatasetCorrupt):
+        load_full(tmp_path / "data")
+
+
+def test_a_manifest_that_is_a_directory_is_named_as_such(tmp_path):
+    root = write_full(tmp_path / "data")
+    (root / "manifest.json").unlink()
+    (root / "manifest.json").mkdir()
+    d = load_mnist(Paths(tmp_path), allow_download=False)
+    assert d.source == "mnist-sample" and "is a directory, not a manifest file" in d.note
+
+
+def test_legacy_processed_tensors_are_never_read(tmp_path):
+    """torchvision prefers processed/training.pt and test.pt when they exist; no checksum covers them."""
+    root = write_full(tmp_path / "data")
+    (root / "processed").mkdir()
+    foreign = (torch.zeros(3, 28, 28, dtype=torch.uint8), torch.full((3,), 7))
+    for name in ("training.pt", "test.pt"):
+        torch.save(foreign, root / "processed" / name)
+    d = load_mnist(Paths(tmp_path), allow_download=False)
+    assert d.source == "mnist-full" and (len(d.train), len(d.test)) == (6, 4)
+    assert not torch.equal(d.train.labels[:3], foreign[1])
+
+
+@contextmanager
+def stalled_server() -> Iterator[str]:
+    """Accepts connections and never answers (the stalled mirror of issue 12)."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(16)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        sock.settimeout(0.1)
+        while not stop.is_set():
+            try:
+                held.append(sock.accept()[0])
+            except OSError:
+                continue
+
+    t = threading.Thread(target=accept, daemon=True)
+    t.start()
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}/"
+    finally:
+        stop.set()
+        t.join()
+        for c in held:
+            c.close()
+        sock.close()
+
+
+def test_a_mirror_that_never_answers_fails_within_the_bound(tmp_path):
+    with stalled_server() as url:
+        t0 = time.monotonic()
+        with pytest.raises(ConnectionError, match="failed"):
+            download_mnist(tmp_path, limits=FAST, mirrors=[url])
+        took = time.monotonic() - t0
+    assert took < FAST.total_s + FAST.read_s + 1.0  # generous bound on a busy machine; unbounded hangs forever
+    assert [p.name for p in tmp_path.iterdir()] == [".download.lock"]  # no partial files, no temp folder
+
+
+@contextmanager
+def file_server(files: dict[str, bytes], trickle_s: float = 0.0) -> Iterator[str]:
+    """A local HTTP mirror serving `files`; with `trickle_s`, one byte every trickle_s seconds."""
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - the http.server API
+            blob = files.get(self.path.lstrip("/"))
+            if blob is None:
+                self.send_error(404)
+                return
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(blob)))
+            self.end_headers()
+            try:
+                if trickle_s:
+                    for i in range(len(blob)):
+                        self.wfile.write(blob[i:i + 1])
+                        self.wfile.flush()
+                        time.sleep(trickle_s)
+                else:
+                    self.wfile.write(blob)
+            except OSError:
+                pass
+
+        def log_message(self, *args) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    t = threading.Thread(target=server.serve_forever, daemon=True)
+    t.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def archives() -> tuple[dict[str, bytes], list[tuple[str, str]]]:
+    files = {name + ".gz": gzip.compress(blob) for name, blob in raw_files().items()}
+    return files, [(name, hashlib.md5(blob).hexdigest()) for name, blob in files.items()]
+
+
+def test_download_from_a_mirror_verifies_extracts_and_loads(tmp_path):
+    files, resources = archives()
+    bad = {name: b"not the archive" for name in files}
+    with file_server(bad) as wrong, file_server(files) as good:
+        download_mnist(tmp_path / "data", limits=FAST, mirrors=[wrong, good], resources=resources)
+    d = load_mnist(Paths(tmp_path), allow_download=False)
+    assert d.source == "mnist-full" and (len(d.train), len(d.test)) == (6, 4)
+    assert sorted(p.name for p in (tmp_path / "data").iterdir()) == [".download.lock", "MNIST"]
+
+
+def test_a_download_failing_half_way_leaves_no_partial_files(tmp_path, monkeypatch):
+    files, resources = archives()
+    del files["t10k-images-idx3-ubyte.gz"]
+    with file_server(files) as url:
+        monkeypatch.setattr(data_mod, "download_mnist",
+                            lambda d, p=None: download_mnist(d, p, FAST, [url], resources))
+        monkeypatch.delenv(data_mod.OFFLINE_ENV, raising=False)
+        d = load_mnist(Paths(tmp_path), allow_download=True)
+    assert d.source == "mnist-sample" and "could not be downloaded" in d.note and "404" in d.note
+    assert [p.name for p in (tmp_path / "data").iterdir()] == [".download.lock"]
+
+
+def test_a_trickling_mirror_hits_the_total_deadline(tmp_path):
+    files, resources = archives()
+    with file_server(files, trickle_s=0.05) as url:
+        t0 = time.monotonic()
+        with pytest.raises(ConnectionError, match="longer than"):
+            download_mnist(tmp_path, limits=DownloadLimits(1.0, 1.0, 1.5), mirrors=[url], resources=resources)
+        assert time.monotonic() - t0 < 4.0
+
+
+def test_temp_folders_of_killed_downloads_are_swept_unless_a_download_runs(tmp_path):
+    data_dir = tmp_path / "data"
+    (data_dir / ".tmp-mnist-abc" / "MNIST" / "raw").mkdir(parents=True)
+    (data_dir / ".tmp-mnist-abc" / "MNIST" / "raw" / "train-images-idx3-ubyte.gz").write_bytes(b"half")
+    with open(data_dir / ".download.lock", "a") as f:  # a download in progress (another process)
+        fcntl.flock(f, fcntl.LOCK_EX)
+        assert sweep_data(data_dir) == 0 and (data_dir / ".tmp-mnist-abc").exists()
+        fcntl.flock(f, fcntl.LOCK_UN)
+    load_mnist(Paths(tmp_path), allow_download=False)
+    assert not (data_dir / ".tmp-mnist-abc").exists()
+
+
+# ---------------------------------------------------------------- the one normalization
 
 def test_normalize_matches_torchvision():
     ink = torch.rand(3, 1, 28, 28, generator=torch.Generator().manual_seed(0))

@@ -9,7 +9,7 @@ from streamlit.testing.v1 import AppTest
 
 from core.config import default_config
 from core.models import build_model
-from core.train import History, Run
+from core.record import History, Run
 
 ROOT = Path(__file__).resolve().parents[1]
 TIMEOUT = 120

@@ -18,13 +18,14 @@ import torch
 from core import optim2d
 from core.config import ModelConfig, Paths, TrainConfig, default_device
 from core.conv import Stage, initial_model as _initial_model, shape_stages as _shape_stages
-from core.data import OFFLINE_ENV, MNISTData, download_mnist, full_available, load_mnist, to_input
+from core.data import OFFLINE_ENV, DownloadLimits, MNISTData, download_mnist, full_available, load_mnist, to_input
 from core.inspection import LayerRow, layer_table as _layer_table
 from core.jobs import Jobs
 from core.models import build_model
 from core.optim2d import OptimSpec, Surface, Trajectory
 from core.store import RunStore
-from core.train import Run, load_model
+from core.record import Run
+from core.train import load_model
 
 
 @st.cache_resource
@@ -75,7 +76,11 @@ def _download_attempt() -> _DownloadAttempt:
 def ensure_mnist_download() -> None:
     """First use, when online: download full MNIST with a visible progress bar (once per process)."""
     attempt = _download_attempt()
-    with attempt.lock:
+    if not attempt.lock.acquire(blocking=False):  # another session is downloading: say so while waiting
+        limit = DownloadLimits()
+        with st.spinner(f"Another session is downloading full MNIST (at most {limit.total_s + limit.read_s:.0f} s)…"):
+            attempt.lock.acquire()
+    try:
         if attempt.tried or full_available(paths().data) or os.environ.get(OFFLINE_ENV) == "1":
             return
         attempt.tried = True
@@ -86,6 +91,8 @@ def ensure_mnist_download() -> None:
             attempt.error = str(e)
         finally:
             bar.empty()
+    finally:
+        attempt.lock.release()
 
 
 @st.cache_resource(show_spinner="Loading MNIST…")

@@ -7,8 +7,11 @@ import torch
 
 from core.config import OPTIMIZER_LABELS, Arch, ModelConfig, TrainConfig, default_config
 from core.estimate import estimate_seconds
+from core.config import ConfigError
 from core.figures.training import Curve, live_loss, run_curves
-from core.train import ConfigError, Run, check_config, diagnose, fit
+from core.record import STATUS_LABELS, Run
+from core.store import RunSummary
+from core.train import check_config, diagnose, fit
 from ui import cache
 
 HIDDEN_CHOICES = [16, 32, 64, 128, 256, 512]
@@ -91,12 +94,19 @@ def training_panel(cfg: TrainConfig, key: str) -> tuple[Run, torch.nn.Module] | 
     stored = cache.stored_run(cfg)
     if stored is not None:
         run = stored[0]
-        st.success(f"Trained run loaded from the store: test accuracy **{100 * run.metrics['test_acc']:.2f}%**, "
-                   f"trained in {run.metrics['train_s']:.1f} s on {run.metrics['device']} "
-                   f"({run.metrics['samples_per_s']:,.0f} samples/s).", icon="💾")
+        facts = (f"test accuracy **{100 * run.metrics['test_acc']:.2f}%**, trained in {run.metrics['train_s']:.1f} s "
+                 f"on {run.metrics['device']} ({run.metrics['samples_per_s']:,.0f} samples/s)")
+        if run.status == "did-not-learn":
+            st.warning(f"Stored run loaded, marked **did not learn**: {facts}. Pages that pick a trained model for "
+                       f"you skip it.", icon=":material/trending_flat:")
+        else:
+            st.success(f"Trained run loaded from the store: {facts}.", icon="💾")
         for note in diagnose(run.history):
             st.warning(note, icon="⚠️")
         return stored
+    problem = cache.store().last_problem(cfg)
+    if problem:
+        st.warning(problem, icon=":material/report:")
     try:
         check_config(cfg)
     except ConfigError as e:
@@ -121,16 +131,21 @@ def training_panel(cfg: TrainConfig, key: str) -> tuple[Run, torch.nn.Module] | 
     return None
 
 
+def summary_label(s: RunSummary) -> str:
+    """A stored run's label, marked when it did not learn."""
+    return s.config.label() + ("" if s.status == "ok" else f" · {STATUS_LABELS[s.status]}")
+
+
 def run_overlay(current: TrainConfig, key: str) -> None:
     """TensorBoard-style: overlay the current run with other stored runs of the same architecture."""
     summaries = [s for s in cache.store().summaries()
                  if s.config.model.arch == current.model.arch and s.config.data_source == current.data_source]
     others = {s.key: s for s in summaries if s.key != current.key()}
-    chosen = st.multiselect("Overlay other stored runs", list(others), format_func=lambda k: others[k].config.label(),
+    chosen = st.multiselect("Overlay other stored runs", list(others), format_func=lambda k: summary_label(others[k]),
                             key=f"{key}_overlay", placeholder="Pick runs to compare")
     curves = []
     for s in [s for s in summaries if s.key == current.key()] + [others[k] for k in chosen]:
-        curves.append(Curve.of(s.config.label(), s.history))
+        curves.append(Curve.of(summary_label(s), s.history))
     if curves:
         st.plotly_chart(run_curves(curves), key=f"{key}_curves")
         st.caption("Validation = the held-out test digits, evaluated after every epoch; the model never trains "

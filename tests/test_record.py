@@ -1,0 +1,101 @@
+"""The run record's one schema, the config bounds shared with the controls, and the table of stored kinds."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, replace
+
+import pytest
+
+from core import record
+from core.config import TRAIN_BOUNDS, ConfigError, ModelConfig, TrainConfig
+from core.record import History, RecordError, parse_record
+
+CFG = TrainConfig(model=ModelConfig("net2", 16), epochs=2)
+
+
+def good() -> dict:
+    return {"format": 1, "config": CFG.to_dict(), "created": 1.7e9, "status": "ok", "weights_sha256": "a" * 64,
+            "history": History([2.0, 1.5, 1.0, 0.5], 2, [1.0, 0.5], [0.6, 0.8]).to_dict(),
+            "metrics": {"test_acc": 0.8, "test_loss": 0.5, "train_s": 1.0, "wall_s": 1.2, "samples_per_s": 9.0,
+                        "device": "cpu", "n_train": 10, "n_test": 5}}
+
+
+def test_a_valid_record_round_trips():
+    r = parse_record(json.loads(json.dumps(good())))
+    assert r.config == CFG and r.kind == "mnist" and r.status == "ok" and r.history.val_acc == [0.6, 0.8]
+    assert parse_record(r.to_dict()) == r
+    old = good()
+    del old["status"]  # records from before statuses existed were all "ok"
+    assert parse_record(old).status == "ok"
+
+
+@pytest.mark.parametrize("path,value", [
+    (("history", "step_loss"), [2.0, float("nan"), 1.0, 0.5]),
+    (("history", "step_loss"), [2.0, "1", 1.0, 0.5]),
+    (("history", "step_loss"), [2.0, 1.0, 0.5]),
+    (("history", "val_acc"), [0.6, 1.2]),
+    (("history", "steps_per_epoch"), True),
+    (("metrics", "n_test"), 0),
+    (("metrics", "samples_per_s"), float("inf")),
+    (("config", "batch_size"), 8193),
+    (("config", "epochs"), 61),
+    (("config", "seed"), 10_000),
+    (("config", "lr"), 1e3),
+    (("config", "momentum"), 1.0),
+    (("config", "data_source"), "imagenet"),
+    (("config", "model"), {"arch": "resnet1000", "hidden": 16}),
+    (("config", "model"), {"arch": "net2", "hidden": 513}),
+    (("weights_sha256",), "../../etc/passwd"),
+    (("created",), float("nan")),
+])
+def test_every_field_is_type_and_range_checked(path, value):
+    obj = good()
+    target = obj
+    for p in path[:-1]:
+        target = target[p]
+    target[path[-1]] = value
+    with pytest.raises(RecordError):
+        parse_record(json.loads(json.dumps(obj)) if value == value else obj)
+
+
+def test_the_bounds_are_the_controls_ranges():
+    """One set of limits: every choice the training controls offer is valid, and the limits are the extremes."""
+    from ui.training import BATCH_CHOICES, HIDDEN_CHOICES, LR_CHOICES
+
+    assert TRAIN_BOUNDS.hidden[1] == max(HIDDEN_CHOICES) and TRAIN_BOUNDS.batch_size[1] == max(BATCH_CHOICES)
+    assert TRAIN_BOUNDS.lr[0] == min(LR_CHOICES) and TRAIN_BOUNDS.epochs == (1, 60) and TRAIN_BOUNDS.seed == (0, 9999)
+    for hidden in HIDDEN_CHOICES:
+        for batch in BATCH_CHOICES:
+            for lr in LR_CHOICES:
+                assert replace(CFG, model=ModelConfig("cnn", hidden), batch_size=batch, lr=lr).validate() == []
+    with pytest.raises(ConfigError, match="hidden size"):
+        TrainConfig.from_dict({**CFG.to_dict(), "model": {"arch": "net2", "hidden": 10**9}})
+
+
+def test_a_new_kind_is_one_table_entry(monkeypatch):
+    @dataclass(frozen=True)
+    class OtherConfig:
+        epochs: int = 2
+
+        def key(self) -> str:
+            return "0" * 16
+
+        def to_dict(self) -> dict:
+            return {"epochs": self.epochs}
+
+        def label(self) -> str:
+            return "other"
+
+        @staticmethod
+        def from_dict(d: object) -> "OtherConfig":
+            if not isinstance(d, dict) or d.get("epochs") != 2:
+                raise ConfigError("bad")
+            return OtherConfig()
+
+    monkeypatch.setitem(record.CONFIG_KINDS, "other", OtherConfig)
+    obj = {**good(), "kind": "other", "config": {"epochs": 2}}
+    r = parse_record(obj)
+    assert r.kind == "other" and r.config == OtherConfig() and record.kind_of(r.config) == "other"
+    assert r.to_dict()["kind"] == "other" and "kind" not in parse_record(good()).to_dict()
+    with pytest.raises(RecordError, match="invalid config"):
+        parse_record({**obj, "config": {"epochs": 3}})

@@ -1,0 +1,398 @@
+"""The run store against hostile files, a held lock, orphans of killed writers and SIGKILL in the middle of saves.
+
+Every case builds its bad input itself. Runs here are made without training (a seeded model and a consistent
+history), so the whole file takes seconds.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import random
+import signal
+import threading
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import save_file
+
+import core.store
+from core.config import ModelConfig, TrainConfig
+from core.models import build_model
+from core.record import History, Run
+from core.store import CORRUPT, CORRUPT_KEEP, OLD, RUN_TMP, RunStore, state_equal
+
+CFG = TrainConfig(model=ModelConfig("net2", hidden=16), optimizer="adam", lr=3e-3, batch_size=128, epochs=2, seed=1)
+
+
+def make_run(cfg: TrainConfig = CFG, seed: int = 0, acc: float = 0.9, status: str = "ok") -> Run:
+    model = build_model(cfg.model, torch.Generator().manual_seed(seed))
+    spe = 3
+    history = History([2.3 / (1 + i) for i in range(spe * cfg.epochs)], spe, [1.0] * cfg.epochs,
+                      [acc] * cfg.epochs)
+    metrics = {"test_acc": acc, "test_loss": 1.0, "train_s": 1.5, "wall_s": 2.0, "samples_per_s": 1000.0,
+               "device": "cpu", "n_train": 4000, "n_test": 1000}
+    return Run(cfg, {k: v.detach().clone() for k, v in model.state_dict().items()}, history, metrics, status)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def stored(tmp_path) -> tuple[RunStore, Path]:
+    store = RunStore(tmp_path)
+    store.save(make_run())
+    return store, tmp_path / CFG.key()
+
+
+def edit_meta(folder: Path, change) -> None:
+    meta = folder / "run.json"
+    obj = json.loads(meta.read_text())
+    obj = change(obj)
+    meta.write_text(json.dumps(obj))
+
+
+def rewrite_weights(folder: Path, state: dict[str, torch.Tensor]) -> None:
+    """Replace the weights and update the checksum, so only the weights' content is wrong."""
+    w = folder / "weights.safetensors"
+    save_file(state, str(w))
+    sha = hashlib.sha256(w.read_bytes()).hexdigest()
+    edit_meta(folder, lambda m: {**m, "weights_sha256": sha})
+
+
+def set_aside(root: Path) -> list[Path]:
+    return sorted((root / CORRUPT).iterdir()) if (root / CORRUPT).is_dir() else []
+
+
+def test_round_trip(stored):
+    store, _ = stored
+    back = store.load(CFG)
+    assert back is not None and state_equal(back.state, make_run().state) and back.status == "ok"
+    assert back.metrics == make_run().metrics and back.history == make_run().history
+    [s] = store.summaries()
+    assert s.config == CFG and s.status == "ok" and s.key == CFG.key()
+
+
+@pytest.mark.parametrize("content", ["[]", "null", '"x"', "3", "true"])
+def test_run_json_that_is_not_an_object_is_a_corrupt_run(stored, content):
+    store, folder = stored
+    (folder / "run.json").write_text(content)
+    assert store.summaries() == [] and not folder.exists()  # listing alone sets it aside: no crash at restart
+    assert store.load(CFG) is None
+    [aside] = set_aside(folder.parent)
+    assert "must hold an object" in (aside / "why.txt").read_text()
+    assert "damaged" in store.last_problem(CFG)
+
+
+@pytest.mark.parametrize("change", [
+    lambda m: {**m, "metrics": {}},
+    lambda m: {**m, "metrics": {**m["metrics"], "test_acc": "abc"}},
+    lambda m: {**m, "metrics": {**m["metrics"], "test_acc": None}},
+    lambda m: {**m, "metrics": {**m["metrics"], "test_acc": 1.5}},
+    lambda m: {**m, "metrics": {**m["metrics"], "train_s": -1}},
+    lambda m: {**m, "metrics": {**m["metrics"], "device": "x" * 10_000}},
+    lambda m: {**m, "metrics": {**m["metrics"], "n_train": 1.5}},
+    lambda m: {**m, "metrics": {**m["metrics"], "evil": 1}},
+    lambda m: {**m, "created": "yesterday"},
+    lambda m: {k: v for k, v in m.items() if k != "created"},
+    lambda m: {**m, "config": {**m["config"], "optimizer": "evil"}},
+    lambda m: {**m, "config": {**m["config"], "lr": "abc"}},
+    lambda m: {**m, "config": []},
+    lambda m: {**m, "history": {**m["history"], "val_acc": [0.5]}},  # one accuracy for two epochs
+    lambda m: {**m, "history": {**m["history"], "steps_per_epoch": 0}},
+    lambda m: {**m, "history": None},
+    lambda m: {**m, "status": "diverged"},
+    lambda m: {**m, "status": ["ok"]},
+    lambda m: {**m, "kind": "pickle"},
+    lambda m: {**m, "format": 99},
+], ids=["metrics-empty", "acc-text", "acc-null", "acc-1.5", "negative-time", "long-device", "float-count",
+        "unknown-metric", "created-text", "created-missing", "optimizer-evil", "lr-text", "config-list",
+        "history-lengths", "spe-zero", "history-null", "status-diverged", "status-list", "kind-unknown", "format"])
+def test_missing_or_mistyped_fields_are_a_corrupt_run(stored, change):
+    store, folder = stored
+    edit_meta(folder, change)
+    assert store.summaries() == []
+    assert store.load(CFG) is None and not folder.exists() and len(set_aside(folder.parent)) == 1
+
+
+def test_planted_huge_config_is_never_listed_or_allocated(tmp_path, monkeypatch):
+    huge = replace(CFG, model=ModelConfig("net2", hidden=10**9))
+    folder = tmp_path / huge.key()
+    folder.mkdir()
+    save_file({"w": torch.zeros(2)}, str(folder / "weights.safetensors"))
+    run = make_run()
+    (folder / "run.json").write_text(json.dumps({
+        "format": 1, "config": huge.to_dict(), "history": run.history.to_dict(), "metrics": run.metrics,
+        "created": time.time(), "weights_sha256": hashlib.sha256((folder / "weights.safetensors").read_bytes())
+        .hexdigest()}))
+    built = []
+    monkeypatch.setattr(core.store, "build_model", lambda *a, **k: built.append(a) or pytest.fail("allocated"))
+    store = RunStore(tmp_path)
+    assert store.summaries() == []
+    assert store.load(huge) is None and built == [] and not folder.exists()
+    assert "hidden size must be between 1 and 512" in store.last_problem(huge)
+
+
+@pytest.mark.parametrize("damage", ["int8", "nan", "inf"])
+def test_weights_of_the_wrong_dtype_or_not_finite_are_refused(stored, damage):
+    store, folder = stored
+    state = make_run().state
+    if damage == "int8":
+        state = {k: v.to(torch.int8) for k, v in state.items()}
+    else:
+        state = {k: torch.full_like(v, float(damage)) for k, v in state.items()}
+    rewrite_weights(folder, state)
+    assert store.load(CFG) is None and not folder.exists()
+    assert "damaged" in store.last_problem(CFG)
+
+
+@pytest.mark.parametrize("damage", ["wrong-keys", "wrong-shapes"])
+def test_incompatible_weights_are_set_aside_with_a_message(stored, damage):
+    store, folder = stored
+    state = make_run().state
+    if damage == "wrong-keys":
+        state = {f"layer.{k}": v for k, v in state.items()}
+    else:
+        state = make_run(replace(CFG, model=ModelConfig("net2", hidden=32))).state
+    rewrite_weights(folder, state)
+    assert store.load(CFG) is None and not folder.exists()
+    assert store.last_problem(CFG).startswith("Incompatible weights were found for these settings and set aside")
+    [aside] = set_aside(folder.parent)
+    assert (aside / "weights.safetensors").is_file()  # kept for inspection, not deleted
+    store.save(make_run())
+    assert store.last_problem(CFG) == "" and store.load(CFG) is not None
+
+
+def test_a_defective_entry_is_never_touched_while_its_lock_is_held(stored):
+    """A page rerun must not remove an entry a writer is working on (it holds the per-key lock)."""
+    store, folder = stored
+    (folder / "run.json").write_text("[]")
+    with store.lock(CFG):
+        assert store.load(CFG) is None
+        assert folder.exists() and set_aside(folder.parent) == []
+    assert store.load(CFG) is None and not folder.exists()
+
+
+def test_the_corrupt_folder_is_bounded(tmp_path):
+    store = RunStore(tmp_path)
+    for i in range(CORRUPT_KEEP + 5):
+        cfg = replace(CFG, seed=i)
+        store.save(make_run(cfg))
+        (tmp_path / cfg.key() / "run.json").write_text("null")
+        assert store.load(cfg) is None
+    kept = set_aside(tmp_path)
+    assert len(kept) == CORRUPT_KEEP and kept[-1].name.split("-")[1] == replace(CFG, seed=CORRUPT_KEEP + 4).key()
+
+
+def test_did_not_learn_runs_are_stored_marked_and_diverged_ones_refused(tmp_path):
+    store = RunStore(tmp_path)
+    store.save(make_run(acc=0.1, status="did-not-learn"))
+    assert store.load(CFG).status == "did-not-learn"
+    assert [s.status for s in store.summaries()] == ["did-not-learn"]
+    with pytest.raises(ValueError):
+        store.save(make_run(seed=2, status="diverged"))
+    assert store.load(CFG).status == "did-not-learn"
+
+
+def test_overwrite_replaces_the_whole_run(stored):
+    store, folder = stored
+    store.save(make_run(seed=5, acc=0.5))
+    back = store.load(CFG)
+    assert state_equal(back.state, make_run(seed=5).state) and back.metrics["test_acc"] == 0.5
+    assert sorted(p.name for p in folder.parent.iterdir() if not p.name.startswith(".locks")) == [CFG.key()]
+
+
+def test_a_failure_mid_write_leaves_the_previous_run(stored, monkeypatch):
+    store, folder = stored
+
+    def explode(*a, **k):
+        raise KeyboardInterrupt  # like a kill arriving while the weights are written
+
+    monkeypatch.setattr(core.store, "save_file", explode)
+    with pytest.raises(KeyboardInterrupt):
+        store.save(make_run(seed=5))
+    assert state_equal(store.load(CFG).state, make_run().state)
+    assert not [p for p in folder.parent.iterdir() if p.name.startswith((RUN_TMP, OLD))]
+
+
+def test_orphans_of_dead_writers_are_swept_at_start_and_live_ones_kept(tmp_path):
+    store = RunStore(tmp_path)
+    a, b, live = replace(CFG, seed=1), replace(CFG, seed=2), replace(CFG, seed=3)
+    for cfg in (a, b, live):
+        store.save(make_run(cfg))
+    # a: killed between the two renames of an overwrite -> the previous run is aside, the new one in a temp folder
+    os.rename(tmp_path / a.key(), tmp_path / f"{OLD}{a.key()}-0123abcd")
+    (tmp_path / f"{RUN_TMP}{a.key()}-4567abcd").mkdir()
+    # b: a weights-only folder (killed between the two files of the old layout) and an old-layout temp file
+    (tmp_path / b.key() / "run.json").unlink()
+    (tmp_path / b.key() / ".tmp-x.json").write_text("{")
+    # live: a writer that still holds the lock is working on a temp folder
+    (tmp_path / f"{RUN_TMP}{live.key()}-89abcdef").mkdir()
+    with store.lock(live):
+        again = RunStore(tmp_path)
+        assert (tmp_path / f"{RUN_TMP}{live.key()}-89abcdef").exists()
+    assert state_equal(again.load(a).state, make_run(a).state)
+    assert again.load(b) is None and not (tmp_path / b.key()).exists()
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith((RUN_TMP, OLD))] == \
+        [f"{RUN_TMP}{live.key()}-89abcdef"]
+    RunStore(tmp_path)
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith((RUN_TMP, OLD))]
+
+
+def _writer(root: Path, versions: list[Run]) -> None:
+    """Child process: overwrite the same run forever, alternating two versions."""
+    torch.set_num_threads(1)
+    store = RunStore(root)
+    i = 0
+    while True:
+        store.save(versions[i % 2])
+        i += 1
+
+
+def kill_loop(root: Path, kills: int, max_delay_s: float = 0.4, seed: int = 0) -> dict:
+    """Fork a writer that overwrites one run in a loop, SIGKILL it at a random moment, restart the store; repeat.
+
+    Returns the figures: kills, runs intact after each restart, kills that hit a write in progress, temps left."""
+    versions = [make_run(replace(CFG, model=ModelConfig("net2", 512)), seed=s, acc=a)
+                for s, a in ((0, 0.25), (1, 0.75))]
+    cfg = versions[0].config
+    RunStore(root).save(versions[0])
+    rng = random.Random(seed)
+    intact = mid_write = temps_left = 0
+    for _ in range(kills):
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - the child never returns
+            try:
+                _writer(root, versions)
+            finally:
+                os._exit(1)
+        time.sleep(rng.uniform(0.05, max_delay_s))  # forking this process alone takes ~50 ms
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        mid_write += any(p.name.startswith((RUN_TMP, OLD)) for p in root.iterdir()) or \
+            not (root / cfg.key()).exists()
+        store = RunStore(root)
+        temps_left += sum(1 for p in root.rglob("*") if p.name.startswith((".tmp-", OLD)))
+        run = store.load(cfg)
+        intact += run is not None and any(state_equal(run.state, v.state) and run.metrics == v.metrics
+                                          for v in versions)
+    return {"kills": kills, "intact": intact, "mid_write": mid_write, "temps_left": temps_left}
+
+
+def test_sigkill_during_save_and_overwrite_never_loses_the_run(tmp_path):
+    figures = kill_loop(tmp_path, kills=30)
+    assert figures["intact"] == figures["kills"] == 30 and figures["temps_left"] == 0
+    assert figures["mid_write"] >= 5, figures  # most kills must land inside a write, or this proves nothing
+
+
+def test_concurrent_readers_never_see_a_mixed_run(stored):
+    """A reader polling while a writer overwrites: every run it gets is one whole version, never weights of one
+    with the record of the other, and nothing is set aside."""
+    store, _ = stored
+    versions = [make_run(seed=s, acc=a) for s, a in ((0, 0.9), (1, 0.8))]
+    stop, bad = threading.Event(), []
+
+    def read():
+        while not stop.is_set():
+            run = store.load(CFG)
+            if run is not None and not any(state_equal(run.state, v.state) and run.metrics == v.metrics
+                                           for v in versions):
+                bad.append(run)
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    for i in range(40):
+        store.save(versions[i % 2])
+    stop.set()
+    reader.join()
+    assert bad == [] and store.load(CFG) is not None and set_aside(store.root) == []
+
+
+# ------------------------------------------------------------------ where the learner sees it (AppTest)
+def test_pages_survive_hostile_entries_and_say_why_a_run_was_set_aside():
+    """Runs page: `[]` and a planted huge config are not listed and crash nothing. Fully connected page: the run
+    for its settings has incompatible weights -> set aside, with the message where the learner asked for it."""
+    from streamlit.testing.v1 import AppTest
+
+    from core.config import Paths, default_config
+    from ui import cache
+
+    root = Paths.from_env().runs
+    store = RunStore(root)
+    default = default_config("net2", "mnist-sample")
+    for cfg in (default, replace(CFG, seed=11), replace(CFG, seed=12), replace(CFG, seed=13)):
+        store.save(make_run(cfg))
+    (root / replace(CFG, seed=11).key() / "run.json").write_text("[]")
+    edit_meta(root / replace(CFG, seed=12).key(),
+              lambda m: {**m, "config": {**m["config"], "model": {"arch": "net2", "hidden": 10**9}}})
+    rewrite_weights(root / default.key(), {f"evil.{k}": v for k, v in make_run(default).state.items()})
+    cache._stored.clear()
+
+    runs = AppTest.from_file(str(Path(__file__).parents[1] / "pages" / "runs.py"), default_timeout=120)
+    runs.run()
+    assert not runs.exception, runs.exception
+    [table] = runs.dataframe
+    listed = table.value.to_dict("records")
+    assert all(r["status"] == "trained" for r in listed) and not any(r["hidden"] == 10**9 for r in listed)
+
+    fc = AppTest.from_file(str(Path(__file__).parents[1] / "pages" / "fully_connected.py"), default_timeout=120)
+    fc.run()
+    assert not fc.exception, fc.exception
+    assert any("Incompatible weights were found for these settings and set aside" in w.value for w in fc.warning)
+    assert not (root / default.key()).exists() and any(root.joinpath(CORRUPT).iterdir())
+
+
+def test_draw_never_offers_a_run_that_did_not_learn(monkeypatch):
+    """The newest stored Net2 did not learn: Draw's model list leaves it out (and so never preselects it)."""
+    import sys
+    import types
+
+    from streamlit.testing.v1 import AppTest
+
+    from core.config import Paths
+
+    def st_canvas(*args, **kwargs):
+        return types.SimpleNamespace(image_data=None, json_data={"objects": []})
+
+    monkeypatch.setitem(sys.modules, "streamlit_drawable_canvas", types.SimpleNamespace(st_canvas=st_canvas))
+    store = RunStore(Paths.from_env().runs)
+    learned = replace(CFG, model=ModelConfig("net2", 32), seed=21)
+    failed = replace(CFG, model=ModelConfig("net2", 32), lr=10.0, seed=22)
+    store.save(make_run(learned))
+    time.sleep(0.01)
+    store.save(make_run(failed, acc=0.1, status="did-not-learn"))
+    assert store.summaries()[0].config == failed  # the newest
+    at = AppTest.from_file(str(Path(__file__).parents[1] / "pages" / "draw.py"), default_timeout=120)
+    at.run()
+    assert not at.exception, at.exception
+    box = at.selectbox(key="draw_net2_cfg")
+    assert any(learned.label() in o for o in box.options) and not any(failed.label() in o for o in box.options)
+    assert box.value != failed.key()
+
+
+def _bars(n: int = 500) -> "MNISTData":  # noqa: F821 - imported inside: keeps this file's import light
+    """Easy synthetic digits: class c is a bright band at rows 2c..2c+1 (learnable in a few steps)."""
+    from core.data import MNISTData, Split
+
+    labels = torch.arange(n) % 10
+    images = torch.zeros(n, 28, 28, dtype=torch.uint8)
+    for c in range(10):
+        images[labels == c, 2 * c + 4:2 * c + 6, :] = 255
+    split = Split(images, labels)
+    return MNISTData("mnist-sample", "bands", split, split)
+
+
+def test_fit_marks_a_run_that_blew_up_to_chance_as_did_not_learn(tmp_path):
+    from core.train import fit
+
+    from core.data import load_sample
+
+    good = fit(replace(CFG, batch_size=64, lr=1e-2), _bars(), torch.device("cpu"))
+    assert good.status == "ok" and good.metrics["test_acc"] > 0.5
+    bad = fit(replace(CFG, optimizer="sgd", lr=10.0), load_sample(), torch.device("cpu"))  # real digits, as in #12
+    assert bad.status == "did-not-learn" and bad.metrics["test_acc"] < 0.2
+    assert max(bad.history.step_loss) > 100 * bad.history.step_loss[0] and "did not learn" in bad.reason
+    store = RunStore(tmp_path)
+    got, trained = store.get_or_train(bad.config, lambda: bad)
+    assert trained and store.load(bad.config).status == "did-not-learn"
+    assert [s.status for s in store.summaries()] == ["did-not-learn"]
