@@ -18,6 +18,7 @@ import os
 import pickle
 import shutil
 import tempfile
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +27,7 @@ import numpy as np
 import torch
 
 from core.atomic import atomic_write_json
-from core.data import OFFLINE_ENV, Split, _reachable
+from core.data import OFFLINE_ENV, DownloadLimits, Split, fetch
 
 FOLDER = "cifar-10-batches-py"
 TRAIN_FILES = tuple(f"data_batch_{i}" for i in range(1, 6))
@@ -133,20 +134,24 @@ def load_folder(folder: Path) -> CifarData:
                      tuple(classes))
 
 
-def download_cifar(data_dir: Path, on_progress: Progress | None = None) -> Path:
-    """torchvision's download + md5 checks into a temp folder, then one move into place."""
+def download_cifar(data_dir: Path, on_progress: Progress | None = None,
+                   limits: DownloadLimits = DownloadLimits(total_s=1800.0)) -> Path:
+    """A bounded download (core.data.fetch: connect, read and total timeouts) into a temp folder, torchvision's
+    md5 checks and extraction, then one move into place."""
     from torchvision.datasets import CIFAR10
-    from torchvision.datasets.utils import check_integrity, download_and_extract_archive
+    from torchvision.datasets.utils import check_integrity, extract_archive
 
     report = on_progress or (lambda f, m: None)
     data_dir = Path(data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
-    if not _reachable(CIFAR10.url):
-        raise ConnectionError("www.cs.toronto.edu is not reachable (offline?)")
     tmp = Path(tempfile.mkdtemp(prefix=".tmp-cifar-", dir=data_dir))
     try:
         report(0.0, "Downloading CIFAR-10 (163 MB)")
-        download_and_extract_archive(CIFAR10.url, str(tmp), filename=CIFAR10.filename, md5=CIFAR10.tgz_md5)
+        archive = tmp / CIFAR10.filename
+        fetch(CIFAR10.url, archive, limits, time.monotonic() + limits.total_s)
+        if not check_integrity(str(archive), CIFAR10.tgz_md5):
+            raise CifarUnavailable(f"{CIFAR10.filename} failed its md5 check")
+        extract_archive(str(archive), str(tmp), remove_finished=True)
         extracted = tmp / FOLDER
         for name, md5 in (*CIFAR10.train_list, *CIFAR10.test_list, (CIFAR10.meta["filename"], CIFAR10.meta["md5"])):
             if not check_integrity(str(extracted / name), md5):

@@ -35,6 +35,7 @@ import torch
 from safetensors.torch import load as load_bytes, save_file
 
 from core.atomic import TMP_PREFIX
+from core import transfer
 from core.models import build_model
 from core.record import (
     CONFIG_KINDS, STORABLE, History, Record, Run, Status, StoredConfig, kind_of, parse_record,
@@ -55,7 +56,8 @@ def _mnist_state(config) -> dict[str, torch.Tensor]:
 
 
 # kind -> the state dict (on the meta device) that weights of a config of that kind must match
-EXPECTED_STATE: dict[str, Callable[[StoredConfig], dict[str, torch.Tensor]]] = {"mnist": _mnist_state}
+EXPECTED_STATE: dict[str, Callable[[StoredConfig], dict[str, torch.Tensor]]] = {
+    "mnist": _mnist_state, "transfer": transfer.expected_state, "features": transfer.expected_features}
 assert set(EXPECTED_STATE) == set(CONFIG_KINDS)
 
 

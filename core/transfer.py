@@ -17,16 +17,17 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from core.config import TransferConfig, default_device
+from core.config import FeatureConfig, TransferConfig, default_device
 from core.data import MNIST_MEAN, MNIST_STD, Split
 from core.inspection import LayerRow, count_params
 from core.models import resnet18
-from core.pretrained import imagenet_normalization, load_backbone
+from core.pretrained import imagenet_normalization, load_backbone, load_imagenet_weights
 from core.train import History, Progress, Run
 
 STAGES: tuple[str, ...] = ("layer4", "layer3", "layer2", "layer1")  # unfrozen in this order by "finetune"
@@ -109,6 +110,23 @@ def build_resnet18(num_classes: int, g: torch.Generator, backbone: dict[str, tor
     if backbone is not None:
         load_backbone(model, backbone)
     return model
+
+
+def num_classes(cfg: TransferConfig) -> int:
+    """Classes of cfg's task: CIFAR-10's 10, or 5 digits (0-4 for the source task, 5-9 for the target)."""
+    return 10 if cfg.source == "cifar10" else 5
+
+
+def expected_state(cfg: TransferConfig) -> dict[str, torch.Tensor]:
+    """Names, shapes and dtypes (meta tensors) of the weights a stored run of `cfg` holds: the whole model,
+    or only the head ("fc.weight", "fc.bias") for feature extraction, whose backbone is the starting one."""
+    with torch.device("meta"):
+        state = resnet18((3, 32, 32), num_classes(cfg)).state_dict()
+    return {k: v for k, v in state.items() if k.startswith("fc.")} if cfg.strategy == "feature" else state
+
+
+def expected_features(cfg: FeatureConfig) -> dict[str, torch.Tensor]:
+    return {"train": torch.empty(cfg.n_train, 512, device="meta"), "test": torch.empty(cfg.n_test, 512, device="meta")}
 
 
 def apply_strategy(model: nn.Module, strategy: str, k: int = 1) -> nn.Module:
@@ -269,13 +287,39 @@ def _metrics(run_s: float, train_s: float, seen: int, hist: History, device: tor
             "n_train": len(task.train), "n_test": len(task.test), "trainable_params": trainable, **extra}
 
 
+def feature_config(cfg: TransferConfig, data: ImageTask, pretraining: str = "") -> FeatureConfig:
+    """The key of the features `cfg`'s backbone gives on `data` (pretraining: the digits backbone's run key)."""
+    return FeatureConfig(cfg.weights, pretraining if cfg.weights == "digits-pretrained" else "", cfg.source,
+                         cfg.labels_per_class, cfg.subset, cfg.resolution, len(data.train), len(data.test))
+
+
+def compute_features(fcfg: FeatureConfig, data: ImageTask, backbone: dict[str, torch.Tensor],
+                     device: torch.device | None = None) -> Run:
+    """The frozen backbone once over the train and test images (inference mode, batched, on the device) -> a
+    storable record whose state is {"train": (N, 512), "test": (M, 512)}."""
+    device = device or default_device()
+    t0 = time.perf_counter()
+    model = build_resnet18(len(data.classes), torch.Generator().manual_seed(0), backbone).to(device).eval()
+    norm = normalization(TransferConfig(weights=fcfg.weights, source=fcfg.source))
+    train = extract_features(model, data.train.images, fcfg.resolution, norm, device)  # (N, 512)
+    test = extract_features(model, data.test.images, fcfg.resolution, norm, device)  # (M, 512)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    s = time.perf_counter() - t0
+    n = len(data.train) + len(data.test)
+    metrics = {"train_s": s, "wall_s": s, "features_s": s, "samples_per_s": n / s, "images_per_s": n / s,
+               "device": str(device), "n_train": len(data.train), "n_test": len(data.test)}
+    return Run(fcfg, {"train": train.cpu(), "test": test.cpu()}, History(steps_per_epoch=1), metrics)
+
+
 def fit_transfer(cfg: TransferConfig, data: ImageTask, device: torch.device | None = None,
                  on_progress: OnProgress | None = None,
-                 backbone: dict[str, torch.Tensor] | None = None) -> Run:
+                 backbone: dict[str, torch.Tensor] | None = None, features: Run | None = None) -> Run:
     """Train `cfg` on `data`. `backbone`: pretrained weights (required unless cfg.weights == "random").
 
     Feature extraction returns the head's state ("fc.weight", "fc.bias"); rebuild the full model from the
-    same backbone weights + that head. Every other strategy returns the full state dict.
+    same backbone weights + that head. It trains on `features` (a `compute_features` record, e.g. from the
+    store) when given, else computes them. Every other strategy returns the full state dict.
     """
     cfg.validate()
     if (backbone is None) != (cfg.weights == "random"):
@@ -291,11 +335,10 @@ def fit_transfer(cfg: TransferConfig, data: ImageTask, device: torch.device | No
     x_test, y_test = data.test.images.to(device), data.test.labels.to(device)
 
     if cfg.strategy == "feature":  # fast path: the frozen backbone runs once, the head trains on stored features
-        model.eval()
-        t_feat = time.perf_counter()
-        feats = extract_features(model, x_train, cfg.resolution, norm, device)  # (N, 512)
-        test_feats = extract_features(model, x_test, cfg.resolution, norm, device)
-        features_s = time.perf_counter() - t_feat
+        if features is None:
+            features = compute_features(feature_config(cfg, data, "0" * 16), data, backbone, device)
+        feats, test_feats = features.state["train"].to(device), features.state["test"].to(device)  # (N, 512)
+        features_s = float(features.metrics["features_s"])  # paid once; reused from the store afterwards
         g_head = torch.Generator().manual_seed(cfg.seed)
         head, hist, reason, train_s, seen = fit_head(cfg, feats, y_train, test_feats, y_test, num_classes,
                                                      g_head, on_progress)
@@ -527,6 +570,62 @@ def source_config(cfg: TransferConfig, epochs: int = 3) -> TransferConfig:
     """The pretraining run that "digits-pretrained" weights come from (stored and reused like any run)."""
     return replace(cfg, task="source", strategy="scratch", weights="random", source="digits", epochs=epochs,
                    k_stages=1, labels_per_class=1, subset=10)
+
+
+def pretraining_config() -> TransferConfig:
+    """The one pretraining every digits target starts from: 2 epochs over digits 0-4 at 32 px, Adam 1e-3, batch 64
+    (a stored run like any other)."""
+    return source_config(TransferConfig(head_lr=1e-3, batch_size=64), epochs=2)
+
+
+def task_for(cfg: TransferConfig, data_dir: Path, digits=None) -> ImageTask:
+    """cfg's task: digits 0-4 (source) or 5-9 with few labels (target) from `digits` (default: the bundled
+    sample), or a class-balanced CIFAR-10 subset from `data_dir` (ValueError saying what is missing)."""
+    if cfg.source == "cifar10":
+        from core.cifar import load_cifar10
+
+        cifar, note = load_cifar10(data_dir, allow_download=False)
+        if cifar is None:
+            raise ValueError(note)
+        return cifar_task(cifar, cfg.subset)
+    if digits is None:
+        from core.data import load_sample
+
+        digits = load_sample()
+    source, target = digit_tasks(digits, cfg.labels_per_class)
+    return source if cfg.task == "source" else target
+
+
+def train_stored(cfg: TransferConfig, store, data_dir: Path, device: torch.device | None = None,
+                 on_progress: OnProgress | None = None, digits=None) -> Run:
+    """Train `cfg` with everything it starts from taken from (or put into) `store` (a core.store.RunStore):
+    the digits pretraining run, and for feature extraction the backbone's stored features. The caller stores
+    the returned run (`store.get_or_train(cfg, ...)`, as the worker does)."""
+    from core.data import load_sample
+
+    device = device or default_device()
+    if digits is None and (cfg.source == "digits" or cfg.weights == "digits-pretrained"):
+        digits = load_sample()  # decoded once for the task and the pretraining
+    data = task_for(cfg, data_dir, digits)
+    pre = ""
+    if cfg.weights == "random":
+        backbone = None
+    elif cfg.weights == "imagenet":
+        weights = load_imagenet_weights(allow_download=False)
+        if not weights.ok:
+            raise ValueError(f"{weights.reason} {weights.how_to}")
+        backbone = weights.state
+    else:
+        pcfg = pretraining_config()
+        src, _ = store.get_or_train(pcfg, lambda: fit_transfer(pcfg, task_for(pcfg, data_dir, digits), device))
+        if src.status != "ok":
+            raise ValueError(f"the pretraining on digits 0-4 did not finish: {src.reason}")
+        backbone, pre = src.state, pcfg.key()
+    features = None
+    if cfg.strategy == "feature":
+        fcfg = feature_config(cfg, data, pre)
+        features, _ = store.get_or_train(fcfg, lambda: compute_features(fcfg, data, backbone, device))
+    return fit_transfer(cfg, data, device, on_progress, backbone, features)
 
 
 def cifar_task(cifar, subset: int, seed: int = 0) -> ImageTask:
