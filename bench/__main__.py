@@ -42,7 +42,8 @@ def row(name: str, value: float, unit: str, **extra) -> dict:
 def tiled(data: MNISTData, n: int = EPOCH) -> MNISTData:
     """A 60,000-digit training split (the bundled sample repeated when that is the active source)."""
     reps = -(-n // len(data.train))
-    train = Split(data.train.images.repeat(reps, 1, 1)[:n].contiguous(), data.train.labels.repeat(reps)[:n].contiguous())
+    train = Split(data.train.images.repeat(reps, 1, 1)[:n].contiguous(),
+                  data.train.labels.repeat(reps)[:n].contiguous())
     return MNISTData(data.source, data.description, train, data.test)
 
 
@@ -157,7 +158,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="few steps: a smoke run, not a measurement")
     parser.add_argument("--only", default="",
-                        help="run only groups starting with this: epoch, accuracy, pages, transfer, store")
+                        help="run only groups starting with this: epoch, accuracy, pages, transfer, store, attribution,"
+                             " load")
     parser.add_argument("--also-active", action="store_true",
                         help="repeat the epoch rows in a child process with OMP_WAIT_POLICY=ACTIVE")
     parser.add_argument("--json", default=str(ROOT / "bench" / "results.json"), help="where to write the rows")
@@ -175,7 +177,9 @@ def main() -> None:
               "transfer": lambda: __import__("bench.transfer", fromlist=["rows"]).rows(device, args.quick),
               "transfer-offline": lambda: __import__("bench.transfer", fromlist=["rows"]).offline_rows(device,
                                                                                                      args.quick),
-              "store": lambda: __import__("bench.store", fromlist=["rows"]).rows(20 if args.quick else 60)}
+              "store": lambda: __import__("bench.store", fromlist=["rows"]).rows(20 if args.quick else 60),
+              "attribution": lambda: __import__("bench.attribution", fromlist=["rows"]).rows(quick=args.quick),
+              "load": lambda: __import__("bench.load", fromlist=["rows"]).rows(args.quick)}
     rows = []
     for name, fn in groups.items():
         if name.startswith(args.only) or not args.only:
@@ -187,7 +191,8 @@ def main() -> None:
         r.setdefault("omp_wait_policy", policy)
     if args.also_active:  # the app's PASSIVE policy is robust to busy cores; ACTIVE is faster on idle ones
         child = Path(tempfile.mkdtemp()) / "active.json"
-        subprocess.run([sys.executable, "-m", "bench", "--only", "epoch", "--json", str(child)] + (["--quick"] if args.quick else []),
+        subprocess.run([sys.executable, "-m", "bench", "--only", "epoch", "--json", str(child)]
+                       + (["--quick"] if args.quick else []),
                        cwd=ROOT, env={**os.environ, "OMP_WAIT_POLICY": "ACTIVE"}, check=True, stdout=subprocess.DEVNULL)
         for r in json.loads(child.read_text()):
             r["name"] += " [OMP_WAIT_POLICY=ACTIVE]"

@@ -34,7 +34,7 @@ from core import conv  # noqa: E402
 from core.config import ModelConfig, Paths, TrainConfig  # noqa: E402
 from core.data import load_mnist, to_input  # noqa: E402
 from core.digits import downsample_for_display, preprocess_canvas  # noqa: E402
-from core.explain import saliency  # noqa: E402
+from core.attribution import MNIST_NORM, AttributionSpec, attribute  # noqa: E402
 from core.figures import conv as conv_figures  # noqa: E402
 from core.figures.images import image, mosaic, probability_bars  # noqa: E402
 from core.figures.images import steps as steps_figure  # noqa: E402
@@ -105,8 +105,8 @@ def draw_update(models: dict[str, torch.nn.Sequential], url: str) -> None:
     for arch, model in models.items():
         probs = predict_proba(model, steps.tensor)[0].numpy()
         _send(probability_bars(probs, "p", height=230, show_values=True))
-        sal = saliency(model, steps.tensor)
-        _send(conv_figures.saliency(sal.grad, sal.limit, "s"))
+        sal = attribute(model, torch.from_numpy(steps.centred)[None, None], AttributionSpec("saliency"), MNIST_NORM)
+        _send(conv_figures.saliency(sal.map2d(), sal.limit, "s"))
     acts = dict(activations(models["cnn"], steps.tensor))
     for name in ("relu1", "relu2"):
         _send(mosaic(acts[name][0].numpy(), 8, title=name, tile_label="channel", height=300))

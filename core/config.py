@@ -18,6 +18,7 @@ from typing import Literal, get_args
 
 import torch
 
+from core.errors import InputError
 from core.models import ARCHITECTURES, architecture
 from core.optimizers import OPTIMIZER_LABELS
 
@@ -30,7 +31,7 @@ ARCH_LABELS: dict[str, str] = {key: a.label for key, a in ARCHITECTURES.items()}
 HOME_ENV = "PTCE_HOME"
 
 
-class ConfigError(ValueError):
+class ConfigError(InputError):
     """A config that cannot be trained (zero epochs, a learning rate out of range, ...), from the controls or a file."""
 
 
@@ -105,7 +106,7 @@ class TrainConfig:
         try:
             d["model"] = ModelConfig(**d["model"])
             cfg = TrainConfig(**d)
-        except TypeError as e:
+        except (TypeError, ValueError) as e:  # missing fields, or a model spec the registry refuses
             raise ConfigError(str(e)) from e
         cfg.check()
         return cfg

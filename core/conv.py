@@ -19,6 +19,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from core.fmt import num
+
 Op = Literal["conv", "pool"]
 OP_LABELS: dict[str, str] = {"conv": "nn.Conv2d", "pool": "nn.MaxPool2d"}
 
@@ -203,16 +205,16 @@ def conv_at(x: torch.Tensor, conv: nn.Conv2d, out_channel: int, row: int, col: i
 
 
 def arithmetic_text(step: ConvStep, in_channel: int | None = None, digits: int = 2) -> str:
-    """'0.12·0.40 + … = s' for one input channel (or the whole sum when None)."""
+    """'0.12·0.40 + … = s' for one input channel (or the whole sum when None), in the one number format."""
     if in_channel is not None:
         p, w = step.patch[in_channel].ravel(), step.kernel[in_channel].ravel()
-        terms = " + ".join(f"({a:.{digits}f})·({b:.{digits}f})" for a, b in zip(p, w))
-        return f"{terms} = {step.channel_sums[in_channel]:.4f}"
+        terms = " + ".join(f"({num(a, digits)})·({num(b, digits)})" for a, b in zip(p, w))
+        return f"{terms} = {num(step.channel_sums[in_channel], 4)}"
     sums = step.channel_sums
     if len(sums) == 1:
-        return f"{sums[0]:.4f} + bias ({step.bias:.4f}) = {step.value:.4f}"
-    return (f"sum over {len(sums)} input channels ({float(sums.sum()):.4f}) + bias ({step.bias:.4f}) "
-            f"= {step.value:.4f}")
+        return f"{num(sums[0], 4)} + bias ({num(step.bias, 4)}) = {num(step.value, 4)}"
+    return (f"sum over {len(sums)} input channels ({num(float(sums.sum()), 4)}) + bias ({num(step.bias, 4)}) "
+            f"= {num(step.value, 4)}")
 
 
 # ---------------------------------------------------------------- shapes through a live model

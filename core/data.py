@@ -327,7 +327,7 @@ def load_mnist(paths: Paths, allow_download: bool = True, on_progress: Progress 
             download_mnist(data_dir, on_progress)
             return load_full(data_dir)
         except Exception as e:  # noqa: BLE001 - any download failure means: use the sample
-            note = f"Full MNIST could not be downloaded ({e}); run `python -m core.data --download` when online."
+            note = f"Full MNIST could not be downloaded: {e}. Run `python -m core.data --download` when online."
     else:
         note = "Full MNIST is not on disk and downloads are off; run `python -m core.data --download` when online."
     sample = load_sample()

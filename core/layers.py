@@ -21,8 +21,24 @@ from dataclasses import dataclass
 from torch import nn
 
 from core import conv
-from core.layer_specs import (BY_LETTER, INPUT_ARGS, KINDS, Arg, AvgPool2d, BatchNorm2d, Conv2d, Dropout, Fit,
-                              Flatten, Layer, Linear, MaxPool2d, ReLU, Shape)
+from core.errors import InputError
+from core.layer_specs import (
+    BY_LETTER,
+    INPUT_ARGS,
+    KINDS,
+    Arg,
+    AvgPool2d,
+    BatchNorm2d,
+    Conv2d,
+    Dropout,
+    Fit,
+    Flatten,
+    Layer,
+    Linear,
+    MaxPool2d,
+    ReLU,
+    Shape,
+)
 
 __all__ = ["KINDS", "INPUT_ARGS", "Arg", "AvgPool2d", "BatchNorm2d", "Conv2d", "Dropout", "Flatten", "Layer",
            "Linear", "MaxPool2d", "ReLU", "Shape", "Stack", "Row", "Mismatch", "Propagation", "propagate",
@@ -116,7 +132,7 @@ def propagate(stack: Stack) -> Propagation:
     return Propagation(stack, tuple(rows), None)
 
 
-class StackError(ValueError):
+class StackError(InputError):
     """A stack that doesn't fit, asked to become a model."""
 
 

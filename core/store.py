@@ -219,6 +219,10 @@ class RunStore:
             self._set_aside(folder, cfg.key(), e)
             return None
 
+    def has(self, cfg: StoredConfig) -> bool:
+        """Whether a run for `cfg` has landed (cheap: one stat; `load` verifies it)."""
+        return os.path.lexists(self._dir(cfg))
+
     def load(self, cfg: StoredConfig) -> Run | None:
         """The stored run for `cfg`, or None. A defective entry is moved to `.corrupt/` (only while holding its
         lock; if a writer holds it, the entry is left to that writer) and `last_problem(cfg)` says why."""

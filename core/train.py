@@ -22,8 +22,7 @@ from core.models import build_model
 from core.optimizers import make_optimizer
 from core.record import History, Progress, Run, Status
 
-__all__ = ["ConfigError", "History", "Progress", "Run", "check_config", "diagnose", "did_not_learn", "evaluate",
-           "fit", "load_model", "make_optimizer"]  # the record types are re-exported for older importers
+__all__ = ["check_config", "diagnose", "did_not_learn", "evaluate", "fit", "load_model"]
 
 
 def check_config(cfg: TrainConfig) -> None:

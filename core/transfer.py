@@ -28,7 +28,7 @@ from core.data import MNIST_MEAN, MNIST_STD, Split
 from core.inspection import LayerRow, count_params
 from core.models import resnet18
 from core.pretrained import imagenet_normalization, load_backbone, load_imagenet_weights
-from core.train import History, Progress, Run
+from core.record import History, Progress, Run
 
 STAGES: tuple[str, ...] = ("layer4", "layer3", "layer2", "layer1")  # unfrozen in this order by "finetune"
 CIFAR_NORM = ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616))

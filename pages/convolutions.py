@@ -9,9 +9,10 @@ from core import conv
 from core.codegen import training_code
 from core.data import normalize, to_input
 from core.figures import conv as conv_figures
-from core.figures.base import symmetric_limit
+from core.figures.base import ROLE, symmetric_limit
 from core.figures.images import image, mosaic
 from core.figures.training import confusion
+from core.fmt import num
 from core.inspection import activations, confusion_matrix
 from ui import cache
 from ui.code import TRAINING_CAPTION, code_panel
@@ -21,7 +22,7 @@ K = "conv"  # widget-key prefix of this page
 DRAWN = "drawn_digit"  # session key the Draw page leaves its preprocessed 28×28 drawing under
 
 ensure_navigation()
-st.title("🧩 Convolutions")
+st.title(":material/grid_on: Convolutions")
 st.markdown(
     "A convolution slides a small grid of weights (a **kernel**) over the image; at every position it multiplies "
     "the pixels under it by the weights and adds them up. `CNNDemo` stacks two such layers, each followed by "
@@ -50,10 +51,11 @@ def shape_flow_tab() -> None:
                 "model, not typed in). Below each layer: its parameter arithmetic, weights + biases.")
     st.plotly_chart(conv_figures.shape_flow([(s.name, s.kind, s.shape, s.formula, s.params) for s in stages]),
                     key=f"{K}_flow")
-    st.info("**Why is the Linear layer's input 32·7·7?** " + conv.flatten_explanation(stages), icon="💡")
+    st.info("**Why is the Linear layer's input 32·7·7?** " + conv.flatten_explanation(stages),
+            icon=":material/lightbulb:")
     st.dataframe(
         [{"layer": s.name, "type": s.kind, "output shape": "×".join(map(str, s.shape)),
-          "parameters": s.params, "arithmetic": s.formula or "—"} for s in stages],
+          "parameters": num(s.params), "arithmetic": s.formula or "—"} for s in stages],
         hide_index=True, key=f"{K}_table", width="stretch", height=35 * (len(stages) + 1) + 3)
     st.caption(f"Total: **{sum(s.params for s in stages):,}** parameters, "
                f"{sum(s.params for s in stages if s.kind == 'Conv2d'):,} of them in the two conv layers.")
@@ -80,12 +82,19 @@ def filters_tab() -> None:
     st.markdown("Red weights reward ink under them, blue weights punish it; a filter with red on one side and blue "
                 "on the other responds to an **edge**. Initial weights are random noise, uniform in "
                 "±1/√(fan-in) = ±1/3 for conv1.")
-    which = st.radio("conv2's 32×16 kernels (row = output channel, column = input channel)",
-                     ["after training", "initialisation"] if result else ["initialisation"], horizontal=True,
-                     key=f"{K}_f2_which")
+    c1, c2 = st.columns([2, 1])
+    which = c1.radio("conv2 weights", ["after training", "initialisation"] if result else ["initialisation"],
+                     horizontal=True, key=f"{K}_f2_which")
+    out_ch = c2.number_input(f"conv2 output channel (0–{w0_2.shape[0] - 1})", 0, w0_2.shape[0] - 1, 0,
+                             key=f"{K}_f2_out")
     w2 = w1_2 if result and which == "after training" else w0_2
     lim2 = symmetric_limit(w0_2, w1_2) if result and same else symmetric_limit(w2)
-    st.plotly_chart(conv_figures.kernel_matrix(w2, lim2, f"conv2 kernels, {which}"), key=f"{K}_f2")
+    st.plotly_chart(conv_figures.channel_kernels(w2, int(out_ch), lim2,
+                                                 f"conv2 output channel {out_ch}: its {w2.shape[1]} kernels, {which}"),
+                    key=f"{K}_f2")
+    st.caption(f"conv2 has {w2.shape[0]} output channels. Each one owns {w2.shape[1]} kernels of 3×3, one per input "
+               f"channel (the {w2.shape[1]} maps of pool1): it slides each kernel over its input map and adds the "
+               f"{w2.shape[1]} results, plus one bias. Colours on the layer's shared scale.")
 
 
 # ------------------------------------------------------------------ feature maps + arithmetic (a fragment)
@@ -109,7 +118,7 @@ def feature_maps() -> None:
         caption = "your drawing"
     else:
         i = c2.number_input(f"Test digit # (0–{len(data.test) - 1})", 0, len(data.test) - 1, key=f"{K}_index")
-        c3.button("🎲 Another", on_click=_pick_random, key=f"{K}_random")
+        c3.button("Another", icon=":material/casino:", on_click=_pick_random, key=f"{K}_random")
         x = to_input(data.test.images[i:i + 1], cache.device())  # (1, 1, 28, 28)
         caption = f"test digit #{i}, label {int(data.test.labels[i])}"
     acts = dict(activations(model, x))
@@ -118,15 +127,17 @@ def feature_maps() -> None:
     ci.plotly_chart(image(x[0, 0].cpu().numpy(), "input", 200, show_scale=False), key=f"{K}_input")
     ci.markdown(f"{caption}  \n{'Trained' if result else 'Untrained'} model says **{pred}**")
     with cm:
-        st.markdown("Every channel after each layer (" + state_label + "). Colours: red positive, blue negative, "
-                    "white 0, each picture on its own scale. ReLU turns every blue value to 0; "
+        st.markdown("Every channel after each layer (" + state_label + "). conv outputs are signed: red positive, "
+                    "blue negative, white 0. After ReLU nothing is negative, so relu and pool maps use a scale "
+                    "from white (0) to red; each picture on its own scale. ReLU turns every blue value to 0; "
                     "max-pool keeps the largest value of each 2×2 block.")
         for row in (("conv1", "relu1", "pool1"), ("conv2", "relu2", "pool2")):
             cols = st.columns(3)
             for col, name in zip(cols, row):
                 a = acts[name][0].cpu().numpy()  # (C, H, W)
                 col.plotly_chart(mosaic(a, 4 if a.shape[0] == 16 else 8, tile_label="channel", height=260,
-                                        title=f"{name}: {'×'.join(map(str, a.shape))}", colorbar_title="value"),
+                                        title=f"{name}: {'×'.join(map(str, a.shape))}", colorbar_title="value",
+                                        colours="diverging" if name.startswith("conv") else "sequential"),
                                  key=f"{K}_maps_{name}")
 
     st.subheader("One output value, by hand")
@@ -139,14 +150,15 @@ def feature_maps() -> None:
     for axis, size in (("row", out.shape[1]), ("col", out.shape[2])):  # start mid-map; stay inside this layer's map
         if st.session_state.get(f"{K}_ar_{axis}", size) >= size:
             st.session_state[f"{K}_ar_{axis}"] = size // 2
-    r = c3.slider("Output row", 0, out.shape[1] - 1, key=f"{K}_ar_row")  # value: session state (the 📍 button)
+    r = c3.slider("Output row", 0, out.shape[1] - 1, key=f"{K}_ar_row")  # value: session state (a button sets it)
     c = c4.slider("Output column", 0, out.shape[2] - 1, key=f"{K}_ar_col")
     peak = divmod(int(out[int(ch)].argmax()), out.shape[2])
-    c3.button("📍 Strongest response", key=f"{K}_ar_peak", on_click=_goto, args=peak,
-              help=f"Jump to the output position where channel {ch} responds most to this image.")
+    c3.button("Strongest", icon=":material/my_location:", key=f"{K}_ar_peak", on_click=_goto, args=peak,
+              help=f"Jump to the strongest response: the output position where channel {ch} responds most to this "
+                   "image.")
     in_ch = 0
     if inp.shape[0] > 1:
-        in_ch = c5.number_input(f"Input channel shown (0–{inp.shape[0] - 1})", 0, inp.shape[0] - 1, 0,
+        in_ch = c5.number_input(f"Input channel (0–{inp.shape[0] - 1})", 0, inp.shape[0] - 1, 0,
                                 key=f"{K}_ar_in", help="conv2 sums over all 16 channels of pool1; the "
                                 "9 products of one of them are shown, every channel's sum below.")
     else:
@@ -171,11 +183,11 @@ def feature_maps() -> None:
     if inp.shape[0] > 1:
         st.plotly_chart(conv_figures.channel_sums(step.channel_sums, step.bias, step.value), key=f"{K}_ar_sums")
     fm = float(out[int(ch), int(r), int(c)])
-    st.success(f"{conv.arithmetic_text(step)} — and the feature map computed by PyTorch holds **{fm:.4f}** at "
-               f"({r}, {c}): {'the same ✓' if abs(fm - step.value) < 1e-4 else 'a difference ✗'}."
+    st.success(f"{conv.arithmetic_text(step)} — and the feature map computed by PyTorch holds **{num(fm, 4)}** at "
+               f"({r}, {c}): {'the same as by hand' if abs(fm - step.value) < 1e-4 else 'not what the hand sum gives'}."
                + (" Part of the window hangs over the border: those cells read 0, the padding (not −0.42, the "
                   "value of blank paper after normalization)." if (b - t) * (ri - le) < step.patch[0].size else ""),
-               icon="🧮")
+               icon=":material/calculate:")
 
 
 
@@ -197,17 +209,17 @@ def sandbox_tab() -> None:
     st.markdown(f"`{spec.torch_call()}` on a 1×1×{spec.size}×{spec.size} input:")
     st.code(res.formula, language=None)
     if res.ok:
-        agree = "✓ PyTorch agrees" if torch_size == res.size else f"✗ PyTorch says {torch_size}"
+        agree = "PyTorch agrees" if torch_size == res.size else f"PyTorch says {torch_size}"
         st.success(f"Output: **{res.size}×{res.size}**. {agree}: the real layer returns "
-                   f"1×1×{torch_size}×{torch_size}.", icon="✅")
+                   f"1×1×{torch_size}×{torch_size}.", icon=":material/check_circle:")
         for note in res.notes:
-            st.warning(note, icon="👀")
+            st.warning(note, icon=":material/visibility:")
         cov = conv.coverage(spec)
         st.plotly_chart(conv_figures.coverage(cov.counts, cov.is_padding, cov.uncovered, cov.first_taps,
                                               f"Where the kernel lands on the padded {spec.padded}×{spec.padded} "
                                               "input (gray = padding)"), key=f"{K}_sb_cov")
     else:
-        st.error("This configuration is invalid: " + "; ".join(res.problems) + ".", icon="🚫")
+        st.error("This configuration is invalid: " + "; ".join(res.problems) + ".", icon=":material/block:")
         st.caption(f"PyTorch, asked to run it, refuses: “{torch_error}”" if torch_error else
                    f"(PyTorch would return {torch_size}.)")
 
@@ -253,8 +265,8 @@ def mistakes_tab() -> None:
         else:
             st.markdown(f"**{len(idx)}** test digit(s) that are **{true_c}** but were predicted **{pred_c}** "
                         "are shown below with their 10 probabilities "
-                        "(<span style='color:#d62728'>red: predicted</span>, "
-                        "<span style='color:#2ca02c'>green: true class</span>).", unsafe_allow_html=True)
+                        f"(<span style='color:{ROLE['predicted']}'>orange: predicted</span>, "
+                        f"<span style='color:{ROLE['true']}'>green: true class</span>).", unsafe_allow_html=True)
     if true_c != pred_c and len(idx):
         start = 0
         if len(idx) > 8:

@@ -2,11 +2,12 @@
 from ui.shell import ensure_navigation  # first: sets the OpenMP wait policy before torch loads
 
 import streamlit as st
+import torch
 from streamlit_drawable_canvas import st_canvas
 
 from core.config import ARCH_LABELS, default_config
 from core.digits import downsample_for_display, preprocess_canvas
-from core.explain import saliency
+from core.attribution import MNIST_NORM, AttributionSpec, attribute
 from core.figures import conv as conv_figures
 from core.figures.images import mosaic, probability_bars
 from core.figures.images import steps as steps_figure
@@ -24,7 +25,7 @@ def _clear() -> None:
 
 
 ensure_navigation()
-st.title("✏️ Draw a digit")
+st.title(":material/draw: Draw a digit")
 st.markdown("Draw one digit, 0–9, big and in the middle. It is turned into a 28×28 image the way MNIST's digits "
             "were made, then both of your models classify it.")
 
@@ -33,13 +34,13 @@ c_canvas, c_steps = st.columns([2, 3])
 with c_canvas:
     drawing = st_canvas(stroke_width=20, stroke_color="#000000", background_color="#FFFFFF", height=280, width=280,
                         drawing_mode="freedraw", return_image_data=True, key=f"{K}_canvas_{st.session_state.get(f'{K}_canvas_n', 0)}")
-    st.button("🧽 Clear", on_click=_clear, key=f"{K}_clear")
+    st.button("Clear", icon=":material/ink_eraser:", on_click=_clear, key=f"{K}_clear")
     st.caption("The canvas toolbar has **Undo**, **Redo** and **Reset**. Each stroke updates the predictions.")
 steps = preprocess_canvas(drawing.image_data)
 
 with c_steps:
     if steps is None:
-        st.info("**Draw a digit** on the canvas: nothing is predicted for an empty canvas.", icon="✏️")
+        st.info("**Draw a digit** on the canvas: nothing is predicted for an empty canvas.", icon=":material/draw:")
     else:
         st.session_state[DRAWN] = steps.centred.round(3).tolist()
         t, b, le, ri = steps.bbox
@@ -91,8 +92,9 @@ if steps is not None and results:
                 "it; white: no effect. The sign is kept, not squared away.")
     cols = st.columns(len(results))
     for col, (arch, (model, x, probs)) in zip(cols, results.items()):
-        sal = saliency(model, x)
-        col.plotly_chart(conv_figures.saliency(sal.grad, sal.limit, f"{ARCH_LABELS[arch]}: saliency of class "
+        pixels = torch.from_numpy(steps.centred)[None, None]  # (1, 1, 28, 28) ink in [0, 1], before normalizing
+        sal = attribute(model, pixels, AttributionSpec("saliency"), MNIST_NORM)
+        col.plotly_chart(conv_figures.saliency(sal.map2d(), sal.limit, f"{ARCH_LABELS[arch]}: saliency of class "
                                                f"{sal.target}"), key=f"{K}_{arch}_sal")
     if "cnn" in results:
         model, x, _ = results["cnn"]

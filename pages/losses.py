@@ -9,6 +9,7 @@ from core.config import default_config
 from core.errors import InputError
 from core.figures import losses as loss_figures
 from core.figures.images import mosaic
+from core.fmt import num
 from core.losses import (CEInputs, best_constant, ce_breakdown, ce_code, ce_vs_temperature, model_losses,
                          parse_logits, regression_curves, targets_with_outlier)
 from ui import cache
@@ -17,7 +18,7 @@ from ui.errors import show_input_error
 from ui.training import training_panel
 
 ensure_navigation()
-st.title("📉 Loss functions")
+st.title(":material/trending_down: Loss functions")
 st.caption("Every number is computed by PyTorch right now from the values you set.")
 tab_ce, tab_reg, tab_model = st.tabs(["CrossEntropy taken apart", "Regression losses & outliers",
                                       "On the real model"])
@@ -26,9 +27,9 @@ tab_ce, tab_reg, tab_model = st.tabs(["CrossEntropy taken apart", "Regression lo
 @st.fragment
 def ce_view() -> None:
     c1, c2, c3 = st.columns([2, 1, 1])
-    n = c2.slider("Classes", 2, 6, 3, key="ce_n")
-    target = c3.selectbox("Target class", list(range(n)), key="ce_target")
     typed = c1.toggle("Type the logits instead of sliders", False, key="ce_typed")
+    n = c2.slider("Classes", 2, 6, 3, key="ce_n", disabled=typed,
+                  help="With typed logits, the number of classes is the number of values typed.")
     if typed:
         text = c1.text_input("Logits (comma separated, e.g. 2, 1, nan)", "2, 1, 0.1", key="ce_text")
         try:
@@ -36,7 +37,9 @@ def ce_view() -> None:
         except InputError as e:
             show_input_error(e)
             return
-    else:
+        n = max(len(logits), 1)  # the typed logits decide the classes; the slider is disabled
+    target = c3.selectbox("Target class", list(range(n)), key="ce_target")
+    if not typed:
         defaults = [2.0, 1.0, 0.1, -1.0, 0.5, -0.5]
         sl = st.columns(n)
         logits = tuple(sl[i].slider(f"logit {i}", -8.0, 8.0, defaults[i], 0.1, key=f"ce_logit{i}") for i in range(n))
@@ -57,7 +60,7 @@ def ce_view() -> None:
     m[2].metric("nn.CrossEntropyLoss()(z, target)", f"{r.ce:.9g}")
     if r.exactly_equal:
         st.success("CrossEntropyLoss = NLLLoss(LogSoftmax): `torch.equal` says the two float32 values are identical "
-                   "to the last bit.", icon="✅")
+                   "to the last bit.", icon=":material/check_circle:")
     else:
         st.warning(f"NLL(LogSoftmax) and CrossEntropy differ by {abs(r.nll - r.ce):.3g} (rounding).")
     st.dataframe({"class": list(range(len(logits))), "softmax p": r.probs, "one-hot": np.eye(len(logits))[target],
@@ -86,10 +89,13 @@ def regression_view() -> None:
     y = targets_with_outlier(outlier)
     bc = best_constant(y, beta)
     st.plotly_chart(loss_figures.best_constant(y, bc.grid, bc.mean_loss, bc.best), key="reg_best")
-    share = ", ".join(f"{k}: {100 * v:.0f}%" for k, v in bc.outlier_grad_share.items())
-    st.markdown(f"The best single prediction for these targets: MSE picks the mean ({bc.best['MSE']:.2f}), "
-                f"L1 the median ({bc.best['L1']:.2f}). Share of the total gradient coming from the last target "
-                f"(predicting the other targets' mean): **{share}**.")
+    best = (f"The best single prediction for these targets: MSE picks the mean ({num(bc.best['MSE'], 2)}), "
+            f"L1 the median ({num(bc.best['L1'], 2)}).")
+    if outlier:
+        share = ", ".join(f"{k}: {100 * v:.0f}%" for k, v in bc.outlier_grad_share.items())
+        best += (f" Share of the total gradient coming from the outlier (predicting the other targets' mean): "
+                 f"**{share}**.")
+    st.markdown(best)
 
 
 def model_view() -> None:
@@ -114,11 +120,11 @@ def model_view() -> None:
         (np.argsort(ml.per_sample) if which == "lowest loss" else np.arange(len(ml.per_sample)))
     idx = order[:8]
     lab = labels.cpu().numpy()
-    titles = [f"true {lab[i]} · pred {ml.predicted[i]}<br>p(true) {ml.probs[i, lab[i]]:.2g} · "
-              f"loss {ml.per_sample[i]:.2f}" for i in idx]
+    titles = [f"true {lab[i]} · pred {ml.predicted[i]}<br>loss {num(ml.per_sample[i], 2)}" for i in idx]
     st.plotly_chart(mosaic(data.test.images[idx].numpy(), len(idx), titles=titles,
                            colours="ink", tile_label="digit", gap=4, height=200), key="loss_digit_grid")
-    st.caption("loss = −log p(true class): a confident wrong answer costs a lot, a confident right one almost 0.")
+    st.caption("Above each digit: its true class, the predicted class and its loss = −log p(true class): a "
+               "confident wrong answer costs a lot, a confident right one almost 0.")
 
 
 with tab_ce:

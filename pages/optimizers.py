@@ -15,10 +15,10 @@ from core.optimizers import SURFACE_OPTIMIZER_LABELS as OPT_LABELS  # the 2-D su
 from ui import cache
 from ui.code import code_panel
 from ui.errors import show_input_error
-from ui.training import LR_CHOICES, trainer, training_panel
+from ui.training import LR_CHOICES, training_panel
 
 ensure_navigation()
-st.title("🏔️ Optimizers")
+st.title(":material/landscape: Optimizers")
 st.caption("Paths come from `torch.optim` itself: a 2-element parameter tensor, `loss.backward()`, "
            "`optimizer.step()` — as in any training loop.")
 tab_2d, tab_model = st.tabs(["On a 2-D loss surface", "On the real model (Fully Connected net)"])
@@ -86,7 +86,7 @@ def model_view() -> None:
                (cache.jobs().get(cfg) is None or cache.jobs().get(cfg).done.is_set())]
     if missing and st.button(f"Train all {len(missing)} missing", key="optm_train_all"):
         for o in missing:
-            cache.jobs().start(cfgs[o], trainer(cfgs[o]))
+            cache.jobs().submit(cfgs[o])
         st.rerun()
     cols = st.columns(len(cfgs))
     for col, (o, cfg) in zip(cols, cfgs.items()):

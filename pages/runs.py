@@ -12,15 +12,15 @@ from ui import cache
 from ui.training import summary_label
 
 ensure_navigation()
-st.title("📊 Training runs")
+st.title(":material/monitoring: Training runs")
 st.markdown("Every run trained on any page is stored on disk with its full configuration and history. "
             "Pick runs to overlay their curves; the same configuration always loads, never retrains.")
 
 summaries = cache.store().summaries()
 if not summaries:
     st.info("No stored runs yet. Train a network on the **Fully connected net** or **Convolutions** page and it "
-            "appears here.", icon="📭")
-    st.page_link("pages/fully_connected.py", label="Go to the Fully connected net page", icon="🕸️")
+            "appears here.", icon=":material/inbox:")
+    st.page_link("pages/fully_connected.py", label="Go to the Fully connected net page", icon=":material/hub:")
     st.stop()
 
 archs = sorted({s.config.model.arch for s in summaries})
@@ -40,8 +40,9 @@ table = [{
     "device": s.metrics["device"],
     "trained": datetime.fromtimestamp(s.created).strftime("%Y-%m-%d %H:%M"),
 } for s in shown]
+counts = st.column_config.NumberColumn(format="localized")  # thousands separators, still sorted as numbers
 event = st.dataframe(table, hide_index=True, width="stretch", on_select="rerun", selection_mode="multi-row",
-                     key="runs_table")
+                     key="runs_table", column_config={"samples/s": counts, "batch": counts})
 picked = event.selection.rows if event and event.selection.rows else list(range(min(3, len(shown))))
 st.caption("Select rows (tick the boxes on the left) to choose which runs to overlay; the three newest are shown "
            "by default.")

@@ -14,7 +14,7 @@ from ui.concept_widgets import op_controls, show_op_error, show_op_result, show_
 from ui.errors import show_input_error
 
 ensure_navigation()
-st.title("🔢 Tensors & autograd")
+st.title(":material/data_array: Tensors & autograd")
 cuda = torch.cuda.is_available()
 st.caption(f"Every value below is computed by PyTorch {torch.__version__} as you change the controls. "
            f"Tensors live on **{'CPU (CUDA is available: timings for both are shown)' if cuda else 'CPU'}**.")
@@ -89,7 +89,7 @@ def autograd_view() -> None:
                 rf"2({r.y:.4g} - {inp.t:g})\cdot {inp.x:g} = {r.hand_grad_w:.6g}$ and "
                 rf"$\dfrac{{\partial\,\text{{loss}}}}{{\partial b}} = 2(y - t) = {r.hand_grad_b:.6g}$.")
     if r.matches:
-        st.success("autograd's gradients equal the hand-derived formulas.", icon="✅")
+        st.success("autograd's gradients equal the hand-derived formulas.", icon=":material/check_circle:")
     else:
         st.error(f"Mismatch: autograd {r.grad_w}, {r.grad_b} vs formula {r.hand_grad_w}, {r.hand_grad_b}.")
     st.caption("Backward starts at the loss with gradient 1 and walks the graph right → left: each `…Backward0` "

@@ -1,6 +1,6 @@
 """Shared set-up for the Convolutions / Draw-a-digit tests: offline, a temp home, tiny stored runs.
 
-Imported by tests/test_*conv*.py, test_digits.py, test_explain.py and test_browser_draw.py. If
+Imported by tests/test_*conv*.py, test_digits.py and test_browser_draw.py. If
 tests/conftest.py already set PTCE_HOME session-wide, that home is used (setdefault).
 """
 from __future__ import annotations

@@ -76,7 +76,7 @@ def test_draw_a_stroke_and_see_predictions(browser, server_with_runs):
         page.get_by_text("your drawing").first.click()
         expect(page.get_by_text("test digit #")).to_have_count(0, timeout=60_000)  # the maps show the drawing
         page.get_by_text("model says").first.wait_for(timeout=60_000)
-        page.get_by_text("the same ✓").first.wait_for(timeout=30_000)
+        page.get_by_text("the same as by hand").first.wait_for(timeout=30_000)
         page.wait_for_timeout(1500)
         assert page.get_by_text("Traceback").count() == 0
         page.screenshot(path=str(ARTIFACTS / "convolutions_feature_maps.png"))

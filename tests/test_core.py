@@ -14,14 +14,13 @@ import torch.nn.functional as F
 from core import data as data_mod
 from core.atomic import TMP_PREFIX, atomic_write, atomic_write_bytes, sweep_temps
 from core.codegen import training_code
-from core.config import ModelConfig, Paths, TrainConfig, default_config
+from core.config import ConfigError, ModelConfig, Paths, TrainConfig, default_config
 from core.data import MNIST_MEAN, MNIST_STD, load_mnist, load_sample, to_input
 from core.inspection import (activations, confusion_matrix, count_params, layer_table, per_class_accuracy,
                           predict_proba)
-from core.jobs import Jobs
 from core.models import CNNDemo, Net2, build_model
 from core.store import RunStore, state_equal
-from core.train import ConfigError, fit, load_model
+from core.train import fit, load_model
 
 TINY = TrainConfig(model=ModelConfig("net2", hidden=16), optimizer="adam", lr=3e-3, batch_size=128, epochs=2, seed=1)
 
@@ -289,31 +288,6 @@ def test_same_config_requested_twice_at_once_trains_once(sample, tmp_path):
     assert calls == [1]
     assert sorted(trained for _, trained in results) == [False, True]
     assert state_equal(results[0][0].state, results[1][0].state)
-
-
-def test_jobs_deduplicate_and_report_progress(sample, tmp_path):
-    jobs = Jobs(RunStore(tmp_path))
-    started = []
-
-    def train(on_progress):
-        started.append(1)
-        return fit(TINY, sample, torch.device("cpu"), on_progress, report_every=5)
-
-    a = jobs.start(TINY, train)
-    b = jobs.start(TINY, train)
-    assert a is b
-    assert a.done.wait(60) and a.run is not None and a.error == ""
-    assert started == [1] and a.fraction == 1.0 and len(a.val_acc) == TINY.epochs
-
-
-def test_cancelled_job_saves_nothing(sample, tmp_path):
-    store = RunStore(tmp_path)
-    jobs = Jobs(store)
-    cfg = replace(TINY, epochs=50)
-    job = jobs.start(cfg, lambda on_progress: fit(cfg, sample, torch.device("cpu"), on_progress, report_every=1))
-    job.cancel_requested = True
-    assert job.done.wait(60)
-    assert "stopped" in job.error and store.load(cfg) is None
 
 
 def test_default_configs_are_trainable_and_keys_stable():

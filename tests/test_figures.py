@@ -12,6 +12,7 @@ import torch
 
 from core.figures import base, conv, images, losses, optim, tensors, training
 from core.figures.training import Curve
+from core.fmt import num
 
 RNG = np.random.default_rng(0)
 
@@ -24,7 +25,7 @@ def _graph():
     node = SimpleNamespace
     nodes = [node(id="w", label="w (leaf)", kind="leaf", value=2.0, grad=0.5, depth=2),
              node(id="x", label="x", kind="constant", value=3.0, grad=None, depth=2),
-             node(id="m", label="MulBackward0", kind="op", value=6.0, grad=1.0, depth=1),
+             node(id="m", label="w·x = MulBackward0", kind="op", value=6.0, grad=1.0, depth=1),
              node(id="l", label="loss", kind="op", value=6.0, grad=1.0, depth=0)]
     edges = [SimpleNamespace(src="w", dst="m", label="AccumulateGrad"), SimpleNamespace(src="x", dst="m",
                                                                                          label="no grad"),
@@ -54,7 +55,7 @@ BUILDERS = {
     ("optim", "contour_paths"): lambda: optim.contour_paths(_XS, _XS, np.add.outer(_XS ** 2, _XS ** 2),
                                                             {"SGD": RNG.random((5, 2))}, [(0.0, 0.0)], True, "s"),
     ("optim", "loss_per_step"): lambda: optim.loss_per_step({"SGD": RNG.random(5)}, log_y=True),
-    ("conv", "kernel_matrix"): lambda: conv.kernel_matrix(RNG.standard_normal((4, 3, 3, 3)), 1.0, "k"),
+    ("conv", "channel_kernels"): lambda: conv.channel_kernels(RNG.standard_normal((4, 3, 3, 3)), 1, 1.0, "k"),
     ("conv", "arithmetic"): lambda: conv.arithmetic(*RNG.standard_normal((3, 3, 3)), 0),
     ("conv", "channel_sums"): lambda: conv.channel_sums(RNG.standard_normal(3), 0.1, 0.7),
     ("conv", "coverage"): lambda: conv.coverage(RNG.integers(0, 4, (7, 7)), np.eye(7, dtype=bool),
@@ -112,15 +113,109 @@ def test_run_curves_two_panels_one_colour_per_run():
     assert by_run["a"] != by_run["b"]
     acc = [tr for tr in fig.data if tr.yaxis == "y2" and tr.legendgroup == "a"][0]
     assert np.allclose(acc.y, 100 * np.asarray(a.val_acc))
-    smoothed = [tr for tr in fig.data if tr.name == "a · train (smoothed)"][0]
+    smoothed = [tr for tr in fig.data if tr.name == "a" and tr.showlegend is not False][0]
     assert np.allclose(smoothed.x, np.arange(1, 41) / 10)  # steps in units of epochs
-    assert [a_.text for a_ in fig.layout.annotations] == ["Loss", "Validation accuracy"]
+    assert np.allclose(smoothed.y, training.smooth(a.step_loss))
+    assert [a_.text for a_ in fig.layout.annotations][:2] == ["Loss", "Validation accuracy"]
+    # one legend entry per run; the line styles are explained once, in the legend title
+    assert [tr.name for tr in fig.data if tr.showlegend is not False] == ["a", "b"]
+    assert "dotted: validation" in fig.layout.legend.title.text
 
 
-def test_run_curves_single_run_shows_raw_loss():
+def test_run_curves_single_run_one_legend_entry_per_curve():
     fig = training.run_curves([_curve("only")])
     names = [tr.name for tr in fig.data]
-    assert "train loss (raw)" in names and len(fig.data) == 4
+    assert names == ["train loss (raw, per batch)", "train loss (smoothed)", "validation loss", "validation accuracy"]
+    assert all(tr.legendgroup is None and tr.showlegend is not False for tr in fig.data)  # a click hides one curve
+    assert fig.data[1].line.color == base.ROLE["train"] and fig.data[2].line.color == base.ROLE["validation"]
+
+
+def test_run_curves_axes_read_honestly():
+    """Accuracy from 0 % with chance marked; epoch ticks at whole numbers; the legend below the axis titles."""
+    fig = training.run_curves([_curve("a", 30, 10)])
+    assert tuple(fig.layout.yaxis2.range) == (0, 101)
+    chance = fig.layout.shapes[0]
+    assert chance.yref == "y2" and chance.y0 == chance.y1 == training.CHANCE
+    for ax in (fig.layout.xaxis, fig.layout.xaxis2):
+        assert ax.dtick == 1 and float(ax.tick0).is_integer()
+    assert fig.layout.legend.yref == "container" and fig.layout.margin.b >= 60 + 24
+    long = training.run_curves([_curve("a", 400, 10)])  # 40 epochs: ticks every 4, still whole numbers
+    assert long.layout.xaxis2.dtick == 4 and long.layout.xaxis2.tick0 == 1
+
+
+def test_integer_and_log_ticks():
+    assert base.integer_ticks(3) == {"tick0": 1, "dtick": 1, "range": [0.5, 3.5]}
+    assert base.integer_ticks(25)["dtick"] == 3
+    few = base.log_ticks(0.05, 20)  # 0.1, 1, 10: every decade, plain numbers
+    assert few == {"type": "log", "dtick": 1, "exponentformat": "none"}
+    many = base.log_ticks(1e-12, 10)  # 13 decades: every 2nd, as powers of ten
+    assert many["dtick"] == 2 and many["exponentformat"] == "power"
+    t = losses.ce_temperature(np.geomspace(0.05, 20, 30), RNG.random(30), 1.0)
+    assert t.layout.xaxis.type == "log" and t.layout.xaxis.dtick == 1
+    o = optim.loss_per_step({"SGD": np.geomspace(10, 1e-9, 50)}, log_y=True)
+    assert o.layout.yaxis.dtick >= 1 and o.layout.yaxis.exponentformat == "power"
+
+
+def test_live_loss_legend_inside_the_plot_below_the_title():
+    fig = training.live_loss(list(RNG.random(20)), 100)
+    assert fig.layout.legend.yanchor == "top" and fig.layout.legend.y <= 1 and fig.layout.title.text
+    assert np.allclose(fig.data[1].y, training.smooth(fig.data[0].y))
+
+
+@pytest.mark.parametrize("value, decimals, text", [
+    (-0.001, 2, "0.00"), (-0.004, None, "-0.004"), (200832, None, "200,832"), (100480.0, None, "100,480"),
+    (-1234.5678, 2, "-1,234.57"), (1.5, None, "1.5"), (-0.0, None, "0"), (-0.00001, 4, "0.0000"),
+    (float("nan"), 2, "nan"), (2.0, 3, "2.000")])
+def test_num_never_writes_minus_zero(value, decimals, text):
+    assert num(value, decimals) == text
+
+
+def test_arithmetic_products_never_minus_zero():
+    patch = np.array([[-0.001, 0.5, 0.0]] * 3)
+    kernel = np.array([[0.2, -0.3, 0.1]] * 3)
+    fig = conv.arithmetic(patch, kernel, patch * kernel, 0)
+    texts = [t for tr in fig.data for row in tr.text for t in row]
+    assert texts and not any(t.startswith("-0.00") for t in texts) and "0.00" in fig.data[2].text[0]
+
+
+def test_channel_kernels_labels_every_input_channel():
+    w = RNG.standard_normal((4, 16, 3, 3))
+    fig = conv.channel_kernels(w, 2, 5.0, "k")
+    assert [a.text for a in fig.layout.annotations] == [f"in {i}" for i in range(16)]
+    z = np.asarray(fig.data[0].z, dtype=float)
+    assert np.allclose(z[:3, :3], w[2, 0]) and np.allclose(z[:3, -3:], w[2, 7])  # row 0: in 0..7
+    assert (fig.data[0].zmin, fig.data[0].zmax) == (-5.0, 5.0)
+
+
+def test_autograd_arrows_carry_tensor_names_and_stop_short():
+    fig = tensors.autograd_graph(*_graph())
+    arrows = [a for a in fig.layout.annotations if a.showarrow]
+    labels = [a.text for a in fig.layout.annotations if not a.showarrow and a.text.startswith("<i>")]
+    assert len(arrows) == 3 and all(a.standoff >= 10 and a.startstandoff >= 10 for a in arrows)
+    assert labels == ["<i>w</i>", "<i>x</i>", "<i>w·x</i>"]  # the tensor each arrow carries forward
+    # node labels come after every arrow (drawn on top), on an opaque ground
+    texts = [a.text for a in fig.layout.annotations]
+    node_labels = [i for i, t in enumerate(texts) if t.startswith("<b>")]
+    assert len(node_labels) == 4 and min(node_labels) > max(i for i, a in enumerate(fig.layout.annotations)
+                                                            if a.showarrow)
+    assert all(fig.layout.annotations[i].bgcolor for i in node_labels)
+
+
+def test_one_role_colour_for_predicted_and_true_everywhere():
+    probs = _P
+    bars = images.probability_bars(probs, true_label=2).data[0]
+    mist = conv.mistakes(RNG.random((1, 28, 28)), probs[None], 2, 1, [0]).data[1]
+    assert bars.marker.color[1] == mist.marker.color[1] == base.ROLE["predicted"]
+    assert bars.marker.line.color == mist.marker.color[2] == base.ROLE["true"]
+    ce = losses.ce_bars(list("0123"), *RNG.random((4, 4)), 1).data[0]
+    assert ce.marker.color[1] == base.ROLE["true"]
+
+
+def test_non_negative_tensor_on_sequential_scale_signed_on_diverging():
+    pos = tensors.tensor_heatmap(np.arange(4.0), "t").layout.coloraxis
+    neg = tensors.tensor_heatmap(np.arange(4.0) - 2, "t").layout.coloraxis
+    assert pos.cmin == 0 and neg.cmin == -neg.cmax == -2
+    assert pos.colorscale != neg.colorscale
 
 
 def test_curve_of_history():
@@ -177,7 +272,7 @@ def test_probability_bars_highlight_prediction_and_truth():
     fig = images.probability_bars(probs, true_label=2)
     bar = fig.data[0]
     assert np.allclose(bar.y, 100 * probs)
-    assert bar.marker.color[1] == base.PALETTE[0] and bar.marker.color[0] == base.MUTED
+    assert bar.marker.color[1] == base.ROLE["predicted"] and bar.marker.color[0] == base.MUTED
     assert list(bar.marker.line.width) == [0, 0, 3, 0] and bar.text is None
     shown = images.probability_bars(probs, "p", show_values=True).data[0]
     assert shown.text[1] == f"{100 * probs[1]:.0f}%"

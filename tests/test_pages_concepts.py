@@ -173,6 +173,30 @@ def test_losses_regression_controls():
     assert not at.error
 
 
+def test_losses_typed_logits_decide_the_classes():
+    """Typing the logits disables the Classes slider; the Target offers exactly the typed classes."""
+    at = page("losses")
+    assert not at.slider(key="ce_n").disabled and at.selectbox(key="ce_target").options == ["0", "1", "2"]
+    at.toggle(key="ce_typed").set_value(True)
+    ok(at)
+    at.text_input(key="ce_text").input("0.5, -1, 2, 3, 0")
+    ok(at)
+    assert at.slider(key="ce_n").disabled
+    assert at.selectbox(key="ce_target").options == [str(i) for i in range(5)]
+    at.selectbox(key="ce_target").set_value(4)
+    ok(at)
+    expected = torch.nn.functional.cross_entropy(torch.tensor([[0.5, -1, 2, 3, 0]]), torch.tensor([4])).item()
+    assert float(at.metric[2].value) == pytest.approx(expected, rel=1e-6)
+
+
+def test_losses_outlier_sentence_only_with_the_outlier():
+    at = page("losses")
+    assert "coming from the outlier" in texts(at, "markdown")
+    at.toggle(key="reg_outlier").set_value(False)
+    ok(at)
+    assert "outlier" not in texts(at, "markdown") and "MSE picks the mean" in texts(at, "markdown")
+
+
 def test_losses_without_stored_run_offers_training():
     at = page("losses")
     assert "Not trained yet" in texts(at, "info")

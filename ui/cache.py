@@ -53,10 +53,11 @@ def store() -> RunStore:
 
 @st.cache_resource
 def jobs() -> Jobs:
-    """The process-wide registry of training jobs (sessions share runs in progress)."""
-    registry = Jobs(store())
-    atexit.register(registry.shutdown)  # stop training threads cleanly when the server exits
-    return registry
+    """The server's pool of training worker processes: started once, kept warm, shared by every session
+    (two sessions asking for one config share its job); shut down (running jobs killed) at exit."""
+    pool = Jobs(paths())
+    atexit.register(pool.shutdown)
+    return pool
 
 
 class _DownloadAttempt:
@@ -100,7 +101,7 @@ def _mnist() -> MNISTData:
     data = load_mnist(paths(), allow_download=False)  # the download itself ran, with progress, above
     error = _download_attempt().error
     if data.source == "mnist-sample" and error:
-        data = replace(data, note=f"Full MNIST could not be downloaded ({error}); run "
+        data = replace(data, note=f"Full MNIST could not be downloaded: {error}. Run "
                                   "`python -m core.data --download` when online.")
     return data
 

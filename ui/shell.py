@@ -13,7 +13,7 @@ def sidebar_status() -> None:
         st.caption("**Device** · " + device_label(cache.device()))
         st.caption("**Data** · " + data.description)
         if data.note:
-            st.caption("⚠️ " + data.note)
+            st.caption(":material/warning: " + data.note)
         st.caption(f"**Runs stored in** · `{cache.paths().runs}` (set `{HOME_ENV}` to move it)")
 
 

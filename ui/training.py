@@ -10,8 +10,9 @@ from core.estimate import estimate_seconds
 from core.config import ConfigError
 from core.figures.training import Curve, live_loss, run_curves
 from core.record import STATUS_LABELS, Run
+from core.run_analysis import overfitting
 from core.store import RunSummary
-from core.train import check_config, diagnose, fit
+from core.train import check_config, diagnose
 from ui import cache
 
 HIDDEN_CHOICES = [16, 32, 64, 128, 256, 512]
@@ -68,25 +69,35 @@ def config_controls(arch: Arch, key: str) -> TrainConfig:
     return cfg
 
 
-def trainer(cfg: TrainConfig):
-    data, device = cache.mnist(), cache.device()
-    return lambda on_progress: fit(cfg, data, device, on_progress)
+def _waiting_text(ahead: int) -> str:
+    if ahead == 0:
+        return "Waiting for a free training worker: this run is next in line."
+    return f"Waiting for a free training worker: {ahead} run{'s' if ahead > 1 else ''} ahead of this one."
 
 
 @st.fragment(run_every=0.5)
 def _progress_view(cfg: TrainConfig, key: str) -> None:
-    job = cache.jobs().get(cfg)
-    if job is None or job.done.is_set():
+    pool = cache.jobs()
+    job = pool.get(cfg)
+    landed = cache.store().has(cfg) and cache.stored_run(cfg) is not None  # even if a worker's message was lost
+    if job is None or job.done.is_set() or landed:
         st.rerun()  # the whole page now shows the finished run (or the failure)
         return
-    label = f"Epoch {job.epoch}/{cfg.epochs} · step {len(job.step_loss)}/{job.total_steps or '…'}"
-    if job.val_acc:
-        label += f" · validation accuracy {100 * job.val_acc[-1]:.1f}%"
-    st.progress(job.fraction, text=label)
-    if job.step_loss:
-        st.plotly_chart(live_loss(job.step_loss, job.total_steps), key=f"{key}_live")
-    if st.button("Stop training", key=f"{key}_stop"):
-        job.cancel_requested = True
+    ahead = pool.position(job)
+    if ahead is not None:
+        st.info(_waiting_text(ahead), icon=":material/hourglass_top:")
+    elif not job.total_steps:
+        st.progress(0.0, text="Starting: the training worker is getting the model and data ready…")
+    else:
+        label = f"Epoch {job.epoch}/{cfg.epochs} · step {len(job.step_loss)}/{job.total_steps}"
+        if job.val_acc:
+            label += f" · validation accuracy {100 * job.val_acc[-1]:.1f}%"
+        st.progress(job.fraction, text=label)
+        if job.step_loss:
+            st.plotly_chart(live_loss(list(job.step_loss), job.total_steps), key=f"{key}_live")
+    if st.button("Stop training", key=f"{key}_stop", icon=":material/stop_circle:"):
+        pool.stop(job)  # kills its worker at once; nothing is stored
+        st.rerun()
 
 
 def training_panel(cfg: TrainConfig, key: str) -> tuple[Run, torch.nn.Module] | None:
@@ -100,9 +111,12 @@ def training_panel(cfg: TrainConfig, key: str) -> tuple[Run, torch.nn.Module] | 
             st.warning(f"Stored run loaded, marked **did not learn**: {facts}. Pages that pick a trained model for "
                        f"you skip it.", icon=":material/trending_flat:")
         else:
-            st.success(f"Trained run loaded from the store: {facts}.", icon="💾")
+            st.success(f"Trained run loaded from the store: {facts}.", icon=":material/save:")
         for note in diagnose(run.history):
-            st.warning(note, icon="⚠️")
+            st.warning(note, icon=":material/warning:")
+        overfit = overfitting(run.history.val_loss)
+        if overfit is not None:
+            st.warning(overfit.sentence(), icon=":material/trending_up:")
         return stored
     problem = cache.store().last_problem(cfg)
     if problem:
@@ -117,16 +131,16 @@ def training_panel(cfg: TrainConfig, key: str) -> tuple[Run, torch.nn.Module] | 
         _progress_view(cfg, key)
         return None
     if job is not None and job.error:
-        st.error(job.error, icon="⚠️")
+        st.error(job.error, icon=":material/error:")
     data = cache.mnist()
     dev = cache.device()
     step_s = cache.step_seconds(cfg.model, cfg.optimizer, min(cfg.batch_size, len(data.train)), str(dev))
     est = estimate_seconds(cfg, len(data.train), len(data.test), step_s)
     st.info(f"Not trained yet. Estimated training time: **~{est:.0f} s** on {dev.type.upper()} "
             f"({cfg.epochs} epochs × {len(data.train):,} digits, {1000 * step_s:.1f} ms per step measured just now).",
-            icon="⏱️")
+            icon=":material/timer:")
     if st.button("Train", type="primary", key=f"{key}_train"):
-        cache.jobs().start(cfg, trainer(cfg))
+        cache.jobs().submit(cfg)  # trains in a worker process; this page only watches
         st.rerun()
     return None
 

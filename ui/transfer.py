@@ -18,7 +18,7 @@ from core.data import load_sample
 from core.inspection import LayerRow, confusion_matrix, count_params, layer_table
 from core.models import resnet18
 from core.pretrained import WeightsResult, load_imagenet_weights
-from core.train import Run
+from core.record import Run
 from core.transfer import (STRATEGIES, Anatomy, ImageTask, LayerGrad, ParamGroup, RunResult, apply_strategy,
                            build_resnet18, cifar_task, digit_tasks, estimate_seconds, first_filters, fit_transfer,
                            gradient_norms, model_of, normalization, param_groups, predict, source_config,

@@ -2,7 +2,9 @@
 
 Every figure is written as one plain dict and validated once by `go.Figure(...)`: no `make_subplots`,
 no chains of `update_*` calls (each costs 10-100 ms), so pages that redraw on every slider move stay fast.
-Signed quantities use one diverging scale centred on zero (blue negative, white zero, red positive).
+Signed quantities use one diverging scale centred on zero (blue negative, white zero, red positive);
+non-negative ones (after ReLU, counts) one sequential scale from 0. Colours that mean something have one
+meaning everywhere (`ROLE`), and numbers are written by one formatter (`core.fmt.num`).
 """
 from __future__ import annotations
 
@@ -11,10 +13,24 @@ from collections.abc import Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f")
+PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f")  # runs, series
 MUTED = "#c7c7c7"  # bars that are not the point of the figure
 DIVERGING = "RdBu_r"
+SEQUENTIAL = "Reds"  # values from 0 up (after ReLU): white 0 to red, the positive half of DIVERGING
+COUNTS = "Blues"  # how many (confusion matrices, kernel positions): white 0 to blue
 INK = "gray_r"  # 0 = white paper, high = dark ink, as MNIST is usually shown
+
+# One meaning per colour, on every page: the class a model predicts is always orange, the true class always
+# green; positive values red and negative blue (the two ends of DIVERGING); training curves blue, validation purple.
+ROLE = {
+    "predicted": "#ff7f0e",
+    "true": "#2ca02c",
+    "positive": "#d6604d",
+    "negative": "#4393c3",
+    "train": "#1f77b4",
+    "validation": "#9467bd",
+    "neutral": "#555555",
+}
 
 
 def figure(data: Sequence[dict], layout: dict) -> go.Figure:
@@ -78,7 +94,7 @@ def diverging(limit: float) -> dict:
     return {"colorscale": DIVERGING, "zmin": -limit, "zmax": limit, "zmid": 0}
 
 
-def sequential(limit: float | None = None, colorscale: str = "Viridis") -> dict:
+def sequential(limit: float | None = None, colorscale: str = SEQUENTIAL) -> dict:
     """Heatmap colours for values from 0 up (the range is the data's own when limit is None)."""
     return {"colorscale": colorscale} if limit is None else {"colorscale": colorscale, "zmin": 0, "zmax": limit}
 
@@ -90,3 +106,16 @@ def ink(limit: float | None = None) -> dict:
 
 def top_legend(y: float = 1.02) -> dict:
     return {"orientation": "h", "yanchor": "bottom", "y": y, "x": 0}
+
+
+def integer_ticks(n: int) -> dict:
+    """Axis entries for 1..n epochs: ticks on whole numbers only (at most about 10 of them)."""
+    return {"tick0": 1, "dtick": max(1, -(-n // 10)), "range": [0.5, max(n, 1) + 0.5]}
+
+
+def log_ticks(lo: float, hi: float) -> dict:
+    """Axis entries for a log axis from lo to hi (> 0): ticks at powers of ten only, written 0.1, 1, 10 over a few
+    decades and 10⁻⁶ over many (never Plotly's "5 6 7 8 9 0.1 2 3" minor labels)."""
+    decades = np.log10(max(hi, 1e-300)) - np.log10(max(lo, 1e-300))
+    return {"type": "log", "dtick": max(1, int(np.ceil(decades / 8))),
+            "exponentformat": "power" if decades > 6 or hi > 1e4 or lo < 1e-3 else "none"}

@@ -9,29 +9,22 @@ from collections.abc import Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from core.figures.base import diverging, figure, heading, image_axes, ink, margin, panel_titles, symmetric_limit
-from core.figures.images import image
+from core.figures.base import (COUNTS, MUTED, ROLE, diverging, figure, heading, image_axes, ink, margin, panel_titles,
+                               symmetric_limit)
+from core.figures.images import image, mosaic
+from core.fmt import num
 
 KIND_COLOURS = {"Input": "#bdbdbd", "Conv2d": "#1f77b4", "ReLU": "#ff7f0e", "MaxPool2d": "#2ca02c",
                 "Flatten": "#7f7f7f", "Linear": "#9467bd"}
 
 
-def kernel_matrix(weights: np.ndarray, limit: float, title: str = "") -> go.Figure:
-    """conv2-style weights (O, I, k, k) as an O×I grid of k×k kernels: row = output channel, column = input."""
-    o, i, k, _ = weights.shape
-    zz = np.full((o, k + 1, i, k + 1), np.nan, dtype=np.float32)
-    zz[:, :k, :, :k] = weights.transpose(0, 2, 1, 3)  # (O, k+1, I, k+1) with NaN gaps
-    z = zz.reshape(o * (k + 1), i * (k + 1))[:-1, :-1]
-    oo = np.broadcast_to((np.arange(z.shape[0]) // (k + 1))[:, None], z.shape)
-    ii = np.broadcast_to((np.arange(z.shape[1]) // (k + 1))[None, :], z.shape)
-    trace = {"type": "heatmap", "z": z, "customdata": np.stack([oo, ii], axis=-1), "hoverongaps": False,
-             **diverging(limit), "colorbar": {"title": {"text": "weight"}, "thickness": 12},
-             "hovertemplate": "output channel %{customdata[0]}, input channel %{customdata[1]}: "
-                              "%{z:.3f}<extra></extra>"}
-    layout = {"title": heading(title), "height": int(60 + 5.5 * o * (k + 1)), "margin": margin(40 if title else 10),
-              "plot_bgcolor": "white", **image_axes()}
-    return figure([trace], layout)
-
+def channel_kernels(weights: np.ndarray, out_channel: int, limit: float, title: str = "") -> go.Figure:
+    """One output channel of a conv layer's weights (O, I, k, k): its I kernels of k×k, one per input channel,
+    each titled "in i", on the shared diverging scale `limit` (the whole layer's, so channels compare)."""
+    kernels = np.asarray(weights[out_channel], dtype=np.float32)  # (I, k, k)
+    cols = 8 if kernels.shape[0] > 8 else kernels.shape[0]
+    return mosaic(kernels, cols, titles=[f"in {i}" for i in range(kernels.shape[0])], title=title, limit=limit,
+                  colorbar_title="weight", tile_label="input channel")
 
 
 def arithmetic(patch: np.ndarray, kernel: np.ndarray, products: np.ndarray, in_channel: int,
@@ -42,12 +35,12 @@ def arithmetic(patch: np.ndarray, kernel: np.ndarray, products: np.ndarray, in_c
     for j, (z, name, lim) in enumerate(((patch, "input", patch_limit), (kernel, "weight", kernel_limit),
                                         (products, "product", None))):
         sx = "" if j == 0 else str(j + 1)
-        text = [[f"{v:.2f}" for v in row] for row in np.asarray(z, dtype=np.float64)]
+        text = [[num(v, 2) for v in row] for row in np.asarray(z, dtype=np.float64)]
         data.append({"type": "heatmap", "z": z, "text": text, "texttemplate": "%{text}",
                      "textfont": {"size": 13}, **diverging(lim or symmetric_limit(z)), "showscale": False,
                      "xaxis": f"x{sx}", "yaxis": f"y{sx}",
                      "hovertemplate": f"{name} row %{{y}}, col %{{x}}: %{{z:.4f}}<extra></extra>"})
-    titles = [f"input patch (channel {in_channel})", "× kernel weights", "= products, element by element"]
+    titles = [f"input patch (ch {in_channel})", "× kernel weights", "= products"]
     layout = {"height": 250, "margin": margin(30), "annotations": panel_titles(titles, gap=0.06, size=12),
               **image_axes(3, 0.06)}
     return figure(data, layout)
@@ -58,9 +51,10 @@ def channel_sums(sums: np.ndarray, bias: float, value: float) -> go.Figure:
     names = [f"ch {i}" for i in range(len(sums))] + ["bias", "= value"]
     trace = {"type": "waterfall", "x": names, "y": [float(s) for s in sums] + [float(bias), 0.0],
              "measure": ["relative"] * (len(sums) + 1) + ["total"],
-             "increasing": {"marker": {"color": "#d6604d"}}, "decreasing": {"marker": {"color": "#4393c3"}},
-             "totals": {"marker": {"color": "#555555"}}, "hovertemplate": "%{x}: %{y:.4f}<extra></extra>"}
-    layout = {"title": heading(f"Each input channel's 9 products summed, then the bias: total {value:.4f}"),
+             "increasing": {"marker": {"color": ROLE["positive"]}},
+             "decreasing": {"marker": {"color": ROLE["negative"]}}, "totals": {"marker": {"color": ROLE["neutral"]}},
+             "hovertemplate": "%{x}: %{y:.4f}<extra></extra>"}
+    layout = {"title": heading(f"Each input channel's 9 products summed, then the bias: total {num(value, 4)}"),
               "height": 250, "margin": margin(40), "showlegend": False, "xaxis": {"type": "category"},
               "yaxis": {"title": {"text": "contribution"}}}
     return figure([trace], layout)
@@ -75,7 +69,7 @@ def coverage(counts: np.ndarray, is_padding: np.ndarray, uncovered: np.ndarray, 
     data = [
         {"type": "heatmap", "z": np.where(is_padding, 1.0, np.nan), "colorscale": [[0, "#e0e0e0"], [1, "#e0e0e0"]],
          "showscale": False, "hoverinfo": "skip", "hoverongaps": False},
-        {"type": "heatmap", "z": np.where(is_padding, np.nan, z), "colorscale": "Blues", "zmin": 0,
+        {"type": "heatmap", "z": np.where(is_padding, np.nan, z), "colorscale": COUNTS, "zmin": 0,
          "zmax": max(1.0, float(z.max())), "hoverongaps": False,
          "colorbar": {"title": {"text": "kernel<br>positions"}, "thickness": 12},
          "hovertemplate": "row %{y}, col %{x}: used by %{z} kernel positions<extra></extra>"},
@@ -148,12 +142,14 @@ def shape_flow(stages: Sequence[tuple[str, str, tuple[int, ...], str, int]]) -> 
 
 
 def mistakes(images: np.ndarray, probs: np.ndarray, true: int, pred: int, indices: Sequence[int]) -> go.Figure:
-    """Misclassified digits (n, 28, 28) on top, each one's 10 probabilities below (predicted red, true green)."""
+    """Misclassified digits (n, 28, 28) on top, each one's 10 probabilities below (predicted and true class in
+    their ROLE colours)."""
     n = len(images)
     gap = 0.02
     w = (1 - gap * (n - 1)) / max(n, 1)
-    colours = ["#c7c7c7"] * 10
-    colours[pred], colours[true] = "#d62728", "#2ca02c"
+    colours = [MUTED] * 10
+    p_col, t_col = ROLE["predicted"], ROLE["true"]
+    colours[pred], colours[true] = p_col, t_col
     data, layout = [], {"height": 320, "margin": margin(50), "showlegend": False, "bargap": 0.15}
     for j in range(n):
         a, b = 2 * j + 1, 2 * j + 2
@@ -170,8 +166,8 @@ def mistakes(images: np.ndarray, probs: np.ndarray, true: int, pred: int, indice
         layout[f"yaxis{b}"] = {"domain": [0.0, 0.38], "anchor": f"x{b}", "range": [0, 100],
                                "showticklabels": j == 0, "title": {"text": "%" if j == 0 else ""}}
     layout["annotations"] = [
-        {"text": f"test #{i}<br><span style='color:#d62728'>{pred}: {100 * p[pred]:.0f}%</span> · "
-                 f"<span style='color:#2ca02c'>{true}: {100 * p[true]:.0f}%</span>", "x": j * (w + gap) + w / 2,
+        {"text": f"test #{i}<br><span style='color:{p_col}'>{pred}: {100 * p[pred]:.0f}%</span> · "
+                 f"<span style='color:{t_col}'>{true}: {100 * p[true]:.0f}%</span>", "x": j * (w + gap) + w / 2,
          "y": 1.0, "xref": "paper", "yref": "paper", "showarrow": False, "yanchor": "bottom", "font": {"size": 10}}
         for j, (i, p) in enumerate(zip(indices, probs))]
     return figure(data, layout)

@@ -8,7 +8,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from core.figures import base
-from core.figures.base import MUTED, PALETTE, figure, heading, image_axes, ink, margin, panel_titles, symmetric_limit
+from core.figures.base import MUTED, ROLE, figure, heading, image_axes, ink, margin, panel_titles, symmetric_limit
 
 COLOURS = {"diverging": base.diverging, "sequential": base.sequential, "ink": base.ink}  # mosaic scales by name
 
@@ -64,7 +64,7 @@ def mosaic(maps: np.ndarray, cols: int = 8, *, titles: Sequence[str] = (), title
 def _box_shape(box: tuple[int, int, int, int]) -> dict:
     t, b, left, right = box
     return {"type": "rect", "x0": left - 0.5, "x1": right - 0.5, "y0": t - 0.5, "y1": b - 0.5, "xref": "x",
-            "yref": "y", "line": {"color": "#ff7f0e", "width": 3}}
+            "yref": "y", "line": {"color": ROLE["predicted"], "width": 3}}
 
 
 def image(img: np.ndarray, title: str = "", height: int = 220, diverging: bool = False,
@@ -86,14 +86,15 @@ def image(img: np.ndarray, title: str = "", height: int = 220, diverging: bool =
 
 def probability_bars(probs: np.ndarray, title: str = "", *, true_label: int | None = None, height: int = 220,
                      show_values: bool = False) -> go.Figure:
-    """Bars of the class probabilities in %: the predicted class blue, the true one (if given) outlined green,
+    """Bars of the class probabilities in %: the predicted class in ROLE["predicted"], the true one (if given)
+    outlined in ROLE["true"],
     each value written above its bar with show_values."""
     p = np.asarray(probs, dtype=float)
     pred = int(np.argmax(p))
     classes = range(len(p))
     trace = {"type": "bar", "x": [str(i) for i in classes], "y": 100 * p,
-             "marker": {"color": [PALETTE[0] if i == pred else MUTED for i in classes],
-                        "line": {"color": PALETTE[2], "width": [3 if i == true_label else 0 for i in classes]}},
+             "marker": {"color": [ROLE["predicted"] if i == pred else MUTED for i in classes],
+                        "line": {"color": ROLE["true"], "width": [3 if i == true_label else 0 for i in classes]}},
              "hovertemplate": "class %{x}: %{y:.1f}%<extra></extra>"}
     if show_values:
         trace.update(text=[f"{100 * v:.0f}%" if v >= 0.01 else "" for v in p], textposition="outside")

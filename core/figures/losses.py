@@ -6,23 +6,25 @@ from collections.abc import Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from core.figures.base import PALETTE, axis_name, columns, figure, margin, panel_titles, top_legend
+from core.figures.base import (MUTED, PALETTE, ROLE, axis_name, columns, figure, log_ticks, margin, panel_titles,
+                               top_legend)
+from core.fmt import num
 
 
 def ce_bars(classes: Sequence[str], scaled: np.ndarray, probs: np.ndarray, log_probs: np.ndarray,
             grad: np.ndarray, target: int) -> go.Figure:
-    """Four panels for the CE breakdown; the target class is red in each."""
+    """Four panels for the CE breakdown; the target (true) class in ROLE["true"] in each."""
     titles = ("logits z (after temperature)", "softmax(z) = probability", "LogSoftmax(z)",
               "∂CE/∂z = softmax − one-hot")
     layout, ann = columns(4, gap=0.05), panel_titles(titles, gap=0.05, size=13)
     data = []
-    for k, (vals, fmt) in enumerate(((scaled, ".3g"), (probs, ".3f"), (log_probs, ".3g"), (grad, ".3f"))):
+    for k, (vals, decimals) in enumerate(((scaled, None), (probs, 3), (log_probs, None), (grad, 3))):
         data.append(dict(type="bar", x=list(classes), y=np.asarray(vals, dtype=float),
-                         marker=dict(color=[PALETTE[3] if i == target else PALETTE[0] for i in range(len(vals))]),
-                         text=[f"{v:{fmt}}" for v in vals], textposition="auto", showlegend=False,
+                         marker=dict(color=[ROLE["true"] if i == target else MUTED for i in range(len(vals))]),
+                         text=[num(v, decimals) for v in vals], textposition="auto", showlegend=False,
                          xaxis=axis_name("x", k), yaxis=axis_name("y", k),
                          hovertemplate="class %{x}: %{y:.6g}<extra></extra>"))
-        layout[axis_name("xaxis", k)].update(type="category", title=dict(text="class (red = target)"))
+        layout[axis_name("xaxis", k)].update(type="category", title=dict(text="class (green = target)"))
     layout["yaxis2"].update(range=[0, 1])
     layout.update(height=300, margin=margin(50), annotations=ann)
     return figure(data, layout)
@@ -33,7 +35,8 @@ def ce_temperature(temps: np.ndarray, losses: np.ndarray, current: float) -> go.
                  line=dict(color=PALETTE[0]))]
     layout = dict(height=280, margin=margin(50),
                   title=dict(text="Same logits and target, other temperatures", font=dict(size=14)),
-                  xaxis=dict(title=dict(text="temperature T (logits divided by T), log scale"), type="log"),
+                  xaxis=dict(title=dict(text="temperature T (logits divided by T), log scale"),
+                             **log_ticks(float(np.min(temps)), float(np.max(temps)))),
                   yaxis=dict(title=dict(text="cross-entropy loss (nats)"), rangemode="tozero"),
                   shapes=[dict(type="line", x0=current, x1=current, y0=0, y1=1, yref="paper",
                                line=dict(dash="dot", color="#888"))],
@@ -97,8 +100,8 @@ def per_class_loss(per_class: np.ndarray, mean: float) -> go.Figure:
                   xaxis=dict(title=dict(text="true digit"), type="category"),
                   yaxis=dict(title=dict(text="mean cross-entropy (nats)"), range=[0, max(top, mean * 1.2, 1e-3)]),
                   shapes=[dict(type="line", x0=0, x1=1, xref="paper", y0=mean, y1=mean,
-                               line=dict(dash="dot", color="#d62728"))],
+                               line=dict(dash="dot", color=ROLE["neutral"]))],
                   annotations=[dict(x=0, xref="paper", y=mean, text=f"all digits: {mean:.3f}", showarrow=False,
-                                    xanchor="left", yanchor="bottom", font=dict(color="#d62728"),
+                                    xanchor="left", yanchor="bottom", font=dict(color=ROLE["neutral"]),
                                     bgcolor="rgba(255,255,255,0.85)")])
     return figure(data, layout)

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from core.figures.base import figure, margin, top_legend
+from core.figures.base import figure, log_ticks, margin, top_legend
 
 PATH_COLORS = ("#ff4136", "#00d5ff", "#ff851b", "#f012be")  # readable on Viridis contours and on white
 
@@ -45,6 +45,13 @@ def contour_paths(xs: np.ndarray, ys: np.ndarray, Z: np.ndarray, paths: dict[str
     return figure(data, layout)
 
 
+def _log_axis(losses: dict[str, np.ndarray], floor: float) -> dict:
+    """A log axis over all finite losses (at least `floor`), ticked at powers of ten."""
+    vals = np.concatenate([np.maximum(np.asarray(v, dtype=float), floor) for v in losses.values()] or [np.ones(1)])
+    vals = vals[np.isfinite(vals)]
+    return log_ticks(float(vals.min()), float(vals.max())) if vals.size else {"type": "log"}
+
+
 def loss_per_step(losses: dict[str, np.ndarray], log_y: bool, floor: float = 1e-12) -> go.Figure:
     """Loss after each step; on a log axis values below `floor` (float32 reaching 0) are drawn at `floor`."""
     data = [dict(type="scatter", x=np.arange(len(vals)), y=np.maximum(vals, floor) if log_y else vals, mode="lines",
@@ -54,6 +61,6 @@ def loss_per_step(losses: dict[str, np.ndarray], log_y: bool, floor: float = 1e-
                   title=dict(text="Loss f(x, y) after each step", font=dict(size=14)),
                   xaxis=dict(title=dict(text="step")),
                   yaxis=dict(title=dict(text="loss" + (f" (log scale, floor {floor:g})" if log_y else "")),
-                             type="log" if log_y else "linear", exponentformat="e"),
+                             **(_log_axis(losses, floor) if log_y else {"type": "linear"})),
                   legend=dict(orientation="h", yanchor="bottom", y=1.0, x=1, xanchor="right"))
     return figure(data, layout)

@@ -6,18 +6,17 @@ from collections.abc import Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from core.figures.base import PALETTE, axis_name, columns, figure, margin, panel_titles
+from core.figures.base import DIVERGING, PALETTE, ROLE, SEQUENTIAL, axis_name, columns, figure, margin, panel_titles
+from core.fmt import num
 
 ANNOTATE_MAX = 144  # cells per matrix up to which values are written in the cells
 MAX_PANELS = 6
 
 
 def _fmt(v: float, is_int: bool) -> str:
-    if not np.isfinite(v):
-        return str(v)
-    if is_int:
-        return str(int(v))
-    return f"{v:.3g}" if abs(v) >= 1e-3 or v == 0 else f"{v:.1e}"
+    if not np.isfinite(v) or is_int:
+        return num(v)
+    return num(v) if abs(v) >= 1e-3 or v == 0 else f"{v:.1e}"
 
 
 def tensor_heatmap(arr: np.ndarray, title: str, cell_px: int = 48) -> go.Figure:
@@ -25,7 +24,8 @@ def tensor_heatmap(arr: np.ndarray, title: str, cell_px: int = 48) -> go.Figure:
 
     0-d and 1-d tensors are one row; 2-d as is (row i = index i of dim 0, column j = index j of dim 1);
     3-d and more are split along the leading dimensions into panels titled with their index, e.g. [1, :, :].
-    Diverging colours (blue < 0 < red, white at 0) when values are signed, else one hue from 0.
+    Diverging colours (blue < 0 < red, white at 0) when values are signed, else the sequential scale from 0
+    (white 0 to red).
     """
     a = np.asarray(arr)
     is_int = a.dtype.kind in "iub"
@@ -44,9 +44,9 @@ def tensor_heatmap(arr: np.ndarray, title: str, cell_px: int = 48) -> go.Figure:
     lo, hi = float(finite.min()), float(finite.max())
     if lo < 0:
         lim = max(abs(lo), abs(hi)) or 1.0
-        cax = dict(colorscale="RdBu_r", cmin=-lim, cmax=lim)
+        cax = dict(colorscale=DIVERGING, cmin=-lim, cmax=lim)
     else:
-        cax = dict(colorscale="Blues", cmin=0.0, cmax=hi if hi > 0 else 1.0)
+        cax = dict(colorscale=SEQUENTIAL, cmin=0.0, cmax=hi if hi > 0 else 1.0)
     n = len(mats)
     layout, ann = columns(n, gap=0.04), panel_titles(names if n > 1 else [], gap=0.04, size=13)
     data = []
@@ -80,7 +80,8 @@ def autograd_graph(nodes: Sequence, edges: Sequence) -> go.Figure:
     """The recorded graph, inputs on the left and the loss on the right.
 
     Nodes: GraphNode-like (id, label, kind, value, grad, depth). Edges: (src, dst, label) in forward direction;
-    the edge label is the backward function that receives the gradient along it.
+    each arrow is labelled with the tensor it carries forward (the source node's name); the backward functions
+    are named in the nodes themselves ("y = AddBackward0").
     """
     max_depth = max(n.depth for n in nodes)
     by_depth: dict[int, list] = {}
@@ -91,15 +92,18 @@ def autograd_graph(nodes: Sequence, edges: Sequence) -> go.Figure:
         group.sort(key=lambda n: (n.kind == "constant", n.label))
         for i, n in enumerate(group):
             pos[n.id] = (max_depth - d, (len(group) - 1) / 2 - i)
+    short = {n.id: n.label.split(" = ")[0].split(" (")[0] for n in nodes}  # "w (leaf)" -> "w", "y = Add…" -> "y"
     ann = []
     for e in edges:
         (x0, y0), (x1, y1) = pos[e.src], pos[e.dst]
-        ann.append(dict(x=x1 - 0.12, y=y1, ax=x0 + 0.12, ay=y0, xref="x", yref="y", axref="x", ayref="y",
-                        showarrow=True, arrowhead=3, arrowsize=1.2, arrowwidth=1.5, text="",
-                        arrowcolor="#bbbbbb" if e.label == "no grad" else "#555555"))
-        ann.append(dict(x=(x0 + x1) / 2, y=(y0 + y1) / 2 + 0.1, text=f"<i>{e.label}</i>", showarrow=False,
-                        font=dict(size=10, color="#888888"), bgcolor="rgba(255,255,255,0.8)"))
-    colors = {"leaf": PALETTE[2], "op": PALETTE[0], "constant": "#aaaaaa"}
+        # The arrow stops `standoff` pixels short of both markers, so its head never sits on a node or its label.
+        ann.append(dict(x=x1, y=y1, ax=x0, ay=y0, xref="x", yref="y", axref="x", ayref="y", standoff=14,
+                        startstandoff=14, showarrow=True, arrowhead=3, arrowsize=1.2, arrowwidth=1.5, text="",
+                        arrowcolor="#bbbbbb" if e.label == "no grad" else ROLE["neutral"]))
+        # A forward arrow carries a tensor: it is labelled with that tensor's name, not a backward function.
+        ann.append(dict(x=x0 + 0.45 * (x1 - x0), y=y0 + 0.45 * (y1 - y0), text=f"<i>{short[e.src]}</i>",
+                        showarrow=False, font=dict(size=10, color="#666666"), bgcolor="rgba(255,255,255,0.85)"))
+    colors = {"leaf": PALETTE[2], "op": PALETTE[0], "constant": "#aaaaaa"}  # kinds of node, not roles
     data = []
     for kind, name in (("op", "operation (grad_fn)"), ("leaf", "leaf tensor (requires_grad)"),
                        ("constant", "constant (no grad)")):
@@ -114,9 +118,12 @@ def autograd_graph(nodes: Sequence, edges: Sequence) -> go.Figure:
             if n.grad is not None:
                 s += f"<br>∂loss/∂· = {n.grad:.4g}"
             text.append(s)
+            # Labels are annotations drawn after the arrows, on a white ground: a line passing under one never
+            # hides its text (scatter text would sit under the arrow annotations).
+            ann.append(dict(x=pos[n.id][0], y=pos[n.id][1], xref="x", yref="y", text=s, showarrow=False,
+                            yanchor="top", yshift=-12, font=dict(size=11), bgcolor="rgba(255,255,255,0.92)"))
         data.append(dict(type="scatter", x=[pos[n.id][0] for n in group], y=[pos[n.id][1] for n in group],
-                         mode="markers+text", name=name, text=text, textposition="bottom center",
-                         hoverinfo="text", textfont=dict(size=11),
+                         mode="markers", name=name, text=text, hoverinfo="text",
                          marker=dict(size=18, color=colors[kind], symbol="square" if kind == "op" else "circle")))
     layout = dict(height=380, margin=margin(50), plot_bgcolor="white", annotations=ann,
                   title=dict(text="Graph recorded by autograd — forward runs left → right, "

@@ -8,7 +8,8 @@ from typing import Protocol
 import numpy as np
 import plotly.graph_objects as go
 
-from core.figures.base import PALETTE, axis_name, columns, figure, margin, panel_titles, top_legend
+from core.figures.base import (COUNTS, PALETTE, ROLE, columns, figure, heading, integer_ticks, margin,
+                               panel_titles)
 
 
 class _History(Protocol):
@@ -43,49 +44,94 @@ def smooth(values: Sequence[float], weight: float = 0.9) -> np.ndarray:
 
 
 def live_loss(step_loss: Sequence[float], total_steps: int) -> go.Figure:
-    """The curve drawn while training runs: raw per-step loss and its smoothed trend."""
+    """The curve drawn while training runs: raw per-step loss and its smoothed trend. The legend sits inside the
+    plot's top-right corner (the loss falls away from it), so it never collides with the title."""
     x = np.arange(1, len(step_loss) + 1)
+    c = ROLE["train"]
     data = [{"type": "scatter", "x": x, "y": np.asarray(step_loss, dtype=float), "mode": "lines",
-             "name": "train loss (per step)",
-             "line": {"color": PALETTE[0], "width": 1}, "opacity": 0.35},
+             "name": "train loss (per step)", "line": {"color": c, "width": 1}, "opacity": 0.35},
             {"type": "scatter", "x": x, "y": smooth(step_loss), "mode": "lines", "name": "smoothed",
-             "line": {"color": PALETTE[0], "width": 2.5}}]
-    layout = {"title": {"text": "Training loss, live"}, "height": 320, "margin": margin(40), "legend": top_legend(),
+             "line": {"color": c, "width": 2.5}}]
+    layout = {"title": heading("Training loss, live", 14), "height": 320, "margin": margin(40, b=40),
+              "legend": {"x": 1, "xanchor": "right", "y": 1, "yanchor": "top", "bgcolor": "rgba(255,255,255,0.8)"},
               "xaxis": {"title": {"text": "optimizer step"}, "range": [0, max(total_steps, 1)]},
               "yaxis": {"title": {"text": "cross-entropy loss"}, "rangemode": "tozero"}}
     return figure(data, layout)
 
 
+CHANCE = 10.0  # % accuracy of guessing among MNIST's 10 classes: the floor the accuracy axis shows
+
+
+def _single_run(cv: Curve, epochs_x: np.ndarray) -> list[dict]:
+    """One run: four curves, each with its own legend entry (clicking one hides only that one)."""
+    train, val = ROLE["train"], ROLE["validation"]
+    ex = np.arange(1, len(cv.val_loss) + 1)
+    return [
+        {"type": "scatter", "x": epochs_x, "y": np.asarray(cv.step_loss, dtype=float), "mode": "lines",
+         "line": {"color": train, "width": 1}, "opacity": 0.3, "name": "train loss (raw, per batch)"},
+        {"type": "scatter", "x": epochs_x, "y": smooth(cv.step_loss), "mode": "lines",
+         "line": {"color": train, "width": 2}, "name": "train loss (smoothed)"},
+        {"type": "scatter", "x": ex, "y": np.asarray(cv.val_loss, dtype=float), "mode": "lines+markers",
+         "line": {"color": val, "dash": "dot"}, "name": "validation loss"},
+        {"type": "scatter", "x": np.arange(1, len(cv.val_acc) + 1), "y": 100 * np.asarray(cv.val_acc, dtype=float),
+         "mode": "lines+markers", "line": {"color": val}, "xaxis": "x2", "yaxis": "y2",
+         "name": "validation accuracy"}]
+
+
+def _one_of_runs(cv: Curve, epochs_x: np.ndarray, colour: str) -> list[dict]:
+    """One of several runs: its colour in both panels and ONE legend entry (the run's label) that shows or hides
+    the whole run; the line styles are explained once, in the legend's title."""
+    group = {"legendgroup": cv.label, "line": {"color": colour, "width": 2}}
+    return [
+        {"type": "scatter", "x": epochs_x, "y": smooth(cv.step_loss), "mode": "lines", "name": cv.label, **group,
+         "hovertemplate": "train (smoothed) %{y:.3f} at epoch %{x:.2f}<extra>%{fullData.name}</extra>"},
+        {"type": "scatter", "x": np.arange(1, len(cv.val_loss) + 1), "y": np.asarray(cv.val_loss, dtype=float),
+         "mode": "lines+markers", "name": cv.label, "showlegend": False, **group,
+         "line": {"color": colour, "dash": "dot"},
+         "hovertemplate": "validation %{y:.3f} at epoch %{x}<extra>%{fullData.name}</extra>"},
+        {"type": "scatter", "x": np.arange(1, len(cv.val_acc) + 1), "y": 100 * np.asarray(cv.val_acc, dtype=float),
+         "mode": "lines+markers", "xaxis": "x2", "yaxis": "y2", "name": cv.label, "showlegend": False, **group,
+         "hovertemplate": "validation accuracy %{y:.2f}% at epoch %{x}<extra>%{fullData.name}</extra>"}]
+
+
 def run_curves(curves: Sequence[Curve]) -> go.Figure:
-    """Overlay runs. Left: train loss per step (raw only for a single run, faint) and smoothed, plus validation
-    loss per epoch (dots). Right: validation accuracy per epoch. A run has one colour in both panels."""
+    """Overlay runs. Left: train loss per batch (smoothed; raw too for a single run) against epochs, and validation
+    loss per epoch (dotted). Right: validation accuracy per epoch, on an axis from 0 % with chance (10 %) marked,
+    so a 1-point difference looks like one point. Epoch axes tick at whole epochs only.
+
+    The legend sits under the plot, in pixels below the axis titles (it grows the figure instead of covering them):
+    one entry per curve for a single run, one entry per run for several."""
     single = len(curves) == 1
-    data = []
+    data: list[dict] = []
     for i, cv in enumerate(curves):
-        c = PALETTE[i % len(PALETTE)]
         epochs_x = np.arange(1, len(cv.step_loss) + 1) / max(cv.steps_per_epoch, 1)  # steps in units of epochs
-        group = {"legendgroup": cv.label}
-        if single:
-            data.append({"type": "scatter", "x": epochs_x, "y": np.asarray(cv.step_loss, dtype=float), "mode": "lines",
-                         "line": {"color": c, "width": 1}, "opacity": 0.3, "name": "train loss (raw)", **group})
-        data.append({"type": "scatter", "x": epochs_x, "y": smooth(cv.step_loss), "mode": "lines",
-                     "line": {"color": c, "width": 2},
-                     "name": "train loss (smoothed)" if single else f"{cv.label} · train (smoothed)", **group})
-        ex = np.arange(1, len(cv.val_loss) + 1)
-        data.append({"type": "scatter", "x": ex, "y": np.asarray(cv.val_loss, dtype=float), "mode": "lines+markers",
-                     "line": {"color": c, "dash": "dot"},
-                     "name": "validation loss" if single else f"{cv.label} · validation", **group})
-        data.append({"type": "scatter", "x": np.arange(1, len(cv.val_acc) + 1),
-                     "y": 100 * np.asarray(cv.val_acc, dtype=float),
-                     "mode": "lines+markers", "line": {"color": c}, "xaxis": "x2", "yaxis": "y2",
-                     "name": "validation accuracy" if single else cv.label, "showlegend": not single, **group})
-    layout = {"height": 420, "margin": margin(40, b=40), "annotations": panel_titles(("Loss", "Validation accuracy"),
-                                                                                    gap=0.08, size=16),
-              "legend": {"orientation": "h", "yanchor": "top", "y": -0.22, "x": 0}, **columns(2, gap=0.08)}
-    layout[axis_name("xaxis", 0)]["title"] = {"text": "epoch"}
-    layout[axis_name("xaxis", 1)]["title"] = {"text": "epoch"}
+        data += _single_run(cv, epochs_x) if single else _one_of_runs(cv, epochs_x, PALETTE[i % len(PALETTE)])
+    epochs = max((max(len(cv.val_loss), len(cv.step_loss) / max(cv.steps_per_epoch, 1)) for cv in curves),
+                 default=1)
+    epochs = int(np.ceil(epochs))
+    entries = 4 if single else len(curves)
+    per_row = 2 if single else 1
+    legend_px = 24 * (-(-entries // per_row)) + (22 if not single else 0)
+    layout = {"height": 380 + legend_px, "margin": margin(40, b=60 + legend_px),
+              "annotations": panel_titles(("Loss", "Validation accuracy"), gap=0.1, size=16),
+              "legend": {"orientation": "h" if single else "v", "yref": "container", "y": 0, "yanchor": "bottom",
+                         "x": 0, "entrywidth": 0.5 if single else None, "entrywidthmode": "fraction",
+                         "title": {"text": "" if single else "solid: train loss (smoothed) · dotted: validation loss"
+                                   " · right: validation accuracy", "side": "top"}},
+              "shapes": [{"type": "line", "xref": "x2 domain", "x0": 0, "x1": 1, "yref": "y2", "y0": CHANCE,
+                          "y1": CHANCE, "line": {"color": ROLE["neutral"], "dash": "dash", "width": 1}}],
+              **columns(2, gap=0.1)}
+    layout["annotations"].append({"text": "chance", "xref": "x2 domain", "x": 1, "xanchor": "right", "yref": "y2",
+                                  "y": CHANCE, "yanchor": "bottom", "showarrow": False,
+                                  "font": {"size": 10, "color": ROLE["neutral"]}})
+    if single:
+        layout["legend"].pop("title")
+    else:
+        layout["legend"].pop("entrywidth")
+    layout["xaxis"].update(title={"text": "epoch"}, **{**integer_ticks(epochs), "tick0": 0, "range": [0, epochs + 0.2]})
+    layout["xaxis2"].update(title={"text": "epoch"}, **integer_ticks(epochs))
     layout["yaxis"].update(title={"text": "cross-entropy loss"}, rangemode="tozero")
-    layout["yaxis2"]["title"] = {"text": "accuracy (%)"}
+    layout["yaxis2"].update(title={"text": "accuracy (%)"}, range=[0, 101])
     return figure(data, layout)
 
 
@@ -97,7 +143,7 @@ def confusion(cm: np.ndarray, title: str = "Confusion matrix (test set)", clicka
     so `st.plotly_chart(on_select=...)` sees which cell was clicked."""
     n = cm.shape[0]
     labels = list(labels) or [str(i) for i in range(n)]
-    data = [{"type": "heatmap", "z": cm.tolist(), "x": labels, "y": labels, "colorscale": "Blues",
+    data = [{"type": "heatmap", "z": cm.tolist(), "x": labels, "y": labels, "colorscale": COUNTS,
              "text": cm.tolist(), "texttemplate": "%{text}", "colorbar": {"title": {"text": "count"}, "thickness": 12},
              "hovertemplate": "true %{y}, predicted %{x}: %{z}<extra></extra>"}]
     layout = {"title": {"text": title}, "height": 420, "margin": margin(40 if title else 10),
@@ -117,7 +163,8 @@ def confusion(cm: np.ndarray, title: str = "Confusion matrix (test set)", clicka
 def per_class_bars(acc: np.ndarray, title: str = "Per-class accuracy (test set)") -> go.Figure:
     """Accuracy of each class in % (acc: fractions), the value written above each bar."""
     data = [{"type": "bar", "x": [str(i) for i in range(len(acc))], "y": (100 * np.asarray(acc)).tolist(),
-             "marker": {"color": PALETTE[0]}, "text": [f"{100 * a:.1f}" for a in acc], "textposition": "outside",
+             "marker": {"color": ROLE["validation"]}, "text": [f"{100 * a:.1f}" for a in acc],
+             "textposition": "outside",
              "hovertemplate": "class %{x}: %{y:.1f}%<extra></extra>"}]
     layout = {"title": {"text": title}, "height": 300, "margin": margin(40 if title else 10),
               "yaxis": {"title": {"text": "accuracy (%)"}, "range": [0, 112]},

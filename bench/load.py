@@ -1,0 +1,214 @@
+"""Load rows (`python -m bench --only load`): one real server on localhost, browser sessions in Debian's
+Chromium (Playwright), training in the server's worker pool while the sessions watch.
+
+The run is the one from issue 12: Net2 hidden 512, batch 16, 5 epochs on the bundled sample. "Alone" is
+the same run submitted to a warm worker pool with no server at all (0 sessions); then 1 and 6 sessions
+watch it on a real server (all six press Train: one job). Each server is measured under both worker
+OpenMP wait policies and both `runner.postScriptGC` settings. The session helpers are shared with
+tests/test_load.py.
+"""
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-sync",
+                 "--disable-background-networking", "--disable-component-update", "--disable-dev-shm-usage"]
+RUN_URL = "fully_connected?hidden=512&bs=16&ep=5&opt=adam&lr=0.001&seed={seed}"  # the issue's run
+TINY_URL = "fully_connected?hidden=16&bs=512&ep=1&seed={seed}"
+STORED = "Trained run loaded from the store"
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    worker_omp: str = "PASSIVE"  # OMP_WAIT_POLICY inside the training workers (the server keeps PASSIVE)
+    post_script_gc: bool = False  # streamlit's runner.postScriptGC
+
+    def label(self) -> str:
+        return f"workers OMP_WAIT_POLICY={self.worker_omp}, postScriptGC={str(self.post_script_gc).lower()}"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def running_server(home: Path, settings: ServerSettings = ServerSettings(),
+                   timeout_s: float = 120.0) -> Iterator[tuple[subprocess.Popen, str]]:
+    """`streamlit run streamlit_app.py` on a free localhost port -> (process, base URL); stopped afterwards."""
+    port = _free_port()
+    env = {**os.environ, "PTCE_HOME": str(home), "PTCE_OFFLINE": "1", "PTCE_WORKER_OMP": settings.worker_omp}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.port", str(port),
+         "--server.headless", "true", "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
+         "--runner.postScriptGC", str(settings.post_script_gc).lower()],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + timeout_s
+        while True:
+            try:
+                urllib.request.urlopen(url + "/_stcore/health", timeout=1)
+                break
+            except OSError:
+                if time.time() > deadline or proc.poll() is not None:
+                    raise RuntimeError("streamlit server did not start")
+                time.sleep(0.3)
+        yield proc, url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def proc_status(pid: int) -> dict[str, int]:
+    """Threads and resident memory (MiB) of a process, from /proc/<pid>/status."""
+    fields = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line)
+    return {"threads": int(fields["Threads"]), "rss_mib": int(fields["VmRSS"].split()[0]) // 1024}
+
+
+def settle_threads(pid: int, target: int, timeout_s: float = 30.0) -> int:
+    """The server's thread count once it is back to `target` (or whatever it is after `timeout_s`)."""
+    deadline = time.time() + timeout_s
+    while (threads := proc_status(pid)["threads"]) > target and time.time() < deadline:
+        time.sleep(0.5)
+    return threads
+
+
+def exceptions(page) -> int:
+    return page.locator("[data-testid='stException']").count()
+
+
+def open_page(context, url: str, wait_text: str, timeout_ms: int = 180_000):
+    page = context.new_page()
+    page.goto(url)
+    page.get_by_text(wait_text).first.wait_for(timeout=timeout_ms)
+    return page
+
+
+def train_and_watch(browser, url: str, sessions: int, timeout_ms: int = 600_000) -> tuple[float, list[float]]:
+    """`sessions` contexts open the same run's URL and all press Train (one job); seconds from the first
+    click until the first session shows the stored run, and until each one does."""
+    contexts = [browser.new_context(viewport={"width": 1200, "height": 900}) for _ in range(sessions)]
+    try:
+        pages = [open_page(c, url, "Estimated training time") for c in contexts]
+        t0 = time.perf_counter()
+        for page in pages:
+            button = page.get_by_role("button", name="Train", exact=True)
+            if button.count():
+                button.click()
+        seen = []
+        for page in pages:
+            page.get_by_text(STORED).wait_for(timeout=timeout_ms)
+            seen.append(time.perf_counter() - t0)
+            assert exceptions(page) == 0
+        return min(seen), seen
+    finally:
+        for c in contexts:
+            c.close()
+
+
+def move_a_slider(page, steps: int = 2) -> None:
+    """Keyboard on the first slider thumb: what a learner does with the arrow keys."""
+    thumb = page.get_by_role("slider").first
+    thumb.focus()
+    for _ in range(steps):
+        thumb.press("ArrowRight")
+
+
+def tour(page, base: str, rounds: int) -> int:
+    """Switch pages through the sidebar and move sliders; returns the number of actions done."""
+    actions = 0
+    for i in range(rounds):
+        for title in ("Loss functions", "Optimizers", "Convolutions", "Fully connected net"):
+            page.locator("[data-testid='stSidebarNav'] a", has_text=title).first.click()
+            page.get_by_role("slider").first.wait_for(timeout=120_000)
+            move_a_slider(page, 1 + i % 2)
+            page.wait_for_timeout(300)
+            assert exceptions(page) == 0, f"exception on {title}"
+            actions += 2
+    return actions
+
+
+def alone_seconds(home: Path, settings: ServerSettings, seed: int) -> float:
+    """The issue's run on a warm worker pool and no server (0 sessions): submit -> stored, seconds."""
+    from core.config import ModelConfig, Paths, TrainConfig
+    from core.jobs import Jobs
+
+    pool = Jobs(Paths(home), omp_wait_policy=settings.worker_omp)
+    try:
+        warm = pool.submit(TrainConfig(model=ModelConfig("net2", 16), batch_size=512, epochs=1, seed=10_000 + seed))
+        assert warm.done.wait(600) and warm.status == "ok", warm.error
+        t0 = time.perf_counter()
+        job = pool.submit(TrainConfig(model=ModelConfig("net2", 512), batch_size=16, epochs=5, lr=1e-3, seed=seed))
+        assert job.done.wait(600) and job.status == "ok", job.error
+        return time.perf_counter() - t0
+    finally:
+        pool.shutdown()
+
+
+def row(name: str, value: float, unit: str, **extra) -> dict:
+    r = {"name": name, "value": round(value, 4), "unit": unit, **extra}
+    print(f"  {name}: {value:.4g} {unit} {extra}", file=sys.stderr, flush=True)  # long group: show as it goes
+    return r
+
+
+def server_rows(browser, settings: ServerSettings, seed: int, alone_s: float) -> list[dict]:
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="ptce-load-") as tmp, running_server(Path(tmp), settings) as (proc, url):
+        warm = browser.new_context()
+        page = open_page(warm, f"{url}/{TINY_URL.format(seed=seed)}", "Estimated training time")
+        page.get_by_role("button", name="Train", exact=True).click()  # starts the pool; the worker warms up
+        page.get_by_text(STORED).wait_for(timeout=600_000)
+        warm.close()
+        before = proc_status(proc.pid)
+        base_threads = settle_threads(proc.pid, 0, timeout_s=5)
+        for sessions, offset in ((1, 1), (6, 2)):
+            first, seen = train_and_watch(browser, f"{url}/{RUN_URL.format(seed=seed + offset)}", sessions)
+            tag = f"{sessions} session{'s' if sessions > 1 else ''} watching ({settings.label()})"
+            rows.append(row(f"Net2 h512 bs16 5 ep: Train -> stored run shown, {tag}", max(seen), "s",
+                            baseline=round(alone_s, 3), ratio=round(max(seen) / alone_s, 2),
+                            target="within 1.5× of alone", met=bool(max(seen) <= 1.5 * alone_s),
+                            note=f"first session {first:.1f} s"))
+        after = proc_status(proc.pid)
+        threads_back = settle_threads(proc.pid, base_threads)
+        rows.append(row(f"Server after 1 + 6 sessions ({settings.label()})", after["rss_mib"], "MiB RSS",
+                        note=f"{before['rss_mib']} MiB after warm-up; threads {base_threads} before, "
+                             f"{after['threads']} with sessions, {threads_back} after they closed"))
+    return rows
+
+
+def rows(quick: bool = False) -> list[dict]:
+    from playwright.sync_api import sync_playwright
+
+    matrix = [ServerSettings()] if quick else [
+        ServerSettings(), ServerSettings("ACTIVE", False), ServerSettings("PASSIVE", True)]
+    out = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            for i, settings in enumerate(matrix):
+                seed = 100 * (i + 1)
+                with tempfile.TemporaryDirectory(prefix="ptce-alone-") as tmp:
+                    alone = alone_seconds(Path(tmp), settings, seed)
+                out.append(row(f"Net2 h512 bs16 5 ep: submit -> stored, 0 sessions (worker pool alone, "
+                               f"OMP_WAIT_POLICY={settings.worker_omp})", alone, "s"))
+                out += server_rows(browser, settings, seed, alone)
+        finally:
+            browser.close()
+    return out

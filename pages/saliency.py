@@ -1,0 +1,93 @@
+"""Saliency: why did the model predict that? Captum attributions on your own picture, honest about sign and scale."""
+from ui.shell import ensure_navigation  # first: sets the OpenMP wait policy before torch loads
+
+import io
+
+import numpy as np
+import streamlit as st
+
+from core.attribution import METHODS, AttributionSpec, MethodUnavailable, attribution_code, unavailable_reason
+from core.figures.attribution import SIGNS, View, attribution_png, explanation, side_by_side, top_classes
+from ui import saliency as ui
+
+K = "sal"
+ensure_navigation()
+st.title(":material/center_focus_strong: Saliency")
+st.markdown("Pick a model and a picture and see **why** the model predicted what it did: each method below asks "
+            "a different question about the pixels, and each can mislead in its own way (read the notes).")
+
+choices, notes = ui.model_choices()
+for note in notes:
+    st.info(note, icon=":material/info:")
+if not choices:
+    st.stop()
+choice = choices[st.selectbox("Model", list(choices), format_func=lambda k: choices[k].label, key=f"{K}_model")]
+model = ui.load_model(choice)
+raw = ui.image_source(K)
+if model is None or raw is None:
+    st.stop()
+prepared = ui.prepare(choice, raw)
+if prepared is None:
+    st.error("No digit stands out from the paper in this picture. Photograph one dark digit on white paper, "
+             "filling most of the frame.", icon=":material/error:")
+    st.stop()
+
+c_in, c_pred = st.columns([1, 2])
+c_in.image(prepared.view, caption=f"What the model sees: {prepared.view.shape[1]}×{prepared.view.shape[0]}"
+           + (" MNIST-style (inverted, cropped, centred)" if choice.digits else " (resized, centre-cropped)"),
+           width=220, clamp=True)
+pred = ui.prediction(choice.key, prepared.digest, model, prepared, choice.norm)
+c_pred.plotly_chart(top_classes(pred.top, choice.classes), key=f"{K}_top")
+classes = list(range(len(choice.classes)))
+target = st.selectbox("Explain the class", classes, index=pred.predicted, key=f"{K}_target",
+                      format_func=lambda c: f"{choice.classes[c]} ({100 * pred.probs[c]:.1f}%)"
+                      + (" · predicted" if c == pred.predicted else ""))
+
+layers = ui.layers(choice.key, (choice.channels, choice.side, choice.side), model)
+usable = [m for m in METHODS if unavailable_reason(m, layers) is None]
+methods = st.multiselect("Methods", usable, default=usable[:1], format_func=lambda m: METHODS[m].label,
+                         key=f"{K}_methods")
+for m in METHODS:
+    if m not in usable:
+        st.caption(f"{METHODS[m].label} is off for this model: {unavailable_reason(m, layers)}")
+with st.expander("Method settings"):
+    c1, c2, c3 = st.columns(3)
+    steps = c1.slider("Integrated Gradients: steps", 5, 200, 50, key=f"{K}_steps")
+    baseline = c1.selectbox("Integrated Gradients: baseline", ["black", "blurred", "noise"], key=f"{K}_baseline")
+    samples = c2.slider("SmoothGrad: samples", 2, 100, 25, key=f"{K}_samples")
+    noise = c2.slider("SmoothGrad: noise (fraction of the pixel range)", 0.0, 0.5, 0.15, 0.01, key=f"{K}_noise")
+    layer = c3.selectbox("Grad-CAM layer", list(layers.names) or [None],
+                         index=layers.names.index(layers.default) if layers.default else 0, key=f"{K}_layer")
+    relu = c3.checkbox("Grad-CAM: keep only positive evidence (ReLU, as in the paper)", True, key=f"{K}_relu",
+                       help="Captum's LayerGradCam defaults to relu_attributions=False; the Grad-CAM paper applies "
+                            "a ReLU. Untick it to see the negative evidence too.")
+    window = c3.slider("Occlusion: window (px)", 2, max(3, choice.side // 2), max(2, choice.side // 7), key=f"{K}_win")
+v1, v2, v3 = st.columns(3)
+view = View(v1.radio("Sign", SIGNS, horizontal=True, key=f"{K}_sign"),
+            v2.slider("Clip at percentile", 90.0, 100.0, 99.0, 0.5, key=f"{K}_clip"),
+            v3.slider("Overlay alpha", 0.0, 1.0, 0.6, 0.05, key=f"{K}_alpha"))
+
+results = {}
+for m in methods:
+    spec = AttributionSpec(m, steps=steps, baseline=baseline, samples=samples, noise=noise, layer=layer,
+                           relu=relu, window=window)
+    try:
+        results[m] = (spec, ui.explain(choice.key, prepared.digest, spec, target, model, prepared, choice.norm))
+    except MethodUnavailable as e:
+        st.warning(str(e), icon=":material/block:")
+if len(results) > 1:
+    st.plotly_chart(side_by_side(prepared.view, [(METHODS[m].label, a.map2d()) for m, (_, a) in results.items()],
+                                 view), key=f"{K}_compare")
+for m, (spec, a) in results.items():
+    st.subheader(f"{METHODS[m].label} · class {choice.classes[a.target]} · {1000 * a.seconds:.0f} ms")
+    st.markdown(f"**What it computes.** {METHODS[m].computes}  \n**When it misleads.** {METHODS[m].misleads}")
+    st.plotly_chart(explanation(prepared.view, a.map2d(), view, units="attribution (pixel units)"), key=f"{K}_{m}")
+    buf = io.BytesIO()
+    np.save(buf, a.values)
+    c1, c2 = st.columns(2)
+    c1.download_button("Attribution as .npy", buf.getvalue(), f"{m}.npy", key=f"{K}_{m}_npy",
+                       icon=":material/download:")
+    c2.download_button("Attribution as PNG", attribution_png(a.map2d(), view), f"{m}.png", key=f"{K}_{m}_png",
+                       icon=":material/image:")
+    with st.expander("PyTorch / Captum code"):
+        st.code(attribution_code(spec, choice.norm, choice.side, layers.default), language="python")

@@ -1,0 +1,146 @@
+"""Training in worker processes (core/jobs.py): one pool of one worker serves the whole module, as a
+server's pool serves every session; stop and crash tests also prove that the pool replaces its worker."""
+from __future__ import annotations
+
+import threading
+from dataclasses import replace
+
+import pytest
+import torch
+
+from core.config import ModelConfig, Paths, TrainConfig
+from core.data import load_sample
+from core.jobs import STOPPED, Jobs, pool_size
+from core.store import RunStore
+from core.train import fit
+from job_trainers import TEST_TRAINERS, CrashConfig, HangConfig
+
+TINY = TrainConfig(model=ModelConfig("net2", hidden=16), optimizer="adam", lr=3e-3, batch_size=256, epochs=2, seed=7)
+WAIT_S = 240  # a fresh worker imports torch and decodes the data first; on a busy 2-core machine that takes a while
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory) -> Paths:
+    return Paths(tmp_path_factory.mktemp("jobs-home"))
+
+
+@pytest.fixture(scope="module")
+def pool(home):
+    jobs = Jobs(home, size=1, trainers=TEST_TRAINERS)
+    try:
+        yield jobs
+    finally:
+        jobs.shutdown()
+
+
+def test_pool_size_follows_the_cores():
+    assert [pool_size(n) for n in (1, 2, 3, 8, 16)] == [1, 1, 1, 4, 8]
+
+
+def test_submit_streams_progress_and_stores_the_run_pytorch_would_train(pool, home):
+    seen: list[int] = []
+    job = pool.submit(TINY)
+    while not job.done.wait(0.05):
+        seen.append(len(job.step_loss))
+    assert job.error == "" and job.status == "ok" and job.trained
+    stored = RunStore(home.runs).load(TINY)
+    assert stored is not None
+    assert job.step_loss == stored.history.step_loss and job.fraction == 1.0  # what streamed is what was stored
+    assert job.val_acc == stored.history.val_acc and len(job.val_acc) == TINY.epochs
+    assert len(set(seen)) > 2  # the server saw it grow, not only the end
+    here = fit(TINY, load_sample(), torch.device("cpu"))  # the same config trained in this process
+    for k, v in here.state.items():
+        torch.testing.assert_close(stored.state[k], v, rtol=1e-4, atol=1e-5)
+
+
+def test_same_config_from_many_sessions_is_one_job(pool, home):
+    cfg = replace(TINY, seed=8)
+    handles: list = []
+    threads = [threading.Thread(target=lambda: handles.append(pool.submit(cfg))) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len({id(h) for h in handles}) == 1
+    assert handles[0].done.wait(WAIT_S) and handles[0].trained and handles[0].error == ""
+    again = pool.submit(cfg)  # after it finished: a new job that finds the run in the store, trains nothing
+    assert again is not handles[0] and again.done.wait(WAIT_S)
+    assert again.status == "ok" and not again.trained
+
+
+def test_stop_kills_the_worker_at_once_stores_nothing_and_the_pool_recovers(pool, home):
+    long = replace(TINY, batch_size=16, epochs=60, seed=9)  # 15,000 steps: far longer than this test
+    job = pool.submit(long)
+    while len(job.step_loss) < 40:
+        assert not job.done.wait(0.05), job.error
+    before = pool.worker_pids()
+    pool.stop(job)
+    assert job.done.is_set() and job.error == STOPPED  # at once: no waiting for the loop to notice
+    after = pool.submit(replace(TINY, seed=10))
+    assert after.done.wait(WAIT_S) and after.status == "ok", after.error
+    assert not set(before) & set(pool.worker_pids())  # the killed worker was replaced
+    assert RunStore(home.runs).load(long) is None
+
+
+def test_jobs_beyond_the_pool_wait_in_a_queue_with_their_position(pool, home):
+    blocker = pool.submit(HangConfig(seed=11))
+    while blocker.state != "running" or not blocker.step_loss:
+        assert not blocker.done.wait(0.05), blocker.error
+    waiting = [pool.submit(replace(TINY, seed=s)) for s in (12, 13, 14)]
+    assert [pool.position(j) for j in waiting] == [0, 1, 2] and pool.position(blocker) is None
+    pool.stop(waiting[1])  # leaving the queue moves the ones behind up
+    assert waiting[1].error == STOPPED and [pool.position(j) for j in waiting] == [0, None, 1]
+    pool.stop(blocker)
+    assert all(j.done.wait(WAIT_S) for j in waiting)
+    assert waiting[0].status == waiting[2].status == "ok"
+    assert RunStore(home.runs).load(replace(TINY, seed=13)) is None
+
+
+def test_a_worker_that_dies_is_reported_in_plain_words_and_replaced(pool):
+    before = pool.worker_pids()
+    job = pool.submit(CrashConfig(seed=15))
+    assert job.done.wait(WAIT_S)
+    assert "worker process was killed (SIGKILL)" in job.error and "out of memory" in job.error
+    assert "Traceback" not in job.error
+    ok = pool.submit(replace(TINY, seed=16))
+    assert ok.done.wait(WAIT_S) and ok.status == "ok", ok.error
+    assert not set(before) & set(pool.worker_pids())
+
+
+def test_a_model_too_big_for_memory_fails_in_the_worker_not_the_server(pool):
+    """hidden = 10^9 asks Net2 for 3.1 TB: the worker says so and keeps serving (same process after)."""
+    job = pool.submit(TrainConfig(model=ModelConfig("net2", hidden=10**9), batch_size=16, epochs=1))
+    assert job.done.wait(WAIT_S)
+    assert "hidden" in job.error and "Traceback" not in job.error and job.status == ""
+    ok = pool.submit(replace(TINY, seed=17))
+    assert ok.done.wait(WAIT_S) and ok.status == "ok", ok.error
+
+
+
+def test_the_page_shows_the_queue_position_and_its_stop_button_takes_the_run_out(monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    from conftest import ROOT
+    from job_trainers import HANG_TRAINERS
+    from ui import cache
+
+    hanging = Jobs(cache.paths(), size=1, trainers=HANG_TRAINERS)
+    monkeypatch.setattr(cache, "jobs", lambda: hanging)
+    try:
+        running, waiting = hanging.submit(replace(TINY, seed=21)), hanging.submit(replace(TINY, seed=22))
+        at = AppTest.from_file(str(ROOT / "pages/fully_connected.py"), default_timeout=120)
+        at.run()
+        at.select_slider(key="fc_hidden").set_value(16)
+        at.slider(key="fc_epochs").set_value(1)
+        at.number_input(key="fc_seed").set_value(4242)  # a config no other test stores
+        at.run()
+        at.button(key="fc_train").click()
+        at.run()
+        assert not at.exception, at.exception
+        assert "Waiting for a free training worker: 1 run ahead of this one." in [i.value for i in at.info]
+        at.button(key="fc_stop").click()
+        at.run()
+        assert STOPPED in [e.value for e in at.error] and "fc_train" in [b.key for b in at.button]
+        assert hanging.position(waiting) == 0 and running.state == "running"
+    finally:
+        hanging.shutdown()
