@@ -38,7 +38,7 @@ from core.atomic import TMP_PREFIX
 from core import transfer
 from core.models import build_model
 from core.record import (
-    CONFIG_KINDS, STORABLE, History, Record, Run, Status, StoredConfig, kind_of, parse_record,
+    CONFIG_KINDS, DEFAULT_KIND, STORABLE, History, Record, Run, Status, StoredConfig, kind_of, parse_record,
 )
 
 WEIGHTS, META = "weights.safetensors", "run.json"
@@ -242,8 +242,9 @@ class RunStore:
         with self._mutex:
             return self._problems.get(cfg.key(), "")
 
-    def summaries(self) -> list[RunSummary]:
-        """Every stored run whose record is valid, newest first (JSON only; weights are checked on load)."""
+    def summaries(self, kind: str | None = DEFAULT_KIND) -> list[RunSummary]:
+        """Every stored run of `kind` whose record is valid, newest first (JSON only; weights are checked on
+        load). The default is the MNIST runs every training page lists; kind=None lists every kind."""
         out = []
         names = set()
         for folder in self.root.iterdir() if self.root.is_dir() else []:
@@ -272,7 +273,7 @@ class RunStore:
         with self._mutex:
             for gone in set(self._summaries) - names:
                 del self._summaries[gone]
-        return sorted(out, key=lambda s: s.created, reverse=True)
+        return sorted((s for s in out if kind is None or s.kind == kind), key=lambda s: s.created, reverse=True)
 
     # ------------------------------------------------------------ write
     def save(self, run: Run) -> None:

@@ -51,19 +51,18 @@ code_panel(strategy_code(cfg, classes))
 
 st.subheader("4 · Train and compare")
 run = transfer.trained(cfg)
-if run is None:
-    est = transfer.estimate(cfg, len(data.train), len(data.test), classes)
-    st.caption(transfer.estimate_text(cfg, data, est))
+if run is not None:
+    st.success(f"Loaded from the run store: {run.config.label()}.", icon=":material/save:")
+elif transfer.running(cfg):
+    transfer.progress_view(cfg)
+else:
+    if transfer.job_error(cfg):
+        st.error(transfer.job_error(cfg), icon=":material/error:")
+    st.caption(transfer.estimate_text(cfg, data, transfer.estimate(cfg, len(data.train), len(data.test), classes)))
     with st.form("tl_train"):
-        go_train = st.form_submit_button("Train this strategy", icon=":material/play_arrow:", type="primary")
-    if go_train:
-        bar = st.progress(0.0, text="Preparing the starting weights, then training")
-        run = transfer.train(cfg, lambda p: bar.progress(p.step / p.total_steps, text=f"epoch {p.epoch}: "
-                                                         f"target accuracy {100 * (p.val_acc or 0):.1f}%"))
-        bar.empty()
-        if run.status != "ok":
-            st.error(run.reason, icon=":material/error:")
-            run = None
+        if st.form_submit_button("Train this strategy", icon=":material/play_arrow:", type="primary"):
+            transfer.submit(cfg)  # trains in a worker process; this page only watches
+            st.rerun()
 runs = transfer.trained_runs(cfg)
 if runs:
     st.plotly_chart(run_curves([Curve.of(transfer.short_label(r.config), r.history) for r in runs]), key="tl_curves")

@@ -431,3 +431,66 @@ def test_code_panel_runs_and_matches_the_live_model(resnet10, strategy, k, capsy
     assert capsys.readouterr().out.strip() == f"{trainable:,} trainable of {total:,}"
     lrs = [g["lr"] for g in namespace["optimizer"].param_groups]
     assert lrs == [g.lr for g in param_groups(resnet10, cfg)]
+
+
+# ---------------------------------------------------------------- the run store: transfer runs and stored features
+def test_runs_pretraining_and_features_go_through_the_store(tmp_path):
+    from core.config import FeatureConfig
+    from core.store import RunStore
+    from core.transfer import feature_config, pretraining_config, task_for, train_stored
+
+    store, digits = RunStore(tmp_path / "runs"), tiny_digits(12)
+    cfg = TransferConfig(epochs=1, batch_size=16, labels_per_class=6)
+    run, trained = store.get_or_train(cfg, lambda: train_stored(cfg, store, tmp_path, CPU, digits=digits))
+    assert trained and run.status == "ok"
+    pre = store.load(pretraining_config())  # the pretraining landed in the store first
+    assert pre is not None and len(pre.history.val_acc) == 2 and pre.config.task == "source"
+    target = task_for(cfg, tmp_path, digits)
+    fcfg = feature_config(cfg, target, pretraining_config().key())
+    feats = store.load(fcfg)  # (N, 512) features, keyed like any run
+    assert feats.state["train"].shape == (30, 512) and feats.state["test"].shape == (len(target.test), 512)
+    assert FeatureConfig.from_dict(fcfg.to_dict()) == fcfg
+    with torch.no_grad():  # they are the pretrained backbone's features
+        model = build_resnet18(5, torch.Generator().manual_seed(0), pre.state).eval()
+        torch.testing.assert_close(feats.state["train"][:4],
+                                   backbone_features(model, prepare(target.train.images[:4], 32, normalization(cfg))))
+    loaded = store.load(cfg)  # a config that was trained loads from the store
+    assert all(torch.equal(loaded.state[k], run.state[k]) for k in run.state) and set(loaded.state) == {
+        "fc.weight", "fc.bias"}
+    assert loaded.metrics["features_s"] == pytest.approx(feats.metrics["features_s"])
+    other = replace(cfg, head_lr=1e-3, epochs=2)  # another head on the same features: no backbone pass
+    created = {s.key: s.created for s in store.summaries("features")}
+    store.get_or_train(other, lambda: train_stored(other, store, tmp_path, CPU, digits=digits))
+    assert {s.key: s.created for s in store.summaries("features")} == created  # the same one record, untouched
+    kinds = {s.kind for s in store.summaries(None)}
+    assert kinds == {"transfer", "features"} and store.summaries() == []  # MNIST pages list only MNIST runs
+    assert [s.config.task for s in store.summaries("transfer")].count("target") == 2
+
+
+def test_tampered_transfer_records_are_refused(tmp_path):
+    import json
+
+    from core.config import ConfigError
+    from core.store import RunStore
+
+    store = RunStore(tmp_path)
+    cfg = TransferConfig(strategy="scratch", weights="random", epochs=1)
+    with pytest.raises(ConfigError):
+        TransferConfig.from_dict({**cfg.to_dict(), "k_stages": 9})
+    head = {"fc.weight": torch.zeros(5, 512), "fc.bias": torch.zeros(5)}
+    from core.record import History, Run
+
+    with pytest.raises(Exception, match="names differ"):  # a head alone is not a from-scratch model
+        store.save(Run(cfg, head, History([1.0], 1, [1.0], [0.5]), {
+            "test_acc": 0.5, "test_loss": 1.0, "train_s": 1.0, "wall_s": 1.0, "samples_per_s": 1.0,
+            "device": "cpu", "n_train": 5, "n_test": 5}))
+    feature = TransferConfig(epochs=1)
+    store.save(Run(feature, head, History([1.0], 1, [1.0], [0.5]), {
+        "test_acc": 0.5, "test_loss": 1.0, "train_s": 1.0, "wall_s": 1.0, "samples_per_s": 1.0, "device": "cpu",
+        "n_train": 5, "n_test": 5, "trainable_params": 2_565, "features_s": 0.5}))
+    assert store.load(feature) is not None
+    meta = tmp_path / feature.key() / "run.json"
+    record = json.loads(meta.read_text())
+    record["config"]["strategy"] = "magic"
+    meta.write_text(json.dumps(record))
+    assert store.load(feature) is None and "config" in store.last_problem(feature)

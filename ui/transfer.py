@@ -19,9 +19,10 @@ from core.inspection import LayerRow, confusion_matrix, count_params, layer_tabl
 from core.models import resnet18
 from core.pretrained import WeightsResult, load_imagenet_weights
 from core.record import Run
+from core.store import RunSummary
 from core.transfer import (STRATEGIES, Anatomy, ImageTask, LayerGrad, ParamGroup, RunResult, apply_strategy,
-                           build_resnet18, cifar_task, digit_tasks, estimate_seconds, first_filters, fit_transfer,
-                           gradient_norms, model_of, normalization, param_groups, predict, source_config,
+                           build_resnet18, cifar_task, digit_tasks, estimate_seconds, first_filters,
+                           gradient_norms, model_of, normalization, param_groups, predict, pretraining_config,
                            time_per_image)
 from ui import cache
 
@@ -157,48 +158,91 @@ def estimate(cfg: TransferConfig, n_train: int, n_test: int, num_classes: int) -
     return estimate_seconds(cfg, n_train, n_test, per)
 
 
-# ---------------------------------------------------------------- training (runs shared by every session)
-@st.cache_resource(max_entries=2)
-def source_run(cfg: TransferConfig) -> Run:
-    """The app's own pretraining on digits 0-4 (kept for the life of the server process)."""
-    source, _ = digit_tasks(load_sample(), 1)  # the source task does not depend on the target's label count
-    return fit_transfer(cfg, source, cache.device())
+# ---------------------------------------------------------------- training: worker processes, runs in the store
+@st.cache_resource(max_entries=32, show_spinner="Loading the stored run…")
+def _stored(cfg: TransferConfig) -> Run:
+    run = cache.store().load(cfg)
+    if run is None:
+        raise LookupError(cfg.key())  # raising keeps "missing" out of the cache
+    return run
 
 
-def pretraining() -> TransferConfig:
-    """The one pretraining every digits target uses: 2 epochs over digits 0-4 at 32 px, Adam 1e-3, batch 64."""
-    return source_config(TransferConfig(head_lr=1e-3, batch_size=64), epochs=2)
+def trained(cfg: TransferConfig) -> Run | None:
+    """The stored run of `cfg` (trained once, in a worker, by any session), or None."""
+    if not cache.store().has(cfg):
+        return None
+    try:
+        return _stored(cfg)
+    except LookupError:
+        return None
 
 
 def backbone(cfg: TransferConfig) -> dict[str, torch.Tensor] | None:
+    """The weights `cfg` starts from: ImageNet's, the stored digits pretraining's, or none."""
     if cfg.weights == "random":
         return None
     if cfg.weights == "imagenet":
         return imagenet().state
-    return source_run(pretraining()).state
+    run = trained(pretraining_config())
+    return None if run is None else run.state
 
 
-@st.cache_resource
-def _finished() -> dict[str, Run]:
-    """Process-wide: target runs finished in this server process, by config key (sessions share them)."""
-    return {}
-
-
-def trained(cfg: TransferConfig) -> Run | None:
-    return _finished().get(cfg.key())
-
-
-def trained_runs(like: TransferConfig) -> list[Run]:
-    """Runs already trained on the same task (source, labels or subset, resolution), oldest first."""
+def trained_runs(like: TransferConfig) -> list[RunSummary]:
+    """Stored target runs on the same task (route, labels or subset, resolution), oldest first (no weights read)."""
     same = ("source", "labels_per_class", "subset", "resolution")
-    return [r for r in _finished().values() if all(getattr(r.config, f) == getattr(like, f) for f in same)]
+    return [s for s in reversed(cache.store().summaries("transfer")) if s.config.task == "target"
+            and all(getattr(s.config, f) == getattr(like, f) for f in same)]
 
 
-def train(cfg: TransferConfig, on_progress) -> Run:
-    run = fit_transfer(cfg, task_of(cfg), cache.device(), on_progress, backbone=backbone(cfg))
-    if run.status == "ok":
-        _finished()[cfg.key()] = run
-    return run
+def needs_pretraining(cfg: TransferConfig) -> bool:
+    return cfg.weights == "digits-pretrained" and trained(pretraining_config()) is None
+
+
+def submit(cfg: TransferConfig) -> None:
+    """Queue the pretraining (when this route needs it and it is not stored) and the run: worker processes
+    train them in order; the pretraining lands in the store once and every later run reuses it."""
+    if needs_pretraining(cfg):
+        cache.jobs().submit(pretraining_config())
+    cache.jobs().submit(cfg)
+
+
+def running(cfg: TransferConfig) -> bool:
+    jobs = [cache.jobs().get(c) for c in (pretraining_config(), cfg)]
+    return any(j is not None and not j.done.is_set() for j in jobs) and not cache.store().has(cfg)
+
+
+def job_error(cfg: TransferConfig) -> str:
+    job = cache.jobs().get(cfg)
+    return job.error if job is not None and job.done.is_set() and not cache.store().has(cfg) else ""
+
+
+@st.fragment(run_every=0.5)
+def progress_view(cfg: TransferConfig) -> None:
+    """The pretraining's, then the run's progress, until the run lands in the store (then the page reruns)."""
+    if not running(cfg):
+        st.rerun()
+        return
+    pool = cache.jobs()
+    for c, what in ((pretraining_config(), "Pretraining on digits 0-4 (once, stored)"), (cfg, "Training")):
+        job = pool.get(c)
+        if job is None or job.done.is_set():
+            continue
+        ahead = pool.position(job)
+        if ahead is not None:
+            st.caption(f"{what}: waiting for a free training worker ({ahead} ahead).")
+        elif not job.total_steps:
+            st.progress(0.0, text=f"{what}: the worker is getting the model, data and starting weights ready…")
+        else:
+            acc = f" · accuracy {100 * job.val_acc[-1]:.1f}%" if job.val_acc else ""
+            st.progress(job.fraction, text=f"{what}: epoch {job.epoch}/{c.epochs}{acc}")
+            if len(job.val_acc) > 1:
+                st.line_chart({"test accuracy %": [100 * a for a in job.val_acc]}, height=160)
+    if st.button("Stop training", key="tl_stop", icon=":material/stop_circle:"):
+        for c in (pretraining_config(), cfg):
+            job = pool.get(c)
+            if job is not None and not job.done.is_set():
+                pool.stop(job)  # kills its worker at once; nothing is stored
+        st.rerun()
 
 
 # ---------------------------------------------------------------- after training
@@ -232,7 +276,7 @@ def evaluation(cfg: TransferConfig) -> Evaluation:
                       grads, first_filters(init).numpy(), first_filters(model.state_dict()).cpu().numpy())
 
 
-def results(runs: list[Run]) -> list[RunResult]:
+def results(runs: list[RunSummary]) -> list[RunResult]:
     return [RunResult(short_label(r.config), r.config.strategy, float(r.metrics["test_acc"]),
                       float(r.metrics["wall_s"]), int(r.metrics["trainable_params"])) for r in runs]
 
@@ -248,15 +292,15 @@ def stage_rows(arch: Anatomy, resolution: int) -> list[dict]:
             for s in arch.stages]
 
 
-def run_rows(runs: list[Run]) -> list[dict]:
+def run_rows(runs: list[RunSummary]) -> list[dict]:
     return [{"strategy": short_label(r.config), "target accuracy %": round(100 * r.metrics["test_acc"], 1),
              "wall s": round(r.metrics["wall_s"], 1), "trainable": r.metrics["trainable_params"],
              "images/s": round(r.metrics["images_per_s"])} for r in runs]
 
 
 def estimate_text(cfg: TransferConfig, data: ImageTask, seconds: float) -> str:
-    first = (" Plus, once per server, the pretraining on digits 0-4 (about a minute on a CPU)."
-             if cfg.weights == "digits-pretrained" else "")
+    first = (" Plus, once, the pretraining on digits 0-4 (about a minute on a CPU; stored and reused)."
+             if needs_pretraining(cfg) else "")
     return (f"Not trained yet. Estimated time: **~{seconds:.0f} s** on {cache.device().type.upper()} "
             f"({len(data.train):,} training and {len(data.test):,} test images at {cfg.resolution} px, "
             f"measured from timed steps just now).{first}")
