@@ -494,3 +494,22 @@ def test_tampered_transfer_records_are_refused(tmp_path):
     record["config"]["strategy"] = "magic"
     meta.write_text(json.dumps(record))
     assert store.load(feature) is None and "config" in store.last_problem(feature)
+
+
+def test_cifar_route_trains_through_the_store(tmp_path, monkeypatch):
+    from core.store import RunStore
+    from core.transfer import train_stored
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    written = _write_fake_imagenet(pretrained.hub_cache_file())
+    _write_cifar(cifar.cifar_dir(tmp_path / "data"))
+    store = RunStore(tmp_path / "runs")
+    cfg = TransferConfig(source="cifar10", weights="imagenet", subset=20, epochs=1, batch_size=8)
+    run, _ = store.get_or_train(cfg, lambda: train_stored(cfg, store, tmp_path / "data", CPU))
+    assert run.status == "ok" and run.metrics["trainable_params"] == 5_130 and run.metrics["n_train"] == 20
+    model = model_of(store.load(cfg), 10, written)  # ImageNet backbone + the stored 10-class head
+    assert torch.equal(model.layer1[0].conv1.weight, written["layer1.0.conv1.weight"])
+    assert [s.config.weights for s in store.summaries("features")] == ["imagenet"]
+    missing = TransferConfig(source="cifar10", weights="imagenet", subset=20, epochs=1)
+    with pytest.raises(ValueError, match="python -m core.cifar --download"):  # a plain-words failure
+        train_stored(missing, store, tmp_path / "elsewhere", CPU)
