@@ -80,5 +80,6 @@ left.plotly_chart(mosaic(ev.before, 8, title="conv1 filters before (first 16, su
                   key="tl_before")
 right.plotly_chart(mosaic(ev.after, 8, title="conv1 filters after training", colours="diverging"), key="tl_after")
 st.plotly_chart(mosaic(ev.images, 8, titles=ev.titles, colours="ink", tile_label="test image",
-                       title="Predictions on test images (predicted, true)"), key="tl_preds")
+                       title="Predictions on test images (predicted, true)" + (", in gray" if cfg.source == "cifar10"
+                                                                                else "")), key="tl_preds")
 st.plotly_chart(confusion(ev.cm, labels=data.classes), key="tl_cm")

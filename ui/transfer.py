@@ -48,12 +48,19 @@ def missing() -> list[str]:
     return notes + ([] if _cifar()[0] is not None else [f"**CIFAR-10.** {_cifar()[1]}"])
 
 
+@st.cache_resource(max_entries=1, show_spinner="Loading the bundled digits…")
+def _sample():
+    """The bundled MNIST sample (the one the app already uses when full MNIST is absent), decoded once."""
+    data = cache.mnist()
+    return data if data.source == "mnist-sample" else load_sample()
+
+
 @st.cache_resource(max_entries=4, show_spinner=False)
 def task(source: str, labels_per_class: int, subset: int) -> ImageTask:
     """The target task: digits 5-9 with few labels (bundled MNIST), or a class-balanced CIFAR-10 subset."""
     if source == "cifar10":
         return cifar_task(_cifar()[0], subset)
-    return digit_tasks(load_sample(), labels_per_class)[1]
+    return digit_tasks(_sample(), labels_per_class)[1]
 
 
 def task_of(cfg: TransferConfig) -> ImageTask:
