@@ -28,11 +28,11 @@ st.metric("Trainable parameters (this task)", f"{trainable:,} of {total:,}", f"{
           "the model", delta_color="off", delta_arrow="off")
 st.plotly_chart(block_strip(rows), key="tl_strip")
 st.plotly_chart(frozen_map(rows), key="tl_map")
-st.dataframe(totals, hide_index=True, width="stretch", key="tl_totals")
+st.dataframe(totals, hide_index=True, width="stretch", key="tl_totals", column_config=transfer.COUNTS)
 with st.expander("Every layer with parameters (containers included)"):
     st.dataframe([{"layer": r.name, "type": r.kind, "depth": r.depth, "parameters": r.total_params,
                    "trainable": r.trainable_params, "state": STATE_WORDS[r.trainable]}
-                  for r in rows if r.total_params], hide_index=True, width="stretch")
+                  for r in rows if r.total_params], hide_index=True, width="stretch", column_config=transfer.COUNTS)
 
 st.subheader("2 · Architecture")
 arch = anatomy(rows)
@@ -40,11 +40,13 @@ st.markdown(f"**{arch.weighted} weighted layers** ({arch.convs} conv + {arch.lin
             f"model; plus {arch.projections} 1×1 projection convs on skip paths (not counted in the 18). "
             f"{arch.blocks} **BasicBlocks**, each adding its input back: `out = relu(bn2(conv2(relu(bn1(conv1(x))))) "
             f"+ skip(x))`, where `skip` is the identity or, when the shape changes, `downsample` (1×1 conv + BN).")
-st.dataframe(transfer.stage_rows(arch, cfg.resolution), hide_index=True, width="stretch", key="tl_stages")
+st.dataframe(transfer.stage_rows(arch, cfg.resolution), hide_index=True, width="stretch", key="tl_stages",
+             column_config=transfer.COUNTS)
 
 st.subheader("3 · Optimizer and code")
 st.dataframe([{"group": g.name, "learning rate": g.lr, "parameters": g.n_params, "modules": ", ".join(g.modules)}
-              for g in transfer.groups(cfg, classes)], hide_index=True, width="stretch", key="tl_groups")
+              for g in transfer.groups(cfg, classes)], hide_index=True, width="stretch", key="tl_groups",
+             column_config=transfer.COUNTS)
 st.caption("BatchNorm layers of frozen stages stay in eval mode during training, so their running mean and "
            "variance keep the pretrained statistics.")
 code_panel(strategy_code(cfg, classes))
@@ -65,8 +67,10 @@ else:
             st.rerun()
 runs = transfer.trained_runs(cfg)
 if runs:
-    st.plotly_chart(run_curves([Curve.of(transfer.short_label(r.config), r.history) for r in runs]), key="tl_curves")
-    st.dataframe(transfer.run_rows(runs), hide_index=True, width="stretch", key="tl_runs")
+    st.plotly_chart(run_curves([Curve.of(transfer.short_label(r.config), r.history) for r in runs], 100 / classes),
+                    key="tl_curves")
+    st.dataframe(transfer.run_rows(runs), hide_index=True, width="stretch", key="tl_runs",
+                 column_config=transfer.COUNTS)
     st.markdown(conclusion(transfer.results(runs)))
 if run is None:
     st.caption("Train a strategy to see its gradients, filters, predictions and confusion matrix.")

@@ -26,6 +26,9 @@ from core.transfer import (STRATEGIES, Anatomy, ImageTask, LayerGrad, ParamGroup
                            time_per_image)
 from ui import cache
 
+COUNTS = {c: st.column_config.NumberColumn(format="localized") for c in (  # 11,689,512, not 11689512
+    "parameters", "trainable", "images/s", "trainable (Feature extraction)", "trainable (Fine-tune last k stages)",
+    "trainable (Full fine-tuning)", "trainable (From scratch)")}
 ROUTES = {"digits": "Offline: digits 0-4 -> digits 5-9 (pretrained here)",
           "cifar10": "CIFAR-10 with ImageNet weights"}
 
@@ -100,6 +103,8 @@ def controls() -> TransferConfig:
     backbone_lr = c7.select_slider("Backbone learning rate", [1e-5, 3e-5, 1e-4, 3e-4, 1e-3], 1e-4, key="tl_bb_lr",
                                    disabled=strategy in ("feature", "scratch"))
     weights = "random" if strategy == "scratch" else ("imagenet" if source == "cifar10" else "digits-pretrained")
+    if strategy in ("feature", "scratch"):  # no backbone group of its own: one key whatever the unused slider says
+        backbone_lr = TransferConfig.backbone_lr
     return TransferConfig(strategy=strategy, k_stages=k if strategy == "finetune" else 1, head_lr=head_lr,
                           backbone_lr=backbone_lr, epochs=epochs, resolution=resolution, source=source,
                           labels_per_class=amount if source == "digits" else 20,
@@ -294,15 +299,16 @@ def short_label(cfg: TransferConfig) -> str:
 
 def stage_rows(arch: Anatomy, resolution: int) -> list[dict]:
     return [{"stage": s.name, f"output for 1×3×{resolution}×{resolution}": " × ".join(map(str, s.output_shape)),
-             "BasicBlocks": s.blocks or None, "parameters": s.params,
+             "BasicBlocks": str(s.blocks) if s.blocks else "", "parameters": s.params,
              "skip path": "1×1 conv projection" if s.projection else ("identity" if s.blocks else "")}
             for s in arch.stages]
 
 
 def run_rows(runs: list[RunSummary]) -> list[dict]:
     return [{"strategy": short_label(r.config), "target accuracy %": round(100 * r.metrics["test_acc"], 1),
-             "wall s": round(r.metrics["wall_s"], 1), "trainable": r.metrics["trainable_params"],
-             "images/s": round(r.metrics["images_per_s"])} for r in runs]
+             "wall s": round(r.metrics["wall_s"], 1),
+             "backbone pass s (once, shared)": round(r.metrics.get("features_s", 0.0), 1),
+             "trainable": r.metrics["trainable_params"], "images/s": round(r.metrics["images_per_s"])} for r in runs]
 
 
 def estimate_text(cfg: TransferConfig, data: ImageTask, seconds: float) -> str:

@@ -94,9 +94,9 @@ def _one_of_runs(cv: Curve, epochs_x: np.ndarray, colour: str) -> list[dict]:
          "hovertemplate": "validation accuracy %{y:.2f}% at epoch %{x}<extra>%{fullData.name}</extra>"}]
 
 
-def run_curves(curves: Sequence[Curve]) -> go.Figure:
+def run_curves(curves: Sequence[Curve], chance: float = CHANCE) -> go.Figure:
     """Overlay runs. Left: train loss per batch (smoothed; raw too for a single run) against epochs, and validation
-    loss per epoch (dotted). Right: validation accuracy per epoch, on an axis from 0 % with chance (10 %) marked,
+    loss per epoch (dotted). Right: validation accuracy per epoch, on an axis from 0 % with chance (`chance` %) marked,
     so a 1-point difference looks like one point. Epoch axes tick at whole epochs only.
 
     The legend sits under the plot, in pixels below the axis titles (it grows the figure instead of covering them):
@@ -118,11 +118,11 @@ def run_curves(curves: Sequence[Curve]) -> go.Figure:
                          "x": 0, "entrywidth": 0.5 if single else None, "entrywidthmode": "fraction",
                          "title": {"text": "" if single else "solid: train loss (smoothed) · dotted: validation loss"
                                    " · right: validation accuracy", "side": "top"}},
-              "shapes": [{"type": "line", "xref": "x2 domain", "x0": 0, "x1": 1, "yref": "y2", "y0": CHANCE,
-                          "y1": CHANCE, "line": {"color": ROLE["neutral"], "dash": "dash", "width": 1}}],
+              "shapes": [{"type": "line", "xref": "x2 domain", "x0": 0, "x1": 1, "yref": "y2", "y0": chance,
+                          "y1": chance, "line": {"color": ROLE["neutral"], "dash": "dash", "width": 1}}],
               **columns(2, gap=0.1)}
     layout["annotations"].append({"text": "chance", "xref": "x2 domain", "x": 1, "xanchor": "right", "yref": "y2",
-                                  "y": CHANCE, "yanchor": "bottom", "showarrow": False,
+                                  "y": chance, "yanchor": "bottom", "showarrow": False,
                                   "font": {"size": 10, "color": ROLE["neutral"]}})
     if single:
         layout["legend"].pop("title")
