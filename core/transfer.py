@@ -335,6 +335,7 @@ def fit_transfer(cfg: TransferConfig, data: ImageTask, device: torch.device | No
     x_test, y_test = data.test.images.to(device), data.test.labels.to(device)
 
     if cfg.strategy == "feature":  # fast path: the frozen backbone runs once, the head trains on stored features
+        outside = features is not None  # computed before this run (the store's): its time is added to wall_s
         if features is None:
             features = compute_features(feature_config(cfg, data, "0" * 16), data, backbone, device)
         feats, test_feats = features.state["train"].to(device), features.state["test"].to(device)  # (N, 512)
@@ -343,8 +344,8 @@ def fit_transfer(cfg: TransferConfig, data: ImageTask, device: torch.device | No
         head, hist, reason, train_s, seen = fit_head(cfg, feats, y_train, test_feats, y_test, num_classes,
                                                      g_head, on_progress)
         state = {f"fc.{k}": v.detach().to("cpu", copy=True) for k, v in head.state_dict().items()}
-        metrics = _metrics(time.perf_counter() - t0, train_s, seen, hist, device, data, trainable,
-                           features_s=features_s)
+        wall_s = time.perf_counter() - t0 + (features_s if outside else 0.0)  # as if alone: backbone pass + head
+        metrics = _metrics(wall_s, train_s, seen, hist, device, data, trainable, features_s=features_s)
         metrics["images_per_s"] = seen / (train_s + features_s)  # the one backbone pass included
         return Run(cfg, state, hist, metrics, "diverged" if reason else "ok", reason)  # type: ignore[arg-type]
 

@@ -307,7 +307,7 @@ def stage_rows(arch: Anatomy, resolution: int) -> list[dict]:
 def run_rows(runs: list[RunSummary]) -> list[dict]:
     return [{"strategy": short_label(r.config), "target accuracy %": round(100 * r.metrics["test_acc"], 1),
              "wall s": round(r.metrics["wall_s"], 1),
-             "backbone pass s (once, shared)": round(r.metrics.get("features_s", 0.0), 1),
+             "of which backbone pass s (stored, shared)": round(r.metrics.get("features_s", 0.0), 1),
              "trainable": r.metrics["trainable_params"], "images/s": round(r.metrics["images_per_s"])} for r in runs]
 
 
