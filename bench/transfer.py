@@ -193,10 +193,11 @@ def page_rows(device: torch.device, quick: bool = False, n: int = 5) -> list[dic
     from core.transfer import train_stored
 
     store, digits = RunStore(Paths.from_env().runs), load_sample()
-    base = TransferConfig(epochs=1, labels_per_class=8, head_lr=1e-3, backbone_lr=1e-4)
+    base = TransferConfig(epochs=1, labels_per_class=8)  # the page's defaults otherwise
     t0 = time.perf_counter()
     for strategy in ("feature", "finetune", "full", "scratch"):
         cfg = replace(base, strategy=strategy, head_lr=1e-2 if strategy == "feature" else 1e-3,
+                      backbone_lr=1e-4 if strategy in ("finetune", "full") else base.backbone_lr,
                       weights="random" if strategy == "scratch" else "digits-pretrained")
         store.get_or_train(cfg, lambda c=cfg: train_stored(c, store, Paths.from_env().data, device, digits=digits))
     trained_s = time.perf_counter() - t0
