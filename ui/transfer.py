@@ -278,13 +278,14 @@ def evaluation(cfg: TransferConfig) -> Evaluation:
     pred = predict(model, data.test.images, cfg)
     cm = confusion_matrix(data.test.labels, pred, len(data.classes))
     names = data.classes
-    shown = data.test.images[:16]
+    pick = torch.linspace(0, len(data.test) - 1, min(16, len(data.test))).long()  # spread over every class
+    shown = data.test.images[pick]
     grads = gradient_norms(model, cfg, data.train.images[:16], data.train.labels[:16])
     init = start if start is not None else build_resnet18(len(names),
                                                           torch.Generator().manual_seed(cfg.seed)).state_dict()
     return Evaluation(cm.numpy(), shown.float().mean(1).numpy(),
-                      [f"{names[p]}<br>(true {names[t]})" for p, t in zip(pred[:16].tolist(),
-                                                                        data.test.labels[:16].tolist())],
+                      [f"{names[p]}<br>(true {names[t]})" for p, t in zip(pred[pick].tolist(),
+                                                                        data.test.labels[pick].tolist())],
                       grads, first_filters(init).numpy(), first_filters(model.state_dict()).cpu().numpy())
 
 
