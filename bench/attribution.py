@@ -16,8 +16,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from core.attribution import (IMAGENET_NORM, METHODS, MNIST_NORM, AttributionSpec, attribute, conv_layers, predict,
-                              twin)
+from core.attribution import METHODS, AttributionSpec, attribute, conv_layers, predict, twin
+from core.data import IMAGENET_NORM, MNIST_NORM
 from core.figures.attribution import View, explanation
 from core.models import CNNDemo, Net2, reset_parameters
 

@@ -34,7 +34,8 @@ from core import conv  # noqa: E402
 from core.config import ModelConfig, Paths, TrainConfig  # noqa: E402
 from core.data import load_mnist, to_input  # noqa: E402
 from core.digits import downsample_for_display, preprocess_canvas  # noqa: E402
-from core.attribution import MNIST_NORM, AttributionSpec, attribute  # noqa: E402
+from core.attribution import AttributionSpec, attribute  # noqa: E402
+from core.data import MNIST_NORM  # noqa: E402
 from core.figures import conv as conv_figures  # noqa: E402
 from core.figures.images import image, mosaic, probability_bars  # noqa: E402
 from core.figures.images import steps as steps_figure  # noqa: E402

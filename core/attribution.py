@@ -34,11 +34,9 @@ import torch.nn.functional as F
 from torch import nn
 from torchvision.models.resnet import BasicBlock, Bottleneck
 
-from core.data import MNIST_MEAN, MNIST_STD
+from core.data import Norm
 from core.errors import InputError
 
-MNIST_NORM = ((MNIST_MEAN,), (MNIST_STD,))  # (mean per channel, std per channel)
-IMAGENET_NORM = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
 
 
 class AttributionError(InputError):
@@ -221,7 +219,7 @@ def _pixels(pixels: torch.Tensor, device: torch.device) -> torch.Tensor:
     return pixels.detach().to(device, torch.float32).clone()  # (1, C, H, W), private to this call
 
 
-def predict(model: nn.Module, pixels: torch.Tensor, norm: tuple[tuple[float, ...], tuple[float, ...]],
+def predict(model: nn.Module, pixels: torch.Tensor, norm: Norm,
             k: int = 5) -> Prediction:
     """Softmax probabilities and the top k classes for one image of pixels in [0, 1] (forward only)."""
     x = _pixels(pixels, _device(model))
@@ -415,7 +413,7 @@ def _resolve_layer(private: nn.Module, spec: AttributionSpec, input_shape: tuple
 
 
 def attribute(model: nn.Module, pixels: torch.Tensor, spec: AttributionSpec,
-              norm: tuple[tuple[float, ...], tuple[float, ...]], target: int | None = None) -> Attribution:
+              norm: Norm, target: int | None = None) -> Attribution:
     """Explain `target` (default: the predicted class) for one image `pixels` (1, C, H, W) in [0, 1]."""
     t0 = time.perf_counter()
     method = METHODS[spec.method]
@@ -475,7 +473,7 @@ _CODE_BASELINES = {
 }
 
 
-def attribution_code(spec: AttributionSpec, norm: tuple[tuple[float, ...], tuple[float, ...]],
+def attribution_code(spec: AttributionSpec, norm: Norm,
                      image_side: int, layer: str | None = None) -> str:
     """PyTorch + Captum code computing the same map for `model`, `pixels` (1, C, H, W) in [0, 1] and `target`.
     (For a ResNet, the guided methods also need one ReLU module per use: see SPLIT_RELU.)"""

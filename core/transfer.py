@@ -23,14 +23,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from core.config import TransferConfig, default_device
-from core.data import MNIST_MEAN, MNIST_STD, Split
+from core.data import CIFAR_NORM, DIGITS_NORM, IMAGENET_NORM, Split
 from core.pretrained import load_backbone
 from core.record import History, Progress, Run
 
 STAGES: tuple[str, ...] = ("layer4", "layer3", "layer2", "layer1")  # unfrozen in this order by "finetune"
-IMAGENET_NORM = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))  # ResNet18_Weights.IMAGENET1K_V1.transforms()
-CIFAR_NORM = ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616))
-DIGITS_NORM = ((MNIST_MEAN,) * 3, (MNIST_STD,) * 3)
 OnProgress = Callable[[Progress], None]
 
 

@@ -15,8 +15,9 @@ from torch import nn
 from torchvision.models import resnet18
 from torchvision.models.resnet import BasicBlock
 
-from core.attribution import (IMAGENET_NORM, METHODS, MNIST_NORM, AttributionError, AttributionSpec,
-                              MethodUnavailable, attribute, conv_layers, predict, twin, unavailable_reason)
+from core.attribution import (METHODS, AttributionError, AttributionSpec, MethodUnavailable, attribute, conv_layers,
+                              predict, twin, unavailable_reason)
+from core.data import IMAGENET_NORM, MNIST_NORM
 from core.models import CNNDemo, Net2, reset_parameters
 
 SHAPES = {"net2": (1, 28, 28), "cnn": (1, 28, 28), "resnet": (3, 32, 32)}
@@ -321,3 +322,22 @@ def test_the_code_shown_computes_the_same_map(models, method):
         exec(compile(code, f"<{method} code>", "exec"), scope)  # noqa: S102 - our own generated code, tested
     ours = attribute(model, x, s, MNIST_NORM, target=4).values
     assert np.allclose(scope["attr"].detach().numpy().reshape(ours.shape), ours, atol=1e-5), code
+
+
+def test_normalizations_are_defined_once_and_match_torchvision():
+    """MNIST_NORM / IMAGENET_NORM / CIFAR_NORM live in core.data only; ImageNet's equals the weights' own transform."""
+    import re
+    from pathlib import Path
+
+    from torchvision.models import ResNet18_Weights
+
+    from core import data
+
+    t = ResNet18_Weights.IMAGENET1K_V1.transforms()
+    assert data.IMAGENET_NORM == (tuple(t.mean), tuple(t.std))
+    assert data.MNIST_NORM == ((data.MNIST_MEAN,), (data.MNIST_STD,))
+    root = Path(__file__).resolve().parents[1]
+    defining = re.compile(r"^\s*(MNIST|IMAGENET|CIFAR|DIGITS)_NORM\b[^=\n]*=(?!=)", re.M)
+    found = [str(p.relative_to(root)) for d in ("core", "ui", "pages", "bench") for p in (root / d).rglob("*.py")
+             if defining.search(p.read_text())]
+    assert found == ["core/data.py"]

@@ -12,8 +12,8 @@ import numpy as np
 import streamlit as st
 import torch
 
-from core.attribution import (IMAGENET_NORM, MNIST_NORM, Attribution, AttributionSpec, LayerChoices, Prediction,
-                              attribute, conv_layers, predict)
+from core.attribution import Attribution, AttributionSpec, LayerChoices, Prediction, attribute, conv_layers, predict
+from core.data import IMAGENET_NORM, MNIST_NORM, Norm
 from core.config import ARCH_LABELS
 from core.digit_photos import preprocess_photo
 from core.model_inputs import model_view, to_pixels
@@ -30,7 +30,7 @@ class ModelChoice:
     label: str
     side: int  # input side in pixels
     channels: int
-    norm: tuple[tuple[float, ...], tuple[float, ...]]
+    norm: Norm
     classes: tuple[str, ...]
     digits: bool  # MNIST-style preprocessing (invert, crop, centre)
 
@@ -118,13 +118,13 @@ def layers(model_key: str, input_shape: tuple[int, ...], _model: torch.nn.Module
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def prediction(model_key: str, digest: str, _model: torch.nn.Module, _p: Prepared,
-               norm: tuple[tuple[float, ...], tuple[float, ...]]) -> Prediction:
+               norm: Norm) -> Prediction:
     return predict(_model, _p.pixels, norm)
 
 
 @st.cache_data(show_spinner="Computing the attribution…", max_entries=64)
 def explain(model_key: str, digest: str, spec: AttributionSpec, target: int, _model: torch.nn.Module,
-            _p: Prepared, norm: tuple[tuple[float, ...], tuple[float, ...]]) -> Attribution:
+            _p: Prepared, norm: Norm) -> Attribution:
     return attribute(_model, _p.pixels, spec, norm, target)
 
 
