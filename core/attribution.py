@@ -23,10 +23,11 @@ from __future__ import annotations
 
 import copy
 import itertools
+import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -198,6 +199,31 @@ def twin(model: nn.Module, one_relu_per_use: bool = False) -> nn.Module:
         _replace_modules(out, lambda m: SPLIT_RELU[type(m)](m) if type(m) in SPLIT_RELU
                          else nn.ReLU() if isinstance(m, nn.ReLU) else None)
     return out
+
+
+@dataclass(frozen=True, eq=False)
+class Twins:
+    """The two private twins of one shared model, built once and reused (building a ResNet-18 twin costs about
+    as much as a Grad-CAM), with the lock that lets one attribution at a time use them: `plain` for most
+    methods, `guided` (one non-in-place ReLU per use) for Guided Backprop and Guided Grad-CAM."""
+
+    plain: nn.Module
+    guided: nn.Module
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def of(self, method: Method) -> nn.Module:
+        return self.guided if method.guided else self.plain
+
+
+def twins(model: nn.Module) -> Twins:
+    """Both twins of `model`; pass them to attribute() to skip the per-call copy (the page caches one per model)."""
+    return Twins(twin(model), twin(model, one_relu_per_use=True))
+
+
+def _shares(private: nn.Module, model: nn.Module) -> bool:
+    ours = list(itertools.chain(private.parameters(), private.buffers()))
+    theirs = list(itertools.chain(model.parameters(), model.buffers()))
+    return len(ours) == len(theirs) and all(a is b for a, b in zip(ours, theirs))
 
 
 @contextmanager
@@ -413,11 +439,20 @@ def _resolve_layer(private: nn.Module, spec: AttributionSpec, input_shape: tuple
 
 
 def attribute(model: nn.Module, pixels: torch.Tensor, spec: AttributionSpec,
-              norm: Norm, target: int | None = None) -> Attribution:
-    """Explain `target` (default: the predicted class) for one image `pixels` (1, C, H, W) in [0, 1]."""
+              norm: Norm, target: int | None = None, reuse: Twins | None = None) -> Attribution:
+    """Explain `target` (default: the predicted class) for one image `pixels` (1, C, H, W) in [0, 1].
+    reuse: `twins(model)` built earlier; the call then holds their lock instead of copying the model."""
+    if reuse is not None and not _shares(reuse.plain, model):
+        raise ValueError("these twins were built from another model: they do not share its parameters")
+    with reuse.lock if reuse is not None else nullcontext():
+        return _attribute(model, pixels, spec, norm, target, reuse)
+
+
+def _attribute(model: nn.Module, pixels: torch.Tensor, spec: AttributionSpec, norm: Norm, target: int | None,
+               reuse: Twins | None) -> Attribution:
     t0 = time.perf_counter()
     method = METHODS[spec.method]
-    private = twin(model, one_relu_per_use=method.guided)
+    private = reuse.of(method) if reuse is not None else twin(model, one_relu_per_use=method.guided)
     x = _pixels(pixels, _device(model)).requires_grad_(True)  # (1, C, H, W), a private leaf
     f = FromPixels(private, *norm)
     layer_name, layer = _resolve_layer(private, spec, tuple(x.shape[1:])) if method.needs_layer else (None, None)

@@ -12,7 +12,8 @@ import numpy as np
 import streamlit as st
 import torch
 
-from core.attribution import Attribution, AttributionSpec, LayerChoices, Prediction, attribute, conv_layers, predict
+from core.attribution import (Attribution, AttributionSpec, LayerChoices, Prediction, Twins, attribute, conv_layers,
+                              predict, twins)
 from core.data import IMAGENET_NORM, MNIST_NORM, Norm
 from core.config import ARCH_LABELS
 from core.digit_photos import preprocess_photo
@@ -122,10 +123,18 @@ def prediction(model_key: str, digest: str, _model: torch.nn.Module, _p: Prepare
     return predict(_model, _p.pixels, norm)
 
 
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _twins(model_key: str, model_id: int, _model: torch.nn.Module) -> Twins:
+    """One private twin pair + lock per cached model (keyed by its id too: a reloaded model gets new twins)."""
+    return twins(_model)
+
+
 @st.cache_data(show_spinner="Computing the attribution…", max_entries=64)
 def explain(model_key: str, digest: str, spec: AttributionSpec, target: int, _model: torch.nn.Module,
             _p: Prepared, norm: Norm) -> Attribution:
-    return attribute(_model, _p.pixels, spec, norm, target)
+    """Cached by (model, image, method settings, class) only: the view (sign, clipping, alpha) is not in the key,
+    so changing it redraws the figure from this result without attributing again."""
+    return attribute(_model, _p.pixels, spec, norm, target, reuse=_twins(model_key, id(_model), _model))
 
 
 def image_source(key: str) -> np.ndarray | None:
