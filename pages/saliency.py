@@ -23,7 +23,7 @@ if not choices:
     st.stop()
 choice = choices[st.selectbox("Model", list(choices), format_func=lambda k: choices[k].label, key=f"{K}_model")]
 model = ui.load_model(choice)
-raw = ui.image_source(K)
+raw = ui.image_source(K, choice)
 if model is None or raw is None:
     st.stop()
 prepared = ui.prepare(choice, raw)
@@ -78,6 +78,9 @@ for m in methods:
 if len(results) > 1:
     st.plotly_chart(side_by_side(prepared.view, [(METHODS[m].label, a.map2d()) for m, (_, a) in results.items()],
                                  view), key=f"{K}_compare")
+if results:
+    first = next(iter(results))
+    ui.explain_cell(K, choice, model, results[first][0], METHODS[first].label)
 for m, (spec, a) in results.items():
     st.subheader(f"{METHODS[m].label} · class {choice.classes[a.target]} · {1000 * a.seconds:.0f} ms")
     st.markdown(f"**What it computes.** {METHODS[m].computes}  \n**When it misleads.** {METHODS[m].misleads}")

@@ -99,3 +99,87 @@ def test_bad_uploads_get_a_message_and_the_page_keeps_working(at):
     at.file_uploader(key="sal_upload").set_value(("digit.jpg", good, "image/jpeg"))
     run(at)
     assert not at.error
+
+
+def cnn_choice(app: AppTest) -> str:
+    from conv_fixtures import tiny_config
+
+    return "mnist:" + tiny_config("cnn").key()
+
+
+def cell_of(option: str) -> tuple[int, int, int]:
+    """'true 3 → predicted 5 (4 digits)' -> (3, 5, 4)."""
+    return tuple(int(w) for w in option.replace("(", " ").split() if w.isdigit())
+
+
+def test_a_view_change_does_not_attribute_again(at, monkeypatch):
+    """Alpha, clipping and sign only redraw: the attribution runs once per (image, method), and the model's private
+    twins are built once and reused by every method."""
+    import ui.saliency as ui
+
+    calls = {"attribute": 0, "twins": 0}
+
+    def counted(name, fn):
+        def wrapper(*args, **kwargs):
+            calls[name] += 1
+            return fn(*args, **kwargs)
+        return wrapper
+
+    monkeypatch.setattr(ui, "attribute", counted("attribute", ui.attribute))
+    monkeypatch.setattr(ui, "twins", counted("twins", ui.twins))
+    ui.explain.clear()
+    ui._twins.clear()
+    at.selectbox(key="sal_model").set_value(cnn_choice(at))
+    at.radio(key="sal_source").set_value("MNIST test digit")
+    run(at)  # digit 0, the default method: one attribution, the CNN's twins built
+    assert calls == {"attribute": 1, "twins": 1}
+    calls["attribute"] = 0
+    at.number_input(key="sal_digit").set_value(11)
+    at.multiselect(key="sal_methods").set_value(["saliency", "grad_cam"])
+    run(at)
+    assert calls == {"attribute": 2, "twins": 1}
+    for widget, value in (("sal_alpha", 0.25), ("sal_clip", 95.0)):
+        at.slider(key=widget).set_value(value)
+        run(at)
+    at.radio(key="sal_sign").set_value(at.radio(key="sal_sign").options[-1])
+    run(at)
+    assert calls == {"attribute": 2, "twins": 1}  # three view changes, nothing recomputed
+    at.number_input(key="sal_digit").set_value(12)
+    run(at)
+    assert calls == {"attribute": 4, "twins": 1}  # a new image is attributed, on the same twins
+
+
+def test_misclassified_cell_shows_its_digits_and_their_attributions(at):
+    """The selectbox lists the model's off-diagonal confusion cells with counts equal to PyTorch's own predictions;
+    picking one shows its digits and the first method's map for each, and explains the chosen digit."""
+    import torch
+
+    from conv_fixtures import tiny_config
+    from core.data import load_sample, to_input
+    from core.store import RunStore
+    from core.config import Paths
+    from core.train import load_model
+
+    at.selectbox(key="sal_model").set_value(cnn_choice(at))
+    at.radio(key="sal_source").set_value("Misclassified digit")
+    run(at)
+    at.multiselect(key="sal_methods").set_value(["saliency"])
+    run(at)
+    run_ = RunStore(Paths.from_env().runs).load(tiny_config("cnn"))
+    test = load_sample().test
+    with torch.no_grad():
+        preds = load_model(run_, "cpu")(to_input(test.images)).argmax(1)
+    box = at.selectbox(key="sal_cell")
+    assert box.options, "the tiny CNN makes mistakes on the sample's test digits"
+    for option in box.options[:5]:
+        t, p, n = cell_of(option)
+        assert n == int(((test.labels == t) & (preds == p)).sum()) and t != p
+    assert box.value == cell_of(box.options[0])[:2]  # the most frequent mistake first
+    at.selectbox(key="sal_cell").set_value(cell_of(box.options[-1])[:2])
+    run(at)
+    t, p = at.selectbox(key="sal_cell").value
+    digit = at.selectbox(key="sal_cell_digit").value
+    assert int(test.labels[digit]) == t and int(preds[digit]) == p
+    charts = {c.proto.id for c in at.get("plotly_chart")}
+    assert any("sal_cell_images" in k for k in charts) and any("sal_cell_maps" in k for k in charts)
+    assert any("sal_cm" in k for k in charts)
