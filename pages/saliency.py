@@ -62,7 +62,7 @@ with st.expander("Method settings"):
                        help="Captum's LayerGradCam defaults to relu_attributions=False; the Grad-CAM paper applies "
                             "a ReLU. Untick it to see the negative evidence too.")
     window = c3.slider("Occlusion: window (px)", 2, max(3, choice.side // 2), max(2, choice.side // 7), key=f"{K}_win")
-v1, v2, v3 = st.columns(3)
+v1, v2, v3 = st.columns([2, 1.3, 1.3])  # the four sign choices fit on one line at 1280 px
 view = View(v1.radio("Sign", SIGNS, horizontal=True, key=f"{K}_sign"),
             v2.slider("Clip at percentile", 90.0, 100.0, 99.0, 0.5, key=f"{K}_clip"),
             v3.slider("Overlay alpha", 0.0, 1.0, 0.6, 0.05, key=f"{K}_alpha"))
