@@ -11,9 +11,10 @@ black, and noise levels are fractions of the pixel range.
 Shared, cached models are never changed. Each call works on a private *twin*: a copy of the module
 structure that shares the parameter and buffer tensors (no weights are copied), so Captum's hooks land
 on the twin's modules, concurrent calls on one model cannot see each other's hooks, and the original's
-mode, hooks and requires_grad flags are never touched. A caller that explains one model often (the page) builds
-the twins once (`twins(model)`) and passes them as `reuse=`: calls then share them under their lock. Gradients are taken with respect to a private
-copy of the input only (torch.autograd.grad inside Captum): nothing is written to any parameter's .grad.
+mode, hooks and requires_grad flags are never touched. A caller that explains one model often (the page)
+builds the twins once (`twins(model)`) and passes them as `reuse=`: calls then share them under their lock.
+Gradients are taken with respect to a private copy of the input only (torch.autograd.grad inside Captum):
+nothing is written to any parameter's .grad.
 For the guided methods, every ReLU in the twin is a fresh, non-in-place module, and torchvision's
 ResNet blocks, which call one in-place ReLU module twice, get one ReLU per use (SPLIT_RELU): Guided
 Backprop hooks each ReLU and would otherwise raise or give wrong maps. Any other model whose ReLU

@@ -236,6 +236,8 @@ def image_source(key: str, choice: ModelChoice | None = None) -> np.ndarray | No
     sources = (["Upload", "Sample photo", "MNIST test digit"]
                + ([MISCLASSIFIED] if choice is not None and choice.config is not None else [])
                + (["Drawn digit"] if DRAWN in st.session_state else []))
+    if st.session_state.get(f"{key}_source", sources[0]) not in sources:  # e.g. misclassified, then ResNet chosen
+        st.session_state.pop(f"{key}_source")
     source = st.radio("Image", sources, horizontal=True, key=f"{key}_source")
     if source == "Upload":
         f = st.file_uploader("PNG, JPEG, WebP, BMP or GIF", type=["png", "jpg", "jpeg", "webp", "bmp", "gif"],
