@@ -452,6 +452,8 @@ def attribute(model: nn.Module, pixels: torch.Tensor, spec: AttributionSpec,
 
 def _attribute(model: nn.Module, pixels: torch.Tensor, spec: AttributionSpec, norm: Norm, target: int | None,
                reuse: Twins | None) -> Attribution:
+    import captum.attr  # noqa: F401 - a first call's one-time import of Captum (seconds) is not the method's time
+
     t0 = time.perf_counter()
     method = METHODS[spec.method]
     private = reuse.of(method) if reuse is not None else twin(model, one_relu_per_use=method.guided)
