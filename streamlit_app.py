@@ -6,12 +6,14 @@ count and the sidebar status are the same everywhere.
 """
 from ui.shell import sidebar_status  # first: sets OMP_WAIT_POLICY before torch loads
 
+# isort: split
+
 import streamlit as st
 
-from ui import cache
+from ui import resources
 
 st.set_page_config(page_title="PyTorch Concept Explorer", page_icon=":material/school:", layout="wide")
-cache.configure_threads()
+resources.configure_threads()
 
 PAGES = {
     "Start": [

@@ -19,16 +19,16 @@ from pathlib import Path
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as the app runs (ui/__init__.py)
 os.environ.setdefault("PTCE_HOME", tempfile.mkdtemp(prefix="ptce-bench-"))
 
-import torch  # noqa: E402
+import torch
 
-from bench.seed_loop import seed_epoch_seconds  # noqa: E402
-from core.config import Paths, default_config, default_device, device_label  # noqa: E402
-from core.data import MNISTData, Split, load_mnist  # noqa: E402
-from core.estimate import time_steps  # noqa: E402
-from core.models import architecture, build_model  # noqa: E402
-from core.optimizers import make_optimizer  # noqa: E402
-from core.store import RunStore  # noqa: E402
-from core.train import fit, load_model  # noqa: E402
+from bench.seed_loop import seed_epoch_seconds
+from core.config import Paths, default_config, default_device, device_label
+from core.data import MNISTData, Split, load_mnist
+from core.estimate import time_steps
+from core.models import architecture, build_model
+from core.optimizers import make_optimizer
+from core.store import RunStore
+from core.train import fit, load_model
 
 ROOT = Path(__file__).resolve().parents[1]
 EPOCH = 60_000
@@ -132,7 +132,8 @@ def apptest_rerun_ms(page: str, setup=None, reruns: int = 5) -> float:
 def page_rows(quick: bool) -> list[dict]:
     ms = apptest_rerun_ms("pages/fully_connected.py", reruns=3 if quick else 7)
     rows = [row("Fully connected page: rerun with a stored run (AppTest)", ms, "ms")]
-    for module in ("bench.concept_pages", "bench.conv_pages", "bench.inspection", "bench.layer_pages"):
+    for module in ("bench.concept_pages", "bench.conv_pages", "bench.inspection", "bench.layer_pages",
+                   "bench.runs_page"):
         try:
             rows += __import__(module, fromlist=["rows"]).rows()
         except ModuleNotFoundError:

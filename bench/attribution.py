@@ -122,7 +122,7 @@ def mnist_rows(device: torch.device, quick: bool) -> list[dict]:
             if METHODS[method].needs_layer and not layers.names:
                 continue
             spec = AttributionSpec(method, layer=layers.default if METHODS[method].needs_layer else None)
-            ms = median_ms(lambda s=spec, m=model, r=reuse: attribute(m, pixels, s, MNIST_NORM, target, reuse=r),
+            ms = median_ms(lambda s=spec, m=model, t=target, r=reuse: attribute(m, pixels, s, MNIST_NORM, t, reuse=r),
                            3 if quick else 7, device)
             rows.append(row(f"Attribution · {label} 28 px · {METHODS[method].label}{_settings(spec)}", ms, "ms",
                             target="< 200 ms" if device.type == "cpu" else ""))

@@ -67,20 +67,20 @@ def rows(n: int = 7, warmup: int = 2) -> list[dict]:
         out.append(_row(f"{title} page rerun (AppTest, no training)", _median_ms(at, n, warmup)))
 
     # Optimizers: moving a slider that changes every path (4 optimizers x 100 real torch.optim steps)
-    from ui import cache
+    from ui import optim
 
     at = _apptest("optimizers")
     out.append(_row("Optimizers page: slider that recomputes 4 paths x 100 steps",
-                    _median_ms(at, n, warmup, before=cache.optim_trajectory.clear),
+                    _median_ms(at, n, warmup, before=optim.optim_trajectory.clear),
                     "path cache cleared before each rerun"))
 
     # Loss functions with a Net2 in the store: the per-digit losses run on every rerun
     from core.config import default_config
     from core.models import build_model
     from core.record import History, Run
-    from ui import cache
+    from ui import resources
 
-    original = cache.stored_run
+    original = resources.stored_run
 
     def stored(cfg):
         model = build_model(cfg.model, torch.Generator().manual_seed(0)).eval().requires_grad_(False)
@@ -88,14 +88,14 @@ def rows(n: int = 7, warmup: int = 2) -> list[dict]:
                   {"test_acc": 0.5, "train_s": 1.0, "device": "cpu", "samples_per_s": 1.0})
         return run, model
 
-    cache.stored_run = stored
+    resources.stored_run = stored
     try:
         at = _apptest("losses")
         cfg = default_config("net2", "mnist-sample")
         out.append(_row(f"Loss functions page rerun with a stored Net2 (h{cfg.model.hidden}, whole test split)",
                         _median_ms(at, n, warmup), "untrained weights stand in for a trained run: same compute"))
     finally:
-        cache.stored_run = original
+        resources.stored_run = original
     return out
 
 

@@ -24,24 +24,23 @@ from pathlib import Path
 os.environ.setdefault("PTCE_OFFLINE", "1")
 os.environ.setdefault("PTCE_HOME", tempfile.mkdtemp(prefix="ptce-bench-"))
 
-import numpy as np  # noqa: E402
-import plotly.io as pio  # noqa: E402
-import torch  # noqa: E402
-from PIL import Image, ImageDraw  # noqa: E402
-from plotly.tools import return_figure_from_figure_or_data  # noqa: E402
+import numpy as np
+import plotly.io as pio
+import torch
+from PIL import Image, ImageDraw
+from plotly.tools import return_figure_from_figure_or_data
 
-from core import conv  # noqa: E402
-from core.config import ModelConfig, Paths, TrainConfig  # noqa: E402
-from core.data import load_mnist, to_input  # noqa: E402
-from core.digits import downsample_for_display, preprocess_canvas  # noqa: E402
-from core.attribution import AttributionSpec, attribute  # noqa: E402
-from core.data import MNIST_NORM  # noqa: E402
-from core.figures import conv as conv_figures  # noqa: E402
-from core.figures.images import image, mosaic, probability_bars  # noqa: E402
-from core.figures.images import steps as steps_figure  # noqa: E402
-from core.inspection import activations, predict_proba  # noqa: E402
-from core.store import RunStore  # noqa: E402
-from core.train import fit, load_model  # noqa: E402
+from core import conv
+from core.attribution import AttributionSpec, attribute
+from core.config import ModelConfig, Paths, TrainConfig
+from core.data import MNIST_NORM, load_mnist, to_input
+from core.digits import downsample_for_display, preprocess_canvas
+from core.figures import conv as conv_figures
+from core.figures.images import image, mosaic, probability_bars
+from core.figures.images import steps as steps_figure
+from core.inspection import activations, predict_proba
+from core.store import RunStore
+from core.train import fit, load_model
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -103,7 +102,7 @@ def draw_update(models: dict[str, torch.nn.Sequential], url: str) -> None:
     _send(steps_figure([("gray", downsample_for_display(steps.gray)),
                         ("crop", downsample_for_display(steps.cropped)), ("scaled", steps.scaled),
                         ("centred", steps.centred), ("normalized", steps.normalized())]))
-    for arch, model in models.items():
+    for model in models.values():
         probs = predict_proba(model, steps.tensor)[0].numpy()
         _send(probability_bars(probs, "p", height=230, show_values=True))
         sal = attribute(model, torch.from_numpy(steps.centred)[None, None], AttributionSpec("saliency"), MNIST_NORM)

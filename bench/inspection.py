@@ -1,5 +1,6 @@
 """Bench rows for core.inspection on ResNet-18: the layer table on a shape-only (meta) copy against the
-previous way (a full deepcopy of the weights and a real forward pass on zeros), side by side."""
+previous way (a full deepcopy of the weights and a real forward pass on zeros), side by side; and the table
+without mult-adds (the fast path) against the same table with them (FlopCounterMode)."""
 from __future__ import annotations
 
 import copy
@@ -44,11 +45,17 @@ def rows(repeats: int = 5) -> list[dict]:
     out = []
     for batch, side in ((1, 32), (1, 224), (64, 224)):  # batch 64: the Fully connected page's table
         shape = (batch, 3, side, side)
-        before = _median_ms(lambda: _previous_layer_table(model, shape), repeats if batch == 1 else 1)
-        now = _median_ms(lambda: layer_table(model, shape), repeats)
+        before = _median_ms(lambda s=shape: _previous_layer_table(model, s), repeats if batch == 1 else 1)
+        now = _median_ms(lambda s=shape: layer_table(model, s), repeats)
         out.append(dict(name=f"ResNet-18 layer table, batch {batch} at {side} px (shape-only copy; was deepcopy + "
                              "real forward)", value=round(now, 4), unit="ms", baseline=round(before, 4),
-                        ratio=round(before / now, 1), note="the page caches it per config (ui.cache.layer_table)"))
+                        ratio=round(before / now, 1), note="the page caches it per config (ui.inspection.layer_table)"))
+    shape = (64, 3, 224, 224)  # the fast path (no flop counter) against the same table with mult-adds
+    fast = _median_ms(lambda: layer_table(model, shape), repeats)
+    counted = _median_ms(lambda: layer_table(model, shape, mult_adds=True), repeats)
+    out.append(dict(name="ResNet-18 layer table, batch 64 at 224 px: without mult-adds (vs with FlopCounterMode)",
+                    value=round(fast, 4), unit="ms", baseline=round(counted, 4), ratio=round(counted / fast, 1),
+                    note="the Fully connected page needs no mult-adds; the Layer shapes page does"))
     x = torch.randn(1, 3, 224, 224)
     copied = _median_ms(lambda: copy.deepcopy(model), repeats)
     acts = _median_ms(lambda: activations(model, x), repeats)

@@ -44,7 +44,7 @@ def rows(n: int = 5) -> list[dict]:
 
     from core import graph
     from core import layers as L
-    from core.summary import summarize
+    from core.inspection import summarize
 
     at = AppTest.from_file(str(ROOT / "pages" / "layer_shapes.py"), default_timeout=300)
     at.run()
@@ -63,7 +63,7 @@ def rows(n: int = 5) -> list[dict]:
     stack = L.PRESETS["cnn"].stack
     out.append(_row("propagate + code of CNNDemo's stack", _median_ms(lambda: (L.propagate(stack), L.code(stack)), n)))
     resnet = torchvision.models.resnet18(weights=None)
-    out.append(_row("summarize ResNet-18, 1×3×224×224 (FlopCounterMode, private copy)",
+    out.append(_row("summarize ResNet-18, 1×3×224×224 (FlopCounterMode on a shape-only copy)",
                     _median_ms(lambda: summarize(resnet, (1, 3, 224, 224)), 3)))
     out.append(_row("module graph of ResNet-18, 1×3×64×64 (trace + DOT)",
                     _median_ms(lambda: graph.module_dot(resnet, (1, 3, 64, 64)), 3)))

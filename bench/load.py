@@ -65,7 +65,7 @@ def running_server(home: Path, settings: ServerSettings = ServerSettings(),
                 break
             except OSError:
                 if time.time() > deadline or proc.poll() is not None:
-                    raise RuntimeError("streamlit server did not start")
+                    raise RuntimeError("streamlit server did not start") from None
                 time.sleep(0.3)
         yield proc, url
     finally:

@@ -21,8 +21,15 @@ from torchvision import transforms
 
 from core.config import TransferConfig
 from core.data import IMAGENET_NORM
-from core.transfer import (apply_strategy, build_resnet18, extract_features, fit_head,
-                           make_optimizer, prepare, set_train_mode)
+from core.transfer import (
+    apply_strategy,
+    build_resnet18,
+    extract_features,
+    fit_head,
+    make_optimizer,
+    prepare,
+    set_train_mode,
+)
 
 CIFAR_EPOCH = 50_000
 

@@ -41,7 +41,6 @@ from core.data import Norm
 from core.errors import InputError
 
 
-
 class AttributionError(InputError):
     """A setting that cannot work (steps 0, a window larger than the image, an unknown method...)."""
 

@@ -120,7 +120,7 @@ def load_folder(folder: Path) -> CifarData:
         raise CifarUnavailable(f"checksum mismatch or missing file in {folder}: {', '.join(bad)}")
     try:
         meta = safe_unpickle((folder / META_FILE).read_bytes())
-    except Exception as e:  # noqa: BLE001
+    except Exception as e:  # noqa: BLE001 - whatever the unpickler refuses or fails on is a corrupt file
         raise CifarUnavailable(f"{META_FILE} cannot be read safely ({e})") from e
     classes = meta.get("label_names") if isinstance(meta, dict) else None
     if not (isinstance(classes, list) and len(classes) == 10 and all(isinstance(c, str) for c in classes)):

@@ -55,22 +55,44 @@ def _digest(obj: object) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+DEFAULT_HIDDEN = 128
+
+
 @dataclass(frozen=True)
 class ModelConfig:
     """The spec a registry entry's builder takes (core.models.ARCHITECTURES). A field added here for a new
-    entry (e.g. a layer builder's layers) must be left out of asdict/key() while it has its default, or
-    every stored run's key changes (tests/test_models.py pins them)."""
+    entry must be left out of to_dict()/key() while it has its default, or every stored run's key changes
+    (tests/test_models.py pins them): `spec` is, while empty."""
 
     arch: Arch = "net2"
-    hidden: int = 128  # width of the hidden Linear layer (Net2: fc1, CNNDemo: fc1)
+    hidden: int = DEFAULT_HIDDEN  # width of the hidden Linear layer (Net2: fc1, CNNDemo: fc1)
+    spec: str = ""  # the layer stack's link text, for entries built from it ("built"), else ""
 
     def __post_init__(self) -> None:
-        architecture(self.arch)  # ValueError for a name outside the registry
+        entry = architecture(self.arch)  # ValueError for a name outside the registry
         if isinstance(self.hidden, bool) or not isinstance(self.hidden, int) or self.hidden < 1:
             raise ValueError(f"hidden must be a positive int, not {self.hidden!r}")
+        if not isinstance(self.spec, str):
+            raise ValueError(f"spec must be text, not {type(self.spec).__name__}")
+        if entry.spec_error is None:
+            if self.spec:
+                raise ValueError(f"{self.arch} is not built from a layer spec (got {self.spec[:40]!r})")
+            return
+        if self.hidden != DEFAULT_HIDDEN:
+            raise ValueError(f"{self.arch} models are all in their spec: hidden must stay {DEFAULT_HIDDEN}")
+        problem = entry.spec_error(self.spec)
+        if problem:
+            raise ValueError(f"the layer stack can't be trained on digits: {problem}")
+
+    def to_dict(self) -> dict:
+        """The fields that make the model: `spec` only when set (stored keys stay as they were before it
+        existed), `hidden` only without one (a built model's layers are all in its spec)."""
+        d = asdict(self)
+        del d["hidden" if self.spec else "spec"]
+        return d
 
     def key(self) -> str:
-        return _digest(asdict(self))
+        return _digest(self.to_dict())
 
 
 @dataclass(frozen=True)
@@ -90,10 +112,10 @@ class TrainConfig:
         return _digest(self.to_dict())
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        return {**asdict(self), "model": self.model.to_dict()}
 
     @staticmethod
-    def from_dict(d: object) -> "TrainConfig":
+    def from_dict(d: object) -> TrainConfig:
         """The config a dict describes, checked field by field (types, ranges, known names): ConfigError if not."""
         if not isinstance(d, dict) or not isinstance(d.get("model"), dict):
             raise ConfigError("a training config must be an object with a 'model' object")
@@ -154,13 +176,16 @@ class TrainConfig:
                 f" · {self.epochs} ep · seed {self.seed}")
 
 
-def default_config(arch: Arch, source: DataSource) -> TrainConfig:
-    """The registry entry's training settings for this data source (see core.models.TrainingDefaults)."""
+def default_config(arch: Arch, source: DataSource, model: ModelConfig | None = None) -> TrainConfig:
+    """The registry entry's training settings for this data source (see core.models.TrainingDefaults), for
+    `model` (default: the entry's default spec; a "built" entry needs its stack: pass it)."""
     d = architecture(arch).defaults
     if d is None:
         raise ValueError(f"{arch!r} has no default MNIST training settings")
-    return TrainConfig(model=ModelConfig(arch=arch), optimizer=d.optimizer, lr=d.lr,  # type: ignore[arg-type]
-                       batch_size=d.batch_size, epochs=d.epochs[source], seed=0, data_source=source)
+    if model is not None and model.arch != arch:
+        raise ValueError(f"the model is a {model.arch!r}, not a {arch!r}")
+    return TrainConfig(model=model or ModelConfig(arch=arch), optimizer=d.optimizer,  # type: ignore[arg-type]
+                       lr=d.lr, batch_size=d.batch_size, epochs=d.epochs[source], seed=0, data_source=source)
 
 
 @dataclass(frozen=True)
@@ -170,7 +195,7 @@ class Paths:
     root: Path
 
     @staticmethod
-    def from_env() -> "Paths":
+    def from_env() -> Paths:
         default = Path.home() / ".cache" / "pytorch-concept-explorer"
         return Paths(Path(os.environ.get(HOME_ENV, default)).expanduser())
 
@@ -231,7 +256,7 @@ class TransferConfig:
         return asdict(self)
 
     @staticmethod
-    def from_dict(d: object) -> "TransferConfig":
+    def from_dict(d: object) -> TransferConfig:
         """Strict: exactly the fields, with their types; raises ValueError otherwise (files are hostile)."""
         if not isinstance(d, dict):
             raise ValueError(f"a transfer config must be an object, got {type(d).__name__}")

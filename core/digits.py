@@ -92,8 +92,13 @@ def preprocess_ink(ink: np.ndarray) -> Steps | None:
     c0 = int(np.clip(round(CENTRE - cx), 0, FIELD - sw))
     centred = np.zeros((FIELD, FIELD), dtype=np.float32)
     centred[r0:r0 + sh, c0:c0 + sw] = scaled
-    tensor = normalize(torch.from_numpy(centred)).reshape(1, 1, FIELD, FIELD)  # (1, 1, 28, 28)
-    return Steps(gray, (top, bottom, left, right), cropped, scaled, centred, (r0, c0), tensor)
+    return Steps(gray, (top, bottom, left, right), cropped, scaled, centred, (r0, c0), ink_input(centred))
+
+
+def ink_input(centred: np.ndarray) -> torch.Tensor:
+    """A centred 28×28 ink image (0 = paper, 1 = ink) -> the normalized model input (1, 1, 28, 28)."""
+    ink = torch.as_tensor(np.asarray(centred, dtype=np.float32))  # (28, 28)
+    return normalize(ink).reshape(1, 1, FIELD, FIELD)  # (1, 1, 28, 28)
 
 
 def preprocess_canvas(rgba: np.ndarray | None) -> Steps | None:

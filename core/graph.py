@@ -97,8 +97,9 @@ def _tensors(obj: object) -> list[torch.Tensor]:
 
 
 def trace(model: nn.Module, input_shape: tuple[int, ...]) -> Graph:
-    """Nodes and shaped edges of one forward pass of a private copy of `model` on zeros (CPU)."""
-    private = copy.deepcopy(model).cpu().eval()
+    """Nodes and shaped edges of one forward pass of a private copy of `model` on zeros on its device. A
+    shape-only model (built under `torch.device("meta")`) gives the same graph without weights or arithmetic."""
+    private = copy.deepcopy(model).eval()
     rec = _Recorder()
     modules = dict(private.named_modules())
 
@@ -130,7 +131,7 @@ def trace(model: nn.Module, input_shape: tuple[int, ...]) -> Graph:
                 leaf = not list(module.children())
                 handles += [module.register_forward_pre_hook(pre(name, leaf)),
                             module.register_forward_hook(post(name, leaf))]
-        x = torch.zeros(input_shape)
+        x = torch.zeros(input_shape, device=next(private.parameters(), torch.empty(0)).device)
         with torch.inference_mode():
             rec.produced(x, rec.node("input", "input", []))
             with rec:

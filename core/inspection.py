@@ -1,13 +1,27 @@
 """Look inside any nn.Module: a torchinfo-style layer table and per-layer activations.
 
-Neither changes the model you pass (a shared, cached model stays exactly as it was: mode, hooks,
-`.grad`, `requires_grad`): both run on a private copy of its module tree, and their forward hooks
-live in the `forward_hooks` context manager, which removes them in `finally`. The layer table's copy
-holds shape-only "meta" tensors (no weights copied, no arithmetic done); the activations' copy shares
-the model's parameters and buffers read-only (no weights copied either).
+`layer_table` gives one row per submodule (containers such as Sequential or BasicBlock included, with their
+depth): output shape, own and total parameters, trainable True / False / Partial, activation memory and
+call count from one forward pass, and, when asked (`mult_adds=True`), mult-adds. `summarize` adds the
+model's totals. Mult-adds come from `torch.utils.flop_counter.FlopCounterMode` (flops / 2), never from
+hand formulas: it counts matrix products and convolutions, so pooling, ReLU and BatchNorm show 0. It
+counts from shapes alone, so it runs on the same shape-only copy.
+
+Per module, the flops are the growth of the counter's own total (`get_flop_counts()["Global"]`) between
+the module's forward pre-hook and hook. The counter's per-module table is not used: it names modules through
+process-wide module hooks, so while another session's thread runs a model with the same names
+("Sequential.3"), that thread's module calls are credited with this pass's flops (measured: 20 of 20
+tables wrong with a second thread running a Sequential). The counter's mode itself is thread-local.
+
+Neither the table nor the activations change the model you pass (a shared, cached model stays exactly as
+it was: mode, hooks, `.grad`, `requires_grad`): both run on a private copy of its module tree, and their
+forward hooks live in the `forward_hooks` context manager, which removes them in `finally`. The layer
+table's copy holds shape-only "meta" tensors (no weights copied, no arithmetic done); the activations' copy
+shares the model's parameters and buffers read-only (no weights copied either).
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -16,6 +30,7 @@ from typing import Any, Literal
 
 import torch
 from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
 
 Trainable = Literal["True", "False", "Partial", "—"]
 
@@ -26,12 +41,27 @@ class LayerRow:
     kind: str  # class name, e.g. "Linear"
     depth: int  # 1 for the model's own children, 2 for their children, ...
     container: bool  # True for a module with children (Sequential, BasicBlock, ...)
-    output_shape: tuple[int, ...]  # () when the module was not called or returned no tensor
+    output_shape: tuple[int, ...]  # batch included; () when not called or not one tensor returned
     params: int  # its own parameters (0 for most containers)
     total_params: int  # its own and all its children's
     trainable_params: int  # of total_params, those with requires_grad
     formula: str  # parameter arithmetic of its own parameters, e.g. "784·128 + 128"
     trainable: Trainable  # over total_params: all, none, some, or no parameters at all
+    activation_bytes: int  # bytes of the tensors it returned (every call, for a module called twice)
+    calls: int  # how often forward ran (torchvision's BasicBlock calls its one ReLU twice)
+    mult_adds: int | None = None  # FlopCounterMode's flops / 2, children included; None when not counted
+
+
+@dataclass(frozen=True)
+class Summary:
+    """The layer table with the model's totals (what torchinfo prints under its table)."""
+
+    input_shape: tuple[int, ...]
+    output_shape: tuple[int, ...]
+    rows: tuple[LayerRow, ...]
+    params: int
+    trainable_params: int
+    mult_adds: int
 
 
 def param_formula(module: nn.Module) -> str:
@@ -68,11 +98,6 @@ def private_copy(model: nn.Module, device: torch.device | str | None = None) -> 
     return copy.deepcopy(model, memo).eval()
 
 
-def hook_count(model: nn.Module) -> int:
-    """Forward (pre-)hooks registered on any module of `model` (0 for a model nobody is inspecting)."""
-    return sum(len(m._forward_hooks) + len(m._forward_pre_hooks) for m in model.modules())
-
-
 @contextmanager
 def forward_hooks(model: nn.Module, names: Sequence[str],
                   on_output: Callable[[str, nn.Module, Any], None],
@@ -94,42 +119,99 @@ def forward_hooks(model: nn.Module, names: Sequence[str],
             h.remove()
 
 
-def _rows(model: nn.Module, input_shape: tuple[int, ...], device: torch.device | str) -> list[LayerRow]:
+def _tensors(out: object) -> list[torch.Tensor]:
+    if isinstance(out, torch.Tensor):
+        return [out]
+    if isinstance(out, (tuple, list)):
+        return [t for o in out for t in _tensors(o)]
+    return []
+
+
+@dataclass
+class _Pass:
+    """What one forward pass measured: per module, and the model's output and flops."""
+
+    order: list[str]  # first call of each module, in call order (a container before its children)
+    shapes: dict[str, tuple[int, ...]]
+    nbytes: dict[str, int]
+    calls: dict[str, int]
+    flops: dict[str, int] | None
+    output_shape: tuple[int, ...]
+    total_flops: int
+
+
+def _measure(model: nn.Module, input_shape: tuple[int, ...], device: torch.device | str,
+             mult_adds: bool) -> _Pass:
     names = [name for name, _ in model.named_modules() if name]
-    order: list[str] = []  # first call of each module, in call order (a container before its children)
-    shapes: dict[str, tuple[int, ...]] = {}
+    m = _Pass([], {}, {}, {}, {} if mult_adds else None, (), 0)
+    counter = FlopCounterMode(display=False) if mult_adds else None
+    started: dict[str, list[int]] = {}  # counter total at each running call's start (a stack: calls may nest)
+
+    def total() -> int:
+        return sum(counter.get_flop_counts().get("Global", {}).values()) if counter is not None else 0
 
     def called(name: str, _m: nn.Module) -> None:
-        if name not in shapes and name not in order:
-            order.append(name)
+        if name not in m.calls:
+            m.order.append(name)
+        m.calls[name] = m.calls.get(name, 0) + 1
+        started.setdefault(name, []).append(total())
 
     def returned(name: str, _m: nn.Module, out: Any) -> None:
-        if name not in shapes:
-            shapes[name] = tuple(out.shape) if isinstance(out, torch.Tensor) else ()
+        if m.flops is not None:
+            m.flops[name] = m.flops.get(name, 0) + total() - started[name].pop()
+        ts = _tensors(out)
+        if name not in m.shapes:
+            m.shapes[name] = tuple(ts[0].shape) if len(ts) == 1 else ()
+        m.nbytes[name] = m.nbytes.get(name, 0) + sum(t.numel() * t.element_size() for t in ts)
 
-    with forward_hooks(model, names, returned, called), torch.inference_mode():
-        model(torch.zeros(input_shape, device=device))
-    order += [n for n in names if n not in order]  # modules the forward pass never called, last
+    with forward_hooks(model, names, returned, called), torch.inference_mode(), \
+            counter if counter is not None else contextlib.nullcontext():
+        y = model(torch.zeros(input_shape, device=device))
+    outs = _tensors(y)
+    m.output_shape = tuple(outs[0].shape) if len(outs) == 1 else ()
+    m.total_flops = counter.get_total_flops() if counter is not None else 0
+    m.order += [n for n in names if n not in m.calls]  # modules the forward pass never called, last
+    return m
+
+
+def _rows(model: nn.Module, m: _Pass) -> list[LayerRow]:
     modules = dict(model.named_modules())
     rows = []
-    for name in order:
-        m = modules[name]
-        params = list(m.parameters())
+    for name in m.order:
+        mod = modules[name]
+        params = list(mod.parameters())
         rows.append(LayerRow(
-            name, type(m).__name__, name.count(".") + 1, bool(list(m.children())), shapes.get(name, ()),
-            sum(p.numel() for p in m.parameters(recurse=False)), sum(p.numel() for p in params),
-            sum(p.numel() for p in params if p.requires_grad), param_formula(m), trainable_flag(m)))
+            name, type(mod).__name__, name.count(".") + 1, bool(list(mod.children())), m.shapes.get(name, ()),
+            sum(p.numel() for p in mod.parameters(recurse=False)), sum(p.numel() for p in params),
+            sum(p.numel() for p in params if p.requires_grad), param_formula(mod), trainable_flag(mod),
+            m.nbytes.get(name, 0), m.calls.get(name, 0), None if m.flops is None else m.flops.get(name, 0) // 2))
     return rows
 
 
-def layer_table(model: nn.Module, input_shape: tuple[int, ...], device: torch.device | str = "cpu") -> list[LayerRow]:
-    """One row per submodule (containers and leaves, not the model itself), in call order, with its
-    output shape for an input of `input_shape` (batch included). Shapes come from a forward pass on
-    a shape-only copy; a model whose operations have no shape-only kernels runs on zeros instead."""
+def _measured(model: nn.Module, input_shape: tuple[int, ...], mult_adds: bool) -> tuple[nn.Module, _Pass]:
+    """The pass on a shape-only copy; a model whose operations have no shape-only kernels runs on zeros."""
     try:
-        return _rows(private_copy(model, "meta"), input_shape, "meta")
+        private = private_copy(model, "meta")
+        return private, _measure(private, input_shape, "meta", mult_adds)
     except (NotImplementedError, RuntimeError):
-        return _rows(private_copy(model), input_shape, next(model.parameters(), torch.empty(0, device=device)).device)
+        private = private_copy(model)
+        device = next(model.parameters(), torch.empty(0)).device
+        return private, _measure(private, input_shape, device, mult_adds)
+
+
+def layer_table(model: nn.Module, input_shape: tuple[int, ...], mult_adds: bool = False) -> list[LayerRow]:
+    """One row per submodule (containers and leaves, not the model itself), in call order, for an input of
+    `input_shape` (batch included); modules the forward pass never calls come last, with calls 0. Mult-adds
+    are counted only when asked (`mult_adds=True`: FlopCounterMode, a slower pass); else they are None."""
+    private, m = _measured(model, input_shape, mult_adds)
+    return _rows(private, m)
+
+
+def summarize(model: nn.Module, input_shape: tuple[int, ...]) -> Summary:
+    """The layer table with mult-adds, and the model's totals."""
+    private, m = _measured(model, input_shape, True)
+    return Summary(tuple(input_shape), m.output_shape, tuple(_rows(private, m)), count_params(model),
+                   count_params(model, trainable_only=True), m.total_flops // 2)
 
 
 def top_level(rows: Sequence[LayerRow]) -> list[LayerRow]:

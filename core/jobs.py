@@ -37,11 +37,10 @@ from typing import Any, Literal
 
 import torch
 
-from core.config import Paths, TrainConfig, default_device
+from core.config import ConfigError, Paths, TrainConfig, default_device
 from core.data import MNISTData, load_mnist
-from core.store import RunStore
-from core.config import ConfigError
 from core.record import Progress, Run
+from core.store import RunStore
 from core.train import fit
 
 # OMP_WAIT_POLICY inside workers. ACTIVE (spinning) wins on idle cores (issue 12: Net2 16.4x over the seed loop
@@ -99,6 +98,25 @@ def crash_text(exitcode: int | None) -> str:
     return f"The training worker process {how} Nothing was saved; the app keeps running and a new worker is ready."
 
 
+def with_company(store: RunStore, train: Callable[[Callable[[Progress], None]], Run],
+                 send: Callable[[Progress], None]) -> Run:
+    """Run `train(on_progress)` (the caller holds the config's store lock) and record in the run's metrics how many
+    runs were training on this store at once, itself included (`concurrent_runs`, the most seen at its start, at
+    each epoch end and at its end): its train time includes theirs. Counted from the store's held locks, so runs
+    in other workers and other servers sharing the store count too."""
+    peak = len(store.busy_keys())
+
+    def on_progress(p: Progress) -> None:
+        nonlocal peak
+        if p.val_loss is not None:  # epoch ends only: a few cheap lock probes per run
+            peak = max(peak, len(store.busy_keys()))
+        send(p)
+
+    run = train(on_progress)
+    run.metrics["concurrent_runs"] = max(1, peak, len(store.busy_keys()))
+    return run
+
+
 @dataclass(frozen=True)
 class WorkerSetup:
     """Sent to each worker once, after its environment is set: everything it needs to train."""
@@ -119,7 +137,8 @@ class WorkerSetup:
         if trainer is None:
             return "failed", key, f"Training failed: no trainer for {type(config).__name__}."
         try:
-            run, trained = ctx.store.get_or_train(config, lambda: trainer(ctx, config, send))
+            run, trained = ctx.store.get_or_train(
+                config, lambda: with_company(ctx.store, lambda progress: trainer(ctx, config, progress), send))
         except Exception as e:  # noqa: BLE001 - reported to the learner; the worker keeps serving
             return "failed", key, failure_text(e)
         return "done", key, {"status": run.status, "reason": run.reason, "trained": trained, "metrics": run.metrics}

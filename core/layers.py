@@ -5,7 +5,11 @@
   core/conv.py's `check`, the one the Convolutions page's sandbox uses). The first layer that doesn't fit
   stops it with a `Mismatch` that names the layer, says why, suggests the number that would fit and offers a
   repaired layer; the rows before it are kept.
-- `build(stack)` -> nn.Sequential, `code(stack)` -> the same model as runnable Python.
+- `build(stack)` -> nn.Sequential with named layers (`layer_names`: conv1, relu1, ..., fc2, as the registry names
+  Net2 and CNNDemo, so their presets' state_dict keys are the registry's), `code(stack)` -> the same model as
+  runnable Python.
+- `from_module(model)`: a registry nn.Sequential read back into its stack: the Net2 and CNNDemo presets are the
+  registry's definitions, not a second copy.
 - `encode` / `decode`: the stack as a short URL-safe string (`i1.28.28_c1.16.3.1.1_r_m2_f_l3136.10`),
   strictly validated; bad text gives a message, never an exception.
 
@@ -16,8 +20,10 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
+from collections import Counter, OrderedDict
 from dataclasses import dataclass
 
+import torch
 from torch import nn
 
 from core import conv
@@ -42,14 +48,13 @@ from core.layer_specs import (
 
 __all__ = ["KINDS", "INPUT_ARGS", "Arg", "AvgPool2d", "BatchNorm2d", "Conv2d", "Dropout", "Flatten", "Layer",
            "Linear", "MaxPool2d", "ReLU", "Shape", "Stack", "Row", "Mismatch", "Propagation", "propagate",
-           "build", "code", "encode", "decode", "Decoded", "PRESETS", "fits_task", "sandbox_stack", "StackError"]
+           "build", "code", "encode", "decode", "Decoded", "PRESETS", "fits_task", "sandbox_stack", "StackError",
+           "layer_names", "from_module"]
 
 MAX_LAYERS = 30
 MAX_TEXT = 600  # characters in an encoded stack
 MAX_ACTIVATION = 1 << 23  # numbers in one sample's output of any layer (8,388,608 floats = 32 MiB)
 MAX_PARAMS = 50_000_000  # parameters of the whole model (200 MB of float32)
-
-
 
 
 @dataclass(frozen=True)
@@ -136,31 +141,83 @@ class StackError(InputError):
     """A stack that doesn't fit, asked to become a model."""
 
 
+_PREFIX = {"Conv2d": "conv", "BatchNorm2d": "bn", "MaxPool2d": "pool", "AvgPool2d": "pool", "ReLU": "relu",
+           "Flatten": "flatten", "Linear": "fc", "Dropout": "dropout"}
+
+
+def layer_names(layers: tuple[Layer, ...]) -> list[str]:
+    """A name per layer: its kind's prefix, numbered when the prefix occurs more than once (conv1, relu1, pool1,
+    ..., flatten, fc1, relu3, fc2): the registry's Net2 and CNNDemo are named by the same rule."""
+    prefixes = [_PREFIX[layer.kind] for layer in layers]
+    counts, seen = Counter(prefixes), Counter()
+    names = []
+    for p in prefixes:
+        seen[p] += 1
+        names.append(f"{p}{seen[p]}" if counts[p] > 1 else p)
+    return names
+
+
 def build(stack: Stack) -> nn.Sequential:
-    """The model, for a stack whose shapes fit (PyTorch's default initialization)."""
+    """The model, for a stack whose shapes fit (PyTorch's default initialization), its layers named."""
     prop = propagate(stack)
     if prop.error is not None:
         raise StackError(prop.error.message())
-    return nn.Sequential(*(layer.build() for layer in stack.layers))
+    return nn.Sequential(OrderedDict(zip(layer_names(stack.layers), (layer.build() for layer in stack.layers))))
 
 
 def code(stack: Stack, batch: int = 8) -> str:
     """The stack as a runnable `nn.Sequential` with the output shape of every layer in a comment."""
     prop = propagate(stack)
-    lines = ["import torch", "from torch import nn", "", "model = nn.Sequential("]
-    for i, layer in enumerate(stack.layers):
+    lines = ["from collections import OrderedDict", "", "import torch", "from torch import nn", "",
+             "model = nn.Sequential(OrderedDict("]
+    for i, (name, layer) in enumerate(zip(layer_names(stack.layers), stack.layers)):
         if i < len(prop.rows):
             note = f"  # (B, {', '.join(map(str, prop.rows[i].out_shape))})"
         elif prop.error is not None and i == prop.error.index:
             note = f"  # <- does not fit: {prop.error.suggestion}"
         else:
             note = ""
-        lines.append(f"    {layer.code()},{note}")
+        lines.append(f"    {name}={layer.code()},{note}")
     c, h, w = stack.input_shape
     shape = ", ".join(map(str, (batch,) + prop.output_shape))
     result = f"torch.Size([{shape}])" if prop.ok else "raises RuntimeError: see the marked layer"
-    lines += [")", "", f"x = torch.randn({batch}, {c}, {h}, {w})  # (B, C, H, W)", f"print(model(x).shape)  # {result}"]
+    lines += ["))", "", f"x = torch.randn({batch}, {c}, {h}, {w})  # (B, C, H, W)",
+              f"print(model(x).shape)  # {result}"]
     return "\n".join(lines) + "\n"
+
+
+def _side(v: int | tuple[int, ...]) -> int:
+    return v if isinstance(v, int) else v[0]
+
+
+_READERS = {  # torch.nn layer -> the spec that builds it
+    nn.Conv2d: lambda m: Conv2d(m.in_channels, m.out_channels, _side(m.kernel_size), _side(m.stride),
+                                _side(m.padding), _side(m.dilation)),
+    nn.MaxPool2d: lambda m: MaxPool2d(_side(m.kernel_size), _side(m.stride), _side(m.padding)),
+    nn.AvgPool2d: lambda m: AvgPool2d(_side(m.kernel_size), _side(m.stride), _side(m.padding)),
+    nn.BatchNorm2d: lambda m: BatchNorm2d(m.num_features),
+    nn.ReLU: lambda m: ReLU(),
+    nn.Flatten: lambda m: Flatten(),
+    nn.Linear: lambda m: Linear(m.in_features, m.out_features),
+    nn.Dropout: lambda m: Dropout(m.p),
+}
+
+
+def from_module(model: nn.Sequential, input_shape: tuple[int, int, int]) -> Stack:
+    """The stack that builds `model` (same layer names, kinds and arguments). ValueError for a layer the
+    builder doesn't offer or can't reproduce exactly (checked by rebuilding every layer)."""
+    layers = []
+    for name, child in model.named_children():
+        read = _READERS.get(type(child))
+        layer = read(child) if read is not None else None
+        if layer is None or repr(layer.build()) != repr(child):
+            raise ValueError(f"layer {name} ({child!r}) is not one the layer builder makes")
+        layers.append(layer)
+    stack = Stack(tuple(input_shape), tuple(layers))  # type: ignore[arg-type]
+    if layer_names(stack.layers) != [n for n, _ in model.named_children()]:
+        raise ValueError(f"the layers are named {[n for n, _ in model.named_children()]}, "
+                         f"the builder names them {layer_names(stack.layers)}")
+    return stack
 
 
 def fits_task(stack: Stack, input_shape: tuple[int, int, int] = (1, 28, 28), classes: int = 10) -> str:
@@ -274,16 +331,23 @@ class Preset:
     note: str
 
 
+def _registry_stack(arch: str) -> Stack:
+    """The registry entry's model (default spec), read back into its stack."""
+    from core.config import ModelConfig  # the registry's "built" entry builds stacks: imported on use
+    from core.models import architecture
+
+    entry = architecture(arch)
+    with torch.device("meta"):  # shapes only: no weights are initialized
+        model = entry.build(ModelConfig(arch))
+    return from_module(model, entry.input_shape)
+
+
 MNIST = (1, 28, 28)
 PRESETS: dict[str, Preset] = {
-    "net2": Preset("Net2 (the Fully connected page)", Stack(MNIST, (
-        Flatten(), Linear(784, 128), ReLU(), Linear(128, 10))),
-        "Flatten lays the 28×28 image out as 784 numbers; one hidden layer of 128."),
-    "cnn": Preset("CNNDemo (the Convolutions page)", Stack(MNIST, (
-        Conv2d(1, 16, 3, padding=1), ReLU(), MaxPool2d(2),
-        Conv2d(16, 32, 3, padding=1), ReLU(), MaxPool2d(2),
-        Flatten(), Linear(32 * 7 * 7, 128), ReLU(), Linear(128, 10))),
-        "Padding 1 keeps 3×3 convs at the same size; each 2×2 max-pool halves it: 28 → 14 → 7."),
+    "net2": Preset("Net2 (the Fully connected page)", _registry_stack("net2"),
+                   "Flatten lays the 28×28 image out as 784 numbers; one hidden layer of 128."),
+    "cnn": Preset("CNNDemo (the Convolutions page)", _registry_stack("cnn"),
+                  "Padding 1 keeps 3×3 convs at the same size; each 2×2 max-pool halves it: 28 → 14 → 7."),
     "lenet5": Preset("LeNet-5 (LeCun et al. 1998, with ReLU)", Stack(MNIST, (
         Conv2d(1, 6, 5, padding=2), ReLU(), AvgPool2d(2),
         Conv2d(6, 16, 5), ReLU(), AvgPool2d(2),

@@ -3,7 +3,8 @@ its input shape, its number of classes, its default training settings and the Py
 rebuilds it (written from the built module itself, so the code can never drift from the model).
 
 A builder takes the model's spec (a `core.config.ModelConfig`) plus the entry's input shape and
-number of classes, so an entry whose spec describes the layers (a layer builder) fits the same table.
+number of classes, so an entry whose spec describes the layers fits the same table: "built", the Layer
+shapes page's layer stack, whose `ModelConfig.spec` is the stack's link text (core/layers.py's `encode`).
 """
 from __future__ import annotations
 
@@ -163,12 +164,42 @@ class Architecture:
     code_template: Callable[[nn.Module, Shape], ModelCode]  # (built module, input shape) -> its source
     defaults: TrainingDefaults | None = None  # None: not trained on MNIST by the training pages
     uses_hidden: bool = True  # ModelConfig.hidden changes the model
+    spec_error: Callable[[str], str] | None = None  # ModelConfig.spec text -> "" or why it can't be built;
+    #                                                 None: the entry takes no spec text
 
     def build(self, spec: ModelConfig) -> nn.Module:
         return self.builder(spec, self.input_shape, self.num_classes)
 
     def short_label(self, spec: ModelConfig) -> str:
+        if self.spec_error is not None:
+            layers = spec.spec.partition("_")[2]  # the link text without its input shape
+            return f"{self.name} {layers[:40]}{'…' if len(layers) > 40 else ''}"
         return f"{self.name} h{spec.hidden}" if self.uses_hidden else self.name
+
+
+# ---------------------------------------------------------------- the layer builder's stacks
+def stack_error(text: str, input_shape: Shape = MNIST_INPUT, num_classes: int = 10) -> str:
+    """"" when the link text decodes to a stack that takes `input_shape` and gives `num_classes` scores."""
+    from core import layers  # the builder reads its presets from this registry: imported on use
+
+    got = layers.decode(text)
+    if got.stack is None:
+        return got.error
+    if layers.encode(got.stack) != text:  # one text per stack, so one stored run per model
+        return f"the text is not in its short form ({layers.encode(got.stack)[:60]})"
+    return layers.fits_task(got.stack, input_shape, num_classes)
+
+
+def built_model(spec: ModelConfig, input_shape: Shape, num_classes: int) -> nn.Sequential:
+    """The layer stack of `spec.spec` as a named nn.Sequential (conv1, relu1, ..., fc2)."""
+    from core import layers
+
+    problem = stack_error(spec.spec, input_shape, num_classes)
+    if problem:
+        raise ValueError(f"the layer stack can't be built for {input_shape} -> {num_classes}: {problem}")
+    stack = layers.decode(spec.spec).stack
+    assert stack is not None
+    return layers.build(stack)
 
 
 ARCHITECTURES: Mapping[str, Architecture] = {a.key: a for a in (
@@ -183,6 +214,10 @@ ARCHITECTURES: Mapping[str, Architecture] = {a.key: a for a in (
     Architecture("resnet18", "ResNet-18 (torchvision)", "ResNet-18",
                  lambda spec, shape, classes: resnet18(shape, classes), (3, 32, 32), 10, resnet18_code,
                  uses_hidden=False),
+    # A learner's stack from the Layer shapes page: any stack that takes digits and gives 10 scores.
+    Architecture("built", "Your layer stack (Layer shapes)", "Stack", built_model, MNIST_INPUT, 10, sequential_code,
+                 TrainingDefaults("adam", 1e-3, 128, {"mnist-sample": 10, "mnist-full": 3}), uses_hidden=False,
+                 spec_error=stack_error),
 )}
 
 

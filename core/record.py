@@ -84,7 +84,7 @@ class History:
                 "val_loss": self.val_loss, "val_acc": self.val_acc}
 
     @staticmethod
-    def from_dict(d: object) -> "History":
+    def from_dict(d: object) -> History:
         """A finished run's history, checked: finite values, one validation point per epoch, whole epochs."""
         if not isinstance(d, dict) or set(d) != {"step_loss", "steps_per_epoch", "val_loss", "val_acc"}:
             raise RecordError("history must be an object with step_loss, steps_per_epoch, val_loss, val_acc")
@@ -134,6 +134,7 @@ METRICS: dict[str, tuple[Callable[[object], bool], bool]] = {
     "n_test": (_whole(1), True),
     "trainable_params": (_whole(0), False),
     "images_per_s": (_number(0.0), False),
+    "concurrent_runs": (_whole(1), False),  # most runs training at once in this process while it trained (itself too)
 }
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _FIELDS = {"format", "kind", "config", "history", "metrics", "created", "status", "weights_sha256"}
@@ -187,7 +188,7 @@ def parse_record(obj: object) -> Record:
         raise RecordError(f"unknown kind {kind!r}")
     try:
         config = CONFIG_KINDS[kind].from_dict(obj.get("config"))
-    except ConfigError as e:
+    except (ConfigError, ValueError, TypeError) as e:  # e.g. ModelConfig's ValueError for an unknown architecture
         raise RecordError(f"invalid config: {e}") from e
     history = History.from_dict(obj.get("history"))
     epochs = getattr(config, "epochs", None)

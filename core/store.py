@@ -32,12 +32,21 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from safetensors.torch import load as load_bytes, save_file
+from safetensors.torch import load as load_bytes
+from safetensors.torch import save_file
 
 from core.atomic import TMP_PREFIX
 from core.models import build_model
 from core.record import (
-    CONFIG_KINDS, STORABLE, History, Record, Run, Status, StoredConfig, kind_of, parse_record,
+    CONFIG_KINDS,
+    STORABLE,
+    History,
+    Record,
+    Run,
+    Status,
+    StoredConfig,
+    kind_of,
+    parse_record,
 )
 
 WEIGHTS, META = "weights.safetensors", "run.json"
@@ -280,7 +289,18 @@ class RunStore:
         with self.lock(run.config):
             self._write(run)
 
-    def _write(self, run: Run) -> None:
+    def add(self, run: Run, created: float) -> bool:
+        """Store `run` (stamped `created`, e.g. an imported run's own date) only if nothing is stored for its config;
+        False, changing nothing, if something is."""
+        if run.status not in STORABLE:
+            raise ValueError(f"refusing to store a run with status {run.status!r}")
+        with self.lock(run.config):
+            if os.path.lexists(self._dir(run.config)):
+                return False
+            self._write(run, created)
+            return True
+
+    def _write(self, run: Run, created: float | None = None) -> None:
         """Write the run into a temp folder and rename it into place. The caller holds the key's lock."""
         if run.status not in STORABLE:
             raise ValueError(f"refusing to store a run with status {run.status!r}")
@@ -294,7 +314,8 @@ class RunStore:
         try:
             save_file(state, str(tmp / WEIGHTS), metadata={"key": key})
             _fsync(tmp / WEIGHTS)
-            record = Record(kind, run.config, run.history, dict(run.metrics), time.time(), run.status,
+            record = Record(kind, run.config, run.history, dict(run.metrics),
+                            time.time() if created is None else created, run.status,
                             _sha256(tmp / WEIGHTS))
             parse_record(json.loads(json.dumps(record.to_dict())))  # the record we write passes our own schema
             (tmp / META).write_text(json.dumps(record.to_dict(), indent=1, sort_keys=True))
@@ -332,6 +353,17 @@ class RunStore:
             if run.status in STORABLE:
                 self._write(run)
             return run, True
+
+    def busy_keys(self) -> list[str]:
+        """Keys whose lock someone holds right now: runs being trained or written, in any thread or process
+        (`get_or_train` holds the lock while it trains). Nothing of them is listed until they are complete."""
+        busy = []
+        for lock in (self.root / LOCKS).glob("*.lock"):
+            if _KEY.fullmatch(lock.stem):
+                with self._try_lock(lock.stem) as held:
+                    if not held:
+                        busy.append(lock.stem)
+        return sorted(busy)
 
     # ------------------------------------------------------------ defects and orphans
     def _set_aside(self, path: Path, key: str, problem: CorruptRun) -> None:
@@ -399,7 +431,3 @@ class RunStore:
                         _remove(path)
                         swept += 1
         return swept
-
-
-def state_equal(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
-    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)

@@ -400,11 +400,6 @@ def _op(op: OpSpec) -> Op:
     return OPS[op.op]
 
 
-def op_expr(op: OpSpec) -> str:
-    """The Python expression for `op` applied to tensors named a and b (InputError for a malformed index)."""
-    return _op(op).code(op)
-
-
 def explain_failure(op: OpSpec, a: Tensor, b: Tensor | None, msg: str) -> OpError:
     """PyTorch refused: the op's own explanation, else a dtype one, else PyTorch's words alone."""
     for explain in (_op(op).explain, _explain_dtype):

@@ -4,7 +4,8 @@ Design for speed: the dataset is normalized once into a float tensor that stays
 on the device; each epoch shuffles it with one gather and every step takes a
 slice of that (a view: no DataLoader, no PIL, no per-step copy); losses stay on the
 device and are read back every `report_every` steps, so a GPU is never synchronized
-per step. A per-run `torch.Generator` drives both the initialization and the shuffling, so a config replays exactly.
+per step. A per-run `torch.Generator` drives both the initialization and the
+shuffling, so a config replays exactly.
 """
 from __future__ import annotations
 

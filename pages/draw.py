@@ -1,28 +1,31 @@
 """Draw a digit: your drawing, made MNIST-like step by step, through the fully connected net and the CNN."""
 from ui.shell import ensure_navigation  # first: sets the OpenMP wait policy before torch loads
 
+# isort: split
+
 import streamlit as st
 import torch
 from streamlit_drawable_canvas import st_canvas
 
-from core.config import ARCH_LABELS, default_config
-from core.digits import downsample_for_display, preprocess_canvas
 from core.attribution import AttributionSpec, attribute
+from core.config import ARCH_LABELS, default_config
 from core.data import MNIST_MEAN, MNIST_NORM, MNIST_STD
+from core.digits import downsample_for_display, preprocess_canvas
 from core.figures import conv as conv_figures
-from core.figures.images import mosaic, probability_bars
+from core.figures.images import probability_bars
 from core.figures.images import steps as steps_figure
 from core.inspection import activations, predict_proba
-from ui import cache
+from ui import resources
+from ui.conv import feature_map_grid
+from ui.session import set_drawn_digit
 from ui.training import training_panel
 
 K = "draw"
-DRAWN = "drawn_digit"  # the Convolutions page offers this 28×28 drawing for its feature maps
 
 
 def _clear() -> None:
     st.session_state[f"{K}_canvas_n"] = st.session_state.get(f"{K}_canvas_n", 0) + 1
-    st.session_state.pop(DRAWN, None)
+    set_drawn_digit(None)
 
 
 ensure_navigation()
@@ -30,11 +33,12 @@ st.title(":material/draw: Draw a digit")
 st.markdown("Draw one digit, 0–9, big and in the middle. It is turned into a 28×28 image the way MNIST's digits "
             "were made, then both of your models classify it.")
 
-data = cache.mnist()
+data = resources.mnist()
 c_canvas, c_steps = st.columns([2, 3])
 with c_canvas:
     drawing = st_canvas(stroke_width=20, stroke_color="#000000", background_color="#FFFFFF", height=280, width=280,
-                        drawing_mode="freedraw", return_image_data=True, key=f"{K}_canvas_{st.session_state.get(f'{K}_canvas_n', 0)}")
+                        drawing_mode="freedraw", return_image_data=True,
+                        key=f"{K}_canvas_{st.session_state.get(f'{K}_canvas_n', 0)}")
     st.button("Clear", icon=":material/ink_eraser:", on_click=_clear, key=f"{K}_clear")
     st.caption("The canvas toolbar has **Undo**, **Redo** and **Reset**. Each stroke updates the predictions.")
 steps = preprocess_canvas(drawing.image_data)
@@ -43,7 +47,7 @@ with c_steps:
     if steps is None:
         st.info("**Draw a digit** on the canvas: nothing is predicted for an empty canvas.", icon=":material/draw:")
     else:
-        st.session_state[DRAWN] = steps.centred.round(3).tolist()
+        set_drawn_digit(steps.centred)  # the Convolutions page offers it for its feature maps
         t, b, le, ri = steps.bbox
         st.plotly_chart(steps_figure([
             ("1 · grayscale (ink)", downsample_for_display(steps.gray)),
@@ -64,19 +68,20 @@ for col, arch in zip(cols, ("net2", "cnn")):
     with col:
         st.subheader(ARCH_LABELS[arch])
         default = default_config(arch, data.source)
-        stored = [s.config for s in cache.store().summaries()  # runs that did not learn are never offered
+        stored = [s.config for s in resources.store().summaries()  # runs that did not learn are never offered
                   if s.config.model.arch == arch and s.config.data_source == data.source and s.status == "ok"]
         options = {default.key(): default} | {c.key(): c for c in stored}  # stored: newest first
         # Preselect the default settings when they are trained, else the most recently trained run.
-        first = default.key() if default.key() in {c.key() for c in stored} or not stored else stored[0].key()
+        default_key = default.key()
+        first = default_key if default_key in {c.key() for c in stored} or not stored else stored[0].key()
         choice = st.selectbox("Model", list(options), index=list(options).index(first), key=f"{K}_{arch}_cfg",
-                              format_func=lambda k, d=default.key(), o=options:
+                              format_func=lambda k, d=default_key, o=options:
                               ("Default settings · " if k == d else "Stored · ") + o[k].label())
         cfg = options[choice]
         loaded = training_panel(cfg, f"{K}_{arch}")
         if loaded is not None and steps is not None:
             model = loaded[1]
-            x = steps.tensor.to(cache.device())  # (1, 1, 28, 28)
+            x = steps.tensor.to(resources.device())  # (1, 1, 28, 28)
             probs = predict_proba(model, x)[0].numpy()  # (10,)
             results[arch] = (model, x, probs)
             pred = int(probs.argmax())
@@ -92,7 +97,7 @@ if steps is not None and results:
                 "one input pixel gets a little more ink. Red: more ink there would raise the score; blue: lower "
                 "it; white: no effect. The sign is kept, not squared away.")
     cols = st.columns(len(results))
-    for col, (arch, (model, x, probs)) in zip(cols, results.items()):
+    for col, (arch, (model, _, _)) in zip(cols, results.items()):
         pixels = torch.from_numpy(steps.centred)[None, None]  # (1, 1, 28, 28) ink in [0, 1], before normalizing
         sal = attribute(model, pixels, AttributionSpec("saliency"), MNIST_NORM)
         col.plotly_chart(conv_figures.saliency(sal.map2d(), sal.limit, f"{ARCH_LABELS[arch]}: saliency of class "
@@ -102,8 +107,4 @@ if steps is not None and results:
         acts = dict(activations(model, x))
         st.markdown("**The CNN's feature maps** for your drawing (after ReLU: 0 is white, stronger red is a "
                     "stronger response). Open the Convolutions page to take any of them apart.")
-        c1, c2 = st.columns(2)
-        for c, name in ((c1, "relu1"), (c2, "relu2")):
-            a = acts[name][0].cpu().numpy()  # (C, H, W)
-            c.plotly_chart(mosaic(a, 4 if a.shape[0] == 16 else 8, title=f"{name}: {'×'.join(map(str, a.shape))}",
-                                  tile_label="channel", colorbar_title="value", height=300), key=f"{K}_maps_{name}")
+        feature_map_grid(acts, (("relu1", "relu2"),), K, height=300)

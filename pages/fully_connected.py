@@ -1,18 +1,18 @@
 """Fully connected network (Net2): train it, watch it learn, look at what it learned."""
 from ui.shell import ensure_navigation  # first: sets the OpenMP wait policy before torch loads
 
-import numpy as np
+# isort: split
+
 import streamlit as st
-import torch
 
 from core.codegen import training_code
-from core.figures.images import image, mosaic, probability_bars
-from core.figures.training import confusion, per_class_bars
+from core.figures.images import mosaic
 from core.fmt import num
-from core.inspection import confusion_matrix, per_class_accuracy, top_level
+from core.inspection import top_level
 from core.models import architecture
-from ui import cache
 from ui.code import TRAINING_CAPTION, code_panel
+from ui.inspection import layer_table
+from ui.predictions import predictions_panel
 from ui.training import config_controls, run_overlay, training_panel
 
 ensure_navigation()
@@ -27,7 +27,7 @@ cfg = config_controls("net2", key="fc")
 
 st.subheader("1 · The shape story")
 shape = architecture(cfg.model.arch).input_shape  # (1, 28, 28)
-rows = cache.layer_table(cfg.model, (cfg.batch_size, *shape))  # from the live module, B = the batch
+rows = layer_table(cfg.model, (cfg.batch_size, *shape))  # from the live module, B = the batch
 flow = " → ".join([f"input (B, {', '.join(map(str, shape))})"] +
                   [f"{r.name} ({', '.join(['B', *map(str, r.output_shape[1:])])})" for r in rows])
 st.markdown(f"For a batch of **B** digits: {flow}")
@@ -55,22 +55,4 @@ w = run.state["fc1.weight"][:n_units].reshape(-1, *shape[1:]).numpy()  # (n_unit
 st.plotly_chart(mosaic(w, 8, titles=[f"unit {i}" for i in range(n_units)], tile_label="unit",
                        colorbar_title="weight"), key="fc_weights")  # hover: tile = unit
 
-probs = cache.test_probabilities(cfg)  # (N, 10)
-labels = cache.mnist().test.labels.numpy()
-images = cache.mnist().test.images.numpy()
-pred = probs.argmax(1)
-st.markdown(f"**Predictions on test digits** — {int((pred == labels).sum()):,} of {len(labels):,} correct.")
-show = st.radio("Show", ["random digits", "mistakes only"], horizontal=True, key="fc_show")
-pool = np.flatnonzero(pred != labels) if show == "mistakes only" else np.arange(len(labels))
-pick_seed = st.number_input("Which digits (change to draw another four)", 0, 9999, 0, key="fc_pick")
-chosen = np.random.default_rng(int(pick_seed)).choice(pool, size=min(4, len(pool)), replace=False) if len(pool) else []
-for col, i in zip(st.columns(4), chosen):
-    col.plotly_chart(image(images[i], f"true {labels[i]} · predicted {pred[i]}", 160), key=f"fc_digit_{i}")
-    col.plotly_chart(probability_bars(probs[i], true_label=int(labels[i])), key=f"fc_probs_{i}")
-st.caption("Bars: softmax of the 10 logits, as probabilities. Orange = the predicted class; green outline = the true "
-           "class (the same colours on every page).")
-
-cm = confusion_matrix(torch.from_numpy(labels), torch.from_numpy(pred))
-left, right = st.columns(2)
-left.plotly_chart(confusion(cm.numpy()), key="fc_cm")
-right.plotly_chart(per_class_bars(per_class_accuracy(cm).numpy()), key="fc_pca")
+predictions_panel(cfg, "fc", ("samples", "overview"), model_name="network")

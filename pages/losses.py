@@ -2,6 +2,8 @@
 and the cross-entropy of real test digits under a stored Fully Connected run."""
 from ui.shell import ensure_navigation  # first: sets the OpenMP wait policy before torch loads
 
+# isort: split
+
 import numpy as np
 import streamlit as st
 
@@ -10,9 +12,18 @@ from core.errors import InputError
 from core.figures import losses as loss_figures
 from core.figures.images import mosaic
 from core.fmt import num
-from core.losses import (CEInputs, best_constant, ce_breakdown, ce_code, ce_vs_temperature, model_losses,
-                         parse_logits, regression_curves, targets_with_outlier)
-from ui import cache
+from core.losses import (
+    CEInputs,
+    best_constant,
+    ce_breakdown,
+    ce_code,
+    ce_vs_temperature,
+    model_losses,
+    parse_logits,
+    regression_curves,
+    targets_with_outlier,
+)
+from ui import resources
 from ui.code import code_panel
 from ui.errors import show_input_error
 from ui.training import training_panel
@@ -99,7 +110,7 @@ def regression_view() -> None:
 
 
 def model_view() -> None:
-    data = cache.mnist()
+    data = resources.mnist()
     cfg = default_config("net2", data.source)
     st.markdown(f"The MNIST classifiers train with `F.cross_entropy`. Here: each test digit's cross-entropy under "
                 f"the stored Fully Connected run **{cfg.label()}**.")
@@ -111,7 +122,7 @@ def model_view() -> None:
     if run.status != "ok":
         st.caption("This run did not learn, so its losses say nothing about cross-entropy: lower the learning rate.")
         return
-    x, labels = cache.test_inputs(data.source)
+    x, labels = resources.test_inputs(data.source)
     ml = model_losses(model, x, labels)
     st.plotly_chart(loss_figures.per_class_loss(ml.per_class, ml.mean), key="loss_per_class")
     which = st.radio("Show test digits", ["highest loss", "lowest loss", "first 8"], horizontal=True,

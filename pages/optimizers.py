@@ -1,6 +1,8 @@
 """Optimizers: real torch.optim optimizers on 2-D loss surfaces, then on the Fully Connected net."""
 from ui.shell import ensure_navigation  # first: sets the OpenMP wait policy before torch loads
 
+# isort: split
+
 import dataclasses
 
 import streamlit as st
@@ -12,7 +14,7 @@ from core.figures.training import Curve, run_curves
 from core.optim2d import SURFACE_LABELS, OptimSpec, Surface, check_settings, optim_code
 from core.optimizers import OPTIMIZER_LABELS
 from core.optimizers import SURFACE_OPTIMIZER_LABELS as OPT_LABELS  # the 2-D surfaces offer RMSprop too
-from ui import cache
+from ui import optim, resources
 from ui.code import code_panel
 from ui.errors import show_input_error
 from ui.training import LR_CHOICES, training_panel
@@ -46,12 +48,12 @@ def surface_view() -> None:
     try:
         for o in chosen:
             check_settings(OptimSpec(o, lr, momentum), steps, start)
-        trajs = {OPT_LABELS[o]: cache.optim_trajectory(surface, OptimSpec(o, lr, momentum), start, steps)
+        trajs = {OPT_LABELS[o]: optim.optim_trajectory(surface, OptimSpec(o, lr, momentum), start, steps)
                  for o in chosen}
     except InputError as e:
         show_input_error(e, "Can't run these settings")
         return
-    xs, ys, Z = cache.surface_grid(surface)
+    xs, ys, Z = optim.surface_grid(surface)
     title = f"{SURFACE_LABELS[name]} · lr {lr:g} · {steps} steps"
     st.plotly_chart(optim_figures.contour_paths(xs, ys, Z, {k: t.path for k, t in trajs.items()}, surface.minima,
                                      name == "rosenbrock", title), key="opt_contour")
@@ -59,7 +61,7 @@ def surface_view() -> None:
         st.info("Pick at least one optimizer.")
         return
     for t in trajs.values():
-        msg = cache.optim_explanation(surface, t, start)
+        msg = optim.optim_explanation(surface, t, start)
         (st.warning if t.diverged_at or "left the plotted" in msg else st.caption)(msg)
     losses = {k: t.losses for k, t in trajs.items()}
     st.plotly_chart(optim_figures.loss_per_step(losses, log_y=name != "saddle"), key="opt_losscurve")
@@ -68,7 +70,7 @@ def surface_view() -> None:
 
 
 def model_view() -> None:
-    data = cache.mnist()
+    data = resources.mnist()
     base = default_config("net2", data.source)
     st.markdown("The Fully Connected net (Net2) trained on MNIST with each optimizer; everything else equal. "
                 "Runs are stored, so each is trained once (press **Train** under an optimizer).")
@@ -82,11 +84,11 @@ def model_view() -> None:
     cfgs = {o: dataclasses.replace(base, optimizer=o, lr=float(lrs[o]), epochs=int(epochs),
                                  momentum=float(momentum) if o == "momentum" else base.momentum)
             for o in OPTIMIZER_LABELS}
-    missing = [o for o, cfg in cfgs.items() if cache.stored_run(cfg) is None and
-               (cache.jobs().get(cfg) is None or cache.jobs().get(cfg).done.is_set())]
+    missing = [o for o, cfg in cfgs.items() if resources.stored_run(cfg) is None and
+               (resources.jobs().get(cfg) is None or resources.jobs().get(cfg).done.is_set())]
     if missing and st.button(f"Train all {len(missing)} missing", key="optm_train_all"):
         for o in missing:
-            cache.jobs().submit(cfgs[o])
+            resources.jobs().submit(cfgs[o])
         st.rerun()
     cols = st.columns(len(cfgs))
     for col, (o, cfg) in zip(cols, cfgs.items()):
@@ -95,7 +97,7 @@ def model_view() -> None:
             training_panel(cfg, key=f"optm_{o}")
     curves = []
     for o, cfg in cfgs.items():
-        stored = cache.stored_run(cfg)
+        stored = resources.stored_run(cfg)
         if stored is not None:
             marked = "" if stored[0].status == "ok" else " · did not learn"
             curves.append(Curve.of(f"{OPTIMIZER_LABELS[o]} lr {cfg.lr:g}{marked}", stored[0].history))

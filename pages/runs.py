@@ -1,50 +1,42 @@
-"""Training runs: every stored run in one table, with their curves overlaid (like TensorBoard)."""
+"""Training runs: every stored run in one table, their curves overlaid (like TensorBoard), open / compare /
+export / delete / import."""
 from ui.shell import ensure_navigation  # first: sets the OpenMP wait policy before torch loads
 
-from datetime import datetime
+# isort: split
 
 import streamlit as st
 
-from core.config import ARCH_LABELS, OPTIMIZER_LABELS
-from core.figures.training import Curve, run_curves
-from core.record import STATUS_LABELS
-from ui import cache
-from ui.training import summary_label
+from ui import resources
+from ui import runs as R
 
 ensure_navigation()
 st.title(":material/monitoring: Training runs")
-st.markdown("Every run trained on any page is stored on disk with its full configuration and history. "
-            "Pick runs to overlay their curves; the same configuration always loads, never retrains.")
+st.markdown("Every run trained on any page is stored on disk with its full configuration and history. Tick "
+            "**Plot** to overlay runs, click a name to rename it, sort and filter with the controls above the table.")
+R.notice()
 
-summaries = cache.store().summaries()
+summaries = resources.store().summaries()
+R.training_elsewhere(summaries)
 if not summaries:
-    st.info("No stored runs yet. Train a network on the **Fully connected net** or **Convolutions** page and it "
-            "appears here.", icon=":material/inbox:")
+    st.info("No stored runs yet. Train a network on the **Fully connected net** or **Convolutions** page, or import "
+            "a run below, and it appears here.", icon=":material/inbox:")
     st.page_link("pages/fully_connected.py", label="Go to the Fully connected net page", icon=":material/hub:")
+    R.import_box()
     st.stop()
 
-archs = sorted({s.config.model.arch for s in summaries})
-arch = st.radio("Model", archs, format_func=ARCH_LABELS.get, horizontal=True, key="runs_arch")
-shown = [s for s in summaries if s.config.model.arch == arch]
-table = [{
-    "status": STATUS_LABELS[s.status],
-    "optimizer": OPTIMIZER_LABELS[s.config.optimizer],
-    "learning rate": s.config.lr,
-    "batch": s.config.batch_size,
-    "epochs": s.config.epochs,
-    "hidden": s.config.model.hidden,
-    "data": s.config.data_source,
-    "test accuracy (%)": round(100 * float(s.metrics["test_acc"]), 2),
-    "train time (s)": round(float(s.metrics["train_s"]), 1),
-    "samples/s": round(float(s.metrics["samples_per_s"])),
-    "device": s.metrics["device"],
-    "trained": datetime.fromtimestamp(s.created).strftime("%Y-%m-%d %H:%M"),
-} for s in shown]
-counts = st.column_config.NumberColumn(format="localized")  # thousands separators, still sorted as numbers
-event = st.dataframe(table, hide_index=True, width="stretch", on_select="rerun", selection_mode="multi-row",
-                     key="runs_table", column_config={"samples/s": counts, "batch": counts})
-picked = event.selection.rows if event and event.selection.rows else list(range(min(3, len(shown))))
-st.caption("Select rows (tick the boxes on the left) to choose which runs to overlay; the three newest are shown "
-           "by default.")
-curves = [Curve.of(summary_label(shown[i]), shown[i].history) for i in picked]
-st.plotly_chart(run_curves(curves), key="runs_curves")
+shown = R.filter_and_sort(R.table(summaries))
+ticked = R.run_table(shown, summaries)
+st.caption(f"{len(shown)} of {len(summaries)} runs listed · {len(ticked)} shown below. **Trained** says whether a "
+           "run had the machine to itself: a run trained alongside others reports their time too.")
+
+st.subheader("Curves")
+R.curves(ticked, shown, summaries)
+
+st.subheader("Open, export or delete a run")
+R.manage(shown, summaries)
+
+st.subheader("Compare two runs")
+R.compare(shown, summaries, ticked)
+
+st.subheader("Import a run")
+R.import_box()

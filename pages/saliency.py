@@ -1,6 +1,8 @@
 """Saliency: why did the model predict that? Captum attributions on your own picture, honest about sign and scale."""
 from ui.shell import ensure_navigation  # first: sets the OpenMP wait policy before torch loads
 
+# isort: split
+
 import io
 
 import numpy as np

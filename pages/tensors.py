@@ -2,6 +2,8 @@
 autograd graph whose gradients are checked against the hand-derived formula. All numbers from PyTorch."""
 from ui.shell import ensure_navigation  # first: sets the OpenMP wait policy before torch loads
 
+# isort: split
+
 import streamlit as st
 import torch
 

@@ -1,6 +1,8 @@
 """Transfer learning with ResNet-18: frozen vs trainable parameters, feature extraction vs fine-tuning."""
 from ui.shell import ensure_navigation  # first: sets the OpenMP wait policy before torch loads
 
+# isort: split
+
 import streamlit as st
 
 from core.config import TRANSFER_STRATEGY_LABELS, TransferConfig

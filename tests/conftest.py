@@ -1,11 +1,15 @@
-"""Test-session setup: no network, a private store, and a fresh app server for browser tests.
+"""Shared test set-up and helpers: the environment, one AppTest runner, the tiny stored runs, the app
+server and the browser.
 
-The environment is set at import time, before any test module imports core/ui, so
-every cache (st.cache_resource is process-wide) points at this session's temp folder.
+The environment (offline, a private PTCE_HOME, two threads) is set in `pytest_configure`, which runs
+before any test module is imported, so every process-wide cache points at this session's temp folder.
+Tests that drive Chromium are marked `browser` (`python -m pytest -m "not browser"` is the fast loop);
+a test that asks for the browser without the mark fails at collection.
 """
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -14,20 +18,49 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
+import torch
+from streamlit.testing.v1 import AppTest
+
+from core.config import ModelConfig, TrainConfig, default_config
 
 ROOT = Path(__file__).resolve().parents[1]
-os.environ["PTCE_OFFLINE"] = "1"
-os.environ["PTCE_HOME"] = tempfile.mkdtemp(prefix="ptce-test-")
-os.environ.setdefault("PTCE_THREADS", "2")
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
+ARTIFACTS = ROOT / "test-artifacts"  # screenshots from the browser tests, for a person to look at
+ENTRY = str(ROOT / "streamlit_app.py")
+PAGE_FILES = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "pages").glob("*.py") if not p.name.startswith("_"))
+APPTEST_TIMEOUT = 180
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-sync",
                  "--disable-background-networking", "--disable-component-update", "--disable-dev-shm-usage"]
+TINY = TrainConfig(model=ModelConfig("net2", hidden=16), optimizer="adam", lr=3e-3, batch_size=128, epochs=2,
+                  seed=1)  # trained on the sample by the core tests
+TINY_SEED = 7  # not the default seed 0: other tests expect "hidden 16, 1 epoch, seed 0" untrained
+
+
+# ---------------------------------------------------------------- environment
+def pytest_configure(config: pytest.Config) -> None:
+    """Offline, a private home and two threads for everything the session imports or starts."""
+    home = tempfile.mkdtemp(prefix="ptce-test-")
+    config._ptce_home = home  # removed in pytest_unconfigure
+    os.environ["PTCE_OFFLINE"] = "1"
+    os.environ["PTCE_HOME"] = home
+    os.environ.setdefault("PTCE_THREADS", "2")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    home = getattr(config, "_ptce_home", None)
+    if home:
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    unmarked = [i.nodeid for i in items if "browser" in getattr(i, "fixturenames", ())  # page and servers use it too
+                and i.get_closest_marker("browser") is None]
+    if unmarked:
+        raise pytest.UsageError("tests that drive Chromium must be marked @pytest.mark.browser: " + ", ".join(unmarked))
 
 
 @pytest.fixture(scope="session")
@@ -35,6 +68,97 @@ def ptce_home() -> Path:
     return Path(os.environ["PTCE_HOME"])
 
 
+# ---------------------------------------------------------------- small helpers shared by test modules
+def hook_count(model: torch.nn.Module) -> int:
+    """Forward (pre-)hooks registered on any module of `model` (0 for a model nobody is inspecting)."""
+    return sum(len(m._forward_hooks) + len(m._forward_pre_hooks) for m in model.modules())
+
+
+def state_equal(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+# ---------------------------------------------------------------- the one AppTest runner
+def rerun(at: AppTest) -> AppTest:
+    """Run the script again (after widgets were set) and fail on any exception it raised."""
+    at.run(timeout=APPTEST_TIMEOUT)
+    assert not at.exception, [e.message for e in at.exception]
+    return at
+
+
+def page_app(page: str, query: dict[str, str] | None = None, session: dict | None = None) -> AppTest:
+    """A page alone ("convolutions" or "pages/convolutions.py"), run once. Pages run alone because, through
+    the entry script, AppTest resets Streamlit's navigation mode before every run, so each run would go
+    through the first-visit rerun and drop button clicks."""
+    path = page if page.endswith(".py") else f"pages/{page}.py"
+    at = AppTest.from_file(str(ROOT / path), default_timeout=APPTEST_TIMEOUT)
+    for k, v in (query or {}).items():
+        at.query_params[k] = v
+    for k, v in (session or {}).items():
+        at.session_state[k] = v
+    return rerun(at)
+
+
+def entry_app() -> AppTest:
+    """streamlit_app.py (navigation, sidebar) run once."""
+    return rerun(AppTest.from_file(ENTRY, default_timeout=APPTEST_TIMEOUT))
+
+
+def texts(at: AppTest, *kinds: str) -> str:
+    """The text of every element of these kinds (default: all message-like kinds), one per line."""
+    kinds = kinds or ("markdown", "info", "success", "error", "warning", "caption", "code")
+    return "\n".join(str(e.value) for kind in kinds for e in at.get(kind))
+
+
+def wait_for_jobs(seconds: float = 300) -> None:  # a fresh worker starts first (torch import, data decode)
+    from ui import resources
+
+    assert resources.jobs().wait_all(seconds)
+
+
+# ---------------------------------------------------------------- tiny stored runs
+def tiny_config(arch: str):
+    """What the pages' controls give with hidden=16, epochs=1 and seed=7 (other settings at their defaults)."""
+    return replace(default_config(arch, "mnist-sample"), model=ModelConfig(arch=arch, hidden=16),
+                   epochs=1, seed=TINY_SEED)
+
+
+def ensure_tiny_runs() -> dict:
+    """Train (once per PTCE_HOME) and store a 1-epoch Net2 and CNN on the bundled sample."""
+    from core.config import Paths
+    from core.data import load_mnist
+    from core.store import RunStore
+    from core.train import fit
+
+    paths = Paths.from_env()
+    store = RunStore(paths.runs)
+    data = None
+    out = {}
+    for arch in ("net2", "cnn"):
+        cfg = tiny_config(arch)
+        if store.load(cfg) is None:
+            data = data or load_mnist(paths, allow_download=False)
+            run, _ = store.get_or_train(cfg, lambda c=cfg, d=data: fit(c, d))
+            assert run.status == "ok"
+        out[arch] = cfg
+    return out
+
+
+@pytest.fixture(scope="session")
+def sample():
+    """The bundled 5,000-digit MNIST sample (4,000 train / 1,000 test)."""
+    from core.data import load_sample
+
+    return load_sample()
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    """{arch: TrainConfig} of a stored 1-epoch Net2 and CNN in this session's store."""
+    return ensure_tiny_runs()
+
+
+# ---------------------------------------------------------------- app server and browser
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

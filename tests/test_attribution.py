@@ -15,8 +15,18 @@ from torch import nn
 from torchvision.models import resnet18
 from torchvision.models.resnet import BasicBlock
 
-from core.attribution import (METHODS, AttributionError, AttributionSpec, MethodUnavailable, attribute, conv_layers,
-                              predict, twin, twins, unavailable_reason)
+from core.attribution import (
+    METHODS,
+    AttributionError,
+    AttributionSpec,
+    MethodUnavailable,
+    attribute,
+    conv_layers,
+    predict,
+    twin,
+    twins,
+    unavailable_reason,
+)
 from core.data import IMAGENET_NORM, MNIST_NORM
 from core.models import CNNDemo, Net2, reset_parameters
 

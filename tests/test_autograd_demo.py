@@ -44,7 +44,7 @@ def test_non_finite_is_refused():
 def test_code_panel_reproduces(capsys):
     inp = AutogradInputs(1.2, -0.8, 0.3, 2.0)
     env: dict = {}
-    exec(autograd_code(inp), env)  # noqa: S102
+    exec(autograd_code(inp), env)
     r = run_autograd(inp)
     assert env["w"].grad.item() == r.grad_w and env["b"].grad.item() == r.grad_b and env["loss"].item() == r.loss
     assert "PowBackward0" in capsys.readouterr().out

@@ -1,6 +1,4 @@
 """Conv arithmetic against PyTorch itself: the hand-computed value, the size formula, the shape flow."""
-import conv_fixtures  # noqa: F401  (offline, temp home)
-
 import itertools
 
 import numpy as np

@@ -1,8 +1,8 @@
-"""The data layer: the one MNIST normalization (checked against torchvision's Normalize), and the layer against hostile files and unlucky networks: manifests that are not manifests, legacy
+"""The data layer: the one MNIST normalization (checked against torchvision's Normalize), and the layer against
+hostile files and unlucky networks: manifests that are not manifests, legacy
 tensors planted where torchvision looks first, mirrors that stall or trickle, and temp folders of killed downloads.
 
-Every server here is local (127.0.0.1) and every file is written by the test itself.
-"""
+Every server here is local (127.0.0.1) and every file is written by the test itself."""
 from __future__ import annotations
 
 import fcntl
@@ -24,22 +24,72 @@ from torchvision import transforms
 
 from core import data as data_mod
 from core.config import Paths
-from core.data import (MNIST_MEAN, MNIST_STD, DatasetCorrupt, DownloadLimits, download_mnist, load_full, load_mnist,
-                       normalize, sweep_data, to_input)
+from core.data import (
+    MNIST_MEAN,
+    MNIST_STD,
+    DatasetCorrupt,
+    DownloadLimits,
+    download_mnist,
+    load_full,
+    load_mnist,
+    load_sample,
+    normalize,
+    sweep_data,
+    to_input,
+)
 from core.digits import preprocess_ink
 
+
+def test_sample_is_real_stratified_and_deterministic(sample):
+    assert (len(sample.train), len(sample.test)) == (4000, 1000)
+    assert sample.train.images.dtype == torch.uint8 and sample.train.images.shape[1:] == (28, 28)
+    assert torch.bincount(sample.train.labels).tolist() == [400] * 10
+    assert torch.bincount(sample.test.labels).tolist() == [100] * 10
+    again = load_sample()
+    assert torch.equal(again.train.images, sample.train.images) and torch.equal(again.test.labels, sample.test.labels)
+    # the two splits are disjoint: no test digit appears in the training set
+    train_rows = {bytes(x.numpy()) for x in sample.train.images}
+    assert not any(bytes(x.numpy()) in train_rows for x in sample.test.images)
+
+
+def test_to_input_normalizes_in_one_step(sample):
+    x = to_input(sample.train.images[:5])
+    assert x.shape == (5, 1, 28, 28) and x.dtype == torch.float32
+    ref = (sample.train.images[:5].float() / 255 - MNIST_MEAN) / MNIST_STD
+    torch.testing.assert_close(x[:, 0], ref)
+
+
+def _fake_full_mnist(data_dir: Path, n_train: int = 64, n_test: int = 32) -> None:
+    """Write real idx files (from the bundled sample) where torchvision's MNIST reads them."""
+    s = load_sample()
+    raw = data_dir / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+
+    def idx(t: torch.Tensor, magic: int) -> bytes:
+        header = magic.to_bytes(4, "big") + b"".join(d.to_bytes(4, "big") for d in t.shape)
+        return header + t.to(torch.uint8).numpy().tobytes()
+
+    (raw / "train-images-idx3-ubyte").write_bytes(idx(s.train.images[:n_train], 2051))
+    (raw / "train-labels-idx1-ubyte").write_bytes(idx(s.train.labels[:n_train], 2049))
+    (raw / "t10k-images-idx3-ubyte").write_bytes(idx(s.test.images[:n_test], 2051))
+    (raw / "t10k-labels-idx1-ubyte").write_bytes(idx(s.test.labels[:n_test], 2049))
+    (data_dir / "MNIST" / "manifest.json").write_text(json.dumps(data_mod._manifest(raw)))
+
+
+def test_full_mnist_loads_through_torchvision_and_corruption_is_detected(tmp_path):
+    _fake_full_mnist(tmp_path / "data")
+    d = load_mnist(Paths(tmp_path), allow_download=False)
+    assert d.source == "mnist-full" and len(d.train) == 64 and len(d.test) == 32
+    raw = tmp_path / "data" / "MNIST" / "raw" / "train-images-idx3-ubyte"
+    blob = bytearray(raw.read_bytes())
+    blob[100] ^= 0xFF  # one flipped byte
+    raw.write_bytes(bytes(blob))
+    d = load_mnist(Paths(tmp_path), allow_download=False)
+    assert d.source == "mnist-sample"
+    assert "corrupted" in d.note and "checksum mismatch" in d.note and "--download" in d.note
+
+
 FAST = DownloadLimits(connect_s=1.0, read_s=1.0, total_s=3.0)
-
-
-@pytest.fixture(scope="module")
-def sample():
-    return data_mod.load_sample()
-
-
-@pytest.fixture(autouse=True)
-def decoded_once(sample, monkeypatch):
-    """The bundled fallback is decoded once for this file (it is what every failure here falls back to)."""
-    monkeypatch.setattr(data_mod, "load_sample", lambda: sample)
 
 
 def idx(t: torch.Tensor, magic: int) -> bytes:
@@ -226,8 +276,6 @@ def test_temp_folders_of_killed_downloads_are_swept_unless_a_download_runs(tmp_p
     load_mnist(Paths(tmp_path), allow_download=False)
     assert not (data_dir / ".tmp-mnist-abc").exists()
 
-
-# ---------------------------------------------------------------- the one normalization
 
 def test_normalize_matches_torchvision():
     ink = torch.rand(3, 1, 28, 28, generator=torch.Generator().manual_seed(0))

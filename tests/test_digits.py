@@ -1,6 +1,4 @@
 """MNIST-style preprocessing of a drawing: centring, scaling, empty canvases, idempotence on MNIST."""
-import conv_fixtures  # noqa: F401  (offline, temp home)
-
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw

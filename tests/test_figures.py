@@ -296,3 +296,20 @@ def test_layout_helpers():
     assert base.symmetric_limit(np.array([-2.0, 1.0]), np.array([1.5])) == 2.0
     assert base.symmetric_limit(np.zeros(3), np.zeros(0)) == 1.0
     assert base.diverging(2.0) == {"colorscale": "RdBu_r", "zmin": -2.0, "zmax": 2.0, "zmid": 0}
+
+
+def test_run_curves_by_step_or_time_smoothing_and_log_scale():
+    a = Curve("a", list(RNG.random(40) + 0.1), 10, list(RNG.random(4) + 0.1), list(RNG.random(4)), seconds=8.0)
+    b = Curve("b", list(RNG.random(20) + 0.1), 10, list(RNG.random(2) + 0.1), list(RNG.random(2)), seconds=2.0)
+    by_step = training.run_curves([a, b], x="step", smoothing=0.0, log_y=True)
+    train = [tr for tr in by_step.data if tr.showlegend is not False]
+    assert [tr.name for tr in train] == ["a", "b"]  # still one legend entry per run
+    assert np.allclose(train[0].x, np.arange(1, 41)) and np.allclose(train[0].y, a.step_loss)  # 0: the raw losses
+    val = [tr for tr in by_step.data if tr.name == "a" and tr.line.dash == "dot"][0]
+    assert np.allclose(val.x, [10, 20, 30, 40])  # each validation point at its epoch's last step
+    assert by_step.layout.yaxis.type == "log" and by_step.layout.xaxis.title.text == "optimizer step"
+    assert by_step.layout.xaxis2.title.text == "optimizer step"
+    wall = training.run_curves([a], x="wall", smoothing=0.6)
+    smoothed = [tr for tr in wall.data if tr.name == "train loss (smoothed)"][0]
+    assert np.isclose(smoothed.x[-1], 8.0) and np.allclose(smoothed.y, training.smooth(a.step_loss, 0.6))
+    assert wall.layout.yaxis.type != "log" and wall.layout.xaxis.title.text == "training time (s)"

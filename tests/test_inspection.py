@@ -1,15 +1,30 @@
 """core.inspection on any nn.Module: torchvision's ResNet-18 (containers, a reused ReLU, in-place ops)."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torchvision.models import resnet18
 
+from conftest import hook_count
 from core.config import ModelConfig
-from core.inspection import (_rows, activations, count_params, forward_hooks, hook_count, layer_table, private_copy,
-                             top_level)
-from core.models import build_model
+from core.inspection import (
+    _measure,
+    _rows,
+    activations,
+    confusion_matrix,
+    count_params,
+    forward_hooks,
+    layer_table,
+    per_class_accuracy,
+    private_copy,
+    summarize,
+    top_level,
+)
+from core.models import CNNDemo, Net2, build_model
 
 STAGES = ["conv1", "bn1", "relu", "maxpool", "layer1", "layer2", "layer3", "layer4", "avgpool", "fc"]
 
@@ -72,8 +87,11 @@ def test_rows_have_depth_containers_and_call_order(resnet):
 
 def test_shape_only_pass_equals_a_real_forward(resnet):
     """The meta-device table (no arithmetic) matches one run on real zeros, row for row."""
-    real = _rows(private_copy(resnet), (1, 3, 40, 40), "cpu")
-    assert layer_table(resnet, (1, 3, 40, 40)) == real
+    private = private_copy(resnet)
+    real = _rows(private, _measure(private, (1, 3, 40, 40), "cpu", mult_adds=True))
+    assert layer_table(resnet, (1, 3, 40, 40), mult_adds=True) == real
+    fast = layer_table(resnet, (1, 3, 40, 40))  # without the flop counter: the same rows, mult-adds left out
+    assert [replace(r, mult_adds=None) for r in real] == fast and all(r.mult_adds is None for r in fast)
 
 
 def test_frozen_backbone_reads_false_except_fc():
@@ -152,3 +170,78 @@ def test_hooks_are_removed_when_the_forward_pass_fails():
         with forward_hooks(model, ["flatten", "nope"], lambda *_: None):
             pass
     assert hook_count(model) == 0
+
+
+def test_summary_totals_agree_with_flop_counter_on_a_real_forward(resnet):
+    """One row type: the measured summary (shape-only copy) carries mult-adds, activation bytes and calls."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    summary = summarize(resnet, (2, 3, 32, 32))
+    with FlopCounterMode(display=False) as counter, torch.inference_mode():
+        y = resnet(torch.zeros(2, 3, 32, 32))
+    assert summary.mult_adds == counter.get_total_flops() // 2 == sum(r.mult_adds for r in top_level(summary.rows))
+    assert summary.output_shape == tuple(y.shape) == (2, 10) and summary.params == count_params(resnet)
+    by_name = {r.name: r for r in summary.rows}
+    assert by_name["layer2.0"].mult_adds == sum(by_name[f"layer2.0.{n}"].mult_adds
+                                                for n in ("conv1", "conv2", "downsample"))
+    assert by_name["fc"].mult_adds == 2 * 512 * 10 and by_name["fc"].activation_bytes == 2 * 10 * 4
+    assert by_name["layer1.0.relu"].calls == 2 and by_name["conv1"].calls == 1
+    assert by_name["layer1.0.relu"].activation_bytes == 2 * (2 * 64 * 8 * 8 * 4)  # both calls counted
+
+
+def test_a_module_the_forward_never_calls_comes_last_with_zero_calls():
+    class WithSpare(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.spare = nn.Linear(3, 3)
+            self.used = nn.Linear(4, 2)
+
+        def forward(self, x):
+            return self.used(x)
+
+    rows = layer_table(WithSpare(), (5, 4), mult_adds=True)
+    assert [(r.name, r.calls, r.output_shape, r.mult_adds) for r in rows] == [
+        ("used", 1, (5, 2), 5 * 4 * 2), ("spare", 0, (), 0)]
+
+
+@pytest.mark.parametrize("model, params", [(Net2(), 784 * 128 + 128 + 128 * 10 + 10),
+                                           (CNNDemo(), 160 + 4640 + 200_832 + 1290)])
+def test_param_counts_match_numel(model, params):
+    rows = layer_table(model, (2, 1, 28, 28))
+    assert sum(r.params for r in rows) == count_params(model) == sum(p.numel() for p in model.parameters()) == params
+
+
+def test_layer_table_shapes_formulas_and_no_side_effects():
+    model = CNNDemo().eval()
+    rows = {r.name: r for r in layer_table(model, (3, 1, 28, 28))}
+    assert rows["conv1"].output_shape == (3, 16, 28, 28) and rows["conv1"].formula == "16·1·3·3 + 16"
+    assert rows["pool1"].output_shape == (3, 16, 14, 14)
+    assert rows["pool2"].output_shape == (3, 32, 7, 7)
+    assert rows["flatten"].output_shape == (3, 32 * 7 * 7)
+    assert rows["fc1"].formula == "1568·128 + 128" and rows["fc1"].params == 200_832
+    assert rows["relu1"].trainable == "—" and rows["conv1"].trainable == "True"
+    assert all(not m._forward_hooks for m in model.modules())  # nothing left on the caller's model
+    assert not model.training
+
+
+def test_trainable_flag_reads_partial_and_false():
+    model = Net2()
+    model.fc1.bias.requires_grad_(False)
+    model.fc2.requires_grad_(False)
+    rows = {r.name: r.trainable for r in layer_table(model, (1, 1, 28, 28))}
+    assert rows["fc1"] == "Partial" and rows["fc2"] == "False"
+
+
+def test_activations_walk_matches_forward():
+    model = CNNDemo().eval()
+    x = torch.randn(2, 1, 28, 28)
+    acts = activations(model, x)
+    assert [n for n, _ in acts][:4] == ["input", "conv1", "relu1", "pool1"]
+    torch.testing.assert_close(acts[-1][1], model(x))
+    torch.testing.assert_close(acts[1][1], F.conv2d(x, model.conv1.weight, model.conv1.bias, padding=1))
+
+
+def test_confusion_and_per_class():
+    cm = confusion_matrix(torch.tensor([0, 0, 1, 2]), torch.tensor([0, 1, 1, 1]), 3)
+    assert cm.tolist() == [[1, 1, 0], [0, 1, 0], [0, 1, 0]]
+    assert per_class_accuracy(cm).tolist() == [0.5, 1.0, 0.0]

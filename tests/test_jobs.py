@@ -7,13 +7,13 @@ from dataclasses import replace
 
 import pytest
 import torch
+from job_trainers import TEST_TRAINERS, CrashConfig, HangConfig
 
 from core.config import ModelConfig, Paths, TrainConfig
 from core.data import load_sample
 from core.jobs import STOPPED, Jobs, pool_size
 from core.store import RunStore
 from core.train import fit
-from job_trainers import TEST_TRAINERS, CrashConfig, HangConfig
 
 TINY = TrainConfig(model=ModelConfig("net2", hidden=16), optimizer="adam", lr=3e-3, batch_size=256, epochs=2, seed=7)
 WAIT_S = 240  # a fresh worker imports torch and decodes the data first; on a busy 2-core machine that takes a while
@@ -118,11 +118,11 @@ def test_a_model_too_big_for_memory_fails_in_the_worker_not_the_server(pool):
 
 
 def test_the_page_shows_the_queue_position_and_its_stop_button_takes_the_run_out(monkeypatch):
+    from job_trainers import HANG_TRAINERS
     from streamlit.testing.v1 import AppTest
 
     from conftest import ROOT
-    from job_trainers import HANG_TRAINERS
-    from ui import cache
+    from ui import resources as cache
 
     hanging = Jobs(cache.paths(), size=1, trainers=HANG_TRAINERS)
     monkeypatch.setattr(cache, "jobs", lambda: hanging)

@@ -1,4 +1,4 @@
-"""The layer builder and the per-layer summary, checked against PyTorch itself."""
+"""The layer builder and its measured layer table (core.inspection.summarize), checked against PyTorch itself."""
 from __future__ import annotations
 
 import contextlib
@@ -11,8 +11,8 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from core import layers as L
+from core.inspection import summarize
 from core.models import CNNDemo, Net2
-from core.summary import summarize
 
 
 def random_layer(rng: random.Random, shape: tuple[int, ...]) -> L.Layer:
@@ -123,6 +123,24 @@ def test_mismatch_explanations(stack, index, words, number):
     assert run_layers(stack)[1] == index  # PyTorch refuses the same layer
 
 
+def test_net2_and_cnn_presets_are_the_registry_definitions():
+    """Same parameter names and shapes as the registry's models: read from them, not a second copy."""
+    from core.config import ModelConfig
+    from core.models import build_model
+
+    for key in ("net2", "cnn"):
+        registry = build_model(ModelConfig(key))
+        built = L.build(L.PRESETS[key].stack)
+        assert [(n, tuple(p.shape)) for n, p in built.named_parameters()] == \
+            [(n, tuple(p.shape)) for n, p in registry.named_parameters()]
+        assert [n for n, _ in built.named_children()] == [n for n, _ in registry.named_children()]
+        assert L.from_module(built, (1, 28, 28)) == L.PRESETS[key].stack
+    with pytest.raises(ValueError, match="not one the layer builder makes"):
+        L.from_module(nn.Sequential(nn.Conv2d(1, 2, (3, 5))), (1, 28, 28))  # not square
+    with pytest.raises(ValueError, match="named"):
+        L.from_module(nn.Sequential(nn.Flatten(), nn.Linear(784, 10)), (1, 28, 28))  # named 0, 1
+
+
 def test_presets_match_the_app_models():
     for key, model in (("net2", Net2()), ("cnn", CNNDemo())):
         stack = L.PRESETS[key].stack
@@ -188,7 +206,7 @@ def _exec_code(stack: L.Stack) -> tuple[nn.Module, str]:
     ns: dict = {}
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
-        exec(L.code(stack), ns)  # noqa: S102 (the test runs the code exactly as the page shows it)
+        exec(L.code(stack), ns)  # the test runs the code exactly as the page shows it)
     return ns["model"], out.getvalue().strip()
 
 
@@ -266,7 +284,7 @@ def test_mult_adds_agree_with_flop_counter_and_the_textbook():
         else:
             assert stat.mult_adds == 0
         assert stat.activation_bytes == batch * torch.Size(row.out_shape).numel() * 4
-        assert stat.params == row.params
+        assert stat.params == stat.total_params == row.params and stat.calls == 1
         x = module(x)
     assert summary.mult_adds == sum(s.mult_adds for s in summary.rows)
     assert summary.output_shape == (batch, 5)

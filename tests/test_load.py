@@ -6,8 +6,16 @@ from __future__ import annotations
 
 import pytest
 
-from bench.load import (STORED, TINY_URL, exceptions, move_a_slider, open_page, proc_status, running_server,
-                        settle_threads)
+from bench.load import (
+    STORED,
+    TINY_URL,
+    exceptions,
+    move_a_slider,
+    open_page,
+    proc_status,
+    running_server,
+    settle_threads,
+)
 
 pytestmark = pytest.mark.browser
 SESSIONS = 3

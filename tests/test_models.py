@@ -1,6 +1,7 @@
 """The model registry: entries, validated specs, stable run keys, code written from the built module."""
 from __future__ import annotations
 
+import json
 import math
 import re
 from dataclasses import replace
@@ -10,12 +11,25 @@ import pytest
 import torch
 from torch import nn
 
+from conftest import state_equal
+from core import layers as L
 from core.codegen import training_code
 from core.config import ARCH_LABELS, ModelConfig, TrainConfig, default_config
 from core.models import ARCHITECTURES, architecture, build_model, model_code
 
+
+def test_seeded_init_is_reproducible_and_independent_of_global_rng():
+    a = build_model(ModelConfig("cnn"), torch.Generator().manual_seed(3))
+    torch.manual_seed(123)
+    b = build_model(ModelConfig("cnn"), torch.Generator().manual_seed(3))
+    assert state_equal(a.state_dict(), b.state_dict())
+
+
 ROOT = Path(__file__).resolve().parents[1]
-SPECS = [ModelConfig("net2", 16), ModelConfig("cnn", 16), ModelConfig("resnet18")]
+TINY_STACK = L.Stack((1, 28, 28), (L.Conv2d(1, 4, 3), L.ReLU(), L.MaxPool2d(2), L.Flatten(), L.Linear(676, 10)))
+BUILT = ModelConfig("built", spec=L.encode(TINY_STACK))  # a learner's stack from the Layer shapes page
+SPECS = [ModelConfig("net2", 16), ModelConfig("cnn", 16), ModelConfig("resnet18"), BUILT]
+
 
 # TrainConfig.key() of the default runs, computed on the code before the registry existed: stored runs stay valid.
 PINNED_KEYS = {("net2", "mnist-sample"): "8b1e7a6bb29869ea", ("net2", "mnist-full"): "fcfbddfa00cc1521",
@@ -29,7 +43,7 @@ def test_default_run_keys_are_unchanged():
 
 
 def test_registry_entries_are_complete():
-    assert list(ARCHITECTURES) == ["net2", "cnn", "resnet18"]
+    assert list(ARCHITECTURES) == ["net2", "cnn", "resnet18", "built"]
     assert ARCH_LABELS == {k: a.label for k, a in ARCHITECTURES.items()}
     for key, arch in ARCHITECTURES.items():
         assert arch.key == key and len(arch.input_shape) == 3 and arch.num_classes >= 2
@@ -39,12 +53,77 @@ def test_registry_entries_are_complete():
 
 
 @pytest.mark.parametrize("bad", [dict(arch="vgg"), dict(arch=None), dict(hidden=0), dict(hidden=True),
-                                 dict(hidden=2.5), dict(hidden="64")])
+                                 dict(hidden=2.5), dict(hidden="64"), dict(spec="i1.28.28_f_l784.10"),
+                                 dict(spec=["i1.28.28"])])
 def test_model_spec_is_validated(bad):
     with pytest.raises(ValueError):
         ModelConfig(**{"arch": "net2", "hidden": 16, **bad})
     with pytest.raises(ValueError):  # a stored run.json naming an unknown model is refused the same way
         TrainConfig.from_dict({**TrainConfig().to_dict(), "model": {"arch": "net2", "hidden": 16, **bad}})
+
+
+@pytest.mark.parametrize("spec", [
+    "",  # no stack
+    "i1.28.28_f_l784.5",  # 5 scores, not 10
+    "i3.28.28_f_l2352.10",  # colour input
+    "i1.28.28_f_l700.10",  # Linear doesn't fit the flattened 784
+    "i1.28.28_f_r",  # nothing to train
+    "i1.28.28_c1.4.3.1.0_r_m_f_l676.10",  # the same stack, not in its short form
+    "i1.28.28_x",  # unknown layer
+])
+def test_a_built_spec_must_decode_and_fit_digits(spec):
+    with pytest.raises(ValueError, match="can't be trained on digits"):
+        ModelConfig("built", spec=spec)
+    record = {**default_config("built", "mnist-sample", BUILT).to_dict(), "model": {"arch": "built", "spec": spec}}
+    with pytest.raises(ValueError):  # a stored run.json with such a stack is refused the same way
+        TrainConfig.from_dict(record)
+
+
+def test_spec_keeps_every_existing_key_and_hidden_is_not_a_built_models():
+    for arch in ("net2", "cnn", "resnet18"):
+        assert "spec" not in ModelConfig(arch).to_dict()
+        assert "spec" not in TrainConfig(ModelConfig(arch)).to_dict()["model"]
+    assert BUILT.to_dict() == {"arch": "built", "spec": "i1.28.28_c1.4_r_m_f_l676.10"}
+    with pytest.raises(ValueError, match="hidden must stay 128"):
+        ModelConfig("built", hidden=64, spec=BUILT.spec)
+    other = ModelConfig("built", spec=L.encode(L.PRESETS["lenet5"].stack))
+    assert len({BUILT.key(), other.key(), ModelConfig("net2").key()}) == 3
+    cfg = default_config("built", "mnist-sample", BUILT)
+    assert TrainConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
+    assert cfg.label().startswith("Stack c1.4_r_m_f_l676.10 · Adam")
+    with pytest.raises(ValueError, match="not a 'built'"):
+        default_config("built", "mnist-sample", ModelConfig("net2"))
+
+
+def test_a_built_stack_trains_and_round_trips_the_store(tmp_path):
+    from core.data import MNISTData, Split
+    from core.store import RunStore, state_equal
+    from core.train import fit, load_model
+
+    def split(n: int, seed: int) -> Split:  # digit k: a bright band at rows 2k..2k+3 over noise (easy to learn)
+        g = torch.Generator().manual_seed(seed)
+        labels = torch.randint(0, 10, (n,), generator=g)
+        images = torch.randint(0, 60, (n, 28, 28), generator=g, dtype=torch.uint8)
+        for i, k in enumerate(labels.tolist()):
+            images[i, 2 * k + 2:2 * k + 6] = 255
+        return Split(images, labels)
+
+    data = MNISTData("mnist-sample", "bands standing in for digits", split(600, 0), split(200, 1))
+    cfg = replace(default_config("built", "mnist-sample", BUILT), epochs=2, batch_size=50, lr=3e-3)
+    run = fit(cfg, data, torch.device("cpu"))
+    assert run.status == "ok" and len(run.history.step_loss) == 24 and run.history.val_acc[-1] > 0.5  # it learns
+    assert {k: tuple(v.shape) for k, v in run.state.items()} == {"conv.weight": (4, 1, 3, 3), "conv.bias": (4,),
+                                                                 "fc.weight": (10, 676), "fc.bias": (10,)}
+    store = RunStore(tmp_path)
+    store.save(run)
+    back = store.load(cfg)
+    assert back is not None and back.config == cfg and state_equal(back.state, run.state)
+    assert back.history.step_loss == run.history.step_loss
+    [summary] = store.summaries()
+    assert summary.config == cfg
+    model = load_model(back, torch.device("cpu"))
+    with torch.no_grad():
+        assert model(torch.zeros(2, 1, 28, 28)).shape == (2, 10)
 
 
 @pytest.mark.parametrize("spec", SPECS, ids=lambda s: s.arch)

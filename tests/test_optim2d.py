@@ -98,6 +98,6 @@ def test_grid_and_curvature():
 def test_code_panel_reproduces_path(surface, spec):
     start, steps = surface.default_start, 40
     env: dict = {}
-    exec(optim_code(surface, spec, start, steps), env)  # noqa: S102
+    exec(optim_code(surface, spec, start, steps), env)
     traj = trajectory(surface, spec, start, steps)
     assert np.array_equal(env["path"].numpy(), traj.path)

@@ -19,7 +19,7 @@ def test_built_optimizer_is_what_the_code_says(name, fused):
     p = torch.zeros(2, requires_grad=True)
     opt = make_optimizer(name, [p], 0.05, 0.7, fused=fused)
     code = optimizer_code(name, "[p]", 0.05, 0.7, fused=fused)
-    ref = eval(code, {"torch": torch, "p": p})  # noqa: S307 - the test runs the code panel's own text
+    ref = eval(code, {"torch": torch, "p": p})  # the test runs the code panel's own text
     assert type(opt) is type(ref)
     assert opt.param_groups[0].keys() == ref.param_groups[0].keys()
     assert all(opt.param_groups[0][k] == ref.param_groups[0][k] for k in opt.param_groups[0] if k != "params")

@@ -1,21 +1,13 @@
 """The Transfer learning page in AppTest: strategies switched update the frozen/trainable map at once."""
 from __future__ import annotations
 
-from pathlib import Path
-
 from streamlit.testing.v1 import AppTest
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def run(at: AppTest) -> AppTest:
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
+from conftest import ROOT, rerun
 
 
 def test_strategies_switch_the_map_and_groups():
-    at = run(AppTest.from_file(str(ROOT / "pages" / "transfer.py"), default_timeout=180))
+    at = rerun(AppTest.from_file(str(ROOT / "pages" / "transfer.py"), default_timeout=180))
     # 5-class head (digits 5-9): 512 * 5 + 5 = 2,565 trainable under feature extraction
     assert at.metric[0].value == "2,565 of 11,179,077"
     assert "pretrained here on digits 0-4" in "\n".join(i.value for i in at.info)
@@ -24,10 +16,10 @@ def test_strategies_switch_the_map_and_groups():
     assert groups["group"].tolist() == ["head (fc)"] and groups["parameters"].tolist() == [2_565]
 
     at.selectbox(key="tl_strategy").set_value("finetune")
-    run(at)
+    rerun(at)
     assert at.metric[0].value == f"{2_565 + 8_393_728:,} of 11,179,077"
     at.slider(key="tl_k").set_value(2)
-    run(at)
+    rerun(at)
     assert at.metric[0].value == f"{2_565 + 8_393_728 + 2_099_712:,} of 11,179,077"
     groups = at.dataframe[1].value
     assert groups["group"].tolist() == ["head (fc)", "backbone"]
@@ -35,6 +27,6 @@ def test_strategies_switch_the_map_and_groups():
     assert "model.layer4, model.layer3" in at.code[0].value
 
     at.selectbox(key="tl_strategy").set_value("scratch")
-    run(at)
+    rerun(at)
     assert at.metric[0].value == "11,179,077 of 11,179,077"
     assert not at.error

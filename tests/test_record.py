@@ -87,7 +87,7 @@ def test_a_new_kind_is_one_table_entry(monkeypatch):
             return "other"
 
         @staticmethod
-        def from_dict(d: object) -> "OtherConfig":
+        def from_dict(d: object) -> OtherConfig:
             if not isinstance(d, dict) or d.get("epochs") != 2:
                 raise ConfigError("bad")
             return OtherConfig()
@@ -99,3 +99,45 @@ def test_a_new_kind_is_one_table_entry(monkeypatch):
     assert r.to_dict()["kind"] == "other" and "kind" not in parse_record(good()).to_dict()
     with pytest.raises(RecordError, match="invalid config"):
         parse_record({**obj, "config": {"epochs": 3}})
+
+
+def test_a_run_records_how_many_runs_trained_alongside_it(tmp_path):
+    """`concurrent_runs` (set by the job layer's `with_company`): the most runs training on the store at once while
+    this one trained, itself included, counted from the store's held locks."""
+    import torch
+
+    from core.jobs import with_company
+    from core.models import build_model
+    from core.record import Progress, Run
+    from core.store import RunStore
+
+    store = RunStore(tmp_path)
+    me, other, late = (replace(CFG, seed=s) for s in (1, 2, 3))
+    sent = []
+
+    def trainer(during=None):
+        def train(on_progress) -> Run:
+            if during is not None:
+                during()
+            on_progress(Progress(2, 4, 1, [1.0, 0.5], 0.1, val_loss=0.5, val_acc=0.7))  # an epoch end
+            state = build_model(me.model, torch.Generator().manual_seed(0)).state_dict()
+            return Run(me, state, History([1.0, 0.5, 0.4, 0.3], 2, [0.5, 0.4], [0.7, 0.8]), dict(good()["metrics"]))
+        return train
+
+    with store.lock(me):  # as get_or_train holds it while training
+        assert with_company(store, trainer(), sent.append).metrics["concurrent_runs"] == 1
+        with store.lock(other):  # another run was training when this one started
+            assert with_company(store, trainer(), sent.append).metrics["concurrent_runs"] == 2
+        held = []
+
+        def start_late():  # a run that starts after this one did, and is still training at its epoch end
+            held.append(store.lock(late))
+            held[-1].__enter__()
+
+        try:
+            assert with_company(store, trainer(start_late), sent.append).metrics["concurrent_runs"] == 2
+        finally:
+            held[-1].__exit__(None, None, None)
+    assert len(sent) == 3 and sent[0].val_acc == 0.7  # progress still reaches the server
+    run, trained = store.get_or_train(me, lambda: with_company(store, trainer(), sent.append))
+    assert trained and store.summaries()[0].metrics["concurrent_runs"] == 1

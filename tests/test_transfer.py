@@ -1,25 +1,36 @@
 """Transfer learning core: freezing, BN modes, parameter groups, stored features, weights and CIFAR loading."""
 from __future__ import annotations
 
-import os
-import pickle
 from dataclasses import replace
-from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 from torch import nn
 from torchvision.models import resnet18
 
-from core import cifar, pretrained
 from core.config import TransferConfig
-from core.figures.transfer import STATE_COLOURS, frozen_map
 from core.data import MNISTData, Split
-from core.transfer import (STAGES, apply_strategy, backbone_features, build_resnet18, count_params, digit_tasks,
-                           extract_features, fit_transfer, gradient_norms, layer_states, make_optimizer, model_of,
-                           normalization, param_groups, prepare, set_train_mode, source_config,
-                           strategy_code)
+from core.figures.transfer import STATE_COLOURS, frozen_map
+from core.transfer import (
+    STAGES,
+    apply_strategy,
+    backbone_features,
+    build_resnet18,
+    count_params,
+    digit_tasks,
+    extract_features,
+    fit_transfer,
+    gradient_norms,
+    layer_states,
+    make_optimizer,
+    model_of,
+    normalization,
+    param_groups,
+    prepare,
+    set_train_mode,
+    source_config,
+    strategy_code,
+)
 
 CPU = torch.device("cpu")
 
@@ -43,7 +54,6 @@ def tiny_digits(n_per_class: int = 12, seed: int = 0) -> MNISTData:
     return MNISTData("mnist-sample", "tiny synthetic digits", split(n_per_class), split(4))
 
 
-# ---------------------------------------------------------------- freezing and counts
 def test_parameter_totals_match_torchvision(resnet10):
     assert sum(p.numel() for p in resnet18(weights=None).parameters()) == 11_689_512
     assert count_params(apply_strategy(resnet10, "full")) == (11_181_642, 11_181_642)
@@ -136,7 +146,6 @@ def test_gradient_norms_zero_for_frozen_and_shared_model_untouched(resnet10):
     assert not resnet10.training and all(p.grad is None and p.requires_grad for p in resnet10.parameters())
 
 
-# ---------------------------------------------------------------- stored-feature fast path
 def test_head_on_stored_features_equals_full_model_logits():
     data = tiny_digits(4)
     source, target = digit_tasks(data, labels_per_class=4)
@@ -167,7 +176,6 @@ def test_prepare_resizes_on_device_like_interpolate():
     torch.testing.assert_close(out, ref)
 
 
-# ---------------------------------------------------------------- offline source -> target, end to end
 def test_offline_source_to_target_end_to_end():
     data = tiny_digits(12)
     source, target = digit_tasks(data, labels_per_class=6)
@@ -200,138 +208,6 @@ def test_config_round_trip_and_bounds():
         with pytest.raises(ValueError):
             TransferConfig.from_dict(bad)
     assert TransferConfig(strategy="scratch").problems()  # scratch needs random weights
-
-
-# ---------------------------------------------------------------- ImageNet weights through torchvision's path
-def _write_fake_imagenet(path: Path) -> dict[str, torch.Tensor]:
-    state = {k: (torch.rand(v.shape) + 0.5 if k.endswith("running_var") else torch.randn(v.shape))
-             if v.is_floating_point() else torch.zeros(v.shape, dtype=v.dtype)
-             for k, v in resnet18(weights=None).state_dict().items()}  # random values, the real keys
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(state, path)
-    return state
-
-
-def test_weights_load_from_test_written_hub_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
-    cached = pretrained.hub_cache_file()
-    assert cached == tmp_path / "hub" / "checkpoints" / "resnet18-f37072fd.pth"
-    written = _write_fake_imagenet(cached)
-    res = pretrained.load_imagenet_weights()
-    assert res.ok and res.origin == str(cached)
-    for k in ("conv1.weight", "layer3.1.bn2.running_var", "fc.weight"):
-        assert torch.equal(res.state[k], written[k])
-    model = build_resnet18(10, torch.Generator().manual_seed(0), res.state)
-    assert torch.equal(model.layer4[1].conv2.weight, written["layer4.1.conv2.weight"])
-    assert model.fc.weight.shape == (10, 512)
-    ref = resnet18(weights=None)  # the same file read by torchvision's own resnet18(weights=...) code
-    ref.load_state_dict(torch.load(cached, weights_only=True))
-    with torch.no_grad():
-        x = torch.randn(2, 3, 32, 32)
-        torch.testing.assert_close(backbone_features(model.eval(), x), backbone_features(ref.eval(), x))
-
-
-def test_missing_weights_explained(tmp_path, monkeypatch):
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
-    res = pretrained.load_imagenet_weights(allow_download=False)
-    assert not res.ok and "not in torch hub's cache" in res.reason
-    assert "python -m core.pretrained --download" in res.how_to and "resnet18-f37072fd.pth" in res.how_to
-    assert not pretrained.load_imagenet_weights(file=tmp_path / "nope.pth").ok
-
-
-def test_corrupt_or_incompatible_weights_get_a_message_and_change_nothing(tmp_path, monkeypatch):
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
-    cached = pretrained.hub_cache_file()
-    cached.parent.mkdir(parents=True)
-    cached.write_bytes(b"PK\x03\x04 this is not a checkpoint")
-    model = build_resnet18(10, torch.Generator().manual_seed(0))
-    before = {k: v.clone() for k, v in model.state_dict().items()}
-    res = pretrained.load_imagenet_weights()
-    assert not res.ok and "unreadable" in res.reason and res.how_to
-    assert cached.read_bytes().startswith(b"PK")  # left as it was for the user to inspect
-    wrong = tmp_path / "wrong.pth"
-    torch.save({"conv1.weight": torch.zeros(64, 3, 3, 3)}, wrong)
-    assert "not ResNet-18's" in pretrained.load_imagenet_weights(file=wrong).reason
-    shapes = tmp_path / "shapes.pth"
-    state = _write_fake_imagenet(shapes)
-    state["layer1.0.conv1.weight"] = torch.zeros(64, 64, 1, 1)
-    torch.save(state, shapes)
-    assert "shape" in pretrained.load_imagenet_weights(file=shapes).reason
-    with pytest.raises(ValueError, match="incompatible"):
-        pretrained.load_backbone(model, state)
-    assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())
-
-
-class _Payload:
-    def __init__(self, target: Path) -> None:
-        self.target = target
-
-    def __reduce__(self):
-        return (os.system, (f"touch {self.target}",))
-
-
-def test_weights_pickle_with_payload_refused(tmp_path):
-    marker = tmp_path / "pwned"
-    evil = tmp_path / "evil.pth"
-    torch.save({"x": _Payload(marker)}, evil)
-    res = pretrained.load_imagenet_weights(file=evil)
-    assert not res.ok and not marker.exists()
-
-
-# ---------------------------------------------------------------- CIFAR-10 format
-def _write_cifar(folder: Path, n: int = 6, seed: int = 0) -> dict[str, np.ndarray]:
-    rng = np.random.default_rng(seed)
-    folder.mkdir(parents=True)
-    written = {}
-    for name in (*cifar.TRAIN_FILES, cifar.TEST_FILE):
-        data = rng.integers(0, 256, (n, 3072), dtype=np.uint8)
-        labels = [int(v) for v in rng.integers(0, 10, n)]
-        (folder / name).write_bytes(pickle.dumps({"batch_label": name, "data": data, "labels": labels,
-                                                  "filenames": [f"{i}.png" for i in range(n)]}, protocol=2))
-        written[name] = (data, labels)
-    (folder / cifar.META_FILE).write_bytes(pickle.dumps({"label_names": list(cifar.CIFAR_CLASSES),
-                                                         "num_cases_per_batch": n, "num_vis": 3072}))
-    cifar.write_manifest(folder)
-    return written
-
-
-def test_tiny_cifar_folder_loads_as_uint8_tensors(tmp_path):
-    written = _write_cifar(cifar.cifar_dir(tmp_path))
-    data, note = cifar.load_cifar10(tmp_path)
-    assert note == "" and data.classes == cifar.CIFAR_CLASSES
-    assert data.train.images.shape == (30, 3, 32, 32) and data.train.images.dtype == torch.uint8
-    assert data.test.images.shape == (6, 3, 32, 32)
-    d1, l1 = written["data_batch_1"]
-    assert torch.equal(data.train.images[:6], torch.from_numpy(d1.reshape(6, 3, 32, 32)))
-    assert data.train.labels[:6].tolist() == l1
-    d5 = written["data_batch_5"][0]
-    assert torch.equal(data.train.images[24:], torch.from_numpy(d5.reshape(6, 3, 32, 32)))
-
-
-def test_missing_cifar_explained(tmp_path):
-    data, note = cifar.load_cifar10(tmp_path, allow_download=False)
-    assert data is None and "python -m core.cifar --download" in note and "cifar-10-batches-py" in note
-
-
-def test_cifar_pickle_with_payload_refused_and_never_runs(tmp_path):
-    folder = cifar.cifar_dir(tmp_path)
-    _write_cifar(folder)
-    marker = tmp_path / "pwned"
-    (folder / "data_batch_3").write_bytes(pickle.dumps({"data": _Payload(marker), "labels": []}))
-    cifar.write_manifest(folder)  # even with a matching manifest, the payload is refused
-    data, note = cifar.load_cifar10(tmp_path)
-    assert data is None and "refused global" in note and not marker.exists()
-    with pytest.raises(pickle.UnpicklingError):
-        cifar.safe_unpickle(pickle.dumps(_Payload(marker)))
-    assert not marker.exists()
-
-
-def test_cifar_tampered_file_detected(tmp_path):
-    folder = cifar.cifar_dir(tmp_path)
-    _write_cifar(folder)
-    (folder / "test_batch").write_bytes(b"\x00" * 10)
-    data, note = cifar.load_cifar10(tmp_path)
-    assert data is None and "checksum mismatch" in note and "test_batch" in note
 
 
 @pytest.mark.parametrize("strategy,k", [("feature", 1), ("finetune", 2), ("full", 1), ("scratch", 1)])

@@ -1,18 +1,23 @@
-"""Layer shapes page: the builder's stack editor (kept in the URL) and its cached measurements.
+"""Layer shapes page: the builder's stack editor (kept in the URL), its cached measurements, the registry's
+models measured the same way, and the training settings of a stack that fits the digits.
 
-Every cache here is keyed by the stack's link text or by plain ints, never by a tensor or module."""
+Every cache here is keyed by the stack's link text, a ModelConfig or plain ints, never by a tensor or module.
+Models are built on the meta device (shapes only): the table and the graph need no weights."""
 from __future__ import annotations
 
 import streamlit as st
-from torch import nn
+import torch
 
 from core import graph
 from core import layers as L
-from core.summary import Summary, summarize
+from core.codegen import training_code
+from core.config import ModelConfig, TrainConfig
+from core.inspection import Summary, summarize
+from core.models import ARCHITECTURES, architecture
+from ui.training import config_controls
 
 URL_KEY = "stack"
 DEFAULT = "cnn"
-ARGS_HELP = {"kernel_size": "k", "stride": "s", "padding": "p", "dilation": "d"}
 
 
 def _set(key: str, stack: L.Stack) -> None:
@@ -119,34 +124,81 @@ def stack_dot(text: str) -> str:
     return graph.module_dot(L.build(fitting), (1,) + tuple(stack.input_shape))
 
 
-@st.cache_resource(show_spinner="Building ResNet-18…", max_entries=2)
-def resnet18(classes: int) -> nn.Module:
-    """torchvision's ResNet-18 architecture, untrained (no weights download), shared read-only."""
-    import torchvision
+SIDES = {"resnet18": (32, 64, 128, 224)}  # input sides offered per registry entry (else its own side)
+HEADS = (10, 1000)  # classes offered for a registry model's head
+BUILT = "built"  # the registry entry of the builder's stacks
 
-    model = torchvision.models.resnet18(weights=None, num_classes=classes).eval()
-    model.requires_grad_(False)
-    return model
+
+def registry_models() -> list[str]:
+    """Every registry entry: the app's models, and the builder's stack (entry "built")."""
+    return list(ARCHITECTURES)
+
+
+def _shape_only(model: ModelConfig, classes: int, side: int) -> tuple[torch.nn.Module, tuple[int, int, int]]:
+    entry = architecture(model.arch)
+    shape = (entry.input_shape[0], side, side)
+    with torch.device("meta"):  # no weights initialized: shapes and counts only
+        return entry.builder(model, shape, classes), shape
 
 
 @st.cache_data(show_spinner="Measuring every layer…", max_entries=16)
-def resnet_summary(classes: int, batch: int, side: int) -> Summary:
-    return summarize(resnet18(classes), (batch, 3, side, side))
+def model_summary(model: ModelConfig, classes: int, batch: int, side: int) -> Summary:
+    module, shape = _shape_only(model, classes, side)
+    return summarize(module, (batch, *shape))
 
 
 @st.cache_data(show_spinner="Tracing the graph…", max_entries=8)
-def resnet_dot(classes: int, side: int) -> str:
-    return graph.module_dot(resnet18(classes), (1, 3, side, side))
+def model_dot(model: ModelConfig, classes: int, side: int) -> str:
+    module, shape = _shape_only(model, classes, side)
+    return graph.module_dot(module, (1, *shape))
+
+
+def registry_spec(arch: str, text: str) -> ModelConfig | None:
+    """The entry's default spec; for an entry built from a stack, the builder's stack `text` when it fits the
+    entry (the digits: 1×28×28 in, 10 scores out), else None."""
+    check = architecture(arch).spec_error
+    if check is None:
+        return ModelConfig(arch)
+    return ModelConfig(arch, spec=text) if not check(text) else None
+
+
+def built_config(text: str) -> ModelConfig | None:
+    """The registry spec of the builder's stack when it fits the digits, else None."""
+    return registry_spec(BUILT, text)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def training_program(cfg: TrainConfig) -> str:
+    """The code panel's program for a built stack (it builds and reads the model: 30 ms, so once per config)."""
+    return training_code(cfg)
+
+
+def train_settings(model: ModelConfig) -> TrainConfig:
+    """The shared training controls (optimizer, learning rate, batch, epochs, seed) for a built stack."""
+    return config_controls(BUILT, "ls_train", model)
+
+
+def memory(nbytes: int) -> str:
+    """'40 B', '3.1 KiB', '12.3 MiB': readable at every size (a 10-class output is 40 bytes per sample)."""
+    size, unit = float(nbytes), "B"
+    for bigger in ("KiB", "MiB", "GiB"):
+        if size < 1024:
+            break
+        size, unit = size / 1024, bigger
+    return f"{size:,.0f} B" if unit == "B" else f"{size:,.1f} {unit}"
 
 
 def summary_table(summary: Summary, max_depth: int) -> None:
     """The torchinfo-style table, containers folded below `max_depth`."""
     rows = [{"layer": "  " * (s.depth - 1) + (s.name or "model"), "type": s.kind, "depth": s.depth,
-             "output shape": str(list(s.output_shape)), "params": s.params, "trainable": s.trainable,
-             "mult-adds": s.mult_adds, "activation memory (KiB)": round(s.activation_bytes / 1024, 1)}
+             "output shape": str(list(s.output_shape)), "params": s.total_params, "trainable": s.trainable,
+             "mult-adds": s.mult_adds, "activation memory": memory(s.activation_bytes)}
             for s in summary.rows if s.depth <= max_depth]
     st.dataframe(rows, hide_index=True, width="stretch",
-                 column_config={"params": st.column_config.NumberColumn(format="localized"),
+                 column_config={"type": st.column_config.TextColumn(width=110),  # BatchNorm2d fits
+                                "depth": st.column_config.NumberColumn(width=60),
+                                "trainable": st.column_config.TextColumn(width=80),
+                                "params": st.column_config.NumberColumn(format="localized"),
                                 "mult-adds": st.column_config.NumberColumn(format="localized")})
     st.caption(f"Total **{summary.params:,}** parameters ({summary.trainable_params:,} trainable), "
                f"**{summary.mult_adds:,}** mult-adds for this batch (FlopCounterMode flops ÷ 2: it counts "

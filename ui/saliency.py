@@ -12,10 +12,19 @@ import numpy as np
 import streamlit as st
 import torch
 
-from core.attribution import (Attribution, AttributionSpec, LayerChoices, Prediction, Twins, attribute, conv_layers,
-                              predict, twins)
-from core.data import IMAGENET_NORM, MNIST_NORM, Norm
+from core.attribution import (
+    Attribution,
+    AttributionSpec,
+    LayerChoices,
+    Prediction,
+    Twins,
+    attribute,
+    conv_layers,
+    predict,
+    twins,
+)
 from core.config import ARCH_LABELS, TrainConfig
+from core.data import IMAGENET_NORM, MNIST_NORM, Norm
 from core.digit_photos import preprocess_photo
 from core.figures.images import mosaic
 from core.figures.training import confusion
@@ -23,9 +32,9 @@ from core.inspection import confusion_matrix
 from core.model_inputs import model_view, to_pixels
 from core.samples import available_samples, load_sample_photo
 from core.uploads import DecodedImage, UploadError, decode_image
-from ui import cache
-
-DRAWN = "drawn_digit"  # the Draw page keeps the 28×28 drawing here
+from ui import resources
+from ui.predictions import test_probabilities
+from ui.session import drawn_digit
 
 
 @dataclass(frozen=True)
@@ -59,14 +68,14 @@ def _imagenet_resnet() -> torch.nn.Module:
 
     model = resnet18(weights=None)
     model.load_state_dict(torch.load(imagenet_weights(), map_location="cpu", weights_only=True))
-    return model.eval().requires_grad_(False).to(cache.device())
+    return model.eval().requires_grad_(False).to(resources.device())
 
 
 def model_choices() -> tuple[dict[str, ModelChoice], list[str]]:
     """The models that can be explained now, and notes about the ones that cannot."""
-    data = cache.mnist()
+    data = resources.mnist()
     out: dict[str, ModelChoice] = {}
-    for s in cache.store().summaries():
+    for s in resources.store().summaries():
         cfg = s.config
         if cfg.data_source == data.source and cfg.model.arch in ARCH_LABELS:
             key = "mnist:" + cfg.key()
@@ -88,9 +97,9 @@ def model_choices() -> tuple[dict[str, ModelChoice], list[str]]:
 def load_model(choice: ModelChoice) -> torch.nn.Module | None:
     if choice.key == "imagenet-resnet18":
         return _imagenet_resnet()
-    for s in cache.store().summaries():
+    for s in resources.store().summaries():
         if "mnist:" + s.config.key() == choice.key:
-            stored = cache.stored_run(s.config)
+            stored = resources.stored_run(s.config)
             return None if stored is None else stored[1]
     return None
 
@@ -157,8 +166,8 @@ class Cell:
 
 def _mistakes(cfg: TrainConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(labels, predictions, confusion matrix (10, 10)) of the stored run on the active test split."""
-    labels = cache.mnist().test.labels.numpy()
-    preds = cache.test_probabilities(cfg).argmax(1)
+    labels = resources.mnist().test.labels.numpy()
+    preds = test_probabilities(cfg).argmax(1)
     return labels, preds, confusion_matrix(torch.from_numpy(labels), torch.from_numpy(preds)).numpy()
 
 
@@ -199,7 +208,7 @@ def _cell(labels: np.ndarray, preds: np.ndarray, true: int, predicted: int) -> C
 
 
 def _cell_images(cell: Cell) -> np.ndarray:
-    return cache.mnist().test.images[torch.from_numpy(cell.indices)].numpy()  # (n, 28, 28) uint8
+    return resources.mnist().test.images[torch.from_numpy(cell.indices)].numpy()  # (n, 28, 28) uint8
 
 
 def explain_cell(key: str, choice: ModelChoice, model: torch.nn.Module, spec: AttributionSpec, label: str) -> None:
@@ -235,7 +244,7 @@ def image_source(key: str, choice: ModelChoice | None = None) -> np.ndarray | No
     -> (H, W[, 3]) uint8, or None."""
     sources = (["Upload", "Sample photo", "MNIST test digit"]
                + ([MISCLASSIFIED] if choice is not None and choice.config is not None else [])
-               + (["Drawn digit"] if DRAWN in st.session_state else []))
+               + (["Drawn digit"] if drawn_digit() is not None else []))
     if st.session_state.get(f"{key}_source", sources[0]) not in sources:  # e.g. misclassified, then ResNet chosen
         st.session_state.pop(f"{key}_source")
     source = st.radio("Image", sources, horizontal=True, key=f"{key}_source")
@@ -265,7 +274,7 @@ def image_source(key: str, choice: ModelChoice | None = None) -> np.ndarray | No
         k = st.selectbox("Sample", list(samples), format_func=lambda s: samples[s].label, key=f"{key}_sample")
         return load_sample_photo(k).pixels
     if source == "MNIST test digit":
-        data = cache.mnist()
+        data = resources.mnist()
         i = st.number_input("Test digit #", 0, len(data.test) - 1, 0, key=f"{key}_digit")
         st.caption(f"True label: **{int(data.test.labels[i])}**")
         return data.test.images[int(i)].numpy()
@@ -280,4 +289,4 @@ def image_source(key: str, choice: ModelChoice | None = None) -> np.ndarray | No
         i = st.selectbox("Explain digit", cell.indices.tolist(), key=f"{key}_cell_digit",
                          format_func=lambda i: f"test #{i}")
         return images[cell.indices.tolist().index(i)]
-    return np.round(np.asarray(st.session_state[DRAWN], dtype=np.float32) * 255).astype(np.uint8)
+    return np.round(drawn_digit() * 255).astype(np.uint8)

@@ -4,17 +4,17 @@ from __future__ import annotations
 import streamlit as st
 
 from core.config import HOME_ENV, device_label
-from ui import cache
+from ui import resources
 
 
 def sidebar_status() -> None:
-    data = cache.mnist()
+    data = resources.mnist()
     with st.sidebar:
-        st.caption("**Device** · " + device_label(cache.device()))
+        st.caption("**Device** · " + device_label(resources.device()))
         st.caption("**Data** · " + data.description)
         if data.note:
             st.caption(":material/warning: " + data.note)
-        st.caption(f"**Runs stored in** · `{cache.paths().runs}` (set `{HOME_ENV}` to move it)")
+        st.caption(f"**Runs stored in** · `{resources.paths().runs}` (set `{HOME_ENV}` to move it)")
 
 
 def ensure_navigation() -> None:

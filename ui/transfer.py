@@ -6,6 +6,7 @@ a copy with the strategy applied, and training builds its own model from the con
 from __future__ import annotations
 
 import copy
+
 import streamlit as st
 import torch
 
@@ -14,9 +15,20 @@ from core.config import TransferConfig
 from core.data import load_sample
 from core.pretrained import load_imagenet_weights
 from core.record import Run
-from core.transfer import (ImageTask, LayerState, ParamGroup, apply_strategy, build_resnet18, count_params,
-                           digit_tasks, fit_transfer, layer_states, param_groups, source_config)
-from ui import cache
+from core.transfer import (
+    ImageTask,
+    LayerState,
+    ParamGroup,
+    apply_strategy,
+    build_resnet18,
+    count_params,
+    digit_tasks,
+    fit_transfer,
+    layer_states,
+    param_groups,
+    source_config,
+)
+from ui import resources
 
 
 @st.cache_resource(max_entries=2)
@@ -47,7 +59,7 @@ def digits(labels_per_class: int) -> tuple[ImageTask, ImageTask]:
 def availability() -> tuple[str, str]:
     """Plain-words notes on what is missing: (ImageNet weights, CIFAR-10); '' when present."""
     weights = load_imagenet_weights(allow_download=False)
-    _, cifar_note = load_cifar10(cache.paths().data, allow_download=False)
+    _, cifar_note = load_cifar10(resources.paths().data, allow_download=False)
     return ("" if weights.ok else f"{weights.reason} {weights.how_to}"), cifar_note
 
 
@@ -55,7 +67,7 @@ def availability() -> tuple[str, str]:
 def source_run(cfg: TransferConfig) -> Run:
     """The app's own pretraining on digits 0-4 (kept for the life of the server process)."""
     source, _ = digits(20)  # the source task does not depend on the target's label count
-    return fit_transfer(cfg, source, cache.device())
+    return fit_transfer(cfg, source, resources.device())
 
 
 @st.cache_resource(max_entries=16)
@@ -63,7 +75,7 @@ def target_run(cfg: TransferConfig, _on_progress=None) -> Run:
     """One strategy trained on the few-label target task (offline path)."""
     _, target = digits(cfg.labels_per_class)
     backbone = None if cfg.weights == "random" else source_run(pretraining_of(cfg)).state
-    return fit_transfer(cfg, target, cache.device(), _on_progress, backbone=backbone)
+    return fit_transfer(cfg, target, resources.device(), _on_progress, backbone=backbone)
 
 
 def pretraining_of(cfg: TransferConfig) -> TransferConfig:

@@ -9,8 +9,19 @@ from collections.abc import Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from core.figures.base import (COUNTS, MUTED, ROLE, diverging, figure, heading, image_axes, ink, margin, panel_titles,
-                               symmetric_limit)
+from core.figures.base import (
+    COUNTS,
+    MUTED,
+    ROLE,
+    diverging,
+    figure,
+    heading,
+    image_axes,
+    ink,
+    margin,
+    panel_titles,
+    symmetric_limit,
+)
 from core.figures.images import image, mosaic
 from core.fmt import num
 

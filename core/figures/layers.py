@@ -20,6 +20,6 @@ def shape_flow(labels: list[str], shapes: list[tuple[int, ...]], failed: str = "
                          marker=dict(color="#d62728", symbol="x", size=16), text=["does not fit"],
                          textposition="top center", name="failing layer", hoverinfo="skip"))
     layout = dict(height=320, margin=dict(l=10, r=10, t=30, b=10), showlegend=False,
-                  yaxis=dict(type="log", title="numbers per sample"),
+                  yaxis=dict(type="log", title="numbers per sample", dtick=1),  # powers of ten only
                   xaxis=dict(type="category", tickangle=-30), title=dict(text="Shape after each layer", x=0))
     return go.Figure(dict(data=data, layout=layout))

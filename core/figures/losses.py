@@ -6,8 +6,18 @@ from collections.abc import Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from core.figures.base import (MUTED, PALETTE, ROLE, axis_name, columns, figure, log_ticks, margin, panel_titles,
-                               top_legend)
+from core.figures.base import (
+    MUTED,
+    PALETTE,
+    ROLE,
+    axis_name,
+    columns,
+    figure,
+    log_ticks,
+    margin,
+    panel_titles,
+    top_legend,
+)
 from core.fmt import num
 
 

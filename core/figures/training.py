@@ -3,13 +3,23 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Literal, Protocol
 
 import numpy as np
 import plotly.graph_objects as go
 
-from core.figures.base import (COUNTS, PALETTE, ROLE, columns, figure, heading, integer_ticks, margin,
-                               panel_titles)
+from core.figures.base import (
+    COUNTS,
+    PALETTE,
+    ROLE,
+    columns,
+    figure,
+    heading,
+    integer_ticks,
+    log_ticks,
+    margin,
+    panel_titles,
+)
 
 
 class _History(Protocol):
@@ -27,11 +37,29 @@ class Curve:
     steps_per_epoch: int
     val_loss: Sequence[float]
     val_acc: Sequence[float]  # fractions in [0, 1]
+    seconds: float = 0.0  # training time of the whole run (the time axis spreads its steps evenly over it)
 
     @classmethod
-    def of(cls, label: str, history: _History) -> Curve:
+    def of(cls, label: str, history: _History, seconds: float = 0.0) -> Curve:
         """The curve of a run's history (anything with step_loss, steps_per_epoch, val_loss, val_acc)."""
-        return cls(label, history.step_loss, history.steps_per_epoch, history.val_loss, history.val_acc)
+        return cls(label, history.step_loss, history.steps_per_epoch, history.val_loss, history.val_acc, seconds)
+
+
+XAxis = Literal["step", "epoch", "wall"]
+X_TITLES: dict[str, str] = {"step": "optimizer step", "epoch": "epoch", "wall": "training time (s)"}
+
+
+def _x(cv: Curve, x: XAxis) -> tuple[np.ndarray, np.ndarray]:
+    """(x of each step, x of each epoch end) on the chosen axis."""
+    steps = np.arange(1, len(cv.step_loss) + 1, dtype=float)
+    epochs = np.arange(1, len(cv.val_loss) + 1, dtype=float)
+    spe = max(cv.steps_per_epoch, 1)
+    if x == "step":
+        return steps, epochs * spe
+    if x == "wall":
+        per_step = cv.seconds / max(len(cv.step_loss), 1)
+        return steps * per_step, epochs * spe * per_step
+    return steps / spe, epochs
 
 
 def smooth(values: Sequence[float], weight: float = 0.9) -> np.ndarray:
@@ -62,50 +90,58 @@ def live_loss(step_loss: Sequence[float], total_steps: int) -> go.Figure:
 CHANCE = 10.0  # % accuracy of guessing among MNIST's 10 classes: the floor the accuracy axis shows
 
 
-def _single_run(cv: Curve, epochs_x: np.ndarray) -> list[dict]:
+def _train_y(cv: Curve, smoothing: float) -> np.ndarray:
+    return smooth(cv.step_loss, smoothing) if smoothing > 0 else np.asarray(cv.step_loss, dtype=float)
+
+
+def _single_run(cv: Curve, x: XAxis, smoothing: float) -> list[dict]:
     """One run: four curves, each with its own legend entry (clicking one hides only that one)."""
     train, val = ROLE["train"], ROLE["validation"]
-    ex = np.arange(1, len(cv.val_loss) + 1)
+    xs, xe = _x(cv, x)
     return [
-        {"type": "scatter", "x": epochs_x, "y": np.asarray(cv.step_loss, dtype=float), "mode": "lines",
+        {"type": "scatter", "x": xs, "y": np.asarray(cv.step_loss, dtype=float), "mode": "lines",
          "line": {"color": train, "width": 1}, "opacity": 0.3, "name": "train loss (raw, per batch)"},
-        {"type": "scatter", "x": epochs_x, "y": smooth(cv.step_loss), "mode": "lines",
+        {"type": "scatter", "x": xs, "y": _train_y(cv, smoothing), "mode": "lines",
          "line": {"color": train, "width": 2}, "name": "train loss (smoothed)"},
-        {"type": "scatter", "x": ex, "y": np.asarray(cv.val_loss, dtype=float), "mode": "lines+markers",
+        {"type": "scatter", "x": xe, "y": np.asarray(cv.val_loss, dtype=float), "mode": "lines+markers",
          "line": {"color": val, "dash": "dot"}, "name": "validation loss"},
-        {"type": "scatter", "x": np.arange(1, len(cv.val_acc) + 1), "y": 100 * np.asarray(cv.val_acc, dtype=float),
+        {"type": "scatter", "x": xe, "y": 100 * np.asarray(cv.val_acc, dtype=float),
          "mode": "lines+markers", "line": {"color": val}, "xaxis": "x2", "yaxis": "y2",
          "name": "validation accuracy"}]
 
 
-def _one_of_runs(cv: Curve, epochs_x: np.ndarray, colour: str) -> list[dict]:
+def _one_of_runs(cv: Curve, x: XAxis, smoothing: float, colour: str) -> list[dict]:
     """One of several runs: its colour in both panels and ONE legend entry (the run's label) that shows or hides
     the whole run; the line styles are explained once, in the legend's title."""
     group = {"legendgroup": cv.label, "line": {"color": colour, "width": 2}}
+    xs, xe = _x(cv, x)
+    at = f"at {X_TITLES[x]} %{{x:.4g}}"
     return [
-        {"type": "scatter", "x": epochs_x, "y": smooth(cv.step_loss), "mode": "lines", "name": cv.label, **group,
-         "hovertemplate": "train (smoothed) %{y:.3f} at epoch %{x:.2f}<extra>%{fullData.name}</extra>"},
-        {"type": "scatter", "x": np.arange(1, len(cv.val_loss) + 1), "y": np.asarray(cv.val_loss, dtype=float),
+        {"type": "scatter", "x": xs, "y": _train_y(cv, smoothing), "mode": "lines", "name": cv.label, **group,
+         "hovertemplate": f"train (smoothed) %{{y:.3f}} {at}<extra>%{{fullData.name}}</extra>"},
+        {"type": "scatter", "x": xe, "y": np.asarray(cv.val_loss, dtype=float),
          "mode": "lines+markers", "name": cv.label, "showlegend": False, **group,
          "line": {"color": colour, "dash": "dot"},
-         "hovertemplate": "validation %{y:.3f} at epoch %{x}<extra>%{fullData.name}</extra>"},
-        {"type": "scatter", "x": np.arange(1, len(cv.val_acc) + 1), "y": 100 * np.asarray(cv.val_acc, dtype=float),
+         "hovertemplate": f"validation %{{y:.3f}} {at}<extra>%{{fullData.name}}</extra>"},
+        {"type": "scatter", "x": xe, "y": 100 * np.asarray(cv.val_acc, dtype=float),
          "mode": "lines+markers", "xaxis": "x2", "yaxis": "y2", "name": cv.label, "showlegend": False, **group,
-         "hovertemplate": "validation accuracy %{y:.2f}% at epoch %{x}<extra>%{fullData.name}</extra>"}]
+         "hovertemplate": f"validation accuracy %{{y:.2f}}% {at}<extra>%{{fullData.name}}</extra>"}]
 
 
-def run_curves(curves: Sequence[Curve]) -> go.Figure:
-    """Overlay runs. Left: train loss per batch (smoothed; raw too for a single run) against epochs, and validation
-    loss per epoch (dotted). Right: validation accuracy per epoch, on an axis from 0 % with chance (10 %) marked,
-    so a 1-point difference looks like one point. Epoch axes tick at whole epochs only.
+def run_curves(curves: Sequence[Curve], x: XAxis = "epoch", smoothing: float = 0.9,
+               log_y: bool = False) -> go.Figure:
+    """Overlay runs. Left: train loss per batch (smoothed with a debiased EMA of weight `smoothing`, 0 = raw; raw
+    too for a single run) and validation loss per epoch (dotted). Right: validation accuracy per epoch, on an axis
+    from 0 % with chance (10 %) marked, so a 1-point difference looks like one point. x: by optimizer step, epoch
+    (ticks at whole epochs only) or training time; `log_y` puts the loss on a log scale.
 
     The legend sits under the plot, in pixels below the axis titles (it grows the figure instead of covering them):
     one entry per curve for a single run, one entry per run for several."""
     single = len(curves) == 1
     data: list[dict] = []
     for i, cv in enumerate(curves):
-        epochs_x = np.arange(1, len(cv.step_loss) + 1) / max(cv.steps_per_epoch, 1)  # steps in units of epochs
-        data += _single_run(cv, epochs_x) if single else _one_of_runs(cv, epochs_x, PALETTE[i % len(PALETTE)])
+        data += _single_run(cv, x, smoothing) if single else _one_of_runs(cv, x, smoothing,
+                                                                          PALETTE[i % len(PALETTE)])
     epochs = max((max(len(cv.val_loss), len(cv.step_loss) / max(cv.steps_per_epoch, 1)) for cv in curves),
                  default=1)
     epochs = int(np.ceil(epochs))
@@ -128,9 +164,17 @@ def run_curves(curves: Sequence[Curve]) -> go.Figure:
         layout["legend"].pop("title")
     else:
         layout["legend"].pop("entrywidth")
-    layout["xaxis"].update(title={"text": "epoch"}, **{**integer_ticks(epochs), "tick0": 0, "range": [0, epochs + 0.2]})
-    layout["xaxis2"].update(title={"text": "epoch"}, **integer_ticks(epochs))
-    layout["yaxis"].update(title={"text": "cross-entropy loss"}, rangemode="tozero")
+    layout["xaxis"]["title"] = {"text": X_TITLES[x]}
+    layout["xaxis2"]["title"] = {"text": X_TITLES[x]}
+    if x == "epoch":
+        layout["xaxis"].update({**integer_ticks(epochs), "tick0": 0, "range": [0, epochs + 0.2]})
+        layout["xaxis2"].update(integer_ticks(epochs))
+    else:
+        layout["xaxis"]["rangemode"] = layout["xaxis2"]["rangemode"] = "tozero"
+    loss_values = [v for cv in curves for v in (*cv.step_loss, *cv.val_loss) if v > 0]
+    layout["yaxis"].update(title={"text": "cross-entropy loss" + (" (log scale)" if log_y else "")},
+                           **(log_ticks(min(loss_values, default=0.01), max(loss_values, default=10.0)) if log_y
+                              else {"rangemode": "tozero"}))
     layout["yaxis2"].update(title={"text": "accuracy (%)"}, range=[0, 101])
     return figure(data, layout)
 

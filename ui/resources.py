@@ -1,8 +1,10 @@
-"""The only module that calls st.cache_resource / st.cache_data.
+"""Process-wide resources every page shares: thread count, paths, device, run store, training jobs,
+MNIST (downloaded once, with progress) and stored runs.
 
-Cached objects are shared by every session of the server: models come back in
-eval mode with requires_grad off, and callers treat them as read-only.
-Cache keys are frozen config dataclasses, never tensors or modules.
+Topic caches live beside their topic's widgets (ui/optim.py, ui/conv.py, ui/predictions.py, ...).
+Cached objects are shared by every session of the server: models come back in eval mode with
+requires_grad off, and callers treat them as read-only. Cache keys are frozen config dataclasses,
+never tensors or modules.
 """
 from __future__ import annotations
 
@@ -11,20 +13,14 @@ import os
 import threading
 from dataclasses import replace
 
-import numpy as np
 import streamlit as st
 import torch
 
-from core import optim2d
-from core.config import ModelConfig, Paths, TrainConfig, default_device
-from core.conv import Stage, initial_model as _initial_model, shape_stages as _shape_stages
+from core.config import Paths, TrainConfig, default_device
 from core.data import OFFLINE_ENV, DownloadLimits, MNISTData, download_mnist, full_available, load_mnist, to_input
-from core.inspection import LayerRow, layer_table as _layer_table
 from core.jobs import Jobs
-from core.models import build_model
-from core.optim2d import OptimSpec, Surface, Trajectory
-from core.store import RunStore
 from core.record import Run
+from core.store import RunStore
 from core.train import load_model
 
 
@@ -135,57 +131,9 @@ def stored_run(cfg: TrainConfig) -> tuple[Run, torch.nn.Module] | None:
         return None
 
 
-@st.cache_data(show_spinner=False, max_entries=64)
-def step_seconds(model: ModelConfig, optimizer: str, batch_size: int, device_name: str) -> float:
-    """Measured seconds per optimizer step for this model and batch (a few real steps on random data)."""
-    from core.estimate import time_steps
+def forget_stored_runs() -> None:
+    """After a run is deleted from the store: drop loaded runs and their predictions (next use reads the store)."""
+    from ui.predictions import test_probabilities  # ui.predictions builds on this module
 
-    return time_steps(model, optimizer, batch_size, torch.device(device_name))
-
-
-@st.cache_data(show_spinner=False, max_entries=16)
-def test_probabilities(cfg: TrainConfig) -> np.ndarray:
-    """(N_test, 10) softmax probabilities of the stored run for `cfg` on the active test split."""
-    from core.inspection import predict_proba
-
-    stored = stored_run(cfg)
-    if stored is None:
-        raise LookupError(cfg.key())
-    x, _ = test_inputs(cfg.data_source)
-    return predict_proba(stored[1], x).numpy()
-
-
-# ---------------------------------------------------------------- optimizers page (2-D surfaces)
-@st.cache_data(show_spinner=False, max_entries=512)
-def optim_trajectory(surface: Surface, spec: OptimSpec, start: tuple[float, float], steps: int) -> Trajectory:
-    return optim2d.trajectory(surface, spec, start, steps)
-
-
-@st.cache_data(show_spinner=False, max_entries=32)
-def surface_grid(surface: Surface) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    return optim2d.grid(surface)
-
-
-@st.cache_data(show_spinner=False, max_entries=512)
-def optim_explanation(surface: Surface, traj: Trajectory, start: tuple[float, float]) -> str:
-    return optim2d.explain(surface, traj, start)
-
-
-# ---------------------------------------------------------------- convolutions page
-@st.cache_resource(show_spinner=False, max_entries=8)
-def initial_model(model: ModelConfig, seed: int) -> torch.nn.Sequential:
-    """The weights a run with this seed starts from: build_model(cfg, Generator().manual_seed(seed))."""
-    return _initial_model(model, seed).to(device())
-
-
-@st.cache_data(show_spinner=False, max_entries=16)
-def shape_stages(model: ModelConfig) -> list[Stage]:
-    return _shape_stages(_initial_model(model, 0))
-
-
-@st.cache_data(show_spinner=False, max_entries=32)
-def layer_table(model: ModelConfig, input_shape: tuple[int, ...]) -> list[LayerRow]:
-    """The layer table of a freshly built model (built on the meta device: shapes and counts, no weights)."""
-    with torch.device("meta"):
-        fresh = build_model(model)
-    return _layer_table(fresh, input_shape)
+    _stored.clear()
+    test_probabilities.clear()

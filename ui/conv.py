@@ -1,0 +1,235 @@
+"""The Convolutions page's cached models and its tabs (shape flow, filters, feature maps with one output value
+by hand, the size sandbox), plus the feature-map widget the Draw page shares. Every renderer takes its inputs
+as parameters."""
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+import numpy as np
+import streamlit as st
+import torch
+from torch import nn
+
+from core import conv
+from core import layers as L
+from core.config import ModelConfig
+from core.data import to_input
+from core.digits import ink_input
+from core.figures import conv as conv_figures
+from core.figures.base import symmetric_limit
+from core.figures.images import image, mosaic
+from core.fmt import num
+from core.inspection import activations
+from ui import resources
+from ui.layers import URL_KEY
+from ui.session import drawn_digit
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def initial_model(model: ModelConfig, seed: int) -> nn.Sequential:
+    """The weights a run with this seed starts from: build_model(cfg, Generator().manual_seed(seed))."""
+    return conv.initial_model(model, seed).to(resources.device())
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def shape_stages(model: ModelConfig) -> list[conv.Stage]:
+    return conv.shape_stages(conv.initial_model(model, 0))
+
+
+def feature_map_grid(acts: dict[str, torch.Tensor], rows: tuple[tuple[str, ...], ...], key: str,
+                     height: int) -> None:
+    """Every channel of the named activations, one mosaic per layer, `rows` of them side by side."""
+    for row in rows:
+        for col, name in zip(st.columns(len(row)), row):
+            a = acts[name][0].cpu().numpy()  # (C, H, W)
+            col.plotly_chart(mosaic(a, 4 if a.shape[0] == 16 else 8, title=f"{name}: {'×'.join(map(str, a.shape))}",
+                                    tile_label="channel", colorbar_title="value", height=height,
+                                    colours="diverging" if name.startswith("conv") else "sequential"),
+                             key=f"{key}_maps_{name}")
+
+
+# ------------------------------------------------------------------ shape flow
+def shape_flow_tab(model: ModelConfig, key: str) -> None:
+    stages = shape_stages(model)
+    st.markdown("Each block is the tensor **after** that layer, for one 1×28×28 image (measured by running the "
+                "model, not typed in). Below each layer: its parameter arithmetic, weights + biases.")
+    st.plotly_chart(conv_figures.shape_flow([(s.name, s.kind, s.shape, s.formula, s.params) for s in stages]),
+                    key=f"{key}_flow")
+    st.info("**Why is the Linear layer's input 32·7·7?** " + conv.flatten_explanation(stages),
+            icon=":material/lightbulb:")
+    st.dataframe(
+        [{"layer": s.name, "type": s.kind, "output shape": "×".join(map(str, s.shape)),
+          "parameters": num(s.params), "arithmetic": s.formula or "—"} for s in stages],
+        hide_index=True, key=f"{key}_table", width="stretch", height=35 * (len(stages) + 1) + 3)
+    st.caption(f"Total: **{sum(s.params for s in stages):,}** parameters, "
+               f"{sum(s.params for s in stages if s.kind == 'Conv2d'):,} of them in the two conv layers.")
+
+
+# ------------------------------------------------------------------ filters
+def filters_tab(init: nn.Module, trained: nn.Module | None, key: str) -> None:
+    """conv1's filters and conv2's kernels at initialisation and, when `trained` is given, after training."""
+    w0_1, w0_2 = init.conv1.weight.cpu().numpy(), init.conv2.weight.cpu().numpy()  # (16,1,3,3), (32,16,3,3)
+    same = st.toggle("Same colour scale before and after", value=True, key=f"{key}_same_scale",
+                     help="On: colours compare directly (weights grow during training). Off: each picture uses "
+                          "its own range, which shows patterns in small weights.")
+    c1, c2 = st.columns(2)
+    if trained is not None:
+        w1_1, w1_2 = trained.conv1.weight.cpu().numpy(), trained.conv2.weight.cpu().numpy()
+        lim1 = symmetric_limit(w0_1, w1_1) if same else None
+        c1.plotly_chart(mosaic(w0_1[:, 0], 8, title="conv1 before training (initialisation)", tile_label="filter",
+                               limit=lim1, colorbar_title="weight"), key=f"{key}_f1_init")
+        c2.plotly_chart(mosaic(w1_1[:, 0], 8, title="conv1 after training", tile_label="filter", limit=lim1,
+                               colorbar_title="weight"), key=f"{key}_f1_trained")
+    else:
+        c1.plotly_chart(mosaic(w0_1[:, 0], 8, title="conv1 at initialisation", tile_label="filter",
+                               colorbar_title="weight"), key=f"{key}_f1_init")
+        c2.info("Train the model to see the same 16 filters after training, side by side.")
+    st.markdown("Red weights reward ink under them, blue weights punish it; a filter with red on one side and blue "
+                "on the other responds to an **edge**. Initial weights are random noise, uniform in "
+                "±1/√(fan-in) = ±1/3 for conv1.")
+    c1, c2 = st.columns([2, 1])
+    which = c1.radio("conv2 weights", ["after training", "initialisation"] if trained is not None else
+                     ["initialisation"], horizontal=True, key=f"{key}_f2_which")
+    out_ch = c2.number_input(f"conv2 output channel (0–{w0_2.shape[0] - 1})", 0, w0_2.shape[0] - 1, 0,
+                             key=f"{key}_f2_out")
+    w2 = w1_2 if trained is not None and which == "after training" else w0_2
+    lim2 = symmetric_limit(w0_2, w1_2) if trained is not None and same else symmetric_limit(w2)
+    st.plotly_chart(conv_figures.channel_kernels(w2, int(out_ch), lim2,
+                                                 f"conv2 output channel {out_ch}: its {w2.shape[1]} kernels, {which}"),
+                    key=f"{key}_f2")
+    st.caption(f"conv2 has {w2.shape[0]} output channels. Each one owns {w2.shape[1]} kernels of 3×3, one per input "
+               f"channel (the {w2.shape[1]} maps of pool1): it slides each kernel over its input map and adds the "
+               f"{w2.shape[1]} results, plus one bias. Colours on the layer's shared scale.")
+
+
+# ------------------------------------------------------------------ feature maps + arithmetic (a fragment)
+def _goto(key: str, row: int, col: int) -> None:
+    st.session_state[f"{key}_ar_row"], st.session_state[f"{key}_ar_col"] = row, col
+
+
+def _pick_random(key: str, n: int) -> None:
+    st.session_state[f"{key}_index"] = int(np.random.default_rng().integers(n))
+
+
+def _chosen_input(key: str) -> tuple[torch.Tensor, str]:
+    """The test digit or the drawing picked by the user -> (normalized input (1, 1, 28, 28), caption)."""
+    data = resources.mnist()
+    drawn = drawn_digit()
+    sources = ["test digit"] + (["your drawing"] if drawn is not None else [])
+    c1, c2, c3 = st.columns([2, 2, 1])
+    source = c1.radio("Image", sources, horizontal=True, key=f"{key}_source",
+                      help="Draw on the 'Draw a digit' page and your drawing appears here too.")
+    if source == "your drawing" and drawn is not None:
+        return ink_input(drawn).to(resources.device()), "your drawing"  # (1, 1, 28, 28)
+    n = len(data.test)
+    i = c2.number_input(f"Test digit # (0–{n - 1})", 0, n - 1, key=f"{key}_index")
+    c3.button("Another", icon=":material/casino:", on_click=_pick_random, args=(key, n), key=f"{key}_random")
+    x = to_input(data.test.images[i:i + 1], resources.device())  # (1, 1, 28, 28)
+    return x, f"test digit #{i}, label {int(data.test.labels[i])}"
+
+
+@st.fragment
+def feature_maps_tab(model: nn.Module, trained: bool, key: str) -> None:
+    """Feature maps of one image through `model`, then one output value of conv1 or conv2 by hand."""
+    x, caption = _chosen_input(key)
+    acts = dict(activations(model, x))
+    pred = int(acts["fc2"].argmax(1))
+    state_label = "trained" if trained else "untrained (initial weights: train above to see what learning changes)"
+    ci, cm = st.columns([1, 5])
+    ci.plotly_chart(image(x[0, 0].cpu().numpy(), "input", 200, show_scale=False), key=f"{key}_input")
+    ci.markdown(f"{caption}  \n{'Trained' if trained else 'Untrained'} model says **{pred}**")
+    with cm:
+        st.markdown("Every channel after each layer (" + state_label + "). conv outputs are signed: red positive, "
+                    "blue negative, white 0. After ReLU nothing is negative, so relu and pool maps use a scale "
+                    "from white (0) to red; each picture on its own scale. ReLU turns every blue value to 0; "
+                    "max-pool keeps the largest value of each 2×2 block.")
+        feature_map_grid(acts, (("conv1", "relu1", "pool1"), ("conv2", "relu2", "pool2")), key, height=260)
+    _one_value(model, acts, key)
+
+
+def _one_value(model: nn.Module, acts: dict[str, torch.Tensor], key: str) -> None:
+    st.subheader("One output value, by hand")
+    c1, c2, c3, c4, c5 = st.columns(5)
+    layer_name = c1.radio("Layer", ["conv1", "conv2"], horizontal=True, key=f"{key}_ar_layer")
+    layer = getattr(model, layer_name)
+    inp = acts["input" if layer_name == "conv1" else "pool1"][0]  # (C_in, H, W)
+    out = acts[layer_name][0]  # (C_out, H, W)
+    ch = c2.number_input(f"Output channel (0–{out.shape[0] - 1})", 0, out.shape[0] - 1, 0, key=f"{key}_ar_ch")
+    for axis, size in (("row", out.shape[1]), ("col", out.shape[2])):  # start mid-map; stay inside this layer's map
+        if st.session_state.get(f"{key}_ar_{axis}", size) >= size:
+            st.session_state[f"{key}_ar_{axis}"] = size // 2
+    r = c3.slider("Output row", 0, out.shape[1] - 1, key=f"{key}_ar_row")  # value: session state (a button sets it)
+    c = c4.slider("Output column", 0, out.shape[2] - 1, key=f"{key}_ar_col")
+    peak = divmod(int(out[int(ch)].argmax()), out.shape[2])
+    c3.button("Strongest", icon=":material/my_location:", key=f"{key}_ar_peak", on_click=_goto, args=(key, *peak),
+              help=f"Jump to the strongest response: the output position where channel {ch} responds most to this "
+                   "image.")
+    in_ch = 0
+    if inp.shape[0] > 1:
+        in_ch = c5.number_input(f"Input channel (0–{inp.shape[0] - 1})", 0, inp.shape[0] - 1, 0,
+                                key=f"{key}_ar_in", help="conv2 sums over all 16 channels of pool1; the "
+                                "9 products of one of them are shown, every channel's sum below.")
+    else:
+        c5.caption("conv1 has one input channel: the image.")
+    step = conv.conv_at(inp, layer, int(ch), int(r), int(c))
+    t, b = step.rows_in
+    le, ri = step.cols_in
+    a1, a2, a3 = st.columns([1, 1, 3])
+    in_map = inp[int(in_ch)].cpu().numpy()  # (H, W)
+    src = "input" if layer_name == "conv1" else f"pool1 ch {in_ch}"
+    a1.plotly_chart(image(in_map, f"{src}: the window", 230, diverging=layer_name == "conv2",
+                          show_scale=False, box=(t, b, le, ri)), key=f"{key}_ar_in_img")
+    a2.plotly_chart(image(out[int(ch)].cpu().numpy(), f"{layer_name} ch {ch}: ({r}, {c})", 230,
+                          diverging=True, show_scale=False, box=(int(r), int(r) + 1, int(c), int(c) + 1)),
+                    key=f"{key}_ar_out_img")
+    a3.plotly_chart(conv_figures.arithmetic(step.patch[int(in_ch)], step.kernel[int(in_ch)],
+                                            step.products[int(in_ch)], int(in_ch),
+                                            patch_limit=symmetric_limit(in_map),
+                                            kernel_limit=symmetric_limit(layer.weight.cpu().numpy())),
+                    key=f"{key}_ar_fig")
+    st.markdown(f"Sum of the 9 products (channel {in_ch}): `{conv.arithmetic_text(step, int(in_ch))}`")
+    if inp.shape[0] > 1:
+        st.plotly_chart(conv_figures.channel_sums(step.channel_sums, step.bias, step.value), key=f"{key}_ar_sums")
+    fm = float(out[int(ch), int(r), int(c)])
+    st.success(f"{conv.arithmetic_text(step)} — and the feature map computed by PyTorch holds **{num(fm, 4)}** at "
+               f"({r}, {c}): {'the same as by hand' if abs(fm - step.value) < 1e-4 else 'not what the hand sum gives'}."
+               + (" Part of the window hangs over the border: those cells read 0, the padding (not −0.42, the "
+                  "value of blank paper after normalization)." if (b - t) * (ri - le) < step.patch[0].size else ""),
+               icon=":material/calculate:")
+
+
+# ------------------------------------------------------------------ sandbox
+def sandbox_tab(key: str) -> None:
+    st.markdown("Change the settings and watch the output size follow PyTorch's formula. Invalid settings are "
+                "allowed here on purpose: see what goes wrong, and what PyTorch says.")
+    op = st.radio("Layer", list(conv.OP_LABELS), format_func=conv.OP_LABELS.get, horizontal=True, key=f"{key}_sb_op")
+    c1, c2, c3, c4, c5 = st.columns(5)
+    spec = conv.ConvSpec(
+        size=c1.slider("Input size", 1, 32, 7, key=f"{key}_sb_n"),
+        kernel=c2.slider("Kernel size", 1, 9, 3, key=f"{key}_sb_k"),
+        stride=c3.slider("Stride", 0, 5, 2 if op == "pool" else 1, key=f"{key}_sb_s_{op}"),
+        padding=c4.slider("Padding", 0, 4, 0, key=f"{key}_sb_p"),
+        dilation=c5.slider("Dilation", 1, 3, 1, key=f"{key}_sb_d"), op=op)
+    res = conv.check(spec)
+    torch_size, torch_error = conv.pytorch_output_size(spec)
+    st.markdown(f"`{spec.torch_call()}` on a 1×1×{spec.size}×{spec.size} input:")
+    st.code(res.formula, language=None)
+    if res.ok:
+        agree = "PyTorch agrees" if torch_size == res.size else f"PyTorch says {torch_size}"
+        st.success(f"Output: **{res.size}×{res.size}**. {agree}: the real layer returns "
+                   f"1×1×{torch_size}×{torch_size}.", icon=":material/check_circle:")
+        for note in res.notes:
+            st.warning(note, icon=":material/visibility:")
+        cov = conv.coverage(spec)
+        st.plotly_chart(conv_figures.coverage(cov.counts, cov.is_padding, cov.uncovered, cov.first_taps,
+                                              f"Where the kernel lands on the padded {spec.padded}×{spec.padded} "
+                                              "input (gray = padding)"), key=f"{key}_sb_cov")
+    else:
+        st.error("This configuration is invalid: " + "; ".join(res.problems) + ".", icon=":material/block:")
+        st.caption(f"PyTorch, asked to run it, refuses: “{torch_error}”" if torch_error else
+                   f"(PyTorch would return {torch_size}.)")
+    stack = L.sandbox_stack(spec)
+    if stack is not None:
+        link = urlencode({URL_KEY: L.encode(stack)})  # a markdown link: works when the page runs alone, too
+        st.markdown(f":material/stacks: [Open this layer in the Layer shapes builder](layer_shapes?{link}), "
+                    "then stack more layers after it.")

@@ -1,0 +1,116 @@
+"""The one "predictions and mistakes" panel of a stored classifier on the test digits (Fully connected and
+Convolutions pages): sample predictions, confusion matrix with per-class accuracy, and a click-through
+from a confusion-matrix cell to its misclassified digits. Each page picks the parts it shows."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+
+import numpy as np
+import streamlit as st
+
+from core.config import TrainConfig
+from core.evaluation import Evaluation, evaluate
+from core.figures import conv as conv_figures
+from core.figures.base import ROLE
+from core.figures.images import image, probability_bars
+from core.figures.training import confusion, per_class_bars
+from core.inspection import predict_proba
+from ui import resources
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def test_probabilities(cfg: TrainConfig) -> np.ndarray:
+    """(N_test, 10) softmax probabilities of the stored run for `cfg` on the active test split."""
+    stored = resources.stored_run(cfg)
+    if stored is None:
+        raise LookupError(cfg.key())
+    x, _ = resources.test_inputs(cfg.data_source)
+    return predict_proba(stored[1], x).numpy()
+
+
+def evaluation(cfg: TrainConfig) -> Evaluation:
+    return evaluate(test_probabilities(cfg), resources.mnist().test.labels.numpy())
+
+
+def _samples(ev: Evaluation, images: np.ndarray, key: str, model_name: str) -> None:
+    """Four test digits (random, or mistakes only) with their 10 probabilities."""
+    st.markdown(f"**Predictions on test digits** — {ev.correct:,} of {len(ev.labels):,} correct.")
+    show = st.radio("Show", ["random digits", "mistakes only"], horizontal=True, key=f"{key}_show")
+    pool = ev.mistakes() if show == "mistakes only" else np.arange(len(ev.labels))
+    pick_seed = st.number_input("Which digits (change to draw another four)", 0, 9999, 0, key=f"{key}_pick")
+    chosen = (np.random.default_rng(int(pick_seed)).choice(pool, size=min(4, len(pool)), replace=False)
+              if len(pool) else [])
+    for col, i in zip(st.columns(4), chosen):
+        col.plotly_chart(image(images[i], f"true {ev.labels[i]} · predicted {ev.preds[i]}", 160),
+                         key=f"{key}_digit_{i}")
+        col.plotly_chart(probability_bars(ev.probs[i], true_label=int(ev.labels[i])), key=f"{key}_probs_{i}")
+    st.caption("Bars: softmax of the 10 logits, as probabilities. Orange = the predicted class; green outline = the "
+               "true class (the same colours on every page).")
+
+
+def _overview(ev: Evaluation, images: np.ndarray, key: str, model_name: str) -> None:
+    """Confusion matrix beside per-class accuracy."""
+    left, right = st.columns(2)
+    left.plotly_chart(confusion(ev.confusion), key=f"{key}_cm")
+    right.plotly_chart(per_class_bars(ev.per_class), key=f"{key}_pca")
+
+
+def _cell_clicked(key: str) -> None:
+    """A click on a confusion-matrix cell chooses that (true, predicted) pair."""
+    points = st.session_state[f"{key}_cm"].selection.points
+    if points:
+        st.session_state[f"{key}_cm_true"], st.session_state[f"{key}_cm_pred"] = (int(points[0]["y"]),
+                                                                                   int(points[0]["x"]))
+
+
+def _mistakes(ev: Evaluation, images: np.ndarray, key: str, model_name: str) -> None:
+    """Clickable confusion matrix -> the digits of one (true, predicted) cell with their probabilities."""
+    worst_true, worst_pred, worst_n = ev.worst()
+    for name, v in (("true", worst_true), ("pred", worst_pred)):  # first visit: the most frequent mistake
+        st.session_state.setdefault(f"{key}_cm_{name}", v)
+    n = len(ev.labels)
+    cl, cr = st.columns([3, 2])
+    cl.plotly_chart(confusion(ev.confusion, clickable=True), key=f"{key}_cm", on_select=partial(_cell_clicked, key),
+                    selection_mode="points")
+    with cr:
+        st.markdown(f"**{ev.wrong}** of {n:,} test digits are misclassified ({100 * ev.wrong / n:.1f}%)."
+                    f" Rows: the true digit; columns: what the {model_name} said. **Click a cell**, or choose it "
+                    "here:")
+        s1, s2 = st.columns(2)
+        true_c = s1.selectbox("True digit", range(10), key=f"{key}_cm_true")
+        pred_c = s2.selectbox("Predicted as", range(10), key=f"{key}_cm_pred")
+        idx = ev.cell(true_c, pred_c)
+        if true_c == pred_c:
+            st.info(f"This cell on the diagonal counts the {len(idx)} correctly classified {true_c}s; "
+                    "pick two different digits to see mistakes.")
+        elif len(idx) == 0:
+            st.info(f"No {true_c} was mistaken for a {pred_c}. The most frequent mistake is "
+                    f"{worst_true} → {worst_pred} ({worst_n} digits).")
+        else:
+            st.markdown(f"**{len(idx)}** test digit(s) that are **{true_c}** but were predicted **{pred_c}** "
+                        "are shown below with their 10 probabilities "
+                        f"(<span style='color:{ROLE['predicted']}'>orange: predicted</span>, "
+                        f"<span style='color:{ROLE['true']}'>green: true class</span>).", unsafe_allow_html=True)
+    if true_c != pred_c and len(idx):
+        start = 0
+        if len(idx) > 8:
+            start = st.slider("Show from", 0, len(idx) - 1, 0, 8, key=f"{key}_cm_start")
+        show = idx[start:start + 8]
+        st.plotly_chart(conv_figures.mistakes(images[show], ev.probs[show], true_c, pred_c, show.tolist()),
+                        key=f"{key}_cm_fig")
+
+
+PARTS: dict[str, Callable[[Evaluation, np.ndarray, str, str], None]] = {
+    "samples": _samples,
+    "overview": _overview,
+    "mistakes": _mistakes,
+}
+
+
+def predictions_panel(cfg: TrainConfig, key: str, parts: tuple[str, ...], model_name: str = "model") -> None:
+    """The stored run's predictions on the test digits: the chosen `parts` of PARTS, in order."""
+    ev = evaluation(cfg)
+    images = resources.mnist().test.images.numpy()  # (N, 28, 28) uint8
+    for part in parts:
+        PARTS[part](ev, images, key, model_name)

@@ -1,0 +1,326 @@
+"""Training runs page widgets: every stored run (any kind) in one table, curves overlaid, open / export / delete /
+import a run, and two runs' settings side by side.
+
+A kind of stored config (core.record.CONFIG_KINDS) is shown through one `KindView` entry: its model family, a
+readable config summary, its data, and the page (with URL settings) that made it. A kind without an entry is
+still listed, with its own `label()`.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from urllib.parse import urlencode
+
+import pandas as pd
+import streamlit as st
+
+from core.config import OPTIMIZER_LABELS
+from core.figures.training import X_TITLES, Curve, run_curves
+from core.models import architecture
+from core.record import STATUS_LABELS
+from core.run_archive import MAX_ARCHIVE_BYTES, ArchiveError, export_run, import_run
+from core.run_names import MAX_NAME, RunNames
+from core.store import RunSummary
+from ui import resources
+
+Link = tuple[str, dict[str, str]]  # (page file, URL settings)
+
+
+@dataclass(frozen=True)
+class KindView:
+    family: Callable[[object], str]  # the model filter's value: "Net2", "CNNDemo", "ResNet-18 transfer"
+    model: Callable[[object], str]  # "Net2 h128"
+    config: Callable[[object], str]  # "Adam · lr 0.005 · bs 512 · seed 0"
+    data: Callable[[object], str]
+    link: Callable[[object], Link | None]
+
+
+MNIST_PAGES = {"net2": "pages/fully_connected.py", "cnn": "pages/convolutions.py"}
+DATA_LABELS = {"mnist-sample": "sample", "mnist-full": "full", "digits": "digits", "cifar10": "CIFAR-10"}
+
+
+SHORT_OPTIMIZERS = {"sgd": "SGD", "momentum": "SGD+mom", "adam": "Adam"}  # the table is narrow; full names in Compare
+
+
+def _mnist_config(c) -> str:
+    opt = SHORT_OPTIMIZERS.get(c.optimizer, OPTIMIZER_LABELS.get(c.optimizer, c.optimizer))
+    return f"{opt} {c.lr:g}" + (f" · seed {c.seed}" if c.seed else "")
+
+
+def _mnist_link(c) -> Link | None:
+    page = MNIST_PAGES.get(c.model.arch)
+    return None if page is None else (page, {"hidden": str(c.model.hidden), "opt": c.optimizer, "lr": f"{c.lr:g}",
+                                             "bs": str(c.batch_size), "ep": str(c.epochs), "seed": str(c.seed)})
+
+
+KIND_VIEWS: dict[str, KindView] = {
+    "mnist": KindView(lambda c: architecture(c.model.arch).name,
+                      lambda c: architecture(c.model.arch).short_label(c.model), _mnist_config,
+                      lambda c: DATA_LABELS.get(c.data_source, c.data_source), _mnist_link),
+    "transfer": KindView(lambda c: "ResNet-18 transfer", lambda c: "ResNet-18",
+                         lambda c: c.label().split(" · ")[0] + (f" · seed {c.seed}" if c.seed else ""),
+                         lambda c: DATA_LABELS.get(c.source, c.source), lambda c: ("pages/transfer.py", {})),
+}
+FALLBACK = KindView(lambda c: type(c).__name__, lambda c: type(c).__name__, lambda c: c.label(), lambda c: "",
+                    lambda c: None)
+
+COLUMNS = {  # table column -> (heading, help)
+    "name": ("Name", "Click to rename; the default is a summary of the settings"),
+    "model": ("Model", None), "config": ("Config", "optimizer and learning rate (seed when not 0); all in Compare"),
+    "batch": ("Batch", "batch size"), "epochs": ("Ep", "epochs"),
+    "data": ("Data", "MNIST sample (4,000 digits) or full MNIST; the transfer page's data"),
+    "device": ("Device", None), "acc": ("Acc %", "test accuracy after the last epoch"),
+    "wall": ("Time s", "wall time of the whole run"),
+    "alongside": ("Trained", "alone, or with N other runs training at the same time (its time then includes theirs)"),
+    "date": ("Date", None),
+}
+WIDTHS = {"name": 150, "model": 100, "config": 84, "batch": 46, "epochs": 34, "data": 54, "device": 46, "acc": 50,
+          "wall": 50, "alongside": 62, "date": 76}  # px: together they fit the page at 1280 px with the sidebar
+SORTS = {"Date": "created", "Name": "name", "Model": "model", "Config": "config", "Batch size": "batch",
+         "Data": "data", "Device": "device", "Epochs": "epochs", "Accuracy": "acc", "Wall time": "wall",
+         "Trained alone/with": "alongside"}
+
+
+def view(s: RunSummary) -> KindView:
+    return KIND_VIEWS.get(s.kind, FALLBACK)
+
+
+def names() -> RunNames:
+    return RunNames(resources.store().root)
+
+
+def default_name(s: RunSummary) -> str:
+    v = view(s)
+    text = f"{v.model(s.config)} {v.config(s.config)}"
+    return text + ("" if s.status == "ok" else f" ({STATUS_LABELS[s.status]})")
+
+
+def _alongside(metrics: dict) -> str:
+    n = metrics.get("concurrent_runs")
+    return "?" if n is None else "alone" if n == 1 else f"with {n - 1}"
+
+
+def _device(metrics: dict) -> str:
+    return "GPU" if str(metrics["device"]).startswith("CUDA") else str(metrics["device"]).split(" · ")[0]
+
+
+def table(summaries: list[RunSummary]) -> pd.DataFrame:
+    """One row per run, indexed by run key (pure: no widgets)."""
+    given = names().all()
+    rows = []
+    for s in summaries:
+        v, m = view(s), s.metrics
+        rows.append({"key": s.key, "family": v.family(s.config), "name": given.get(s.key) or default_name(s),
+                     "model": v.model(s.config), "config": v.config(s.config), "data": v.data(s.config),
+                     "batch": getattr(s.config, "batch_size", None), "device": _device(m),
+                     "epochs": len(s.history.val_loss),
+                     "acc": round(100 * float(m["test_acc"]), 2), "wall": round(float(m["wall_s"]), 1),
+                     "alongside": _alongside(m), "date": datetime.fromtimestamp(s.created).strftime("%m-%d %H:%M"),
+                     "created": s.created})
+    return pd.DataFrame(rows).set_index("key")
+
+
+def _selected(summaries: list[RunSummary]) -> list[str]:
+    """Keys ticked for the plot; on the first visit the three newest runs that learned, ticked in the table."""
+    keys = {s.key for s in summaries}
+    if "runs_selected" not in st.session_state:
+        st.session_state.runs_selected = [s.key for s in summaries if s.status == "ok"][:3]
+    return [k for k in st.session_state.runs_selected if k in keys]
+
+
+def filter_and_sort(df: pd.DataFrame) -> pd.DataFrame:
+    """Model filter (none ticked = all), sort by any column."""
+    c1, c2, c3 = st.columns([3, 2, 1], vertical_alignment="bottom")
+    families = sorted(df["family"].unique())
+    chosen = c1.multiselect("Models", families, key="runs_models", placeholder="All models")
+    by = c2.selectbox("Sort by", list(SORTS), key="runs_sort")
+    descending = c3.toggle("Descending", value=True, key="runs_desc")
+    shown = df[df["family"].isin(chosen)] if chosen else df
+    return shown.sort_values(SORTS[by], ascending=not descending, kind="stable")
+
+
+def run_table(shown: pd.DataFrame, summaries: list[RunSummary]) -> list[str]:
+    """The editable table (tick Plot, rename); returns the ticked keys in table order."""
+    selected = set(_selected(summaries))
+    base = shown.assign(show=[k in selected for k in shown.index])[["show", *COLUMNS]]
+    config = {"show": st.column_config.CheckboxColumn("Plot", width=56, help="overlay its curves below")}
+    for col, (heading, tip) in COLUMNS.items():
+        config[col] = st.column_config.Column(heading, help=tip, disabled=col != "name", width=WIDTHS[col])
+    config["name"] = st.column_config.TextColumn("Name", max_chars=MAX_NAME, help=COLUMNS["name"][1],
+                                                 width=WIDTHS["name"])
+    for col, fmt in (("acc", "%.1f"), ("wall", "%.1f"), ("batch", "localized"), ("epochs", "%d")):
+        config[col] = st.column_config.NumberColumn(COLUMNS[col][0], help=COLUMNS[col][1], format=fmt, disabled=True,
+                                                    width=WIDTHS[col])
+    version = st.session_state.setdefault("runs_table_version", 0)
+    edited = st.data_editor(base, key=f"runs_table_{version}", hide_index=True, column_config=config,
+                            width="stretch", height=min(38 + 35 * len(base), 400))
+    changed = False
+    for key in base.index:
+        if bool(edited.at[key, "show"]) != bool(base.at[key, "show"]):
+            selected ^= {key}
+            changed = True
+        if edited.at[key, "name"] != base.at[key, "name"]:
+            s = next(s for s in summaries if s.key == key)
+            new = str(edited.at[key, "name"] or "")
+            names().set(key, "" if new.strip() == default_name(s) else new)
+            changed = True
+    if changed:  # apply, then start the editor afresh so its edits never land on re-sorted rows
+        st.session_state.runs_selected = [k for k in st.session_state.get("runs_selected", []) if k in selected] + \
+            [k for k in base.index if k in selected and k not in st.session_state.get("runs_selected", [])]
+        st.session_state.runs_table_version = version + 1
+        st.rerun()
+    return [k for k in shown.index if k in selected]
+
+
+def curves(keys: list[str], shown: pd.DataFrame, summaries: list[RunSummary]) -> None:
+    by_key = {s.key: s for s in summaries}
+    c1, c2, c3 = st.columns([5, 4, 2], vertical_alignment="bottom")
+    x = c1.radio("x-axis", list(X_TITLES), format_func=X_TITLES.get, index=1, horizontal=True, key="runs_x")
+    smoothing = c2.slider("Smoothing (train loss)", 0.0, 0.99, 0.9, 0.01, key="runs_smooth",
+                          help="exponential moving average, debiased so it starts at the first value (as TensorBoard)")
+    log_y = c3.toggle("Log-scale loss", key="runs_log")
+    if not keys:
+        st.info("Tick **Plot** in the table to overlay a run's curves.", icon=":material/check_box:")
+        return
+    picked = [Curve.of(shown.at[k, "name"], by_key[k].history, float(by_key[k].metrics["train_s"])) for k in keys]
+    st.plotly_chart(run_curves(picked, x, smoothing, log_y), key="runs_curves")
+    if x == "wall":
+        st.caption("Training time spreads each run's steps evenly over its measured train time.")
+
+
+def _flat(d: dict, prefix: str = "") -> dict[str, str]:
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update(_flat(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = f"{v:g}" if isinstance(v, float) else str(v)
+    return out
+
+
+def compare(shown: pd.DataFrame, summaries: list[RunSummary], ticked: list[str]) -> None:
+    """Two runs' settings and results side by side; the rows that differ are highlighted."""
+    by_key = {s.key: s for s in summaries}
+    keys = list(shown.index)
+    if len(keys) < 2:
+        st.caption("Compare needs two runs in the table.")
+        return
+    first = (ticked + [k for k in keys if k not in ticked])[:2]
+    c1, c2 = st.columns(2)
+    a = c1.selectbox("Run A", keys, index=keys.index(first[0]), format_func=shown["name"].get, key="runs_cmp_a")
+    b = c2.selectbox("Run B", keys, index=keys.index(first[1]), format_func=shown["name"].get, key="runs_cmp_b")
+
+    def facts(k: str) -> dict[str, str]:
+        s = by_key[k]
+        return {"kind": s.kind, **_flat(s.config.to_dict()), "data": shown.at[k, "data"],
+                "device": str(s.metrics["device"]), "test accuracy (%)": f"{shown.at[k, 'acc']:.2f}",
+                "wall time (s)": f"{shown.at[k, 'wall']:.1f}", "trained": shown.at[k, "alongside"],
+                "status": STATUS_LABELS[s.status], "date": shown.at[k, "date"]}
+
+    fa, fb = facts(a), facts(b)
+    order = list(fa) + [f for f in fb if f not in fa]
+    differ = [f for f in order if fa.get(f) != fb.get(f)]
+    lines = ["| setting | A | B |", "|---|---|---|"]
+    for f in order:
+        va, vb = (_cell(d.get(f, "—")) for d in (fa, fb))
+        lines.append(f"| **{f}** | :orange-background[{va}] | :orange-background[{vb}] |" if f in differ
+                     else f"| {f} | {va} | {vb} |")
+    st.markdown("\n".join(lines))
+    st.caption(f"{len(differ)} differ (highlighted){': ' + ', '.join(differ) if differ else ''}.")
+
+
+def _cell(text: str) -> str:
+    """A value as a markdown table cell (no pipes, brackets or line breaks to break the table)."""
+    return " ".join(str(text).split()).replace("|", "/").replace("[", "(").replace("]", ")") or "—"
+
+
+def manage(shown: pd.DataFrame, summaries: list[RunSummary]) -> None:
+    """Open a run on its page with its settings, export it, or delete it (after a confirmation)."""
+    by_key = {s.key: s for s in summaries}
+    keys = list(shown.index)
+    key = st.selectbox("Run", keys, format_func=shown["name"].get, key="runs_pick")
+    s = by_key[key]
+    c1, c2, c3 = st.columns(3, vertical_alignment="center")
+    link = view(s).link(s.config)
+    if link is not None:
+        c1.link_button("Open on its page", page_url(*link), icon=":material/open_in_new:",
+                       help="opens the page that trained it, with its settings in the address (a new tab)")
+    else:
+        c1.caption("No page trains this kind of run.")
+    c2.download_button("Export (.zip)", data=lambda: _export(s), file_name=f"run-{key}.zip",
+                       mime="application/zip", icon=":material/download:", key="runs_export", on_click="ignore",
+                       help="weights as safetensors + run.json (config, history, metrics); Import reads it back")
+    if c3.button("Delete…", icon=":material/delete:", key="runs_delete"):
+        st.session_state.runs_confirm = key
+    if st.session_state.get("runs_confirm") == key:
+        st.warning(f"Delete **{shown.at[key, 'name']}**? Its weights and history are removed from disk; the same "
+                   "settings can be trained again.", icon=":material/warning:")
+        y, n, _ = st.columns([1, 1, 4])
+        if y.button("Delete", type="primary", key="runs_delete_yes"):
+            resources.store().delete(s.config)
+            names().forget(key)
+            resources.forget_stored_runs()
+            st.session_state.pop("runs_confirm", None)
+            st.session_state.runs_notice = ("success", f"Deleted {shown.at[key, 'name']}.")
+            st.session_state.runs_table_version = st.session_state.get("runs_table_version", 0) + 1
+            st.rerun()
+        if n.button("Cancel", key="runs_delete_no"):
+            st.session_state.pop("runs_confirm", None)
+            st.rerun()
+
+
+def page_url(page: str, settings: dict[str, str]) -> str:
+    """The address of a page (relative to the app) with its URL settings: "fully_connected?hidden=64&lr=0.01"."""
+    stem = page.removeprefix("pages/").removesuffix(".py")
+    return stem + ("?" + urlencode(settings) if settings else "")
+
+
+def _export(s: RunSummary) -> bytes:
+    run = resources.store().load(s.config)
+    if run is None:
+        raise RuntimeError(f"the stored run could not be read: {resources.store().last_problem(s.config)}")
+    return export_run(run, s.created)
+
+
+def import_box() -> None:
+    """Import a run exported by the app; a bad file gets a message and changes nothing."""
+    up = st.file_uploader("Import a run exported by this app (.zip)", type=["zip"], key="runs_import",
+                          max_upload_size=MAX_ARCHIVE_BYTES >> 20)
+    if up is not None and st.session_state.get("runs_imported") != up.file_id:
+        st.session_state.runs_imported = up.file_id
+        try:
+            run = import_run(resources.store(), up.getvalue())
+        except ArchiveError as e:
+            st.session_state.runs_notice = ("error", f"Not imported: {e}")
+        else:
+            st.session_state.runs_selected = [run.config.key(), *st.session_state.get("runs_selected", [])]
+            st.session_state.runs_table_version = st.session_state.get("runs_table_version", 0) + 1
+            st.session_state.runs_notice = ("success", f"Imported {run.config.label()}.")
+        st.rerun()
+
+
+def notice() -> None:
+    """The outcome of the last delete or import, shown once."""
+    kind, text = st.session_state.pop("runs_notice", (None, ""))
+    if kind == "success":
+        st.success(text, icon=":material/check_circle:")
+    elif kind == "error":
+        st.error(text, icon=":material/error:")
+
+
+def training_elsewhere(summaries: list[RunSummary]) -> None:
+    """While runs are training (another page, tab or process), say so and rerun the page when one is stored."""
+    busy = tuple(resources.store().busy_keys())
+    if busy:
+        _watch(tuple(s.key for s in summaries), busy)
+
+
+@st.fragment(run_every=2.0)
+def _watch(listed: tuple[str, ...], busy: tuple[str, ...]) -> None:
+    store = resources.store()
+    if tuple(s.key for s in store.summaries()) != listed or tuple(store.busy_keys()) != busy:
+        st.rerun(scope="app")
+    st.info(f"{len(busy)} run{'s are' if len(busy) > 1 else ' is'} training or being written right now; each "
+            "appears here once it is complete and stored (nothing half-trained is listed).",
+            icon=":material/hourglass_top:")
