@@ -20,7 +20,7 @@ from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms
 
 from core.config import TransferConfig
-from core.pretrained import imagenet_normalization
+from core.data import IMAGENET_NORM
 from core.transfer import (
     apply_strategy,
     build_resnet18,
@@ -32,7 +32,6 @@ from core.transfer import (
 )
 
 CIFAR_EPOCH = 50_000
-IMAGENET_NORM = imagenet_normalization()  # the weights' own transforms()
 
 
 def _row(name: str, value: float, unit: str, **extra) -> dict:

@@ -46,12 +46,6 @@ def _imagenet_weights():
     return ResNet18_Weights.IMAGENET1K_V1
 
 
-def imagenet_normalization() -> tuple[tuple[float, ...], tuple[float, ...]]:
-    """(mean, std) per RGB channel, read from the weights' own preprocessing (`IMAGENET1K_V1.transforms()`)."""
-    t = _imagenet_weights().transforms()
-    return tuple(float(v) for v in t.mean), tuple(float(v) for v in t.std)
-
-
 def hub_cache_file() -> Path:
     """Where torch hub (and so torchvision) keeps the ResNet-18 ImageNet weights."""
     url = _imagenet_weights().url

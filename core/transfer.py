@@ -24,15 +24,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from core.config import FeatureConfig, TransferConfig, default_device
-from core.data import MNIST_MEAN, MNIST_STD, Split
+from core.data import CIFAR_NORM, DIGITS_NORM, IMAGENET_NORM, Split
 from core.inspection import LayerRow, count_params
 from core.models import resnet18
-from core.pretrained import imagenet_normalization, load_backbone, load_imagenet_weights
+from core.pretrained import load_backbone, load_imagenet_weights
 from core.record import History, Progress, Run
 
 STAGES: tuple[str, ...] = ("layer4", "layer3", "layer2", "layer1")  # unfrozen in this order by "finetune"
-CIFAR_NORM = ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616))
-DIGITS_NORM = ((MNIST_MEAN,) * 3, (MNIST_STD,) * 3)
 OnProgress = Callable[[Progress], None]
 
 
@@ -173,7 +171,7 @@ def make_optimizer(model: nn.Module, cfg: TransferConfig) -> torch.optim.Optimiz
 def normalization(cfg: TransferConfig) -> tuple[tuple[float, ...], tuple[float, ...]]:
     """The pretrained weights' own normalization (ImageNet's), else the dataset's."""
     if cfg.weights == "imagenet":
-        return imagenet_normalization()
+        return IMAGENET_NORM
     return DIGITS_NORM if cfg.source == "digits" else CIFAR_NORM
 
 
