@@ -2,7 +2,8 @@
 
 ResNet-18 (torchvision, random weights: the time does not depend on them) at 224 px, one image:
 Saliency, Grad-CAM (layer4), Integrated Gradients (50 steps) and SmoothGrad (25 samples), each
-through core.attribution.attribute (private twin, pixel-space wrapper, the page's target given)
+through core.attribution.attribute as the page calls it (the model's cached private twins under their lock,
+pixel-space wrapper, the page's target given)
 and through Captum alone on the model itself, median of several runs after a warm-up. Then every
 method on the MNIST models, the top-5 prediction, and the figure-only rerun (alpha / clipping change).
 """
@@ -16,7 +17,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from core.attribution import IMAGENET_NORM, METHODS, MNIST_NORM, AttributionSpec, attribute, conv_layers, predict, twin
+from core.attribution import METHODS, AttributionSpec, attribute, conv_layers, predict, twin, twins
+from core.data import IMAGENET_NORM, MNIST_NORM
 from core.figures.attribution import View, explanation
 from core.models import CNNDemo, Net2, reset_parameters
 
@@ -84,15 +86,16 @@ def resnet_rows(device: torch.device, quick: bool) -> list[dict]:
     specs = {"saliency": AttributionSpec("saliency"), "grad_cam": AttributionSpec("grad_cam", layer=layer),
              "integrated_gradients": AttributionSpec("integrated_gradients", steps=50),
              "smoothgrad": AttributionSpec("smoothgrad", samples=25, noise=0.15)}
+    reuse = twins(model)  # the page caches these once per model (ui.saliency._twins)
     for method, spec in specs.items():
         repeats = 3 if quick or method in ("integrated_gradients", "smoothgrad") else 11
-        ours, raw = paired_ms(lambda s=spec: attribute(model, pixels, s, IMAGENET_NORM, target),
+        ours, raw = paired_ms(lambda s=spec: attribute(model, pixels, s, IMAGENET_NORM, target, reuse=reuse),
                               raw_captum(method, model, x_norm, target), repeats, device)
         rows.append(row(f"Attribution · ResNet-18 224 px · {METHODS[method].label}{_settings(spec)}", ours, "ms",
                         baseline=round(raw, 1), ratio=round(raw / ours, 2),
                         target=f"< {TARGETS_MS[method]} ms on CPU" if device.type == "cpu" else "",
                         note=f"ours / raw Captum = {ours / raw:.2f}"))
-    rows.append(row("Attribution · ResNet-18 224 px · twin (module copy sharing the weights)",
+    rows.append(row("Attribution · ResNet-18 224 px · twin (module copy sharing the weights; once per model now)",
                     median_ms(lambda: twin(model), 9, device), "ms"))
     rows.append(row("Attribution · ResNet-18 224 px · top-5 prediction",
                     median_ms(lambda: predict(model, pixels, IMAGENET_NORM), 9, device), "ms"))
@@ -114,12 +117,13 @@ def mnist_rows(device: torch.device, quick: bool) -> list[dict]:
         model = reset_parameters(model, g).eval().requires_grad_(False).to(device)
         layers = conv_layers(model, (1, 28, 28))
         target = predict(model, pixels, MNIST_NORM).predicted
+        reuse = twins(model)
         for method in METHODS:
             if METHODS[method].needs_layer and not layers.names:
                 continue
             spec = AttributionSpec(method, layer=layers.default if METHODS[method].needs_layer else None)
-            ms = median_ms(lambda s=spec, m=model, t=target: attribute(m, pixels, s, MNIST_NORM, t), 3 if quick else 7,
-                           device)
+            ms = median_ms(lambda s=spec, m=model, t=target, r=reuse: attribute(m, pixels, s, MNIST_NORM, t, reuse=r),
+                           3 if quick else 7, device)
             rows.append(row(f"Attribution · {label} 28 px · {METHODS[method].label}{_settings(spec)}", ms, "ms",
                             target="< 200 ms" if device.type == "cpu" else ""))
     return rows

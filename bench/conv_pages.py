@@ -31,9 +31,9 @@ from PIL import Image, ImageDraw
 from plotly.tools import return_figure_from_figure_or_data
 
 from core import conv
-from core.attribution import MNIST_NORM, AttributionSpec, attribute
+from core.attribution import AttributionSpec, attribute
 from core.config import ModelConfig, Paths, TrainConfig
-from core.data import load_mnist, to_input
+from core.data import MNIST_NORM, load_mnist, to_input
 from core.digits import downsample_for_display, preprocess_canvas
 from core.figures import conv as conv_figures
 from core.figures.images import image, mosaic, probability_bars

@@ -11,8 +11,10 @@ black, and noise levels are fractions of the pixel range.
 Shared, cached models are never changed. Each call works on a private *twin*: a copy of the module
 structure that shares the parameter and buffer tensors (no weights are copied), so Captum's hooks land
 on the twin's modules, concurrent calls on one model cannot see each other's hooks, and the original's
-mode, hooks and requires_grad flags are never touched. Gradients are taken with respect to a private
-copy of the input only (torch.autograd.grad inside Captum): nothing is written to any parameter's .grad.
+mode, hooks and requires_grad flags are never touched. A caller that explains one model often (the page)
+builds the twins once (`twins(model)`) and passes them as `reuse=`: calls then share them under their lock.
+Gradients are taken with respect to a private copy of the input only (torch.autograd.grad inside Captum):
+nothing is written to any parameter's .grad.
 For the guided methods, every ReLU in the twin is a fresh, non-in-place module, and torchvision's
 ResNet blocks, which call one in-place ReLU module twice, get one ReLU per use (SPLIT_RELU): Guided
 Backprop hooks each ReLU and would otherwise raise or give wrong maps. Any other model whose ReLU
@@ -23,10 +25,11 @@ from __future__ import annotations
 
 import copy
 import itertools
+import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -34,11 +37,8 @@ import torch.nn.functional as F
 from torch import nn
 from torchvision.models.resnet import BasicBlock, Bottleneck
 
-from core.data import MNIST_MEAN, MNIST_STD
+from core.data import Norm
 from core.errors import InputError
-
-MNIST_NORM = ((MNIST_MEAN,), (MNIST_STD,))  # (mean per channel, std per channel)
-IMAGENET_NORM = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
 
 
 class AttributionError(InputError):
@@ -202,6 +202,31 @@ def twin(model: nn.Module, one_relu_per_use: bool = False) -> nn.Module:
     return out
 
 
+@dataclass(frozen=True, eq=False)
+class Twins:
+    """The two private twins of one shared model, built once and reused (building a ResNet-18 twin costs about
+    as much as a Grad-CAM), with the lock that lets one attribution at a time use them: `plain` for most
+    methods, `guided` (one non-in-place ReLU per use) for Guided Backprop and Guided Grad-CAM."""
+
+    plain: nn.Module
+    guided: nn.Module
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def of(self, method: Method) -> nn.Module:
+        return self.guided if method.guided else self.plain
+
+
+def twins(model: nn.Module) -> Twins:
+    """Both twins of `model`; pass them to attribute() to skip the per-call copy (the page caches one per model)."""
+    return Twins(twin(model), twin(model, one_relu_per_use=True))
+
+
+def _shares(private: nn.Module, model: nn.Module) -> bool:
+    ours = list(itertools.chain(private.parameters(), private.buffers()))
+    theirs = list(itertools.chain(model.parameters(), model.buffers()))
+    return len(ours) == len(theirs) and all(a is b for a, b in zip(ours, theirs))
+
+
 @contextmanager
 def forward_hooks(modules: dict[str, nn.Module], hook: Callable[[str, nn.Module, object], None]) -> Iterator[None]:
     """hook(name, module, output) on every forward of the given modules; always removed on exit."""
@@ -221,7 +246,7 @@ def _pixels(pixels: torch.Tensor, device: torch.device) -> torch.Tensor:
     return pixels.detach().to(device, torch.float32).clone()  # (1, C, H, W), private to this call
 
 
-def predict(model: nn.Module, pixels: torch.Tensor, norm: tuple[tuple[float, ...], tuple[float, ...]],
+def predict(model: nn.Module, pixels: torch.Tensor, norm: Norm,
             k: int = 5) -> Prediction:
     """Softmax probabilities and the top k classes for one image of pixels in [0, 1] (forward only)."""
     x = _pixels(pixels, _device(model))
@@ -415,11 +440,22 @@ def _resolve_layer(private: nn.Module, spec: AttributionSpec, input_shape: tuple
 
 
 def attribute(model: nn.Module, pixels: torch.Tensor, spec: AttributionSpec,
-              norm: tuple[tuple[float, ...], tuple[float, ...]], target: int | None = None) -> Attribution:
-    """Explain `target` (default: the predicted class) for one image `pixels` (1, C, H, W) in [0, 1]."""
+              norm: Norm, target: int | None = None, reuse: Twins | None = None) -> Attribution:
+    """Explain `target` (default: the predicted class) for one image `pixels` (1, C, H, W) in [0, 1].
+    reuse: `twins(model)` built earlier; the call then holds their lock instead of copying the model."""
+    if reuse is not None and not _shares(reuse.plain, model):
+        raise ValueError("these twins were built from another model: they do not share its parameters")
+    with reuse.lock if reuse is not None else nullcontext():
+        return _attribute(model, pixels, spec, norm, target, reuse)
+
+
+def _attribute(model: nn.Module, pixels: torch.Tensor, spec: AttributionSpec, norm: Norm, target: int | None,
+               reuse: Twins | None) -> Attribution:
+    import captum.attr  # noqa: F401 - a first call's one-time import of Captum (seconds) is not the method's time
+
     t0 = time.perf_counter()
     method = METHODS[spec.method]
-    private = twin(model, one_relu_per_use=method.guided)
+    private = reuse.of(method) if reuse is not None else twin(model, one_relu_per_use=method.guided)
     x = _pixels(pixels, _device(model)).requires_grad_(True)  # (1, C, H, W), a private leaf
     f = FromPixels(private, *norm)
     layer_name, layer = _resolve_layer(private, spec, tuple(x.shape[1:])) if method.needs_layer else (None, None)
@@ -475,7 +511,7 @@ _CODE_BASELINES = {
 }
 
 
-def attribution_code(spec: AttributionSpec, norm: tuple[tuple[float, ...], tuple[float, ...]],
+def attribution_code(spec: AttributionSpec, norm: Norm,
                      image_side: int, layer: str | None = None) -> str:
     """PyTorch + Captum code computing the same map for `model`, `pixels` (1, C, H, W) in [0, 1] and `target`.
     (For a ResNet, the guided methods also need one ReLU module per use: see SPLIT_RELU.)"""

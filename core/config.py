@@ -11,6 +11,7 @@ import hashlib
 import json
 import math
 import os
+import re
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Literal, get_args
@@ -230,6 +231,24 @@ TRANSFER_WEIGHTS_LABELS: dict[str, str] = {"imagenet": "ImageNet (IMAGENET1K_V1)
 TRANSFER_RESOLUTIONS: tuple[int, ...] = (32, 64, 128, 224)
 
 
+def _typed_fields(cls: type, d: object, what: str) -> dict:
+    """The fields of dataclass `cls` from a dict read from disk: exactly its fields, each of its declared type
+    (int, float or str; bools refused), or ConfigError."""
+    if not isinstance(d, dict):
+        raise ConfigError(f"a {what} must be an object, got {type(d).__name__}")
+    names = {f.name: f.type for f in fields(cls)}
+    if set(d) != set(names):
+        raise ConfigError(f"{what} fields differ: {sorted(map(str, set(d) ^ set(names)))}")
+    kinds = {"int": int, "float": (int, float), "str": str}
+    out = {}
+    for name, tp in names.items():
+        v = d[name]
+        if isinstance(v, bool) or not isinstance(v, kinds.get(tp, str)):
+            raise ConfigError(f"{what} field {name!r} has the wrong type ({type(v).__name__})")
+        out[name] = float(v) if tp == "float" else v
+    return out
+
+
 @dataclass(frozen=True)
 class TransferConfig:
     """A ResNet-18 transfer-learning run. task "source" is the app's own pretraining on digits 0-4
@@ -257,21 +276,8 @@ class TransferConfig:
 
     @staticmethod
     def from_dict(d: object) -> TransferConfig:
-        """Strict: exactly the fields, with their types; raises ValueError otherwise (files are hostile)."""
-        if not isinstance(d, dict):
-            raise ValueError(f"a transfer config must be an object, got {type(d).__name__}")
-        names = {f.name: f.type for f in fields(TransferConfig)}
-        if set(d) != set(names):
-            raise ValueError(f"transfer config fields differ: {sorted(set(d) ^ set(names))}")
-        kinds = {"int": int, "float": (int, float), "str": str}
-        out = {}
-        for name, tp in names.items():
-            v = d[name]
-            want = kinds.get(tp, str)
-            if isinstance(v, bool) or not isinstance(v, want):
-                raise ValueError(f"transfer config field {name!r} has the wrong type ({type(v).__name__})")
-            out[name] = float(v) if tp == "float" else v
-        cfg = TransferConfig(**out)
+        """Strict: exactly the fields, with their types and bounds; ConfigError otherwise (files are hostile)."""
+        cfg = TransferConfig(**_typed_fields(TransferConfig, d, "transfer config"))
         cfg.validate()
         return cfg
 
@@ -303,7 +309,7 @@ class TransferConfig:
     def validate(self) -> None:
         problems = self.problems()
         if problems:
-            raise ValueError("; ".join(problems))
+            raise ConfigError("; ".join(problems))
 
     def label(self) -> str:
         """e.g. 'Fine-tune last 2 stages · pretrained here on digits 0-4 · 32 px · 10 ep · seed 0'."""
@@ -315,3 +321,52 @@ class TransferConfig:
         data = f"{self.labels_per_class}/class" if self.source == "digits" else f"{self.subset:,} images"
         return (f"{name} · {TRANSFER_WEIGHTS_LABELS.get(self.weights, self.weights)} · {self.source} {data}"
                 f" · {self.resolution} px · {self.epochs} ep · seed {self.seed}")
+
+
+@dataclass(frozen=True)
+class FeatureConfig:
+    """The frozen backbone's (N, 512) features of a task's train and test images at one resolution: computed
+    once, stored like any run (safetensors, keyed by this config) and reused by every feature-extraction run
+    on the same backbone, data and resolution, whatever its head's learning rate or epochs."""
+
+    weights: TransferWeights  # "imagenet" or "digits-pretrained"
+    pretraining: str  # key() of the pretraining run the digits backbone comes from; "" for ImageNet's
+    source: TransferSource
+    labels_per_class: int
+    subset: int
+    resolution: int
+    n_train: int  # rows of the stored train features
+    n_test: int
+
+    def key(self) -> str:
+        return _digest({"kind": "features", **self.to_dict()})
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @staticmethod
+    def from_dict(d: object) -> FeatureConfig:
+        cfg = FeatureConfig(**_typed_fields(FeatureConfig, d, "feature config"))
+        problems = cfg.problems()
+        if problems:
+            raise ConfigError("; ".join(problems))
+        return cfg
+
+    def problems(self) -> list[str]:
+        p = []
+        if self.weights not in ("imagenet", "digits-pretrained"):
+            p.append(f"weights must be imagenet or digits-pretrained (got {self.weights!r})")
+        if (self.weights == "digits-pretrained") != bool(re.fullmatch(r"[0-9a-f]{16}", self.pretraining)):
+            p.append("pretraining must be the pretraining run's key for digits weights, and empty for ImageNet's")
+        if self.source not in ("cifar10", "digits"):
+            p.append(f"source must be cifar10 or digits (got {self.source!r})")
+        if self.resolution not in TRANSFER_RESOLUTIONS:
+            p.append(f"resolution must be one of {TRANSFER_RESOLUTIONS} (got {self.resolution})")
+        for name, hi in (("labels_per_class", 1000), ("subset", 50_000), ("n_train", 50_000), ("n_test", 50_000)):
+            if not 1 <= getattr(self, name) <= hi:
+                p.append(f"{name} must be in 1..{hi} (got {getattr(self, name)})")
+        return p
+
+    def label(self) -> str:
+        return (f"Features · {TRANSFER_WEIGHTS_LABELS.get(self.weights, self.weights)} · {self.source} · "
+                f"{self.n_train:,} + {self.n_test:,} images · {self.resolution} px")

@@ -38,6 +38,12 @@ from core.atomic import TMP_PREFIX, atomic_write_json
 from core.config import DataSource, Paths
 
 MNIST_MEAN, MNIST_STD = 0.1307, 0.3081
+Norm = tuple[tuple[float, ...], tuple[float, ...]]  # (mean per channel, std per channel) of pixels in [0, 1]
+# The one definition of each normalization; models, attribution, transfer and benchmarks import these.
+MNIST_NORM: Norm = ((MNIST_MEAN,), (MNIST_STD,))
+DIGITS_NORM: Norm = ((MNIST_MEAN,) * 3, (MNIST_STD,) * 3)  # MNIST digits as 3-channel images
+IMAGENET_NORM: Norm = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))  # ResNet18_Weights.IMAGENET1K_V1.transforms()
+CIFAR_NORM: Norm = ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616))
 OFFLINE_ENV = "PTCE_OFFLINE"  # set to 1 to never try a download
 _RAW_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
               "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")

@@ -37,7 +37,7 @@ from typing import Any, Literal
 
 import torch
 
-from core.config import ConfigError, Paths, TrainConfig, default_device
+from core.config import ConfigError, Paths, TrainConfig, TransferConfig, default_device
 from core.data import MNISTData, load_mnist
 from core.record import Progress, Run
 from core.store import RunStore
@@ -72,7 +72,15 @@ def train_mnist(ctx: WorkerContext, cfg: TrainConfig, on_progress: Callable[[Pro
     return fit(cfg, ctx.mnist, ctx.device, on_progress)
 
 
-TRAINERS: dict[type, Trainer] = {TrainConfig: train_mnist}
+def train_transfer(ctx: WorkerContext, cfg: TransferConfig, on_progress: Callable[[Progress], None]) -> Run:
+    """A ResNet-18 transfer run; its pretraining run and stored features come from (or go into) the store."""
+    from core.transfer import train_stored
+
+    digits = ctx.mnist if ctx.mnist.source == "mnist-sample" else None  # the bundled sample, decoded once
+    return train_stored(cfg, ctx.store, ctx.paths.data, ctx.device, on_progress, digits)
+
+
+TRAINERS: dict[type, Trainer] = {TrainConfig: train_mnist, TransferConfig: train_transfer}
 
 
 def failure_text(error: BaseException) -> str:

@@ -18,7 +18,7 @@ from typing import Literal, Protocol
 
 import torch
 
-from core.config import ConfigError, TrainConfig
+from core.config import ConfigError, FeatureConfig, TrainConfig, TransferConfig
 
 Status = Literal["ok", "did-not-learn", "diverged"]
 STATUS_LABELS: dict[str, str] = {"ok": "trained", "did-not-learn": "did not learn", "diverged": "diverged"}
@@ -32,7 +32,8 @@ class StoredConfig(Protocol):
     def label(self) -> str: ...
 
 
-CONFIG_KINDS: dict[str, type] = {"mnist": TrainConfig}  # kind -> config class with a validating from_dict
+# kind -> config class with a validating from_dict. "features": a frozen backbone's stored (N, 512) features.
+CONFIG_KINDS: dict[str, type] = {"mnist": TrainConfig, "transfer": TransferConfig, "features": FeatureConfig}
 DEFAULT_KIND = "mnist"  # records written before kinds existed
 
 
@@ -135,12 +136,14 @@ METRICS: dict[str, tuple[Callable[[object], bool], bool]] = {
     "trainable_params": (_whole(0), False),
     "images_per_s": (_number(0.0), False),
     "concurrent_runs": (_whole(1), False),  # most runs training at once in this process while it trained (itself too)
+    "features_s": (_number(0.0), False),  # feature extraction: the one backbone pass
 }
+NO_ACCURACY_KINDS = frozenset({"features"})  # records that hold no trained classifier: no test_acc / test_loss
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _FIELDS = {"format", "kind", "config", "history", "metrics", "created", "status", "weights_sha256"}
 
 
-def check_metrics(metrics: object) -> dict:
+def check_metrics(metrics: object, kind: str = DEFAULT_KIND) -> dict:
     if not isinstance(metrics, dict):
         raise RecordError("metrics must be an object")
     unknown = set(metrics) - set(METRICS)
@@ -148,7 +151,7 @@ def check_metrics(metrics: object) -> dict:
         raise RecordError(f"unknown metrics: {', '.join(sorted(map(str, unknown)))}")
     for name, (ok, required) in METRICS.items():
         if name not in metrics:
-            if required:
+            if required and not (kind in NO_ACCURACY_KINDS and name in ("test_acc", "test_loss")):
                 raise RecordError(f"metrics.{name} is missing")
         elif not ok(metrics[name]):
             raise RecordError(f"metrics.{name} has an invalid value {metrics[name]!r}")
@@ -194,7 +197,7 @@ def parse_record(obj: object) -> Record:
     epochs = getattr(config, "epochs", None)
     if isinstance(epochs, int) and len(history.val_loss) != epochs:
         raise RecordError(f"history has {len(history.val_loss)} epochs, the config {epochs}")
-    metrics = check_metrics(obj.get("metrics"))
+    metrics = check_metrics(obj.get("metrics"), kind)
     created = obj.get("created")
     if not _number(0.0)(created):
         raise RecordError(f"created must be a finite timestamp (got {created!r})")

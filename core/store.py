@@ -35,10 +35,12 @@ import torch
 from safetensors.torch import load as load_bytes
 from safetensors.torch import save_file
 
+from core import transfer
 from core.atomic import TMP_PREFIX
 from core.models import build_model
 from core.record import (
     CONFIG_KINDS,
+    DEFAULT_KIND,
     STORABLE,
     History,
     Record,
@@ -64,7 +66,8 @@ def _mnist_state(config) -> dict[str, torch.Tensor]:
 
 
 # kind -> the state dict (on the meta device) that weights of a config of that kind must match
-EXPECTED_STATE: dict[str, Callable[[StoredConfig], dict[str, torch.Tensor]]] = {"mnist": _mnist_state}
+EXPECTED_STATE: dict[str, Callable[[StoredConfig], dict[str, torch.Tensor]]] = {
+    "mnist": _mnist_state, "transfer": transfer.expected_state, "features": transfer.expected_features}
 assert set(EXPECTED_STATE) == set(CONFIG_KINDS)
 
 
@@ -249,8 +252,9 @@ class RunStore:
         with self._mutex:
             return self._problems.get(cfg.key(), "")
 
-    def summaries(self) -> list[RunSummary]:
-        """Every stored run whose record is valid, newest first (JSON only; weights are checked on load)."""
+    def summaries(self, kind: str | None = DEFAULT_KIND) -> list[RunSummary]:
+        """Every stored run of `kind` whose record is valid, newest first (JSON only; weights are checked on
+        load). The default is the MNIST runs every training page lists; kind=None lists every kind."""
         out = []
         names = set()
         for folder in self.root.iterdir() if self.root.is_dir() else []:
@@ -279,7 +283,7 @@ class RunStore:
         with self._mutex:
             for gone in set(self._summaries) - names:
                 del self._summaries[gone]
-        return sorted(out, key=lambda s: s.created, reverse=True)
+        return sorted((s for s in out if kind is None or s.kind == kind), key=lambda s: s.created, reverse=True)
 
     # ------------------------------------------------------------ write
     def save(self, run: Run) -> None:

@@ -15,22 +15,22 @@ from __future__ import annotations
 import copy
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from core.config import TransferConfig, default_device
-from core.data import MNIST_MEAN, MNIST_STD, Split
-from core.pretrained import load_backbone
+from core.config import FeatureConfig, TransferConfig, default_device
+from core.data import CIFAR_NORM, DIGITS_NORM, IMAGENET_NORM, Split
+from core.inspection import LayerRow, count_params
+from core.models import resnet18
+from core.pretrained import load_backbone, load_imagenet_weights
 from core.record import History, Progress, Run
 
 STAGES: tuple[str, ...] = ("layer4", "layer3", "layer2", "layer1")  # unfrozen in this order by "finetune"
-IMAGENET_NORM = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))  # ResNet18_Weights.IMAGENET1K_V1.transforms()
-CIFAR_NORM = ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616))
-DIGITS_NORM = ((MNIST_MEAN,) * 3, (MNIST_STD,) * 3)
 OnProgress = Callable[[Progress], None]
 
 
@@ -82,17 +82,6 @@ class LayerGrad:
     trainable: bool
 
 
-@dataclass(frozen=True)
-class LayerState:
-    """One row of the frozen-vs-trainable map."""
-
-    name: str  # "layer3.1.bn2"; "" for the whole model
-    kind: str  # module class, e.g. "BasicBlock"
-    depth: int  # 0 = model, 1 = conv1/bn1/layer1..4/fc, 2 = blocks, 3 = layers inside a block
-    params: int  # parameters in this module and below
-    trainable: str  # "True", "False" or "Partial"
-
-
 # ---------------------------------------------------------------- model and freezing
 def init_weights_(model: nn.Module, g: torch.Generator) -> nn.Module:
     """torchvision's ResNet initialization, driven by a private generator (replayable; no global RNG)."""
@@ -111,16 +100,31 @@ def init_weights_(model: nn.Module, g: torch.Generator) -> nn.Module:
 
 
 def build_resnet18(num_classes: int, g: torch.Generator, backbone: dict[str, torch.Tensor] | None = None) -> nn.Module:
-    """torchvision resnet18 with `fc = Linear(512, num_classes)`; backbone weights copied from `backbone`."""
-    from torchvision.models import resnet18
-
+    """The registry's ResNet-18 (torchvision's, `fc = Linear(512, num_classes)`), initialized from `g`;
+    backbone weights copied from `backbone`. Built on the meta device first, so nothing is initialized twice."""
     with torch.device("meta"):
-        model = resnet18(weights=None)
-    model.fc = nn.Linear(512, num_classes, device="meta")  # (B, 512) -> (B, num_classes)
+        model = resnet18((3, 32, 32), num_classes)  # (B, 3, r, r) -> (B, num_classes)
     model = init_weights_(model.to_empty(device="cpu"), g)
     if backbone is not None:
         load_backbone(model, backbone)
     return model
+
+
+def num_classes(cfg: TransferConfig) -> int:
+    """Classes of cfg's task: CIFAR-10's 10, or 5 digits (0-4 for the source task, 5-9 for the target)."""
+    return 10 if cfg.source == "cifar10" else 5
+
+
+def expected_state(cfg: TransferConfig) -> dict[str, torch.Tensor]:
+    """Names, shapes and dtypes (meta tensors) of the weights a stored run of `cfg` holds: the whole model,
+    or only the head ("fc.weight", "fc.bias") for feature extraction, whose backbone is the starting one."""
+    with torch.device("meta"):
+        state = resnet18((3, 32, 32), num_classes(cfg)).state_dict()
+    return {k: v for k, v in state.items() if k.startswith("fc.")} if cfg.strategy == "feature" else state
+
+
+def expected_features(cfg: FeatureConfig) -> dict[str, torch.Tensor]:
+    return {"train": torch.empty(cfg.n_train, 512, device="meta"), "test": torch.empty(cfg.n_test, 512, device="meta")}
 
 
 def apply_strategy(model: nn.Module, strategy: str, k: int = 1) -> nn.Module:
@@ -140,26 +144,6 @@ def set_train_mode(model: nn.Module) -> nn.Module:
             if not any(p.requires_grad for p in m.parameters(recurse=False)):
                 m.eval()
     return model
-
-
-def layer_states(model: nn.Module, max_depth: int = 4) -> list[LayerState]:
-    """Every module that holds parameters (containers included), with its count and trainable state."""
-    rows = []
-    for name, m in model.named_modules():
-        depth = 0 if not name else name.count(".") + 1
-        ps = list(m.parameters())
-        if not ps or depth > max_depth:
-            continue
-        on = sum(p.requires_grad for p in ps)
-        state = "True" if on == len(ps) else "False" if on == 0 else "Partial"
-        rows.append(LayerState(name, type(m).__name__, depth, sum(p.numel() for p in ps), state))
-    return rows
-
-
-def count_params(model: nn.Module) -> tuple[int, int]:
-    """(trainable, total) parameter counts."""
-    total = sum(p.numel() for p in model.parameters())
-    return sum(p.numel() for p in model.parameters() if p.requires_grad), total
 
 
 def param_groups(model: nn.Module, cfg: TransferConfig) -> list[ParamGroup]:
@@ -301,13 +285,39 @@ def _metrics(run_s: float, train_s: float, seen: int, hist: History, device: tor
             "n_train": len(task.train), "n_test": len(task.test), "trainable_params": trainable, **extra}
 
 
+def feature_config(cfg: TransferConfig, data: ImageTask, pretraining: str = "") -> FeatureConfig:
+    """The key of the features `cfg`'s backbone gives on `data` (pretraining: the digits backbone's run key)."""
+    return FeatureConfig(cfg.weights, pretraining if cfg.weights == "digits-pretrained" else "", cfg.source,
+                         cfg.labels_per_class, cfg.subset, cfg.resolution, len(data.train), len(data.test))
+
+
+def compute_features(fcfg: FeatureConfig, data: ImageTask, backbone: dict[str, torch.Tensor],
+                     device: torch.device | None = None) -> Run:
+    """The frozen backbone once over the train and test images (inference mode, batched, on the device) -> a
+    storable record whose state is {"train": (N, 512), "test": (M, 512)}."""
+    device = device or default_device()
+    t0 = time.perf_counter()
+    model = build_resnet18(len(data.classes), torch.Generator().manual_seed(0), backbone).to(device).eval()
+    norm = normalization(TransferConfig(weights=fcfg.weights, source=fcfg.source))
+    train = extract_features(model, data.train.images, fcfg.resolution, norm, device)  # (N, 512)
+    test = extract_features(model, data.test.images, fcfg.resolution, norm, device)  # (M, 512)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    s = time.perf_counter() - t0
+    n = len(data.train) + len(data.test)
+    metrics = {"train_s": s, "wall_s": s, "features_s": s, "samples_per_s": n / s, "images_per_s": n / s,
+               "device": str(device), "n_train": len(data.train), "n_test": len(data.test)}
+    return Run(fcfg, {"train": train.cpu(), "test": test.cpu()}, History(steps_per_epoch=1), metrics)
+
+
 def fit_transfer(cfg: TransferConfig, data: ImageTask, device: torch.device | None = None,
                  on_progress: OnProgress | None = None,
-                 backbone: dict[str, torch.Tensor] | None = None) -> Run:
+                 backbone: dict[str, torch.Tensor] | None = None, features: Run | None = None) -> Run:
     """Train `cfg` on `data`. `backbone`: pretrained weights (required unless cfg.weights == "random").
 
     Feature extraction returns the head's state ("fc.weight", "fc.bias"); rebuild the full model from the
-    same backbone weights + that head. Every other strategy returns the full state dict.
+    same backbone weights + that head. It trains on `features` (a `compute_features` record, e.g. from the
+    store) when given, else computes them. Every other strategy returns the full state dict.
     """
     cfg.validate()
     if (backbone is None) != (cfg.weights == "random"):
@@ -317,23 +327,23 @@ def fit_transfer(cfg: TransferConfig, data: ImageTask, device: torch.device | No
     g = torch.Generator().manual_seed(cfg.seed)
     num_classes = len(data.classes)
     model = apply_strategy(build_resnet18(num_classes, g, backbone), cfg.strategy, cfg.k_stages).to(device)
-    trainable, _ = count_params(model)
+    trainable = count_params(model, trainable_only=True)
     norm = normalization(cfg)
     x_train, y_train = data.train.images.to(device), data.train.labels.to(device)  # (N, 3, 32, 32) uint8, (N,)
     x_test, y_test = data.test.images.to(device), data.test.labels.to(device)
 
     if cfg.strategy == "feature":  # fast path: the frozen backbone runs once, the head trains on stored features
-        model.eval()
-        t_feat = time.perf_counter()
-        feats = extract_features(model, x_train, cfg.resolution, norm, device)  # (N, 512)
-        test_feats = extract_features(model, x_test, cfg.resolution, norm, device)
-        features_s = time.perf_counter() - t_feat
+        outside = features is not None  # computed before this run (the store's): its time is added to wall_s
+        if features is None:
+            features = compute_features(feature_config(cfg, data, "0" * 16), data, backbone, device)
+        feats, test_feats = features.state["train"].to(device), features.state["test"].to(device)  # (N, 512)
+        features_s = float(features.metrics["features_s"])  # paid once; reused from the store afterwards
         g_head = torch.Generator().manual_seed(cfg.seed)
         head, hist, reason, train_s, seen = fit_head(cfg, feats, y_train, test_feats, y_test, num_classes,
                                                      g_head, on_progress)
         state = {f"fc.{k}": v.detach().to("cpu", copy=True) for k, v in head.state_dict().items()}
-        metrics = _metrics(time.perf_counter() - t0, train_s, seen, hist, device, data, trainable,
-                           features_s=features_s)
+        wall_s = time.perf_counter() - t0 + (features_s if outside else 0.0)  # as if alone: backbone pass + head
+        metrics = _metrics(wall_s, train_s, seen, hist, device, data, trainable, features_s=features_s)
         metrics["images_per_s"] = seen / (train_s + features_s)  # the one backbone pass included
         return Run(cfg, state, hist, metrics, "diverged" if reason else "ok", reason)  # type: ignore[arg-type]
 
@@ -383,6 +393,149 @@ def gradient_norms(model: nn.Module, cfg: TransferConfig, images: torch.Tensor,
     return out
 
 
+def time_per_image(model: nn.Module, cfg: TransferConfig, device: torch.device, batch: int = 8) -> tuple[float, float]:
+    """(training seconds per image, inference seconds per image) under cfg's strategy and resolution, timed on a
+    random batch after a warm-up, on a private copy of `model` (the caller's model is left untouched)."""
+    g = torch.Generator().manual_seed(0)
+    work = apply_strategy(copy.deepcopy(model), cfg.strategy, cfg.k_stages).to(device)
+    num_classes = work.fc.out_features
+    x = torch.randint(0, 256, (batch, 3, 32, 32), generator=g, dtype=torch.uint8).to(device)
+    y = torch.randint(0, num_classes, (batch,), generator=g).to(device)
+    norm = normalization(cfg)
+    sync = (lambda: torch.cuda.synchronize(device)) if device.type == "cuda" else (lambda: None)
+
+    def timed(fn: Callable[[], object]) -> float:
+        fn()  # warm-up: allocator, kernels, optimizer state
+        sync()
+        t0 = time.perf_counter()
+        fn()
+        sync()
+        return (time.perf_counter() - t0) / batch
+
+    def forward() -> None:
+        with torch.inference_mode():
+            work(prepare(x, cfg.resolution, norm))
+
+    work.eval()
+    infer = timed(forward)
+    if cfg.strategy == "feature":
+        return 0.0, infer  # the head's epochs on stored features take milliseconds
+    opt = make_optimizer(work, cfg)
+
+    def train_step() -> None:
+        loss = F.cross_entropy(work(prepare(x, cfg.resolution, norm)), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    set_train_mode(work)
+    return timed(train_step), infer
+
+
+def estimate_seconds(cfg: TransferConfig, n_train: int, n_test: int, per_image: tuple[float, float]) -> float:
+    """Wall time of a run: feature extraction = one backbone pass over train + test; otherwise every epoch
+    trains on n_train images and evaluates n_test."""
+    train_s, infer_s = per_image
+    if cfg.strategy == "feature":
+        return (n_train + n_test) * infer_s
+    return cfg.epochs * (n_train * train_s + n_test * infer_s)
+
+
+# ---------------------------------------------------------------- architecture, read from the layer table
+@dataclass(frozen=True)
+class Stage:
+    name: str  # "conv1", "layer1", ..., "fc"
+    output_shape: tuple[int, ...]  # for the chosen input, batch 1
+    blocks: int  # BasicBlocks in the stage (0 for conv1/bn1/maxpool/avgpool/fc)
+    projection: bool  # its first block's skip path has a 1x1 conv ("downsample") that changes the shape
+    params: int
+
+
+@dataclass(frozen=True)
+class Anatomy:
+    convs: int  # 3x3 / 7x7 convolutions on the main path (17 in ResNet-18)
+    linears: int  # 1 (fc)
+    projections: int  # 1x1 convs on skip paths (3); not counted in the "18"
+    blocks: int  # BasicBlocks (8), each adds its input back: out = relu(bn2(conv2(relu(bn1(conv1(x))))) + x)
+    stages: tuple[Stage, ...]
+
+    @property
+    def weighted(self) -> int:
+        return self.convs + self.linears
+
+
+def anatomy(rows: Sequence[LayerRow]) -> Anatomy:
+    """ResNet-18's structure counted from its layer table (core.inspection.layer_table rows)."""
+    convs = [r for r in rows if r.kind == "Conv2d"]
+    projections = sum(".downsample." in r.name for r in convs)
+    stages = tuple(Stage(r.name, r.output_shape, sum(b.depth == 2 and b.kind == "BasicBlock" and
+                                                     b.name.startswith(r.name + ".") for b in rows),
+                         any(b.name.startswith(r.name + ".") and b.name.endswith(".downsample") for b in rows),
+                         r.total_params)
+                   for r in rows if r.depth == 1)
+    return Anatomy(len(convs) - projections, sum(r.kind == "Linear" for r in rows), projections,
+                   sum(r.kind == "BasicBlock" for r in rows), stages)
+
+
+# ---------------------------------------------------------------- after training
+def first_filters(state: dict[str, torch.Tensor], n: int = 16) -> torch.Tensor:
+    """conv1's first `n` filters (n, 7, 7), summed over the RGB inputs (what a gray image sees)."""
+    return state["conv1.weight"][:n].sum(1)  # (64, 3, 7, 7) -> (n, 7, 7)
+
+
+@torch.inference_mode()
+def predict(model: nn.Module, images: torch.Tensor, cfg: TransferConfig, batch: int = 256) -> torch.Tensor:
+    """Predicted class (N,) of uint8 images (N, 3, H, W) through an eval-mode model at cfg's resolution."""
+    device = next(model.parameters()).device
+    norm = normalization(cfg)
+    return torch.cat([model(prepare(images[i:i + batch].to(device), cfg.resolution, norm)).argmax(1).cpu()
+                      for i in range(0, len(images), batch)])
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What the conclusion reads from one stored run."""
+
+    label: str
+    strategy: str
+    acc: float  # target test accuracy, 0..1
+    wall_s: float
+    trainable: int
+
+
+def conclusion(results: Sequence[RunResult]) -> str:
+    """Plain words computed from the stored runs: the winner, its margin, its cost, and why scratch lost or won."""
+    if not results:
+        return ""
+    ranked = sorted(results, key=lambda r: (-r.acc, r.wall_s))
+    best = ranked[0]
+    text = (f"**{best.label}** won with {100 * best.acc:.1f}% target accuracy in {best.wall_s:.1f} s, "
+            f"training {best.trainable:,} parameters")
+    if len(ranked) > 1:
+        second = ranked[1]
+        text += (f"; {100 * (best.acc - second.acc):.1f} points ahead of {second.label} "
+                 f"({100 * second.acc:.1f}%, {second.wall_s:.1f} s, {second.trainable:,} trainable)")
+    text += "."
+    fastest = min(results, key=lambda r: r.wall_s)
+    if fastest is not best:
+        text += (f" The cheapest, {fastest.label}, took {fastest.wall_s:.1f} s "
+                 f"({best.wall_s / max(fastest.wall_s, 1e-9):.1f}× less) for {100 * fastest.acc:.1f}%.")
+    scratch = [r for r in results if r.strategy == "scratch"]
+    pretrained = [r for r in results if r.strategy != "scratch"]
+    if scratch and pretrained:
+        s = max(scratch, key=lambda r: r.acc)
+        beaten = [r for r in pretrained if r.acc <= s.acc]
+        if beaten:
+            text += (f" From scratch ({100 * s.acc:.1f}%) matched or beat {', '.join(r.label for r in beaten)}: "
+                     f"the pretrained features do not fit this target well enough (a different source task, or a "
+                     f"resolution far from the one the backbone was trained at), or the frozen part kept the "
+                     f"network from adapting; with so few labels such a gap is also within run-to-run noise.")
+        else:
+            text += (f" Every pretrained strategy beat from scratch ({100 * s.acc:.1f}%): with few labels, "
+                     f"features learned on the source task are worth more than 11 million fresh weights.")
+    return text
+
+
 # ---------------------------------------------------------------- offline source -> target (bundled digits)
 def _to_rgb32(images: torch.Tensor) -> torch.Tensor:
     """uint8 (N, 28, 28) gray -> (N, 3, 32, 32): 2 px of zero padding per side, gray copied to 3 channels."""
@@ -416,6 +569,62 @@ def source_config(cfg: TransferConfig, epochs: int = 3) -> TransferConfig:
     """The pretraining run that "digits-pretrained" weights come from (stored and reused like any run)."""
     return replace(cfg, task="source", strategy="scratch", weights="random", source="digits", epochs=epochs,
                    k_stages=1, labels_per_class=1, subset=10)
+
+
+def pretraining_config() -> TransferConfig:
+    """The one pretraining every digits target starts from: 2 epochs over digits 0-4 at 32 px, Adam 1e-3, batch 64
+    (a stored run like any other)."""
+    return source_config(TransferConfig(head_lr=1e-3, batch_size=64), epochs=2)
+
+
+def task_for(cfg: TransferConfig, data_dir: Path, digits=None) -> ImageTask:
+    """cfg's task: digits 0-4 (source) or 5-9 with few labels (target) from `digits` (default: the bundled
+    sample), or a class-balanced CIFAR-10 subset from `data_dir` (ValueError saying what is missing)."""
+    if cfg.source == "cifar10":
+        from core.cifar import load_cifar10
+
+        cifar, note = load_cifar10(data_dir, allow_download=False)
+        if cifar is None:
+            raise ValueError(note)
+        return cifar_task(cifar, cfg.subset)
+    if digits is None:
+        from core.data import load_sample
+
+        digits = load_sample()
+    source, target = digit_tasks(digits, cfg.labels_per_class)
+    return source if cfg.task == "source" else target
+
+
+def train_stored(cfg: TransferConfig, store, data_dir: Path, device: torch.device | None = None,
+                 on_progress: OnProgress | None = None, digits=None) -> Run:
+    """Train `cfg` with everything it starts from taken from (or put into) `store` (a core.store.RunStore):
+    the digits pretraining run, and for feature extraction the backbone's stored features. The caller stores
+    the returned run (`store.get_or_train(cfg, ...)`, as the worker does)."""
+    from core.data import load_sample
+
+    device = device or default_device()
+    if digits is None and (cfg.source == "digits" or cfg.weights == "digits-pretrained"):
+        digits = load_sample()  # decoded once for the task and the pretraining
+    data = task_for(cfg, data_dir, digits)
+    pre = ""
+    if cfg.weights == "random":
+        backbone = None
+    elif cfg.weights == "imagenet":
+        weights = load_imagenet_weights(allow_download=False)
+        if not weights.ok:
+            raise ValueError(f"{weights.reason} {weights.how_to}")
+        backbone = weights.state
+    else:
+        pcfg = pretraining_config()
+        src, _ = store.get_or_train(pcfg, lambda: fit_transfer(pcfg, task_for(pcfg, data_dir, digits), device))
+        if src.status != "ok":
+            raise ValueError(f"the pretraining on digits 0-4 did not finish: {src.reason}")
+        backbone, pre = src.state, pcfg.key()
+    features = None
+    if cfg.strategy == "feature":
+        fcfg = feature_config(cfg, data, pre)
+        features, _ = store.get_or_train(fcfg, lambda: compute_features(fcfg, data, backbone, device))
+    return fit_transfer(cfg, data, device, on_progress, backbone, features)
 
 
 def cifar_task(cifar, subset: int, seed: int = 0) -> ImageTask:

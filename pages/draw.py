@@ -7,8 +7,9 @@ import streamlit as st
 import torch
 from streamlit_drawable_canvas import st_canvas
 
-from core.attribution import MNIST_NORM, AttributionSpec, attribute
+from core.attribution import AttributionSpec, attribute
 from core.config import ARCH_LABELS, default_config
+from core.data import MNIST_MEAN, MNIST_NORM, MNIST_STD
 from core.digits import downsample_for_display, preprocess_canvas
 from core.figures import conv as conv_figures
 from core.figures.images import probability_bars
@@ -58,8 +59,8 @@ with c_steps:
         ]), key=f"{K}_steps")
         st.caption("1: ink amount, 0 = paper, 1 = black. 2: cut to the ink's bounding box. 3: longer side scaled to "
                    "20 pixels, keeping the shape (anti-aliased, so edges turn gray). 4: pasted into 28×28 so the "
-                   "ink's centre of mass is at the middle, as in MNIST. 5: (x − 0.1307) / 0.3081, the training "
-                   "data's mean and standard deviation: this tensor (1×1×28×28) is what the models see.")
+                   f"ink's centre of mass is at the middle, as in MNIST. 5: (x − {MNIST_MEAN}) / {MNIST_STD}, the "
+                   "training data's mean and standard deviation: this tensor (1×1×28×28) is what the models see.")
 
 st.divider()
 results = {}

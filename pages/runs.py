@@ -6,7 +6,6 @@ from ui.shell import ensure_navigation  # first: sets the OpenMP wait policy bef
 
 import streamlit as st
 
-from ui import resources
 from ui import runs as R
 from ui.path import next_step
 
@@ -16,7 +15,7 @@ st.markdown("Every run trained on any page is stored on disk with its full confi
             "**Plot** to overlay runs, click a name to rename it, sort and filter with the controls above the table.")
 R.notice()
 
-summaries = resources.store().summaries()
+summaries = R.trained_runs()
 R.training_elsewhere(summaries)
 if not summaries:
     st.info("No stored runs yet. Train a network on the **Fully connected net** or **Convolutions** page, or import "

@@ -26,7 +26,7 @@ if not choices:
     st.stop()
 choice = choices[st.selectbox("Model", list(choices), format_func=lambda k: choices[k].label, key=f"{K}_model")]
 model = ui.load_model(choice)
-raw = ui.image_source(K)
+raw = ui.image_source(K, choice)
 if model is None or raw is None:
     st.stop()
 prepared = ui.prepare(choice, raw)
@@ -65,7 +65,7 @@ with st.expander("Method settings"):
                        help="Captum's LayerGradCam defaults to relu_attributions=False; the Grad-CAM paper applies "
                             "a ReLU. Untick it to see the negative evidence too.")
     window = c3.slider("Occlusion: window (px)", 2, max(3, choice.side // 2), max(2, choice.side // 7), key=f"{K}_win")
-v1, v2, v3 = st.columns(3)
+v1, v2, v3 = st.columns([2, 1.3, 1.3])  # the four sign choices fit on one line at 1280 px
 view = View(v1.radio("Sign", SIGNS, horizontal=True, key=f"{K}_sign"),
             v2.slider("Clip at percentile", 90.0, 100.0, 99.0, 0.5, key=f"{K}_clip"),
             v3.slider("Overlay alpha", 0.0, 1.0, 0.6, 0.05, key=f"{K}_alpha"))
@@ -81,6 +81,9 @@ for m in methods:
 if len(results) > 1:
     st.plotly_chart(side_by_side(prepared.view, [(METHODS[m].label, a.map2d()) for m, (_, a) in results.items()],
                                  view), key=f"{K}_compare")
+if results:
+    first = next(iter(results))
+    ui.explain_cell(K, choice, model, results[first][0], METHODS[first].label)
 for m, (spec, a) in results.items():
     st.subheader(f"{METHODS[m].label} · class {choice.classes[a.target]} · {1000 * a.seconds:.0f} ms")
     st.markdown(f"**What it computes.** {METHODS[m].computes}  \n**When it misleads.** {METHODS[m].misleads}")

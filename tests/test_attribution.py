@@ -16,9 +16,7 @@ from torchvision.models import resnet18
 from torchvision.models.resnet import BasicBlock
 
 from core.attribution import (
-    IMAGENET_NORM,
     METHODS,
-    MNIST_NORM,
     AttributionError,
     AttributionSpec,
     MethodUnavailable,
@@ -26,8 +24,10 @@ from core.attribution import (
     conv_layers,
     predict,
     twin,
+    twins,
     unavailable_reason,
 )
+from core.data import IMAGENET_NORM, MNIST_NORM
 from core.models import CNNDemo, Net2, reset_parameters
 
 SHAPES = {"net2": (1, 28, 28), "cnn": (1, 28, 28), "resnet": (3, 32, 32)}
@@ -242,9 +242,12 @@ def test_the_shared_model_is_untouched_by_every_method(requires_grad):
         assert_untouched(before, model)
 
 
-def test_two_threads_on_one_model_do_not_interfere(models):
+@pytest.mark.parametrize("shared_twins", [False, True])
+def test_two_threads_on_one_model_do_not_interfere(models, shared_twins):
+    """Each call's own twin, or one cached pair of twins both threads use under its lock (as the page does)."""
     model = models["resnet"]
     before = snapshot(model)
+    reuse = twins(model) if shared_twins else None
     jobs = [("guided_backprop", 0), ("grad_cam", 1), ("saliency", 2), ("guided_grad_cam", 3)] * 2
     expected = {j: attribute(model, image("resnet", j[1]), spec(j[0], "resnet"), IMAGENET_NORM).values for j in jobs}
     results: dict = {}
@@ -255,7 +258,8 @@ def test_two_threads_on_one_model_do_not_interfere(models):
         try:
             start.wait()
             for j in part:
-                results[j] = attribute(model, image("resnet", j[1]), spec(j[0], "resnet"), IMAGENET_NORM).values
+                results[j] = attribute(model, image("resnet", j[1]), spec(j[0], "resnet"), IMAGENET_NORM,
+                                       reuse=reuse).values
         except Exception as e:  # noqa: BLE001 - reported by the assertion below
             errors.append(e)
 
@@ -332,3 +336,42 @@ def test_the_code_shown_computes_the_same_map(models, method):
         exec(compile(code, f"<{method} code>", "exec"), scope)  # noqa: S102 - our own generated code, tested
     ours = attribute(model, x, s, MNIST_NORM, target=4).values
     assert np.allclose(scope["attr"].detach().numpy().reshape(ours.shape), ours, atol=1e-5), code
+
+
+def test_normalizations_are_defined_once_and_match_torchvision():
+    """MNIST_NORM / IMAGENET_NORM / CIFAR_NORM live in core.data only; ImageNet's equals the weights' own transform."""
+    import re
+    from pathlib import Path
+
+    from torchvision.models import ResNet18_Weights
+
+    from core import data
+
+    t = ResNet18_Weights.IMAGENET1K_V1.transforms()
+    assert data.IMAGENET_NORM == (tuple(t.mean), tuple(t.std))
+    assert data.MNIST_NORM == ((data.MNIST_MEAN,), (data.MNIST_STD,))
+    root = Path(__file__).resolve().parents[1]
+    defining = re.compile(r"^\s*(MNIST|IMAGENET|CIFAR|DIGITS)_NORM\b[^=\n]*=(?!=)", re.M)
+    found = [str(p.relative_to(root)) for d in ("core", "ui", "pages", "bench") for p in (root / d).rglob("*.py")
+             if defining.search(p.read_text())]
+    assert found == ["core/data.py"]
+
+
+def test_reused_twins_give_the_same_maps_and_stay_clean():
+    """attribute(..., reuse=twins(model)) == a fresh twin per call, for every method; the model and the twins
+    are left as they were (no hooks, modes, grads), and twins of another model are refused."""
+    for kind in ("cnn", "resnet"):
+        model = shared(kind)
+        before = snapshot(model)
+        reuse = twins(model)
+        clean = (snapshot(reuse.plain), snapshot(reuse.guided))
+        for method in METHODS:
+            fresh = attribute(model, image(kind), spec(method, kind), NORMS[kind], target=1).values
+            again = attribute(model, image(kind), spec(method, kind), NORMS[kind], target=1, reuse=reuse).values
+            assert np.allclose(fresh, again, atol=1e-6), (kind, method)
+        assert_untouched(before, model)
+        assert_untouched(clean[0], reuse.plain)
+        assert_untouched(clean[1], reuse.guided)
+        assert not reuse.lock.locked()
+    with pytest.raises(ValueError, match="another model"):
+        attribute(shared("cnn"), image("cnn"), AttributionSpec("saliency"), MNIST_NORM, reuse=twins(shared("cnn")))

@@ -1,6 +1,7 @@
 """AppTest: the Saliency page explains a test digit, and every bad upload (BAD_INPUTS 1-9) gets a plain message
 through the page's own file uploader, with the page still working afterwards."""
 import io
+import os
 import struct
 import zlib
 from pathlib import Path
@@ -10,7 +11,7 @@ import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from conftest import ensure_tiny_runs, rerun
+from conftest import ensure_tiny_runs, rerun, running_server
 
 PAGE = str(Path(__file__).resolve().parents[1] / "pages" / "saliency.py")
 
@@ -91,3 +92,175 @@ def test_bad_uploads_get_a_message_and_the_page_keeps_working(at):
     at.file_uploader(key="sal_upload").set_value(("digit.jpg", good, "image/jpeg"))
     rerun(at)
     assert not at.error
+
+
+def cnn_choice(app: AppTest) -> str:
+    from conftest import tiny_config
+
+    return "mnist:" + tiny_config("cnn").key()
+
+
+def cell_of(option: str) -> tuple[int, int, int]:
+    """'true 3 → predicted 5 (4 digits)' -> (3, 5, 4)."""
+    return tuple(int(w) for w in option.replace("(", " ").split() if w.isdigit())
+
+
+def test_a_view_change_does_not_attribute_again(at, monkeypatch):
+    """Alpha, clipping and sign only redraw: the attribution runs once per (image, method), and the model's private
+    twins are built once and reused by every method."""
+    import ui.saliency as ui
+
+    calls = {"attribute": 0, "twins": 0}
+
+    def counted(name, fn):
+        def wrapper(*args, **kwargs):
+            calls[name] += 1
+            return fn(*args, **kwargs)
+        return wrapper
+
+    monkeypatch.setattr(ui, "attribute", counted("attribute", ui.attribute))
+    monkeypatch.setattr(ui, "twins", counted("twins", ui.twins))
+    ui.explain.clear()
+    ui._twins.clear()
+    at.selectbox(key="sal_model").set_value(cnn_choice(at))
+    at.radio(key="sal_source").set_value("MNIST test digit")
+    rerun(at)  # digit 0 with the methods an earlier test left chosen: the CNN's twins built once for all of them
+    assert calls["twins"] == 1 and calls["attribute"] >= 1
+    calls["attribute"] = 0
+    at.number_input(key="sal_digit").set_value(11)
+    at.multiselect(key="sal_methods").set_value(["saliency", "grad_cam"])
+    rerun(at)
+    assert calls == {"attribute": 2, "twins": 1}
+    for widget, value in (("sal_alpha", 0.25), ("sal_clip", 95.0)):
+        at.slider(key=widget).set_value(value)
+        rerun(at)
+    at.radio(key="sal_sign").set_value(at.radio(key="sal_sign").options[-1])
+    rerun(at)
+    assert calls == {"attribute": 2, "twins": 1}  # three view changes, nothing recomputed
+    at.number_input(key="sal_digit").set_value(12)
+    rerun(at)
+    assert calls == {"attribute": 4, "twins": 1}  # a new image is attributed, on the same twins
+
+
+def test_misclassified_cell_shows_its_digits_and_their_attributions(at):
+    """The selectbox lists the model's off-diagonal confusion cells with counts equal to PyTorch's own predictions;
+    picking one shows its digits and the first method's map for each, and explains the chosen digit."""
+    import torch
+
+    from conftest import tiny_config
+    from core.config import Paths
+    from core.data import load_sample, to_input
+    from core.store import RunStore
+    from core.train import load_model
+
+    at.selectbox(key="sal_model").set_value(cnn_choice(at))
+    at.radio(key="sal_source").set_value("Misclassified digit")
+    rerun(at)
+    at.multiselect(key="sal_methods").set_value(["saliency"])
+    rerun(at)
+    run_ = RunStore(Paths.from_env().runs).load(tiny_config("cnn"))
+    test = load_sample().test
+    with torch.no_grad():
+        preds = load_model(run_, "cpu")(to_input(test.images)).argmax(1)
+    box = at.selectbox(key="sal_cell")
+    assert box.options, "the tiny CNN makes mistakes on the sample's test digits"
+    for option in box.options[:5]:
+        t, p, n = cell_of(option)
+        assert n == int(((test.labels == t) & (preds == p)).sum()) and t != p
+    assert box.value == cell_of(box.options[0])[:2]  # the most frequent mistake first
+    at.selectbox(key="sal_cell").set_value(cell_of(box.options[-1])[:2])
+    rerun(at)
+    t, p = at.selectbox(key="sal_cell").value
+    digit = at.selectbox(key="sal_cell_digit").value
+    assert int(test.labels[digit]) == t and int(preds[digit]) == p
+    charts = {c.proto.id for c in at.get("plotly_chart")}
+    assert any("sal_cell_images" in k for k in charts) and any("sal_cell_maps" in k for k in charts)
+    assert any("sal_cm" in k for k in charts)
+
+
+# ---------------------------------------------------------------- in Chromium
+# Chromium (Debian's, through Playwright) on a freshly started server: the Saliency page explains an uploaded PNG
+# (an overlay appears, no exception), and raw requests to Streamlit's upload endpoint that bypass the page's
+# file uploader are refused.
+#
+# Streamlit's endpoint is PUT /_stcore/upload_file/<session_id>/<file_id> (streamlit/web/server/starlette/
+# starlette_routes.py): XSRF token checked first (403), the session must be live (400), the body is capped at
+# server.maxUploadSize from .streamlit/config.toml (413), and any other method (POST) is not routed (405). File
+# types are checked twice before the app reads a byte: by the browser's uploader, which does not send a disallowed
+# file, and on the server when a widget value names a file (enforce_filename_restriction); the page then decodes
+# by content (core/uploads.py).
+ROOT = Path(__file__).resolve().parents[1]
+ARTIFACTS = ROOT / "test-artifacts"
+EXCEPTION = "[data-testid='stException']"
+
+
+@pytest.fixture(scope="module")
+def server_with_runs():
+    ensure_tiny_runs()
+    with running_server(Path(os.environ["PTCE_HOME"])) as url:
+        yield url
+
+
+def digit_png() -> bytes:
+    """A test digit as a learner would photograph it: dark ink on white paper, 120×120 RGB."""
+    from core.data import load_sample
+
+    ink = np.asarray(Image.fromarray(load_sample().test.images[0].numpy()).resize((120, 120)), np.float32)
+    buf = io.BytesIO()
+    Image.fromarray((255 - ink * 0.8).astype(np.uint8)).convert("RGB").save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def max_upload_mb() -> int:
+    import tomllib
+
+    return int(tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())["server"]["maxUploadSize"])
+
+
+@pytest.mark.browser
+def test_upload_a_png_and_see_the_overlay_and_raw_uploads_are_refused(browser, server_with_runs):
+    context = browser.new_context(viewport={"width": 1280, "height": 2400})
+    page = context.new_page()
+    errors: list[str] = []
+    puts: list = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on("request", lambda r: puts.append(r) if r.method == "PUT" and "/_stcore/upload_file/" in r.url else None)
+    try:
+        page.goto(server_with_runs + "/saliency")
+        uploader = page.locator("input[type=file]")
+        uploader.wait_for(state="attached", timeout=90_000)  # "Upload" is the default image source
+        uploader.set_input_files(files=[{"name": "digit.png", "mimeType": "image/png", "buffer": digit_png()}])
+        page.get_by_text("overlay (alpha").first.wait_for(timeout=120_000)
+        assert page.locator(EXCEPTION).count() == 0 and not errors, errors
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "saliency-upload.png"), full_page=True)
+
+        # The browser's own upload, to learn this session's live upload URL and XSRF token.
+        assert len(puts) == 1
+        url, token = puts[0].url, puts[0].headers["x-xsrftoken"]
+        api = context.request  # shares the page's cookies, including Streamlit's XSRF cookie
+        png = {"file": {"name": "digit.png", "mimeType": "image/png", "buffer": digit_png()}}
+        html = {"file": {"name": "page.html", "mimeType": "text/html", "buffer": b"<script>alert(1)</script>"}}
+        big = {"file": {"name": "big.png", "mimeType": "image/png",
+                        "buffer": b"\0" * (max_upload_mb() * 1024 * 1024 + 1)}}
+        other = url.rsplit("/", 1)[0] + "/forged-file-id"
+        assert api.put(url, multipart=png).status == 403  # no XSRF token header: refused before reading the body
+        assert api.put(other, multipart=png, headers={"X-Xsrftoken": "forged"}).status == 403
+        assert api.post(url, multipart=png, headers={"X-Xsrftoken": token}).status == 405  # POST is not routed
+        assert api.post(other, multipart=html, headers={"X-Xsrftoken": token}).status == 405
+        assert api.put(other, multipart=big, headers={"X-Xsrftoken": token}).status == 413  # over maxUploadSize
+        assert api.put(other, multipart=html).status == 403  # a disallowed type without the token
+        dead = url.split("/_stcore/")[0] + "/_stcore/upload_file/not-a-session/x"
+        assert api.put(dead, multipart=png, headers={"X-Xsrftoken": token}).status == 400  # no such session
+
+        # A disallowed type through the page's own uploader is not even sent.
+        uploader.set_input_files(files=[{"name": "page.html", "mimeType": "text/html",
+                                         "buffer": b"<html><body>hi</body></html>"}])
+        page.wait_for_timeout(2000)
+        assert len(puts) == 1
+        # Nothing reached the app: the explained digit is still on screen, no exception, no error message.
+        assert page.get_by_text("overlay (alpha").count() >= 1
+        assert page.locator(EXCEPTION).count() == 0 and not errors, errors
+        assert page.locator("[data-testid='stAlertContentError']").count() == 0
+    finally:
+        context.close()

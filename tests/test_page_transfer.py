@@ -1,19 +1,43 @@
-"""The Transfer learning page in AppTest: strategies switched update the frozen/trainable map at once."""
+"""The Transfer learning page in AppTest: strategies switched update the map at once; missing CIFAR-10 and
+ImageNet weights are explained; Train on a tiny config shows the results; the CIFAR-10 route when both exist."""
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
 from streamlit.testing.v1 import AppTest
+from test_cifar import _write_cifar
+from test_pretrained import _write_fake_imagenet
 
-from conftest import ROOT, rerun
+import ui.resources
+import ui.transfer
+from conftest import rerun
+from core import cifar, pretrained
+from core.config import Paths
+
+ROOT = Path(__file__).resolve().parents[1]
+PAGE = str(ROOT / "pages" / "transfer.py")
 
 
-def test_strategies_switch_the_map_and_groups():
-    at = rerun(AppTest.from_file(str(ROOT / "pages" / "transfer.py"), default_timeout=180))
+def frame(at: AppTest, column: str):
+    """The dataframe on the page that has `column`."""
+    return next(d.value for d in at.dataframe if column in d.value.columns)
+
+
+def test_strategies_switch_the_map_groups_and_totals():
+    at = rerun(AppTest.from_file(PAGE, default_timeout=300))
     # 5-class head (digits 5-9): 512 * 5 + 5 = 2,565 trainable under feature extraction
     assert at.metric[0].value == "2,565 of 11,179,077"
+    totals = frame(at, "model")
+    assert totals["parameters"].tolist() == [11_689_512, 11_181_642, 11_179_077]
+    assert totals["trainable (Feature extraction)"].tolist() == [513_000, 5_130, 2_565]
     assert "pretrained here on digits 0-4" in "\n".join(i.value for i in at.info)
     assert "for p in model.parameters()" in at.code[0].value
-    groups = at.dataframe[1].value
+    groups = frame(at, "group")
     assert groups["group"].tolist() == ["head (fc)"] and groups["parameters"].tolist() == [2_565]
+    assert "**18 weighted layers** (17 conv + 1 fc)" in "\n".join(m.value for m in at.markdown)
+    stages = frame(at, "stage").set_index("stage")
+    assert stages.loc["layer4", "output for 1×3×32×32"] == "1 × 512 × 1 × 1"
 
     at.selectbox(key="tl_strategy").set_value("finetune")
     rerun(at)
@@ -21,12 +45,82 @@ def test_strategies_switch_the_map_and_groups():
     at.slider(key="tl_k").set_value(2)
     rerun(at)
     assert at.metric[0].value == f"{2_565 + 8_393_728 + 2_099_712:,} of 11,179,077"
-    groups = at.dataframe[1].value
+    groups = frame(at, "group")
     assert groups["group"].tolist() == ["head (fc)", "backbone"]
     assert groups["learning rate"].tolist() == [1e-3, 1e-4]
     assert "model.layer4, model.layer3" in at.code[0].value
+    layers = frame(at, "state").set_index("layer")
+    assert (layers.loc["layer3", "state"], layers.loc["layer2", "state"]) == ("trainable", "frozen")
+
+    at.select_slider(key="tl_res").set_value(224)
+    rerun(at)
+    assert frame(at, "stage").set_index("stage").loc["layer4", "output for 1×3×224×224"] == "1 × 512 × 7 × 7"
 
     at.selectbox(key="tl_strategy").set_value("scratch")
     rerun(at)
     assert at.metric[0].value == "11,179,077 of 11,179,077"
     assert not at.error
+
+
+def test_missing_cifar_and_weights_are_explained():
+    at = rerun(AppTest.from_file(PAGE, default_timeout=300))
+    notes = "\n".join(m.value for m in at.markdown)
+    assert "**ImageNet weights.**" in notes and "python -m core.pretrained --download" in notes
+    assert "**CIFAR-10.**" in notes and "python -m core.cifar --download" in notes
+    assert at.radio(key="tl_route").options == [ui.transfer.ROUTES["digits"]]
+
+
+def test_train_a_tiny_config_and_see_the_results():
+    at = rerun(AppTest.from_file(PAGE, default_timeout=300))
+    at.selectbox(key="tl_strategy").set_value("scratch")
+    at.select_slider(key="tl_labels").set_value(8)
+    at.slider(key="tl_epochs").set_value(1)
+    rerun(at)
+    assert "Estimated time" in "\n".join(c.value for c in at.caption)
+    at.button[0].click()
+    rerun(at)
+    assert ui.resources.jobs().wait_all(400)  # trained in a worker process (a fresh one imports torch first)
+    rerun(at)
+    assert not at.error
+    assert "Loaded from the run store" in at.success[0].value
+    runs = frame(at, "target accuracy %")
+    assert runs["strategy"].tolist() == ["From scratch (1 ep, head lr 0.001)"]
+    assert runs["trainable"].tolist() == [11_179_077]
+    verdict = next(m.value for m in at.markdown if " won with " in m.value)
+    assert f"{runs['target accuracy %'][0]:.1f}% target accuracy" in verdict
+    assert "Estimated time" not in "\n".join(c.value for c in at.caption)
+    stored = ui.resources.store().load(ui.transfer.trained(at_config(at)).config)
+    assert stored is not None and stored.metrics["trainable_params"] == 11_179_077
+    charts = {c.proto.id for c in at.get("plotly_chart")}
+    assert len(charts) == 8  # strip, map, curves, gradients, filters before/after, predictions, confusion
+
+
+def at_config(at: AppTest):
+    """The TransferConfig the page's controls describe now (read back from the stored run's table row)."""
+    return next(s.config for s in ui.resources.store().summaries("transfer") if s.config.task == "target"
+                and s.config.strategy == at.selectbox(key="tl_strategy").value)
+
+
+@pytest.fixture
+def cifar_and_weights(tmp_path, monkeypatch):
+    """A tiny CIFAR-10 folder and ImageNet-keyed weights (random values) that the page finds."""
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    _write_fake_imagenet(pretrained.hub_cache_file())
+    _write_cifar(cifar.cifar_dir(tmp_path / "data"))
+    monkeypatch.setattr(ui.resources, "paths", lambda: Paths(tmp_path))
+    for fn in (ui.transfer.imagenet, ui.transfer._cifar, ui.transfer.task):
+        fn.clear()
+    yield
+    for fn in (ui.transfer.imagenet, ui.transfer._cifar, ui.transfer.task):
+        fn.clear()
+
+
+def test_cifar_route_with_imagenet_weights(cifar_and_weights):
+    at = rerun(AppTest.from_file(PAGE, default_timeout=300))
+    route = at.radio(key="tl_route")
+    assert route.options == [ui.transfer.ROUTES["cifar10"], ui.transfer.ROUTES["digits"]]
+    assert route.value == "cifar10" and not at.info  # no offline label on the ImageNet route
+    assert at.metric[0].value == "5,130 of 11,181,642"  # CIFAR-10's 10-class head
+    assert "IMAGENET1K_V1.transforms()" in "\n".join(c.value for c in at.caption)
+    assert "CIFAR-10: 30 train / 6 test" in "\n".join(c.value for c in at.caption)  # the test-written folder
+    # training this route in a worker: tests/test_transfer.py::test_cifar_route_trains_through_the_store

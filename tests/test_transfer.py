@@ -5,34 +5,50 @@ from dataclasses import replace
 
 import pytest
 import torch
+from test_cifar import _write_cifar
+from test_pretrained import _write_fake_imagenet
 from torch import nn
 from torchvision.models import resnet18
 
+from core import cifar, pretrained
 from core.config import TransferConfig
-from core.data import MNISTData, Split
+from core.data import MNIST_MEAN, MNIST_STD, MNISTData, Split
 from core.figures.transfer import STATE_COLOURS, frozen_map
+from core.figures.transfer import gradient_norms as gradient_figure
+from core.inspection import count_params as _count
+from core.inspection import layer_table
 from core.transfer import (
     STAGES,
+    RunResult,
+    anatomy,
     apply_strategy,
     backbone_features,
     build_resnet18,
-    count_params,
+    conclusion,
     digit_tasks,
+    estimate_seconds,
     extract_features,
+    first_filters,
     fit_transfer,
     gradient_norms,
-    layer_states,
     make_optimizer,
     model_of,
     normalization,
     param_groups,
+    predict,
     prepare,
     set_train_mode,
     source_config,
     strategy_code,
+    time_per_image,
 )
 
 CPU = torch.device("cpu")
+
+
+def count_params(model: nn.Module) -> tuple[int, int]:
+    """(trainable, total), through core.inspection's one counter."""
+    return _count(model, trainable_only=True), _count(model)
 
 
 @pytest.fixture(scope="module")
@@ -75,21 +91,54 @@ def test_exact_trainable_counts(resnet10, strategy, k, trainable):
     assert stage_sizes == {"layer4": 8_393_728, "layer3": 2_099_712, "layer2": 525_568, "layer1": 147_968}
 
 
-def test_layer_states_true_false_partial_and_map(resnet10):
+def test_layer_table_map_true_false_partial(resnet10):
     apply_strategy(resnet10, "feature")
-    by = {r.name: r for r in layer_states(resnet10)}
-    assert (by[""].params, by[""].trainable) == (11_181_642, "Partial")
-    assert by["fc"].trainable == "True" and by["fc"].params == 5_130
+    rows = layer_table(resnet10, (1, 3, 32, 32))
+    by = {r.name: r for r in rows}
+    assert sum(r.total_params for r in rows if r.depth == 1) == 11_181_642
+    assert sum(r.trainable_params for r in rows if r.depth == 1) == 5_130
+    assert by["fc"].trainable == "True" and by["fc"].total_params == 5_130
     assert (by["layer4.1"].kind, by["layer4.1"].trainable, by["layer4.1"].depth) == ("BasicBlock", "False", 2)
-    assert by["layer2.0.downsample.0"].trainable == "False" and "relu" not in by  # no parameters, no row
+    assert by["layer2.0.downsample.0"].trainable == "False"
+    tree = frozen_map(rows).data[0]
+    assert tree.values[0] == 11_181_642 and tree.ids[0] == "resnet18"
+    assert len(tree.ids) == 1 + sum(r.total_params > 0 for r in rows)  # relu, pools: no parameters, no box
+    assert tree.marker.colors[0] == STATE_COLOURS["Partial"]
     resnet10.layer4[1].bn2.requires_grad_(True)
-    by = {r.name: r for r in layer_states(resnet10)}
+    rows = layer_table(resnet10, (1, 3, 32, 32))
+    by = {r.name: r for r in rows}
     assert (by["layer4.1.bn2"].trainable, by["layer4.1"].trainable, by["layer4"].trainable) == ("True", "Partial",
                                                                                                 "Partial")
-    rows = layer_states(resnet10)
     tree = frozen_map(rows).data[0]
-    assert tree.values[0] == 11_181_642 and len(tree.ids) == len(rows)
     assert tree.marker.colors[list(tree.ids).index("layer4.1")] == STATE_COLOURS["Partial"]
+    assert tree.marker.colors[list(tree.ids).index("layer4.0")] == STATE_COLOURS["False"]
+    apply_strategy(resnet10, "full")
+    assert frozen_map(layer_table(resnet10, (1, 3, 32, 32))).data[0].marker.colors[0] == STATE_COLOURS["True"]
+
+
+@pytest.mark.parametrize("resolution,after_layer4", [(32, (1, 512, 1, 1)), (64, (1, 512, 2, 2)),
+                                                      (224, (1, 512, 7, 7))])
+def test_anatomy_counts_18_weighted_layers_and_stage_shapes(resnet10, resolution, after_layer4):
+    rows = layer_table(resnet10, (1, 3, resolution, resolution))
+    arch = anatomy(rows)
+    assert (arch.weighted, arch.convs, arch.linears, arch.projections, arch.blocks) == (18, 17, 1, 3, 8)
+    stages = {s.name: s for s in arch.stages}
+    assert stages["layer4"].output_shape == after_layer4 and stages["fc"].output_shape == (1, 10)
+    assert [stages[n].projection for n in ("layer1", "layer2", "layer3", "layer4")] == [False, True, True, True]
+    assert all(stages[n].blocks == 2 for n in ("layer1", "layer2", "layer3", "layer4"))
+    with torch.no_grad():  # the shapes are those of a real forward pass
+        x = resnet10.eval().maxpool(resnet10.relu(resnet10.bn1(resnet10.conv1(torch.zeros(1, 3, resolution,
+                                                                                             resolution)))))
+        assert tuple(resnet10.layer4(resnet10.layer3(resnet10.layer2(resnet10.layer1(x)))).shape) == after_layer4
+
+
+def test_normalization_comes_from_the_weights_own_transforms():
+    from torchvision.models import ResNet18_Weights
+
+    t = ResNet18_Weights.IMAGENET1K_V1.transforms()
+    mean, std = normalization(TransferConfig(weights="imagenet", source="cifar10"))
+    assert list(mean) == pytest.approx(list(t.mean)) and list(std) == pytest.approx(list(t.std))
+    assert normalization(TransferConfig()) == ((MNIST_MEAN,) * 3, (MNIST_STD,) * 3)  # the digits pretraining's own
 
 
 def test_param_groups_lrs_and_sizes(resnet10):
@@ -146,6 +195,54 @@ def test_gradient_norms_zero_for_frozen_and_shared_model_untouched(resnet10):
     assert not resnet10.training and all(p.grad is None and p.requires_grad for p in resnet10.parameters())
 
 
+def test_gradient_figure_bars_trainable_and_marks_frozen_zero(resnet10):
+    apply_strategy(resnet10, "full").eval()
+    grads = gradient_norms(resnet10, TransferConfig(strategy="feature"),
+                           torch.randint(0, 256, (4, 3, 32, 32), dtype=torch.uint8), torch.tensor([0, 1, 2, 3]))
+    bars, frozen = gradient_figure(grads).data
+    assert list(bars.x) == ["fc"] and bars.y[0] == pytest.approx(next(g.grad_norm for g in grads if g.name == "fc"))
+    assert len(frozen.x) == len(grads) - 1 and set(frozen.customdata) == {0.0}
+
+
+def test_conclusion_is_computed_from_the_runs():
+    runs = [RunResult("Feature extraction", "feature", 0.82, 2.0, 2_565),
+            RunResult("Full fine-tuning", "full", 0.91, 20.0, 11_179_077),
+            RunResult("From scratch", "scratch", 0.55, 19.0, 11_179_077)]
+    text = conclusion(runs)
+    assert text.startswith("**Full fine-tuning** won with 91.0% target accuracy in 20.0 s, training 11,179,077")
+    assert "9.0 points ahead of Feature extraction (82.0%, 2.0 s, 2,565 trainable)" in text
+    assert "10.0× less" in text and "Every pretrained strategy beat from scratch (55.0%)" in text
+    flipped = conclusion([RunResult("Feature extraction", "feature", 0.40, 2.0, 2_565),
+                          RunResult("From scratch", "scratch", 0.60, 19.0, 11_179_077)])
+    assert flipped.startswith("**From scratch** won") and "matched or beat Feature extraction" in flipped
+    assert "do not fit this target" in flipped and conclusion([]) == ""
+
+
+def test_predict_and_filters_match_the_model(resnet10):
+    resnet10.eval()
+    cfg = TransferConfig(resolution=64)
+    x = torch.randint(0, 256, (5, 3, 32, 32), dtype=torch.uint8)
+    with torch.no_grad():
+        want = resnet10(prepare(x, 64, normalization(cfg))).argmax(1)
+    assert torch.equal(predict(resnet10, x, cfg, batch=2), want)
+    state = resnet10.state_dict()
+    torch.testing.assert_close(first_filters(state, 4), state["conv1.weight"][:4].sum(1))
+
+
+def test_timing_leaves_the_model_alone_and_estimate_adds_up(resnet10):
+    apply_strategy(resnet10, "full").eval()
+    before = {k: v.clone() for k, v in resnet10.state_dict().items()}
+    train_s, infer_s = time_per_image(resnet10, TransferConfig(strategy="finetune", k_stages=1), CPU, batch=2)
+    assert train_s > 0 and infer_s > 0
+    assert not resnet10.training and all(p.grad is None and p.requires_grad for p in resnet10.parameters())
+    assert all(torch.equal(v, before[k]) for k, v in resnet10.state_dict().items())
+    assert time_per_image(resnet10, TransferConfig(), CPU, batch=2)[0] == 0.0  # feature extraction: inference only
+    assert estimate_seconds(TransferConfig(strategy="full", epochs=3), 10, 20, (0.5, 0.1)) == pytest.approx(
+        3 * (10 * 0.5 + 20 * 0.1))
+    assert estimate_seconds(TransferConfig(epochs=3), 10, 20, (0.0, 0.1)) == pytest.approx(30 * 0.1)
+
+
+# ---------------------------------------------------------------- stored-feature fast path
 def test_head_on_stored_features_equals_full_model_logits():
     data = tiny_digits(4)
     source, target = digit_tasks(data, labels_per_class=4)
@@ -220,3 +317,85 @@ def test_code_panel_runs_and_matches_the_live_model(resnet10, strategy, k, capsy
     assert capsys.readouterr().out.strip() == f"{trainable:,} trainable of {total:,}"
     lrs = [g["lr"] for g in namespace["optimizer"].param_groups]
     assert lrs == [g.lr for g in param_groups(resnet10, cfg)]
+
+
+# ---------------------------------------------------------------- the run store: transfer runs and stored features
+def test_runs_pretraining_and_features_go_through_the_store(tmp_path):
+    from core.config import FeatureConfig
+    from core.store import RunStore
+    from core.transfer import feature_config, pretraining_config, task_for, train_stored
+
+    store, digits = RunStore(tmp_path / "runs"), tiny_digits(12)
+    cfg = TransferConfig(epochs=1, batch_size=16, labels_per_class=6)
+    run, trained = store.get_or_train(cfg, lambda: train_stored(cfg, store, tmp_path, CPU, digits=digits))
+    assert trained and run.status == "ok"
+    pre = store.load(pretraining_config())  # the pretraining landed in the store first
+    assert pre is not None and len(pre.history.val_acc) == 2 and pre.config.task == "source"
+    target = task_for(cfg, tmp_path, digits)
+    fcfg = feature_config(cfg, target, pretraining_config().key())
+    feats = store.load(fcfg)  # (N, 512) features, keyed like any run
+    assert feats.state["train"].shape == (30, 512) and feats.state["test"].shape == (len(target.test), 512)
+    assert FeatureConfig.from_dict(fcfg.to_dict()) == fcfg
+    with torch.no_grad():  # they are the pretrained backbone's features
+        model = build_resnet18(5, torch.Generator().manual_seed(0), pre.state).eval()
+        torch.testing.assert_close(feats.state["train"][:4],
+                                   backbone_features(model, prepare(target.train.images[:4], 32, normalization(cfg))))
+    loaded = store.load(cfg)  # a config that was trained loads from the store
+    assert all(torch.equal(loaded.state[k], run.state[k]) for k in run.state) and set(loaded.state) == {
+        "fc.weight", "fc.bias"}
+    assert loaded.metrics["features_s"] == pytest.approx(feats.metrics["features_s"])
+    other = replace(cfg, head_lr=1e-3, epochs=2)  # another head on the same features: no backbone pass
+    created = {s.key: s.created for s in store.summaries("features")}
+    store.get_or_train(other, lambda: train_stored(other, store, tmp_path, CPU, digits=digits))
+    assert {s.key: s.created for s in store.summaries("features")} == created  # the same one record, untouched
+    kinds = {s.kind for s in store.summaries(None)}
+    assert kinds == {"transfer", "features"} and store.summaries() == []  # MNIST pages list only MNIST runs
+    assert [s.config.task for s in store.summaries("transfer")].count("target") == 2
+
+
+def test_tampered_transfer_records_are_refused(tmp_path):
+    import json
+
+    from core.config import ConfigError
+    from core.store import RunStore
+
+    store = RunStore(tmp_path)
+    cfg = TransferConfig(strategy="scratch", weights="random", epochs=1)
+    with pytest.raises(ConfigError):
+        TransferConfig.from_dict({**cfg.to_dict(), "k_stages": 9})
+    head = {"fc.weight": torch.zeros(5, 512), "fc.bias": torch.zeros(5)}
+    from core.record import History, Run
+
+    with pytest.raises(Exception, match="names differ"):  # a head alone is not a from-scratch model
+        store.save(Run(cfg, head, History([1.0], 1, [1.0], [0.5]), {
+            "test_acc": 0.5, "test_loss": 1.0, "train_s": 1.0, "wall_s": 1.0, "samples_per_s": 1.0,
+            "device": "cpu", "n_train": 5, "n_test": 5}))
+    feature = TransferConfig(epochs=1)
+    store.save(Run(feature, head, History([1.0], 1, [1.0], [0.5]), {
+        "test_acc": 0.5, "test_loss": 1.0, "train_s": 1.0, "wall_s": 1.0, "samples_per_s": 1.0, "device": "cpu",
+        "n_train": 5, "n_test": 5, "trainable_params": 2_565, "features_s": 0.5}))
+    assert store.load(feature) is not None
+    meta = tmp_path / feature.key() / "run.json"
+    record = json.loads(meta.read_text())
+    record["config"]["strategy"] = "magic"
+    meta.write_text(json.dumps(record))
+    assert store.load(feature) is None and "config" in store.last_problem(feature)
+
+
+def test_cifar_route_trains_through_the_store(tmp_path, monkeypatch):
+    from core.store import RunStore
+    from core.transfer import train_stored
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    written = _write_fake_imagenet(pretrained.hub_cache_file())
+    _write_cifar(cifar.cifar_dir(tmp_path / "data"))
+    store = RunStore(tmp_path / "runs")
+    cfg = TransferConfig(source="cifar10", weights="imagenet", subset=20, epochs=1, batch_size=8)
+    run, _ = store.get_or_train(cfg, lambda: train_stored(cfg, store, tmp_path / "data", CPU))
+    assert run.status == "ok" and run.metrics["trainable_params"] == 5_130 and run.metrics["n_train"] == 20
+    model = model_of(store.load(cfg), 10, written)  # ImageNet backbone + the stored 10-class head
+    assert torch.equal(model.layer1[0].conv1.weight, written["layer1.0.conv1.weight"])
+    assert [s.config.weights for s in store.summaries("features")] == ["imagenet"]
+    missing = TransferConfig(source="cifar10", weights="imagenet", subset=20, epochs=1)
+    with pytest.raises(ValueError, match="python -m core.cifar --download"):  # a plain-words failure
+        train_stored(missing, store, tmp_path / "elsewhere", CPU)

@@ -316,10 +316,15 @@ def training_elsewhere(summaries: list[RunSummary]) -> None:
         _watch(tuple(s.key for s in summaries), busy)
 
 
+def trained_runs() -> list[RunSummary]:
+    """Every trained run in the store, of every kind (stored backbone features are a step of a run, not a run)."""
+    return [s for s in resources.store().summaries(kind=None) if s.kind != "features"]
+
+
 @st.fragment(run_every=2.0)
 def _watch(listed: tuple[str, ...], busy: tuple[str, ...]) -> None:
     store = resources.store()
-    if tuple(s.key for s in store.summaries()) != listed or tuple(store.busy_keys()) != busy:
+    if tuple(s.key for s in trained_runs()) != listed or tuple(store.busy_keys()) != busy:
         st.rerun(scope="app")
     st.info(f"{len(busy)} run{'s are' if len(busy) > 1 else ' is'} training or being written right now; each "
             "appears here once it is complete and stored (nothing half-trained is listed).",

@@ -129,11 +129,11 @@ def _one_of_runs(cv: Curve, x: XAxis, smoothing: float, colour: str) -> list[dic
 
 
 def run_curves(curves: Sequence[Curve], x: XAxis = "epoch", smoothing: float = 0.9,
-               log_y: bool = False) -> go.Figure:
+               log_y: bool = False, chance: float = CHANCE) -> go.Figure:
     """Overlay runs. Left: train loss per batch (smoothed with a debiased EMA of weight `smoothing`, 0 = raw; raw
     too for a single run) and validation loss per epoch (dotted). Right: validation accuracy per epoch, on an axis
-    from 0 % with chance (10 %) marked, so a 1-point difference looks like one point. x: by optimizer step, epoch
-    (ticks at whole epochs only) or training time; `log_y` puts the loss on a log scale.
+    from 0 % with chance (`chance` %) marked, so a 1-point difference looks like one point. x: by optimizer step,
+    epoch (ticks at whole epochs only) or training time; `log_y` puts the loss on a log scale.
 
     The legend sits under the plot, in pixels below the axis titles (it grows the figure instead of covering them):
     one entry per curve for a single run, one entry per run for several."""
@@ -154,11 +154,11 @@ def run_curves(curves: Sequence[Curve], x: XAxis = "epoch", smoothing: float = 0
                          "x": 0, "entrywidth": 0.5 if single else None, "entrywidthmode": "fraction",
                          "title": {"text": "" if single else "solid: train loss (smoothed) · dotted: validation loss"
                                    " · right: validation accuracy", "side": "top"}},
-              "shapes": [{"type": "line", "xref": "x2 domain", "x0": 0, "x1": 1, "yref": "y2", "y0": CHANCE,
-                          "y1": CHANCE, "line": {"color": ROLE["neutral"], "dash": "dash", "width": 1}}],
+              "shapes": [{"type": "line", "xref": "x2 domain", "x0": 0, "x1": 1, "yref": "y2", "y0": chance,
+                          "y1": chance, "line": {"color": ROLE["neutral"], "dash": "dash", "width": 1}}],
               **columns(2, gap=0.1)}
     layout["annotations"].append({"text": "chance", "xref": "x2 domain", "x": 1, "xanchor": "right", "yref": "y2",
-                                  "y": CHANCE, "yanchor": "bottom", "showarrow": False,
+                                  "y": chance, "yanchor": "bottom", "showarrow": False,
                                   "font": {"size": 10, "color": ROLE["neutral"]}})
     if single:
         layout["legend"].pop("title")
@@ -179,13 +179,14 @@ def run_curves(curves: Sequence[Curve], x: XAxis = "epoch", smoothing: float = 0
     return figure(data, layout)
 
 
-def confusion(cm: np.ndarray, title: str = "Confusion matrix (test set)", clickable: bool = False) -> go.Figure:
-    """Counts with the true class on rows and the predicted class on columns.
+def confusion(cm: np.ndarray, title: str = "Confusion matrix (test set)", clickable: bool = False,
+              labels: Sequence[str] = ()) -> go.Figure:
+    """Counts with the true class on rows and the predicted class on columns (named by `labels`, else 0..n-1).
 
     clickable: invisible markers at the cell centres (Plotly heatmaps emit no click selections, markers do),
     so `st.plotly_chart(on_select=...)` sees which cell was clicked."""
     n = cm.shape[0]
-    labels = [str(i) for i in range(n)]
+    labels = list(labels) or [str(i) for i in range(n)]
     data = [{"type": "heatmap", "z": cm.tolist(), "x": labels, "y": labels, "colorscale": COUNTS,
              "text": cm.tolist(), "texttemplate": "%{text}", "colorbar": {"title": {"text": "count"}, "thickness": 12},
              "hovertemplate": "true %{y}, predicted %{x}: %{z}<extra></extra>"}]
@@ -194,7 +195,8 @@ def confusion(cm: np.ndarray, title: str = "Confusion matrix (test set)", clicka
               "yaxis": {"title": {"text": "true class"}, "type": "category", "autorange": "reversed"}}
     if clickable:
         rows, cols = np.divmod(np.arange(n * n), n)
-        data.append({"type": "scatter", "x": [str(c) for c in cols], "y": [str(r) for r in rows], "mode": "markers",
+        data.append({"type": "scatter", "x": [labels[c] for c in cols], "y": [labels[r] for r in rows],
+                     "mode": "markers",
                      "customdata": cm.reshape(-1), "marker": {"size": 24, "opacity": 0, "color": "#000"},
                      "showlegend": False, "name": "cells",
                      "hovertemplate": "true %{y}, predicted %{x}: %{customdata} — click to see them<extra></extra>"})

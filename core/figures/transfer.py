@@ -1,38 +1,77 @@
-"""Figures for the Transfer learning page: the frozen-vs-trainable map and the strategy comparison."""
+"""Figures for the Transfer learning page: the frozen-vs-trainable map and per-layer gradient norms."""
 from __future__ import annotations
 
 from collections.abc import Sequence
 
 import plotly.graph_objects as go
 
+from core.figures.base import MUTED, PALETTE, figure, heading, margin
+
 STATE_COLOURS = {"True": "#2ca02c", "False": "#9e9e9e", "Partial": "#ff7f0e"}
 STATE_WORDS = {"True": "trainable", "False": "frozen", "Partial": "partly trainable"}
+ROOT = "resnet18"
 
 
-def frozen_map(rows: Sequence) -> go.Figure:
-    """Treemap of the network's parameterized modules (core.transfer.LayerState rows), area = parameters,
-    colour = trainable (green) / frozen (gray) / partial (orange)."""
-    ids = [r.name or "resnet18" for r in rows]
-    parents = ["" if not r.name else (r.name.rsplit(".", 1)[0] if "." in r.name else "resnet18") for r in rows]
-    return go.Figure(dict(
-        data=[{"type": "treemap", "ids": ids, "labels": [(r.name.rsplit(".", 1)[-1] or "resnet18") for r in rows],
-               "parents": parents, "values": [r.params for r in rows], "branchvalues": "total",
-               "marker": {"colors": [STATE_COLOURS[r.trainable] for r in rows]},
-               "customdata": [[r.kind, STATE_WORDS[r.trainable]] for r in rows],
-               "hovertemplate": "%{id} (%{customdata[0]})<br>%{value:,} parameters<br>%{customdata[1]}<extra></extra>",
-               "maxdepth": 3}],
-        layout={"margin": {"l": 5, "r": 5, "t": 30, "b": 5}, "height": 420,
-                "title": {"text": "Frozen vs trainable: area = parameters; green trainable, gray frozen, "
-                                  "orange partial", "font": {"size": 13}}},
-    ))
+def overall_state(rows: Sequence) -> str:
+    """True / False / Partial over the whole model, from its top-level rows' states."""
+    states = {r.trainable for r in rows if r.depth == 1 and r.total_params}
+    return states.pop() if len(states) == 1 else "Partial"
 
 
-def strategy_curves(runs: Sequence[tuple[str, Sequence[float]]]) -> go.Figure:
-    """Validation accuracy per epoch, one line per run (label, accuracies 0..1)."""
-    return go.Figure(dict(
-        data=[{"type": "scatter", "mode": "lines+markers", "name": label, "x": list(range(1, len(acc) + 1)),
-               "y": [100 * a for a in acc]} for label, acc in runs],
-        layout={"margin": {"l": 10, "r": 10, "t": 30, "b": 10}, "height": 320,
-                "xaxis": {"title": {"text": "epoch"}}, "yaxis": {"title": {"text": "target test accuracy (%)"}},
-                "title": {"text": "Strategies on the target task", "font": {"size": 13}}},
-    ))
+def frozen_map(rows: Sequence, max_depth: int = 3) -> go.Figure:
+    """Treemap of the network's parameterized modules (core.inspection.LayerRow rows, containers included),
+    area = parameters, colour = trainable (green) / frozen (gray) / partial (orange)."""
+    rows = [r for r in rows if r.total_params]
+    total = sum(r.total_params for r in rows if r.depth == 1)
+    state = overall_state(rows)
+    ids = [ROOT, *(r.name for r in rows)]
+    parents = ["", *((r.name.rsplit(".", 1)[0] if "." in r.name else ROOT) for r in rows)]
+    states = [state, *(r.trainable for r in rows)]
+    return figure([{
+        "type": "treemap", "ids": ids, "labels": [ROOT, *(r.name.rsplit(".", 1)[-1] for r in rows)],
+        "parents": parents, "values": [total, *(r.total_params for r in rows)], "branchvalues": "total",
+        "marker": {"colors": [STATE_COLOURS[s] for s in states]},
+        "customdata": [["ResNet", STATE_WORDS[state]], *([r.kind, STATE_WORDS[r.trainable]] for r in rows)],
+        "texttemplate": "%{label}<br>%{value:,}", "maxdepth": max_depth, "textfont": {"color": "#111"},
+        "hovertemplate": "%{id} (%{customdata[0]})<br>%{value:,} parameters<br>%{customdata[1]}<extra></extra>"}],
+        {"margin": margin(36, 5, 5), "height": 440,
+         "title": heading("Area = parameters · green trainable, gray frozen, orange partly trainable · "
+                          "click a box to open it")})
+
+
+def block_strip(rows: Sequence) -> go.Figure:
+    """The network in order, one bar per stem layer / BasicBlock / head (LayerRow rows of depth 1 and the blocks
+    at depth 2), parameters on a log axis so the 2,565-parameter head is as visible as a 4.7-million block."""
+    shown = [r for r in rows if r.total_params and (r.depth == 1 and r.kind != "Sequential" or
+                                                    r.depth == 2 and r.kind == "BasicBlock")]
+    return figure([{
+        "type": "bar", "orientation": "h", "y": [r.name for r in shown], "x": [r.total_params for r in shown],
+        "marker": {"color": [STATE_COLOURS[r.trainable] for r in shown]},
+        "text": [f"{r.total_params:,} · {STATE_WORDS[r.trainable]}" for r in shown], "textposition": "outside",
+        "cliponaxis": False, "customdata": [r.kind for r in shown],
+        "hovertemplate": "%{y} (%{customdata}): %{x:,} parameters<extra></extra>"}],
+        {"title": heading("Input → output, one bar per layer or BasicBlock (log scale)"), "height": 380,
+         "margin": margin(36, 10, 10), "showlegend": False,
+         "xaxis": {"type": "log", "title": {"text": "parameters"}, "range": [2, 8.3]},
+         "yaxis": {"autorange": "reversed", "type": "category"}})
+
+
+def gradient_norms(grads: Sequence) -> go.Figure:
+    """L2 norm of each parameterized layer's gradient after one step (core.transfer.LayerGrad rows), on a log
+    axis: trainable layers as bars, frozen layers as gray crosses on the floor, labelled exactly 0."""
+    names = [g.name for g in grads]
+    live = [g for g in grads if g.trainable]
+    floor = min((g.grad_norm for g in live if g.grad_norm > 0), default=1.0) / 10
+    data = [{"type": "bar", "x": [g.name for g in live], "y": [g.grad_norm for g in live], "name": "trainable",
+             "marker": {"color": PALETTE[2]}, "hovertemplate": "%{x}: %{y:.3g}<extra></extra>"},
+            {"type": "scatter", "mode": "markers", "x": [g.name for g in grads if not g.trainable],
+             "y": [floor] * sum(not g.trainable for g in grads), "name": "frozen: exactly 0",
+             "marker": {"symbol": "x", "color": MUTED, "size": 9},
+             "customdata": [g.grad_norm for g in grads if not g.trainable],
+             "hovertemplate": "%{x}: frozen, gradient %{customdata}<extra></extra>"}]
+    return figure(data, {
+        "title": heading("Gradient norm per layer after one training step (log scale)"), "height": 360,
+        "margin": margin(40, 10, 10), "legend": {"orientation": "h", "y": 1.08, "x": 1, "xanchor": "right"},
+        "xaxis": {"type": "category", "categoryorder": "array", "categoryarray": names, "tickangle": -60,
+                  "tickfont": {"size": 9}},
+        "yaxis": {"type": "log", "title": {"text": "‖grad‖₂"}}})
