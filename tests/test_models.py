@@ -97,7 +97,7 @@ def test_spec_keeps_every_existing_key_and_hidden_is_not_a_built_models():
 
 def test_a_built_stack_trains_and_round_trips_the_store(tmp_path):
     from core.data import MNISTData, Split
-    from core.store import RunStore, state_equal
+    from core.store import RunStore
     from core.train import fit, load_model
 
     def split(n: int, seed: int) -> Split:  # digit k: a bright band at rows 2k..2k+3 over noise (easy to learn)

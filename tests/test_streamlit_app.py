@@ -22,7 +22,7 @@ from conftest import (
     running_server,
 )
 from core.config import ModelConfig, TrainConfig
-from core.models import build_model
+from core.models import architecture, build_model
 from core.record import History, Run
 from core.store import CORRUPT, RunStore
 
@@ -171,12 +171,12 @@ def test_pages_survive_hostile_entries_and_say_why_a_run_was_set_aside():
     runs = AppTest.from_file(str(Path(__file__).parents[1] / "pages" / "runs.py"), default_timeout=120)
     runs.run()
     assert not runs.exception, runs.exception
-    [table] = runs.dataframe
-    listed = table.value.to_dict("records")
-    mine = (CFG.model.hidden, CFG.epochs, CFG.lr)
-    ours = [r for r in listed if (r["hidden"], r["epochs"], r["learning rate"]) == mine]
-    assert ours and all(r["status"] == "trained" for r in ours)  # other tests of the session store other runs
-    assert not any(r["hidden"] == 10**9 for r in listed)
+    listed = runs.data_editor[0].value.to_dict("records")
+    mine = (architecture(CFG.model.arch).short_label(CFG.model), CFG.epochs)
+    ours = [r for r in listed if (r["model"], r["epochs"]) == mine and f"{CFG.lr:g}" in r["config"]]
+    seeds = {r["config"].rsplit("seed ", 1)[-1] for r in ours}
+    assert "13" in seeds and not {"11", "12"} & seeds  # the intact run is listed, the two corrupted ones are not
+    assert not any(str(10**9) in r["model"] for r in listed)  # the planted giant config is never listed
 
     fc = AppTest.from_file(str(Path(__file__).parents[1] / "pages" / "fully_connected.py"), default_timeout=120)
     fc.run()
