@@ -6,6 +6,7 @@ removed on any exception, and temp files orphaned by a hard kill are swept by
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -55,3 +56,12 @@ def sweep_temps(folder: Path, older_than_s: float = 600.0) -> int:
         except OSError:
             pass
     return removed
+
+
+def sha256_file(path: Path) -> str:
+    """Hex sha256 of a file, read in 1 MiB chunks (dataset archives are large)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()

@@ -11,7 +11,6 @@ Every record is then validated (shapes, dtypes, label range, class names) before
 """
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import os
@@ -26,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from core.atomic import atomic_write_json
+from core.atomic import atomic_write_json, sha256_file
 from core.data import OFFLINE_ENV, DownloadLimits, Split, fetch
 
 FOLDER = "cifar-10-batches-py"
@@ -79,14 +78,10 @@ def how_to_get(data_dir: Path) -> str:
             f"batches.meta and a manifest.")
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def write_manifest(folder: Path) -> None:
     """Record the sha256 of every batch file (done after a verified download, or by --adopt)."""
     names = (*TRAIN_FILES, TEST_FILE, META_FILE)
-    atomic_write_json(Path(folder) / MANIFEST, {n: _sha256(Path(folder) / n) for n in names})
+    atomic_write_json(Path(folder) / MANIFEST, {n: sha256_file(Path(folder) / n) for n in names})
 
 
 def _batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -115,7 +110,7 @@ def load_folder(folder: Path) -> CifarData:
     names = (*TRAIN_FILES, TEST_FILE, META_FILE)
     if not isinstance(manifest, dict):
         raise CifarUnavailable(f"{folder / MANIFEST} is not a manifest")
-    bad = [n for n in names if not (folder / n).is_file() or _sha256(folder / n) != manifest.get(n)]
+    bad = [n for n in names if not (folder / n).is_file() or sha256_file(folder / n) != manifest.get(n)]
     if bad:
         raise CifarUnavailable(f"checksum mismatch or missing file in {folder}: {', '.join(bad)}")
     try:

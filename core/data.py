@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import fcntl
-import hashlib
 import http.client
 import json
 import os
@@ -34,7 +33,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from core.atomic import TMP_PREFIX, atomic_write_json
+from core.atomic import TMP_PREFIX, atomic_write_json, sha256_file
 from core.config import DataSource, Paths
 
 MNIST_MEAN, MNIST_STD = 0.1307, 0.3081
@@ -116,16 +115,8 @@ def _mnist_dir(data_dir: Path) -> Path:
     return data_dir / "MNIST"
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _manifest(raw: Path) -> dict[str, str]:
-    return {name: _sha256(raw / name) for name in _RAW_FILES}
+    return {name: sha256_file(raw / name) for name in _RAW_FILES}
 
 
 def read_manifest(root: Path) -> dict[str, str]:
@@ -299,7 +290,7 @@ def load_full(data_dir: Path) -> MNISTData:
     """Decode the verified raw files; raises DatasetCorrupt on manifest, checksum or format errors."""
     root = _mnist_dir(data_dir)
     expected = read_manifest(root)
-    bad = [n for n in _RAW_FILES if not (root / "raw" / n).is_file() or _sha256(root / "raw" / n) != expected[n]]
+    bad = [n for n in _RAW_FILES if not (root / "raw" / n).is_file() or sha256_file(root / "raw" / n) != expected[n]]
     if bad:
         raise DatasetCorrupt(f"checksum mismatch in {root / 'raw'}: {', '.join(bad)}")
     try:

@@ -1,7 +1,7 @@
 """Export a stored run as a zip, and import such a zip back, validated as the hostile file it is.
 
 An archive holds exactly the two files of a store entry: `run.json` (the record, checked by `parse_record`) and
-`weights.safetensors` (checked against the config's architecture by the store's `check_weights`). Import refuses,
+`weights.safetensors` (checked against the config's architecture by the store's `decode_weights`). Import refuses,
 changing nothing: anything that is not a zip; names other than those two (path traversal, absolute paths,
 folders, duplicates); encrypted entries or unknown compression; declared sizes over the bounds or compression
 ratios of a zip bomb, before anything is decompressed, and entries whose actual size differs from the declared
@@ -17,11 +17,10 @@ import zipfile
 import zlib
 from pathlib import PurePosixPath
 
-from safetensors.torch import load as load_bytes
 from safetensors.torch import save as save_bytes
 
 from core.record import Record, RecordError, Run, kind_of, parse_record
-from core.store import EXPECTED_STATE, META, WEIGHTS, CorruptRun, IncompatibleWeights, RunStore, check_weights
+from core.store import EXPECTED_STATE, META, WEIGHTS, CorruptRun, IncompatibleWeights, RunStore, decode_weights
 
 MAX_ARCHIVE_BYTES = 256 << 20  # the upload as a whole (ResNet-18 weights are ~45 MB)
 MAX_META_BYTES = 16 << 20  # run.json, uncompressed
@@ -112,14 +111,8 @@ def read_archive(data: bytes) -> tuple[Run, float]:
         expected = EXPECTED_STATE[record.kind](record.config)
         limit = sum(t.numel() * t.element_size() for t in expected.values()) + HEADER_BYTES
         blob = _read(zf, entries[WEIGHTS], limit)
-    if hashlib.sha256(blob).hexdigest() != record.weights_sha256:
-        raise ArchiveError(f"{WEIGHTS} does not match the checksum in {META}")
     try:
-        state = load_bytes(blob)
-    except Exception as e:  # noqa: BLE001 - safetensors raises its own error types for malformed files
-        raise ArchiveError(f"{WEIGHTS} is not a safetensors file ({str(e)[:120]})") from e
-    try:
-        check_weights(state, expected)
+        state = decode_weights(blob, record.weights_sha256, expected)
     except IncompatibleWeights as e:
         raise ArchiveError(f"incompatible weights for {record.config.label()}: {e}") from e
     except CorruptRun as e:

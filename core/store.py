@@ -36,7 +36,7 @@ from safetensors.torch import load as load_bytes
 from safetensors.torch import save_file
 
 from core import transfer
-from core.atomic import TMP_PREFIX
+from core.atomic import TMP_PREFIX, sha256_file
 from core.models import build_model
 from core.record import (
     CONFIG_KINDS,
@@ -92,14 +92,6 @@ class RunSummary:
     kind: str = "mnist"
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _fsync(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
@@ -127,6 +119,19 @@ def _read_record(folder: Path) -> Record:
         raise CorruptRun(f"{META} is not a valid run record ({e})") from e
     except OSError as e:
         raise CorruptRun(f"{META} cannot be read ({e.strerror})") from e
+
+
+def decode_weights(blob: bytes, sha256: str, expected: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The tensors of a weights file's bytes: checksum first, then safetensors (never a pickle), then names,
+    shapes, dtypes and finiteness against `expected`. CorruptRun (IncompatibleWeights for a misfit) if not."""
+    if hashlib.sha256(blob).hexdigest() != sha256:
+        raise CorruptRun(f"{WEIGHTS} does not match the checksum in {META}")
+    try:
+        state = load_bytes(blob)
+    except Exception as e:  # noqa: BLE001 - safetensors raises its own error types for malformed files
+        raise CorruptRun(f"{WEIGHTS} is not a safetensors file ({str(e)[:120]})") from e
+    check_weights(state, expected)
+    return state
 
 
 def check_weights(state: dict[str, torch.Tensor], expected: dict[str, torch.Tensor]) -> None:
@@ -208,14 +213,7 @@ class RunStore:
         if weights.stat().st_size > limit:
             raise IncompatibleWeights(f"{WEIGHTS} is {weights.stat().st_size:,} bytes, more than the architecture "
                                       f"can hold ({limit:,})")
-        blob = weights.read_bytes()  # read once: the bytes checked are the bytes decoded
-        if hashlib.sha256(blob).hexdigest() != record.weights_sha256:
-            raise CorruptRun(f"{WEIGHTS} does not match the checksum in {META}")
-        try:
-            state = load_bytes(blob)
-        except Exception as e:  # noqa: BLE001 - safetensors raises its own error types for malformed files
-            raise CorruptRun(f"{WEIGHTS} cannot be decoded ({e})") from e
-        check_weights(state, expected)
+        state = decode_weights(weights.read_bytes(), record.weights_sha256, expected)  # read once: checked = decoded
         return Run(record.config, state, record.history, record.metrics, record.status)
 
     def _load_held(self, cfg: StoredConfig) -> Run | None:
@@ -320,7 +318,7 @@ class RunStore:
             _fsync(tmp / WEIGHTS)
             record = Record(kind, run.config, run.history, dict(run.metrics),
                             time.time() if created is None else created, run.status,
-                            _sha256(tmp / WEIGHTS))
+                            sha256_file(tmp / WEIGHTS))
             parse_record(json.loads(json.dumps(record.to_dict())))  # the record we write passes our own schema
             (tmp / META).write_text(json.dumps(record.to_dict(), indent=1, sort_keys=True))
             _fsync(tmp / META)
