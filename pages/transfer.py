@@ -70,7 +70,8 @@ else:
             st.rerun()
 runs = transfer.trained_runs(cfg)
 if runs:
-    st.plotly_chart(run_curves([Curve.of(transfer.short_label(r.config), r.history) for r in runs], 100 / classes),
+    st.plotly_chart(run_curves([Curve.of(transfer.short_label(r.config), r.history) for r in runs],
+                               chance=100 / classes),
                     key="tl_curves")
     st.dataframe(transfer.run_rows(runs), hide_index=True, width="stretch", key="tl_runs",
                  column_config=transfer.COUNTS)

@@ -240,7 +240,8 @@ def test_runs_page_lists_stored_runs_and_overlays_them():
     assert not at.exception, at.exception
     table = at.data_editor[0].value
     assert len(table) >= 2
-    assert set(table["model"]) == {"CNNDemo h16"} and (table["acc"] > 10).all()
+    assert "CNNDemo h16" in set(table["model"])  # this test's runs, beside the module fixture's other widths
+    assert all(m.startswith("CNNDemo") for m in table["model"]) and (table["acc"] > 10).all()
     assert len(at.get("plotly_chart")) == 1
 
 
