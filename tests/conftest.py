@@ -8,6 +8,8 @@ a test that asks for the browser without the mark fails at collection.
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import shutil
 import socket
@@ -23,9 +25,12 @@ from pathlib import Path
 
 import pytest
 import torch
+from safetensors.torch import save_file
 from streamlit.testing.v1 import AppTest
 
 from core.config import ModelConfig, TrainConfig, default_config
+from core.models import build_model
+from core.record import History, Run
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "test-artifacts"  # screenshots from the browser tests, for a person to look at
@@ -231,3 +236,33 @@ def page(browser):
         yield pg
     finally:
         context.close()
+
+
+# ---------------------------------------------------------------- stored runs built by the tests
+STORE_CFG = TrainConfig(model=ModelConfig("net2", hidden=16), optimizer="adam", lr=3e-3, batch_size=128, epochs=2,
+                        seed=1)
+
+
+def make_run(cfg: TrainConfig = STORE_CFG, seed: int = 0, acc: float = 0.9, status: str = "ok") -> Run:
+    model = build_model(cfg.model, torch.Generator().manual_seed(seed))
+    spe = 3
+    history = History([2.3 / (1 + i) for i in range(spe * cfg.epochs)], spe, [1.0] * cfg.epochs,
+                      [acc] * cfg.epochs)
+    metrics = {"test_acc": acc, "test_loss": 1.0, "train_s": 1.5, "wall_s": 2.0, "samples_per_s": 1000.0,
+               "device": "cpu", "n_train": 4000, "n_test": 1000}
+    return Run(cfg, {k: v.detach().clone() for k, v in model.state_dict().items()}, history, metrics, status)  # type: ignore[arg-type]
+
+
+def edit_meta(folder: Path, change) -> None:
+    meta = folder / "run.json"
+    obj = json.loads(meta.read_text())
+    obj = change(obj)
+    meta.write_text(json.dumps(obj))
+
+
+def rewrite_weights(folder: Path, state: dict[str, torch.Tensor]) -> None:
+    """Replace the weights and update the checksum, so only the weights' content is wrong."""
+    w = folder / "weights.safetensors"
+    save_file(state, str(w))
+    sha = hashlib.sha256(w.read_bytes()).hexdigest()
+    edit_meta(folder, lambda m: {**m, "weights_sha256": sha})

@@ -12,15 +12,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image, ImageDraw
 from playwright.sync_api import expect
 from streamlit.testing.v1 import AppTest
 
-from conftest import ARTIFACTS, ROOT, ensure_tiny_runs, rerun, running_server, texts
-from core.config import ModelConfig, TrainConfig
-from core.models import build_model
-from core.record import History, Run
+from conftest import ARTIFACTS, ROOT, STORE_CFG, ensure_tiny_runs, make_run, rerun, running_server, texts
+from core.config import ModelConfig
 from core.store import RunStore
 
 TALL = {"width": 1400, "height": 2600}  # Streamlit scrolls inside the page: a tall viewport shows it all
@@ -152,17 +149,7 @@ def test_draw_untrained_default_offers_training(tiny, monkeypatch):
     assert not any("Prediction:" in str(c.proto.spec) for c in at.get("plotly_chart"))
 
 
-CFG = TrainConfig(model=ModelConfig("net2", hidden=16), optimizer="adam", lr=3e-3, batch_size=128, epochs=2, seed=1)
-
-
-def make_run(cfg: TrainConfig = CFG, seed: int = 0, acc: float = 0.9, status: str = "ok") -> Run:
-    model = build_model(cfg.model, torch.Generator().manual_seed(seed))
-    spe = 3
-    history = History([2.3 / (1 + i) for i in range(spe * cfg.epochs)], spe, [1.0] * cfg.epochs,
-                      [acc] * cfg.epochs)
-    metrics = {"test_acc": acc, "test_loss": 1.0, "train_s": 1.5, "wall_s": 2.0, "samples_per_s": 1000.0,
-               "device": "cpu", "n_train": 4000, "n_test": 1000}
-    return Run(cfg, {k: v.detach().clone() for k, v in model.state_dict().items()}, history, metrics, status)  # type: ignore[arg-type]
+CFG = STORE_CFG
 
 
 def test_draw_never_offers_a_run_that_did_not_learn(monkeypatch):

@@ -19,12 +19,11 @@ import torch
 from safetensors.torch import save_file
 
 import core.store
-from conftest import TINY, state_equal
-from core.config import ModelConfig, TrainConfig
+from conftest import STORE_CFG, TINY, edit_meta, make_run, rewrite_weights, state_equal
+from core.config import ModelConfig
 from core.data import to_input
 from core.inspection import predict_proba
-from core.models import build_model
-from core.record import History, Run
+from core.record import Run
 from core.store import CORRUPT, CORRUPT_KEEP, OLD, RUN_TMP, RunStore
 from core.train import fit, load_model
 
@@ -98,17 +97,7 @@ def test_same_config_requested_twice_at_once_trains_once(sample, tmp_path):
     assert state_equal(results[0][0].state, results[1][0].state)
 
 
-CFG = TrainConfig(model=ModelConfig("net2", hidden=16), optimizer="adam", lr=3e-3, batch_size=128, epochs=2, seed=1)
-
-
-def make_run(cfg: TrainConfig = CFG, seed: int = 0, acc: float = 0.9, status: str = "ok") -> Run:
-    model = build_model(cfg.model, torch.Generator().manual_seed(seed))
-    spe = 3
-    history = History([2.3 / (1 + i) for i in range(spe * cfg.epochs)], spe, [1.0] * cfg.epochs,
-                      [acc] * cfg.epochs)
-    metrics = {"test_acc": acc, "test_loss": 1.0, "train_s": 1.5, "wall_s": 2.0, "samples_per_s": 1000.0,
-               "device": "cpu", "n_train": 4000, "n_test": 1000}
-    return Run(cfg, {k: v.detach().clone() for k, v in model.state_dict().items()}, history, metrics, status)  # type: ignore[arg-type]
+CFG = STORE_CFG
 
 
 @pytest.fixture
@@ -116,21 +105,6 @@ def stored(tmp_path) -> tuple[RunStore, Path]:
     store = RunStore(tmp_path)
     store.save(make_run())
     return store, tmp_path / CFG.key()
-
-
-def edit_meta(folder: Path, change) -> None:
-    meta = folder / "run.json"
-    obj = json.loads(meta.read_text())
-    obj = change(obj)
-    meta.write_text(json.dumps(obj))
-
-
-def rewrite_weights(folder: Path, state: dict[str, torch.Tensor]) -> None:
-    """Replace the weights and update the checksum, so only the weights' content is wrong."""
-    w = folder / "weights.safetensors"
-    save_file(state, str(w))
-    sha = hashlib.sha256(w.read_bytes()).hexdigest()
-    edit_meta(folder, lambda m: {**m, "weights_sha256": sha})
 
 
 def set_aside(root: Path) -> list[Path]:

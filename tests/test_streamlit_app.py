@@ -3,27 +3,25 @@ running through the entry script with the sidebar status, the first download, ho
 every page, and the first visit straight to a page URL in Chromium."""
 from __future__ import annotations
 
-import hashlib
-import json
 import re
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
-import torch
-from safetensors.torch import save_file
 from streamlit.testing.v1 import AppTest
 
 from conftest import (
     ARTIFACTS,
     PAGE_FILES,
     ROOT,
+    STORE_CFG,
+    edit_meta,
     entry_app,
+    make_run,
+    rewrite_weights,
     running_server,
 )
-from core.config import ModelConfig, TrainConfig
-from core.models import architecture, build_model
-from core.record import History, Run
+from core.models import architecture
 from core.store import CORRUPT, RunStore
 
 
@@ -122,32 +120,7 @@ def test_registered_in_navigation():
     assert 'st.Page("pages/convolutions.py"' in src and 'st.Page("pages/draw.py"' in src
 
 
-CFG = TrainConfig(model=ModelConfig("net2", hidden=16), optimizer="adam", lr=3e-3, batch_size=128, epochs=2, seed=1)
-
-
-def make_run(cfg: TrainConfig = CFG, seed: int = 0, acc: float = 0.9, status: str = "ok") -> Run:
-    model = build_model(cfg.model, torch.Generator().manual_seed(seed))
-    spe = 3
-    history = History([2.3 / (1 + i) for i in range(spe * cfg.epochs)], spe, [1.0] * cfg.epochs,
-                      [acc] * cfg.epochs)
-    metrics = {"test_acc": acc, "test_loss": 1.0, "train_s": 1.5, "wall_s": 2.0, "samples_per_s": 1000.0,
-               "device": "cpu", "n_train": 4000, "n_test": 1000}
-    return Run(cfg, {k: v.detach().clone() for k, v in model.state_dict().items()}, history, metrics, status)  # type: ignore[arg-type]
-
-
-def edit_meta(folder: Path, change) -> None:
-    meta = folder / "run.json"
-    obj = json.loads(meta.read_text())
-    obj = change(obj)
-    meta.write_text(json.dumps(obj))
-
-
-def rewrite_weights(folder: Path, state: dict[str, torch.Tensor]) -> None:
-    """Replace the weights and update the checksum, so only the weights' content is wrong."""
-    w = folder / "weights.safetensors"
-    save_file(state, str(w))
-    sha = hashlib.sha256(w.read_bytes()).hexdigest()
-    edit_meta(folder, lambda m: {**m, "weights_sha256": sha})
+CFG = STORE_CFG
 
 
 def test_pages_survive_hostile_entries_and_say_why_a_run_was_set_aside():
