@@ -15,11 +15,12 @@ from __future__ import annotations
 import base64
 import io
 import os
-import statistics
 import tempfile
-import time
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
+
+from bench.timing import median_ms
 
 os.environ.setdefault("PTCE_OFFLINE", "1")
 os.environ.setdefault("PTCE_HOME", tempfile.mkdtemp(prefix="ptce-bench-"))
@@ -56,15 +57,7 @@ def _send(fig) -> int:
     return len(pio.to_json(return_figure_from_figure_or_data(fig, validate_figure=True), validate=False))
 
 
-def _median_ms(fn, n: int, warmup: int = 2) -> float:
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(n):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return 1000 * statistics.median(times)
+_median_ms = partial(median_ms, warmup=2)  # this module's warm-up calls
 
 
 def feature_update(model: torch.nn.Sequential, x: torch.Tensor, ch: int, r: int, c: int) -> None:

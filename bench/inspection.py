@@ -4,25 +4,17 @@ without mult-adds (the fast path) against the same table with them (FlopCounterM
 from __future__ import annotations
 
 import copy
-import statistics
-import time
+from functools import partial
 
 import torch
 from torch import nn
 
+from bench.timing import median_ms
 from core.config import ModelConfig
 from core.inspection import activations, layer_table
 from core.models import build_model
 
-
-def _median_ms(fn, repeats: int) -> float:
-    fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return 1000 * statistics.median(times)
+_median_ms = partial(median_ms, warmup=1)  # this module's warm-up calls
 
 
 def _previous_layer_table(model: nn.Module, input_shape: tuple[int, ...]) -> int:

@@ -9,10 +9,11 @@ Run alone: `python -m bench.layer_pages`.
 from __future__ import annotations
 
 import os
-import statistics
 import tempfile
-import time
+from functools import partial
 from pathlib import Path
+
+from bench.timing import median_ms
 
 os.environ.setdefault("PTCE_OFFLINE", "1")
 os.environ.setdefault("PTCE_HOME", tempfile.mkdtemp(prefix="ptce-bench-"))
@@ -20,15 +21,7 @@ os.environ.setdefault("PTCE_HOME", tempfile.mkdtemp(prefix="ptce-bench-"))
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _median_ms(fn, n: int, warmup: int = 1) -> float:
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(n):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return 1000 * statistics.median(times)
+_median_ms = partial(median_ms, warmup=1)  # this module's warm-up calls
 
 
 def _row(name: str, ms: float, target: str = "") -> dict:

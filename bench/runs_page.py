@@ -8,11 +8,12 @@ Run alone: `python -m bench.runs_page`; `python -m bench.runs_page --fill HOME N
 from __future__ import annotations
 
 import os
-import statistics
 import sys
 import tempfile
-import time
+from functools import partial
 from pathlib import Path
+
+from bench.timing import median_ms
 
 os.environ.setdefault("PTCE_OFFLINE", "1")
 os.environ.setdefault("PTCE_HOME", tempfile.mkdtemp(prefix="ptce-bench-"))
@@ -63,13 +64,7 @@ def fill_store(root: Path, n: int) -> int:
     return added
 
 
-def _median_ms(fn, n: int) -> float:
-    times = []
-    for _ in range(n):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return 1000 * statistics.median(times)
+_median_ms = partial(median_ms, warmup=0)  # this module's warm-up calls
 
 
 def rows(n: int = 7) -> list[dict]:
