@@ -125,11 +125,12 @@ def train_and_watch(browser, url: str, sessions: int, timeout_ms: int = 600_000)
 
 
 def move_a_slider(page, steps: int = 2) -> None:
-    """Keyboard on the first slider thumb: what a learner does with the arrow keys."""
-    thumb = page.get_by_role("slider").first
-    thumb.focus()
+    """Keyboard on the first slider thumb: what a learner does with the arrow keys. Each press reruns the
+    page, which may re-render the thumb, so the locator is resolved again and the rerun awaited before the
+    next press (with generous timeouts: under load a rerun can take many seconds)."""
     for _ in range(steps):
-        thumb.press("ArrowRight")
+        page.get_by_role("slider").first.press("ArrowRight", timeout=120_000)
+        page.locator("[data-testid='stStatusWidget']").wait_for(state="hidden", timeout=120_000)
 
 
 def tour(page, base: str, rounds: int) -> int:

@@ -11,7 +11,7 @@ from job_trainers import TEST_TRAINERS, CrashConfig, HangConfig
 
 from core.config import ModelConfig, Paths, TrainConfig
 from core.data import load_sample
-from core.jobs import STOPPED, Jobs, pool_size
+from core.jobs import STOPPED, Job, Jobs, pool_size
 from core.store import RunStore
 from core.train import fit
 
@@ -37,17 +37,23 @@ def test_pool_size_follows_the_cores():
     assert [pool_size(n) for n in (1, 2, 3, 8, 16)] == [1, 1, 1, 4, 8]
 
 
-def test_submit_streams_progress_and_stores_the_run_pytorch_would_train(pool, home):
-    seen: list[int] = []
-    job = pool.submit(TINY)
-    while not job.done.wait(0.05):
+def test_submit_streams_progress_and_stores_the_run_pytorch_would_train(pool, home, monkeypatch):
+    seen: list[int] = []  # the job's length after each progress message the server received
+    receive = Job._progress
+
+    def record(job: Job, p) -> None:
+        receive(job, p)
         seen.append(len(job.step_loss))
+
+    monkeypatch.setattr(Job, "_progress", record)
+    job = pool.submit(TINY)
+    assert job.done.wait(WAIT_S)
     assert job.error == "" and job.status == "ok" and job.trained
     stored = RunStore(home.runs).load(TINY)
     assert stored is not None
     assert job.step_loss == stored.history.step_loss and job.fraction == 1.0  # what streamed is what was stored
     assert job.val_acc == stored.history.val_acc and len(job.val_acc) == TINY.epochs
-    assert len(set(seen)) > 2  # the server saw it grow, not only the end
+    assert len(seen) >= TINY.epochs and seen == sorted(seen) and seen[0] < seen[-1]  # it grew, not only the end
     here = fit(TINY, load_sample(), torch.device("cpu"))  # the same config trained in this process
     for k, v in here.state.items():
         torch.testing.assert_close(stored.state[k], v, rtol=1e-4, atol=1e-5)
