@@ -12,7 +12,7 @@ from core.inspection import top_level
 from core.models import architecture
 from ui.code import TRAINING_CAPTION, code_panel
 from ui.inspection import layer_table
-from ui.path import next_step
+from ui.path import next_step, stop_here
 from ui.predictions import predictions_panel
 from ui.training import config_controls, run_overlay, training_panel
 
@@ -44,7 +44,7 @@ st.subheader("2 · Train")
 stored = training_panel(cfg, key="fc")
 code_panel(training_code(cfg), caption=TRAINING_CAPTION)
 if stored is None:
-    st.stop()
+    stop_here(__file__)
 run, model = stored
 run_overlay(cfg, key="fc")
 

@@ -7,7 +7,7 @@ from ui.shell import ensure_navigation  # first: sets the OpenMP wait policy bef
 import streamlit as st
 
 from ui import runs as R
-from ui.path import next_step
+from ui.path import next_step, stop_here
 
 ensure_navigation()
 st.title(":material/monitoring: Training runs")
@@ -22,7 +22,7 @@ if not summaries:
             "a run below, and it appears here.", icon=":material/inbox:")
     st.page_link("pages/fully_connected.py", label="Go to the Fully connected net page", icon=":material/hub:")
     R.import_box()
-    st.stop()
+    stop_here(__file__)
 
 shown = R.filter_and_sort(R.table(summaries))
 ticked = R.run_table(shown, summaries)

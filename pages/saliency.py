@@ -11,7 +11,7 @@ import streamlit as st
 from core.attribution import METHODS, AttributionSpec, MethodUnavailable, attribution_code, unavailable_reason
 from core.figures.attribution import SIGNS, View, attribution_png, explanation, side_by_side, top_classes
 from ui import saliency as ui
-from ui.path import next_step
+from ui.path import next_step, stop_here
 
 K = "sal"
 ensure_navigation()
@@ -23,17 +23,17 @@ choices, notes = ui.model_choices()
 for note in notes:
     st.info(note, icon=":material/info:")
 if not choices:
-    st.stop()
+    stop_here(__file__)
 choice = choices[st.selectbox("Model", list(choices), format_func=lambda k: choices[k].label, key=f"{K}_model")]
 model = ui.load_model(choice)
 raw = ui.image_source(K, choice)
 if model is None or raw is None:
-    st.stop()
+    stop_here(__file__)
 prepared = ui.prepare(choice, raw)
 if prepared is None:
     st.error("No digit stands out from the paper in this picture. Photograph one dark digit on white paper, "
              "filling most of the frame.", icon=":material/error:")
-    st.stop()
+    stop_here(__file__)
 
 c_in, c_pred = st.columns([1, 2])
 c_in.image(prepared.view, caption=f"What the model sees: {prepared.view.shape[1]}×{prepared.view.shape[0]}"

@@ -11,7 +11,7 @@ from core.figures.transfer import STATE_WORDS, block_strip, frozen_map, gradient
 from core.transfer import STRATEGIES, anatomy, conclusion, strategy_code
 from ui import transfer
 from ui.code import code_panel
-from ui.path import next_step
+from ui.path import next_step, stop_here
 
 ensure_navigation()
 st.title(":material/model_training: Transfer learning")
@@ -78,7 +78,7 @@ if runs:
     st.markdown(conclusion(transfer.results(runs)))
 if run is None:
     st.caption("Train a strategy to see its gradients, filters, predictions and confusion matrix.")
-    st.stop()
+    stop_here(__file__)
 
 st.subheader("5 · Inside the trained model")
 ev = transfer.evaluation(cfg)

@@ -170,10 +170,13 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(home: Path, port: int | None = None) -> tuple[subprocess.Popen, str]:
-    """A fresh `streamlit run streamlit_app.py` on a free localhost port; returns (process, base URL)."""
+def start_server(home: Path, port: int | None = None, env: dict[str, str | None] | None = None,
+                 ) -> tuple[subprocess.Popen, str]:
+    """A fresh `streamlit run streamlit_app.py` on a free localhost port; returns (process, base URL).
+    `env`: variables to set for the server on top of the offline defaults (None removes one)."""
     port = port or _free_port()
-    env = {**os.environ, "PTCE_HOME": str(home), "PTCE_OFFLINE": "1"}
+    env = {k: v for k, v in {**os.environ, "PTCE_HOME": str(home), "PTCE_OFFLINE": "1", **(env or {})}.items()
+           if v is not None}
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.port", str(port),
          "--server.headless", "true", "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
@@ -191,9 +194,9 @@ def start_server(home: Path, port: int | None = None) -> tuple[subprocess.Popen,
 
 
 @contextmanager
-def running_server(home: Path) -> Iterator[str]:
-    """A fresh app server for the block; yields its base URL and stops it afterwards."""
-    proc, url = start_server(home)
+def running_server(home: Path, env: dict[str, str | None] | None = None) -> Iterator[str]:
+    """A fresh app server for the block (`env` as in start_server); yields its base URL and stops it afterwards."""
+    proc, url = start_server(home, env=env)
     try:
         yield url
     finally:

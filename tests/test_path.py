@@ -7,6 +7,7 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
+from conftest import page_app
 from ui.path import PATH, following
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -47,3 +48,21 @@ def test_pages_show_the_link_to_the_next_page_and_what_to_try():
     assert [(e.proto.page, e.proto.label) for e in at.get("page_link")] == [
         ("fully_connected", "Next: **Fully connected net**")]
     assert following("pages/tensors.py").try_this in [c.value for c in at.caption]
+
+
+def test_no_page_stops_without_its_next_link():
+    """Every early stop goes through ui.path.stop_here, which draws the "Next: ..." link before stopping."""
+    for page in REGISTERED:
+        calls = [ast.unparse(n.func) for n in ast.walk(ast.parse((ROOT / page).read_text())) if isinstance(n, ast.Call)]
+        assert "st.stop" not in calls, f"{page}: use stop_here(__file__) instead of st.stop()"
+
+
+def test_an_early_stop_still_shows_the_next_link():
+    """The Fully connected page stops before its inspection sections while the config is untrained: the link to
+    the next page and what to try there are still its last lines."""
+    at = page_app("fully_connected", query={"hidden": "32", "ep": "3", "seed": "4242"})  # never trained in tests
+    assert any("Estimated training time" in i.value for i in at.info)  # the untrained, early-stop path
+    assert "fc_units" not in [s.key for s in at.slider]
+    stop = following("pages/fully_connected.py")
+    assert at.markdown[-1].value == f"Next: **{stop.title}**"  # a page run alone: the link drawn as text
+    assert at.caption[-1].value == stop.try_this

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NoReturn
 
 import streamlit as st
 
@@ -72,3 +73,10 @@ def next_step(page_file: str) -> None:
         except st.errors.StreamlitAPIException:  # the page run on its own (tests): no navigation to link into
             st.markdown(label)
         st.caption(stop.try_this)
+
+
+def stop_here(page_file: str) -> NoReturn:
+    """End the page early (nothing trained yet, no picture, no model), still with its link to the next page.
+    Every early stop goes through here: `stop_here(__file__)` instead of `st.stop()`."""
+    next_step(page_file)
+    st.stop()

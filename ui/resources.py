@@ -71,7 +71,11 @@ def _download_attempt() -> _DownloadAttempt:
 
 
 def ensure_mnist_download() -> None:
-    """First use, when online: download full MNIST with a visible progress bar (once per process)."""
+    """First use, when online: download full MNIST with a visible progress bar (once per process).
+
+    The bar is drawn in the sidebar, beside the data status, never in the page: an element that only the first
+    run draws would shift every element after it on the next run, and the browser then rebuilds them (the Draw
+    page's canvas lost its strokes on a first visit straight to /draw; issue 10, item 3)."""
     attempt = _download_attempt()
     if not attempt.lock.acquire(blocking=False):  # another session is downloading: say so while waiting
         limit = DownloadLimits()
@@ -81,7 +85,7 @@ def ensure_mnist_download() -> None:
         if attempt.tried or full_available(paths().data) or os.environ.get(OFFLINE_ENV) == "1":
             return
         attempt.tried = True
-        bar = st.progress(0.0, text="Downloading full MNIST (first start only)…")
+        bar = st.sidebar.progress(0.0, text="Downloading full MNIST (first start only)…")
         try:
             download_mnist(paths().data, lambda f, m: bar.progress(min(f, 1.0), text=m))
         except Exception as e:  # noqa: BLE001 - the sidebar explains the fallback
