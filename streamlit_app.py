@@ -4,7 +4,7 @@ Registers every page in pages/ with st.navigation, so every visit (also a first
 visit straight to a page's URL) runs this script first: page config, thread
 count and the sidebar status are the same everywhere.
 """
-from ui.shell import sidebar_status  # first: sets OMP_WAIT_POLICY before torch loads
+from ui.shell import layout_rules, sidebar_status  # first: sets OMP_WAIT_POLICY before torch loads
 
 # isort: split
 
@@ -14,6 +14,7 @@ from ui import resources
 
 st.set_page_config(page_title="PyTorch Concept Explorer", page_icon=":material/school:", layout="wide")
 resources.configure_threads()
+layout_rules()
 
 PAGES = {
     "Start": [

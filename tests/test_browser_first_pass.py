@@ -51,14 +51,14 @@ def settled(page, timeout: float = 90_000) -> None:
 
 # ------------------------------------------------------------------ item 2: tabs and the legend
 JUMP_PROBE = """() => {
-    // Every animation frame until stopped: where the tab bar is on screen and how far the page is scrolled.
+    // Every animation frame until stopped: where the tab bar is on screen and how far the page is scrolled
+    // (Streamlit scrolls its main element, not the window: both are counted).
     const bar = document.querySelector("[data-testid='stTabs'] [role='tablist']");
-    const scroller = [document.scrollingElement, ...document.querySelectorAll("section, div")]
-        .find(e => e.scrollTop > 0) || document.scrollingElement;
+    const main = document.querySelector("[data-testid='stMain']");
     window.__jump = {tops: [], scrolls: [], run: true};
     const tick = () => {
         window.__jump.tops.push(bar.getBoundingClientRect().top);
-        window.__jump.scrolls.push(scroller.scrollTop + window.scrollY);
+        window.__jump.scrolls.push(main.scrollTop + window.scrollY);
         if (window.__jump.run) requestAnimationFrame(tick);
     };
     tick();
@@ -72,7 +72,8 @@ def test_switching_convolutions_tabs_does_not_move_the_page(server_with_runs, sm
     settled(page)
     bar = page.locator("[data-testid='stTabs'] [role='tablist']").first
     bar.scroll_into_view_if_needed()
-    page.mouse.wheel(0, 250)  # the tab bar high in the window, the tall tab below it: the case that jumped
+    page.mouse.move(800, 400)  # over the page, not the sidebar
+    page.mouse.wheel(0, bar.bounding_box()["y"] - 60)  # the tab bar near the window's top: the case that jumped
     page.wait_for_timeout(500)
     for label, content in TABS.items():
         tab = page.get_by_role("tab", name=label, exact=True)
@@ -98,8 +99,13 @@ def test_a_legend_click_hides_only_that_curve(server_with_runs, small_page):
     page.goto(f"{server_with_runs}/convolutions?hidden=16&ep=1&seed={TINY_SEED}")
     settled(page)
     chart = page.locator("[data-testid='stPlotlyChart']").filter(has_text="train loss (raw, per batch)").first
-    chart.scroll_into_view_if_needed()
-    chart.locator(".legendtext", has_text="train loss (raw, per batch)").click()
+    entry = chart.locator("g.traces", has_text="train loss (raw, per batch)").locator("rect.legendtoggle")
+    entry.scroll_into_view_if_needed()
+    page.mouse.move(800, 400)
+    page.mouse.wheel(0, entry.bounding_box()["y"] - 400)  # the entry mid-window, clear of the app's header
+    page.wait_for_timeout(300)
+    box = entry.bounding_box()
+    page.mouse.click(box["x"] + 60, box["y"] + box["height"] / 2)  # where the learner clicks: on its name
     page.wait_for_timeout(500)
     visible = chart.locator(".js-plotly-plot").evaluate("gd => gd._fullData.map(t => [t.name, t.visible])")
     hidden = [name for name, v in visible if v != True]  # noqa: E712 (plotly's "legendonly" is truthy)
