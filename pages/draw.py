@@ -37,6 +37,7 @@ st.markdown("Draw one digit, 0–9, big and in the middle. It is turned into a 2
 data = resources.mnist()
 c_canvas, c_steps = st.columns([2, 3])
 with c_canvas:
+    st.space("small")  # room for the canvas toolbar, which floats above the canvas, clear of the sentence above
     drawing = st_canvas(stroke_width=20, stroke_color="#000000", background_color="#FFFFFF", height=280, width=280,
                         drawing_mode="freedraw", return_image_data=True,
                         key=f"{K}_canvas_{st.session_state.get(f'{K}_canvas_n', 0)}")

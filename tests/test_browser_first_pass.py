@@ -162,6 +162,11 @@ def test_strokes_stay_and_add_up_on_a_first_visit_straight_to_draw(browser, tmp_
             assert (both & first).sum() > 0.95 * first.sum(), "the second stroke erased the first"
             assert both.sum() > first.sum() + 500, "the second stroke is not on the canvas"
             assert page.locator(EXCEPTION).count() == 0
+            toolbar = page.locator(".dc-toolbar-card").first.bounding_box()  # shown above the canvas on hover
+            intro = page.get_by_text("Draw one digit, 0–9").bounding_box()
+            assert toolbar["y"] >= intro["y"] + intro["height"], "the canvas toolbar covers the intro sentence"
+            SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+            save_full_page(page, SCREENSHOTS / "draw-two-strokes.png")
         finally:
             context.close()
 
