@@ -78,9 +78,16 @@ def running_server(home: Path, settings: ServerSettings = ServerSettings(),
 
 
 def proc_status(pid: int) -> dict[str, int]:
-    """Threads and resident memory (MiB) of a process, from /proc/<pid>/status."""
+    """Threads, resident memory (MiB) and inotify watches of a process, from /proc/<pid>."""
     fields = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line)
-    return {"threads": int(fields["Threads"]), "rss_mib": int(fields["VmRSS"].split()[0]) // 1024}
+    watches = 0
+    for info in Path(f"/proc/{pid}/fdinfo").iterdir():
+        try:
+            watches += sum(line.startswith("inotify") for line in info.read_text().splitlines())
+        except OSError:  # the descriptor closed meanwhile
+            pass
+    return {"threads": int(fields["Threads"]), "rss_mib": int(fields["VmRSS"].split()[0]) // 1024,
+            "inotify_watches": watches}
 
 
 def settle_threads(pid: int, target: int, timeout_s: float = 30.0) -> int:
@@ -192,7 +199,8 @@ def server_rows(browser, settings: ServerSettings, seed: int, alone_s: float) ->
         threads_back = settle_threads(proc.pid, base_threads)
         rows.append(row(f"Server after 1 + 6 sessions ({settings.label()})", after["rss_mib"], "MiB RSS",
                         note=f"{before['rss_mib']} MiB after warm-up; threads {base_threads} before, "
-                             f"{after['threads']} with sessions, {threads_back} after they closed"))
+                             f"{after['threads']} with sessions, {threads_back} after they closed; "
+                             f"{after['inotify_watches']} inotify watches"))
     return rows
 
 
