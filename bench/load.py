@@ -115,11 +115,12 @@ def train_and_watch(browser, url: str, sessions: int, timeout_ms: int = 600_000)
     contexts = [browser.new_context(viewport={"width": 1200, "height": 900}) for _ in range(sessions)]
     try:
         pages = [open_page(c, url, "Estimated training time") for c in contexts]
+        buttons = [page.get_by_role("button", name="Train", exact=True) for page in pages]
+        for button in buttons:  # the page draws in steps: the text above can show before the button
+            button.wait_for(timeout=timeout_ms)
         t0 = time.perf_counter()
-        for page in pages:
-            button = page.get_by_role("button", name="Train", exact=True)
-            if button.count():
-                button.click()
+        for button in buttons:  # all press Train: one job, the others join it
+            button.click()
         seen = []
         for page in pages:
             page.get_by_text(STORED).wait_for(timeout=timeout_ms)
