@@ -47,14 +47,15 @@ def surface_view() -> None:
     name = c1.selectbox("Surface", list(SURFACE_LABELS), format_func=SURFACE_LABELS.get, key="opt_surface")
     cond = c2.slider("Conditioning (steep ÷ flat)", 1.0, 50.0, 10.0, 1.0, key="opt_cond",
                      disabled=name != "bowl", help="Bowl only: the ratio of the steepest to the flattest curvature.")
-    momentum = c3.slider("Momentum β (SGD + momentum)", 0.0, 0.99, 0.9, 0.01, key="opt_momentum")
+    momentum = c3.slider("Momentum β", 0.0, 0.99, 0.9, 0.01, key="opt_momentum",
+                         help="SGD + momentum only: the share of the last step kept in the next.")
     surface = Surface(name, cond if name == "bowl" else 10.0)
     steps = c4.slider("Steps", 1, 2000, surface.default_steps, key=f"opt_steps_{name}")
-    p1, p2 = st.columns([4, 1], vertical_alignment="bottom")
+    p1, p2 = st.columns([3, 1], vertical_alignment="bottom")
     picked = p1.pills("Optimizers", list(OPT_LABELS), selection_mode="multi", default=list(OPT_LABELS),
                       format_func=OPT_LABELS.get, key="opt_chosen")  # every chosen one stays visible
     chosen = [o for o in OPT_LABELS if o in (picked or ())]  # always in the table's order
-    p2.button("Tuned learning rates", icon=":material/tune:", key="opt_tuned", on_click=_tuned, args=(name,),
+    p2.button("Tuned rates", icon=":material/tune:", key="opt_tuned", on_click=_tuned, args=(name,),
               help="Every learning rate back at its tuned default for this surface.")
     lrs = {}
     for col, o in zip(st.columns(len(OPT_LABELS)), chosen):  # one learning rate per chosen optimizer, in a row

@@ -172,7 +172,7 @@ def test_click_a_feature_map_pixel_to_take_it_apart(app_server, page_at):
     chart = page.locator(".st-key-conv_ar_out_img")
     for r, c in ((5, 20), (22, 3)):
         chart.scroll_into_view_if_needed()
-        area = chart.locator(".nsewdrag").first.bounding_box()  # the plotted 28×28 pixels
+        area = chart.locator(".heatmaplayer image").first.bounding_box()  # the drawn 28×28 pixels
         page.mouse.click(area["x"] + (c + 0.5) * area["width"] / 28, area["y"] + (r + 0.5) * area["height"] / 28)
         page.get_by_text(f"output pixel ({r}, {c})").wait_for(timeout=60_000)
         success = page.get_by_text(re.compile(rf"PyTorch holds .* at \({r}, {c}\): the same as by hand"))

@@ -194,7 +194,7 @@ def _one_value(model: nn.Module, acts: dict[str, torch.Tensor], key: str) -> Non
     a1.plotly_chart(image(in_map, f"{src}: the window it reads, rows {t}–{b - 1}, cols {le}–{ri - 1}", 320,
                           diverging=layer_name == "conv2", show_scale=False, box=(t, b, le, ri)),
                     key=f"{key}_ar_in_img")
-    a2.plotly_chart(image(out[ch].cpu().numpy(), f"{layer_name} ch {ch}: click a pixel · ({r}, {c}) outlined", 320,
+    a2.plotly_chart(image(out[ch].cpu().numpy(), f"{layer_name} ch {ch}: pixel ({r}, {c})", 320,
                           diverging=True, show_scale=False, box=(r, r + 1, c, c + 1), clickable=True),
                     key=f"{key}_ar_out_img", on_select=partial(_pixel_clicked, key), selection_mode="points")
     st.plotly_chart(conv_figures.arithmetic(step.patch[in_ch], step.kernel[in_ch], step.products[in_ch], in_ch,

@@ -89,6 +89,8 @@ def image(img: np.ndarray, title: str = "", height: int = 220, diverging: bool =
                                       hover=f"row %{{customdata[0]}}, col %{{customdata[1]}}: "
                                             f"{value.replace('z', 'customdata[2]')} — click to pick it"))
         layout.update(base.CLICK_LAYOUT)
+        layout["xaxis"]["range"] = [-0.5, w - 0.5]  # the markers would pad the autorange
+        layout["yaxis"].update(range=[h - 0.5, -0.5], autorange=False)  # row 0 on top
     return figure(data, layout)
 
 
