@@ -14,6 +14,7 @@ from core.figures.training import Curve, run_curves
 from core.optim2d import (
     DEFAULT_LR,
     LEARNING_RATES,
+    STILL_ON_ITS_WAY,
     SURFACE_LABELS,
     OptimSpec,
     Surface,
@@ -68,9 +69,11 @@ def surface_view() -> None:
     start = (s1.slider("Start x", *surface.xrange, sx, 0.05, key=f"opt_sx_{name}"),
              s2.slider("Start y", *surface.yrange, sy, 0.05, key=f"opt_sy_{name}"))
     st.latex(surface.latex())
+    short = [OPT_LABELS[o] for o in chosen if (name, o) in STILL_ON_ITS_WAY]
     st.caption(f"A fair race: each optimizer at its own tuned learning rate for this surface (one with which it "
                f"reaches the minimum within the default {surface.default_steps:,} steps), from the same start, for "
-               "the same number of steps.")
+               "the same number of steps." + "".join(f" {o} is the exception here: even its best stable rate is still "
+                                                    "on its way (see below)." for o in short))
     try:
         for spec in specs.values():
             check_settings(spec, steps, start)

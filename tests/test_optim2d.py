@@ -7,6 +7,7 @@ from core.errors import InputError
 from core.optim2d import (
     DEFAULT_LR,
     LEARNING_RATES,
+    STILL_ON_ITS_WAY,
     SURFACE_LABELS,
     OptimSpec,
     Surface,
@@ -126,14 +127,21 @@ def test_the_default_table_covers_every_surface_and_optimizer():
 @pytest.mark.parametrize("name", list(OPT_LABELS))
 def test_every_tuned_default_reaches_the_minimum_within_the_default_steps(surface, name):
     """The race is fair: each optimizer at its own default gets there (trajectory is the torch.optim loop: see
-    test_path_equals_manual_torch_optim_loop)."""
+    test_path_equals_manual_torch_optim_loop) — but plain SGD on Rosenbrock, whose best stable rate is too slow."""
     spec = default_spec(surface.name, name)
     traj = trajectory(surface, spec, surface.default_start, surface.default_steps)
     assert traj.diverged_at is None
-    assert min(np.hypot(*(traj.path[-1] - m)) for m in surface.minima) < surface.near
     verdict = diagnose(surface, traj, surface.default_start)
-    assert verdict.verdict == "converged" and not verdict.warn, verdict.text
-    assert "reached a minimum" in verdict.text and "Lower the learning rate" not in verdict.text
+    assert "Lower the learning rate" not in verdict.text and not verdict.warn, verdict.text
+    if (surface.name, name) in STILL_ON_ITS_WAY:
+        assert verdict.verdict == "slow" and "valley problem" in verdict.text, verdict.text
+        assert traj.losses[-1] < 0.05 * traj.losses[0]  # well down the valley, and stable all the way
+        faster = trajectory(surface, OptimSpec(name, LEARNING_RATES[LEARNING_RATES.index(spec.lr) + 1]),
+                            surface.default_start, 200)
+        assert faster.diverged_at is not None  # the next rate of the list is no option
+        return
+    assert min(np.hypot(*(traj.path[-1] - m)) for m in surface.minima) < surface.near
+    assert verdict.verdict == "converged" and "reached a minimum" in verdict.text, verdict.text
 
 
 @pytest.mark.parametrize("condition", [1.0, 50.0])
