@@ -268,7 +268,7 @@ def _slow_advice(surface: Surface, traj: Trajectory, start: tuple[float, float])
     if spec.lr < 0.3 * limit:
         return (f"It stays stable up to lr ≈ {limit:.3g} on this way ({rule} with the steepest curvature λ = "
                 f"{lam:.3g} along it): raise the learning rate or give it more steps.")
-    return (f"lr = {spec.lr:g} is already close to the largest stable value on this way, {rule} = {limit:.3g} "
+    return (f"lr = {spec.lr:g} is already about the largest stable value on this way, {rule} = {limit:.3g} "
             f"(steepest curvature λ = {lam:.3g}), so a larger one would overshoot across the valley; along the "
             "flat valley floor the gradient is tiny, so each step is short. That is the valley problem: give it "
             "more steps, or use momentum or Adam, which build up speed along the floor.")

@@ -211,6 +211,14 @@ def app_server(tmp_path_factory) -> Iterator[str]:
         yield url
 
 
+@pytest.fixture(scope="module")
+def server_with_runs() -> Iterator[str]:
+    """Base URL of a fresh app server on this session's store, which holds the tiny Net2 and CNN runs."""
+    ensure_tiny_runs()
+    with running_server(Path(os.environ["PTCE_HOME"])) as url:
+        yield url
+
+
 @pytest.fixture(scope="session")
 def browser():
     """Debian's Chromium driven by Playwright (no browser download)."""

@@ -184,3 +184,24 @@ def test_click_a_feature_map_pixel_to_take_it_apart(app_server, page_at):
     assert page.locator("[data-testid='stException']").count() == 0
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "convolutions-click-a-pixel.png"), full_page=True)
+
+
+@pytest.mark.browser
+def test_click_a_confusion_matrix_cell_to_see_its_digits(server_with_runs, page_at):
+    """Issue 10, item 13, the other half: a click on a cell of the stored CNN's confusion matrix picks that
+    (true, predicted) pair, through the same clicked-cell helper as the feature map."""
+    from playwright.sync_api import expect
+
+    page = page_at(*LEARNER_VIEWPORT)
+    query = urlencode({"hidden": 16, "ep": 1, "seed": TINY_SEED, "conv_tab": "Mistakes"})  # the tiny stored CNN
+    page.goto(f"{server_with_runs}/convolutions?{query}")
+    chart = page.locator(".st-key-conv_cm")
+    chart.wait_for(timeout=120_000)
+    for true, pred in ((5, 3), (7, 7)):  # first visit shows the most frequent mistake: click two others
+        chart.scroll_into_view_if_needed()
+        area = chart.locator(".heatmaplayer image").first.bounding_box()  # the 10×10 cells
+        page.mouse.click(area["x"] + (pred + 0.5) * area["width"] / 10, area["y"] + (true + 0.5) * area["height"] / 10)
+        expect(page.locator(".st-key-conv_cm_true input")).to_have_value(str(true), timeout=60_000)
+        expect(page.locator(".st-key-conv_cm_pred input")).to_have_value(str(pred), timeout=30_000)
+    page.get_by_text("correctly classified 7s").wait_for(timeout=30_000)  # the diagonal cell, in words
+    assert page.locator("[data-testid='stException']").count() == 0
