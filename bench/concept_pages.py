@@ -66,11 +66,12 @@ def rows(n: int = 7, warmup: int = 2) -> list[dict]:
         at = _apptest(page)
         out.append(_row(f"{title} page rerun (AppTest, no training)", _median_ms(at, n, warmup)))
 
-    # Optimizers: moving a slider that changes every path (4 optimizers x 100 real torch.optim steps)
+    # Optimizers: moving a slider that changes every path (4 optimizers x the default steps of torch.optim)
+    from core.optim2d import Surface
     from ui import optim
 
     at = _apptest("optimizers")
-    out.append(_row("Optimizers page: slider that recomputes 4 paths x 100 steps",
+    out.append(_row(f"Optimizers page: slider that recomputes 4 paths x {Surface().default_steps} steps",
                     _median_ms(at, n, warmup, before=optim.optim_trajectory.clear),
                     "path cache cleared before each rerun"))
 

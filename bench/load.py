@@ -17,7 +17,7 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -90,6 +90,34 @@ def proc_status(pid: int) -> dict[str, int]:
             "inotify_watches": watches}
 
 
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU seconds used so far by these processes (from /proc/<pid>/stat; gone ones count 0)."""
+    total = 0.0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process below `pid` (children, their children, ...), from the parent ids in /proc."""
+    parent: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parent[int(stat.parent.name)] = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError):
+            continue
+    found, frontier = [], [pid]
+    while frontier:
+        kids = [p for p, pp in parent.items() if pp in frontier]
+        found += kids
+        frontier = kids
+    return found
+
+
 def settle_threads(pid: int, target: int, timeout_s: float = 30.0) -> int:
     """The server's thread count once it is back to `target` (or whatever it is after `timeout_s`)."""
     deadline = time.time() + timeout_s
@@ -109,9 +137,11 @@ def open_page(context, url: str, wait_text: str, timeout_ms: int = 180_000):
     return page
 
 
-def train_and_watch(browser, url: str, sessions: int, timeout_ms: int = 600_000) -> tuple[float, list[float]]:
+def train_and_watch(browser, url: str, sessions: int, timeout_ms: int = 600_000,
+                    before_close: Callable[[], None] = lambda: None) -> tuple[float, list[float]]:
     """`sessions` contexts open the same run's URL and all press Train (one job); seconds from the first
-    click until the first session shows the stored run, and until each one does."""
+    click until the first session shows the stored run, and until each one does. `before_close` runs once
+    every session shows it, while their tabs still exist."""
     contexts = [browser.new_context(viewport={"width": 1200, "height": 900}) for _ in range(sessions)]
     try:
         pages = [open_page(c, url, "Estimated training time") for c in contexts]
@@ -126,6 +156,7 @@ def train_and_watch(browser, url: str, sessions: int, timeout_ms: int = 600_000)
             page.get_by_text(STORED).wait_for(timeout=timeout_ms)
             seen.append(time.perf_counter() - t0)
             assert exceptions(page) == 0
+        before_close()
         return min(seen), seen
     finally:
         for c in contexts:
@@ -189,13 +220,25 @@ def server_rows(browser, settings: ServerSettings, seed: int, alone_s: float) ->
         warm.close()
         before = proc_status(proc.pid)
         base_threads = settle_threads(proc.pid, 0, timeout_s=5)
+        workers = descendants(proc.pid)  # the training pool, started by the warm-up
         for sessions, offset in ((1, 1), (6, 2)):
-            first, seen = train_and_watch(browser, f"{url}/{RUN_URL.format(seed=seed + offset)}", sessions)
+            cpu: list[list[float]] = []
+
+            def sample(cpu: list[list[float]] = cpu) -> None:  # server, worker, browser (tabs come and go)
+                browsers = [p for p in descendants(os.getpid()) if p != proc.pid and p not in workers]
+                cpu.append([cpu_seconds([proc.pid]), cpu_seconds(workers), cpu_seconds(browsers)])
+
+            sample()
+            first, seen = train_and_watch(browser, f"{url}/{RUN_URL.format(seed=seed + offset)}", sessions,
+                                          before_close=sample)
+            server_s, worker_s, browser_s = (b - a for a, b in zip(*cpu))
             tag = f"{sessions} session{'s' if sessions > 1 else ''} watching ({settings.label()})"
             rows.append(row(f"Net2 h512 bs16 5 ep: Train -> stored run shown, {tag}", max(seen), "s",
                             baseline=round(alone_s, 3), ratio=round(max(seen) / alone_s, 2),
                             target="within 1.5× of alone", met=bool(max(seen) <= 1.5 * alone_s),
-                            note=f"first session {first:.1f} s"))
+                            note=f"first session {first:.1f} s; CPU s meanwhile: server {server_s:.1f}, "
+                                 f"training worker {worker_s:.1f}, browser tabs {browser_s:.1f} (on this "
+                                 f"machine's {os.cpu_count()} cores too)"))
         after = proc_status(proc.pid)
         threads_back = settle_threads(proc.pid, base_threads)
         rows.append(row(f"Server after 1 + 6 sessions ({settings.label()})", after["rss_mib"], "MiB RSS",

@@ -11,7 +11,16 @@ from core.config import default_config
 from core.errors import InputError
 from core.figures import optim as optim_figures
 from core.figures.training import Curve, run_curves
-from core.optim2d import SURFACE_LABELS, OptimSpec, Surface, check_settings, optim_code
+from core.optim2d import (
+    DEFAULT_LR,
+    LEARNING_RATES,
+    STILL_ON_ITS_WAY,
+    SURFACE_LABELS,
+    OptimSpec,
+    Surface,
+    check_settings,
+    optim_code,
+)
 from core.optimizers import OPTIMIZER_LABELS
 from core.optimizers import SURFACE_OPTIMIZER_LABELS as OPT_LABELS  # the 2-D surfaces offer RMSprop too
 from ui import optim, resources
@@ -28,45 +37,64 @@ tab_2d, tab_model = st.tabs(["On a 2-D loss surface", "On the real model (Fully 
 LRS = [*LR_CHOICES, 100.0]  # the training controls' choices, plus one that always diverges
 
 
+def _tuned(surface: str) -> None:
+    """Put every learning-rate slider of `surface` back at its tuned default."""
+    st.session_state.update({f"opt_lr_{surface}_{o}": DEFAULT_LR[surface][o] for o in OPT_LABELS})
+
+
 @st.fragment
 def surface_view() -> None:
-    c1, c2, c3 = st.columns(3)
+    c1, c2, c3, c4 = st.columns(4)
     name = c1.selectbox("Surface", list(SURFACE_LABELS), format_func=SURFACE_LABELS.get, key="opt_surface")
-    cond = c1.slider("Conditioning (steep ÷ flat curvature)", 1.0, 50.0, 10.0, 1.0, key="opt_cond",
-                     disabled=name != "bowl")
+    cond = c2.slider("Conditioning (steep ÷ flat)", 1.0, 50.0, 10.0, 1.0, key="opt_cond",
+                     disabled=name != "bowl", help="Bowl only: the ratio of the steepest to the flattest curvature.")
+    momentum = c3.slider("Momentum β", 0.0, 0.99, 0.9, 0.01, key="opt_momentum",
+                         help="SGD + momentum only: the share of the last step kept in the next.")
     surface = Surface(name, cond if name == "bowl" else 10.0)
-    chosen = c2.multiselect("Optimizers", list(OPT_LABELS), default=list(OPT_LABELS), format_func=OPT_LABELS.get,
-                            key="opt_chosen")
-    lr = c2.select_slider("Learning rate", LRS, value=0.001 if name == "rosenbrock" else 0.1, key=f"opt_lr_{name}",
-                          format_func=lambda v: f"{v:g}")
-    momentum = c3.slider("Momentum β (SGD + momentum)", 0.0, 0.99, 0.9, 0.01, key="opt_momentum")
-    steps = c3.slider("Steps", 1, 500, 100, key="opt_steps")
+    steps = c4.slider("Steps", 1, 2000, surface.default_steps, key=f"opt_steps_{name}")
+    p1, p2 = st.columns([3, 1], vertical_alignment="bottom")
+    picked = p1.pills("Optimizers", list(OPT_LABELS), selection_mode="multi", default=list(OPT_LABELS),
+                      format_func=OPT_LABELS.get, key="opt_chosen")  # every chosen one stays visible
+    chosen = [o for o in OPT_LABELS if o in (picked or ())]  # always in the table's order
+    p2.button("Tuned rates", icon=":material/tune:", key="opt_tuned", on_click=_tuned, args=(name,),
+              help="Every learning rate back at its tuned default for this surface.")
+    lrs = {}
+    for col, o in zip(st.columns(len(OPT_LABELS)), chosen):  # one learning rate per chosen optimizer, in a row
+        st.session_state.setdefault(f"opt_lr_{name}_{o}", DEFAULT_LR[name][o])
+        lrs[o] = col.select_slider(f"{OPT_LABELS[o]} learning rate", LEARNING_RATES, key=f"opt_lr_{name}_{o}",
+                                   format_func=lambda v: f"{v:g}")
+    specs = {o: OptimSpec(o, float(lrs[o]), momentum) for o in chosen}
     sx, sy = surface.default_start
     s1, s2 = st.columns(2)
     start = (s1.slider("Start x", *surface.xrange, sx, 0.05, key=f"opt_sx_{name}"),
              s2.slider("Start y", *surface.yrange, sy, 0.05, key=f"opt_sy_{name}"))
     st.latex(surface.latex())
+    short = [OPT_LABELS[o] for o in chosen if (name, o) in STILL_ON_ITS_WAY]
+    st.caption(f"A fair race: each optimizer at its own tuned learning rate for this surface (one with which it "
+               f"reaches the minimum within the default {surface.default_steps:,} steps), from the same start, for "
+               "the same number of steps." + "".join(f" {o} is the exception here: even its best stable rate is still "
+                                                    "on its way (see below)." for o in short))
     try:
-        for o in chosen:
-            check_settings(OptimSpec(o, lr, momentum), steps, start)
-        trajs = {OPT_LABELS[o]: optim.optim_trajectory(surface, OptimSpec(o, lr, momentum), start, steps)
-                 for o in chosen}
+        for spec in specs.values():
+            check_settings(spec, steps, start)
+        trajs = {o: optim.optim_trajectory(surface, spec, start, steps) for o, spec in specs.items()}
     except InputError as e:
         show_input_error(e, "Can't run these settings")
         return
+    legend = {o: f"{OPT_LABELS[o]} · lr {specs[o].lr:g}" for o in trajs}
     xs, ys, Z = optim.surface_grid(surface)
-    title = f"{SURFACE_LABELS[name]} · lr {lr:g} · {steps} steps"
-    st.plotly_chart(optim_figures.contour_paths(xs, ys, Z, {k: t.path for k, t in trajs.items()}, surface.minima,
-                                     name == "rosenbrock", title), key="opt_contour")
+    title = f"{SURFACE_LABELS[name]} · {steps} steps · each optimizer at its own learning rate"
+    st.plotly_chart(optim_figures.contour_paths(xs, ys, Z, {legend[o]: t.path for o, t in trajs.items()},
+                                                surface.minima, name == "rosenbrock", title), key="opt_contour")
     if not trajs:
         st.info("Pick at least one optimizer.")
         return
     for t in trajs.values():
-        msg = optim.optim_explanation(surface, t, start)
-        (st.warning if t.diverged_at or "left the plotted" in msg else st.caption)(msg)
-    losses = {k: t.losses for k, t in trajs.items()}
+        verdict = optim.optim_diagnosis(surface, t, start)
+        (st.warning if verdict.warn else st.caption)(verdict.text)
+    losses = {legend[o]: t.losses for o, t in trajs.items()}
     st.plotly_chart(optim_figures.loss_per_step(losses, log_y=name != "saddle"), key="opt_losscurve")
-    which = st.selectbox("Code for", list(trajs), key="opt_code_for")
+    which = st.selectbox("Code for", list(trajs), format_func=OPT_LABELS.get, key="opt_code_for")
     code_panel(optim_code(surface, trajs[which].spec, start, steps))
 
 

@@ -214,6 +214,14 @@ def app_server(tmp_path_factory) -> Iterator[str]:
         yield url
 
 
+@pytest.fixture(scope="module")
+def server_with_runs() -> Iterator[str]:
+    """Base URL of a fresh app server on this session's store, which holds the tiny Net2 and CNN runs."""
+    ensure_tiny_runs()
+    with running_server(Path(os.environ["PTCE_HOME"])) as url:
+        yield url
+
+
 @pytest.fixture(scope="session")
 def browser():
     """Debian's Chromium driven by Playwright (no browser download)."""
@@ -231,14 +239,31 @@ def browser():
             b.close()
 
 
+LEARNER_VIEWPORT = (1280, 800)  # the laptop screen issue 10 was tried on
+
+
 @pytest.fixture
-def page(browser):
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    pg = context.new_page()
+def page_at(browser):
+    """A factory: page_at(width, height) opens a page in a fresh browser context with that viewport; every
+    context it opened is closed after the test."""
+    contexts = []
+
+    def open_page(width: int = 1400, height: int = 1000):
+        context = browser.new_context(viewport={"width": width, "height": height})
+        contexts.append(context)
+        return context.new_page()
+
     try:
-        yield pg
+        yield open_page
     finally:
-        context.close()
+        for context in contexts:
+            context.close()
+
+
+@pytest.fixture
+def page(page_at):
+    """A page at 1400×1000."""
+    return page_at(1400, 1000)
 
 
 # ---------------------------------------------------------------- stored runs built by the tests

@@ -6,36 +6,26 @@ import re
 
 import pytest
 
-from conftest import ROOT
+from conftest import ARTIFACTS, LEARNER_VIEWPORT
 
-ARTIFACTS = ROOT / "test-artifacts"
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture
-def small_page(browser):
-    context = browser.new_context(viewport={"width": 1280, "height": 800})
-    pg = context.new_page()
-    try:
-        yield pg
-    finally:
-        context.close()
 
 
 def sidebar_link(page, title: str):
     return page.locator("[data-testid='stSidebarNav'] a").filter(has_text=title)
 
 
-def test_a_slow_rerun_shows_the_running_indicator(app_server, small_page):
+def test_a_slow_rerun_shows_the_running_indicator(app_server, page_at):
     """The first visit of a fresh server takes seconds (data, step timing): Streamlit's status widget shows it.
     With `toolbarMode = "minimal"` it never appeared (issue 10, item 8)."""
-    small_page.goto(f"{app_server}/fully_connected")
-    small_page.locator("[data-testid='stStatusWidget']").wait_for(timeout=60_000)
-    small_page.get_by_text("Estimated training time").wait_for(timeout=120_000)
+    page = page_at(*LEARNER_VIEWPORT)
+    page.goto(f"{app_server}/fully_connected")
+    page.locator("[data-testid='stStatusWidget']").wait_for(timeout=60_000)
+    page.get_by_text("Estimated training time").wait_for(timeout=120_000)
 
 
-def test_settings_and_the_run_follow_the_learner_across_pages(app_server, small_page):
-    page = small_page
+def test_settings_and_the_run_follow_the_learner_across_pages(app_server, page_at):
+    page = page_at(*LEARNER_VIEWPORT)
     page.goto(f"{app_server}/fully_connected?hidden=512&bs=16&opt=sgd&lr=0.01&ep=2")
     page.get_by_text("Estimated training time").wait_for(timeout=120_000)
     page.get_by_role("button", name="Train", exact=True).click()

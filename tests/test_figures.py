@@ -230,8 +230,19 @@ def test_confusion_clickable_markers_at_every_cell():
     plain, click = training.confusion(cm), training.confusion(cm, clickable=True)
     assert len(plain.data) == 1 and len(click.data) == 2
     cells = click.data[1]
-    assert len(cells.x) == 9 and list(cells.customdata) == list(range(9))
+    assert len(cells.x) == 9 and [list(c) for c in cells.customdata] == [[r, c, 3 * r + c] for r in range(3)
+                                                                          for c in range(3)]  # [row, col, count]
     assert (cells.y[5], cells.x[5]) == ("1", "2") and click.layout.clickmode == "event+select"
+
+
+def test_clickable_image_has_a_target_on_every_pixel():
+    img = RNG.standard_normal((4, 6)).astype(np.float32)
+    plain, click = images.image(img, diverging=True), images.image(img, diverging=True, clickable=True)
+    assert len(plain.data) == 1 and plain.layout.clickmode is None
+    cells = click.data[1]
+    assert len(cells.x) == 24 and click.layout.clickmode == "event+select" and click.layout.dragmode is False
+    r, c, v = cells.customdata[13]
+    assert (r, c) == (2, 1) == (cells.y[13], cells.x[13]) and abs(v - float(img[2, 1])) < 1e-4
 
 
 def test_mosaic_places_every_tile():

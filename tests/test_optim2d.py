@@ -4,7 +4,21 @@ import pytest
 import torch
 
 from core.errors import InputError
-from core.optim2d import OptimSpec, Surface, curvature, explain, grid, optim_code, trajectory
+from core.optim2d import (
+    DEFAULT_LR,
+    LEARNING_RATES,
+    STILL_ON_ITS_WAY,
+    SURFACE_LABELS,
+    OptimSpec,
+    Surface,
+    curvature,
+    default_spec,
+    diagnose,
+    explain,
+    grid,
+    optim_code,
+    trajectory,
+)
 from core.optimizers import SURFACE_OPTIMIZER_LABELS as OPT_LABELS
 
 SURFACES = [Surface("bowl", 10.0), Surface("rosenbrock"), Surface("saddle")]
@@ -101,3 +115,57 @@ def test_code_panel_reproduces_path(surface, spec):
     exec(optim_code(surface, spec, start, steps), env)
     traj = trajectory(surface, spec, start, steps)
     assert np.array_equal(env["path"].numpy(), traj.path)
+
+
+def test_the_default_table_covers_every_surface_and_optimizer():
+    assert set(DEFAULT_LR) == set(SURFACE_LABELS)
+    for lrs in DEFAULT_LR.values():
+        assert set(lrs) == set(OPT_LABELS) and set(lrs.values()) <= set(LEARNING_RATES)
+
+
+@pytest.mark.parametrize("surface", SURFACES, ids=lambda s: s.name)
+@pytest.mark.parametrize("name", list(OPT_LABELS))
+def test_every_tuned_default_reaches_the_minimum_within_the_default_steps(surface, name):
+    """The race is fair: each optimizer at its own default gets there (trajectory is the torch.optim loop: see
+    test_path_equals_manual_torch_optim_loop) — but plain SGD on Rosenbrock, whose best stable rate is too slow."""
+    spec = default_spec(surface.name, name)
+    traj = trajectory(surface, spec, surface.default_start, surface.default_steps)
+    assert traj.diverged_at is None
+    verdict = diagnose(surface, traj, surface.default_start)
+    assert "Lower the learning rate" not in verdict.text and not verdict.warn, verdict.text
+    if (surface.name, name) in STILL_ON_ITS_WAY:
+        assert verdict.verdict == "slow" and "valley problem" in verdict.text, verdict.text
+        assert traj.losses[-1] < 0.05 * traj.losses[0]  # well down the valley, and stable all the way
+        faster = trajectory(surface, OptimSpec(name, LEARNING_RATES[LEARNING_RATES.index(spec.lr) + 1]),
+                            surface.default_start, 200)
+        assert faster.diverged_at is not None  # the next rate of the list is no option
+        return
+    assert min(np.hypot(*(traj.path[-1] - m)) for m in surface.minima) < surface.near
+    assert verdict.verdict == "converged" and "reached a minimum" in verdict.text, verdict.text
+
+
+@pytest.mark.parametrize("condition", [1.0, 50.0])
+def test_bowl_defaults_converge_at_every_conditioning(condition):
+    s = Surface("bowl", condition)
+    for name in OPT_LABELS:
+        traj = trajectory(s, default_spec("bowl", name), s.default_start, s.default_steps)
+        assert diagnose(s, traj, s.default_start).verdict == "converged", (name, condition)
+
+
+@pytest.mark.parametrize("surface, spec, steps, verdict, advice", [
+    (Surface("bowl", 10.0), OptimSpec("sgd", 0.19), 20, "oscillating", "Lower the learning rate"),  # 2/λ = 0.2
+    (Surface("bowl", 10.0), OptimSpec("sgd", 1e-3), 50, "slow", "raise the learning rate"),
+    (Surface("bowl", 10.0), OptimSpec("adam", 1e-3), 50, "slow", "Raise the learning rate"),
+    (Surface("rosenbrock"), OptimSpec("sgd", 1e-3), 200, "slow", "valley problem"),  # lr near 2/λ: not "raise"
+    (Surface("bowl", 10.0), OptimSpec("adam", 10.0), 30, "left", "Lower the learning rate"),
+    (Surface("bowl", 10.0), OptimSpec("rmsprop", 10.0), 150, "converged", "came back"),  # out and back, loss 0
+], ids=["zigzag", "sgd-slow", "adam-slow", "valley", "left", "overshoot-then-converged"])
+def test_the_advice_follows_from_the_path(surface, spec, steps, verdict, advice):
+    traj = trajectory(surface, spec, surface.default_start, steps)
+    d = diagnose(surface, traj, surface.default_start)
+    assert d.verdict == verdict and advice in d.text, d.text
+    assert d.warn == (verdict in ("oscillating", "left", "diverged"))
+    if verdict in ("converged", "slow"):  # a path that got there, or is stable on its way, is never told to lower
+        assert "lower the learning rate" not in d.text.lower()
+    if verdict == "converged":
+        assert traj.losses[-1] < 1e-6

@@ -2,10 +2,15 @@
 settings and its link to the builder, feature maps of a drawing."""
 from __future__ import annotations
 
+import re
+from urllib.parse import urlencode
+
 import numpy as np
+import pytest
+import torch
 from streamlit.testing.v1 import AppTest
 
-from conftest import ROOT, TINY_SEED, page_app, rerun, texts
+from conftest import ARTIFACTS, LEARNER_VIEWPORT, ROOT, TINY_SEED, page_app, rerun, texts
 
 CONV, DRAW = str(ROOT / "pages" / "convolutions.py"), str(ROOT / "pages" / "draw.py")
 
@@ -92,8 +97,8 @@ def test_convolutions_with_stored_run(tiny):
     at.radio(key="conv_ar_layer").set_value("conv2")
     rerun(at)
     at.number_input(key="conv_ar_ch").set_value(31)
-    at.slider(key="conv_ar_row").set_value(0)
-    at.slider(key="conv_ar_col").set_value(13)
+    at.number_input(key="conv_ar_row").set_value(0)
+    at.number_input(key="conv_ar_col").set_value(13)
     at.number_input(key="conv_ar_in").set_value(15)
     rerun(at)
     assert "the same as by hand" in texts(at) and "sum over 16 input channels" in texts(at)
@@ -117,3 +122,86 @@ def test_feature_maps_of_a_drawing():
     at.radio(key="conv_source").set_value("your drawing")
     rerun(at)
     assert "your drawing" in texts(at) or any("your drawing" in str(r.value) for r in at.radio)
+
+
+def real_conv1(row: int, col: int, channel: int = 0) -> float:
+    """conv1's output at (channel, row, col) for test digit #0 of the bundled sample, computed by nn.Conv2d itself
+    with the weights the page's default CNN starts from (seed 0): what an untrained page must show."""
+    from core.config import default_config
+    from core.conv import initial_model
+    from core.data import load_sample, to_input
+
+    model = initial_model(default_config("cnn", "mnist-sample").model, 0)
+    with torch.no_grad():
+        return float(model.conv1(to_input(load_sample().test.images[:1]))[0, channel, row, col])
+
+
+def _hand_sum(text: str) -> tuple[float, float, float, float]:
+    """(sum of the products, bias, value by hand, PyTorch's value) from the page's 'by hand' sentence."""
+    m = re.search(r"(-?[\d.]+) \+ bias \((-?[\d.]+)\) = (-?[\d.]+) — and the feature map computed by PyTorch "
+                  r"holds \**(-?[\d.]+)\**", text)
+    assert m, text
+    return tuple(float(g) for g in m.groups())  # type: ignore[return-value]
+
+
+def test_number_inputs_pick_the_output_pixel_taken_apart():
+    """The keyboard fallback of the click: row and column inputs move the window; the sum is PyTorch's value."""
+    at = open_tab(conv_page(tiny_settings=False), "Feature maps & arithmetic")
+    assert at.number_input(key="conv_ar_row").value == 14 and at.number_input(key="conv_ar_col").value == 14
+    for r, c in ((3, 21), (0, 0), (27, 5)):  # inside, a corner (window over the padding), the bottom edge
+        at.number_input(key="conv_ar_row").set_value(r)
+        at.number_input(key="conv_ar_col").set_value(c)
+        rerun(at)
+        shown = texts(at, "markdown", "success")
+        assert f"output pixel **({r}, {c})**" in shown and f"at ({r}, {c}): the same as by hand" in shown
+        products, bias, value, torch_value = _hand_sum(texts(at, "success"))
+        assert abs(products + bias - value) < 2e-4 and abs(torch_value - real_conv1(r, c)) < 1e-4
+    assert "hangs over the border" in texts(at, "success")  # (27, 5): the bottom row reads padding
+    at.radio(key="conv_ar_layer").set_value("conv2")  # a smaller map: the pixel moves inside it
+    rerun(at)
+    assert at.number_input(key="conv_ar_row").value == 7 and "the same as by hand" in texts(at, "success")
+
+
+@pytest.mark.browser
+def test_click_a_feature_map_pixel_to_take_it_apart(app_server, page_at):
+    """Issue 10, item 13 at 1280×800: a click on a pixel of conv1's map shows that pixel's window, kernel and
+    products, and their sum is the value nn.Conv2d computed there."""
+    page = page_at(*LEARNER_VIEWPORT)
+    page.goto(f"{app_server}/convolutions?{urlencode({'conv_tab': 'Feature maps & arithmetic'})}")
+    page.get_by_text("output pixel (14, 14)").wait_for(timeout=120_000)
+    chart = page.locator(".st-key-conv_ar_out_img")
+    for r, c in ((5, 20), (22, 3)):
+        chart.scroll_into_view_if_needed()
+        area = chart.locator(".heatmaplayer image").first.bounding_box()  # the drawn 28×28 pixels
+        page.mouse.click(area["x"] + (c + 0.5) * area["width"] / 28, area["y"] + (r + 0.5) * area["height"] / 28)
+        page.get_by_text(f"output pixel ({r}, {c})").wait_for(timeout=60_000)
+        success = page.get_by_text(re.compile(rf"PyTorch holds .* at \({r}, {c}\): the same as by hand"))
+        success.wait_for(timeout=30_000)
+        products, bias, value, torch_value = _hand_sum(success.inner_text().replace("**", ""))
+        assert abs(products + bias - value) < 2e-4 and abs(torch_value - real_conv1(r, c)) < 1e-4
+        assert page.locator(".st-key-conv_ar_row input").input_value() == str(r)  # the fallback inputs follow
+        assert page.locator(".st-key-conv_ar_col input").input_value() == str(c)
+    assert page.locator("[data-testid='stException']").count() == 0
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "convolutions-click-a-pixel.png"), full_page=True)
+
+
+@pytest.mark.browser
+def test_click_a_confusion_matrix_cell_to_see_its_digits(server_with_runs, page_at):
+    """Issue 10, item 13, the other half: a click on a cell of the stored CNN's confusion matrix picks that
+    (true, predicted) pair, through the same clicked-cell helper as the feature map."""
+    from playwright.sync_api import expect
+
+    page = page_at(*LEARNER_VIEWPORT)
+    query = urlencode({"hidden": 16, "ep": 1, "seed": TINY_SEED, "conv_tab": "Mistakes"})  # the tiny stored CNN
+    page.goto(f"{server_with_runs}/convolutions?{query}")
+    chart = page.locator(".st-key-conv_cm")
+    chart.wait_for(timeout=120_000)
+    for true, pred in ((5, 3), (7, 7)):  # first visit shows the most frequent mistake: click two others
+        chart.scroll_into_view_if_needed()
+        area = chart.locator(".heatmaplayer image").first.bounding_box()  # the 10×10 cells
+        page.mouse.click(area["x"] + (pred + 0.5) * area["width"] / 10, area["y"] + (true + 0.5) * area["height"] / 10)
+        expect(page.locator(".st-key-conv_cm_true input")).to_have_value(str(true), timeout=60_000)
+        expect(page.locator(".st-key-conv_cm_pred input")).to_have_value(str(pred), timeout=30_000)
+    page.get_by_text("correctly classified 7s").wait_for(timeout=30_000)  # the diagonal cell, in words
+    assert page.locator("[data-testid='stException']").count() == 0

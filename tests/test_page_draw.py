@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import os
 import sys
 import time
 import types
@@ -16,18 +15,11 @@ from PIL import Image, ImageDraw
 from playwright.sync_api import expect
 from streamlit.testing.v1 import AppTest
 
-from conftest import ARTIFACTS, ROOT, STORE_CFG, ensure_tiny_runs, make_run, rerun, running_server, texts
+from conftest import ARTIFACTS, ROOT, STORE_CFG, make_run, rerun, texts
 from core.config import ModelConfig
 from core.store import RunStore
 
 TALL = {"width": 1400, "height": 2600}  # Streamlit scrolls inside the page: a tall viewport shows it all
-
-
-@pytest.fixture(scope="module")
-def server_with_runs():
-    ensure_tiny_runs()
-    with running_server(Path(os.environ["PTCE_HOME"])) as url:
-        yield url
 
 
 def _draw(page, points: list[tuple[float, float]]) -> None:

@@ -1,7 +1,92 @@
-"""The Optimizers page in AppTest: 2-D surfaces, a learning rate that diverges, the real model on request."""
+"""The Optimizers page in AppTest: 2-D surfaces raced fairly (each optimizer with its own learning rate, the paths
+those of a plain torch.optim loop), a learning rate that diverges, the real model on request."""
 from __future__ import annotations
 
+import base64
+import json
+
+import numpy as np
+import torch
+
 from conftest import page_app, rerun, texts
+from core.optim2d import DEFAULT_LR, Surface
+
+# the reference optimizers, written out with torch.optim directly (β of SGD + momentum: the page's default 0.9)
+TORCH_OPTIM = {"SGD": lambda ps, lr: torch.optim.SGD(ps, lr=lr),
+               "SGD + momentum": lambda ps, lr: torch.optim.SGD(ps, lr=lr, momentum=0.9),
+               "Adam": lambda ps, lr: torch.optim.Adam(ps, lr=lr),
+               "RMSprop": lambda ps, lr: torch.optim.RMSprop(ps, lr=lr)}
+
+
+def torch_path(surface: Surface, make, lr: float, start: tuple[float, float], steps: int) -> np.ndarray:
+    f = surface.fn()
+    p = torch.tensor(start, requires_grad=True)
+    opt = make([p], lr)
+    path = [p.detach().clone()]
+    for _ in range(steps):
+        opt.zero_grad()
+        f(p[0], p[1]).backward()
+        opt.step()
+        path.append(p.detach().clone())
+    return torch.stack(path).numpy()  # (steps + 1, 2)
+
+
+def _values(v) -> np.ndarray:
+    """A Plotly JSON array: a plain list, or Plotly's typed array {"dtype", "bdata"}."""
+    if isinstance(v, dict):
+        return np.frombuffer(base64.b64decode(v["bdata"]), dtype=np.dtype(v["dtype"]))
+    return np.asarray(v, dtype=np.float64)
+
+
+def drawn_paths(at) -> dict[str, np.ndarray]:
+    """{legend name: (n, 2) path} of the optimizer paths in the contour chart."""
+    chart = next(c for c in at.get("plotly_chart") if c.key == "opt_contour")
+    traces = json.loads(chart.proto.spec)["data"]
+    return {t["name"]: np.stack([_values(t["x"]), _values(t["y"])], 1) for t in traces
+            if t.get("type") == "scatter" and " · lr " in t.get("name", "")}
+
+
+def test_each_optimizer_runs_at_its_own_learning_rate_as_torch_optim_does():
+    at = page_app("optimizers")
+    bowl = Surface("bowl", 10.0)
+    assert all(at.select_slider(key=f"opt_lr_bowl_{o}").value == lr for o, lr in DEFAULT_LR["bowl"].items())
+    assert at.slider(key="opt_steps_bowl").value == bowl.default_steps
+    own = {"sgd": 0.03, "momentum": 0.01, "adam": 0.3, "rmsprop": 0.003}  # four different learning rates
+    for o, lr in own.items():
+        at.select_slider(key=f"opt_lr_bowl_{o}").set_value(lr)
+    at.slider(key="opt_steps_bowl").set_value(40)
+    rerun(at)
+    paths = drawn_paths(at)
+    labels = {"sgd": "SGD", "momentum": "SGD + momentum", "adam": "Adam", "rmsprop": "RMSprop"}
+    assert set(paths) == {f"{labels[o]} · lr {lr:g}" for o, lr in own.items()}
+    for o, lr in own.items():
+        ref = torch_path(bowl, TORCH_OPTIM[labels[o]], lr, bowl.default_start, 40)
+        got = paths[f"{labels[o]} · lr {lr:g}"]
+        assert got.shape == ref.shape and np.array_equal(got.astype(np.float32), ref), o  # bit for bit
+        # and not what the same optimizer does at another one's learning rate
+        other = torch_path(bowl, TORCH_OPTIM[labels[o]], own["adam" if o != "adam" else "sgd"], bowl.default_start, 40)
+        assert not np.allclose(got, other)
+    at.button(key="opt_tuned").click()  # back to the tuned defaults
+    rerun(at)
+    assert all(at.select_slider(key=f"opt_lr_bowl_{o}").value == lr for o, lr in DEFAULT_LR["bowl"].items())
+
+
+def test_rosenbrock_race_is_fair_and_no_converged_path_is_told_to_lower_its_rate():
+    at = page_app("optimizers")
+    at.selectbox(key="opt_surface").set_value("rosenbrock")
+    rerun(at)
+    labels = {"SGD": "sgd", "SGD + momentum": "momentum", "Adam": "adam", "RMSprop": "rmsprop"}
+    paths = drawn_paths(at)
+    assert {n.split(" · lr ")[0]: float(n.split(" · lr ")[1]) for n in paths} == {
+        label: DEFAULT_LR["rosenbrock"][o] for label, o in labels.items()}  # each its own tuned rate
+    assert all(len(p) == Surface("rosenbrock").default_steps + 1 for p in paths.values())
+    near = {n: np.hypot(*(p[-1] - (1.0, 1.0))) < Surface("rosenbrock").near for n, p in paths.items()}
+    assert [n for n, ok in near.items() if not ok] == ["SGD · lr 0.001"]  # the valley problem, said in words:
+    captions = texts(at, "caption")
+    assert captions.count("reached a minimum") == 3 and "SGD is still on its way" in captions
+    assert "valley problem" in captions and "SGD is the exception here" in captions
+    assert "fair race" in captions.lower()
+    assert "Lower the learning rate" not in texts(at) and not at.warning
 
 
 def test_optimizers_controls_move():
@@ -11,23 +96,29 @@ def test_optimizers_controls_move():
         rerun(at)
     at.slider(key="opt_cond").set_value(30.0)
     at.slider(key="opt_momentum").set_value(0.5)
-    at.slider(key="opt_steps").set_value(40)
+    at.slider(key="opt_steps_bowl").set_value(40)
     at.slider(key="opt_sx_bowl").set_value(1.0)
     rerun(at)
-    at.selectbox(key="opt_code_for").set_value("Adam")
+    at.selectbox(key="opt_code_for").set_value("adam")
     rerun(at)
-    assert any("torch.optim.Adam" in c.value for c in at.code)
-    at.multiselect(key="opt_chosen").set_value([])
+    assert any("torch.optim.Adam([p], lr=0.1)" in c.value for c in at.code)
+    at.button_group(key="opt_chosen").set_value(["adam", "sgd"])  # pills: every chosen one is shown
+    rerun(at)
+    assert {s.key for s in at.select_slider} >= {"opt_lr_bowl_sgd", "opt_lr_bowl_adam"}
+    assert not {s.key for s in at.select_slider} & {"opt_lr_bowl_momentum", "opt_lr_bowl_rmsprop"}
+    assert len(drawn_paths(at)) == 2
+    at.button_group(key="opt_chosen").set_value([])
     rerun(at)
     assert "at least one optimizer" in texts(at, "info")
 
 
 def test_optimizers_learning_rate_100_is_explained():
     at = page_app("optimizers")
-    at.select_slider(key="opt_lr_bowl").set_value(100.0)
+    at.select_slider(key="opt_lr_bowl_sgd").set_value(100.0)
     rerun(at)
     warnings = texts(at, "warning")
     assert "SGD diverged at step 1" in warnings and "Lower the learning rate" in warnings
+    assert warnings.count("Lower the learning rate") == 1  # the three others, at their defaults, are fine
     assert not at.error
 
 

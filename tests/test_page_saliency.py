@@ -1,7 +1,6 @@
 """AppTest: the Saliency page explains a test digit, and every bad upload (BAD_INPUTS 1-9) gets a plain message
 through the page's own file uploader, with the page still working afterwards."""
 import io
-import os
 import struct
 import zlib
 from pathlib import Path
@@ -11,7 +10,7 @@ import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from conftest import ensure_tiny_runs, rerun, running_server
+from conftest import ensure_tiny_runs, rerun
 
 PAGE = str(Path(__file__).resolve().parents[1] / "pages" / "saliency.py")
 
@@ -192,13 +191,6 @@ def test_misclassified_cell_shows_its_digits_and_their_attributions(at):
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "test-artifacts"
 EXCEPTION = "[data-testid='stException']"
-
-
-@pytest.fixture(scope="module")
-def server_with_runs():
-    ensure_tiny_runs()
-    with running_server(Path(os.environ["PTCE_HOME"])) as url:
-        yield url
 
 
 def digit_png() -> bytes:

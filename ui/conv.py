@@ -3,6 +3,7 @@ by hand, the size sandbox), plus the feature-map widget the Draw page shares. Ev
 as parameters."""
 from __future__ import annotations
 
+from functools import partial
 from urllib.parse import urlencode
 
 import numpy as np
@@ -22,6 +23,7 @@ from core.fmt import num
 from core.inspection import activations
 from ui import resources
 from ui.layers import URL_KEY
+from ui.plotly_select import clicked_cell
 from ui.session import drawn_digit
 
 
@@ -147,6 +149,13 @@ def feature_maps_tab(model: nn.Module, trained: bool, key: str) -> None:
     _one_value(model, acts, key)
 
 
+def _pixel_clicked(key: str) -> None:
+    """A click on the feature map picks that output pixel (the row and column inputs follow)."""
+    cell = clicked_cell(f"{key}_ar_out_img")
+    if cell is not None:
+        _goto(key, *cell)
+
+
 def _one_value(model: nn.Module, acts: dict[str, torch.Tensor], key: str) -> None:
     st.subheader("One output value, by hand")
     c1, c2, c3, c4, c5 = st.columns(5)
@@ -154,43 +163,48 @@ def _one_value(model: nn.Module, acts: dict[str, torch.Tensor], key: str) -> Non
     layer = getattr(model, layer_name)
     inp = acts["input" if layer_name == "conv1" else "pool1"][0]  # (C_in, H, W)
     out = acts[layer_name][0]  # (C_out, H, W)
-    ch = c2.number_input(f"Output channel (0–{out.shape[0] - 1})", 0, out.shape[0] - 1, 0, key=f"{key}_ar_ch")
+    ch = int(c2.number_input(f"Output channel (0–{out.shape[0] - 1})", 0, out.shape[0] - 1, 0, key=f"{key}_ar_ch"))
     for axis, size in (("row", out.shape[1]), ("col", out.shape[2])):  # start mid-map; stay inside this layer's map
         if st.session_state.get(f"{key}_ar_{axis}", size) >= size:
             st.session_state[f"{key}_ar_{axis}"] = size // 2
-    r = c3.slider("Output row", 0, out.shape[1] - 1, key=f"{key}_ar_row")  # value: session state (a button sets it)
-    c = c4.slider("Output column", 0, out.shape[2] - 1, key=f"{key}_ar_col")
-    peak = divmod(int(out[int(ch)].argmax()), out.shape[2])
-    c3.button("Strongest", icon=":material/my_location:", key=f"{key}_ar_peak", on_click=_goto, args=(key, *peak),
-              help=f"Jump to the strongest response: the output position where channel {ch} responds most to this "
-                   "image.")
+    # the keyboard way to the same pixel a click picks (value: session state, which a click or a button sets)
+    r = int(c3.number_input(f"Output row (0–{out.shape[1] - 1})", 0, out.shape[1] - 1, key=f"{key}_ar_row"))
+    c = int(c4.number_input(f"Output column (0–{out.shape[2] - 1})", 0, out.shape[2] - 1, key=f"{key}_ar_col"))
     in_ch = 0
     if inp.shape[0] > 1:
-        in_ch = c5.number_input(f"Input channel (0–{inp.shape[0] - 1})", 0, inp.shape[0] - 1, 0,
-                                key=f"{key}_ar_in", help="conv2 sums over all 16 channels of pool1; the "
-                                "9 products of one of them are shown, every channel's sum below.")
+        in_ch = int(c5.number_input(f"Input channel (0–{inp.shape[0] - 1})", 0, inp.shape[0] - 1, 0,
+                                    key=f"{key}_ar_in", help="conv2 sums over all 16 channels of pool1; the "
+                                    "9 products of one of them are shown, every channel's sum below."))
     else:
         c5.caption("conv1 has one input channel: the image.")
-    step = conv.conv_at(inp, layer, int(ch), int(r), int(c))
+    step = conv.conv_at(inp, layer, ch, r, c)
     t, b = step.rows_in
     le, ri = step.cols_in
-    a1, a2, a3 = st.columns([1, 1, 3])
-    in_map = inp[int(in_ch)].cpu().numpy()  # (H, W)
+    h1, h2 = st.columns([4, 1], vertical_alignment="center")
+    h1.markdown(f"**Click a pixel of the feature map** (right) to take it apart: its input window is outlined on "
+                f"the left, and below, the window × the kernel, element by element. Now: output pixel **({r}, {c})** "
+                f"of {layer_name} channel {ch}.")
+    peak = divmod(int(out[ch].argmax()), out.shape[2])
+    h2.button("Strongest", icon=":material/my_location:", key=f"{key}_ar_peak", on_click=_goto, args=(key, *peak),
+              help=f"Jump to the strongest response: the output position where channel {ch} responds most to this "
+                   "image.")
+    a1, a2 = st.columns(2)
+    in_map = inp[in_ch].cpu().numpy()  # (H, W)
     src = "input" if layer_name == "conv1" else f"pool1 ch {in_ch}"
-    a1.plotly_chart(image(in_map, f"{src}: the window", 230, diverging=layer_name == "conv2",
-                          show_scale=False, box=(t, b, le, ri)), key=f"{key}_ar_in_img")
-    a2.plotly_chart(image(out[int(ch)].cpu().numpy(), f"{layer_name} ch {ch}: ({r}, {c})", 230,
-                          diverging=True, show_scale=False, box=(int(r), int(r) + 1, int(c), int(c) + 1)),
-                    key=f"{key}_ar_out_img")
-    a3.plotly_chart(conv_figures.arithmetic(step.patch[int(in_ch)], step.kernel[int(in_ch)],
-                                            step.products[int(in_ch)], int(in_ch),
+    a1.plotly_chart(image(in_map, f"{src}: the window it reads, rows {t}–{b - 1}, cols {le}–{ri - 1}", 320,
+                          diverging=layer_name == "conv2", show_scale=False, box=(t, b, le, ri)),
+                    key=f"{key}_ar_in_img")
+    a2.plotly_chart(image(out[ch].cpu().numpy(), f"{layer_name} ch {ch}: pixel ({r}, {c})", 320,
+                          diverging=True, show_scale=False, box=(r, r + 1, c, c + 1), clickable=True),
+                    key=f"{key}_ar_out_img", on_select=partial(_pixel_clicked, key), selection_mode="points")
+    st.plotly_chart(conv_figures.arithmetic(step.patch[in_ch], step.kernel[in_ch], step.products[in_ch], in_ch,
                                             patch_limit=symmetric_limit(in_map),
                                             kernel_limit=symmetric_limit(layer.weight.cpu().numpy())),
                     key=f"{key}_ar_fig")
-    st.markdown(f"Sum of the 9 products (channel {in_ch}): `{conv.arithmetic_text(step, int(in_ch))}`")
+    st.markdown(f"Sum of the 9 products (channel {in_ch}): `{conv.arithmetic_text(step, in_ch)}`")
     if inp.shape[0] > 1:
         st.plotly_chart(conv_figures.channel_sums(step.channel_sums, step.bias, step.value), key=f"{key}_ar_sums")
-    fm = float(out[int(ch), int(r), int(c)])
+    fm = float(out[ch, r, c])
     st.success(f"{conv.arithmetic_text(step)} — and the feature map computed by PyTorch holds **{num(fm, 4)}** at "
                f"({r}, {c}): {'the same as by hand' if abs(fm - step.value) < 1e-4 else 'not what the hand sum gives'}."
                + (" Part of the window hangs over the border: those cells read 0, the padding (not −0.42, the "

@@ -1,4 +1,4 @@
-"""The Optimizers page's cached 2-D computations (paths, surface grids, explanations): small specs in,
+"""The Optimizers page's cached 2-D computations (paths, surface grids, diagnoses): small specs in,
 small arrays out, so st.cache_data keys them by value."""
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import streamlit as st
 
 from core import optim2d
-from core.optim2d import OptimSpec, Surface, Trajectory
+from core.optim2d import Diagnosis, OptimSpec, Surface, Trajectory
 
 
 @st.cache_data(show_spinner=False, max_entries=512)
@@ -20,5 +20,5 @@ def surface_grid(surface: Surface) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 @st.cache_data(show_spinner=False, max_entries=512)
-def optim_explanation(surface: Surface, traj: Trajectory, start: tuple[float, float]) -> str:
-    return optim2d.explain(surface, traj, start)
+def optim_diagnosis(surface: Surface, traj: Trajectory, start: tuple[float, float]) -> Diagnosis:
+    return optim2d.diagnose(surface, traj, start)

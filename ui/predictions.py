@@ -17,6 +17,7 @@ from core.figures.images import image, probability_bars
 from core.figures.training import confusion, per_class_bars
 from core.inspection import predict_proba
 from ui import resources
+from ui.plotly_select import clicked_cell
 
 
 @st.cache_data(show_spinner="Scoring the test digits with this run…", max_entries=16)
@@ -58,10 +59,9 @@ def _overview(ev: Evaluation, images: np.ndarray, key: str, model_name: str) -> 
 
 def _cell_clicked(key: str) -> None:
     """A click on a confusion-matrix cell chooses that (true, predicted) pair."""
-    points = st.session_state[f"{key}_cm"].selection.points
-    if points:
-        st.session_state[f"{key}_cm_true"], st.session_state[f"{key}_cm_pred"] = (int(points[0]["y"]),
-                                                                                   int(points[0]["x"]))
+    cell = clicked_cell(f"{key}_cm")
+    if cell is not None:
+        st.session_state[f"{key}_cm_true"], st.session_state[f"{key}_cm_pred"] = cell
 
 
 def _mistakes(ev: Evaluation, images: np.ndarray, key: str, model_name: str) -> None:

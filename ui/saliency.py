@@ -33,6 +33,7 @@ from core.model_inputs import model_view, to_pixels
 from core.samples import available_samples, load_sample_photo
 from core.uploads import DecodedImage, UploadError, decode_image
 from ui import resources
+from ui.plotly_select import clicked_cell
 from ui.predictions import test_probabilities
 from ui.session import drawn_digit
 
@@ -173,8 +174,7 @@ def _mistakes(cfg: TrainConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 def _cell_clicked(key: str, cells: dict[tuple[int, int], int]) -> None:
     """A click on an off-diagonal, non-empty confusion-matrix cell chooses it in the selectbox."""
-    points = st.session_state[f"{key}_cm"].selection.points
-    cell = (int(points[0]["y"]), int(points[0]["x"])) if points else None
+    cell = clicked_cell(f"{key}_cm")
     if cell in cells:
         st.session_state[f"{key}_cell"] = cell
 

@@ -76,6 +76,30 @@ def image_axes(n: int = 1, gap: float = 0.03) -> dict:
     return out
 
 
+CLICK_LAYOUT = {"clickmode": "event+select", "dragmode": False}  # layout entries of a figure made clickable
+
+
+def cell_targets(n_rows: int, n_cols: int, *, x: Sequence | None = None, y: Sequence | None = None,
+                 extra: Sequence | np.ndarray | None = None, hover: str = "row %{customdata[0]}, col %{customdata[1]}",
+                 size: int = 24) -> dict:
+    """The one way to make a grid (a heatmap) clickable: an invisible marker at the centre of each of its
+    n_rows × n_cols cells, row-major, because Plotly heatmaps emit no selection events and markers do.
+
+    Cell (r, c) sits at (x[c], y[r]) (default: column and row numbers). Every point's customdata is
+    [r, c] plus extra[r·n_cols + c] when given (hover shows it as %{customdata[2]}), so
+    `ui.plotly_select.clicked_cell` reads the cell back whatever the axis labels. Put CLICK_LAYOUT in the layout."""
+    rows, cols = np.divmod(np.arange(n_rows * n_cols), n_cols)
+    xs = list(x) if x is not None else list(range(n_cols))
+    ys = list(y) if y is not None else list(range(n_rows))
+    flat = np.asarray(extra).reshape(-1).tolist() if extra is not None else None
+    custom = [[int(r), int(c)] + ([flat[i]] if flat is not None else []) for i, (r, c) in enumerate(zip(rows, cols))]
+    hidden = {"marker": {"opacity": 0}}
+    return {"type": "scatter", "x": [xs[c] for c in cols], "y": [ys[r] for r in rows], "mode": "markers",
+            "customdata": custom, "marker": {"size": size, "opacity": 0, "color": "#000"},
+            "selected": hidden, "unselected": hidden, "showlegend": False, "name": "cells",
+            "hovertemplate": hover + "<extra></extra>"}
+
+
 def panel_titles(titles: Sequence[str], gap: float = 0.03, y: float = 1.0, size: int = 11) -> list[dict]:
     """Annotations centred above each of len(titles) panels laid out by `columns`/`image_axes` with `gap`."""
     return [{"text": t, "x": (dom[0] + dom[1]) / 2, "y": y, "xref": "paper", "yref": "paper", "showarrow": False,

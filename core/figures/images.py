@@ -69,19 +69,29 @@ def _box_shape(box: tuple[int, int, int, int]) -> dict:
 
 def image(img: np.ndarray, title: str = "", height: int = 220, diverging: bool = False,
           limit: float | None = None, colorbar_title: str = "", box: tuple[int, int, int, int] | None = None,
-          show_scale: bool | None = None) -> go.Figure:
+          show_scale: bool | None = None, clickable: bool = False) -> go.Figure:
     """One (H, W) image. Ink images (default): 0 white, ink dark. Signed images (diverging): blue − / red +.
-    Optional box = (top, bottom, left, right), bottom and right exclusive, outlined in orange."""
+    Optional box = (top, bottom, left, right), bottom and right exclusive, outlined in orange.
+    clickable: every pixel clickable (`base.cell_targets`): `ui.plotly_select.clicked_cell` gives (row, col)."""
     a = np.asarray(img)
     value = "%{z}" if a.dtype.kind in "iub" else "%{z:.3f}"  # whole numbers (uint8 pixels) hover as they are
     scale = base.diverging(limit if limit is not None else symmetric_limit(a)) if diverging else ink(limit)
-    trace = {"type": "heatmap", "z": a.astype(np.float32), **scale,
+    data = [{"type": "heatmap", "z": a.astype(np.float32), **scale,
              "showscale": diverging if show_scale is None else show_scale,
              "colorbar": {"title": {"text": colorbar_title}, "thickness": 10},
-             "hovertemplate": f"row %{{y}}, col %{{x}}: {value}<extra></extra>"}
+             "hovertemplate": f"row %{{y}}, col %{{x}}: {value}<extra></extra>"}]
     layout = {"title": heading(title), "height": height, "margin": margin(30 if title else 0),
               "shapes": [_box_shape(box)] if box is not None else [], **image_axes()}
-    return figure([trace], layout)
+    if clickable:
+        h, w = a.shape
+        data.append(base.cell_targets(h, w, extra=np.round(a.astype(np.float64), 4),
+                                      size=max(4, int(0.8 * (height - 40) / max(h, w))),
+                                      hover=f"row %{{customdata[0]}}, col %{{customdata[1]}}: "
+                                            f"{value.replace('z', 'customdata[2]')} — click to pick it"))
+        layout.update(base.CLICK_LAYOUT)
+        layout["xaxis"]["range"] = [-0.5, w - 0.5]  # the markers would pad the autorange
+        layout["yaxis"].update(range=[h - 0.5, -0.5], autorange=False)  # row 0 on top
+    return figure(data, layout)
 
 
 def probability_bars(probs: np.ndarray, title: str = "", *, true_label: int | None = None, height: int = 220,

@@ -37,7 +37,8 @@ def contour_paths(xs: np.ndarray, ys: np.ndarray, Z: np.ndarray, paths: dict[str
     data.append(dict(type="scatter", x=[m[0] for m in minima], y=[m[1] for m in minima], mode="markers",
                      name="minimum", marker=dict(symbol="star", size=16, color="#ffdc00",
                                                  line=dict(color="#000", width=1))))
-    layout = dict(height=560, margin=margin(80), title=dict(text=title, font=dict(size=14)),
+    layout = dict(height=580, margin=margin(100),  # the title on top, the legend's two rows under it
+                  title=dict(text=title, font=dict(size=14), yref="container", y=1, yanchor="top", pad=dict(t=8)),
                   xaxis=dict(title=dict(text="x = p[0]"), range=[float(xs[0]), float(xs[-1])], constrain="domain"),
                   yaxis=dict(title=dict(text="y = p[1]"), range=[float(ys[0]), float(ys[-1])], scaleanchor="x",
                              constrain="domain"),

@@ -9,9 +9,11 @@ import numpy as np
 import plotly.graph_objects as go
 
 from core.figures.base import (
+    CLICK_LAYOUT,
     COUNTS,
     PALETTE,
     ROLE,
+    cell_targets,
     columns,
     figure,
     heading,
@@ -183,8 +185,7 @@ def confusion(cm: np.ndarray, title: str = "Confusion matrix (test set)", clicka
               labels: Sequence[str] = ()) -> go.Figure:
     """Counts with the true class on rows and the predicted class on columns (named by `labels`, else 0..n-1).
 
-    clickable: invisible markers at the cell centres (Plotly heatmaps emit no click selections, markers do),
-    so `st.plotly_chart(on_select=...)` sees which cell was clicked."""
+    clickable: every cell clickable (`base.cell_targets`): `ui.plotly_select.clicked_cell` gives (true, predicted)."""
     n = cm.shape[0]
     labels = list(labels) or [str(i) for i in range(n)]
     data = [{"type": "heatmap", "z": cm.tolist(), "x": labels, "y": labels, "colorscale": COUNTS,
@@ -194,13 +195,9 @@ def confusion(cm: np.ndarray, title: str = "Confusion matrix (test set)", clicka
               "xaxis": {"title": {"text": "predicted class"}, "type": "category"},
               "yaxis": {"title": {"text": "true class"}, "type": "category", "autorange": "reversed"}}
     if clickable:
-        rows, cols = np.divmod(np.arange(n * n), n)
-        data.append({"type": "scatter", "x": [labels[c] for c in cols], "y": [labels[r] for r in rows],
-                     "mode": "markers",
-                     "customdata": cm.reshape(-1), "marker": {"size": 24, "opacity": 0, "color": "#000"},
-                     "showlegend": False, "name": "cells",
-                     "hovertemplate": "true %{y}, predicted %{x}: %{customdata} — click to see them<extra></extra>"})
-        layout.update(clickmode="event+select", dragmode=False)
+        data.append(cell_targets(n, n, x=labels, y=labels, extra=cm, size=24,
+                                 hover="true %{y}, predicted %{x}: %{customdata[2]} — click to see them"))
+        layout.update(CLICK_LAYOUT)
     return figure(data, layout)
 
 
