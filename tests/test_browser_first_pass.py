@@ -23,13 +23,6 @@ TABS = {"Filters": "conv1 before training", "Feature maps & arithmetic": "the sa
         "Conv sandbox": "Change the settings", "Mistakes": "misclassified", "Shape flow": "Why is the Linear layer"}
 
 
-@pytest.fixture(scope="module")
-def server_with_runs():
-    ensure_tiny_runs()
-    with running_server(Path(os.environ["PTCE_HOME"])) as url:
-        yield url
-
-
 @pytest.fixture
 def small_page(browser):
     context = browser.new_context(viewport=VIEWPORT)
