@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
@@ -176,6 +177,105 @@ def test_misclassified_cell_shows_its_digits_and_their_attributions(at):
     charts = {c.proto.id for c in at.get("plotly_chart")}
     assert any("sal_cell_images" in k for k in charts) and any("sal_cell_maps" in k for k in charts)
     assert any("sal_cm" in k for k in charts)
+
+
+# ---------------------------------------------------------------- stored transfer-learning runs
+@pytest.fixture
+def transfer_home(tmp_path, monkeypatch):
+    """The page on a temp store holding tiny transfer runs (random weights, nothing trained): fine-tuning at 64 px
+    (a whole model) and feature extraction at 32 px (a head on the stored digits pretraining)."""
+    import ui.resources
+    import ui.saliency
+    import ui.transfer
+    from conftest import make_transfer_run
+    from core.config import Paths, TransferConfig
+    from core.store import RunStore
+    from core.transfer import pretraining_config
+
+    finetune = TransferConfig(strategy="finetune", resolution=64, epochs=1, head_lr=1e-3, backbone_lr=1e-4)
+    feature = TransferConfig(strategy="feature", epochs=1)
+    store = RunStore(Paths(tmp_path).runs)
+    for seed, cfg in enumerate((pretraining_config(), finetune, feature)):
+        store.save(make_transfer_run(cfg, seed))
+    monkeypatch.setattr(ui.resources, "paths", lambda: Paths(tmp_path))
+    caches = (ui.resources.store, ui.transfer._stored, ui.saliency._transfer_model, ui.saliency._transfer_predictions,
+              ui.saliency.explain, ui.saliency._twins, ui.saliency.layers, ui.saliency.prediction)
+    for cache in caches:
+        cache.clear()
+    yield {"finetune": finetune, "feature": feature, "store": store}
+    for cache in caches:
+        cache.clear()
+
+
+def test_a_stored_transfer_model_is_explained_and_left_untouched(transfer_home):
+    """Both runs are listed in the transfer page's words; the 64 px fine-tuned model explains a test digit (its
+    classes 5-9, Grad-CAM on layer4, the map the same as Captum's on the stored model); the 32 px feature-extraction
+    model is the stored backbone plus its head, and its misclassified test digits match PyTorch's own predictions;
+    the shared cached models end with no hooks, no .grad, requires_grad off and eval mode."""
+    from test_attribution import assert_untouched, snapshot
+
+    import ui.saliency as ui
+    from core.attribution import AttributionSpec, attribute
+    from core.data import load_sample
+    from core.transfer import digit_tasks, normalization, pretraining_config
+    from core.transfer import predict as transfer_predict
+
+    finetune, feature = transfer_home["finetune"], transfer_home["feature"]
+    at = rerun(AppTest.from_file(PAGE, default_timeout=300))
+    box = at.selectbox(key="sal_model")
+    assert set(box.options) == {ui.transfer_label(finetune), ui.transfer_label(feature)}  # no pretraining run
+    assert "Fine-tune last 1 stage · pretrained here on digits 0-4 · digits 5-9, 20 labels/class · 64 px" \
+        in ui.transfer_label(finetune)
+    box.set_value("transfer:" + finetune.key())
+    rerun(at)  # "Upload" with no file yet: the model is loaded, nothing attributed
+    model = ui._transfer_model(finetune)
+    before = snapshot(model)
+
+    at.radio(key="sal_source").set_value("MNIST test digit")
+    rerun(at)
+    at.multiselect(key="sal_methods").set_value(["saliency", "grad_cam", "guided_backprop"])
+    rerun(at)
+    assert not at.error and not at.warning
+    assert at.selectbox(key="sal_layer").value == "layer4"  # 2×2 at 64 px: Grad-CAM's ResNet default
+    assert all(o[0] in "56789" for o in at.selectbox(key="sal_target").options)
+    assert "padded to 32 px like the transfer data, then resized to 64 px" in at.get("image")[0].captions[0]
+    titles = [h.value for h in at.subheader]
+    assert len(titles) == 3 and all(" · class " in t for t in titles)
+    choice = ui.transfer_choices()[0]["transfer:" + finetune.key()]
+    prepared = ui.prepare(choice, load_sample().test.images[0].numpy())
+    target = at.selectbox(key="sal_target").value
+    spec = AttributionSpec("grad_cam", layer="layer4")
+    page_map = ui.explain(choice.key, prepared.digest, spec, target, model, prepared, choice.norm).values
+    assert page_map.shape == (64, 64) and np.isfinite(page_map).all()
+    assert np.allclose(page_map, attribute(model, prepared.pixels, spec, normalization(finetune), target).values,
+                       atol=1e-6)
+
+    at.selectbox(key="sal_model").set_value("transfer:" + feature.key())
+    at.multiselect(key="sal_methods").set_value(["grad_cam"])
+    rerun(at)
+    assert at.selectbox(key="sal_layer").value == "layer3"  # layer4 is 1×1 at 32 px: said on the page
+    assert any("cannot use layer4" in c.value for c in at.caption) and not at.error
+    head = ui._transfer_model(feature)
+    backbone = transfer_home["store"].load(pretraining_config()).state
+    assert torch.equal(head.layer1[0].conv1.weight.cpu(), backbone["layer1.0.conv1.weight"])
+    assert torch.equal(head.fc.weight.cpu(), transfer_home["store"].load(feature).state["fc.weight"])
+
+    at.radio(key="sal_source").set_value("Misclassified digit")
+    rerun(at)
+    test = digit_tasks(load_sample(), feature.labels_per_class)[1].test
+    preds = transfer_predict(head, test.images, feature)  # the stored model's own predictions
+    cells = at.selectbox(key="sal_cell")
+    assert cells.options, "a random head makes mistakes"
+    for option in cells.options[:4]:
+        t, p = ("56789".index(w) for w in option.split() if w in tuple("56789"))
+        assert f"({int(((test.labels == t) & (preds == p)).sum())} digit" in option
+    charts = {c.proto.id for c in at.get("plotly_chart")}
+    assert any("sal_cell_maps" in k for k in charts) and not at.error
+
+    assert_untouched(before, model)
+    for m in (model, head):
+        assert all(p.grad is None and not p.requires_grad for p in m.parameters()) and not m.training
+        assert sum(len(x._forward_hooks) + len(x._backward_hooks) for x in m.modules()) == 0
 
 
 # ---------------------------------------------------------------- in Chromium
