@@ -93,6 +93,9 @@ if results:
 for m, (spec, a) in results.items():
     st.subheader(f"{METHODS[m].label} · class {choice.classes[a.target]} · {1000 * a.seconds:.0f} ms")
     st.markdown(f"**What it computes.** {METHODS[m].computes}  \n**When it misleads.** {METHODS[m].misleads}")
+    if a.layer in layers.names:
+        c, h, w = layers.shapes[layers.names.index(a.layer)]
+        st.caption(f"Layer `{a.layer}` of this model: {c} maps of {h}×{w}, upsampled to {choice.side}×{choice.side}.")
     st.plotly_chart(explanation(prepared.view, a.map2d(), view, units="attribution (pixel units)"), key=f"{K}_{m}")
     buf = io.BytesIO()
     np.save(buf, a.values)

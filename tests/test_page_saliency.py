@@ -12,7 +12,7 @@ import torch
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from conftest import ensure_tiny_runs, rerun, running_server
+from conftest import ensure_tiny_runs, rerun, running_server, texts
 
 PAGE = str(Path(__file__).resolve().parents[1] / "pages" / "saliency.py")
 
@@ -238,7 +238,9 @@ def test_a_stored_transfer_model_is_explained_and_left_untouched(transfer_home):
     assert not at.error and not at.warning
     assert at.selectbox(key="sal_layer").value == "layer4"  # 2×2 at 64 px: Grad-CAM's ResNet default
     assert all(o[0] in "56789" for o in at.selectbox(key="sal_target").options)
-    assert "padded to 32 px like the transfer data, then resized to 64 px" in at.get("image")[0].captions[0]
+    assert "64×64 (MNIST-style digit padded to 32 px, resized to 64 px" in at.get("image")[0].captions[0]
+    assert "`layer4` of this model: 512 maps of 2×2, upsampled to 64×64" in texts(at, "caption")
+    assert "True label: **0** — not a class this model knows" in texts(at, "caption")  # test digit 0 is a 0
     titles = [h.value for h in at.subheader]
     assert len(titles) == 3 and all(" · class " in t for t in titles)
     choice = ui.transfer_choices()[0]["transfer:" + finetune.key()]

@@ -59,7 +59,7 @@ def _clicked(key: str, cm: np.ndarray, labels: Sequence[str]) -> None:
 
 
 def pick_cell(key: str, cm: np.ndarray, labels: Sequence[str] = (), model_name: str = "model",
-              noun: str = "digits", title: str = "Confusion matrix (test set): click a cell") -> Cell | None:
+              noun: str = "digits", title: str = "Confusion matrix (test set)") -> Cell | None:
     """The clickable confusion matrix `cm` (C, C) (rows true, columns predicted) beside the selectbox of its
     mistakes -> the (true, predicted) cell chosen, or None when the model makes no mistake.
     Widget keys: f"{key}_cm" (the chart) and f"{key}_cell" (the selectbox)."""

@@ -189,14 +189,13 @@ def seen_as(choice: ModelChoice) -> str:
     """How the picture was turned into the model's input, for the caption under it."""
     spec = choice.inputs
     side = f"{spec.side}×{spec.side}"
-    resized = f", then resized to {spec.side} px as in training" if spec.side != spec.stored_side else ""
+    resized = f", resized to {spec.side} px as in training" if spec.side != spec.stored_side else ""
     if not spec.digits:
         framed = f" to {spec.stored} px like a CIFAR-10 image" if spec.stored else ""
         return f"{side} (resized and centre-cropped{framed}{resized})"
     if not spec.stored:
         return f"{side} MNIST-style (inverted, cropped, centred)"
-    return (f"{side}: the MNIST-style digit, padded to {spec.stored} px like the transfer data{resized}; "
-            "gray on 3 channels")
+    return f"{side} (MNIST-style digit padded to {spec.stored} px{resized}; gray on 3 channels)"
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
@@ -275,8 +274,7 @@ def scored_split(choice: ModelChoice) -> ScoredSplit:
 def chosen_cell(key: str, choice: ModelChoice) -> Cell | None:
     """The misclassified test images the learner picked in the confusion-cell picker (a click or the selectbox)."""
     ts = scored_split(choice)
-    cell = pick_cell(key, ts.confusion(len(choice.classes)), choice.classes, noun=ts.noun,
-                     title="Confusion matrix of this model (test set): click a cell")
+    cell = pick_cell(key, ts.confusion(len(choice.classes)), choice.classes, noun=ts.noun)
     return None if cell is None else _cell(ts, *cell)
 
 
@@ -355,7 +353,10 @@ def image_source(key: str, choice: ModelChoice | None = None) -> np.ndarray | No
     if source == "MNIST test digit":
         data = resources.mnist()
         i = st.number_input("Test digit #", 0, len(data.test) - 1, 0, key=f"{key}_digit")
-        st.caption(f"True label: **{int(data.test.labels[i])}**")
+        label = str(int(data.test.labels[i]))
+        unknown = choice is not None and label not in choice.classes
+        st.caption(f"True label: **{label}**" + (f" — not a class this model knows: it can only answer "
+                                                  f"{', '.join(choice.classes)}" if unknown else ""))
         return data.test.images[int(i)].numpy()
     if source.startswith(MISCLASSIFIED):
         cell = chosen_cell(key, choice)
