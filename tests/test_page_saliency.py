@@ -194,15 +194,16 @@ def transfer_home(tmp_path, monkeypatch):
 
     finetune = TransferConfig(strategy="finetune", resolution=64, epochs=1, head_lr=1e-3, backbone_lr=1e-4)
     feature = TransferConfig(strategy="feature", epochs=1)
+    cifar = TransferConfig(strategy="full", source="cifar10", weights="imagenet", subset=20, epochs=1)
     store = RunStore(Paths(tmp_path).runs)
-    for seed, cfg in enumerate((pretraining_config(), finetune, feature)):
+    for seed, cfg in enumerate((pretraining_config(), finetune, feature, cifar)):
         store.save(make_transfer_run(cfg, seed))
     monkeypatch.setattr(ui.resources, "paths", lambda: Paths(tmp_path))
     caches = (ui.resources.store, ui.transfer._stored, ui.saliency._transfer_model, ui.saliency._transfer_predictions,
               ui.saliency.explain, ui.saliency._twins, ui.saliency.layers, ui.saliency.prediction)
     for cache in caches:
         cache.clear()
-    yield {"finetune": finetune, "feature": feature, "store": store}
+    yield {"finetune": finetune, "feature": feature, "cifar": cifar, "store": store}
     for cache in caches:
         cache.clear()
 
@@ -211,19 +212,22 @@ def test_a_stored_transfer_model_is_explained_and_left_untouched(transfer_home):
     """Both runs are listed in the transfer page's words; the 64 px fine-tuned model explains a test digit (its
     classes 5-9, Grad-CAM on layer4, the map the same as Captum's on the stored model); the 32 px feature-extraction
     model is the stored backbone plus its head, and its misclassified test digits match PyTorch's own predictions;
+    a CIFAR-10 run sees a photo framed to 32 px, names CIFAR's classes and uses ImageNet's normalization;
     the shared cached models end with no hooks, no .grad, requires_grad off and eval mode."""
     from test_attribution import assert_untouched, snapshot
 
     import ui.saliency as ui
     from core.attribution import AttributionSpec, attribute
-    from core.data import load_sample
+    from core.cifar import CIFAR_CLASSES
+    from core.data import IMAGENET_NORM, load_sample
     from core.transfer import digit_tasks, normalization, pretraining_config
     from core.transfer import predict as transfer_predict
 
     finetune, feature = transfer_home["finetune"], transfer_home["feature"]
     at = rerun(AppTest.from_file(PAGE, default_timeout=300))
     box = at.selectbox(key="sal_model")
-    assert set(box.options) == {ui.transfer_label(finetune), ui.transfer_label(feature)}  # no pretraining run
+    cifar = transfer_home["cifar"]
+    assert set(box.options) == {ui.transfer_label(c) for c in (finetune, feature, cifar)}  # no pretraining run
     assert "Fine-tune last 1 stage · pretrained here on digits 0-4 · digits 5-9, 20 labels/class · 64 px" \
         in ui.transfer_label(finetune)
     box.set_value("transfer:" + finetune.key())
@@ -273,6 +277,14 @@ def test_a_stored_transfer_model_is_explained_and_left_untouched(transfer_home):
         assert f"({int(((test.labels == t) & (preds == p)).sum())} digit" in option
     charts = {c.proto.id for c in at.get("plotly_chart")}
     assert any("sal_cell_maps" in k for k in charts) and not at.error
+
+    at.selectbox(key="sal_model").set_value("transfer:" + cifar.key())  # CIFAR-10 itself is not on this machine
+    at.radio(key="sal_source").set_value("MNIST test digit")
+    rerun(at)
+    assert at.radio(key="sal_source").options == ["Upload", "Sample photo", "MNIST test digit"]
+    assert "(resized and centre-cropped to 32 px like a CIFAR-10 image)" in at.get("image")[0].captions[0]
+    assert {o.split(" (")[0] for o in at.selectbox(key="sal_target").options} == set(CIFAR_CLASSES)
+    assert ui.transfer_choices()[0]["transfer:" + cifar.key()].norm == IMAGENET_NORM and not at.error
 
     assert_untouched(before, model)
     for m in (model, head):

@@ -316,11 +316,20 @@ def cell_mosaic(choice: ModelChoice, cell: Cell, noun: str, images: np.ndarray, 
                         key="sal_cell_maps")
 
 
+def has_test_split(choice: ModelChoice | None) -> bool:
+    """Whether the chosen model is a stored run whose test images are on this machine (CIFAR-10 may be gone)."""
+    if choice is None or choice.config is None:
+        return False
+    if isinstance(choice.config, TransferConfig) and choice.config.source == "cifar10":
+        return transfer_ui._cifar()[0] is not None  # the Transfer page's cached CIFAR-10 (None when absent)
+    return True
+
+
 def image_source(key: str, choice: ModelChoice | None = None) -> np.ndarray | None:
     """Upload, sample photo, MNIST test digit, a misclassified test image (stored runs) or the Draw page's digit
     -> (H, W[, 3]) uint8, or None."""
     sources = (["Upload", "Sample photo", "MNIST test digit"]
-               + ([misclassified_source(choice)] if choice is not None and choice.config is not None else [])
+               + ([misclassified_source(choice)] if has_test_split(choice) else [])
                + (["Drawn digit"] if drawn_digit() is not None else []))
     if st.session_state.get(f"{key}_source", sources[0]) not in sources:  # e.g. misclassified, then ResNet chosen
         st.session_state.pop(f"{key}_source")
