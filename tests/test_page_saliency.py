@@ -379,3 +379,43 @@ def test_upload_a_png_and_see_the_overlay_and_raw_uploads_are_refused(browser, s
         assert page.locator("[data-testid='stAlertContentError']").count() == 0
     finally:
         context.close()
+
+
+@pytest.mark.browser
+def test_a_click_on_the_confusion_matrix_picks_the_cell(browser, server_with_runs):
+    """In Chromium: a click on a diagonal cell says it holds the correctly classified digits; a click on a mistake
+    cell chooses it in the selectbox (the one confusion-cell picker, ui.confusion_cells)."""
+    import re
+
+    context = browser.new_context(viewport={"width": 1280, "height": 1400})
+    page = context.new_page()
+    try:
+        page.goto(server_with_runs + "/saliency")
+        page.get_by_text("Misclassified digit", exact=True).first.click(timeout=90_000)
+        box = page.locator("[data-testid='stSelectbox']").filter(has_text="Mistake (true")
+        box.first.wait_for(timeout=90_000)
+        box.first.click()
+        options = [o.inner_text() for o in page.get_by_role("option").all()]  # the ones the list draws
+        page.keyboard.press("Escape")
+        t, p = (int(d) for d in re.match(r"true (\d) → predicted (\d)", options[-1]).groups())
+        plot = page.locator("[data-testid='stPlotlyChart']").first
+        plot.scroll_into_view_if_needed()
+        area = plot.locator(".nsewdrag").first.bounding_box()  # the heatmap's plot area: 10 × 10 cells
+
+        def click(row: int, col: int) -> None:
+            page.mouse.click(area["x"] + (col + 0.5) * area["width"] / 10,
+                             area["y"] + (row + 0.5) * area["height"] / 10)
+
+        click(t, t)
+        page.get_by_text("correctly classified test digits of class").first.wait_for(timeout=60_000)
+        page.wait_for_timeout(3000)  # the rerun after the first click settles
+        click(t, p)
+        try:
+            page.wait_for_function("s => document.body.innerText.includes(s)", arg=options[-1], timeout=60_000)
+        finally:
+            ARTIFACTS.mkdir(exist_ok=True)
+            page.screenshot(path=str(ARTIFACTS / "saliency-cell-click.png"))
+        assert page.get_by_text("correctly classified test digits of class").count() == 0  # the note is gone
+        assert page.locator(EXCEPTION).count() == 0
+    finally:
+        context.close()
