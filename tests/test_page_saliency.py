@@ -387,6 +387,8 @@ def test_a_click_on_the_confusion_matrix_picks_the_cell(browser, server_with_run
     cell chooses it in the selectbox (the one confusion-cell picker, ui.confusion_cells)."""
     import re
 
+    from playwright.sync_api import expect
+
     context = browser.new_context(viewport={"width": 1280, "height": 1400})
     page = context.new_page()
     try:
@@ -408,10 +410,11 @@ def test_a_click_on_the_confusion_matrix_picks_the_cell(browser, server_with_run
 
         click(t, t)
         page.get_by_text("correctly classified test digits of class").first.wait_for(timeout=60_000)
-        page.wait_for_timeout(3000)  # the rerun after the first click settles
+        page.locator("[data-testid='stStatusWidget']").wait_for(state="hidden", timeout=60_000)  # rerun done
+        page.wait_for_timeout(1000)
         click(t, p)
         try:
-            page.wait_for_function("s => document.body.innerText.includes(s)", arg=options[-1], timeout=60_000)
+            expect(box.first.locator("input")).to_have_value(options[-1], timeout=60_000)  # the chosen cell
         finally:
             ARTIFACTS.mkdir(exist_ok=True)
             page.screenshot(path=str(ARTIFACTS / "saliency-cell-click.png"))
