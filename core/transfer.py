@@ -115,6 +115,15 @@ def num_classes(cfg: TransferConfig) -> int:
     return 10 if cfg.source == "cifar10" else 5
 
 
+def class_names(cfg: TransferConfig) -> tuple[str, ...]:
+    """The classes of cfg's task, in label order: CIFAR-10's, or the digits 0-4 (source) or 5-9 (target)."""
+    if cfg.source == "cifar10":
+        from core.cifar import CIFAR_CLASSES
+
+        return CIFAR_CLASSES
+    return tuple("01234") if cfg.task == "source" else tuple("56789")
+
+
 def expected_state(cfg: TransferConfig) -> dict[str, torch.Tensor]:
     """Names, shapes and dtypes (meta tensors) of the weights a stored run of `cfg` holds: the whole model,
     or only the head ("fc.weight", "fc.bias") for feature extraction, whose backbone is the starting one."""
