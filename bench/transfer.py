@@ -122,7 +122,7 @@ def rows(device: torch.device, quick: bool = False) -> list[dict]:
                          source="cifar10")
     feats = torch.randn(CIFAR_EPOCH, 512, generator=g).to(device)  # stored features, the real size
     y = torch.randint(0, 10, (CIFAR_EPOCH,), generator=g).to(device)
-    head_s = min(fit_head(cfg, feats, y, feats[:2000], y[:2000], 10, torch.Generator().manual_seed(0))[3]
+    head_s = min(fit_head(cfg, feats, y, feats[:2000], y[:2000], 10, torch.Generator().manual_seed(0))[1].train_s
                  for _ in range(2))
     out.append(_row("Transfer: stored-feature head epoch (Linear 512->10, batch 32)", head_s, "s/epoch",
                     baseline=round(seed_epoch, 4), ratio=round(seed_epoch / head_s, 1),
