@@ -1,6 +1,6 @@
 """A short load test: three browser sessions on one real server switch pages, move sliders and train a
 tiny config while the others keep working. Zero failed sessions, bounded server memory after warm-up,
-and the server's threads back to their baseline once the sessions close. (`python -m bench --only load`
+no file watcher, and the server's threads back to their baseline once the sessions close. (`python -m bench --only load`
 has the long version with timings.)"""
 from __future__ import annotations
 
@@ -34,6 +34,8 @@ def test_three_sessions_switching_pages_moving_sliders_and_training(browser, tmp
         warm.close()
         baseline = settle_threads(proc.pid, 0, timeout_s=5)
         warm_rss = proc_status(proc.pid)["rss_mib"]
+        # fileWatcherType "none": the default watched every folder of .venv and burned a core on its events
+        assert proc_status(proc.pid)["inotify_watches"] == 0
 
         contexts = [browser.new_context(viewport={"width": 1200, "height": 900}) for _ in range(SESSIONS)]
         pages = [open_page(c, f"{url}/{TINY_URL.format(seed=1)}", STORED) for c in contexts]
