@@ -5,7 +5,8 @@ Saliency, Grad-CAM (layer4), Integrated Gradients (50 steps) and SmoothGrad (25 
 through core.attribution.attribute as the page calls it (the model's cached private twins under their lock,
 pixel-space wrapper, the page's target given)
 and through Captum alone on the model itself, median of several runs after a warm-up. Then every
-method on the MNIST models, the top-5 prediction, and the figure-only rerun (alpha / clipping change).
+method on the MNIST models and on a transfer-learning model (32 and 64 px), the top-5 prediction, and the
+figure-only rerun (alpha / clipping change).
 """
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ import torch
 from torch import nn
 
 from core.attribution import METHODS, AttributionSpec, attribute, conv_layers, predict, twin, twins
-from core.data import IMAGENET_NORM, MNIST_NORM
+from core.data import DIGITS_NORM, IMAGENET_NORM, MNIST_NORM
 from core.figures.attribution import View, explanation
 from core.models import CNNDemo, Net2, reset_parameters
 
@@ -129,6 +130,34 @@ def mnist_rows(device: torch.device, quick: bool) -> list[dict]:
     return rows
 
 
+def transfer_rows(device: torch.device, quick: bool) -> list[dict]:
+    """Every method on a transfer-learning model as the Saliency page explains it: the Transfer page's ResNet-18
+    with a 5-class head (digits 5-9), at its default 32 px (Grad-CAM on layer3: layer4 is 1×1 there) and at 64 px
+    (layer4, 2×2), on a digit photo turned into its input (padded to 32 px, resized like its training batches)."""
+    from core.model_inputs import InputSpec, model_input
+    from core.transfer import build_resnet18
+
+    g = torch.Generator().manual_seed(0)
+    model = build_resnet18(5, g).eval().requires_grad_(False).to(device)
+    page = np.full((120, 90), 230, np.uint8)
+    page[30:90, 40:50] = 20  # a dark "1" on paper
+    rows = []
+    reuse = twins(model)  # the page caches these once per model (ui.saliency._twins)
+    for side in (32, 64):
+        pixels = model_input(page, InputSpec(side, 3, True, 32)).pixels.to(device)  # (1, 3, side, side)
+        layers = conv_layers(model, (3, side, side))
+        target = predict(model, pixels, DIGITS_NORM).predicted
+        for method in METHODS:
+            spec = AttributionSpec(method, layer=layers.default if METHODS[method].needs_layer else None)
+            ms = median_ms(lambda s=spec, x=pixels, t=target: attribute(model, x, s, DIGITS_NORM, t, reuse=reuse),
+                           3 if quick else 7, device)
+            rows.append(row(f"Attribution · transfer ResNet-18 (digits 5-9) {side} px · {METHODS[method].label}"
+                            f"{_settings(spec)}", ms, "ms"))
+    rows.append(row("Attribution · transfer ResNet-18 64 px · digit photo -> model input (centre, pad, resize)",
+                    median_ms(lambda: model_input(page, InputSpec(64, 3, True, 32)), 9, torch.device("cpu")), "ms"))
+    return rows
+
+
 def figure_rows() -> list[dict]:
     """A rerun that changes only alpha or clipping rebuilds the figure from the cached map: its cost."""
     rng = np.random.default_rng(0)
@@ -144,7 +173,7 @@ def rows(device: torch.device | None = None, quick: bool = False) -> list[dict]:
     out = []
     for d in devices if device is None else [device]:
         tag = [] if d.type == "cpu" else [f" [{torch.cuda.get_device_name(d)}]"]
-        part = resnet_rows(d, quick) + mnist_rows(d, quick)
+        part = resnet_rows(d, quick) + mnist_rows(d, quick) + transfer_rows(d, quick)
         for r in part:
             r["name"] += "".join(tag)
             r["device"] = "cpu" if d.type == "cpu" else torch.cuda.get_device_name(d)

@@ -115,6 +115,7 @@ class LayerChoices:
     names: tuple[str, ...]  # in forward order
     shapes: tuple[tuple[int, ...], ...]  # output shape of each, for one image
     default: str | None  # the last conv-stage output (None: the model has no spatial layer)
+    flat: tuple[str, ...] = ()  # outermost conv-stage layers left out: their map is 1×1 at this input size
 
 
 # ------------------------------------------------------------------------------------------- private twin
@@ -260,24 +261,31 @@ def predict(model: nn.Module, pixels: torch.Tensor, norm: Norm,
 def conv_layers(model: nn.Module, input_shape: tuple[int, ...]) -> LayerChoices:
     """Layers Grad-CAM can use, found by one forward of zeros shaped `input_shape` (C, H, W) through a twin:
     Conv2d outputs, ReLUs that run once, and containers (a ResNet block, a stage), whose output is a spatial
-    map. The default is the last such output that is not a pooling layer (ResNet: layer4; CNNDemo: relu2)."""
+    map. The default is the last such output that is not a pooling layer (ResNet: layer4; CNNDemo: relu2).
+    Layers whose map is a single pixel at this input size (ResNet's layer4 at 32 px) are left out and named
+    in `flat`: Grad-CAM there would paint the whole image one colour."""
     private = twin(model)
     kinds = (nn.Conv2d, nn.ReLU, nn.MaxPool2d, nn.AvgPool2d)
     candidates = {n: m for n, m in private.named_modules() if n and (isinstance(m, kinds) or next(m.children(), None))}
     seen: dict[str, tuple[int, ...]] = {}
+    flat: list[str] = []  # 4-D outputs of a single pixel: nothing to locate
     calls: dict[str, int] = {}
 
     def record(name: str, _m: nn.Module, out: object) -> None:
         calls[name] = calls.get(name, 0) + 1
-        if isinstance(out, torch.Tensor) and out.dim() == 4 and out.shape[2] * out.shape[3] > 1:
-            seen.pop(name, None)
-            seen[name] = tuple(out.shape[1:])  # completion order: a container lands after its children
+        if isinstance(out, torch.Tensor) and out.dim() == 4:
+            if out.shape[2] * out.shape[3] > 1:
+                seen.pop(name, None)
+                seen[name] = tuple(out.shape[1:])  # completion order: a container lands after its children
+            elif not isinstance(candidates[name], (nn.MaxPool2d, nn.AvgPool2d)):
+                flat.append(name)
 
     with torch.no_grad(), forward_hooks(candidates, record):
         private(torch.zeros((1, *input_shape), device=_device(model)))
     names = [n for n in seen if calls[n] == 1]
     default = next((n for n in reversed(names) if not isinstance(candidates[n], (nn.MaxPool2d, nn.AvgPool2d))), None)
-    return LayerChoices(tuple(names), tuple(seen[n] for n in names), default)
+    outer = tuple(dict.fromkeys(n for n in flat if not any(n.startswith(f + ".") for f in flat)))
+    return LayerChoices(tuple(names), tuple(seen[n] for n in names), default, outer)
 
 
 # -------------------------------------------------------------------------------------------- baselines

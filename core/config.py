@@ -312,14 +312,16 @@ class TransferConfig:
             raise ConfigError("; ".join(problems))
 
     def label(self) -> str:
-        """e.g. 'Fine-tune last 2 stages · pretrained here on digits 0-4 · 32 px · 10 ep · seed 0'."""
+        """e.g. 'Fine-tune last 2 stages · pretrained here on digits 0-4 · digits 5-9, 20 labels/class · 32 px ·
+        10 ep · seed 0': every page that names a transfer run uses these words."""
         if self.task == "source":
             return f"Pretraining on digits 0-4 · {self.resolution} px · {self.epochs} ep · seed {self.seed}"
         name = TRANSFER_STRATEGY_LABELS.get(self.strategy, self.strategy)
         if self.strategy == "finetune":
             name = f"Fine-tune last {self.k_stages} stage{'s' if self.k_stages > 1 else ''}"
-        data = f"{self.labels_per_class}/class" if self.source == "digits" else f"{self.subset:,} images"
-        return (f"{name} · {TRANSFER_WEIGHTS_LABELS.get(self.weights, self.weights)} · {self.source} {data}"
+        data = (f"digits 5-9, {self.labels_per_class} labels/class" if self.source == "digits"
+                else f"CIFAR-10, {self.subset:,} images")
+        return (f"{name} · {TRANSFER_WEIGHTS_LABELS.get(self.weights, self.weights)} · {data}"
                 f" · {self.resolution} px · {self.epochs} ep · seed {self.seed}")
 
 

@@ -3,7 +3,8 @@
 Strategies (one table, `STRATEGIES`): feature extraction (only `fc` trains), fine-tune the last k stages
 (layer4, then layer3, layer2, layer1) with a lower learning rate for the backbone than for the head,
 full fine-tuning, and from scratch. Frozen BatchNorm layers are kept in eval mode while the rest trains
-(`set_train_mode`), so their running statistics don't drift away from the pretrained ones.
+(`frozen_norms`, handed to core.train's loop), so their running statistics don't drift away from the pretrained ones.
+Every run trains through core.train's one loop (`train_loop`), as the MNIST models do.
 
 Speed: images stay uint8 on the device and each batch is resized (F.interpolate) and normalized there;
 feature extraction runs the frozen backbone once over the dataset (`extract_features`, inference mode)
@@ -29,6 +30,7 @@ from core.inspection import LayerRow, count_params
 from core.models import resnet18
 from core.pretrained import load_backbone, load_imagenet_weights
 from core.record import History, Progress, Run
+from core.train import Fitted, Schedule, TensorData, train_loop, train_mode
 
 STAGES: tuple[str, ...] = ("layer4", "layer3", "layer2", "layer1")  # unfrozen in this order by "finetune"
 OnProgress = Callable[[Progress], None]
@@ -115,6 +117,15 @@ def num_classes(cfg: TransferConfig) -> int:
     return 10 if cfg.source == "cifar10" else 5
 
 
+def class_names(cfg: TransferConfig) -> tuple[str, ...]:
+    """The classes of cfg's task, in label order: CIFAR-10's, or the digits 0-4 (source) or 5-9 (target)."""
+    if cfg.source == "cifar10":
+        from core.cifar import CIFAR_CLASSES
+
+        return CIFAR_CLASSES
+    return tuple("01234") if cfg.task == "source" else tuple("56789")
+
+
 def expected_state(cfg: TransferConfig) -> dict[str, torch.Tensor]:
     """Names, shapes and dtypes (meta tensors) of the weights a stored run of `cfg` holds: the whole model,
     or only the head ("fc.weight", "fc.bias") for feature extraction, whose backbone is the starting one."""
@@ -135,15 +146,16 @@ def apply_strategy(model: nn.Module, strategy: str, k: int = 1) -> nn.Module:
     return model
 
 
+def frozen_norms(model: nn.Module) -> tuple[nn.Module, ...]:
+    """The BatchNorm layers whose parameters are all frozen: the ones that stay in eval mode while the rest
+    trains, so their running mean/var keep the pretrained statistics instead of drifting toward each batch."""
+    return tuple(m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)
+                 and not any(p.requires_grad for p in m.parameters(recurse=False)))
+
+
 def set_train_mode(model: nn.Module) -> nn.Module:
-    """model.train(), except BatchNorm layers whose parameters are all frozen: they stay in eval mode, so
-    their running mean/var keep the pretrained statistics instead of drifting toward each batch."""
-    model.train()
-    for m in model.modules():
-        if isinstance(m, nn.modules.batchnorm._BatchNorm):
-            if not any(p.requires_grad for p in m.parameters(recurse=False)):
-                m.eval()
-    return model
+    """model.train(), except the frozen BatchNorm layers (`frozen_norms`), which stay in eval mode."""
+    return train_mode(model, frozen_norms(model))
 
 
 def param_groups(model: nn.Module, cfg: TransferConfig) -> list[ParamGroup]:
@@ -192,96 +204,62 @@ def backbone_features(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     return torch.flatten(model.avgpool(x), 1)  # (B, 512)
 
 
+def feature_pass(resolution: int, device: torch.device) -> tuple[torch.memory_format, int]:
+    """(memory format, images per batch) of the frozen backbone's one pass. On the CPU: channels-last, which runs
+    oneDNN's NHWC convolutions and max-pool (measured on 2 cores, bench/transfer.py: 1.4x less CPU time per image at
+    224 px, 2x at 32 px), in batches of about the same pixels at every resolution (8 images at 224 px, up to 256
+    at 32 px), small enough to stay in cache. On CUDA: PyTorch's default layout, batch 256 (not measured here)."""
+    if device.type == "cpu":
+        return torch.channels_last, max(8, min(256, round(8 * (224 / resolution) ** 2)))
+    return torch.contiguous_format, 256
+
+
 @torch.inference_mode()
 def extract_features(model: nn.Module, images: torch.Tensor, resolution: int,
                      norm: tuple[tuple[float, ...], tuple[float, ...]], device: torch.device,
-                     batch: int = 256) -> torch.Tensor:
-    """Run the (eval-mode) backbone once over uint8 `images` (N, 3, H, W), batched on the device -> (N, 512)."""
+                     batch: int | None = None) -> torch.Tensor:
+    """Run the (eval-mode) backbone once over uint8 `images` (N, 3, H, W), batched on the device -> (N, 512),
+    in `feature_pass`'s layout (a model already in that layout, as `compute_features` makes, skips a weight
+    reorder per batch; any model gives the same features)."""
+    layout, auto = feature_pass(resolution, device)
+    batch = batch or auto
     out = torch.empty(len(images), 512, device=device)
     for i in range(0, len(images), batch):
-        xb = prepare(images[i:i + batch].to(device, non_blocking=True), resolution, norm)
-        out[i:i + batch] = backbone_features(model, xb)
+        xb = prepare(images[i:i + batch].to(device, non_blocking=True), resolution, norm)  # (b, 3, r, r)
+        out[i:i + batch] = backbone_features(model, xb.contiguous(memory_format=layout))
     return out
 
 
-# ---------------------------------------------------------------- training
-def _evaluate(logits_of: Callable[[int, int], torch.Tensor], y: torch.Tensor, batch: int) -> tuple[float, float]:
-    loss = torch.zeros((), device=y.device)
-    correct = torch.zeros((), device=y.device, dtype=torch.long)
-    with torch.inference_mode():
-        for i in range(0, len(y), batch):
-            logits = logits_of(i, i + batch)  # (b, C)
-            loss += F.cross_entropy(logits, y[i:i + batch], reduction="sum")
-            correct += (logits.argmax(1) == y[i:i + batch]).sum()
-    return loss.item() / len(y), correct.item() / len(y)
+# ---------------------------------------------------------------- training (through core.train's one loop)
+def _schedule(cfg: TransferConfig, eval_batch: int) -> Schedule:
+    return Schedule(cfg.epochs, cfg.batch_size, eval_batch)
 
 
-def _loop(cfg: TransferConfig, n: int, step_fn: Callable[[torch.Tensor], torch.Tensor],
-          evaluate: Callable[[], tuple[float, float]], on_epoch_start: Callable[[], None], g: torch.Generator,
-          device: torch.device, on_progress: OnProgress | None) -> tuple[History, str, float, int]:
-    """Shared epoch loop: shuffles indices with `g`, calls step_fn(batch indices) -> loss, validates each epoch."""
-    bs = min(cfg.batch_size, n)
-    steps_per_epoch = math.ceil(n / bs)
-    total = steps_per_epoch * cfg.epochs
-    history = History(steps_per_epoch=steps_per_epoch)
-    losses = torch.empty(total, device=device)
-    reason, train_s, seen, step = "", 0.0, 0, 0
-    t0 = time.perf_counter()
-    for epoch in range(1, cfg.epochs + 1):
-        t_epoch = time.perf_counter()
-        on_epoch_start()
-        perm = torch.randperm(n, generator=g).to(device)
-        first = step
-        for i in range(0, n, bs):
-            losses[step] = step_fn(perm[i:i + bs]).detach()
-            step += 1
-            seen += len(perm[i:i + bs])
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        train_s += time.perf_counter() - t_epoch
-        new = losses[first:step].tolist()
-        history.step_loss.extend(new)
-        val = evaluate()
-        history.val_loss.append(val[0])
-        history.val_acc.append(val[1])
-        if on_progress is not None:
-            on_progress(Progress(step, total, epoch, new, time.perf_counter() - t0, *val))
-        if not all(math.isfinite(v) for v in (*new, val[0])):
-            reason = (f"The loss became non-finite in epoch {epoch}: the updates blew up. Lower the learning rates "
-                      f"(head {cfg.head_lr:g}, backbone {cfg.backbone_lr:g}) and train again. This run was not saved.")
-            break
-    return history, reason, train_s, seen
+def _blew_up(cfg: TransferConfig, done: Fitted) -> str:
+    own_backbone_lr = cfg.strategy not in ("feature", "scratch")
+    lrs = f"head {cfg.head_lr:g}" + (f", backbone {cfg.backbone_lr:g}" if own_backbone_lr else "")
+    return done.blew_up(f"Lower the learning rates ({lrs}) and train again.") if done.diverged else ""
 
 
 def fit_head(cfg: TransferConfig, feats: torch.Tensor, y: torch.Tensor, test_feats: torch.Tensor,
              y_test: torch.Tensor, num_classes: int, g: torch.Generator,
-             on_progress: OnProgress | None = None) -> tuple[nn.Linear, History, str, float, int]:
-    """Train Linear(512, C) on stored features (N, 512); same init and optimizer as the full model's fc."""
-    device = feats.device
-    head = nn.Linear(512, num_classes)
-    init_weights_(head, g)
-    head = head.to(device)
+             on_progress: OnProgress | None = None, report_every: int | None = None) -> tuple[nn.Linear, Fitted]:
+    """Train Linear(512, C) on stored features (N, 512) through core.train's loop; same init and optimizer as
+    the full model's fc. Stored features need no input transform, and the test set goes through in big batches."""
+    head = init_weights_(nn.Linear(512, num_classes, device="meta").to_empty(device="cpu"), g).to(feats.device)
     opt = torch.optim.Adam([{"params": head.parameters(), "lr": cfg.head_lr, "name": "head (fc)"}], fused=True)
-
-    def step(idx: torch.Tensor) -> torch.Tensor:
-        loss = F.cross_entropy(head(feats[idx]), y[idx])  # (b, 512) -> (b, C)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        return loss
-
-    hist, reason, train_s, seen = _loop(cfg, len(y), step,
-                                        lambda: _evaluate(lambda a, b: head(test_feats[a:b]), y_test, 4096),
-                                        lambda: None, g, device, on_progress)
-    return head.eval(), hist, reason, train_s, seen
+    done = train_loop(head, opt, TensorData(feats, y, test_feats, y_test, num_classes), _schedule(cfg, 4096), g,
+                      on_progress=on_progress, report_every=report_every)
+    return head, done
 
 
-def _metrics(run_s: float, train_s: float, seen: int, hist: History, device: torch.device, task: ImageTask,
-             trainable: int, **extra) -> dict[str, float | str]:
+def _metrics(run_s: float, done: Fitted, device: torch.device, task: ImageTask, trainable: int,
+             **extra) -> dict[str, float | str]:
+    hist, per_s = done.history, done.seen / done.train_s if done.train_s > 0 else 0.0
     return {"test_loss": hist.val_loss[-1] if hist.val_loss else float("nan"),
             "test_acc": hist.val_acc[-1] if hist.val_acc else float("nan"),
-            "train_s": train_s, "wall_s": run_s, "samples_per_s": seen / train_s if train_s > 0 else 0.0,
-            "images_per_s": seen / train_s if train_s > 0 else 0.0, "device": str(device),
+            "train_s": done.train_s, "wall_s": run_s, "samples_per_s": per_s, "images_per_s": per_s,
+            "device": str(device),
             "n_train": len(task.train), "n_test": len(task.test), "trainable_params": trainable, **extra}
 
 
@@ -298,6 +276,7 @@ def compute_features(fcfg: FeatureConfig, data: ImageTask, backbone: dict[str, t
     device = device or default_device()
     t0 = time.perf_counter()
     model = build_resnet18(len(data.classes), torch.Generator().manual_seed(0), backbone).to(device).eval()
+    model = model.to(memory_format=feature_pass(fcfg.resolution, device)[0])  # private: its layout is ours to set
     norm = normalization(TransferConfig(weights=fcfg.weights, source=fcfg.source))
     train = extract_features(model, data.train.images, fcfg.resolution, norm, device)  # (N, 512)
     test = extract_features(model, data.test.images, fcfg.resolution, norm, device)  # (M, 512)
@@ -312,12 +291,16 @@ def compute_features(fcfg: FeatureConfig, data: ImageTask, backbone: dict[str, t
 
 def fit_transfer(cfg: TransferConfig, data: ImageTask, device: torch.device | None = None,
                  on_progress: OnProgress | None = None,
-                 backbone: dict[str, torch.Tensor] | None = None, features: Run | None = None) -> Run:
-    """Train `cfg` on `data`. `backbone`: pretrained weights (required unless cfg.weights == "random").
+                 backbone: dict[str, torch.Tensor] | None = None, features: Run | None = None,
+                 report_every: int | None = None) -> Run:
+    """Train `cfg` on `data` through core.train's loop. `backbone`: pretrained weights (required unless
+    cfg.weights == "random").
 
     Feature extraction returns the head's state ("fc.weight", "fc.bias"); rebuild the full model from the
     same backbone weights + that head. It trains on `features` (a `compute_features` record, e.g. from the
-    store) when given, else computes them. Every other strategy returns the full state dict.
+    store) when given, else computes them. Every other strategy trains end to end on the uint8 images resident
+    on the device, each batch resized and normalized there (`prepare`), the frozen BatchNorm layers kept in eval
+    mode, and returns the full state dict.
     """
     cfg.validate()
     if (backbone is None) != (cfg.weights == "random"):
@@ -328,9 +311,7 @@ def fit_transfer(cfg: TransferConfig, data: ImageTask, device: torch.device | No
     num_classes = len(data.classes)
     model = apply_strategy(build_resnet18(num_classes, g, backbone), cfg.strategy, cfg.k_stages).to(device)
     trainable = count_params(model, trainable_only=True)
-    norm = normalization(cfg)
-    x_train, y_train = data.train.images.to(device), data.train.labels.to(device)  # (N, 3, 32, 32) uint8, (N,)
-    x_test, y_test = data.test.images.to(device), data.test.labels.to(device)
+    y_train, y_test = data.train.labels.to(device), data.test.labels.to(device)  # (N,), (M,)
 
     if cfg.strategy == "feature":  # fast path: the frozen backbone runs once, the head trains on stored features
         outside = features is not None  # computed before this run (the store's): its time is added to wall_s
@@ -338,34 +319,23 @@ def fit_transfer(cfg: TransferConfig, data: ImageTask, device: torch.device | No
             features = compute_features(feature_config(cfg, data, "0" * 16), data, backbone, device)
         feats, test_feats = features.state["train"].to(device), features.state["test"].to(device)  # (N, 512)
         features_s = float(features.metrics["features_s"])  # paid once; reused from the store afterwards
-        g_head = torch.Generator().manual_seed(cfg.seed)
-        head, hist, reason, train_s, seen = fit_head(cfg, feats, y_train, test_feats, y_test, num_classes,
-                                                     g_head, on_progress)
+        head, done = fit_head(cfg, feats, y_train, test_feats, y_test, num_classes,
+                              torch.Generator().manual_seed(cfg.seed), on_progress, report_every)
         state = {f"fc.{k}": v.detach().to("cpu", copy=True) for k, v in head.state_dict().items()}
         wall_s = time.perf_counter() - t0 + (features_s if outside else 0.0)  # as if alone: backbone pass + head
-        metrics = _metrics(wall_s, train_s, seen, hist, device, data, trainable, features_s=features_s)
-        metrics["images_per_s"] = seen / (train_s + features_s)  # the one backbone pass included
-        return Run(cfg, state, hist, metrics, "diverged" if reason else "ok", reason)  # type: ignore[arg-type]
+        metrics = _metrics(wall_s, done, device, data, trainable, features_s=features_s)
+        metrics["images_per_s"] = done.seen / (done.train_s + features_s)  # the one backbone pass included
+        return Run(cfg, state, done.history, metrics, "diverged" if done.diverged else "ok", _blew_up(cfg, done))
 
-    opt = make_optimizer(model, cfg)
-
-    def step(idx: torch.Tensor) -> torch.Tensor:
-        loss = F.cross_entropy(model(prepare(x_train[idx], cfg.resolution, norm)), y_train[idx])
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        return loss
-
-    def evaluate() -> tuple[float, float]:
-        model.eval()
-        return _evaluate(lambda a, b: model(prepare(x_test[a:b], cfg.resolution, norm)), y_test, 256)
-
-    hist, reason, train_s, seen = _loop(cfg, len(y_train), step, evaluate, lambda: set_train_mode(model),
-                                        g, device, on_progress)
-    model.eval()
+    norm = normalization(cfg)
+    images = TensorData(data.train.images.to(device), y_train, data.test.images.to(device), y_test,  # uint8
+                        num_classes)  # (N, 3, 32, 32), (N,), (M, 3, 32, 32), (M,)
+    done = train_loop(model, make_optimizer(model, cfg), images, _schedule(cfg, 256), g,
+                      inputs=lambda xb: prepare(xb, cfg.resolution, norm),  # (b, 3, 32, 32) uint8 -> (b, 3, r, r)
+                      keep_eval=frozen_norms(model), on_progress=on_progress, report_every=report_every)
     state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
-    metrics = _metrics(time.perf_counter() - t0, train_s, seen, hist, device, data, trainable)
-    return Run(cfg, state, hist, metrics, "diverged" if reason else "ok", reason)  # type: ignore[arg-type]
+    metrics = _metrics(time.perf_counter() - t0, done, device, data, trainable)
+    return Run(cfg, state, done.history, metrics, "diverged" if done.diverged else "ok", _blew_up(cfg, done))
 
 
 def model_of(run: Run, num_classes: int, backbone: dict[str, torch.Tensor] | None = None) -> nn.Module:
@@ -417,9 +387,10 @@ def time_per_image(model: nn.Module, cfg: TransferConfig, device: torch.device, 
             work(prepare(x, cfg.resolution, norm))
 
     work.eval()
+    if cfg.strategy == "feature":  # the one backbone pass as compute_features runs it; head epochs take milliseconds
+        work = work.to(memory_format=feature_pass(cfg.resolution, device)[0])
+        return 0.0, timed(lambda: extract_features(work, x, cfg.resolution, norm, device, batch=batch))
     infer = timed(forward)
-    if cfg.strategy == "feature":
-        return 0.0, infer  # the head's epochs on stored features take milliseconds
     opt = make_optimizer(work, cfg)
 
     def train_step() -> None:

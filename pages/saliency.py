@@ -26,8 +26,12 @@ if not choices:
     stop_here(__file__)
 choice = choices[st.selectbox("Model", list(choices), format_func=lambda k: choices[k].label, key=f"{K}_model")]
 model = ui.load_model(choice)
+if model is None:
+    st.error("This model's run could not be read from the run store (it was deleted, or its files are damaged): "
+             "choose another one, or train it again.", icon=":material/error:")
+    stop_here(__file__)
 raw = ui.image_source(K, choice)
-if model is None or raw is None:
+if raw is None:
     stop_here(__file__)
 prepared = ui.prepare(choice, raw)
 if prepared is None:
@@ -36,9 +40,7 @@ if prepared is None:
     stop_here(__file__)
 
 c_in, c_pred = st.columns([1, 2])
-c_in.image(prepared.view, caption=f"What the model sees: {prepared.view.shape[1]}×{prepared.view.shape[0]}"
-           + (" MNIST-style (inverted, cropped, centred)" if choice.digits else " (resized, centre-cropped)"),
-           width=220, clamp=True)
+c_in.image(prepared.view, caption=f"What the model sees: {ui.seen_as(choice)}", width=220, clamp=True)
 pred = ui.prediction(choice.key, prepared.digest, model, prepared, choice.norm)
 c_pred.plotly_chart(top_classes(pred.top, choice.classes), key=f"{K}_top")
 classes = list(range(len(choice.classes)))
@@ -53,6 +55,10 @@ methods = st.multiselect("Methods", usable, default=usable[:1], format_func=lamb
 for m in METHODS:
     if m not in usable:
         st.caption(f"{METHODS[m].label} is off for this model: {unavailable_reason(m, layers)}")
+if layers.flat and any(METHODS[m].needs_layer for m in methods):
+    st.caption(f"Grad-CAM cannot use {', '.join(layers.flat)} here: at {choice.side} px its output is a single "
+               f"pixel, so its map would paint the whole image one colour. The default is the last layer with a "
+               f"spatial map ({layers.default}); a run at a higher resolution keeps the last stage spatial.")
 with st.expander("Method settings"):
     c1, c2, c3 = st.columns(3)
     steps = c1.slider("Integrated Gradients: steps", 5, 200, 50, key=f"{K}_steps")
@@ -87,6 +93,9 @@ if results:
 for m, (spec, a) in results.items():
     st.subheader(f"{METHODS[m].label} · class {choice.classes[a.target]} · {1000 * a.seconds:.0f} ms")
     st.markdown(f"**What it computes.** {METHODS[m].computes}  \n**When it misleads.** {METHODS[m].misleads}")
+    if a.layer in layers.names:
+        c, h, w = layers.shapes[layers.names.index(a.layer)]
+        st.caption(f"Layer `{a.layer}` of this model: {c} maps of {h}×{w}, upsampled to {choice.side}×{choice.side}.")
     st.plotly_chart(explanation(prepared.view, a.map2d(), view, units="attribution (pixel units)"), key=f"{K}_{m}")
     buf = io.BytesIO()
     np.save(buf, a.values)

@@ -7,7 +7,8 @@ import streamlit as st
 
 from core.figures.images import mosaic
 from core.figures.training import Curve, confusion, run_curves
-from core.figures.transfer import STATE_WORDS, block_strip, frozen_map, gradient_norms
+from core.figures.transfer import STATE_WORDS, block_strip, frozen_map, gradient_norms, resolution_tradeoff
+from core.resolution import resolution_conclusion, resolution_points, resolutions
 from core.transfer import STRATEGIES, anatomy, conclusion, strategy_code
 from ui import transfer
 from ui.code import code_panel
@@ -76,6 +77,13 @@ if runs:
     st.dataframe(transfer.run_rows(runs), hide_index=True, width="stretch", key="tl_runs",
                  column_config=transfer.COUNTS)
     st.markdown(conclusion(transfer.results(runs)))
+points = resolution_points(transfer.task_runs(cfg))  # this task's runs at every resolution: the trade-off
+trade_off = resolution_conclusion(points, cfg.strategy, cfg.resolution)
+if len(resolutions(points)) > 1:
+    st.plotly_chart(resolution_tradeoff(points), key="tl_resolution")
+    st.markdown(trade_off)
+else:
+    st.caption(trade_off)
 if run is None:
     st.caption("Train a strategy to see its gradients, filters, predictions and confusion matrix.")
     stop_here(__file__)

@@ -281,6 +281,21 @@ def make_run(cfg: TrainConfig = STORE_CFG, seed: int = 0, acc: float = 0.9, stat
     return Run(cfg, {k: v.detach().clone() for k, v in model.state_dict().items()}, history, metrics, status)  # type: ignore[arg-type]
 
 
+def make_transfer_run(cfg, seed: int = 0, acc: float = 0.5) -> Run:
+    """A storable transfer run of `cfg` (a core.config.TransferConfig) with random ResNet-18 weights, nothing
+    trained: the whole model, or only the fc head for feature extraction (its backbone is the stored one)."""
+    from core.transfer import build_resnet18, expected_state, num_classes
+
+    model = build_resnet18(num_classes(cfg), torch.Generator().manual_seed(seed))
+    keep = expected_state(cfg)
+    state = {k: v.detach().clone() for k, v in model.state_dict().items() if k in keep}
+    history = History([1.0] * cfg.epochs, 1, [1.0] * cfg.epochs, [acc] * cfg.epochs)
+    metrics = {"test_acc": acc, "test_loss": 1.0, "train_s": 1.5, "wall_s": 2.0, "samples_per_s": 100.0,
+               "device": "cpu", "n_train": 100, "n_test": 500, "images_per_s": 100.0,
+               "trainable_params": sum(p.numel() for k, p in model.named_parameters() if k in keep)}
+    return Run(cfg, state, history, metrics)
+
+
 def edit_meta(folder: Path, change) -> None:
     meta = folder / "run.json"
     obj = json.loads(meta.read_text())

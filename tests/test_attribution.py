@@ -211,7 +211,9 @@ def test_default_grad_cam_layer_per_model(models):
     big = conv_layers(models["resnet"], (3, 224, 224))
     assert big.default == "layer4" and big.shapes[big.names.index("layer4")] == (512, 7, 7)
     assert "layer4.1" in big.names and "layer1.0.conv1" in big.names
-    assert conv_layers(models["resnet"], (3, 32, 32)).default == "layer3"  # layer4 is 1×1 at 32 px
+    small = conv_layers(models["resnet"], (3, 32, 32))
+    assert small.default == "layer3" and small.flat == ("layer4",)  # layer4 is 1×1 at 32 px: named, left out
+    assert big.flat == () and conv_layers(models["cnn"], (1, 28, 28)).flat == ()
 
 
 def snapshot(model: nn.Module) -> dict:

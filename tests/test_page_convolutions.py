@@ -106,12 +106,11 @@ def test_convolutions_with_stored_run(tiny):
     rerun(at)
     open_tab(at, "Mistakes")
     assert "misclassified" in texts(at)
-    at.selectbox(key="conv_cm_true").set_value(4)
-    at.selectbox(key="conv_cm_pred").set_value(9)
+    cells = at.selectbox(key="conv_cell")  # the one confusion-cell picker (ui.confusion_cells)
+    t, p = cells.options[-1].split(" → ")[0].split()[-1], cells.options[-1].split(" → ")[1].split()[1]
+    cells.set_value((int(t), int(p)))
     rerun(at)
-    at.selectbox(key="conv_cm_pred").set_value(4)
-    rerun(at)
-    assert "correctly classified" in texts(at)
+    assert f"that are **{t}** but were predicted **{p}**" in texts(at)
 
 
 def test_feature_maps_of_a_drawing():

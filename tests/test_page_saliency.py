@@ -7,10 +7,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from conftest import ensure_tiny_runs, rerun
+from conftest import ensure_tiny_runs, rerun, texts
 
 PAGE = str(Path(__file__).resolve().parents[1] / "pages" / "saliency.py")
 
@@ -177,6 +178,119 @@ def test_misclassified_cell_shows_its_digits_and_their_attributions(at):
     assert any("sal_cm" in k for k in charts)
 
 
+# ---------------------------------------------------------------- stored transfer-learning runs
+@pytest.fixture
+def transfer_home(tmp_path, monkeypatch):
+    """The page on a temp store holding tiny transfer runs (random weights, nothing trained): fine-tuning at 64 px
+    (a whole model) and feature extraction at 32 px (a head on the stored digits pretraining)."""
+    import ui.resources
+    import ui.saliency
+    import ui.transfer
+    from conftest import make_transfer_run
+    from core.config import Paths, TransferConfig
+    from core.store import RunStore
+    from core.transfer import pretraining_config
+
+    finetune = TransferConfig(strategy="finetune", resolution=64, epochs=1, head_lr=1e-3, backbone_lr=1e-4)
+    feature = TransferConfig(strategy="feature", epochs=1)
+    cifar = TransferConfig(strategy="full", source="cifar10", weights="imagenet", subset=20, epochs=1)
+    store = RunStore(Paths(tmp_path).runs)
+    for seed, cfg in enumerate((pretraining_config(), finetune, feature, cifar)):
+        store.save(make_transfer_run(cfg, seed))
+    monkeypatch.setattr(ui.resources, "paths", lambda: Paths(tmp_path))
+    caches = (ui.resources.store, ui.transfer._stored, ui.saliency._transfer_model, ui.saliency._transfer_predictions,
+              ui.saliency.explain, ui.saliency._twins, ui.saliency.layers, ui.saliency.prediction)
+    for cache in caches:
+        cache.clear()
+    yield {"finetune": finetune, "feature": feature, "cifar": cifar, "store": store}
+    for cache in caches:
+        cache.clear()
+
+
+def test_a_stored_transfer_model_is_explained_and_left_untouched(transfer_home):
+    """Both runs are listed in the transfer page's words; the 64 px fine-tuned model explains a test digit (its
+    classes 5-9, Grad-CAM on layer4, the map the same as Captum's on the stored model); the 32 px feature-extraction
+    model is the stored backbone plus its head, and its misclassified test digits match PyTorch's own predictions;
+    a CIFAR-10 run sees a photo framed to 32 px, names CIFAR's classes and uses ImageNet's normalization;
+    the shared cached models end with no hooks, no .grad, requires_grad off and eval mode."""
+    from test_attribution import assert_untouched, snapshot
+
+    import ui.saliency as ui
+    from core.attribution import AttributionSpec, attribute
+    from core.cifar import CIFAR_CLASSES
+    from core.data import IMAGENET_NORM, load_sample
+    from core.transfer import digit_tasks, normalization, pretraining_config
+    from core.transfer import predict as transfer_predict
+
+    finetune, feature = transfer_home["finetune"], transfer_home["feature"]
+    at = rerun(AppTest.from_file(PAGE, default_timeout=300))
+    box = at.selectbox(key="sal_model")
+    cifar = transfer_home["cifar"]
+    assert set(box.options) == {ui.transfer_label(c) for c in (finetune, feature, cifar)}  # no pretraining run
+    assert "Fine-tune last 1 stage · pretrained here on digits 0-4 · digits 5-9, 20 labels/class · 64 px" \
+        in ui.transfer_label(finetune)
+    box.set_value("transfer:" + finetune.key())
+    rerun(at)  # "Upload" with no file yet: the model is loaded, nothing attributed
+    model = ui._transfer_model(finetune)
+    before = snapshot(model)
+
+    at.radio(key="sal_source").set_value("MNIST test digit")
+    rerun(at)
+    at.multiselect(key="sal_methods").set_value(["saliency", "grad_cam", "guided_backprop"])
+    rerun(at)
+    assert not at.error and not at.warning
+    assert at.selectbox(key="sal_layer").value == "layer4"  # 2×2 at 64 px: Grad-CAM's ResNet default
+    assert all(o[0] in "56789" for o in at.selectbox(key="sal_target").options)
+    assert "64×64 (MNIST-style digit padded to 32 px, resized to 64 px" in at.get("image")[0].captions[0]
+    assert "`layer4` of this model: 512 maps of 2×2, upsampled to 64×64" in texts(at, "caption")
+    assert "True label: **0** — not a class this model knows" in texts(at, "caption")  # test digit 0 is a 0
+    titles = [h.value for h in at.subheader]
+    assert len(titles) == 3 and all(" · class " in t for t in titles)
+    choice = ui.transfer_choices()[0]["transfer:" + finetune.key()]
+    prepared = ui.prepare(choice, load_sample().test.images[0].numpy())
+    target = at.selectbox(key="sal_target").value
+    spec = AttributionSpec("grad_cam", layer="layer4")
+    page_map = ui.explain(choice.key, prepared.digest, spec, target, model, prepared, choice.norm).values
+    assert page_map.shape == (64, 64) and np.isfinite(page_map).all()
+    assert np.allclose(page_map, attribute(model, prepared.pixels, spec, normalization(finetune), target).values,
+                       atol=1e-6)
+
+    at.selectbox(key="sal_model").set_value("transfer:" + feature.key())
+    at.multiselect(key="sal_methods").set_value(["grad_cam"])
+    rerun(at)
+    assert at.selectbox(key="sal_layer").value == "layer3"  # layer4 is 1×1 at 32 px: said on the page
+    assert any("cannot use layer4" in c.value for c in at.caption) and not at.error
+    head = ui._transfer_model(feature)
+    backbone = transfer_home["store"].load(pretraining_config()).state
+    assert torch.equal(head.layer1[0].conv1.weight.cpu(), backbone["layer1.0.conv1.weight"])
+    assert torch.equal(head.fc.weight.cpu(), transfer_home["store"].load(feature).state["fc.weight"])
+
+    at.radio(key="sal_source").set_value("Misclassified digit")
+    rerun(at)
+    test = digit_tasks(load_sample(), feature.labels_per_class)[1].test
+    preds = transfer_predict(head, test.images, feature)  # the stored model's own predictions
+    cells = at.selectbox(key="sal_cell")
+    assert cells.options, "a random head makes mistakes"
+    for option in cells.options[:4]:
+        t, p = ("56789".index(w) for w in option.split() if w in tuple("56789"))
+        assert f"({int(((test.labels == t) & (preds == p)).sum())} digit" in option
+    charts = {c.proto.id for c in at.get("plotly_chart")}
+    assert any("sal_cell_maps" in k for k in charts) and not at.error
+
+    at.selectbox(key="sal_model").set_value("transfer:" + cifar.key())  # CIFAR-10 itself is not on this machine
+    at.radio(key="sal_source").set_value("MNIST test digit")
+    rerun(at)
+    assert at.radio(key="sal_source").options == ["Upload", "Sample photo", "MNIST test digit"]
+    assert "(resized and centre-cropped to 32 px like a CIFAR-10 image)" in at.get("image")[0].captions[0]
+    assert {o.split(" (")[0] for o in at.selectbox(key="sal_target").options} == set(CIFAR_CLASSES)
+    assert ui.transfer_choices()[0]["transfer:" + cifar.key()].norm == IMAGENET_NORM and not at.error
+
+    assert_untouched(before, model)
+    for m in (model, head):
+        assert all(p.grad is None and not p.requires_grad for p in m.parameters()) and not m.training
+        assert sum(len(x._forward_hooks) + len(x._backward_hooks) for x in m.modules()) == 0
+
+
 # ---------------------------------------------------------------- in Chromium
 # Chromium (Debian's, through Playwright) on a freshly started server: the Saliency page explains an uploaded PNG
 # (an overlay appears, no exception), and raw requests to Streamlit's upload endpoint that bypass the page's
@@ -255,5 +369,48 @@ def test_upload_a_png_and_see_the_overlay_and_raw_uploads_are_refused(browser, s
         assert page.get_by_text("overlay (alpha").count() >= 1
         assert page.locator(EXCEPTION).count() == 0 and not errors, errors
         assert page.locator("[data-testid='stAlertContentError']").count() == 0
+    finally:
+        context.close()
+
+
+@pytest.mark.browser
+def test_a_click_on_the_confusion_matrix_picks_the_cell(browser, server_with_runs):
+    """In Chromium: a click on a diagonal cell says it holds the correctly classified digits; a click on a mistake
+    cell chooses it in the selectbox (the one confusion-cell picker, ui.confusion_cells)."""
+    import re
+
+    from playwright.sync_api import expect
+
+    context = browser.new_context(viewport={"width": 1280, "height": 1400})
+    page = context.new_page()
+    try:
+        page.goto(server_with_runs + "/saliency")
+        page.get_by_text("Misclassified digit", exact=True).first.click(timeout=90_000)
+        box = page.locator("[data-testid='stSelectbox']").filter(has_text="Mistake (true")
+        box.first.wait_for(timeout=90_000)
+        box.first.click()
+        options = [o.inner_text() for o in page.get_by_role("option").all()]  # the ones the list draws
+        page.keyboard.press("Escape")
+        t, p = (int(d) for d in re.match(r"true (\d) → predicted (\d)", options[-1]).groups())
+        plot = page.locator("[data-testid='stPlotlyChart']").first
+        plot.scroll_into_view_if_needed()
+        area = plot.locator(".nsewdrag").first.bounding_box()  # the heatmap's plot area: 10 × 10 cells
+
+        def click(row: int, col: int) -> None:
+            page.mouse.click(area["x"] + (col + 0.5) * area["width"] / 10,
+                             area["y"] + (row + 0.5) * area["height"] / 10)
+
+        click(t, t)
+        page.get_by_text("correctly classified test digits of class").first.wait_for(timeout=60_000)
+        page.locator("[data-testid='stStatusWidget']").wait_for(state="hidden", timeout=60_000)  # rerun done
+        page.wait_for_timeout(1000)
+        click(t, p)
+        try:
+            expect(box.first.locator("input")).to_have_value(options[-1], timeout=60_000)  # the chosen cell
+        finally:
+            ARTIFACTS.mkdir(exist_ok=True)
+            page.screenshot(path=str(ARTIFACTS / "saliency-cell-click.png"))
+        assert page.get_by_text("correctly classified test digits of class").count() == 0  # the note is gone
+        assert page.locator(EXCEPTION).count() == 0
     finally:
         context.close()

@@ -2,6 +2,7 @@
 ImageNet weights are explained; Train on a tiny config shows the results; the CIFAR-10 route when both exist."""
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,7 @@ import ui.resources
 import ui.transfer
 from conftest import rerun
 from core import cifar, pretrained
-from core.config import Paths
+from core.config import Paths, TransferConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGE = str(ROOT / "pages" / "transfer.py")
@@ -124,3 +125,35 @@ def test_cifar_route_with_imagenet_weights(cifar_and_weights):
     assert "IMAGENET1K_V1.transforms()" in "\n".join(c.value for c in at.caption)
     assert "CIFAR-10: 30 train / 6 test" in "\n".join(c.value for c in at.caption)  # the test-written folder
     # training this route in a worker: tests/test_transfer.py::test_cifar_route_trains_through_the_store
+
+
+def test_resolution_tradeoff_appears_once_two_resolutions_are_stored():
+    """Two tiny from-scratch runs (10 labels per class, 1 epoch) at 32 and 64 px in the page's store: the page
+    draws accuracy against resolution and states the trade-off, computed from those two runs."""
+    import torch
+
+    from core.transfer import train_stored
+
+    base = TransferConfig(strategy="scratch", weights="random", head_lr=1e-3, epochs=1, labels_per_class=10)
+    at = rerun(AppTest.from_file(PAGE, default_timeout=300))
+    at.selectbox(key="tl_strategy").set_value("scratch")
+    at.select_slider(key="tl_labels").set_value(10)
+    at.slider(key="tl_epochs").set_value(1)
+    rerun(at)
+    hint = "\n".join(c.value for c in at.caption)
+    assert "Train From scratch at 32 px and at 64 px (the Input resolution control)" in hint
+    assert not [c for c in at.get("plotly_chart") if "Input resolution vs target accuracy" in c.proto.spec]
+    store, runs = ui.resources.store(), {}
+    for res in (32, 64):
+        cfg = replace(base, resolution=res)
+        runs[res], _ = store.get_or_train(cfg, lambda c=cfg: train_stored(c, store, ui.resources.paths().data,
+                                                                          torch.device("cpu")))
+    at.select_slider(key="tl_res").set_value(64)
+    rerun(at)
+    assert "Loaded from the run store" in at.success[0].value
+    lo, hi = runs[32].metrics, runs[64].metrics
+    verdict = next(m.value for m in at.markdown if m.value.startswith("**From scratch**: going from 32 px"))
+    assert f"{100 * lo['test_acc']:.1f}% to {100 * hi['test_acc']:.1f}%" in verdict
+    assert f"{hi['wall_s'] / lo['wall_s']:.1f}× the time" in verdict
+    charts = [c for c in at.get("plotly_chart") if "Input resolution vs target accuracy" in c.proto.spec]
+    assert len(charts) == 1 and not at.error

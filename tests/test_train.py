@@ -103,3 +103,95 @@ def test_fit_marks_a_run_that_blew_up_to_chance_as_did_not_learn(tmp_path):
     got, trained = store.get_or_train(bad.config, lambda: bad)
     assert trained and store.load(bad.config).status == "did-not-learn"
     assert [s.status for s in store.summaries()] == ["did-not-learn"]
+
+
+# ---------------------------------------------------------------- the one loop, against plain PyTorch
+def plain_loop(model: torch.nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor, epochs: int,
+               batch: int, g: torch.Generator, inputs=lambda xb: xb, keep_eval=()) -> list[float]:
+    """The textbook loop, written out: shuffle with `g`, gather a batch, transform it, step; frozen norms in eval."""
+    import torch.nn.functional as F
+
+    losses = []
+    for _ in range(epochs):
+        model.train()
+        for m in keep_eval:
+            m.eval()
+        perm = torch.randperm(len(y), generator=g)
+        for i in range(0, len(y), batch):
+            idx = perm[i:i + batch]
+            loss = F.cross_entropy(model(inputs(x[idx])), y[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            losses.append(loss.item())
+    return losses
+
+
+@pytest.mark.parametrize("arch,optimizer", [("net2", "adam"), ("cnn", "momentum")])
+def test_fit_is_bit_identical_to_a_plain_pytorch_loop(sample, arch, optimizer):
+    """Net2 and CNNDemo through the generalized loop give exactly the weights and losses of the plain loop
+    (same seed: the generator draws the initialization, then each epoch's order), so stored runs stay valid."""
+    from core.data import MNIST_MEAN, MNIST_STD, MNISTData, Split
+    from core.models import build_model
+
+    small = MNISTData(sample.source, "first 600 / 200", Split(sample.train.images[:600], sample.train.labels[:600]),
+                      Split(sample.test.images[:200], sample.test.labels[:200]))
+    cfg = replace(TINY, model=ModelConfig(arch, hidden=16), optimizer=optimizer, lr=1e-2, batch_size=128, epochs=2)
+    run = fit(cfg, small, torch.device("cpu"))
+    g = torch.Generator().manual_seed(cfg.seed)
+    model = build_model(cfg.model, g)
+    opt = (torch.optim.Adam(model.parameters(), lr=cfg.lr, fused=True) if optimizer == "adam" else
+           torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum))
+    x = (small.train.images.unsqueeze(1).float() / 255 - MNIST_MEAN) / MNIST_STD  # (600, 1, 28, 28)
+    losses = plain_loop(model, opt, x, small.train.labels, cfg.epochs, cfg.batch_size, g)
+    assert run.history.step_loss == losses and len(losses) == 2 * 5
+    assert state_equal(run.state, model.state_dict())
+
+
+def test_one_loop_takes_any_image_tensors_a_transform_and_frozen_norms():
+    """uint8 images of 3 classes, turned into inputs per batch; a frozen BatchNorm kept in eval mode (its running
+    statistics untouched) while the rest trains; weights and losses equal the plain loop's; progress reported."""
+    from torch import nn
+
+    from core.train import Schedule, TensorData, train_loop
+
+    g = torch.Generator().manual_seed(0)
+    y = torch.arange(48) % 3
+    x = torch.randint(0, 60, (48, 3, 8, 8), generator=g, dtype=torch.uint8)  # (48, 3, 8, 8)
+    for c in range(3):
+        x[y == c, c] = 250  # class c: channel c bright
+    seen_dtypes = set()
+
+    def inputs(xb: torch.Tensor) -> torch.Tensor:
+        seen_dtypes.add(xb.dtype)
+        return xb.float().div(255).sub(0.5)  # (b, 3, 8, 8)
+
+    def build(state: dict | None = None) -> tuple[nn.Module, torch.optim.Optimizer]:
+        model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 6 * 6, 3))
+        init = torch.Generator().manual_seed(2)  # this test's own initialization: no global RNG
+        for m in (model[0], model[4]):
+            torch.nn.init.kaiming_uniform_(m.weight, a=math.sqrt(5), generator=init)
+            torch.nn.init.zeros_(m.bias)
+        model[1].running_mean.fill_(-0.25)  # as after pretraining
+        if state is not None:
+            model.load_state_dict(state)
+        model[1].requires_grad_(False)
+        return model, torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=3e-2)
+
+    model, opt = build()
+    initial = {k: v.clone() for k, v in model.state_dict().items()}
+    start = model[0].weight.detach().clone()
+    progress = []
+    done = train_loop(model, opt, TensorData(x, y, x[:9], y[:9], 3), Schedule(epochs=3, batch_size=8),
+                      torch.Generator().manual_seed(5), inputs=inputs, keep_eval=(model[1],),
+                      on_progress=progress.append, report_every=1)
+    assert not done.diverged and done.seen == 3 * 48 and done.total_steps == 18 and not model.training
+    assert len(done.history.step_loss) == 18 and len(done.history.val_acc) == 3 and done.history.val_acc[-1] == 1.0
+    assert [p.step for p in progress] == list(range(1, 19)) and [p.epoch for p in progress if p.val_acc] == [1, 2, 3]
+    assert seen_dtypes == {torch.uint8}  # the transform got the stored batches
+    assert torch.equal(model[1].running_mean, torch.full((4,), -0.25)) and not torch.equal(model[0].weight, start)
+    ref, ref_opt = build(initial)
+    losses = plain_loop(ref, ref_opt, x, y, 3, 8, torch.Generator().manual_seed(5), inputs, keep_eval=(ref[1],))
+    assert done.history.step_loss == losses and state_equal(model.state_dict(), ref.state_dict())
+    with pytest.raises(ValueError, match="differ in length"):
+        TensorData(x, y[:5], x, y, 3)

@@ -1,6 +1,7 @@
 """Transfer learning core: freezing, BN modes, parameter groups, stored features, weights and CIFAR loading."""
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 
 import pytest
@@ -262,6 +263,58 @@ def test_head_on_stored_features_equals_full_model_logits():
     # the run's reported test accuracy is the full model's accuracy
     acc = (expected.argmax(1) == target.test.labels).float().mean().item()
     assert abs(acc - run.metrics["test_acc"]) < 1e-6
+
+
+def test_fine_tuning_trains_through_the_one_loop_exactly_like_plain_pytorch(monkeypatch):
+    """fit_transfer hands core.train's loop the uint8 images, the resize + normalize transform, the optimizer's
+    parameter groups and the frozen BatchNorm layers; the result equals the plain loop's, bit for bit."""
+    from test_train import plain_loop
+
+    import core.transfer
+    from core.transfer import frozen_norms
+
+    calls = []
+    real = core.transfer.train_loop
+    monkeypatch.setattr(core.transfer, "train_loop", lambda *a, **k: calls.append((a, k)) or real(*a, **k))
+    _, target = digit_tasks(tiny_digits(6), labels_per_class=6)
+    backbone = build_resnet18(5, torch.Generator().manual_seed(3)).state_dict()
+    cfg = TransferConfig(strategy="finetune", k_stages=1, epochs=2, batch_size=16, head_lr=1e-3, backbone_lr=1e-4,
+                         resolution=64, labels_per_class=6)
+    run = fit_transfer(cfg, target, CPU, backbone=backbone)
+    (model, opt, data, schedule, _), kw = calls[0]
+    assert data.x_train.dtype == torch.uint8 and data.num_classes == 5 and schedule.batch_size == 16
+    assert [pg["lr"] for pg in opt.param_groups] == [1e-3, 1e-4]
+    assert {id(m) for m in kw["keep_eval"]} == {id(m) for n, m in model.named_modules()
+                                                 if isinstance(m, nn.BatchNorm2d) and not n.startswith("layer4")}
+    g = torch.Generator().manual_seed(cfg.seed)
+    ref = apply_strategy(build_resnet18(5, g, backbone), "finetune", 1)
+    losses = plain_loop(ref, make_optimizer(ref, cfg), target.train.images, target.train.labels, 2, 16, g,
+                        lambda xb: prepare(xb, 64, normalization(cfg)), frozen_norms(ref))
+    assert run.history.step_loss == losses and len(losses) == 2 * 2
+    assert all(torch.equal(run.state[k], v) for k, v in ref.state_dict().items())
+    calls.clear()
+    head = fit_transfer(replace(cfg, strategy="feature", head_lr=1e-2), target, CPU, backbone=backbone)
+    (model, _, data, schedule, _), kw = calls[0]  # the head trains on stored (N, 512) features, same loop
+    assert isinstance(model, nn.Linear) and data.x_train.shape == (30, 512) and schedule.eval_batch == 4096
+    assert head.status == "ok" and not kw.get("keep_eval")
+
+
+def test_a_transfer_run_that_blows_up_stops_with_its_learning_rates(monkeypatch):
+    import core.train
+
+    real, calls = core.train.F.cross_entropy, []
+
+    def cross_entropy(*a, **k):
+        calls.append(1)
+        return real(*a, **k) * (math.nan if len(calls) > 1 else 1.0)
+
+    monkeypatch.setattr(core.train.F, "cross_entropy", cross_entropy)
+    _, target = digit_tasks(tiny_digits(6), labels_per_class=6)
+    cfg = TransferConfig(strategy="scratch", weights="random", epochs=3, batch_size=8, head_lr=3e-3,
+                         labels_per_class=6)
+    run = fit_transfer(cfg, target, CPU, report_every=1)  # losses read back after every step
+    assert run.status == "diverged" and "Lower the learning rates (head 0.003)" in run.reason
+    assert "at step 2 of 12" in run.reason and len(run.history.val_acc) == 0
 
 
 def test_prepare_resizes_on_device_like_interpolate():

@@ -1,10 +1,10 @@
 """The one "predictions and mistakes" panel of a stored classifier on the test digits (Fully connected and
 Convolutions pages): sample predictions, confusion matrix with per-class accuracy, and a click-through
-from a confusion-matrix cell to its misclassified digits. Each page picks the parts it shows."""
+from a confusion-matrix cell (ui.confusion_cells, the one cell picker) to its misclassified digits.
+Each page picks the parts it shows."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import partial
 
 import numpy as np
 import streamlit as st
@@ -17,7 +17,7 @@ from core.figures.images import image, probability_bars
 from core.figures.training import confusion, per_class_bars
 from core.inspection import predict_proba
 from ui import resources
-from ui.plotly_select import clicked_cell
+from ui.confusion_cells import pick_cell
 
 
 @st.cache_data(show_spinner="Scoring the test digits with this run…", max_entries=16)
@@ -57,48 +57,22 @@ def _overview(ev: Evaluation, images: np.ndarray, key: str, model_name: str) -> 
     right.plotly_chart(per_class_bars(ev.per_class), key=f"{key}_pca")
 
 
-def _cell_clicked(key: str) -> None:
-    """A click on a confusion-matrix cell chooses that (true, predicted) pair."""
-    cell = clicked_cell(f"{key}_cm")
-    if cell is not None:
-        st.session_state[f"{key}_cm_true"], st.session_state[f"{key}_cm_pred"] = cell
-
-
 def _mistakes(ev: Evaluation, images: np.ndarray, key: str, model_name: str) -> None:
-    """Clickable confusion matrix -> the digits of one (true, predicted) cell with their probabilities."""
-    worst_true, worst_pred, worst_n = ev.worst()
-    for name, v in (("true", worst_true), ("pred", worst_pred)):  # first visit: the most frequent mistake
-        st.session_state.setdefault(f"{key}_cm_{name}", v)
-    n = len(ev.labels)
-    cl, cr = st.columns([3, 2])
-    cl.plotly_chart(confusion(ev.confusion, clickable=True), key=f"{key}_cm", on_select=partial(_cell_clicked, key),
-                    selection_mode="points")
-    with cr:
-        st.markdown(f"**{ev.wrong}** of {n:,} test digits are misclassified ({100 * ev.wrong / n:.1f}%)."
-                    f" Rows: the true digit; columns: what the {model_name} said. **Click a cell**, or choose it "
-                    "here:")
-        s1, s2 = st.columns(2)
-        true_c = s1.selectbox("True digit", range(10), key=f"{key}_cm_true")
-        pred_c = s2.selectbox("Predicted as", range(10), key=f"{key}_cm_pred")
-        idx = ev.cell(true_c, pred_c)
-        if true_c == pred_c:
-            st.info(f"This cell on the diagonal counts the {len(idx)} correctly classified {true_c}s; "
-                    "pick two different digits to see mistakes.")
-        elif len(idx) == 0:
-            st.info(f"No {true_c} was mistaken for a {pred_c}. The most frequent mistake is "
-                    f"{worst_true} → {worst_pred} ({worst_n} digits).")
-        else:
-            st.markdown(f"**{len(idx)}** test digit(s) that are **{true_c}** but were predicted **{pred_c}** "
-                        "are shown below with their 10 probabilities "
-                        f"(<span style='color:{ROLE['predicted']}'>orange: predicted</span>, "
-                        f"<span style='color:{ROLE['true']}'>green: true class</span>).", unsafe_allow_html=True)
-    if true_c != pred_c and len(idx):
-        start = 0
-        if len(idx) > 8:
-            start = st.slider("Show from", 0, len(idx) - 1, 0, 8, key=f"{key}_cm_start")
-        show = idx[start:start + 8]
-        st.plotly_chart(conv_figures.mistakes(images[show], ev.probs[show], true_c, pred_c, show.tolist()),
-                        key=f"{key}_cm_fig")
+    """The confusion-cell picker -> the digits of the chosen (true, predicted) cell with their probabilities."""
+    cell = pick_cell(key, ev.confusion, model_name=model_name)
+    if cell is None:
+        return
+    true_c, pred_c = cell
+    idx = ev.cell(true_c, pred_c)
+    st.markdown(f"**{len(idx)}** test digit(s) that are **{true_c}** but were predicted **{pred_c}**, with their 10 "
+                f"probabilities (<span style='color:{ROLE['predicted']}'>orange: predicted</span>, "
+                f"<span style='color:{ROLE['true']}'>green: true class</span>).", unsafe_allow_html=True)
+    start = 0
+    if len(idx) > 8:
+        start = st.slider("Show from", 0, len(idx) - 1, 0, 8, key=f"{key}_cm_start_{true_c}_{pred_c}")
+    show = idx[start:start + 8]
+    st.plotly_chart(conv_figures.mistakes(images[show], ev.probs[show], true_c, pred_c, show.tolist()),
+                    key=f"{key}_cm_fig")
 
 
 PARTS: dict[str, Callable[[Evaluation, np.ndarray, str, str], None]] = {

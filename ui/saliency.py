@@ -23,31 +23,44 @@ from core.attribution import (
     predict,
     twins,
 )
-from core.config import ARCH_LABELS, TrainConfig
+from core.config import ARCH_LABELS, TrainConfig, TransferConfig
 from core.data import IMAGENET_NORM, MNIST_NORM, Norm
-from core.digit_photos import preprocess_photo
 from core.figures.images import mosaic
-from core.figures.training import confusion
 from core.inspection import confusion_matrix
-from core.model_inputs import model_view, to_pixels
+from core.model_inputs import InputSpec, model_input, stored_pictures
 from core.samples import available_samples, load_sample_photo
+from core.transfer import class_names, model_of, normalization, pretraining_config
+from core.transfer import predict as transfer_predict
 from core.uploads import DecodedImage, UploadError, decode_image
 from ui import resources
-from ui.plotly_select import clicked_cell
+from ui import transfer as transfer_ui
+from ui.confusion_cells import pick_cell
 from ui.predictions import test_probabilities
 from ui.session import drawn_digit
+
+STORED_SIDE = 32  # the transfer runs' stored images: digits padded from 28 px, CIFAR-10 photos (core.transfer)
 
 
 @dataclass(frozen=True)
 class ModelChoice:
-    key: str  # "mnist:<run config key>" or "imagenet-resnet18"
+    key: str  # "mnist:<run config key>", "transfer:<run config key>" or "imagenet-resnet18"
     label: str
-    side: int  # input side in pixels
-    channels: int
+    inputs: InputSpec  # how the model sees a picture: side, channels, digit or photo, its stored image size
     norm: Norm
     classes: tuple[str, ...]
-    digits: bool  # MNIST-style preprocessing (invert, crop, centre)
-    config: TrainConfig | None = None  # the stored run's config (MNIST models): its confusion matrix
+    config: TrainConfig | TransferConfig | None = None  # a stored run's config: its test set and confusion matrix
+
+    @property
+    def side(self) -> int:
+        return self.inputs.side
+
+    @property
+    def channels(self) -> int:
+        return self.inputs.channels
+
+    @property
+    def digits(self) -> bool:
+        return self.inputs.digits
 
 
 @dataclass(frozen=True)
@@ -80,28 +93,81 @@ def model_choices() -> tuple[dict[str, ModelChoice], list[str]]:
         cfg = s.config
         if cfg.data_source == data.source and cfg.model.arch in ARCH_LABELS:
             key = "mnist:" + cfg.key()
-            out.setdefault(key, ModelChoice(key, f"{ARCH_LABELS[cfg.model.arch]} · {cfg.label()}", 28, 1, MNIST_NORM,
-                                            tuple(str(i) for i in range(10)), True, cfg))
+            out.setdefault(key, ModelChoice(key, f"{ARCH_LABELS[cfg.model.arch]} · {cfg.label()}",
+                                            InputSpec(28, 1, True), MNIST_NORM, tuple(str(i) for i in range(10)), cfg))
     notes = [] if out else ["No MNIST model is trained yet: train one on the Fully connected or Convolutions page."]
+    transfer, transfer_notes = transfer_choices()
+    out.update(transfer)
+    notes += transfer_notes
     if imagenet_weights().is_file():
         from torchvision.models import ResNet18_Weights
 
         cats = tuple(ResNet18_Weights.IMAGENET1K_V1.meta["categories"])
-        out["imagenet-resnet18"] = ModelChoice("imagenet-resnet18", "ResNet-18 (ImageNet, 1,000 classes)", 224, 3,
-                                               IMAGENET_NORM, cats, False)
+        out["imagenet-resnet18"] = ModelChoice("imagenet-resnet18", "ResNet-18 (ImageNet, 1,000 classes)",
+                                               InputSpec(224, 3, False), IMAGENET_NORM, cats)
     else:
         notes.append(f"ImageNet ResNet-18 is not available: its weights are not at `{imagenet_weights()}` (this app "
                      "does not download them). Put `resnet18-f37072fd.pth` from download.pytorch.org there to use it.")
     return out, notes
 
 
+def transfer_choices() -> tuple[dict[str, ModelChoice], list[str]]:
+    """The stored transfer-learning runs (the Transfer learning page's table), each with the preprocessing it
+    trained on: its 32 px stored images (digits padded from 28, gray on 3 channels; or CIFAR-10 photos) resized on the
+    device to its resolution and normalized its way. A feature-extraction run stores only its head: it is
+    listed when the backbone it was trained on is here too."""
+    out: dict[str, ModelChoice] = {}
+    missing = []
+    for s in resources.store().summaries("transfer"):
+        cfg = s.config
+        if s.status != "ok" or not isinstance(cfg, TransferConfig) or cfg.task != "target":
+            continue  # the digits pretraining is the backbone the runs start from, not a run of the page's table
+        if cfg.strategy == "feature" and not _backbone_available(cfg):
+            missing.append(cfg.label())
+            continue
+        key = "transfer:" + cfg.key()
+        out.setdefault(key, ModelChoice(key, transfer_label(cfg),
+                                        InputSpec(cfg.resolution, 3, cfg.source == "digits", STORED_SIDE),
+                                        normalization(cfg), class_names(cfg), cfg))
+    if not missing:
+        return out, []
+    return out, [f"Not listed: {'; '.join(missing)}. These feature-extraction runs store only their head, and the "
+                 "backbone they were trained on (the digits pretraining or the ImageNet weights) is gone."]
+
+
+def transfer_label(cfg: TransferConfig) -> str:
+    """The Transfer learning page's own words for the run (TransferConfig.label), after the model's name."""
+    return f"ResNet-18 transfer · {cfg.label()}"
+
+
+def _backbone_available(cfg: TransferConfig) -> bool:
+    if cfg.weights == "imagenet":
+        return transfer_ui.imagenet().ok
+    return cfg.weights != "digits-pretrained" or resources.store().has(pretraining_config())
+
+
+@st.cache_resource(show_spinner="Loading the stored transfer run…", max_entries=4)
+def _transfer_model(cfg: TransferConfig) -> torch.nn.Module:
+    """The stored run's model (eval, frozen, shared): read from the store, never retrained; a feature-extraction
+    run is its backbone (the stored digits pretraining, or ImageNet's) plus its stored head."""
+    run = resources.store().load(cfg)
+    start = transfer_ui.backbone(cfg) if cfg.strategy == "feature" else None
+    if run is None or (cfg.strategy == "feature" and start is None):
+        raise LookupError(cfg.key())  # raising keeps "missing" out of the cache
+    return model_of(run, len(class_names(cfg)), start).to(resources.device())
+
+
 def load_model(choice: ModelChoice) -> torch.nn.Module | None:
     if choice.key == "imagenet-resnet18":
         return _imagenet_resnet()
-    for s in resources.store().summaries():
-        if "mnist:" + s.config.key() == choice.key:
-            stored = resources.stored_run(s.config)
-            return None if stored is None else stored[1]
+    if isinstance(choice.config, TransferConfig):
+        try:
+            return _transfer_model(choice.config)
+        except LookupError:
+            return None
+    if isinstance(choice.config, TrainConfig):
+        stored = resources.stored_run(choice.config)
+        return None if stored is None else stored[1]
     return None
 
 
@@ -112,18 +178,24 @@ def decode(data: bytes) -> DecodedImage:
 
 def prepare(choice: ModelChoice, pixels: np.ndarray) -> Prepared | None:
     """What the model sees; None when a digit model finds no digit in the picture."""
-    if choice.digits:
-        if pixels.shape[:2] == (28, 28) and pixels.ndim == 2:  # already an MNIST digit (test set, drawing)
-            view = pixels
-        else:
-            steps = preprocess_photo(pixels)
-            if steps is None:
-                return None
-            view = np.round(steps.centred * 255).astype(np.uint8)
-    else:
-        view = model_view(pixels, choice.side)
-    digest = hashlib.sha1(choice.key.encode() + view.tobytes() + str(view.shape).encode()).hexdigest()
-    return Prepared(digest, view, to_pixels(view, choice.channels))
+    seen = model_input(pixels, choice.inputs)
+    if seen is None:
+        return None
+    digest = hashlib.sha1(choice.key.encode() + seen.stored.tobytes() + str(seen.stored.shape).encode()).hexdigest()
+    return Prepared(digest, seen.view, seen.pixels)
+
+
+def seen_as(choice: ModelChoice) -> str:
+    """How the picture was turned into the model's input, for the caption under it."""
+    spec = choice.inputs
+    side = f"{spec.side}×{spec.side}"
+    resized = f", resized to {spec.side} px as in training" if spec.side != spec.stored_side else ""
+    if not spec.digits:
+        framed = f" to {spec.stored} px like a CIFAR-10 image" if spec.stored else ""
+        return f"{side} (resized and centre-cropped{framed}{resized})"
+    if not spec.stored:
+        return f"{side} MNIST-style (inverted, cropped, centred)"
+    return f"{side} (MNIST-style digit padded to {spec.stored} px{resized}; gray on 3 channels)"
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
@@ -151,99 +223,113 @@ def explain(model_key: str, digest: str, spec: AttributionSpec, target: int, _mo
     return attribute(_model, _p.pixels, spec, norm, target, reuse=_twins(model_key, id(_model), _model))
 
 
-MISCLASSIFIED = "Misclassified digit"
+MISCLASSIFIED = "Misclassified"  # the image source's label starts with this: "Misclassified digit" / "... image"
 CELL_TILES = 16  # images of a confusion-matrix cell shown (and explained) at once
+
+
+def misclassified_source(choice: ModelChoice) -> str:
+    return f"{MISCLASSIFIED} {'digit' if choice.digits else 'image'}"
+
+
+@dataclass(frozen=True)
+class ScoredSplit:
+    """A stored run's test split and its predictions, as the Saliency page explains them."""
+
+    images: np.ndarray  # (N, H, W) or (N, H, W, 3) uint8: pictures prepare() turns into exactly the model's input
+    labels: np.ndarray  # (N,) true classes
+    preds: np.ndarray  # (N,) the stored model's predicted classes
+    noun: str  # "digits" or "images"
+
+    def confusion(self, classes: int) -> np.ndarray:
+        return confusion_matrix(torch.from_numpy(self.labels), torch.from_numpy(self.preds), classes).numpy()
 
 
 @dataclass(frozen=True)
 class Cell:
-    """The test digits of one off-diagonal confusion-matrix cell of a stored MNIST model."""
+    """The test images of one off-diagonal confusion-matrix cell of a stored model."""
 
     true: int
     predicted: int
     indices: np.ndarray  # (n,) test-set indices, at most CELL_TILES
-    count: int  # all digits in the cell
+    count: int  # all images in the cell
 
 
-def _mistakes(cfg: TrainConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(labels, predictions, confusion matrix (10, 10)) of the stored run on the active test split."""
-    labels = resources.mnist().test.labels.numpy()
-    preds = test_probabilities(cfg).argmax(1)
-    return labels, preds, confusion_matrix(torch.from_numpy(labels), torch.from_numpy(preds)).numpy()
+@st.cache_data(show_spinner="Scoring the test images with this run…", max_entries=8)
+def _transfer_predictions(cfg: TransferConfig) -> np.ndarray:
+    """(N_test,) classes the stored transfer run predicts on its task's test images (as its page evaluates it)."""
+    return transfer_predict(_transfer_model(cfg), transfer_ui.task_of(cfg).test.images, cfg).numpy()
 
 
-def _cell_clicked(key: str, cells: dict[tuple[int, int], int]) -> None:
-    """A click on an off-diagonal, non-empty confusion-matrix cell chooses it in the selectbox."""
-    cell = clicked_cell(f"{key}_cm")
-    if cell in cells:
-        st.session_state[f"{key}_cell"] = cell
+def scored_split(choice: ModelChoice) -> ScoredSplit:
+    """The test split the chosen stored run is scored on, with its predictions (cached per run)."""
+    cfg = choice.config
+    if isinstance(cfg, TransferConfig):
+        test = transfer_ui.task_of(cfg).test
+        return ScoredSplit(stored_pictures(test.images, choice.digits), test.labels.numpy(),
+                       _transfer_predictions(cfg), "digits" if choice.digits else "images")
+    test = resources.mnist().test
+    return ScoredSplit(test.images.numpy(), test.labels.numpy(), test_probabilities(cfg).argmax(1), "digits")
 
 
 def chosen_cell(key: str, choice: ModelChoice) -> Cell | None:
-    """The misclassified digits the learner picked: a click on the model's confusion matrix or the selectbox."""
-    labels, preds, cm = _mistakes(choice.config)
-    off = cm.copy()
-    np.fill_diagonal(off, 0)
-    order = np.argsort(-off, axis=None, kind="stable")
-    cells = {(int(i // 10), int(i % 10)): int(off.flat[i]) for i in order if off.flat[i] > 0}
-    if not cells:
-        st.success("This model classifies every test digit correctly: there are no mistakes to explain.")
-        return None
-    if st.session_state.get(f"{key}_cell") not in cells:  # a stale cell of another model
-        st.session_state.pop(f"{key}_cell", None)
-    left, right = st.columns([3, 2])
-    left.plotly_chart(confusion(cm, "Confusion matrix of this model (test set): click a cell", clickable=True),
-                      key=f"{key}_cm", on_select=lambda: _cell_clicked(key, cells), selection_mode="points")
-    wrong = int(off.sum())
-    right.markdown(f"**{wrong:,}** of {len(labels):,} test digits are misclassified. Rows: the true digit; "
-                   "columns: what the model said. **Click a cell**, or pick it here:")
-    t, p = right.selectbox("Mistake (true → predicted)", list(cells), key=f"{key}_cell",
-                           format_func=lambda c: f"true {c[0]} → predicted {c[1]} ({cells[c]} digits)")
-    return _cell(labels, preds, t, p)
+    """The misclassified test images the learner picked in the confusion-cell picker (a click or the selectbox)."""
+    ts = scored_split(choice)
+    cell = pick_cell(key, ts.confusion(len(choice.classes)), choice.classes, noun=ts.noun)
+    return None if cell is None else _cell(ts, *cell)
 
 
-def _cell(labels: np.ndarray, preds: np.ndarray, true: int, predicted: int) -> Cell:
-    idx = np.nonzero((labels == true) & (preds == predicted))[0]
+def _cell(ts: ScoredSplit, true: int, predicted: int) -> Cell:
+    idx = np.nonzero((ts.labels == true) & (ts.preds == predicted))[0]
     return Cell(true, predicted, idx[:CELL_TILES], len(idx))
 
 
-def _cell_images(cell: Cell) -> np.ndarray:
-    return resources.mnist().test.images[torch.from_numpy(cell.indices)].numpy()  # (n, 28, 28) uint8
-
-
 def explain_cell(key: str, choice: ModelChoice, model: torch.nn.Module, spec: AttributionSpec, label: str) -> None:
-    """When the picture is a misclassified digit: `spec`'s map of the wrong class for every digit of its cell."""
+    """When the picture is a misclassified one: `spec`'s map of the wrong class for every image of its cell."""
     cell_now = st.session_state.get(f"{key}_cell")
-    if st.session_state.get(f"{key}_source") != MISCLASSIFIED or cell_now is None or choice.config is None:
+    if st.session_state.get(f"{key}_source") != misclassified_source(choice) or cell_now is None \
+            or choice.config is None:
         return
-    labels, preds, _ = _mistakes(choice.config)
-    cell = _cell(labels, preds, *cell_now)
+    ts = scored_split(choice)
+    cell = _cell(ts, *cell_now)
     maps = []
-    for img in _cell_images(cell):
+    for img in ts.images[cell.indices]:
         prepared = prepare(choice, img)
         maps.append(explain(choice.key, prepared.digest, spec, cell.predicted, model, prepared, choice.norm).map2d())
-    cell_mosaic(cell, np.empty(0), np.stack(maps), label)
+    cell_mosaic(choice, cell, ts.noun, np.empty(0), np.stack(maps), label)
 
 
-def cell_mosaic(cell: Cell, images: np.ndarray, maps: np.ndarray | None = None, method: str = "") -> None:
-    """The cell's digits (ink), or their attribution maps (diverging, one shared scale), one tile each."""
+def cell_mosaic(choice: ModelChoice, cell: Cell, noun: str, images: np.ndarray, maps: np.ndarray | None = None,
+                method: str = "") -> None:
+    """The cell's images (ink; photos in gray), or their attribution maps (diverging, one shared scale)."""
     titles = [f"#{i}" for i in cell.indices]
     more = f" (first {len(cell.indices)} of {cell.count})" if cell.count > len(cell.indices) else ""
+    true, predicted = choice.classes[cell.true], choice.classes[cell.predicted]
     if maps is None:
-        st.plotly_chart(mosaic(images, 8, titles=titles, colours="ink",
-                               title=f"{cell.count} test digits that are {cell.true} but were predicted "
-                                     f"{cell.predicted}{more}"), key="sal_cell_images")
+        gray = images.mean(-1) if images.ndim == 4 else images  # (n, H, W)
+        st.plotly_chart(mosaic(gray, 8, titles=titles, colours="ink",
+                               title=f"{cell.count} test {noun} that are {true} but were predicted "
+                                     f"{predicted}{more}" + (", in gray" if images.ndim == 4 else "")),
+                        key="sal_cell_images")
     else:
         st.plotly_chart(mosaic(maps, 8, titles=titles, colorbar_title="attribution",
-                               title=f"{method} of class {cell.predicted} (the wrong answer) for each{more}"),
+                               title=f"{method} of class {predicted} (the wrong answer) for each{more}"),
                         key="sal_cell_maps")
 
 
+def has_test_split(choice: ModelChoice | None) -> bool:
+    """Whether the chosen model is a stored run whose test images are on this machine (CIFAR-10 may be gone)."""
+    if choice is None or choice.config is None:
+        return False
+    if isinstance(choice.config, TransferConfig) and choice.config.source == "cifar10":
+        return transfer_ui._cifar()[0] is not None  # the Transfer page's cached CIFAR-10 (None when absent)
+    return True
+
+
 def image_source(key: str, choice: ModelChoice | None = None) -> np.ndarray | None:
-    """Upload, sample photo, MNIST test digit, a misclassified test digit (MNIST models) or the Draw page's digit
+    """Upload, sample photo, MNIST test digit, a misclassified test image (stored runs) or the Draw page's digit
     -> (H, W[, 3]) uint8, or None."""
     sources = (["Upload", "Sample photo", "MNIST test digit"]
-               + ([MISCLASSIFIED] if choice is not None and choice.config is not None else [])
+               + ([misclassified_source(choice)] if has_test_split(choice) else [])
                + (["Drawn digit"] if drawn_digit() is not None else []))
     if st.session_state.get(f"{key}_source", sources[0]) not in sources:  # e.g. misclassified, then ResNet chosen
         st.session_state.pop(f"{key}_source")
@@ -276,17 +362,21 @@ def image_source(key: str, choice: ModelChoice | None = None) -> np.ndarray | No
     if source == "MNIST test digit":
         data = resources.mnist()
         i = st.number_input("Test digit #", 0, len(data.test) - 1, 0, key=f"{key}_digit")
-        st.caption(f"True label: **{int(data.test.labels[i])}**")
+        label = str(int(data.test.labels[i]))
+        unknown = choice is not None and label not in choice.classes
+        st.caption(f"True label: **{label}**" + (f" — not a class this model knows: it can only answer "
+                                                  f"{', '.join(choice.classes)}" if unknown else ""))
         return data.test.images[int(i)].numpy()
-    if source == MISCLASSIFIED:
+    if source.startswith(MISCLASSIFIED):
         cell = chosen_cell(key, choice)
         if cell is None:
             return None
-        images = _cell_images(cell)
-        cell_mosaic(cell, images.astype(np.float32) / 255)
-        if st.session_state.get(f"{key}_cell_digit") not in cell.indices:  # a digit of the previous cell
+        ts = scored_split(choice)
+        images = ts.images[cell.indices]
+        cell_mosaic(choice, cell, ts.noun, images.astype(np.float32) / 255)
+        if st.session_state.get(f"{key}_cell_digit") not in cell.indices:  # an image of the previous cell
             st.session_state.pop(f"{key}_cell_digit", None)
-        i = st.selectbox("Explain digit", cell.indices.tolist(), key=f"{key}_cell_digit",
+        i = st.selectbox(f"Explain {ts.noun[:-1]}", cell.indices.tolist(), key=f"{key}_cell_digit",
                          format_func=lambda i: f"test #{i}")
         return images[cell.indices.tolist().index(i)]
     return np.round(drawn_digit() * 255).astype(np.uint8)

@@ -216,11 +216,17 @@ def backbone(cfg: TransferConfig) -> dict[str, torch.Tensor] | None:
     return None if run is None else run.state
 
 
-def trained_runs(like: TransferConfig) -> list[RunSummary]:
-    """Stored target runs on the same task (route, labels or subset, resolution), oldest first (no weights read)."""
-    same = ("source", "labels_per_class", "subset", "resolution")
+def task_runs(like: TransferConfig) -> list[RunSummary]:
+    """Stored target runs on the same task (route, labels or subset) at every resolution, oldest first (no
+    weights read)."""
+    same = ("source", "labels_per_class", "subset")
     return [s for s in reversed(resources.store().summaries("transfer")) if s.config.task == "target"
             and all(getattr(s.config, f) == getattr(like, f) for f in same)]
+
+
+def trained_runs(like: TransferConfig) -> list[RunSummary]:
+    """Stored target runs on the same task at the same resolution, oldest first (no weights read)."""
+    return [s for s in task_runs(like) if s.config.resolution == like.resolution]
 
 
 def needs_pretraining(cfg: TransferConfig) -> bool:

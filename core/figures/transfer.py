@@ -1,15 +1,22 @@
-"""Figures for the Transfer learning page: the frozen-vs-trainable map and per-layer gradient norms."""
+"""Figures for the Transfer learning page: the frozen-vs-trainable map, per-layer gradient norms and the
+resolution trade-off across stored runs."""
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import plotly.graph_objects as go
 
+from core.config import TRANSFER_RESOLUTIONS, TRANSFER_STRATEGY_LABELS
 from core.figures.base import MUTED, PALETTE, figure, heading, margin
 
 STATE_COLOURS = {"True": "#2ca02c", "False": "#9e9e9e", "Partial": "#ff7f0e"}
 STATE_WORDS = {"True": "trainable", "False": "frozen", "Partial": "partly trainable"}
 ROOT = "resnet18"
+# One colour and marker per strategy (from the run palette; not green, orange or gray, which mean trainable,
+# partly trainable and frozen on this page).
+STRATEGY_STYLE: dict[str, tuple[str, str]] = {"feature": (PALETTE[0], "circle"), "finetune": (PALETTE[4], "diamond"),
+                                              "full": (PALETTE[3], "square"), "scratch": (PALETTE[5], "x")}
 
 
 def overall_state(rows: Sequence) -> str:
@@ -75,3 +82,30 @@ def gradient_norms(grads: Sequence) -> go.Figure:
         "xaxis": {"type": "category", "categoryorder": "array", "categoryarray": names, "tickangle": -60,
                   "tickfont": {"size": 9}},
         "yaxis": {"type": "log", "title": {"text": "‖grad‖₂"}}})
+
+
+def resolution_tradeoff(points: Sequence) -> go.Figure:
+    """Target accuracy against input resolution (core.resolution.ResolutionPoint rows): one marker style per
+    strategy, a line through its resolutions, the run's time on hover."""
+    data = []
+    for strategy, (colour, symbol) in STRATEGY_STYLE.items():
+        mine = sorted((p for p in points if p.strategy == strategy), key=lambda p: p.resolution)
+        if not mine:
+            continue
+        data.append({
+            "type": "scatter", "mode": "lines+markers", "name": TRANSFER_STRATEGY_LABELS[strategy],
+            "x": [p.resolution for p in mine], "y": [100 * p.acc for p in mine],
+            "marker": {"color": colour, "symbol": symbol, "size": 11}, "line": {"color": colour, "width": 1.5},
+            "customdata": [[p.wall_s, p.features_s, p.runs] for p in mine],
+            "hovertemplate": "%{x} px: %{y:.1f}% target accuracy<br>time %{customdata[0]:.1f} s"
+                             + (" (backbone pass %{customdata[1]:.1f} s)" if strategy == "feature" else "")
+                             + "<br>best of %{customdata[2]} stored run(s)<extra>" + TRANSFER_STRATEGY_LABELS[strategy]
+                             + "</extra>"})
+    ticks = list(TRANSFER_RESOLUTIONS)
+    return figure(data, {
+        "title": heading("Input resolution vs target accuracy, your stored runs (hover: time)"), "height": 300,
+        "margin": margin(60, 10, 10), "legend": {"orientation": "h", "yanchor": "bottom", "y": 1.0, "x": 0},
+        "xaxis": {"type": "log", "tickvals": ticks, "ticktext": [f"{r} px" for r in ticks],
+                  "range": [math.log10(ticks[0] / 1.25), math.log10(ticks[-1] * 1.25)],
+                  "title": {"text": "input resolution (log scale)"}},
+        "yaxis": {"title": {"text": "target accuracy %"}, "range": [0, 102]}})
