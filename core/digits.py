@@ -20,6 +20,8 @@ BOX = 20  # the longer side of the ink after scaling
 CENTRE = 14.0  # where MNIST digits' centre of mass lies (row and column, measured on the dataset)
 INK_THRESHOLD = 0.05  # a pixel with less ink than this counts as background
 MIN_INK_PIXELS = 3  # fewer inked pixels than this: treat the canvas as empty
+SMALL_FRACTION = 0.25  # ink whose longer side is under this share of the canvas side counts as tiny
+OFF_CENTRE_FRACTION = 0.25  # ink whose middle is further than this share of the side from the centre: off-centre
 
 
 @dataclass(frozen=True)
@@ -93,6 +95,25 @@ def preprocess_ink(ink: np.ndarray) -> Steps | None:
     centred = np.zeros((FIELD, FIELD), dtype=np.float32)
     centred[r0:r0 + sh, c0:c0 + sw] = scaled
     return Steps(gray, (top, bottom, left, right), cropped, scaled, centred, (r0, c0), ink_input(centred))
+
+
+def drawing_notes(steps: Steps) -> list[str]:
+    """Plain-words warnings about a drawing the models will still classify: tiny or off-centre ink is scaled
+    and centred here, but it was drawn unlike the digits the models learned from, and a softmax probability
+    can be high for anything (it is not a calibrated confidence)."""
+    side = max(steps.gray.shape)
+    top, bottom, left, right = steps.bbox
+    notes = []
+    if max(bottom - top, right - left) < SMALL_FRACTION * side:
+        notes.append(f"The drawing is tiny ({bottom - top}×{right - left} px on a {steps.gray.shape[0]}×"
+                     f"{steps.gray.shape[1]} canvas): it is enlarged to MNIST's 20-pixel box, strokes and all, "
+                     "so it looks thicker and blurrier to the models than a digit drawn big.")
+    cy, cx = (top + bottom) / 2, (left + right) / 2
+    h, w = steps.gray.shape
+    if max(abs(cy - h / 2) / h, abs(cx - w / 2) / w) > OFF_CENTRE_FRACTION:
+        notes.append("The drawing is far from the middle of the canvas. It is centred before the models see it, "
+                     "but draw in the middle to be sure nothing was cut off by the canvas edge.")
+    return notes
 
 
 def ink_input(centred: np.ndarray) -> torch.Tensor:

@@ -10,7 +10,7 @@ from streamlit_drawable_canvas import st_canvas
 from core.attribution import AttributionSpec, attribute
 from core.config import ARCH_LABELS, default_config
 from core.data import MNIST_MEAN, MNIST_NORM, MNIST_STD
-from core.digits import downsample_for_display, preprocess_canvas
+from core.digits import downsample_for_display, drawing_notes, preprocess_canvas
 from core.figures import conv as conv_figures
 from core.figures.images import probability_bars
 from core.figures.images import steps as steps_figure
@@ -62,6 +62,8 @@ with c_steps:
                    "20 pixels, keeping the shape (anti-aliased, so edges turn gray). 4: pasted into 28×28 so the "
                    f"ink's centre of mass is at the middle, as in MNIST. 5: (x − {MNIST_MEAN}) / {MNIST_STD}, the "
                    "training data's mean and standard deviation: this tensor (1×1×28×28) is what the models see.")
+        for note in drawing_notes(steps):
+            st.warning(note, icon=":material/warning:")
 
 st.divider()
 results = {}
@@ -87,10 +89,14 @@ for col, arch in zip(cols, ("net2", "cnn")):
             probs = predict_proba(model, x)[0].numpy()  # (10,)
             results[arch] = (model, x, probs)
             pred = int(probs.argmax())
-            st.plotly_chart(probability_bars(probs, f"Prediction: {pred} ({100 * probs[pred]:.0f}% sure)",
+            st.plotly_chart(probability_bars(probs, f"Prediction: {pred} (probability {100 * probs[pred]:.0f}%)",
                                              height=230, show_values=True), key=f"{K}_{arch}_probs")
         elif steps is None:
             st.caption("Waiting for a drawing.")
+if results:
+    st.caption("The bars are softmax probabilities: they always add up to 100%, and a model can give a high one to "
+               "a scribble that is no digit at all. They say which class the model prefers, not how likely it is "
+               "to be right.")
 
 if steps is not None and results:
     st.divider()

@@ -68,3 +68,15 @@ def test_idempotent_on_real_mnist_digits():
     diffs = np.array(diffs)
     assert np.median(diffs) < 0.01  # most digits come back (nearly) unchanged
     assert diffs.max() < 0.2  # and none changes a lot (rescaling a 19- or 21-pixel box is allowed)
+
+
+def test_drawing_notes_warn_about_tiny_and_off_centre_ink_only():
+    from core.digits import drawing_notes
+
+    big = preprocess_canvas(canvas_with_stroke([(140, 40), (140, 240)]))  # a "1" down the middle
+    tiny_corner = preprocess_canvas(canvas_with_stroke([(20, 20), (30, 40)], width=6))  # a scribble at the top left
+    tiny_middle = preprocess_canvas(canvas_with_stroke([(135, 130), (140, 150)], width=6))
+    assert drawing_notes(big) == []
+    notes = drawing_notes(tiny_corner)
+    assert len(notes) == 2 and "tiny" in notes[0] and "far from the middle" in notes[1]
+    assert [n.split(" (")[0] for n in drawing_notes(tiny_middle)] == ["The drawing is tiny"]

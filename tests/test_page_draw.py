@@ -128,6 +128,20 @@ def test_draw_predicts_with_both_models(tiny, monkeypatch):
     assert "Draw a digit" in texts(at) and "drawn_digit" not in at.session_state
 
 
+def test_a_tiny_scribble_in_a_corner_is_called_out_and_bars_are_probabilities(tiny, monkeypatch):
+    from PIL import Image, ImageDraw
+
+    img = Image.new("RGBA", (280, 280), (0, 0, 0, 0))
+    ImageDraw.Draw(img).line([(15, 15), (30, 40)], fill=(0, 0, 0, 255), width=6)
+    fake_canvas(monkeypatch, np.asarray(img))
+    at = rerun(AppTest.from_file(DRAW, default_timeout=120))
+    warnings = " ".join(w.value for w in at.warning)
+    assert "The drawing is tiny" in warnings and "far from the middle" in warnings
+    specs = [str(c.proto.spec) for c in at.get("plotly_chart")]
+    assert sum("(probability " in s for s in specs) == 2 and not any("sure)" in s for s in specs)
+    assert "not how likely it is to be right" in texts(at)
+
+
 def test_draw_untrained_default_offers_training(tiny, monkeypatch):
     from core.config import default_config
 
