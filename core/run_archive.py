@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import time
 import zipfile
 import zlib
 from pathlib import PurePosixPath
@@ -27,6 +28,7 @@ MAX_META_BYTES = 16 << 20  # run.json, uncompressed
 HEADER_BYTES = 1 << 20  # safetensors header allowance over the tensors' own bytes
 MAX_RATIO = 200  # uncompressed / compressed size of any entry; weights barely compress, JSON ~3-10x
 _CHUNK = 1 << 20
+ZIP_EPOCH = 315_532_800.0  # 1980-01-01 UTC: the earliest date a zip entry can hold
 
 
 class ArchiveError(ValueError):
@@ -39,10 +41,12 @@ def export_run(run: Run, created: float) -> bytes:
     blob = save_bytes(state, metadata={"key": run.config.key()})
     record = Record(kind_of(run.config), run.config, run.history, dict(run.metrics), created, run.status,
                     hashlib.sha256(blob).hexdigest())
+    stamp = time.gmtime(max(created, ZIP_EPOCH))[:6]  # the run's date, not the export's: same run, same bytes
     buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-        zf.writestr(META, json.dumps(record.to_dict(), indent=1, sort_keys=True))
-        zf.writestr(WEIGHTS, blob, compress_type=zipfile.ZIP_STORED)  # float weights barely compress
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr(zipfile.ZipInfo(META, stamp), json.dumps(record.to_dict(), indent=1, sort_keys=True),
+                    compress_type=zipfile.ZIP_DEFLATED)
+        zf.writestr(zipfile.ZipInfo(WEIGHTS, stamp), blob, compress_type=zipfile.ZIP_STORED)  # floats barely compress
     return buf.getvalue()
 
 

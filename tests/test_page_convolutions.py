@@ -194,13 +194,23 @@ def test_click_a_confusion_matrix_cell_to_see_its_digits(server_with_runs, page_
     page = page_at(*LEARNER_VIEWPORT)
     query = urlencode({"hidden": 16, "ep": 1, "seed": TINY_SEED, "conv_tab": "Mistakes"})  # the tiny stored CNN
     page.goto(f"{server_with_runs}/convolutions?{query}")
+    box = page.locator(".st-key-conv_cell")  # the one confusion-cell picker (ui.confusion_cells)
+    box.wait_for(timeout=120_000)
+    box.click()
+    options = [o.inner_text() for o in page.get_by_role("option").all()]  # its mistakes, most frequent first
+    page.keyboard.press("Escape")
+    true, pred = (int(d) for d in re.match(r"true (\d) → predicted (\d)", options[-1]).groups())
     chart = page.locator(".st-key-conv_cm")
-    chart.wait_for(timeout=120_000)
-    for true, pred in ((5, 3), (7, 7)):  # first visit shows the most frequent mistake: click two others
-        chart.scroll_into_view_if_needed()
-        area = chart.locator(".heatmaplayer image").first.bounding_box()  # the 10×10 cells
-        page.mouse.click(area["x"] + (pred + 0.5) * area["width"] / 10, area["y"] + (true + 0.5) * area["height"] / 10)
-        expect(page.locator(".st-key-conv_cm_true input")).to_have_value(str(true), timeout=60_000)
-        expect(page.locator(".st-key-conv_cm_pred input")).to_have_value(str(pred), timeout=30_000)
-    page.get_by_text("correctly classified 7s").wait_for(timeout=30_000)  # the diagonal cell, in words
+    chart.scroll_into_view_if_needed()
+    area = chart.locator(".nsewdrag").first.bounding_box()  # the heatmap's plot area: 10 × 10 cells
+
+    def click(row: int, col: int) -> None:
+        page.mouse.click(area["x"] + (col + 0.5) * area["width"] / 10, area["y"] + (row + 0.5) * area["height"] / 10)
+
+    click(true, true)  # the diagonal: a note in words
+    page.get_by_text(f"correctly classified test digits of class {true}").first.wait_for(timeout=60_000)
+    page.locator("[data-testid='stStatusWidget']").wait_for(state="hidden", timeout=60_000)  # rerun done
+    page.wait_for_timeout(1000)
+    click(true, pred)  # a mistake: chosen in the selectbox
+    expect(box.locator("input")).to_have_value(options[-1], timeout=60_000)
     assert page.locator("[data-testid='stException']").count() == 0
