@@ -309,3 +309,18 @@ def rewrite_weights(folder: Path, state: dict[str, torch.Tensor]) -> None:
     save_file(state, str(w))
     sha = hashlib.sha256(w.read_bytes()).hexdigest()
     edit_meta(folder, lambda m: {**m, "weights_sha256": sha})
+
+
+def torch_path(surface, make_optimizer, start: tuple[float, float], steps: int) -> torch.Tensor:
+    """The 2-D optimizer path written as a plain PyTorch loop, for tests to compare core.optim2d and the
+    Optimizers page against: `make_optimizer([p])` builds the torch.optim optimizer. -> (steps + 1, 2)"""
+    f = surface.fn()
+    p = torch.tensor(start, requires_grad=True)
+    opt = make_optimizer([p])
+    path = [p.detach().clone()]
+    for _ in range(steps):
+        opt.zero_grad()
+        f(p[0], p[1]).backward()
+        opt.step()
+        path.append(p.detach().clone())
+    return torch.stack(path)

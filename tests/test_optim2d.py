@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import torch_path
 from core.errors import InputError
 from core.optim2d import (
     DEFAULT_LR,
@@ -35,26 +36,13 @@ def test_reference_covers_every_surface_optimizer():
     assert set(TORCH_OPTIM) == set(OPT_LABELS)
 
 
-def manual_loop(surface, spec, start, steps):
-    f = surface.fn()
-    p = torch.tensor(start, requires_grad=True)
-    opt = TORCH_OPTIM[spec.name]([p], spec)
-    path = [p.detach().clone()]
-    for _ in range(steps):
-        opt.zero_grad()
-        f(p[0], p[1]).backward()
-        opt.step()
-        path.append(p.detach().clone())
-    return torch.stack(path)
-
-
 @pytest.mark.parametrize("surface", SURFACES, ids=lambda s: s.name)
 @pytest.mark.parametrize("name", list(OPT_LABELS))
 def test_path_equals_manual_torch_optim_loop(surface, name):
     spec = OptimSpec(name, lr=1e-3 if surface.name == "rosenbrock" else 0.05, momentum=0.8)
     start = surface.default_start
     traj = trajectory(surface, spec, start, 60)
-    ref = manual_loop(surface, spec, start, 60)
+    ref = torch_path(surface, lambda ps: TORCH_OPTIM[spec.name](ps, spec), start, 60)
     assert traj.diverged_at is None
     assert np.array_equal(traj.path, ref.numpy())  # bit for bit: the same optimizer code ran
     f = surface.fn()

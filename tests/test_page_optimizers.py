@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import base64
 import json
+from functools import partial
 
 import numpy as np
 import torch
 
-from conftest import page_app, rerun, texts
+from conftest import page_app, rerun, texts, torch_path
 from core.optim2d import DEFAULT_LR, Surface
 
 # the reference optimizers, written out with torch.optim directly (β of SGD + momentum: the page's default 0.9)
@@ -16,19 +17,6 @@ TORCH_OPTIM = {"SGD": lambda ps, lr: torch.optim.SGD(ps, lr=lr),
                "SGD + momentum": lambda ps, lr: torch.optim.SGD(ps, lr=lr, momentum=0.9),
                "Adam": lambda ps, lr: torch.optim.Adam(ps, lr=lr),
                "RMSprop": lambda ps, lr: torch.optim.RMSprop(ps, lr=lr)}
-
-
-def torch_path(surface: Surface, make, lr: float, start: tuple[float, float], steps: int) -> np.ndarray:
-    f = surface.fn()
-    p = torch.tensor(start, requires_grad=True)
-    opt = make([p], lr)
-    path = [p.detach().clone()]
-    for _ in range(steps):
-        opt.zero_grad()
-        f(p[0], p[1]).backward()
-        opt.step()
-        path.append(p.detach().clone())
-    return torch.stack(path).numpy()  # (steps + 1, 2)
 
 
 def _values(v) -> np.ndarray:
@@ -60,11 +48,12 @@ def test_each_optimizer_runs_at_its_own_learning_rate_as_torch_optim_does():
     labels = {"sgd": "SGD", "momentum": "SGD + momentum", "adam": "Adam", "rmsprop": "RMSprop"}
     assert set(paths) == {f"{labels[o]} · lr {lr:g}" for o, lr in own.items()}
     for o, lr in own.items():
-        ref = torch_path(bowl, TORCH_OPTIM[labels[o]], lr, bowl.default_start, 40)
+        ref = torch_path(bowl, partial(TORCH_OPTIM[labels[o]], lr=lr), bowl.default_start, 40).numpy()
         got = paths[f"{labels[o]} · lr {lr:g}"]
         assert got.shape == ref.shape and np.array_equal(got.astype(np.float32), ref), o  # bit for bit
         # and not what the same optimizer does at another one's learning rate
-        other = torch_path(bowl, TORCH_OPTIM[labels[o]], own["adam" if o != "adam" else "sgd"], bowl.default_start, 40)
+        other_lr = own["adam" if o != "adam" else "sgd"]
+        other = torch_path(bowl, partial(TORCH_OPTIM[labels[o]], lr=other_lr), bowl.default_start, 40).numpy()
         assert not np.allclose(got, other)
     at.button(key="opt_tuned").click()  # back to the tuned defaults
     rerun(at)
