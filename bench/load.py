@@ -46,35 +46,51 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@contextmanager
-def running_server(home: Path, settings: ServerSettings = ServerSettings(),
-                   timeout_s: float = 120.0) -> Iterator[tuple[subprocess.Popen, str]]:
-    """`streamlit run streamlit_app.py` on a free localhost port -> (process, base URL); stopped afterwards."""
-    port = _free_port()
-    env = {**os.environ, "PTCE_HOME": str(home), "PTCE_OFFLINE": "1", "PTCE_WORKER_OMP": settings.worker_omp}
+def start_server(home: Path, port: int | None = None, env: dict[str, str | None] | None = None,
+                 args: tuple[str, ...] = (), timeout_s: float = 120.0) -> tuple[subprocess.Popen, str]:
+    """A fresh `streamlit run streamlit_app.py` on a free localhost port (offline, its own store in `home`), once
+    its health endpoint answers -> (process, base URL). `env`: variables set on top (None removes one);
+    `args`: extra Streamlit options. The one server starter of the bench and the tests."""
+    port = port or _free_port()
+    env = {k: v for k, v in {**os.environ, "PTCE_HOME": str(home), "PTCE_OFFLINE": "1", **(env or {})}.items()
+           if v is not None}
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.port", str(port),
          "--server.headless", "true", "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
-         "--runner.postScriptGC", str(settings.post_script_gc).lower()],
+         *args],
         cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + timeout_s
+    while True:
+        try:
+            urllib.request.urlopen(url + "/_stcore/health", timeout=1)
+            return proc, url
+        except OSError:
+            if time.time() > deadline or proc.poll() is not None:
+                stop_server(proc)
+                raise RuntimeError("streamlit server did not start") from None
+            time.sleep(0.3)
+
+
+def stop_server(proc: subprocess.Popen, wait_s: float = 15.0) -> None:
+    proc.terminate()
     try:
-        deadline = time.time() + timeout_s
-        while True:
-            try:
-                urllib.request.urlopen(url + "/_stcore/health", timeout=1)
-                break
-            except OSError:
-                if time.time() > deadline or proc.poll() is not None:
-                    raise RuntimeError("streamlit server did not start") from None
-                time.sleep(0.3)
+        proc.wait(wait_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+@contextmanager
+def running_server(home: Path, settings: ServerSettings = ServerSettings(),
+                   timeout_s: float = 120.0) -> Iterator[tuple[subprocess.Popen, str]]:
+    """`start_server` with these settings -> (process, base URL); stopped afterwards."""
+    proc, url = start_server(home, env={"PTCE_WORKER_OMP": settings.worker_omp},
+                             args=("--runner.postScriptGC", str(settings.post_script_gc).lower()),
+                             timeout_s=timeout_s)
+    try:
         yield proc, url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_server(proc)
 
 
 def proc_status(pid: int) -> dict[str, int]:

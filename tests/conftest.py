@@ -12,12 +12,8 @@ import hashlib
 import json
 import os
 import shutil
-import socket
 import subprocess
-import sys
 import tempfile
-import time
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
@@ -28,6 +24,7 @@ import torch
 from safetensors.torch import save_file
 from streamlit.testing.v1 import AppTest
 
+import bench.load as bench_load
 from core.config import ModelConfig, TrainConfig, default_config
 from core.models import build_model
 from core.record import History, Run
@@ -164,33 +161,11 @@ def tiny():
 
 
 # ---------------------------------------------------------------- app server and browser
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def start_server(home: Path, port: int | None = None, env: dict[str, str | None] | None = None,
                  ) -> tuple[subprocess.Popen, str]:
-    """A fresh `streamlit run streamlit_app.py` on a free localhost port; returns (process, base URL).
+    """A fresh app server on a free localhost port (bench.load.start_server); returns (process, base URL).
     `env`: variables to set for the server on top of the offline defaults (None removes one)."""
-    port = port or _free_port()
-    env = {k: v for k, v in {**os.environ, "PTCE_HOME": str(home), "PTCE_OFFLINE": "1", **(env or {})}.items()
-           if v is not None}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.port", str(port),
-         "--server.headless", "true", "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        try:
-            urllib.request.urlopen(url + "/_stcore/health", timeout=1)
-            return proc, url
-        except OSError:
-            time.sleep(0.3)
-    proc.kill()
-    raise RuntimeError("streamlit server did not start")
+    return bench_load.start_server(home, port, env, timeout_s=60)
 
 
 @contextmanager
@@ -200,11 +175,7 @@ def running_server(home: Path, env: dict[str, str | None] | None = None) -> Iter
     try:
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        bench_load.stop_server(proc, wait_s=10)
 
 
 @pytest.fixture(scope="module")

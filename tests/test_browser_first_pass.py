@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import ARTIFACTS, PAGE_FILES, TINY_SEED, _free_port, ensure_tiny_runs, running_server
+from bench.load import _free_port
+from conftest import ARTIFACTS, PAGE_FILES, TINY_SEED, ensure_tiny_runs, running_server
 
 pytestmark = pytest.mark.browser
 EXCEPTION = "[data-testid='stException']"
