@@ -1,11 +1,15 @@
-"""Load rows (`python -m bench --only load`): one real server on localhost, browser sessions in Debian's
-Chromium (Playwright), training in the server's worker pool while the sessions watch.
+"""Load rows (`python -m bench --only load`): one real server on localhost, sessions watching a run train in
+the server's worker pool.
 
 The run is the one from issue 12: Net2 hidden 512, batch 16, 5 epochs on the bundled sample. "Alone" is
 the same run submitted to a warm worker pool with no server at all (0 sessions); then 1 and 6 sessions
-watch it on a real server (all six press Train: one job). Each server is measured under both worker
-OpenMP wait policies and both `runner.postScriptGC` settings. The session helpers are shared with
-tests/test_load.py.
+watch it on a real server (all of them press Train: one job). Two kinds of session:
+- headless (bench/headless_session.py): the frontend's websocket protocol without a browser, so the row
+  measures what the server adds. These rows carry the issue's target (within 1.5× of alone), under both
+  worker OpenMP wait policies and both `runner.postScriptGC` settings.
+- Chromium tabs (Playwright): what a learner's browser adds when it runs on the same machine as the app, as
+  it does for a local app. Reported with the CPU each process used.
+The session helpers are shared with tests/test_load.py.
 """
 from __future__ import annotations
 
@@ -21,6 +25,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+from bench.headless_session import HeadlessSession
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
@@ -188,6 +194,17 @@ def move_a_slider(page, steps: int = 2) -> None:
         page.locator("[data-testid='stStatusWidget']").wait_for(state="hidden", timeout=120_000)
 
 
+def draw_stroke(page, points: list[tuple[float, float]]) -> None:
+    """Press, drag through `points` (canvas pixels) and release on the Draw page's canvas (fabric's upper
+    canvas), as a mouse does."""
+    box = page.locator("canvas.upper-canvas").first.bounding_box()
+    page.mouse.move(box["x"] + points[0][0], box["y"] + points[0][1])
+    page.mouse.down()
+    for x, y in points[1:]:
+        page.mouse.move(box["x"] + x, box["y"] + y, steps=4)
+    page.mouse.up()
+
+
 def tour(page, base: str, rounds: int) -> int:
     """Switch pages through the sidebar and move sliders; returns the number of actions done."""
     actions = 0
@@ -226,38 +243,70 @@ def row(name: str, value: float, unit: str, **extra) -> dict:
     return r
 
 
-def server_rows(browser, settings: ServerSettings, seed: int, alone_s: float) -> list[dict]:
+def headless_train_and_watch(url: str, sessions: int, timeout_s: float = 600.0,
+                             before_close: Callable[[], None] = lambda: None) -> tuple[float, list[float]]:
+    """`train_and_watch` with headless sessions (websocket clients, no browser)."""
+    watchers = [HeadlessSession(url) for _ in range(sessions)]
+    try:
+        for w in watchers:
+            w.wait_for_button("Train", timeout_s)
+        marks = [len(w.texts) for w in watchers]
+        t0 = time.perf_counter()
+        for w in watchers:  # all press Train: one job, the others join it
+            w.click("Train")
+        seen = [w.wait_for(STORED, timeout_s, since=m) - t0 for w, m in zip(watchers, marks)]
+        assert sum(w.exceptions for w in watchers) == 0
+        before_close()
+        return min(seen), seen
+    finally:
+        for w in watchers:
+            w.close()
+
+
+WATCHERS = {"headless": "headless sessions", "browser": "Chromium tabs"}
+
+
+def server_rows(browser, settings: ServerSettings, seed: int, alone_s: float,
+                kinds: tuple[str, ...] = ("headless",)) -> list[dict]:
     rows = []
     with tempfile.TemporaryDirectory(prefix="ptce-load-") as tmp, running_server(Path(tmp), settings) as (proc, url):
-        warm = browser.new_context()
-        page = open_page(warm, f"{url}/{TINY_URL.format(seed=seed)}", "Estimated training time")
-        page.get_by_role("button", name="Train", exact=True).click()  # starts the pool; the worker warms up
-        page.get_by_text(STORED).wait_for(timeout=600_000)
+        warm = HeadlessSession(f"{url}/{TINY_URL.format(seed=seed)}")  # starts the pool; the worker warms up
+        warm.wait_for_button("Train")
+        warm.click("Train")
+        warm.wait_for(STORED)
         warm.close()
         before = proc_status(proc.pid)
         base_threads = settle_threads(proc.pid, 0, timeout_s=5)
         workers = descendants(proc.pid)  # the training pool, started by the warm-up
-        for sessions, offset in ((1, 1), (6, 2)):
-            cpu: list[list[float]] = []
+        offset = 0
+        for kind in kinds:
+            for sessions in (1, 6):
+                offset += 1  # a new config each time: it trains, it is not loaded
+                cpu: list[list[float]] = []
 
-            def sample(cpu: list[list[float]] = cpu) -> None:  # server, worker, browser (tabs come and go)
-                browsers = [p for p in descendants(os.getpid()) if p != proc.pid and p not in workers]
-                cpu.append([cpu_seconds([proc.pid]), cpu_seconds(workers), cpu_seconds(browsers)])
+                def sample(cpu: list[list[float]] = cpu) -> None:  # server, worker, this process + browser
+                    clients = [os.getpid()] + [p for p in descendants(os.getpid())
+                                               if p != proc.pid and p not in workers]
+                    cpu.append([cpu_seconds([proc.pid]), cpu_seconds(workers), cpu_seconds(clients)])
 
-            sample()
-            first, seen = train_and_watch(browser, f"{url}/{RUN_URL.format(seed=seed + offset)}", sessions,
-                                          before_close=sample)
-            server_s, worker_s, browser_s = (b - a for a, b in zip(*cpu))
-            tag = f"{sessions} session{'s' if sessions > 1 else ''} watching ({settings.label()})"
-            rows.append(row(f"Net2 h512 bs16 5 ep: Train -> stored run shown, {tag}", max(seen), "s",
-                            baseline=round(alone_s, 3), ratio=round(max(seen) / alone_s, 2),
-                            target="within 1.5× of alone", met=bool(max(seen) <= 1.5 * alone_s),
-                            note=f"first session {first:.1f} s; CPU s meanwhile: server {server_s:.1f}, "
-                                 f"training worker {worker_s:.1f}, browser tabs {browser_s:.1f} (on this "
-                                 f"machine's {os.cpu_count()} cores too)"))
+                sample()
+                run_url = f"{url}/{RUN_URL.format(seed=seed + offset)}"
+                first, seen = (headless_train_and_watch(run_url, sessions, before_close=sample) if kind == "headless"
+                               else train_and_watch(browser, run_url, sessions, before_close=sample))
+                server_s, worker_s, client_s = (b - a for a, b in zip(*cpu))
+                tag = f"{sessions} {WATCHERS[kind] if sessions > 1 else WATCHERS[kind][:-1]} watching"
+                target = ({"target": "within 1.5× of alone", "met": bool(max(seen) <= 1.5 * alone_s)}
+                          if kind == "headless" else {})
+                rows.append(row(f"Net2 h512 bs16 5 ep: Train -> stored run shown, {tag} ({settings.label()})",
+                                max(seen), "s", baseline=round(alone_s, 3), ratio=round(max(seen) / alone_s, 2),
+                                **target,
+                                note=f"first session {first:.1f} s; CPU s meanwhile: server {server_s:.1f}, "
+                                     f"training worker {worker_s:.1f}, {WATCHERS[kind].split()[-1]} "
+                                     f"{client_s:.1f} (on this machine's {os.cpu_count()} cores too)"))
         after = proc_status(proc.pid)
         threads_back = settle_threads(proc.pid, base_threads)
-        rows.append(row(f"Server after 1 + 6 sessions ({settings.label()})", after["rss_mib"], "MiB RSS",
+        rows.append(row(f"Server after {' and '.join(kinds)} sessions ({settings.label()})", after["rss_mib"],
+                        "MiB RSS",
                         note=f"{before['rss_mib']} MiB after warm-up; threads {base_threads} before, "
                              f"{after['threads']} with sessions, {threads_back} after they closed; "
                              f"{after['inotify_watches']} inotify watches"))
@@ -269,6 +318,7 @@ def rows(quick: bool = False) -> list[dict]:
 
     matrix = [ServerSettings()] if quick else [
         ServerSettings(), ServerSettings("ACTIVE", False), ServerSettings("PASSIVE", True)]
+    kinds = {ServerSettings(): ("headless", "browser")}  # the others: the server-side comparison only
     out = []
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
@@ -279,7 +329,7 @@ def rows(quick: bool = False) -> list[dict]:
                     alone = alone_seconds(Path(tmp), settings, seed)
                 out.append(row(f"Net2 h512 bs16 5 ep: submit -> stored, 0 sessions (worker pool alone, "
                                f"OMP_WAIT_POLICY={settings.worker_omp})", alone, "s"))
-                out += server_rows(browser, settings, seed, alone)
+                out += server_rows(browser, settings, seed, alone, kinds.get(settings, ("headless",)))
         finally:
             browser.close()
     return out

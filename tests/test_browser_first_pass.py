@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from bench.load import _free_port
+from bench.load import _free_port, draw_stroke
 from conftest import ARTIFACTS, PAGE_FILES, TINY_SEED, ensure_tiny_runs, running_server
 
 pytestmark = pytest.mark.browser
@@ -108,16 +108,6 @@ def test_a_legend_click_hides_only_that_curve(server_with_runs, small_page):
 
 
 # ------------------------------------------------------------------ item 3: drawing on a first visit to /draw
-def _stroke(page, points: list[tuple[float, float]]) -> None:
-    """Press, drag through `points` (canvas pixels) and release, on fabric's upper canvas."""
-    box = page.locator("canvas.upper-canvas").first.bounding_box()
-    page.mouse.move(box["x"] + points[0][0], box["y"] + points[0][1])
-    page.mouse.down()
-    for x, y in points[1:]:
-        page.mouse.move(box["x"] + x, box["y"] + y, steps=4)
-    page.mouse.up()
-
-
 def _ink(page) -> np.ndarray:
     """The canvas as the learner sees it: True where a pixel is dark."""
     png = page.locator("canvas.lower-canvas").first.screenshot()
@@ -144,12 +134,12 @@ def test_strokes_stay_and_add_up_on_a_first_visit_straight_to_draw(browser, tmp_
         try:
             page.goto(f"{url}/draw")
             page.get_by_text("nothing is predicted for an empty canvas").wait_for(timeout=90_000)
-            _stroke(page, [(140, 40)] + [(140, 40 + 10 * t) for t in range(1, 21)])  # a "1"
+            draw_stroke(page, [(140, 40)] + [(140, 40 + 10 * t) for t in range(1, 21)])  # a "1"
             page.get_by_text("Prediction:").first.wait_for(timeout=60_000)
             settled(page)
             first = _ink(page)
             assert first.sum() > 500, "the first stroke vanished while its prediction shows"
-            _stroke(page, [(60, 140)] + [(60 + 8 * t, 140) for t in range(1, 21)])  # a bar across it: a "+"
+            draw_stroke(page, [(60, 140)] + [(60 + 8 * t, 140) for t in range(1, 21)])  # a bar across it: a "+"
             page.wait_for_timeout(300)
             settled(page)
             both = _ink(page)

@@ -1,14 +1,17 @@
-"""A short load test: three browser sessions on one real server switch pages, move sliders and train a
-tiny config while the others keep working. Zero failed sessions, bounded server memory after warm-up,
-no file watcher, and the server's threads back to their baseline once the sessions close. (`python -m bench --only load`
-has the long version with timings.)"""
+"""A short load test: three browser sessions on one real server switch pages, move sliders, draw a digit
+and train a tiny config while the others keep working: zero failed sessions, bounded server memory after
+warm-up, no file watcher, and the server's threads back to their baseline once the sessions close. Then six
+headless sessions (the frontend's websocket protocol, no browser) press Train on one config and all see the
+one run it made. (`python -m bench --only load` has the long version with timings.)"""
 from __future__ import annotations
 
 import pytest
 
+from bench.headless_session import HeadlessSession
 from bench.load import (
     STORED,
     TINY_URL,
+    draw_stroke,
     exceptions,
     move_a_slider,
     open_page,
@@ -17,11 +20,11 @@ from bench.load import (
     settle_threads,
 )
 
-pytestmark = pytest.mark.browser
 SESSIONS = 3
 RSS_GROWTH_BOUND_MIB = 250  # the pages' caches are filled by the warm-up; three more sessions may add state only
 
 
+@pytest.mark.browser
 def test_three_sessions_switching_pages_moving_sliders_and_training(browser, tmp_path):
     with running_server(tmp_path) as (proc, url):
         warm = browser.new_context()  # warm-up: every page's caches, and the training pool started
@@ -47,6 +50,12 @@ def test_three_sessions_switching_pages_moving_sliders_and_training(browser, tmp
                 page.locator("[data-testid='stSidebarNav'] a", has_text=title).first.click()
                 page.get_by_role("slider").first.wait_for(timeout=120_000)
                 move_a_slider(page)
+        drawer = pages[1]  # a digit drawn while the run trains: a prediction from the stored tiny Net2
+        drawer.locator("[data-testid='stSidebarNav'] a", has_text="Draw a digit").first.click()
+        drawer.get_by_text("nothing is predicted for an empty canvas").wait_for(timeout=120_000)
+        drawer.wait_for_timeout(2000)  # as a person would: not in the instant the canvas appears
+        draw_stroke(drawer, [(150, 40)] + [(150 - 2 * t, 40 + 10 * t) for t in range(1, 21)])  # a "1"
+        drawer.get_by_text("Prediction:").first.wait_for(timeout=120_000)
         trainer.get_by_text(STORED).wait_for(timeout=300_000)
         move_a_slider(trainer)
         for page in pages:
@@ -58,3 +67,25 @@ def test_three_sessions_switching_pages_moving_sliders_and_training(browser, tmp
             c.close()
         assert after["rss_mib"] <= warm_rss + RSS_GROWTH_BOUND_MIB, (warm_rss, after)
         assert settle_threads(proc.pid, baseline) <= baseline
+
+
+def test_six_headless_sessions_press_train_on_one_config_and_all_see_the_one_run(tmp_path):
+    """The issue's crowd, without browsers: six sessions of the frontend's protocol press Train on one config
+    at once. One job trains it (one stored run), every session watches its progress and then says it was
+    trained now, and none sees a traceback."""
+    with running_server(tmp_path) as (proc, url):
+        sessions = [HeadlessSession(f"{url}/{TINY_URL.format(seed=3)}") for _ in range(6)]
+        try:
+            for s in sessions:
+                s.wait_for_button("Train", 300)
+            marks = [len(s.texts) for s in sessions]
+            for s in sessions:
+                s.click("Train")
+            for s, mark in zip(sessions, marks):
+                s.wait_for("Trained now", 300, since=mark)
+                assert "Stop training" in s.texts[mark:]  # it watched the job (a cold pool starts in seconds)
+                assert s.exceptions == 0
+        finally:
+            for s in sessions:
+                s.close()
+        assert len(list((tmp_path / "runs").glob("*/run.json"))) == 1

@@ -15,6 +15,7 @@ from PIL import Image, ImageDraw
 from playwright.sync_api import expect
 from streamlit.testing.v1 import AppTest
 
+from bench.load import draw_stroke
 from conftest import ARTIFACTS, ROOT, STORE_CFG, make_run, rerun, texts
 from core.config import ModelConfig
 from core.store import RunStore
@@ -23,19 +24,13 @@ TALL = {"width": 1400, "height": 2600}  # Streamlit scrolls inside the page: a t
 
 
 def _draw(page, points: list[tuple[float, float]]) -> None:
-    """Press, drag through `points` (canvas pixels) and release, on fabric's upper canvas."""
+    """`draw_stroke` once the canvas has settled."""
     canvas = page.locator("canvas.upper-canvas").first
     canvas.wait_for(state="visible", timeout=60_000)
     # Like a person, don't draw in the first instant: on a cold first load the component can still
     # re-initialise right after it appears, which wipes a stroke from the screen (the app keeps it).
     page.wait_for_timeout(2000)
-    box = canvas.bounding_box()
-    x0, y0 = box["x"], box["y"]
-    page.mouse.move(x0 + points[0][0], y0 + points[0][1])
-    page.mouse.down()
-    for x, y in points[1:]:
-        page.mouse.move(x0 + x, y0 + y, steps=4)
-    page.mouse.up()
+    draw_stroke(page, points)
 
 
 @pytest.mark.browser

@@ -1,0 +1,163 @@
+"""A Streamlit session without a browser: it speaks the app's websocket protocol (protobuf BackMsg /
+ForwardMsg on `/_stcore/stream`) the way Streamlit's frontend does, and renders nothing.
+
+The load bench uses it to put sessions on a server without putting their browser tabs on the same two
+cores: a Chromium tab redrawing a live Plotly chart four times a second costs more CPU than the server and
+the training worker together, so browser sessions on the bench machine measure the browser. What the
+server sees from a headless session is what it sees from a tab: the first run of a page with its query
+string, a click as a widget trigger, and the frontend's timer-driven fragment reruns (`run_every`), sent
+every interval whether or not a run is in progress, and cancelled by the next full run, as the frontend does.
+"""
+from __future__ import annotations
+
+import re
+import threading
+import time
+from urllib.parse import urlsplit
+
+from streamlit.proto.BackMsg_pb2 import BackMsg
+from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+from websockets.sync.client import connect
+
+TEXT_FIELDS = {"markdown": "body", "alert": "body", "button": "label", "heading": "body", "text": "body",
+               "exception": "message"}  # element type -> the field holding what a learner reads
+
+
+class HeadlessSession:
+    """One session on `url` (a page URL with its query string). `texts` holds every text the server has
+    drawn so far, `buttons` maps a button's label to its widget id, `exceptions` counts tracebacks."""
+
+    def __init__(self, url: str, timeout_s: float = 60.0):
+        parts = urlsplit(url)
+        self.page_name = parts.path.strip("/")
+        self.query_string = parts.query
+        self.page_script_hash = ""
+        self.texts: list[str] = []
+        self.buttons: dict[str, str] = {}
+        self.exceptions = 0
+        self.runs_finished = 0
+        self.reruns_sent = 0
+        self._changed = threading.Condition()
+        self._timers: dict[str, threading.Event] = {}
+        self._closed = threading.Event()
+        self._ws = connect(f"ws://{parts.netloc}/_stcore/stream", subprotocols=["streamlit"],
+                           origin=f"{parts.scheme}://{parts.netloc}", open_timeout=timeout_s,
+                           max_size=None, compression=None)
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+        self._rerun()
+
+    # ------------------------------------------------------------------ what the frontend sends
+    def _rerun(self, fragment_id: str = "", trigger: str = "", auto: bool = False) -> None:
+        msg = BackMsg()
+        state = msg.rerun_script
+        state.query_string = self.query_string
+        state.page_script_hash = self.page_script_hash
+        state.page_name = "" if self.page_script_hash else self.page_name
+        state.fragment_id = fragment_id
+        state.is_auto_rerun = auto
+        state.context_info.url = f"/{self.page_name}"
+        if trigger:
+            widget = state.widget_states.widgets.add()
+            widget.id, widget.trigger_value = trigger, True
+        try:
+            self._ws.send(msg.SerializeToString())
+            self.reruns_sent += 1
+        except Exception:  # closed meanwhile: a timer outliving the session
+            self._closed.set()
+
+    def click(self, label: str) -> None:
+        """Press the button drawn with this label (as a click does: one trigger, then a rerun)."""
+        self._rerun(trigger=self.buttons[label])
+
+    def _auto_rerun(self, fragment_id: str, interval_s: float) -> None:
+        stop = threading.Event()
+        if (old := self._timers.pop(fragment_id, None)) is not None:
+            old.set()
+        self._timers[fragment_id] = stop
+
+        def tick() -> None:
+            while not stop.wait(interval_s) and not self._closed.is_set():
+                self._rerun(fragment_id, auto=True)
+
+        threading.Thread(target=tick, daemon=True).start()
+
+    def _clear_timers(self) -> None:
+        for stop in self._timers.values():
+            stop.set()
+        self._timers.clear()
+
+    # ------------------------------------------------------------------ what the server sends
+    def _read(self) -> None:
+        try:
+            for data in self._ws:
+                msg = ForwardMsg()
+                msg.ParseFromString(data)
+                self._handle(msg)
+        except Exception:  # the connection closed
+            pass
+        finally:
+            self._closed.set()
+            self._clear_timers()
+            with self._changed:
+                self._changed.notify_all()
+
+    def _handle(self, msg: ForwardMsg) -> None:
+        kind = msg.WhichOneof("type")
+        if kind == "new_session":  # a run starts; a full one (no fragment ids) cancels the fragment timers
+            if not msg.metadata.run.fragment_ids:
+                self._clear_timers()
+        elif kind == "navigation":  # the page st.navigation resolved: later reruns name it by hash
+            self.page_script_hash = msg.navigation.page_script_hash or self.page_script_hash
+        elif kind == "page_info_changed":
+            self.query_string = msg.page_info_changed.query_string
+        elif kind == "auto_rerun" and msg.auto_rerun.fragment_id:
+            self._auto_rerun(msg.auto_rerun.fragment_id, msg.auto_rerun.interval)
+        elif kind == "delta" and msg.delta.WhichOneof("type") == "new_element":
+            element = msg.delta.new_element
+            etype = element.WhichOneof("type")
+            if etype in TEXT_FIELDS:
+                text = getattr(getattr(element, etype), TEXT_FIELDS[etype])
+                with self._changed:
+                    self.texts.append(text)
+                    if etype == "button":
+                        self.buttons[text] = element.button.id
+                    self.exceptions += etype == "exception"
+                    self._changed.notify_all()
+        elif kind == "script_finished":
+            with self._changed:
+                self.runs_finished += 1
+                self._changed.notify_all()
+
+    # ------------------------------------------------------------------ waiting
+    def wait_for(self, what: str | re.Pattern, timeout_s: float = 600.0, since: int = 0) -> float:
+        """Block until a text drawn after the first `since` texts matches `what` (a substring or a pattern);
+        returns the time it was seen (perf_counter)."""
+        pattern = what if isinstance(what, re.Pattern) else re.compile(re.escape(what))
+        deadline = time.monotonic() + timeout_s
+        with self._changed:
+            while not any(pattern.search(t) for t in self.texts[since:]):
+                if self._closed.is_set():
+                    raise ConnectionError(f"the session closed before {pattern.pattern!r} was drawn")
+                if not self._changed.wait(max(0.0, deadline - time.monotonic())):
+                    raise TimeoutError(f"{pattern.pattern!r} not drawn within {timeout_s:.0f} s")
+            return time.perf_counter()
+
+    def wait_for_button(self, label: str, timeout_s: float = 600.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        with self._changed:
+            while label not in self.buttons:
+                if self._closed.is_set() or not self._changed.wait(max(0.0, deadline - time.monotonic())):
+                    raise TimeoutError(f"no {label!r} button drawn within {timeout_s:.0f} s")
+
+    def close(self) -> None:
+        self._closed.set()
+        self._clear_timers()
+        self._ws.close()
+        self._reader.join(5)
+
+    def __enter__(self) -> HeadlessSession:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
