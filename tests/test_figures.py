@@ -276,6 +276,9 @@ def test_image_ink_and_signed():
     tr = signed.data[0]
     assert (tr.zmin, tr.zmax, tr.zmid) == (-3.0, 3.0, 0) and tr.showscale is True
     assert signed.layout.shapes[0].x0 == -0.5 and signed.layout.yaxis.autorange == "reversed"
+    # the outline is not orange: orange means "predicted" on every page
+    assert [s.line.color for s in signed.layout.shapes] == ["white", base.ROLE["selected"]]
+    assert base.ROLE["selected"] not in {c for k, c in base.ROLE.items() if k != "selected"}
 
 
 def test_probability_bars_highlight_prediction_and_truth():

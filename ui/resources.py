@@ -129,6 +129,8 @@ def _stored(cfg: TrainConfig) -> tuple[Run, torch.nn.Module]:
 
 def stored_run(cfg: TrainConfig) -> tuple[Run, torch.nn.Module] | None:
     """(run, read-only model) for a config in the store, or None if it has not been trained."""
+    if not store().has(cfg):  # one stat; a cache miss would show a spinner and search the store on every rerun
+        return None
     try:
         return _stored(cfg)
     except LookupError:

@@ -21,7 +21,8 @@ COUNTS = "Blues"  # how many (confusion matrices, kernel positions): white 0 to 
 INK = "gray_r"  # 0 = white paper, high = dark ink, as MNIST is usually shown
 
 # One meaning per colour, on every page: the class a model predicts is always orange, the true class always
-# green; positive values red and negative blue (the two ends of DIVERGING); training curves blue, validation purple.
+# green; positive values red and negative blue (the two ends of DIVERGING); training curves blue, validation purple;
+# what the learner picked on a picture is outlined black on a white halo (it reads on ink, red and blue alike).
 ROLE = {
     "predicted": "#ff7f0e",
     "true": "#2ca02c",
@@ -30,6 +31,7 @@ ROLE = {
     "train": "#1f77b4",
     "validation": "#9467bd",
     "neutral": "#555555",
+    "selected": "#111111",
 }
 
 

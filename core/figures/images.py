@@ -61,17 +61,19 @@ def mosaic(maps: np.ndarray, cols: int = 8, *, titles: Sequence[str] = (), title
     return figure([trace], layout)
 
 
-def _box_shape(box: tuple[int, int, int, int]) -> dict:
+def _box_shapes(box: tuple[int, int, int, int]) -> list[dict]:
+    """The picked window's outline: a black line over a wider white one, visible on any colour scale."""
     t, b, left, right = box
-    return {"type": "rect", "x0": left - 0.5, "x1": right - 0.5, "y0": t - 0.5, "y1": b - 0.5, "xref": "x",
-            "yref": "y", "line": {"color": ROLE["predicted"], "width": 3}}
+    rect = {"type": "rect", "x0": left - 0.5, "x1": right - 0.5, "y0": t - 0.5, "y1": b - 0.5, "xref": "x", "yref": "y"}
+    return [{**rect, "line": {"color": "white", "width": 6}},
+            {**rect, "line": {"color": ROLE["selected"], "width": 2.5}}]
 
 
 def image(img: np.ndarray, title: str = "", height: int = 220, diverging: bool = False,
           limit: float | None = None, colorbar_title: str = "", box: tuple[int, int, int, int] | None = None,
           show_scale: bool | None = None, clickable: bool = False) -> go.Figure:
     """One (H, W) image. Ink images (default): 0 white, ink dark. Signed images (diverging): blue − / red +.
-    Optional box = (top, bottom, left, right), bottom and right exclusive, outlined in orange.
+    Optional box = (top, bottom, left, right), bottom and right exclusive, outlined (black on a white halo).
     clickable: every pixel clickable (`base.cell_targets`): `ui.plotly_select.clicked_cell` gives (row, col)."""
     a = np.asarray(img)
     value = "%{z}" if a.dtype.kind in "iub" else "%{z:.3f}"  # whole numbers (uint8 pixels) hover as they are
@@ -81,7 +83,7 @@ def image(img: np.ndarray, title: str = "", height: int = 220, diverging: bool =
              "colorbar": {"title": {"text": colorbar_title}, "thickness": 10},
              "hovertemplate": f"row %{{y}}, col %{{x}}: {value}<extra></extra>"}]
     layout = {"title": heading(title), "height": height, "margin": margin(30 if title else 0),
-              "shapes": [_box_shape(box)] if box is not None else [], **image_axes()}
+              "shapes": _box_shapes(box) if box is not None else [], **image_axes()}
     if clickable:
         h, w = a.shape
         data.append(base.cell_targets(h, w, extra=np.round(a.astype(np.float64), 4),
