@@ -6,10 +6,9 @@ from ui.shell import ensure_navigation  # first: sets the OpenMP wait policy bef
 import streamlit as st
 from torch import nn
 
-from core.codegen import training_code
 from core.config import TrainConfig
 from ui import conv as ui
-from ui.code import TRAINING_CAPTION, code_panel
+from ui.code import TRAINING_CAPTION, code_panel, training_program
 from ui.path import next_step
 from ui.predictions import predictions_panel
 from ui.training import config_controls, run_overlay, training_panel
@@ -26,7 +25,7 @@ st.markdown(
 cfg = config_controls("cnn", K)
 result = training_panel(cfg, K)
 run_overlay(cfg, K)
-code_panel(training_code(cfg), caption=TRAINING_CAPTION)
+code_panel(training_program(cfg), caption=TRAINING_CAPTION)
 
 init = ui.initial_model(cfg.model, cfg.seed)
 trained = result[1] if result else None

@@ -5,12 +5,11 @@ from ui.shell import ensure_navigation  # first: sets the OpenMP wait policy bef
 
 import streamlit as st
 
-from core.codegen import training_code
 from core.figures.images import mosaic
 from core.fmt import num
 from core.inspection import top_level
 from core.models import architecture
-from ui.code import TRAINING_CAPTION, code_panel
+from ui.code import TRAINING_CAPTION, code_panel, training_program
 from ui.inspection import layer_table
 from ui.path import next_step, stop_here
 from ui.predictions import predictions_panel
@@ -42,7 +41,7 @@ st.caption(f"Total: **{num(sum(r.total_params for r in top_level(rows)))} parame
 
 st.subheader("2 · Train")
 stored = training_panel(cfg, key="fc")
-code_panel(training_code(cfg), caption=TRAINING_CAPTION)
+code_panel(training_program(cfg), caption=TRAINING_CAPTION)
 if stored is None:
     stop_here(__file__)
 run, model = stored

@@ -9,7 +9,7 @@ from core import layers as L
 from core.figures.layers import shape_flow
 from core.models import architecture
 from ui import layers as ui
-from ui.code import TRAINING_CAPTION, code_panel
+from ui.code import TRAINING_CAPTION, code_panel, training_program
 from ui.path import next_step
 from ui.training import run_overlay, training_panel
 
@@ -71,7 +71,7 @@ with builder:
         cfg = ui.train_settings(built)
         if training_panel(cfg, key="ls_train") is not None:
             run_overlay(cfg, key="ls_train")  # with the other stacks' stored runs
-        code_panel(ui.training_program(cfg), caption=TRAINING_CAPTION)
+        code_panel(training_program(cfg), caption=TRAINING_CAPTION)
 
 with models:
     st.markdown("Every model of the app, measured on a shape-only copy (the shapes and counts do not depend on "

@@ -9,10 +9,14 @@ import pytest
 
 from bench.headless_session import HeadlessSession
 from bench.load import (
+    RUN_URL,
     STORED,
     TINY_URL,
+    ServerSettings,
+    alone_seconds,
     draw_stroke,
     exceptions,
+    headless_train_and_watch,
     move_a_slider,
     open_page,
     proc_status,
@@ -21,6 +25,7 @@ from bench.load import (
 )
 
 SESSIONS = 3
+WATCHED_BOUND = 3.0  # x the run alone: twice the bench's target, so a loaded CI machine does not fail it
 RSS_GROWTH_BOUND_MIB = 250  # the pages' caches are filled by the warm-up; three more sessions may add state only
 
 
@@ -72,7 +77,7 @@ def test_three_sessions_switching_pages_moving_sliders_and_training(browser, tmp
 def test_six_headless_sessions_press_train_on_one_config_and_all_see_the_one_run(tmp_path):
     """The issue's crowd, without browsers: six sessions of the frontend's protocol press Train on one config
     at once. One job trains it (one stored run), every session watches its progress and then says it was
-    trained now, and none sees a traceback."""
+    trained now, and none sees a traceback. Then the issue's run, watched by six, trains in bounded time."""
     with running_server(tmp_path) as (proc, url):
         sessions = [HeadlessSession(f"{url}/{TINY_URL.format(seed=3)}") for _ in range(6)]
         try:
@@ -89,3 +94,11 @@ def test_six_headless_sessions_press_train_on_one_config_and_all_see_the_one_run
             for s in sessions:
                 s.close()
         assert len(list((tmp_path / "runs").glob("*/run.json"))) == 1
+
+        # Training under load: the issue's run (Net2 h512, batch 16, 5 epochs) watched by six sessions against
+        # the same run on a worker pool with no server. The bench holds the 1.5x target (measured 1.1-1.9x on
+        # 2 cores, where the server's reruns take CPU from the worker's two threads); this bound catches the
+        # collapse the issue found (100x and more, with training in a server thread under postScriptGC).
+        alone = alone_seconds(tmp_path / "alone", ServerSettings(), seed=7)
+        _, seen = headless_train_and_watch(f"{url}/{RUN_URL.format(seed=7)}", 6)
+        assert max(seen) <= WATCHED_BOUND * alone, (seen, alone)

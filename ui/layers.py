@@ -10,7 +10,6 @@ import torch
 
 from core import graph
 from core import layers as L
-from core.codegen import training_code
 from core.config import ModelConfig, TrainConfig
 from core.inspection import Summary, summarize
 from core.models import ARCHITECTURES, architecture
@@ -165,12 +164,6 @@ def registry_spec(arch: str, text: str) -> ModelConfig | None:
 def built_config(text: str) -> ModelConfig | None:
     """The registry spec of the builder's stack when it fits the digits, else None."""
     return registry_spec(BUILT, text)
-
-
-@st.cache_data(show_spinner=False, max_entries=32)
-def training_program(cfg: TrainConfig) -> str:
-    """The code panel's program for a built stack (it builds and reads the model: 30 ms, so once per config)."""
-    return training_code(cfg)
 
 
 def train_settings(model: ModelConfig) -> TrainConfig:
