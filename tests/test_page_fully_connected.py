@@ -117,3 +117,19 @@ def test_train_from_the_fully_connected_page_and_find_it_stored(app_server, page
     page.reload()  # coming back later: the run is served from the store, no Train button
     page.get_by_text("Trained run loaded from the store").wait_for(timeout=60_000)
     assert page.get_by_role("button", name="Train", exact=True).count() == 0
+
+
+def test_stop_training_stores_nothing_and_offers_train_again():
+    """Stop, pressed while the run trains: the worker is killed, nothing is stored, the page offers Train again,
+    and a later run of this config by anyone is not announced to this learner as "trained now"."""
+    at = _fc_page(hidden=1024, epochs=60)  # long enough to still be training when Stop is pressed
+    at.button(key="fc_train").click()
+    at.run()
+    assert at.button(key="fc_stop") is not None  # the progress view, with its Stop button
+    at.button(key="fc_stop").click()
+    at.run()
+    assert not at.exception, at.exception
+    wait_for_jobs()
+    at.run()
+    assert at.button(key="fc_train") is not None and not at.success  # Train again; no stored run
+    assert not at.session_state["trained_here"]

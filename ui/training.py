@@ -144,14 +144,14 @@ def _eta_text(job) -> str:
 def _progress_view(cfg: TrainConfig, key: str) -> None:
     pool = resources.jobs()
     job = pool.get(cfg)
-    # Trained now for this learner too, whether their Train press started the job or met it running (six
-    # learners pressing Train on one config make one job; the page shows them all its progress, not a button)
-    st.session_state.setdefault(TRAINED_HERE_STATE, {}).setdefault(cfg.key(),
-                                                                   f"you watched it train from {time.strftime('%X')}")
     landed = resources.store().has(cfg) and resources.stored_run(cfg) is not None  # even if a worker's message was lost
     if job is None or job.done.is_set() or landed:
         st.rerun()  # the whole page now shows the finished run (or the failure)
         return
+    # Trained now for this learner too, whether their Train press started the job or met it running (six
+    # learners pressing Train on one config make one job; the page shows them all its progress, not a button)
+    trained_here = st.session_state.setdefault(TRAINED_HERE_STATE, {})
+    trained_here.setdefault(cfg.key(), f"you watched it train from {time.strftime('%X')}")
     ahead = pool.position(job)
     if ahead is not None:
         st.info(_waiting_text(ahead), icon=":material/hourglass_top:")
@@ -164,6 +164,7 @@ def _progress_view(cfg: TrainConfig, key: str) -> None:
         st.progress(job.fraction, text=label + _eta_text(job))
     if st.button("Stop training", key=f"{key}_stop", icon=":material/stop_circle:"):
         pool.stop(job)  # kills its worker at once; nothing is stored
+        trained_here.pop(cfg.key(), None)
         st.rerun()
 
 
