@@ -38,7 +38,8 @@ class HeadlessSession:
         self.runs_finished = 0
         self.reruns_sent = 0
         self._changed = threading.Condition()
-        self._timers: dict[str, threading.Event] = {}
+        self._timers: dict[str, threading.Event] = {}  # fragment id -> its timer's stop (reader and close() touch it)
+        self._timers_lock = threading.Lock()
         self._closed = threading.Event()
         self._ws = connect(f"ws://{parts.netloc}/_stcore/stream", subprotocols=["streamlit"],
                            origin=f"{parts.scheme}://{parts.netloc}", open_timeout=timeout_s,
@@ -72,9 +73,10 @@ class HeadlessSession:
 
     def _auto_rerun(self, fragment_id: str, interval_s: float) -> None:
         stop = threading.Event()
-        if (old := self._timers.pop(fragment_id, None)) is not None:
-            old.set()
-        self._timers[fragment_id] = stop
+        with self._timers_lock:
+            if (old := self._timers.pop(fragment_id, None)) is not None:
+                old.set()
+            self._timers[fragment_id] = stop
 
         def tick() -> None:
             while not stop.wait(interval_s) and not self._closed.is_set():
@@ -83,9 +85,10 @@ class HeadlessSession:
         threading.Thread(target=tick, daemon=True).start()
 
     def _clear_timers(self) -> None:
-        for stop in self._timers.values():
-            stop.set()
-        self._timers.clear()
+        with self._timers_lock:
+            for stop in self._timers.values():
+                stop.set()
+            self._timers.clear()
 
     # ------------------------------------------------------------------ what the server sends
     def _read(self) -> None:
