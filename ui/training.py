@@ -144,7 +144,7 @@ def _eta_text(job) -> str:
 def _progress_view(cfg: TrainConfig, key: str) -> None:
     pool = resources.jobs()
     job = pool.get(cfg)
-    landed = resources.store().has(cfg) and resources.stored_run(cfg) is not None  # even if a worker's message was lost
+    landed = resources.stored_run(cfg) is not None  # even if a worker's message was lost (stored_run stats first)
     if job is None or job.done.is_set() or landed:
         st.rerun()  # the whole page now shows the finished run (or the failure)
         return
