@@ -231,6 +231,28 @@ def page_at(browser):
             context.close()
 
 
+def selectbox_options(page, box, timeout_ms: int = 60_000) -> list[str]:
+    """The option texts of a Streamlit selectbox, read by opening its list in a real browser and closing it again.
+
+    A list opened while the page is still rerunning can be closed by the redraw before it is read (CI once read
+    an empty list), so this waits for the run to finish, waits for the options to be drawn, and opens it again
+    if the redraw closed it."""
+    status = page.locator("[data-testid='stStatusWidget']")
+    option = page.get_by_role("option")
+    for _ in range(3):
+        status.wait_for(state="hidden", timeout=timeout_ms)
+        box.click()
+        try:
+            option.first.wait_for(timeout=10_000)
+        except Exception:  # closed by a redraw: open it again
+            continue
+        texts = [o.inner_text() for o in option.all()]
+        page.keyboard.press("Escape")
+        if texts:
+            return texts
+    raise AssertionError("the selectbox never showed its options")
+
+
 @pytest.fixture
 def page(page_at):
     """A page at 1400×1000."""

@@ -10,7 +10,7 @@ import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
-from conftest import ARTIFACTS, LEARNER_VIEWPORT, ROOT, TINY_SEED, page_app, rerun, texts
+from conftest import ARTIFACTS, LEARNER_VIEWPORT, ROOT, TINY_SEED, page_app, rerun, selectbox_options, texts
 
 CONV, DRAW = str(ROOT / "pages" / "convolutions.py"), str(ROOT / "pages" / "draw.py")
 
@@ -196,9 +196,7 @@ def test_click_a_confusion_matrix_cell_to_see_its_digits(server_with_runs, page_
     page.goto(f"{server_with_runs}/convolutions?{query}")
     box = page.locator(".st-key-conv_cell")  # the one confusion-cell picker (ui.confusion_cells)
     box.wait_for(timeout=120_000)
-    box.click()
-    options = [o.inner_text() for o in page.get_by_role("option").all()]  # its mistakes, most frequent first
-    page.keyboard.press("Escape")
+    options = selectbox_options(page, box)  # its mistakes, most frequent first
     true, pred = (int(d) for d in re.match(r"true (\d) → predicted (\d)", options[-1]).groups())
     chart = page.locator(".st-key-conv_cm")
     chart.scroll_into_view_if_needed()

@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from conftest import ensure_tiny_runs, rerun, texts
+from conftest import ensure_tiny_runs, rerun, selectbox_options, texts
 
 PAGE = str(Path(__file__).resolve().parents[1] / "pages" / "saliency.py")
 
@@ -388,9 +388,7 @@ def test_a_click_on_the_confusion_matrix_picks_the_cell(browser, server_with_run
         page.get_by_text("Misclassified digit", exact=True).first.click(timeout=90_000)
         box = page.locator("[data-testid='stSelectbox']").filter(has_text="Mistake (true")
         box.first.wait_for(timeout=90_000)
-        box.first.click()
-        options = [o.inner_text() for o in page.get_by_role("option").all()]  # the ones the list draws
-        page.keyboard.press("Escape")
+        options = selectbox_options(page, box.first)  # the ones the list draws
         t, p = (int(d) for d in re.match(r"true (\d) → predicted (\d)", options[-1]).groups())
         plot = page.locator("[data-testid='stPlotlyChart']").first
         plot.scroll_into_view_if_needed()
