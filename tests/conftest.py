@@ -1,7 +1,7 @@
 """Shared test set-up and helpers: the environment, one AppTest runner, the tiny stored runs, the app
 server and the browser.
 
-The environment (offline, a private PTCE_HOME, two threads) is set in `pytest_configure`, which runs
+The environment (offline, a private PTCE_HOME, two threads, figures validated) is set in `pytest_configure`, which runs
 before any test module is imported, so every process-wide cache points at this session's temp folder.
 Tests that drive Chromium are marked `browser` (`python -m pytest -m "not browser"` is the fast loop);
 a test that asks for the browser without the mark fails at collection.
@@ -50,6 +50,7 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ["PTCE_OFFLINE"] = "1"
     os.environ["PTCE_HOME"] = home
     os.environ.setdefault("PTCE_THREADS", "2")
+    os.environ["PTCE_CHECK_FIGURES"] = "1"  # every figure the suite draws is validated (core.figures.base.figure)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

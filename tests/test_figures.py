@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import inspect
-import json
 from types import SimpleNamespace
 
 import numpy as np
@@ -10,7 +9,7 @@ import plotly.graph_objects as go
 import pytest
 import torch
 
-from core.figures import base, conv, images, losses, optim, tensors, training
+from core.figures import attribution, base, conv, images, layers, losses, optim, tensors, training
 from core.figures.training import Curve
 from core.fmt import num
 
@@ -65,9 +64,16 @@ BUILDERS = {
                                                      ("flatten", "Flatten", (784,), "", 0)]),
     ("conv", "mistakes"): lambda: conv.mistakes(RNG.random((2, 28, 28)), np.tile(_P, (2, 1)), 2, 1, [5, 9]),
     ("conv", "saliency"): lambda: conv.saliency(RNG.standard_normal((28, 28)), 2.0, "s"),
+    ("layers", "shape_flow"): lambda: layers.shape_flow(["conv", "flatten"], [(4, 26, 26), (2704,)], "linear"),
+    ("attribution", "explanation"): lambda: attribution.explanation(RNG.random((8, 8)), RNG.standard_normal((8, 8)),
+                                                                    attribution.View(), title="t"),
+    ("attribution", "side_by_side"): lambda: attribution.side_by_side(
+        RNG.random((8, 8, 3)), [("a", RNG.standard_normal((8, 8))), ("b", RNG.standard_normal((8, 8)))],
+        attribution.View()),
+    ("attribution", "top_classes"): lambda: attribution.top_classes([(3, 0.7), (1, 0.2)], ["a", "b", "c", "d"], 3),
 }
 MODULES = {"training": training, "images": images, "tensors": tensors, "losses": losses, "optim": optim,
-           "conv": conv}
+           "conv": conv, "layers": layers, "attribution": attribution}
 
 
 def test_every_builder_is_listed():
@@ -79,17 +85,29 @@ def test_every_builder_is_listed():
 
 
 @pytest.mark.parametrize("key", list(BUILDERS), ids=lambda k: ".".join(k))
-def test_builder_dict_validates(key):
+def test_builder_dict_validates(key, monkeypatch):
+    """The app's figure (built unvalidated) validates, and the browser gets the same JSON as from a validated one."""
+    monkeypatch.delenv(base.CHECK_ENV)  # as the app runs
     fig = BUILDERS[key]()
-    assert isinstance(fig, go.Figure)
+    assert isinstance(fig, go.Figure) and len(fig.data) >= 1
     again = go.Figure(fig.to_dict())  # raises if any property of the dict is invalid
-    assert json.loads(again.to_json()) == json.loads(fig.to_json())
-    assert len(fig.data) >= 1
+    assert base._sent(again) == base._sent(fig)
 
 
-def test_figure_rejects_an_invalid_dict():
+def test_figure_rejects_an_invalid_dict_when_checking():
+    """Under the suite (CHECK_ENV=1) a misspelt property or a value Plotly would rewrite fails; the app skips it."""
+    bad = [{"type": "heatmap", "z": [[1]], "colourscale": "Blues"}]
     with pytest.raises(ValueError):
-        base.figure([{"type": "heatmap", "z": [[1]], "colourscale": "Blues"}], {})
+        base.figure(bad, {})
+    with pytest.raises(ValueError, match=r"rewrites this figure at \.data\[0\]\.colorscale"):
+        base.figure([{"type": "heatmap", "z": [[1]], "colorscale": "Blues"}], {})  # a name, not the list
+    with pytest.raises(ValueError, match=r"\.data\[0\]\.xaxis: x1 != x"):
+        base.figure([{"type": "bar", "x": [1], "y": [1], "xaxis": "x1"}], {})
+
+
+def test_figure_skips_validation_in_the_app(monkeypatch):
+    monkeypatch.delenv(base.CHECK_ENV)
+    assert base.figure([{"type": "heatmap", "z": [[1]], "colourscale": "Blues"}], {}).data[0].type == "heatmap"
 
 
 def test_smooth_is_debiased_ema():
@@ -309,7 +327,8 @@ def test_layout_helpers():
     assert titles[1]["x"] == pytest.approx(sum(axes["xaxis3"]["domain"]) / 2)
     assert base.symmetric_limit(np.array([-2.0, 1.0]), np.array([1.5])) == 2.0
     assert base.symmetric_limit(np.zeros(3), np.zeros(0)) == 1.0
-    assert base.diverging(2.0) == {"colorscale": "RdBu_r", "zmin": -2.0, "zmax": 2.0, "zmid": 0}
+    assert base.diverging(2.0) == {"colorscale": base.DIVERGING, "zmin": -2.0, "zmax": 2.0, "zmid": 0}
+    assert base.DIVERGING[0][1] == "rgb(5,48,97)" and base.DIVERGING[-1][1] == "rgb(103,0,31)"  # blue .. red
 
 
 def test_run_curves_by_step_or_time_smoothing_and_log_scale():

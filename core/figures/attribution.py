@@ -6,7 +6,7 @@ Honest by construction (not Captum's visualizer, which normalizes and clips for 
   with a colorbar in the map's own units; the sign choice (positive / negative / absolute) and the
   percentile clipping are explicit and written in the colorbar title;
 - in the overlay, 0 is transparent, so only evidence tints the image (alpha = the tint's opacity).
-Every figure is one dict validated once by go.Figure.
+Every figure is one dict built by `core.figures.base.figure`.
 """
 from __future__ import annotations
 
@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import plotly.graph_objects as go
+
+from core.figures.base import figure
 
 SIGNS = ("both", "positive", "negative", "absolute")
 BLUE, RED = "33,102,172", "178,24,43"
@@ -117,7 +119,7 @@ def explanation(image: np.ndarray, values: np.ndarray, view: View, units: str = 
               "annotations": _titles(["image (as the model sees it, un-normalized)", "attribution",
                                       f"overlay (alpha {view.alpha:.2f})"], centres),
               "title": {"text": title, "font": {"size": 14}} if title else None}
-    return go.Figure({"data": data, "layout": {k: v for k, v in layout.items() if v is not None}})
+    return figure(data, {k: v for k, v in layout.items() if v is not None})
 
 
 def side_by_side(image: np.ndarray, maps: Sequence[tuple[str, np.ndarray]], view: View,
@@ -133,7 +135,7 @@ def side_by_side(image: np.ndarray, maps: Sequence[tuple[str, np.ndarray]], view
         data += _image_traces(img, s) + [_map_trace(z / limit, 1.0, s, True, view, bar)]
     layout = {**axes, "height": height, "margin": {"l": 10, "r": 10, "t": 30, "b": 10},
               "annotations": _titles(["image"] + [t for t, _ in maps], centres)}
-    return go.Figure({"data": data, "layout": layout})
+    return figure(data, layout)
 
 
 def top_classes(top: Sequence[tuple[int, float]], names: Sequence[str] | None = None, target: int | None = None,
@@ -147,7 +149,7 @@ def top_classes(top: Sequence[tuple[int, float]], names: Sequence[str] | None = 
     layout = {"height": height, "margin": {"l": 10, "r": 10, "t": 10, "b": 30},
               "xaxis": {"title": {"text": "probability (%)"}, "range": [0, 100]},
               "yaxis": {"autorange": "reversed", "type": "category", "automargin": True}}
-    return go.Figure({"data": [trace], "layout": layout})
+    return figure([trace], layout)
 
 
 def attribution_png(values: np.ndarray, view: View) -> bytes:

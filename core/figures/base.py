@@ -1,24 +1,37 @@
 """The one set of layout helpers every figure builder uses, and the one `figure(data, layout)`.
 
-Every figure is written as one plain dict and validated once by `go.Figure(...)`: no `make_subplots`,
-no chains of `update_*` calls (each costs 10-100 ms), so pages that redraw on every slider move stay fast.
+Every figure is written as one plain dict and handed to `go.Figure` once: no `make_subplots`, no chains of
+`update_*` calls (each costs 10-100 ms), so pages that redraw on every slider move stay fast. Plotly's
+property-by-property validation is the largest cost left (2.6 of 3.6 ms for a feature-map mosaic, a third of a
+Loss functions rerun), and it changes nothing the browser receives once colour scales are written out as
+lists, as they are here. So the app builds figures unvalidated, and the test suite (which draws every figure
+of every page) sets `PTCE_CHECK_FIGURES=1`: then each figure is validated and its JSON compared with the
+unvalidated one, so a misspelt property or a value Plotly would have rewritten fails a test.
 Signed quantities use one diverging scale centred on zero (blue negative, white zero, red positive);
 non-negative ones (after ReLU, counts) one sequential scale from 0. Colours that mean something have one
 meaning everywhere (`ROLE`), and numbers are written by one formatter (`core.fmt.num`).
 """
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Sequence
 
 import numpy as np
 import plotly.graph_objects as go
+import plotly.io as pio
+from plotly.colors import get_colorscale
+
+Colorscale = list[list]  # [[stop in 0..1, "rgb(r, g, b)"], ...], written out: Plotly.js knows fewer names
+CHECK_ENV = "PTCE_CHECK_FIGURES"  # "1": validate every figure and compare (the test suite sets it)
 
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f")  # runs, series
 MUTED = "#c7c7c7"  # bars that are not the point of the figure
-DIVERGING = "RdBu_r"
-SEQUENTIAL = "Reds"  # values from 0 up (after ReLU): white 0 to red, the positive half of DIVERGING
-COUNTS = "Blues"  # how many (confusion matrices, kernel positions): white 0 to blue
-INK = "gray_r"  # 0 = white paper, high = dark ink, as MNIST is usually shown
+DIVERGING: Colorscale = get_colorscale("RdBu_r")
+SEQUENTIAL: Colorscale = get_colorscale("Reds")  # values from 0 up (after ReLU): white 0 to red, DIVERGING's top
+COUNTS: Colorscale = get_colorscale("Blues")  # how many (confusion matrices, kernel positions): white 0 to blue
+INK: Colorscale = get_colorscale("gray_r")  # 0 = white paper, high = dark ink, as MNIST is usually shown
+HEIGHTS: Colorscale = get_colorscale("Viridis")  # a loss surface's contour levels
 
 # One meaning per colour, on every page: the class a model predicts is always orange, the true class always
 # green; positive values red and negative blue (the two ends of DIVERGING); training curves blue, validation purple;
@@ -36,8 +49,43 @@ ROLE = {
 
 
 def figure(data: Sequence[dict], layout: dict) -> go.Figure:
-    """The one way a figure is built: traces and layout as plain dicts, validated once."""
-    return go.Figure({"data": list(data), "layout": layout})
+    """The one way a figure is built: traces and layout as plain dicts (validated when `CHECK_ENV` is "1")."""
+    spec = {"data": list(data), "layout": layout}
+    fast = go.Figure(spec, _validate=False)
+    if os.environ.get(CHECK_ENV) != "1":
+        return fast
+    checked = go.Figure(spec)  # raises on a misspelt property or a bad value
+    where = _first_difference(_sent(fast), _sent(checked))
+    if where:
+        raise ValueError(f"Plotly's validation rewrites this figure at {where}; write the value as Plotly would "
+                         "(a colour scale as a list, for example)")
+    return checked
+
+
+def _first_difference(a, b, path: str = "") -> str:
+    """The path of the first place where two JSON values differ, with both values ("" when equal)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        for k in sorted(set(a) | set(b)):
+            found = _first_difference(a.get(k), b.get(k), f"{path}.{k}")
+            if found:
+                return found
+        return ""
+    if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+        return next((d for i, (x, y) in enumerate(zip(a, b)) if (d := _first_difference(x, y, f"{path}[{i}]"))), "")
+    return "" if a == b else f"{path or 'the figure'}: {str(a)[:120]} != {str(b)[:120]}"
+
+
+def _sent(fig: go.Figure) -> dict:
+    """What the browser receives (the JSON st.plotly_chart sends), with empty containers dropped
+    (validation leaves out an empty annotation list; the browser treats both the same)."""
+    def prune(v):
+        if isinstance(v, dict):
+            return {k: prune(x) for k, x in v.items() if x not in ({}, [], None)}
+        if isinstance(v, list):
+            return [prune(x) for x in v]
+        return v
+
+    return prune(json.loads(pio.to_json(fig, validate=False)))
 
 
 def margin(t: int = 30, side: int = 10, b: int = 10) -> dict:
@@ -120,7 +168,7 @@ def diverging(limit: float) -> dict:
     return {"colorscale": DIVERGING, "zmin": -limit, "zmax": limit, "zmid": 0}
 
 
-def sequential(limit: float | None = None, colorscale: str = SEQUENTIAL) -> dict:
+def sequential(limit: float | None = None, colorscale: Colorscale = SEQUENTIAL) -> dict:
     """Heatmap colours for values from 0 up (the range is the data's own when limit is None)."""
     return {"colorscale": colorscale} if limit is None else {"colorscale": colorscale, "zmin": 0, "zmax": limit}
 

@@ -13,6 +13,7 @@ from core.figures.base import (
     COUNTS,
     MUTED,
     ROLE,
+    axis_name,
     diverging,
     figure,
     heading,
@@ -163,19 +164,20 @@ def mistakes(images: np.ndarray, probs: np.ndarray, true: int, pred: int, indice
     colours[pred], colours[true] = p_col, t_col
     data, layout = [], {"height": 320, "margin": margin(50), "showlegend": False, "bargap": 0.15}
     for j in range(n):
-        a, b = 2 * j + 1, 2 * j + 2
+        a, b = 2 * j, 2 * j + 1  # the image panel and the bar panel
+        xa, ya, xb, yb = (axis_name(k, i) for k, i in (("x", a), ("y", a), ("x", b), ("y", b)))
         dom = [j * (w + gap), j * (w + gap) + w]
-        data.append({"type": "heatmap", "z": images[j], **ink(), "showscale": False, "xaxis": f"x{a}",
-                     "yaxis": f"y{a}", "hovertemplate": "row %{y}, col %{x}: %{z}<extra></extra>"})
+        data.append({"type": "heatmap", "z": images[j], **ink(), "showscale": False, "xaxis": xa,
+                     "yaxis": ya, "hovertemplate": "row %{y}, col %{x}: %{z}<extra></extra>"})
         data.append({"type": "bar", "x": list(range(10)), "y": 100 * probs[j], "marker": {"color": colours},
-                     "xaxis": f"x{b}", "yaxis": f"y{b}", "hovertemplate": "class %{x}: %{y:.1f}%<extra></extra>"})
-        layout[f"xaxis{a}"] = {"domain": dom, "visible": False, "anchor": f"y{a}", "constrain": "domain"}
-        layout[f"yaxis{a}"] = {"domain": [0.45, 1.0], "visible": False, "autorange": "reversed",
-                               "scaleanchor": f"x{a}", "anchor": f"x{a}", "constrain": "domain"}
-        layout[f"xaxis{b}"] = {"domain": dom, "anchor": f"y{b}", "tickvals": sorted({true, pred}),
-                               "tickfont": {"size": 10}, "range": [-0.6, 9.6]}
-        layout[f"yaxis{b}"] = {"domain": [0.0, 0.38], "anchor": f"x{b}", "range": [0, 100],
-                               "showticklabels": j == 0, "title": {"text": "%" if j == 0 else ""}}
+                     "xaxis": xb, "yaxis": yb, "hovertemplate": "class %{x}: %{y:.1f}%<extra></extra>"})
+        layout[axis_name("xaxis", a)] = {"domain": dom, "visible": False, "anchor": ya, "constrain": "domain"}
+        layout[axis_name("yaxis", a)] = {"domain": [0.45, 1.0], "visible": False, "autorange": "reversed",
+                                         "scaleanchor": xa, "anchor": xa, "constrain": "domain"}
+        layout[axis_name("xaxis", b)] = {"domain": dom, "anchor": yb, "tickvals": sorted({true, pred}),
+                                         "tickfont": {"size": 10}, "range": [-0.6, 9.6]}
+        layout[axis_name("yaxis", b)] = {"domain": [0.0, 0.38], "anchor": xb, "range": [0, 100],
+                                         "showticklabels": j == 0, "title": {"text": "%" if j == 0 else ""}}
     layout["annotations"] = [
         {"text": f"test #{i}<br><span style='color:{p_col}'>{pred}: {100 * p[pred]:.0f}%</span> · "
                  f"<span style='color:{t_col}'>{true}: {100 * p[true]:.0f}%</span>", "x": j * (w + gap) + w / 2,

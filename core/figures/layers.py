@@ -5,6 +5,8 @@ import math
 
 import plotly.graph_objects as go
 
+from core.figures.base import figure
+
 
 def shape_flow(labels: list[str], shapes: list[tuple[int, ...]], failed: str = "") -> go.Figure:
     """One bar per layer: how many numbers one sample holds after it (log scale), its shape written on the bar.
@@ -20,6 +22,6 @@ def shape_flow(labels: list[str], shapes: list[tuple[int, ...]], failed: str = "
                          marker=dict(color="#d62728", symbol="x", size=16), text=["does not fit"],
                          textposition="top center", name="failing layer", hoverinfo="skip"))
     layout = dict(height=320, margin=dict(l=10, r=10, t=30, b=10), showlegend=False,
-                  yaxis=dict(type="log", title="numbers per sample", dtick=1),  # powers of ten only
+                  yaxis=dict(type="log", title=dict(text="numbers per sample"), dtick=1),  # powers of ten only
                   xaxis=dict(type="category", tickangle=-30), title=dict(text="Shape after each layer", x=0))
-    return go.Figure(dict(data=data, layout=layout))
+    return figure(data, layout)

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from core.figures.base import figure, log_ticks, margin, top_legend
+from core.figures.base import HEIGHTS, figure, log_ticks, margin, top_legend
 
 PATH_COLORS = ("#ff4136", "#00d5ff", "#ff851b", "#f012be")  # readable on Viridis contours and on white
 
@@ -20,7 +20,7 @@ def contour_paths(xs: np.ndarray, ys: np.ndarray, Z: np.ndarray, paths: dict[str
         cb = "log10(loss − min)"
     else:
         z, cb = Z, "loss"
-    data = [dict(type="contour", x=xs, y=ys, z=z, colorscale="Viridis", ncontours=30, opacity=0.9,
+    data = [dict(type="contour", x=xs, y=ys, z=z, colorscale=HEIGHTS, ncontours=30, opacity=0.9,
                  line=dict(width=0.5), colorbar=dict(title=dict(text=cb), thickness=12),
                  hovertemplate="x %{x:.2f}, y %{y:.2f}: " + ("log10 " if log_scale else "") +
                  "%{z:.3g}<extra></extra>", showlegend=False)]
