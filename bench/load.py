@@ -263,7 +263,7 @@ def headless_train_and_watch(url: str, sessions: int, timeout_s: float = 600.0,
             w.close()
 
 
-WATCHERS = {"headless": "headless sessions", "browser": "Chromium tabs"}
+WATCHERS = {"headless": ("headless session", "headless sessions"), "browser": ("Chromium tab", "Chromium tabs")}
 
 
 def server_rows(browser, settings: ServerSettings, seed: int, alone_s: float,
@@ -294,14 +294,15 @@ def server_rows(browser, settings: ServerSettings, seed: int, alone_s: float,
                 first, seen = (headless_train_and_watch(run_url, sessions, before_close=sample) if kind == "headless"
                                else train_and_watch(browser, run_url, sessions, before_close=sample))
                 server_s, worker_s, client_s = (b - a for a, b in zip(*cpu))
-                tag = f"{sessions} {WATCHERS[kind] if sessions > 1 else WATCHERS[kind][:-1]} watching"
+                one, many = WATCHERS[kind]
+                tag = f"{sessions} {many if sessions > 1 else one} watching"
                 target = ({"target": "within 1.5× of alone", "met": bool(max(seen) <= 1.5 * alone_s)}
                           if kind == "headless" else {})
                 rows.append(row(f"Net2 h512 bs16 5 ep: Train -> stored run shown, {tag} ({settings.label()})",
                                 max(seen), "s", baseline=round(alone_s, 3), ratio=round(max(seen) / alone_s, 2),
                                 **target,
                                 note=f"first session {first:.1f} s; CPU s meanwhile: server {server_s:.1f}, "
-                                     f"training worker {worker_s:.1f}, {WATCHERS[kind].split()[-1]} "
+                                     f"training worker {worker_s:.1f}, {many.split()[-1]} "
                                      f"{client_s:.1f} (on this machine's {os.cpu_count()} cores too)"))
         after = proc_status(proc.pid)
         threads_back = settle_threads(proc.pid, base_threads)

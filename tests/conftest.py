@@ -238,6 +238,8 @@ def selectbox_options(page, box, timeout_ms: int = 60_000) -> list[str]:
     A list opened while the page is still rerunning can be closed by the redraw before it is read (CI once read
     an empty list), so this waits for the run to finish, waits for the options to be drawn, and opens it again
     if the redraw closed it."""
+    from playwright.sync_api import TimeoutError as NotDrawn
+
     status = page.locator("[data-testid='stStatusWidget']")
     option = page.get_by_role("option")
     for _ in range(3):
@@ -245,12 +247,12 @@ def selectbox_options(page, box, timeout_ms: int = 60_000) -> list[str]:
         box.click()
         try:
             option.first.wait_for(timeout=10_000)
-        except Exception:  # closed by a redraw: open it again
+        except NotDrawn:  # closed by a redraw: open it again
             continue
-        texts = [o.inner_text() for o in option.all()]
+        shown = [o.inner_text() for o in option.all()]
         page.keyboard.press("Escape")
-        if texts:
-            return texts
+        if shown:
+            return shown
     raise AssertionError("the selectbox never showed its options")
 
 
