@@ -3,7 +3,9 @@ running through the entry script with the sidebar status, the first download, ho
 every page, and the first visit straight to a page URL in Chromium."""
 from __future__ import annotations
 
+import contextlib
 import re
+import threading
 from dataclasses import replace
 from pathlib import Path
 
@@ -81,6 +83,32 @@ def test_failed_first_download_shows_progress_then_says_which_data_is_in_use(mon
     finally:
         cache._download_attempt.clear()
         cache._mnist.clear()
+
+
+def test_a_session_stopped_while_it_waits_for_the_download_lock_leaves_it_free(monkeypatch):
+    """Streamlit raises its stop or rerun from any `st` call, also from the waiting spinner's exit right after the
+    lock was taken (a closed tab, an impatient click). The lock must be released then: on CI a lock kept there hung
+    every later session in the sidebar, before its page drew anything."""
+    from ui import resources as cache
+
+    class Stopped(BaseException):  # as Streamlit's StopException: not an Exception
+        pass
+
+    @contextlib.contextmanager
+    def spinner_stopped_on_exit(text):
+        yield
+        raise Stopped
+
+    attempt = cache._DownloadAttempt()
+    monkeypatch.setattr(cache, "_download_attempt", lambda: attempt)
+    monkeypatch.setattr(cache.st, "spinner", spinner_stopped_on_exit)
+    attempt.lock.acquire()  # another session is deciding whether to download
+    threading.Timer(0.2, attempt.lock.release).start()
+    with pytest.raises(Stopped):
+        cache.ensure_mnist_download()
+    assert not attempt.lock.locked()
+    cache.ensure_mnist_download()  # the next session goes on (offline in the tests: nothing to download)
+    assert attempt.settled and not attempt.lock.locked()
 
 
 PAGES = re.findall(r'st\.Page\("pages/([^"]+)\.py", title="([^"]+)"', (ROOT / "streamlit_app.py").read_text())

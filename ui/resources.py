@@ -57,11 +57,12 @@ def jobs() -> Jobs:
 
 
 class _DownloadAttempt:
-    """Process-wide record that the MNIST download was tried once (so it is not retried per rerun)."""
+    """Process-wide record of the MNIST download: `settled` once full MNIST is on disk, the app is offline, or
+    one download was tried (so it is not retried per rerun); `lock` is held by the session deciding or downloading."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
-        self.tried = False
+        self.settled = False
         self.error = ""
 
 
@@ -75,25 +76,36 @@ def ensure_mnist_download() -> None:
 
     The bar is drawn in the sidebar, beside the data status, never in the page: an element that only the first
     run draws would shift every element after it on the next run, and the browser then rebuilds them (the Draw
-    page's canvas lost its strokes on a first visit straight to /draw; issue 10, item 3)."""
+    page's canvas lost its strokes on a first visit straight to /draw; issue 10, item 3).
+
+    Every `st` call can raise Streamlit's stop or rerun (the session closed, or the learner clicked again), so the
+    lock is released by the `finally` of whoever holds it, also when the spinner's exit raises right after the
+    wait: a lock kept there would hang every later session in the sidebar, before any page draws (CI, issue 12)."""
     attempt = _download_attempt()
-    if not attempt.lock.acquire(blocking=False):  # another session is downloading: say so while waiting
-        limit = DownloadLimits()
-        with st.spinner(f"Another session is downloading full MNIST (at most {limit.total_s + limit.read_s:.0f} s)…"):
-            attempt.lock.acquire()
+    if attempt.settled:  # every run after the first: no lock
+        return
+    held = attempt.lock.acquire(blocking=False)
     try:
-        if attempt.tried or full_available(paths().data) or os.environ.get(OFFLINE_ENV) == "1":
+        if not held:  # another session is deciding or downloading: say so while waiting
+            limits = DownloadLimits()
+            wait_s = limits.total_s + limits.read_s
+            with st.spinner(f"Another session is downloading full MNIST (at most {wait_s:.0f} s)…"):
+                held = attempt.lock.acquire()
+        if attempt.settled:
             return
-        attempt.tried = True
+        if full_available(paths().data) or os.environ.get(OFFLINE_ENV) == "1":
+            attempt.settled = True
+            return
         bar = st.sidebar.progress(0.0, text="Downloading full MNIST (first start only)…")
         try:
             download_mnist(paths().data, lambda f, m: bar.progress(min(f, 1.0), text=m))
         except Exception as e:  # noqa: BLE001 - the sidebar explains the fallback
             attempt.error = str(e)
-        finally:
-            bar.empty()
+        attempt.settled = True  # tried once; a session stopped mid-download leaves the download to the next one
+        bar.empty()
     finally:
-        attempt.lock.release()
+        if held:
+            attempt.lock.release()
 
 
 @st.cache_resource(show_spinner="Loading MNIST…")
