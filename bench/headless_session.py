@@ -141,9 +141,9 @@ class HeadlessSession:
         with self._changed:
             while not any(pattern.search(t) for t in self.texts[since:]):
                 if self._closed.is_set():
-                    raise ConnectionError(f"the session closed before {pattern.pattern!r} was drawn")
+                    raise ConnectionError(f"the session closed before {pattern.pattern!r} was drawn; {self.state()}")
                 if not self._changed.wait(max(0.0, deadline - time.monotonic())):
-                    raise TimeoutError(f"{pattern.pattern!r} not drawn within {timeout_s:.0f} s")
+                    raise TimeoutError(f"{pattern.pattern!r} not drawn within {timeout_s:.0f} s; {self.state()}")
             return time.perf_counter()
 
     def wait_for_button(self, label: str, timeout_s: float = 600.0) -> None:
@@ -151,7 +151,13 @@ class HeadlessSession:
         with self._changed:
             while label not in self.buttons:
                 if self._closed.is_set() or not self._changed.wait(max(0.0, deadline - time.monotonic())):
-                    raise TimeoutError(f"no {label!r} button drawn within {timeout_s:.0f} s")
+                    raise TimeoutError(f"no {label!r} button drawn within {timeout_s:.0f} s; {self.state()}")
+
+    def state(self) -> str:
+        """What this session has seen, for a failure message: a silent server reads differently from a page
+        that drew something else."""
+        return (f"session {'closed' if self._closed.is_set() else 'open'}, {self.reruns_sent} reruns sent, "
+                f"{self.runs_finished} runs finished, {len(self.texts)} texts drawn, the last: {self.texts[-4:]!r}")
 
     def close(self) -> None:
         self._closed.set()

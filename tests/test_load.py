@@ -100,5 +100,5 @@ def test_six_headless_sessions_press_train_on_one_config_and_all_see_the_one_run
         # 2 cores, where the server's reruns take CPU from the worker's two threads); this bound catches the
         # collapse the issue found (100x and more, with training in a server thread under postScriptGC).
         alone = alone_seconds(tmp_path / "alone", ServerSettings(), seed=7)
-        _, seen = headless_train_and_watch(f"{url}/{RUN_URL.format(seed=7)}", 6)
+        _, seen = headless_train_and_watch(f"{url}/{RUN_URL.format(seed=7)}", 6, timeout_s=240)
         assert max(seen) <= WATCHED_BOUND * alone, (seen, alone)
