@@ -87,8 +87,8 @@ def test_failed_first_download_shows_progress_then_says_which_data_is_in_use(mon
 
 def test_a_session_stopped_while_it_waits_for_the_download_lock_leaves_it_free(monkeypatch):
     """Streamlit raises its stop or rerun from any `st` call, also from the waiting spinner's exit right after the
-    lock was taken (a closed tab, an impatient click). The lock must be released then: on CI a lock kept there hung
-    every later session in the sidebar, before its page drew anything."""
+    lock was taken (a closed tab, an impatient click). The lock must be released then: a lock kept there hangs
+    every later session of the server in the sidebar, before its page draws anything."""
     from ui import resources as cache
 
     class Stopped(BaseException):  # as Streamlit's StopException: not an Exception
