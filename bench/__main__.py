@@ -22,21 +22,20 @@ os.environ.setdefault("PTCE_HOME", tempfile.mkdtemp(prefix="ptce-bench-"))
 import torch
 
 from bench.seed_loop import seed_epoch_seconds
-from core.config import Paths, default_config, default_device, device_label
-from core.data import MNISTData, Split, load_mnist
-from core.estimate import time_steps
-from core.models import architecture, build_model
+from bench.timing import row
+from core.config import Paths, default_device, device_label
+from core.data.mnist import MNISTData, load_mnist
+from core.data.split import Split
+from core.models.registry import architecture, build_model
 from core.optimizers import make_optimizer
-from core.store import RunStore
-from core.train import fit, load_model
+from core.runs.store import RunStore
+from core.training.config import default_config
+from core.training.estimate import time_steps
+from core.training.loop import fit, load_model
 
 ROOT = Path(__file__).resolve().parents[1]
 EPOCH = 60_000
 SPEED_TARGETS = {("net2", 64): "≥ 10× (batch 64)", ("net2", "default"): "≥ 20× (default batch)"}
-
-
-def row(name: str, value: float, unit: str, **extra) -> dict:
-    return {"name": name, "value": round(value, 4), "unit": unit, **extra}
 
 
 def tiled(data: MNISTData, n: int = EPOCH) -> MNISTData:

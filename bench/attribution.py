@@ -18,10 +18,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from core.attribution import METHODS, AttributionSpec, attribute, conv_layers, predict, twin, twins
-from core.data import DIGITS_NORM, IMAGENET_NORM, MNIST_NORM
+from core.attribution.methods import METHODS, AttributionSpec, attribute, conv_layers, predict
+from core.attribution.twins import twin, twins
+from core.data.normalization import DIGITS_NORM, IMAGENET_NORM, MNIST_NORM
 from core.figures.attribution import View, explanation
-from core.models import CNNDemo, Net2, reset_parameters
+from core.models.zoo import CNNDemo, Net2, reset_parameters
 
 TARGETS_MS = {"saliency": 150, "grad_cam": 150, "integrated_gradients": 3500, "smoothgrad": 1500}
 
@@ -134,8 +135,8 @@ def transfer_rows(device: torch.device, quick: bool) -> list[dict]:
     """Every method on a transfer-learning model as the Saliency page explains it: the Transfer page's ResNet-18
     with a 5-class head (digits 5-9), at its default 32 px (Grad-CAM on layer3: layer4 is 1×1 there) and at 64 px
     (layer4, 2×2), on a digit photo turned into its input (padded to 32 px, resized like its training batches)."""
-    from core.model_inputs import InputSpec, model_input
-    from core.transfer import build_resnet18
+    from core.data.model_inputs import InputSpec, model_input
+    from core.transfer.model import build_resnet18
 
     g = torch.Generator().manual_seed(0)
     model = build_resnet18(5, g).eval().requires_grad_(False).to(device)

@@ -67,7 +67,7 @@ def rows(n: int = 7, warmup: int = 2) -> list[dict]:
         out.append(_row(f"{title} page rerun (AppTest, no training)", _median_ms(at, n, warmup)))
 
     # Optimizers: moving a slider that changes every path (4 optimizers x the default steps of torch.optim)
-    from core.optim2d import Surface
+    from core.lessons.optim2d import Surface
     from ui import optim
 
     at = _apptest("optimizers")
@@ -76,9 +76,9 @@ def rows(n: int = 7, warmup: int = 2) -> list[dict]:
                     "path cache cleared before each rerun"))
 
     # Loss functions with a Net2 in the store: the per-digit losses run on every rerun
-    from core.config import default_config
-    from core.models import build_model
-    from core.record import History, Run
+    from core.models.registry import build_model
+    from core.training.config import default_config
+    from core.training.record import History, Run
     from ui import resources
 
     original = resources.stored_run

@@ -31,17 +31,20 @@ import torch
 from PIL import Image, ImageDraw
 from plotly.tools import return_figure_from_figure_or_data
 
-from core import conv
-from core.attribution import AttributionSpec, attribute
-from core.config import ModelConfig, Paths, TrainConfig
-from core.data import MNIST_NORM, load_mnist, to_input
-from core.digits import downsample_for_display, preprocess_canvas
+from core.attribution.methods import AttributionSpec, attribute
+from core.config import Paths
+from core.data.digits import downsample_for_display, preprocess_canvas
+from core.data.mnist import load_mnist, to_input
+from core.data.normalization import MNIST_NORM
 from core.figures import conv as conv_figures
 from core.figures.images import image, mosaic, probability_bars
 from core.figures.images import steps as steps_figure
-from core.inspection import activations, predict_proba
-from core.store import RunStore
-from core.train import fit, load_model
+from core.models import conv_arithmetic
+from core.models.inspection import activations, predict_proba
+from core.models.registry import ModelConfig
+from core.runs.store import RunStore
+from core.training.config import TrainConfig
+from core.training.loop import fit, load_model
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -68,7 +71,7 @@ def feature_update(model: torch.nn.Sequential, x: torch.Tensor, ch: int, r: int,
         a = acts[name][0].numpy()
         _send(mosaic(a, 4 if a.shape[0] == 16 else 8, title=name, tile_label="channel", height=260))
     inp, out = acts["pool1"][0], acts["conv2"][0]
-    step = conv.conv_at(inp, model.conv2, ch, r, c)
+    step = conv_arithmetic.conv_at(inp, model.conv2, ch, r, c)
     _send(image(inp[0].numpy(), "in", 230, diverging=True, show_scale=False, box=(0, 3, 0, 3)))
     _send(image(out[ch].numpy(), "out", 230, diverging=True, show_scale=False, box=(r, r + 1, c, c + 1)))
     _send(conv_figures.arithmetic(step.patch[0], step.kernel[0], step.products[0], 0))

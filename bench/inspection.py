@@ -10,9 +10,8 @@ import torch
 from torch import nn
 
 from bench.timing import median_ms
-from core.config import ModelConfig
-from core.inspection import activations, layer_table
-from core.models import build_model
+from core.models.inspection import activations, layer_table
+from core.models.registry import ModelConfig, build_model
 
 _median_ms = partial(median_ms, warmup=1)  # this module's warm-up calls
 

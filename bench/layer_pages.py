@@ -35,9 +35,9 @@ def rows(n: int = 5) -> list[dict]:
     import torchvision
     from streamlit.testing.v1 import AppTest
 
-    from core import graph
-    from core import layers as L
-    from core.inspection import summarize
+    from core.models import graph
+    from core.models import stacks as L
+    from core.models.inspection import summarize
 
     at = AppTest.from_file(str(ROOT / "pages" / "layer_shapes.py"), default_timeout=300)
     at.run()

@@ -12,7 +12,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms
 
-from core.data import MNIST_MEAN, MNIST_STD
+from core.data.normalization import MNIST_MEAN, MNIST_STD
 
 
 class PILDigits(Dataset):

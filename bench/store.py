@@ -1,8 +1,8 @@
 """`python -m bench --only store`: SIGKILL a process that overwrites a stored run, at random moments, and count
 how often the run survived intact and how many temp entries outlived the next store start.
 
-The kill loop is the one `tests/test_store.py` runs (30 kills there); here it runs longer and also times a save,
-a verified load and a store start.
+The kill loop (tools/fake_runs.py) is the one `tests/test_store.py` runs (30 kills there); here it runs longer
+and also times a save, a verified load and a store start.
 """
 from __future__ import annotations
 
@@ -12,13 +12,13 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from core.config import ModelConfig
+from core.models.registry import ModelConfig
 
 
 def rows(kills: int = 60) -> list[dict]:
-    from bench.__main__ import row
-    from core.store import RunStore
-    from tests.test_store import CFG, kill_loop, make_run
+    from bench.timing import row
+    from core.runs.store import RunStore
+    from tools.fake_runs import STORE_CFG, kill_loop, make_run
 
     root = Path(tempfile.mkdtemp(prefix="ptce-bench-store-"))
     figures = kill_loop(root, kills)
@@ -28,7 +28,7 @@ def rows(kills: int = 60) -> list[dict]:
            row("Run store: kills that landed inside a write", figures["mid_write"], "kills"),
            row("Run store: temp entries left after the next start", figures["temps_left"], "entries", target="0")]
     store = RunStore(Path(tempfile.mkdtemp(prefix="ptce-bench-store-")))
-    run = make_run(replace(CFG, model=ModelConfig("net2", 512)))
+    run = make_run(replace(STORE_CFG, model=ModelConfig("net2", 512)))
     timings: dict[str, list[float]] = {"save": [], "load": [], "start": []}
     for _ in range(5):
         t0 = time.perf_counter()

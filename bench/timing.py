@@ -1,7 +1,9 @@
-"""The one timing loop of the bench: median wall time of a call, after warm-up calls."""
+"""The bench's two small pieces: one row of the results table, and the one timing loop (median wall time of a
+call, after warm-up calls)."""
 from __future__ import annotations
 
 import statistics
+import sys
 import time
 from collections.abc import Callable
 
@@ -15,3 +17,9 @@ def median_ms(fn: Callable[[], object], n: int, warmup: int = 0) -> float:
         fn()
         times.append(time.perf_counter() - t0)
     return 1000 * statistics.median(times)
+
+
+def row(name: str, value: float, unit: str, **extra) -> dict:
+    """One row of `bench/results.json`, printed as it is measured (long groups show progress)."""
+    print(f"  {name}: {value:.4g} {unit} {extra}", file=sys.stderr, flush=True)
+    return {"name": name, "value": round(value, 4), "unit": unit, **extra}

@@ -21,18 +21,12 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms
 
-from core.config import TransferConfig
-from core.data import IMAGENET_NORM
-from core.transfer import (
-    apply_strategy,
-    build_resnet18,
-    extract_features,
-    feature_pass,
-    fit_head,
-    make_optimizer,
-    prepare,
-    set_train_mode,
-)
+from core.data.normalization import IMAGENET_NORM
+from core.transfer.config import TransferConfig
+from core.transfer.features import extract_features, feature_pass, prepare
+from core.transfer.fit import fit_head
+from core.transfer.model import build_resnet18
+from core.transfer.strategies import apply_strategy, optimizer, set_train_mode
 
 CIFAR_EPOCH = 50_000
 
@@ -77,7 +71,7 @@ def _seed_seconds_per_image(model, images, labels, max_batches: int) -> tuple[fl
 
 
 def _step_images_per_s(model, cfg, images, labels, resolution, steps: int, resident: bool) -> float:
-    opt = make_optimizer(model, cfg)
+    opt = optimizer(model, cfg)
     set_train_mode(model)
     x = prepare(images, resolution, IMAGENET_NORM) if resident else None  # (B, 3, r, r), prepared once
 
@@ -170,8 +164,9 @@ def offline_rows(device: torch.device, quick: bool = False) -> list[dict]:
     """The offline teaching path: pretrain on bundled digits 0-4, transfer to digits 5-9 with 20 labels per class."""
     from dataclasses import replace
 
-    from core.data import load_sample
-    from core.transfer import digit_tasks, fit_transfer, source_config
+    from core.data.mnist import load_sample
+    from core.transfer.fit import fit_transfer
+    from core.transfer.tasks import digit_tasks, source_config
 
     source, target = digit_tasks(load_sample(), labels_per_class=20)
     base = TransferConfig(epochs=5 if quick else 10, batch_size=32, head_lr=1e-3, backbone_lr=1e-4,
@@ -216,9 +211,9 @@ def page_rows(device: torch.device, quick: bool = False, n: int = 5) -> list[dic
     from streamlit.testing.v1 import AppTest
 
     from core.config import Paths
-    from core.data import load_sample
-    from core.store import RunStore
-    from core.transfer import train_stored
+    from core.data.mnist import load_sample
+    from core.runs.store import RunStore
+    from core.transfer.fit import train_stored
 
     store, digits = RunStore(Paths.from_env().runs), load_sample()
     base = TransferConfig(epochs=1, labels_per_class=8)  # the page's defaults otherwise

@@ -6,7 +6,7 @@ from ui.shell import ensure_navigation  # first: sets the OpenMP wait policy bef
 import streamlit as st
 from torch import nn
 
-from core.config import TrainConfig
+from core.training.config import TrainConfig
 from ui import conv as ui
 from ui.code import TRAINING_CAPTION, code_panel, training_program
 from ui.path import next_step

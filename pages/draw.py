@@ -7,14 +7,15 @@ import streamlit as st
 import torch
 from streamlit_drawable_canvas import st_canvas
 
-from core.attribution import AttributionSpec, attribute
-from core.config import ARCH_LABELS, default_config
-from core.data import MNIST_MEAN, MNIST_NORM, MNIST_STD
-from core.digits import downsample_for_display, drawing_notes, preprocess_canvas
+from core.attribution.methods import AttributionSpec, attribute
+from core.data.digits import downsample_for_display, drawing_notes, preprocess_canvas
+from core.data.normalization import MNIST_MEAN, MNIST_NORM, MNIST_STD
 from core.figures import conv as conv_figures
 from core.figures.images import probability_bars
 from core.figures.images import steps as steps_figure
-from core.inspection import activations, predict_proba
+from core.models.inspection import activations, predict_proba
+from core.models.registry import ARCH_LABELS
+from core.training.config import default_config
 from ui import resources
 from ui.conv import feature_map_grid
 from ui.path import next_step

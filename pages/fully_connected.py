@@ -7,8 +7,8 @@ import streamlit as st
 
 from core.figures.images import mosaic
 from core.fmt import num
-from core.inspection import top_level
-from core.models import architecture
+from core.models.inspection import top_level
+from core.models.registry import architecture
 from ui.code import TRAINING_CAPTION, code_panel, training_program
 from ui.inspection import layer_table
 from ui.path import next_step, stop_here

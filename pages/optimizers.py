@@ -7,11 +7,10 @@ import dataclasses
 
 import streamlit as st
 
-from core.config import default_config
 from core.errors import InputError
 from core.figures import optim as optim_figures
 from core.figures.training import Curve, run_curves
-from core.optim2d import (
+from core.lessons.optim2d import (
     DEFAULT_LR,
     LEARNING_RATES,
     STILL_ON_ITS_WAY,
@@ -23,6 +22,7 @@ from core.optim2d import (
 )
 from core.optimizers import OPTIMIZER_LABELS
 from core.optimizers import SURFACE_OPTIMIZER_LABELS as OPT_LABELS  # the 2-D surfaces offer RMSprop too
+from core.training.config import default_config
 from ui import optim, resources
 from ui.code import code_panel
 from ui.errors import show_input_error

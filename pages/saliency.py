@@ -8,7 +8,8 @@ import io
 import numpy as np
 import streamlit as st
 
-from core.attribution import METHODS, AttributionSpec, MethodUnavailable, attribution_code, unavailable_reason
+from core.attribution.code import attribution_code
+from core.attribution.methods import METHODS, AttributionSpec, MethodUnavailable, unavailable_reason
 from core.figures.attribution import SIGNS, View, attribution_png, explanation, side_by_side, top_classes
 from ui import saliency as ui
 from ui.path import next_step, stop_here

@@ -7,10 +7,10 @@ from ui.shell import ensure_navigation  # first: sets the OpenMP wait policy bef
 import streamlit as st
 import torch
 
-from core.autograd_demo import AutogradInputs, autograd_code, run_autograd
 from core.errors import InputError
 from core.figures.tensors import autograd_graph
-from core.tensor_ops import OPS, apply_op, tensor_code, time_on_devices
+from core.lessons.autograd import AutogradInputs, autograd_code, run_autograd
+from core.lessons.tensor_ops import OPS, apply_op, tensor_code, time_on_devices
 from ui.code import code_panel
 from ui.concept_widgets import op_controls, show_op_error, show_op_result, show_tensor, tensor_controls
 from ui.errors import show_input_error

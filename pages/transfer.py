@@ -8,8 +8,10 @@ import streamlit as st
 from core.figures.images import mosaic
 from core.figures.training import Curve, confusion, run_curves
 from core.figures.transfer import STATE_WORDS, block_strip, frozen_map, gradient_norms, resolution_tradeoff
-from core.resolution import resolution_conclusion, resolution_points, resolutions
-from core.transfer import STRATEGIES, anatomy, conclusion, strategy_code
+from core.transfer.code import strategy_code
+from core.transfer.report import anatomy, conclusion
+from core.transfer.resolution import resolution_conclusion, resolution_points, resolutions
+from core.transfer.strategies import STRATEGIES
 from ui import transfer
 from ui.code import code_panel
 from ui.path import next_step, stop_here

@@ -11,9 +11,9 @@ import signal
 import time
 from dataclasses import dataclass
 
-from core.config import TrainConfig
-from core.jobs import TRAINERS, train_mnist
-from core.record import Progress
+from core.runs.kinds import KINDS, trainers
+from core.training.config import TrainConfig
+from core.training.record import Progress
 
 
 @dataclass(frozen=True)
@@ -38,16 +38,16 @@ def crash(ctx, cfg, on_progress) -> None:
 
 def nan_loss(ctx, cfg, on_progress):
     """The real trainer with a loss forced to NaN (no slider setting of Net2 reliably gives one)."""
-    import core.train
+    import core.training.loop
 
-    real = core.train.F.cross_entropy
-    core.train.F.cross_entropy = lambda *a, **k: real(*a, **k) * math.nan
+    real = core.training.loop.F.cross_entropy
+    core.training.loop.F.cross_entropy = lambda *a, **k: real(*a, **k) * math.nan
     try:
-        return train_mnist(ctx, cfg, on_progress)
+        return KINDS["mnist"].train(ctx, cfg, on_progress)
     finally:
-        core.train.F.cross_entropy = real
+        core.training.loop.F.cross_entropy = real
 
 
-TEST_TRAINERS = {**TRAINERS, HangConfig: hang, CrashConfig: crash}
-NAN_TRAINERS = {**TRAINERS, TrainConfig: nan_loss}
+TEST_TRAINERS = {**trainers(), HangConfig: hang, CrashConfig: crash}
+NAN_TRAINERS = {**trainers(), TrainConfig: nan_loss}
 HANG_TRAINERS = {TrainConfig: hang}  # every run hangs: a page test sees the queue without training anything

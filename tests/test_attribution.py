@@ -15,7 +15,7 @@ from torch import nn
 from torchvision.models import resnet18
 from torchvision.models.resnet import BasicBlock
 
-from core.attribution import (
+from core.attribution.methods import (
     METHODS,
     AttributionError,
     AttributionSpec,
@@ -23,12 +23,11 @@ from core.attribution import (
     attribute,
     conv_layers,
     predict,
-    twin,
-    twins,
     unavailable_reason,
 )
-from core.data import IMAGENET_NORM, MNIST_NORM
-from core.models import CNNDemo, Net2, reset_parameters
+from core.attribution.twins import twin, twins
+from core.data.normalization import IMAGENET_NORM, MNIST_NORM
+from core.models.zoo import CNNDemo, Net2, reset_parameters
 
 SHAPES = {"net2": (1, 28, 28), "cnn": (1, 28, 28), "resnet": (3, 32, 32)}
 NORMS = {"net2": MNIST_NORM, "cnn": MNIST_NORM, "resnet": IMAGENET_NORM}
@@ -102,7 +101,7 @@ def test_integrated_gradients_add_up_to_the_score_difference(models):
     for baseline in ("black", "blurred", "noise"):
         s = AttributionSpec("integrated_gradients", steps=300, baseline=baseline, seed=5)
         a = attribute(model, x, s, MNIST_NORM, target=2)
-        from core.attribution import BASELINES
+        from core.attribution.methods import BASELINES
         base = BASELINES[baseline](x, torch.Generator().manual_seed(5))
         with torch.no_grad():
             diff = float(normalized_logits(model, "cnn", x)[0, 2] - normalized_logits(model, "cnn", base)[0, 2])
@@ -160,7 +159,7 @@ def test_smoothgrad_is_seeded_and_without_noise_is_saliency(models):
 def test_guided_backprop_matches_captum_on_a_plain_copy(models):
     from captum.attr import GuidedBackprop
 
-    from core.attribution import FromPixels
+    from core.attribution.methods import FromPixels
 
     model, x = models["cnn"], image("cnn", 6)
     raw = GuidedBackprop(FromPixels(copy.deepcopy(model), *MNIST_NORM)).attribute(x.clone(), target=5)
@@ -326,7 +325,7 @@ def test_hundred_attributions_without_memory_growth(models):
 
 @pytest.mark.parametrize("method", list(METHODS))
 def test_the_code_shown_computes_the_same_map(models, method):
-    from core.attribution import attribution_code
+    from core.attribution.code import attribution_code
 
     model, x = models["cnn"], image("cnn", 9)
     baseline = "blurred" if method == "integrated_gradients" else "black"
@@ -347,7 +346,7 @@ def test_normalizations_are_defined_once_and_match_torchvision():
 
     from torchvision.models import ResNet18_Weights
 
-    from core import data
+    from core.data import normalization as data
 
     t = ResNet18_Weights.IMAGENET1K_V1.transforms()
     assert data.IMAGENET_NORM == (tuple(t.mean), tuple(t.std))
@@ -356,7 +355,7 @@ def test_normalizations_are_defined_once_and_match_torchvision():
     defining = re.compile(r"^\s*(MNIST|IMAGENET|CIFAR|DIGITS)_NORM\b[^=\n]*=(?!=)", re.M)
     found = [str(p.relative_to(root)) for d in ("core", "ui", "pages", "bench") for p in (root / d).rglob("*.py")
              if defining.search(p.read_text())]
-    assert found == ["core/data.py"]
+    assert found == ["core/data/normalization.py"]
 
 
 def test_reused_twins_give_the_same_maps_and_stay_clean():

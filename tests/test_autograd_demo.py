@@ -4,8 +4,8 @@ import math
 import pytest
 import torch
 
-from core.autograd_demo import AutogradInputs, autograd_code, run_autograd
 from core.errors import InputError
+from core.lessons.autograd import AutogradInputs, autograd_code, run_autograd
 
 
 @pytest.mark.parametrize("w, x, b, t", [(2.0, 1.5, 0.5, 1.0), (-1.3, 0.7, 2.2, -0.4), (0.0, 0.0, 0.0, 0.0)])

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from conftest import ARTIFACTS, LEARNER_VIEWPORT
+from support import ARTIFACTS, LEARNER_VIEWPORT
 
 pytestmark = pytest.mark.browser
 

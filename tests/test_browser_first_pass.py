@@ -12,8 +12,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from bench.load import _free_port, draw_stroke
-from conftest import ARTIFACTS, PAGE_FILES, TINY_SEED, ensure_tiny_runs, running_server
+from support import ARTIFACTS, PAGE_FILES, TINY_SEED, ensure_tiny_runs
+from tools.app_server import free_port, running_server
+from tools.browser import draw_stroke
 
 pytestmark = pytest.mark.browser
 EXCEPTION = "[data-testid='stException']"
@@ -117,7 +118,7 @@ def _ink(page) -> np.ndarray:
 def no_network() -> dict[str, str | None]:
     """A fresh install without internet: the app tries the MNIST download (PTCE_OFFLINE unset) and every
     connection is refused at once (a proxy on a closed local port), so nothing leaves the machine."""
-    closed = f"http://127.0.0.1:{_free_port()}"
+    closed = f"http://127.0.0.1:{free_port()}"
     return {"PTCE_OFFLINE": None, "NO_PROXY": None, "no_proxy": None, "HTTP_PROXY": closed, "HTTPS_PROXY": closed,
             "http_proxy": closed, "https_proxy": closed}
 
@@ -128,7 +129,7 @@ def test_strokes_stay_and_add_up_on_a_first_visit_straight_to_draw(browser, tmp_
     the next run's elements all moved up one place and the canvas was rebuilt empty."""
     ensure_tiny_runs()
     shutil.copytree(Path(os.environ["PTCE_HOME"]) / "runs", tmp_path / "runs")  # models to predict with
-    with running_server(tmp_path, env=no_network()) as url:
+    with running_server(tmp_path, env=no_network()) as (_, url):
         context = browser.new_context(viewport=VIEWPORT)
         page = context.new_page()
         try:

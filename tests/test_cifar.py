@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from core import cifar
+from core.data import cifar
 
 
 class _Payload:
@@ -52,7 +52,7 @@ def test_tiny_cifar_folder_loads_as_uint8_tensors(tmp_path):
 
 def test_missing_cifar_explained(tmp_path):
     data, note = cifar.load_cifar10(tmp_path, allow_download=False)
-    assert data is None and "python -m core.cifar --download" in note and "cifar-10-batches-py" in note
+    assert data is None and "python -m core.data.cifar --download" in note and "cifar-10-batches-py" in note
 
 
 def test_cifar_pickle_with_payload_refused_and_never_runs(tmp_path):

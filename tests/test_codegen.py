@@ -6,12 +6,11 @@ from dataclasses import replace
 
 import torch
 
-from conftest import TINY
-from core.codegen import training_code
-from core.config import ModelConfig
-from core.data import to_input
-from core.inspection import count_params
-from core.models import build_model
+from core.data.mnist import to_input
+from core.models.inspection import count_params
+from core.models.registry import ModelConfig, build_model
+from core.training.code import training_code
+from support import TINY
 
 
 def test_generated_code_is_the_same_model_and_runs(sample, monkeypatch):

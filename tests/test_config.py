@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 
-from core.config import TrainConfig, default_config
+from core.training.config import TrainConfig, default_config
 
 
 def test_default_configs_are_trainable_and_keys_stable():

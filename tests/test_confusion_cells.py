@@ -6,8 +6,8 @@ import numpy as np
 import torch
 from streamlit.testing.v1 import AppTest
 
-from conftest import rerun
-from core.inspection import confusion_matrix
+from core.models.inspection import confusion_matrix
+from support import rerun
 from ui.confusion_cells import _clicked, cell_note, mistake_cells
 
 

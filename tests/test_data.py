@@ -22,22 +22,12 @@ import pytest
 import torch
 from torchvision import transforms
 
-from core import data as data_mod
 from core.config import Paths
-from core.data import (
-    MNIST_MEAN,
-    MNIST_STD,
-    DatasetCorrupt,
-    DownloadLimits,
-    download_mnist,
-    load_full,
-    load_mnist,
-    load_sample,
-    normalize,
-    sweep_data,
-    to_input,
-)
-from core.digits import preprocess_ink
+from core.data import download, mnist
+from core.data.digits import preprocess_ink
+from core.data.download import DownloadLimits, sweep_data
+from core.data.mnist import DatasetCorrupt, download_mnist, load_full, load_mnist, load_sample, normalize, to_input
+from core.data.normalization import MNIST_MEAN, MNIST_STD
 
 
 def test_sample_is_real_stratified_and_deterministic(sample):
@@ -73,7 +63,7 @@ def _fake_full_mnist(data_dir: Path, n_train: int = 64, n_test: int = 32) -> Non
     (raw / "train-labels-idx1-ubyte").write_bytes(idx(s.train.labels[:n_train], 2049))
     (raw / "t10k-images-idx3-ubyte").write_bytes(idx(s.test.images[:n_test], 2051))
     (raw / "t10k-labels-idx1-ubyte").write_bytes(idx(s.test.labels[:n_test], 2049))
-    (data_dir / "MNIST" / "manifest.json").write_text(json.dumps(data_mod._manifest(raw)))
+    (data_dir / "MNIST" / "manifest.json").write_text(json.dumps(mnist._manifest(raw)))
 
 
 def test_full_mnist_loads_through_torchvision_and_corruption_is_detected(tmp_path):
@@ -112,7 +102,7 @@ def write_full(data_dir: Path) -> Path:
     raw.mkdir(parents=True)
     for name, blob in raw_files().items():
         (raw / name).write_bytes(blob)
-    (data_dir / "MNIST" / "manifest.json").write_text(json.dumps(data_mod._manifest(raw)))
+    (data_dir / "MNIST" / "manifest.json").write_text(json.dumps(mnist._manifest(raw)))
     return data_dir / "MNIST"
 
 
@@ -248,9 +238,9 @@ def test_a_download_failing_half_way_leaves_no_partial_files(tmp_path, monkeypat
     files, resources = archives()
     del files["t10k-images-idx3-ubyte.gz"]
     with file_server(files) as url:
-        monkeypatch.setattr(data_mod, "download_mnist",
+        monkeypatch.setattr(mnist, "download_mnist",
                             lambda d, p=None: download_mnist(d, p, FAST, [url], resources))
-        monkeypatch.delenv(data_mod.OFFLINE_ENV, raising=False)
+        monkeypatch.delenv(download.OFFLINE_ENV, raising=False)
         d = load_mnist(Paths(tmp_path), allow_download=True)
     assert d.source == "mnist-sample" and "could not be downloaded" in d.note and "404" in d.note
     assert [p.name for p in (tmp_path / "data").iterdir()] == [".download.lock"]

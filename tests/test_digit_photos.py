@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from core.data import load_sample
-from core.digit_photos import ink_from_photo, preprocess_photo
+from core.data.digit_photos import ink_from_photo, preprocess_photo
+from core.data.mnist import load_sample
 
 
 @pytest.fixture(scope="module")

@@ -3,8 +3,9 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from core.data import MNIST_MEAN, MNIST_STD, load_sample
-from core.digits import centre_of_mass, ink_from_rgba, preprocess_canvas, preprocess_ink
+from core.data.digits import centre_of_mass, ink_from_rgba, preprocess_canvas, preprocess_ink
+from core.data.mnist import load_sample
+from core.data.normalization import MNIST_MEAN, MNIST_STD
 
 
 def canvas_with_stroke(points, width=20, size=280, background=(0, 0, 0, 0)) -> np.ndarray:
@@ -71,7 +72,7 @@ def test_idempotent_on_real_mnist_digits():
 
 
 def test_drawing_notes_warn_about_tiny_and_off_centre_ink_only():
-    from core.digits import drawing_notes
+    from core.data.digits import drawing_notes
 
     big = preprocess_canvas(canvas_with_stroke([(140, 40), (140, 240)]))  # a "1" down the middle
     tiny_corner = preprocess_canvas(canvas_with_stroke([(20, 20), (30, 40)], width=6))  # a scribble at the top left

@@ -6,8 +6,8 @@ import re
 import pytest
 import torch
 
-from core import graph
-from core import layers as L
+from core.models import graph
+from core.models import stacks as L
 
 
 def test_sequential_graph_is_a_chain_with_the_propagated_shapes():

@@ -9,9 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 from torchvision.models import resnet18
 
-from conftest import hook_count
-from core.config import ModelConfig
-from core.inspection import (
+from core.models.inspection import (
     _measure,
     _rows,
     activations,
@@ -24,7 +22,9 @@ from core.inspection import (
     summarize,
     top_level,
 )
-from core.models import CNNDemo, Net2, build_model
+from core.models.registry import ModelConfig, build_model
+from core.models.zoo import CNNDemo, Net2
+from support import hook_count
 
 STAGES = ["conv1", "bn1", "relu", "maxpool", "layer1", "layer2", "layer3", "layer4", "avgpool", "fc"]
 

@@ -9,11 +9,13 @@ import pytest
 import torch
 from job_trainers import TEST_TRAINERS, CrashConfig, HangConfig
 
-from core.config import ModelConfig, Paths, TrainConfig
-from core.data import load_sample
-from core.jobs import STOPPED, Job, Jobs, pool_size
-from core.store import RunStore
-from core.train import fit
+from core.config import Paths
+from core.data.mnist import load_sample
+from core.models.registry import ModelConfig
+from core.runs.jobs import STOPPED, Job, Jobs, pool_size
+from core.runs.store import RunStore
+from core.training.config import TrainConfig
+from core.training.loop import fit
 
 TINY = TrainConfig(model=ModelConfig("net2", hidden=16), optimizer="adam", lr=3e-3, batch_size=256, epochs=2, seed=7)
 WAIT_S = 240  # a fresh worker imports torch and decodes the data first; on a busy 2-core machine that takes a while
@@ -127,7 +129,7 @@ def test_the_page_shows_the_queue_position_and_its_stop_button_takes_the_run_out
     from job_trainers import HANG_TRAINERS
     from streamlit.testing.v1 import AppTest
 
-    from conftest import ROOT
+    from support import ROOT
     from ui import resources as cache
 
     hanging = Jobs(cache.paths(), size=1, trainers=HANG_TRAINERS)

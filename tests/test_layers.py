@@ -10,9 +10,9 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from core import layers as L
-from core.inspection import summarize
-from core.models import CNNDemo, Net2
+from core.models import stacks as L
+from core.models.inspection import summarize
+from core.models.zoo import CNNDemo, Net2
 
 
 def random_layer(rng: random.Random, shape: tuple[int, ...]) -> L.Layer:
@@ -125,8 +125,7 @@ def test_mismatch_explanations(stack, index, words, number):
 
 def test_net2_and_cnn_presets_are_the_registry_definitions():
     """Same parameter names and shapes as the registry's models: read from them, not a second copy."""
-    from core.config import ModelConfig
-    from core.models import build_model
+    from core.models.registry import ModelConfig, build_model
 
     for key in ("net2", "cnn"):
         registry = build_model(ModelConfig(key))
@@ -163,23 +162,23 @@ def _walk(model: nn.Sequential, x: torch.Tensor) -> list[torch.Tensor]:
 
 
 def test_builder_and_conv_sandbox_share_one_formula():
-    from core import conv
+    from core.models import conv_arithmetic
 
     for op in ("conv", "pool"):
         for n in (1, 3, 7, 28):
             for k in (1, 2, 3, 5):
                 for s in (0, 1, 2, 3):
                     for p in (0, 1, 2):
-                        spec = conv.ConvSpec(n, k, s, p, 1, op)
+                        spec = conv_arithmetic.ConvSpec(n, k, s, p, 1, op)
                         prop = L.propagate(L.sandbox_stack(spec))
-                        res = conv.check(spec)
+                        res = conv_arithmetic.check(spec)
                         assert prop.ok == res.ok
                         if res.ok:
                             assert prop.rows[0].out_shape[1:] == (res.size, res.size)
                             assert prop.rows[0].size_formula == f"H = W: {res.formula}"
                         else:
                             assert prop.error.reason == "; ".join(res.problems)
-    assert L.sandbox_stack(conv.ConvSpec(7, 3, 1, 0, 2, "pool")) is None
+    assert L.sandbox_stack(conv_arithmetic.ConvSpec(7, 3, 1, 0, 2, "pool")) is None
 
 
 def test_which_stacks_fit_mnist():

@@ -8,9 +8,10 @@ import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
-from core.config import ModelConfig, TrainConfig
-from core.data import load_sample
-from core.train import fit
+from core.data.mnist import load_sample
+from core.models.registry import ModelConfig
+from core.training.config import TrainConfig
+from core.training.loop import fit
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -7,22 +7,10 @@ from __future__ import annotations
 
 import pytest
 
-from bench.headless_session import HeadlessSession
-from bench.load import (
-    RUN_URL,
-    STORED,
-    TINY_URL,
-    ServerSettings,
-    alone_seconds,
-    draw_stroke,
-    exceptions,
-    headless_train_and_watch,
-    move_a_slider,
-    open_page,
-    proc_status,
-    running_server,
-    settle_threads,
-)
+from tools.app_server import ServerSettings, proc_status, running_server, settle_threads
+from tools.browser import draw_stroke, exceptions, move_a_slider, open_page
+from tools.headless_session import HeadlessSession
+from tools.load_run import RUN_URL, STORED, TINY_URL, alone_seconds, headless_train_and_watch
 
 SESSIONS = 3
 WATCHED_BOUND = 3.0  # x the run alone: twice the bench's target, so a loaded CI machine does not fail it

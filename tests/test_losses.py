@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from core.errors import InputError
-from core.losses import (
+from core.lessons.losses import (
     CEInputs,
     best_constant,
     ce_breakdown,

@@ -6,9 +6,10 @@ import torch
 from PIL import Image
 from torchvision.transforms import v2
 
-from core.data import CIFAR_NORM, DIGITS_NORM
-from core.model_inputs import InputSpec, model_input, model_view, stored_pictures, to_pixels
-from core.transfer import digit_tasks, prepare
+from core.data.model_inputs import InputSpec, model_input, model_view, stored_pictures, to_pixels
+from core.data.normalization import CIFAR_NORM, DIGITS_NORM
+from core.transfer.features import prepare
+from core.transfer.tasks import digit_tasks
 
 
 def test_matches_torchvision_resize_and_centre_crop():

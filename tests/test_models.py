@@ -11,11 +11,11 @@ import pytest
 import torch
 from torch import nn
 
-from conftest import state_equal
-from core import layers as L
-from core.codegen import training_code
-from core.config import ARCH_LABELS, ModelConfig, TrainConfig, default_config
-from core.models import ARCHITECTURES, architecture, build_model, model_code
+from core.models import stacks as L
+from core.models.registry import ARCH_LABELS, ARCHITECTURES, ModelConfig, architecture, build_model, model_code
+from core.training.code import training_code
+from core.training.config import TrainConfig, default_config
+from support import state_equal
 
 
 def test_seeded_init_is_reproducible_and_independent_of_global_rng():
@@ -96,9 +96,10 @@ def test_spec_keeps_every_existing_key_and_hidden_is_not_a_built_models():
 
 
 def test_a_built_stack_trains_and_round_trips_the_store(tmp_path):
-    from core.data import MNISTData, Split
-    from core.store import RunStore
-    from core.train import fit, load_model
+    from core.data.mnist import MNISTData
+    from core.data.split import Split
+    from core.runs.store import RunStore
+    from core.training.loop import fit, load_model
 
     def split(n: int, seed: int) -> Split:  # digit k: a bright band at rows 2k..2k+3 over noise (easy to learn)
         g = torch.Generator().manual_seed(seed)
@@ -172,7 +173,7 @@ def test_model_code_reads_the_module_not_a_copy_of_it():
 
 def test_nested_and_unnamed_sequentials_are_written_too():
     """The generic template (a layer builder's models will be Sequentials of any depth)."""
-    from core.models import sequential_code
+    from core.models.code import sequential_code
 
     with pytest.raises(ValueError, match="no code template for _Custom"):  # its repr is not a torch.nn constructor
         sequential_code(nn.Sequential(nn.Linear(2, 2), nn.Identity(), _Custom()), (1, 2, 2))

@@ -3,9 +3,8 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import torch_path
 from core.errors import InputError
-from core.optim2d import (
+from core.lessons.optim2d import (
     DEFAULT_LR,
     LEARNING_RATES,
     STILL_ON_ITS_WAY,
@@ -21,6 +20,7 @@ from core.optim2d import (
     trajectory,
 )
 from core.optimizers import SURFACE_OPTIMIZER_LABELS as OPT_LABELS
+from support import torch_path
 
 SURFACES = [Surface("bowl", 10.0), Surface("rosenbrock"), Surface("saddle")]
 

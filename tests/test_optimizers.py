@@ -2,9 +2,9 @@
 import pytest
 import torch
 
-from core.config import TrainConfig
-from core.optim2d import OptimSpec
+from core.lessons.optim2d import OptimSpec
 from core.optimizers import OPTIMIZER_LABELS, OPTIMIZERS, SURFACE_OPTIMIZER_LABELS, make_optimizer, optimizer_code
+from core.training.config import TrainConfig
 
 
 def test_labels_training_and_surfaces():

@@ -10,7 +10,7 @@ import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
-from conftest import ARTIFACTS, LEARNER_VIEWPORT, ROOT, TINY_SEED, page_app, rerun, selectbox_options, texts
+from support import ARTIFACTS, LEARNER_VIEWPORT, ROOT, TINY_SEED, page_app, rerun, selectbox_options, texts
 
 CONV, DRAW = str(ROOT / "pages" / "convolutions.py"), str(ROOT / "pages" / "draw.py")
 
@@ -68,8 +68,8 @@ def test_sandbox_links_the_same_layer_to_the_layer_shapes_builder():
     import re
     from urllib.parse import parse_qs
 
-    from core import conv
-    from core import layers as L
+    from core.models import conv_arithmetic
+    from core.models import stacks as L
 
     at = open_tab(conv_page(tiny_settings=False), "Conv sandbox")
     at.slider(key="conv_sb_k").set_value(5)
@@ -78,9 +78,10 @@ def test_sandbox_links_the_same_layer_to_the_layer_shapes_builder():
     link = re.search(r"\]\(layer_shapes\?([^)]+)\)", texts(at))
     assert link, "no link to the Layer shapes page"
     stack = L.decode(parse_qs(link.group(1))["stack"][0]).stack
-    spec = conv.ConvSpec(size=7, kernel=5, stride=1, padding=2, dilation=1, op="conv")
+    spec = conv_arithmetic.ConvSpec(size=7, kernel=5, stride=1, padding=2, dilation=1, op="conv")
     assert stack == L.sandbox_stack(spec)
-    assert L.propagate(stack).output_shape == (1, 7, 7) == (1, conv.check(spec).size, conv.check(spec).size)
+    side = conv_arithmetic.check(spec).size
+    assert L.propagate(stack).output_shape == (1, 7, 7) == (1, side, side)
 
 
 def test_convolutions_with_stored_run(tiny):
@@ -126,9 +127,9 @@ def test_feature_maps_of_a_drawing():
 def real_conv1(row: int, col: int, channel: int = 0) -> float:
     """conv1's output at (channel, row, col) for test digit #0 of the bundled sample, computed by nn.Conv2d itself
     with the weights the page's default CNN starts from (seed 0): what an untrained page must show."""
-    from core.config import default_config
-    from core.conv import initial_model
-    from core.data import load_sample, to_input
+    from core.data.mnist import load_sample, to_input
+    from core.lessons.conv_stages import initial_model
+    from core.training.config import default_config
 
     model = initial_model(default_config("cnn", "mnist-sample").model, 0)
     with torch.no_grad():

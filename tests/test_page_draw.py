@@ -15,10 +15,11 @@ from PIL import Image, ImageDraw
 from playwright.sync_api import expect
 from streamlit.testing.v1 import AppTest
 
-from bench.load import draw_stroke
-from conftest import ARTIFACTS, ROOT, STORE_CFG, make_run, rerun, texts
-from core.config import ModelConfig
-from core.store import RunStore
+from core.models.registry import ModelConfig
+from core.runs.store import RunStore
+from support import ARTIFACTS, ROOT, rerun, texts
+from tools.browser import draw_stroke
+from tools.fake_runs import STORE_CFG, make_run
 
 TALL = {"width": 1400, "height": 2600}  # Streamlit scrolls inside the page: a tall viewport shows it all
 
@@ -108,7 +109,7 @@ def test_draw_empty_canvas_says_draw_a_digit(tiny, monkeypatch):
 def test_draw_predicts_with_both_models(tiny, monkeypatch):
     fake_canvas(monkeypatch, _stroke())
     at = rerun(AppTest.from_file(DRAW, default_timeout=120))
-    from core.config import default_config
+    from core.training.config import default_config
 
     for arch in ("net2", "cnn"):  # the default settings are not trained here: the newest stored run is preselected
         assert at.selectbox(key=f"draw_{arch}_cfg").value != default_config(arch, "mnist-sample").key()
@@ -138,7 +139,7 @@ def test_a_tiny_scribble_in_a_corner_is_called_out_and_bars_are_probabilities(ti
 
 
 def test_draw_untrained_default_offers_training(tiny, monkeypatch):
-    from core.config import default_config
+    from core.training.config import default_config
 
     fake_canvas(monkeypatch, _stroke())
     at = rerun(AppTest.from_file(DRAW, default_timeout=120))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from conftest import ARTIFACTS, ROOT, page_app, wait_for_jobs
+from support import ARTIFACTS, ROOT, page_app, wait_for_jobs
 
 
 def _fc_page(hidden: int = 16, epochs: int = 1, lr: float | None = None, optimizer: str | None = None) -> AppTest:
@@ -33,12 +33,12 @@ def test_fc_page_trains_a_tiny_config_then_serves_it_from_the_store(monkeypatch)
     assert any("Trained now (you pressed Train at" in s.value for s in at.success)  # not "loaded from the store"
     assert at.slider(key="fc_units") is not None  # the "what it learned" section is there
 
-    import core.train
+    import core.training.loop
 
     def no_training(*a, **k):
         raise AssertionError("a stored config must never be retrained")
 
-    monkeypatch.setattr(core.train, "fit", no_training)
+    monkeypatch.setattr(core.training.loop, "fit", no_training)
     again = _fc_page(hidden=16, epochs=1)  # a new session, same settings
     assert any("Trained run loaded from the store" in s.value for s in again.success)
     assert "fc_train" not in [b.key for b in again.button]
@@ -62,7 +62,7 @@ def test_fc_page_reports_a_non_finite_loss_and_stores_nothing(monkeypatch):
     """A run that hits NaN (forced in the worker: no slider setting of Net2 reliably does) is explained, not stored."""
     from job_trainers import NAN_TRAINERS
 
-    from core.jobs import Jobs
+    from core.runs.jobs import Jobs
     from ui import resources as cache
 
     nan_pool = Jobs(cache.paths(), size=1, trainers=NAN_TRAINERS)

@@ -1,7 +1,7 @@
 """The Home page links every concept page, in the suggested order of the path (ui/path.py)."""
 from __future__ import annotations
 
-from conftest import PAGE_FILES, entry_app
+from support import PAGE_FILES, entry_app
 
 
 def test_home_links_every_concept_page():

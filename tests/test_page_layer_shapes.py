@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from conftest import ARTIFACTS, rerun
-from core import layers as L
+from core.models import stacks as L
+from support import ARTIFACTS, rerun
 
 
 @pytest.mark.browser
@@ -121,10 +121,13 @@ def test_a_stack_that_fits_trains_with_the_shared_controls_and_shows_its_stored_
     """The run a built stack trains lands in the run store; the page finds it there by its config."""
     import torch
 
-    from core.config import ModelConfig, Paths, TrainConfig
-    from core.data import MNISTData, Split
-    from core.store import RunStore
-    from core.train import fit
+    from core.config import Paths
+    from core.data.mnist import MNISTData
+    from core.data.split import Split
+    from core.models.registry import ModelConfig
+    from core.runs.store import RunStore
+    from core.training.config import TrainConfig
+    from core.training.loop import fit
 
     stack = L.Stack((1, 28, 28), (L.Conv2d(1, 2, 5, stride=3), L.ReLU(), L.Flatten(), L.Linear(128, 10)))
     at = page(L.encode(stack))

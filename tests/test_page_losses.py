@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from conftest import page_app, rerun, texts
-from core.models import build_model
-from core.record import History, Run
+from core.models.registry import build_model
+from core.training.record import History, Run
+from support import page_app, rerun, texts
 
 
 def test_losses_ce_controls_and_equality():

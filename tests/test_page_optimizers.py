@@ -9,8 +9,8 @@ from functools import partial
 import numpy as np
 import torch
 
-from conftest import page_app, rerun, texts, torch_path
-from core.optim2d import DEFAULT_LR, Surface
+from core.lessons.optim2d import DEFAULT_LR, Surface
+from support import page_app, rerun, texts, torch_path
 
 # the reference optimizers, written out with torch.optim directly (β of SGD + momentum: the page's default 0.9)
 TORCH_OPTIM = {"SGD": lambda ps, lr: torch.optim.SGD(ps, lr=lr),

@@ -11,10 +11,11 @@ import plotly.io
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from bench.runs_page import fill_store, synthetic_run
-from conftest import page_app, running_server, state_equal
-from core.run_archive import export_run, read_archive
-from core.store import RunStore
+from core.runs.archive import export_run, read_archive
+from core.runs.store import RunStore
+from support import page_app, state_equal
+from tools.app_server import running_server
+from tools.fake_runs import fill_store, synthetic_run
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -97,7 +98,7 @@ def test_ticks_and_names_are_applied_and_kept(store):
     assert list(df2["show"][:4]) == [False, True, True, True]
     assert df2["name"].iloc[1] == "my best run"
     assert store.summaries() and "my best run" in legend(at)
-    from core.run_names import RunNames
+    from core.runs.names import RunNames
 
     assert "my best run" in RunNames(store.root).all().values()
     edit(at, {1: {"name": ""}})  # an empty name goes back to the summary
@@ -210,24 +211,13 @@ def test_a_run_being_written_is_announced_not_listed(store):
     assert not any("training or being written" in i.value for i in at.info)
 
 
-def test_every_kind_has_a_table_view_and_unknown_kinds_fall_back():
-    """Transfer runs (kind "transfer") get their own columns and link; any other kind still lists by its label."""
-    from core.config import TransferConfig
-    from ui.runs import FALLBACK, KIND_VIEWS
-
-    cfg = TransferConfig(strategy="finetune", k_stages=2, seed=3)
-    v = KIND_VIEWS["transfer"]
-    assert v.family(cfg) == "ResNet-18 transfer" and v.config(cfg) == "Fine-tune last 2 stages · seed 3"
-    assert v.data(cfg) == "digits" and v.link(cfg) == ("pages/transfer.py", {})
-    assert FALLBACK.config(cfg) == cfg.label() and FALLBACK.link(cfg) is None
-
-
 def test_runs_page_lists_stored_runs_and_overlays_them():
     import torch
 
-    from core.config import ModelConfig, TrainConfig
-    from core.data import load_sample
-    from core.train import fit
+    from core.data.mnist import load_sample
+    from core.models.registry import ModelConfig
+    from core.training.config import TrainConfig
+    from core.training.loop import fit
     from ui import resources as cache
 
     for seed in (11, 12):
@@ -258,7 +248,7 @@ def test_a_run_training_elsewhere_appears_when_it_is_stored(browser, tmp_path):
     trainer = threading.Thread(target=store.get_or_train, args=(late.config, train))  # holds the lock, as training does
     trainer.start()
     try:
-        with running_server(tmp_path) as url:
+        with running_server(tmp_path) as (_, url):
             ctx = browser.new_context(viewport={"width": 1280, "height": 800})
             page = ctx.new_page()
             page.goto(f"{url}/runs")

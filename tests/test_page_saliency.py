@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from conftest import ensure_tiny_runs, rerun, selectbox_options, texts
+from support import ensure_tiny_runs, rerun, selectbox_options, texts
 
 PAGE = str(Path(__file__).resolve().parents[1] / "pages" / "saliency.py")
 
@@ -30,7 +30,7 @@ def bomb() -> bytes:
 
 
 def digit_photo() -> bytes:
-    from core.data import load_sample
+    from core.data.mnist import load_sample
 
     ink = np.asarray(Image.fromarray(load_sample().test.images[0].numpy()).resize((160, 160)), np.float32) / 255
     page = np.full((240, 200), 235.0)
@@ -95,7 +95,7 @@ def test_bad_uploads_get_a_message_and_the_page_keeps_working(at):
 
 
 def cnn_choice(app: AppTest) -> str:
-    from conftest import tiny_config
+    from support import tiny_config
 
     return "mnist:" + tiny_config("cnn").key()
 
@@ -147,11 +147,11 @@ def test_misclassified_cell_shows_its_digits_and_their_attributions(at):
     picking one shows its digits and the first method's map for each, and explains the chosen digit."""
     import torch
 
-    from conftest import tiny_config
     from core.config import Paths
-    from core.data import load_sample, to_input
-    from core.store import RunStore
-    from core.train import load_model
+    from core.data.mnist import load_sample, to_input
+    from core.runs.store import RunStore
+    from core.training.loop import load_model
+    from support import tiny_config
 
     at.selectbox(key="sal_model").set_value(cnn_choice(at))
     at.radio(key="sal_source").set_value("Misclassified digit")
@@ -186,10 +186,11 @@ def transfer_home(tmp_path, monkeypatch):
     import ui.resources
     import ui.saliency
     import ui.transfer
-    from conftest import make_transfer_run
-    from core.config import Paths, TransferConfig
-    from core.store import RunStore
-    from core.transfer import pretraining_config
+    from core.config import Paths
+    from core.runs.store import RunStore
+    from core.transfer.config import TransferConfig
+    from core.transfer.tasks import pretraining_config
+    from tools.fake_runs import make_transfer_run
 
     finetune = TransferConfig(strategy="finetune", resolution=64, epochs=1, head_lr=1e-3, backbone_lr=1e-4)
     feature = TransferConfig(strategy="feature", epochs=1)
@@ -216,11 +217,13 @@ def test_a_stored_transfer_model_is_explained_and_left_untouched(transfer_home):
     from test_attribution import assert_untouched, snapshot
 
     import ui.saliency as ui
-    from core.attribution import AttributionSpec, attribute
-    from core.cifar import CIFAR_CLASSES
-    from core.data import IMAGENET_NORM, load_sample
-    from core.transfer import digit_tasks, normalization, pretraining_config
-    from core.transfer import predict as transfer_predict
+    from core.attribution.methods import AttributionSpec, attribute
+    from core.data.cifar import CIFAR_CLASSES
+    from core.data.mnist import load_sample
+    from core.data.normalization import IMAGENET_NORM
+    from core.transfer.features import normalization
+    from core.transfer.model import predict as transfer_predict
+    from core.transfer.tasks import digit_tasks, pretraining_config
 
     finetune, feature = transfer_home["finetune"], transfer_home["feature"]
     at = rerun(AppTest.from_file(PAGE, default_timeout=300))
@@ -309,7 +312,7 @@ EXCEPTION = "[data-testid='stException']"
 
 def digit_png() -> bytes:
     """A test digit as a learner would photograph it: dark ink on white paper, 120×120 RGB."""
-    from core.data import load_sample
+    from core.data.mnist import load_sample
 
     ink = np.asarray(Image.fromarray(load_sample().test.images[0].numpy()).resize((120, 120)), np.float32)
     buf = io.BytesIO()

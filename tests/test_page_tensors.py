@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import page_app, rerun, texts
+from support import page_app, rerun, texts
 
 
 def test_tensors_page_default_is_seed_example():
@@ -84,7 +84,7 @@ def test_tensors_bad_index_is_explained_without_traceback(text):
 
 def test_tensors_every_dtype_and_fill_on_the_page():
     """Each dtype x fill the page offers for tensor a: a result, or the plain-words reason (bool x arange)."""
-    from core.tensor_specs import DTYPES, SOURCES
+    from core.lessons.tensor_specs import DTYPES, SOURCES
 
     at = page_app("tensors")
     for source in SOURCES:

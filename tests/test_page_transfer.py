@@ -12,9 +12,11 @@ from test_pretrained import _write_fake_imagenet
 
 import ui.resources
 import ui.transfer
-from conftest import rerun
-from core import cifar, pretrained
-from core.config import Paths, TransferConfig
+from core.config import Paths
+from core.data import cifar
+from core.transfer import pretrained
+from core.transfer.config import TransferConfig
+from support import rerun
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGE = str(ROOT / "pages" / "transfer.py")
@@ -66,8 +68,8 @@ def test_strategies_switch_the_map_groups_and_totals():
 def test_missing_cifar_and_weights_are_explained():
     at = rerun(AppTest.from_file(PAGE, default_timeout=300))
     notes = "\n".join(m.value for m in at.markdown)
-    assert "**ImageNet weights.**" in notes and "python -m core.pretrained --download" in notes
-    assert "**CIFAR-10.**" in notes and "python -m core.cifar --download" in notes
+    assert "**ImageNet weights.**" in notes and "python -m core.transfer.pretrained --download" in notes
+    assert "**CIFAR-10.**" in notes and "python -m core.data.cifar --download" in notes
     assert at.radio(key="tl_route").options == [ui.transfer.ROUTES["digits"]]
 
 
@@ -132,7 +134,7 @@ def test_resolution_tradeoff_appears_once_two_resolutions_are_stored():
     draws accuracy against resolution and states the trade-off, computed from those two runs."""
     import torch
 
-    from core.transfer import train_stored
+    from core.transfer.fit import train_stored
 
     base = TransferConfig(strategy="scratch", weights="random", head_lr=1e-3, epochs=1, labels_per_class=10)
     at = rerun(AppTest.from_file(PAGE, default_timeout=300))

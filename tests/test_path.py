@@ -7,7 +7,7 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
-from conftest import page_app
+from support import page_app
 from ui.path import PATH, following
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -9,11 +9,9 @@ import pytest
 import torch
 from torchvision.models import resnet18
 
-from core import pretrained
-from core.transfer import (
-    backbone_features,
-    build_resnet18,
-)
+from core.transfer import pretrained
+from core.transfer.features import backbone_features
+from core.transfer.model import build_resnet18
 
 
 def _write_fake_imagenet(path: Path) -> dict[str, torch.Tensor]:
@@ -48,7 +46,7 @@ def test_missing_weights_explained(tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
     res = pretrained.load_imagenet_weights(allow_download=False)
     assert not res.ok and "not in torch hub's cache" in res.reason
-    assert "python -m core.pretrained --download" in res.how_to and "resnet18-f37072fd.pth" in res.how_to
+    assert "python -m core.transfer.pretrained --download" in res.how_to and "resnet18-f37072fd.pth" in res.how_to
     assert not pretrained.load_imagenet_weights(file=tmp_path / "nope.pth").ok
 
 

@@ -2,13 +2,15 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 import pytest
 
-from core import record
-from core.config import TRAIN_BOUNDS, ConfigError, ModelConfig, TrainConfig
-from core.record import History, RecordError, parse_record
+from core.config import ConfigError
+from core.models.registry import ModelConfig
+from core.runs.schema import parse_record
+from core.training.config import TRAIN_BOUNDS, TrainConfig
+from core.training.record import History, RecordError
 
 CFG = TrainConfig(model=ModelConfig("net2", 16), epochs=2)
 
@@ -67,38 +69,9 @@ def test_the_bounds_are_the_controls_ranges():
     for hidden in HIDDEN_CHOICES:
         for batch in BATCH_CHOICES:
             for lr in LR_CHOICES:
-                assert replace(CFG, model=ModelConfig("cnn", hidden), batch_size=batch, lr=lr).validate() == []
+                assert replace(CFG, model=ModelConfig("cnn", hidden), batch_size=batch, lr=lr).problems() == []
     with pytest.raises(ConfigError, match="hidden size"):
         TrainConfig.from_dict({**CFG.to_dict(), "model": {"arch": "net2", "hidden": 10**9}})
-
-
-def test_a_new_kind_is_one_table_entry(monkeypatch):
-    @dataclass(frozen=True)
-    class OtherConfig:
-        epochs: int = 2
-
-        def key(self) -> str:
-            return "0" * 16
-
-        def to_dict(self) -> dict:
-            return {"epochs": self.epochs}
-
-        def label(self) -> str:
-            return "other"
-
-        @staticmethod
-        def from_dict(d: object) -> OtherConfig:
-            if not isinstance(d, dict) or d.get("epochs") != 2:
-                raise ConfigError("bad")
-            return OtherConfig()
-
-    monkeypatch.setitem(record.CONFIG_KINDS, "other", OtherConfig)
-    obj = {**good(), "kind": "other", "config": {"epochs": 2}}
-    r = parse_record(obj)
-    assert r.kind == "other" and r.config == OtherConfig() and record.kind_of(r.config) == "other"
-    assert r.to_dict()["kind"] == "other" and "kind" not in parse_record(good()).to_dict()
-    with pytest.raises(RecordError, match="invalid config"):
-        parse_record({**obj, "config": {"epochs": 3}})
 
 
 def test_a_run_records_how_many_runs_trained_alongside_it(tmp_path):
@@ -106,10 +79,10 @@ def test_a_run_records_how_many_runs_trained_alongside_it(tmp_path):
     this one trained, itself included, counted from the store's held locks."""
     import torch
 
-    from core.jobs import with_company
-    from core.models import build_model
-    from core.record import Progress, Run
-    from core.store import RunStore
+    from core.models.registry import build_model
+    from core.runs.jobs import with_company
+    from core.runs.store import RunStore
+    from core.training.record import Progress, Run
 
     store = RunStore(tmp_path)
     me, other, late = (replace(CFG, seed=s) for s in (1, 2, 3))

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import pytest
 
-from core.config import TRANSFER_RESOLUTIONS, TransferConfig
 from core.figures.transfer import STRATEGY_STYLE, resolution_tradeoff
-from core.record import History
-from core.resolution import resolution_conclusion, resolution_points, resolutions
-from core.store import RunSummary
+from core.runs.store import RunSummary
+from core.training.record import History
+from core.transfer.config import TRANSFER_RESOLUTIONS, TransferConfig
+from core.transfer.resolution import resolution_conclusion, resolution_points, resolutions
 
 
 def summary(strategy: str, resolution: int, acc: float, wall_s: float, epochs: int = 1, features_s: float = 0.0,

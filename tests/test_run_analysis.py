@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from core.figures.training import smooth
-from core.run_analysis import overfitting
+from core.training.analysis import overfitting
 
 
 def test_rising_validation_loss_is_overfitting_with_its_epoch():

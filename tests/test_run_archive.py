@@ -14,13 +14,13 @@ import pytest
 import torch
 from safetensors.torch import save as save_bytes
 
-from conftest import state_equal
-from core.config import ModelConfig, TrainConfig
-from core.models import build_model
-from core.record import History, Run
-from core.run_archive import ArchiveError, export_run, import_run, read_archive
-from core.run_names import MAX_NAME, RunNames
-from core.store import META, WEIGHTS, RunStore
+from core.models.registry import ModelConfig, build_model
+from core.runs.archive import ArchiveError, export_run, import_run, read_archive
+from core.runs.names import MAX_NAME, RunNames
+from core.runs.store import META, WEIGHTS, RunStore
+from core.training.config import TrainConfig
+from core.training.record import History, Run
+from support import state_equal
 
 
 def make_run(hidden: int = 16, seed: int = 3, epochs: int = 2) -> Run:

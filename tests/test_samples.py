@@ -6,7 +6,7 @@ import socket
 import numpy as np
 import pytest
 
-from core.samples import SAMPLE_PHOTOS, available_samples, load_sample_photo, skimage_data_dir
+from core.data.samples import SAMPLE_PHOTOS, available_samples, load_sample_photo, skimage_data_dir
 
 
 @pytest.fixture
@@ -37,7 +37,7 @@ def test_it_matches_skimage_own_loader():
 
 
 def test_missing_files_are_not_offered(monkeypatch, tmp_path):
-    monkeypatch.setattr("core.samples.skimage_data_dir", lambda: tmp_path)
+    monkeypatch.setattr("core.data.samples.skimage_data_dir", lambda: tmp_path)
     (tmp_path / SAMPLE_PHOTOS[0].file).write_bytes((skimage_data_dir_real() / SAMPLE_PHOTOS[0].file).read_bytes())
     assert list(available_samples()) == [SAMPLE_PHOTOS[0].key]
     with pytest.raises(KeyError):

@@ -7,8 +7,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import random
-import signal
 import threading
 import time
 from dataclasses import replace
@@ -18,14 +16,15 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-import core.store
-from conftest import STORE_CFG, TINY, edit_meta, make_run, rewrite_weights, state_equal
-from core.config import ModelConfig
-from core.data import to_input
-from core.inspection import predict_proba
-from core.record import Run
-from core.store import CORRUPT, CORRUPT_KEEP, OLD, RUN_TMP, RunStore
-from core.train import fit, load_model
+import core.runs.kinds
+import core.runs.store
+from core.data.mnist import to_input
+from core.models.inspection import predict_proba
+from core.models.registry import ModelConfig
+from core.runs.store import CORRUPT, CORRUPT_KEEP, OLD, RUN_TMP, RunStore
+from core.training.loop import fit, load_model
+from support import TINY, edit_meta, rewrite_weights, state_equal
+from tools.fake_runs import STORE_CFG, kill_loop, make_run
 
 
 def test_store_round_trip_is_exact_and_fast_to_find(sample, tmp_path):
@@ -173,7 +172,7 @@ def test_planted_huge_config_is_never_listed_or_allocated(tmp_path, monkeypatch)
         "created": time.time(), "weights_sha256": hashlib.sha256((folder / "weights.safetensors").read_bytes())
         .hexdigest()}))
     built = []
-    monkeypatch.setattr(core.store, "build_model", lambda *a, **k: built.append(a) or pytest.fail("allocated"))
+    monkeypatch.setattr(core.runs.kinds, "build_model", lambda *a, **k: built.append(a) or pytest.fail("allocated"))
     store = RunStore(tmp_path)
     assert store.summaries() == []
     assert store.load(huge) is None and built == [] and not folder.exists()
@@ -255,7 +254,7 @@ def test_a_failure_mid_write_leaves_the_previous_run(stored, monkeypatch):
     def explode(*a, **k):
         raise KeyboardInterrupt  # like a kill arriving while the weights are written
 
-    monkeypatch.setattr(core.store, "save_file", explode)
+    monkeypatch.setattr(core.runs.store, "save_file", explode)
     with pytest.raises(KeyboardInterrupt):
         store.save(make_run(seed=5))
     assert state_equal(store.load(CFG).state, make_run().state)
@@ -284,46 +283,6 @@ def test_orphans_of_dead_writers_are_swept_at_start_and_live_ones_kept(tmp_path)
         [f"{RUN_TMP}{live.key()}-89abcdef"]
     RunStore(tmp_path)
     assert not [p for p in tmp_path.iterdir() if p.name.startswith((RUN_TMP, OLD))]
-
-
-def _writer(root: Path, versions: list[Run]) -> None:
-    """Child process: overwrite the same run forever, alternating two versions."""
-    torch.set_num_threads(1)
-    store = RunStore(root)
-    i = 0
-    while True:
-        store.save(versions[i % 2])
-        i += 1
-
-
-def kill_loop(root: Path, kills: int, max_delay_s: float = 0.4, seed: int = 0) -> dict:
-    """Fork a writer that overwrites one run in a loop, SIGKILL it at a random moment, restart the store; repeat.
-
-    Returns the figures: kills, runs intact after each restart, kills that hit a write in progress, temps left."""
-    versions = [make_run(replace(CFG, model=ModelConfig("net2", 512)), seed=s, acc=a)
-                for s, a in ((0, 0.25), (1, 0.75))]
-    cfg = versions[0].config
-    RunStore(root).save(versions[0])
-    rng = random.Random(seed)
-    intact = mid_write = temps_left = 0
-    for _ in range(kills):
-        pid = os.fork()
-        if pid == 0:  # pragma: no cover - the child never returns
-            try:
-                _writer(root, versions)
-            finally:
-                os._exit(1)
-        time.sleep(rng.uniform(0.05, max_delay_s))  # forking this process alone takes ~50 ms
-        os.kill(pid, signal.SIGKILL)
-        os.waitpid(pid, 0)
-        mid_write += any(p.name.startswith((RUN_TMP, OLD)) for p in root.iterdir()) or \
-            not (root / cfg.key()).exists()
-        store = RunStore(root)
-        temps_left += sum(1 for p in root.rglob("*") if p.name.startswith((".tmp-", OLD)))
-        run = store.load(cfg)
-        intact += run is not None and any(state_equal(run.state, v.state) and run.metrics == v.metrics
-                                          for v in versions)
-    return {"kills": kills, "intact": intact, "mid_write": mid_write, "temps_left": temps_left}
 
 
 def test_sigkill_during_save_and_overwrite_never_loses_the_run(tmp_path):

@@ -12,19 +12,11 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from conftest import (
-    ARTIFACTS,
-    PAGE_FILES,
-    ROOT,
-    STORE_CFG,
-    edit_meta,
-    entry_app,
-    make_run,
-    rewrite_weights,
-    running_server,
-)
-from core.models import architecture
-from core.store import CORRUPT, RunStore
+from core.models.registry import architecture
+from core.runs.store import CORRUPT, RunStore
+from support import ARTIFACTS, PAGE_FILES, ROOT, edit_meta, entry_app, rewrite_weights
+from tools.app_server import running_server
+from tools.fake_runs import STORE_CFG, make_run
 
 
 def registered_pages() -> list[str]:
@@ -128,7 +120,7 @@ def sidebar_titles(page) -> list[str]:
 @pytest.mark.parametrize("stem, title", PAGES)
 def test_first_visit_straight_to_a_page_url_gets_the_app_navigation(browser, tmp_path, stem, title):
     """Each page is the very first request of a freshly started server (a bookmark after a restart)."""
-    with running_server(tmp_path) as url:
+    with running_server(tmp_path) as (_, url):
         ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
         page = ctx.new_page()
         page.goto(f"{url}/{url_path(stem)}")
@@ -155,7 +147,8 @@ def test_pages_survive_hostile_entries_and_say_why_a_run_was_set_aside():
     """Runs page: `[]` and a planted huge config are not listed and crash nothing. Fully connected page: the run
     for its settings has incompatible weights -> set aside, with the message where the learner asked for it."""
 
-    from core.config import Paths, default_config
+    from core.config import Paths
+    from core.training.config import default_config
     from ui import resources as cache
 
     root = Paths.from_env().runs

@@ -3,8 +3,8 @@ import pytest
 import torch
 
 from core.errors import InputError
-from core.tensor_ops import OPS, OpSpec, apply_op, explain_broadcast, tensor_code, time_on_devices, view_info
-from core.tensor_specs import DTYPES, SOURCES, TensorSpec, build_tensor, parse_index, parse_shape, parse_values
+from core.lessons.tensor_ops import OPS, OpSpec, apply_op, explain_broadcast, tensor_code, time_on_devices, view_info
+from core.lessons.tensor_specs import DTYPES, SOURCES, TensorSpec, build_tensor, parse_index, parse_shape, parse_values
 
 SEED_EXAMPLE = TensorSpec()  # torch.tensor([[1, 2], [3, 4]])
 

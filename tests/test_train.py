@@ -8,11 +8,13 @@ from dataclasses import replace
 import pytest
 import torch
 
-from conftest import TINY, state_equal
-from core.config import ConfigError, ModelConfig, TrainConfig
-from core.data import load_sample
-from core.store import RunStore
-from core.train import fit
+from core.config import ConfigError
+from core.data.mnist import load_sample
+from core.models.registry import ModelConfig
+from core.runs.store import RunStore
+from core.training.config import TrainConfig
+from core.training.loop import fit
+from support import TINY, state_equal
 
 
 def test_short_run_lowers_loss_and_replays_exactly(sample):
@@ -29,10 +31,10 @@ def test_short_run_lowers_loss_and_replays_exactly(sample):
 
 def test_progress_is_reported_by_time_so_a_short_run_streams_its_curve(sample, monkeypatch):
     """Reports come every `report_s` seconds of training (a fake clock: one second per step), plus each epoch end."""
-    import core.train
+    import core.training.loop
 
     clock = iter(range(10**6))
-    monkeypatch.setattr(core.train.time, "perf_counter", lambda: float(next(clock)))
+    monkeypatch.setattr(core.training.loop.time, "perf_counter", lambda: float(next(clock)))
     cfg = replace(TINY, epochs=1, batch_size=512)  # 8 steps
     often, rare = [], []
     fit(cfg, sample, torch.device("cpu"), on_progress=often.append, report_s=0.5)
@@ -44,16 +46,16 @@ def test_progress_is_reported_by_time_so_a_short_run_streams_its_curve(sample, m
 
 def test_non_finite_loss_stops_cleanly_and_is_not_stored(sample, tmp_path, monkeypatch):
     """A NaN loss (forced: no setting within the controls' bounds reliably gives one) stops training."""
-    import core.train
+    import core.training.loop
 
     cfg = replace(TINY, optimizer="sgd", lr=10.0, epochs=3)
-    real_cross_entropy, calls = core.train.F.cross_entropy, []
+    real_cross_entropy, calls = core.training.loop.F.cross_entropy, []
 
     def cross_entropy(*a, **k):
         calls.append(1)
         return real_cross_entropy(*a, **k) * (math.nan if len(calls) > 40 else 1.0)
 
-    monkeypatch.setattr(core.train.F, "cross_entropy", cross_entropy)
+    monkeypatch.setattr(core.training.loop.F, "cross_entropy", cross_entropy)
     run = fit(cfg, sample, torch.device("cpu"))
     assert run.status == "diverged" and "Lower the learning rate" in run.reason
     assert len(run.history.step_loss) < 3 * math.ceil(4000 / 128)
@@ -81,7 +83,8 @@ CFG = TrainConfig(model=ModelConfig("net2", hidden=16), optimizer="adam", lr=3e-
 
 def _bars(n: int = 500) -> MNISTData:  # noqa: F821 - imported inside: keeps this file's import light
     """Easy synthetic digits: class c is a bright band at rows 2c..2c+1 (learnable in a few steps)."""
-    from core.data import MNISTData, Split
+    from core.data.mnist import MNISTData
+    from core.data.split import Split
 
     labels = torch.arange(n) % 10
     images = torch.zeros(n, 28, 28, dtype=torch.uint8)
@@ -92,7 +95,7 @@ def _bars(n: int = 500) -> MNISTData:  # noqa: F821 - imported inside: keeps thi
 
 
 def test_fit_marks_a_run_that_blew_up_to_chance_as_did_not_learn(tmp_path):
-    from core.train import fit
+    from core.training.loop import fit
 
     good = fit(replace(CFG, batch_size=64, lr=1e-2), _bars(), torch.device("cpu"))
     assert good.status == "ok" and good.metrics["test_acc"] > 0.5
@@ -131,8 +134,10 @@ def plain_loop(model: torch.nn.Module, opt: torch.optim.Optimizer, x: torch.Tens
 def test_fit_is_bit_identical_to_a_plain_pytorch_loop(sample, arch, optimizer):
     """Net2 and CNNDemo through the generalized loop give exactly the weights and losses of the plain loop
     (same seed: the generator draws the initialization, then each epoch's order), so stored runs stay valid."""
-    from core.data import MNIST_MEAN, MNIST_STD, MNISTData, Split
-    from core.models import build_model
+    from core.data.mnist import MNISTData
+    from core.data.normalization import MNIST_MEAN, MNIST_STD
+    from core.data.split import Split
+    from core.models.registry import build_model
 
     small = MNISTData(sample.source, "first 600 / 200", Split(sample.train.images[:600], sample.train.labels[:600]),
                       Split(sample.test.images[:200], sample.test.labels[:200]))
@@ -153,7 +158,7 @@ def test_one_loop_takes_any_image_tensors_a_transform_and_frozen_norms():
     statistics untouched) while the rest trains; weights and losses equal the plain loop's; progress reported."""
     from torch import nn
 
-    from core.train import Schedule, TensorData, train_loop
+    from core.training.loop import Schedule, TensorData, train_loop
 
     g = torch.Generator().manual_seed(0)
     y = torch.arange(48) % 3

@@ -11,38 +11,31 @@ from test_pretrained import _write_fake_imagenet
 from torch import nn
 from torchvision.models import resnet18
 
-from core import cifar, pretrained
-from core.config import TransferConfig
-from core.data import MNIST_MEAN, MNIST_STD, MNISTData, Split
+from core.data import cifar
+from core.data.mnist import MNISTData
+from core.data.normalization import MNIST_MEAN, MNIST_STD
+from core.data.split import Split
 from core.figures.transfer import STATE_COLOURS, frozen_map
 from core.figures.transfer import gradient_norms as gradient_figure
-from core.inspection import count_params as _count
-from core.inspection import layer_table
-from core.transfer import (
+from core.models.inspection import count_params as _count
+from core.models.inspection import layer_table
+from core.transfer import pretrained
+from core.transfer.code import strategy_code
+from core.transfer.config import TransferConfig
+from core.transfer.estimate import estimate_seconds, time_per_image
+from core.transfer.features import backbone_features, extract_features, normalization, prepare
+from core.transfer.fit import fit_transfer
+from core.transfer.model import build_resnet18, model_of, predict
+from core.transfer.report import RunResult, anatomy, conclusion, first_filters
+from core.transfer.strategies import (
     STAGES,
-    RunResult,
-    anatomy,
     apply_strategy,
-    backbone_features,
-    build_resnet18,
-    conclusion,
-    digit_tasks,
-    estimate_seconds,
-    extract_features,
-    first_filters,
-    fit_transfer,
     gradient_norms,
-    make_optimizer,
-    model_of,
-    normalization,
+    optimizer,
     param_groups,
-    predict,
-    prepare,
     set_train_mode,
-    source_config,
-    strategy_code,
-    time_per_image,
 )
+from core.transfer.tasks import digit_tasks, source_config
 
 CPU = torch.device("cpu")
 
@@ -148,7 +141,7 @@ def test_param_groups_lrs_and_sizes(resnet10):
     groups = param_groups(resnet10, cfg)
     assert [(g.name, g.lr, g.n_params, set(g.modules)) for g in groups] == [
         ("head (fc)", 1e-2, 5_130, {"fc"}), ("backbone", 1e-4, 10_493_440, {"layer3", "layer4"})]
-    opt = make_optimizer(resnet10, cfg)
+    opt = optimizer(resnet10, cfg)
     assert [pg["lr"] for pg in opt.param_groups] == [1e-2, 1e-4]
     in_opt = {id(p) for pg in opt.param_groups for p in pg["params"]}
     assert in_opt == {id(p) for p in resnet10.parameters() if p.requires_grad}
@@ -167,7 +160,7 @@ def test_frozen_batchnorm_stays_in_eval_and_keeps_running_stats():
             m.running_mean.uniform_(-1, 1)
     before = {n: b.clone() for n, b in model.named_buffers()}
     set_train_mode(model)
-    opt = make_optimizer(model, TransferConfig(strategy="finetune", k_stages=1))
+    opt = optimizer(model, TransferConfig(strategy="finetune", k_stages=1))
     x = torch.randn(8, 3, 32, 32)
     nn.functional.cross_entropy(model(x), torch.arange(8) % 5).backward()
     opt.step()
@@ -270,12 +263,12 @@ def test_fine_tuning_trains_through_the_one_loop_exactly_like_plain_pytorch(monk
     parameter groups and the frozen BatchNorm layers; the result equals the plain loop's, bit for bit."""
     from test_train import plain_loop
 
-    import core.transfer
-    from core.transfer import frozen_norms
+    import core.transfer.fit
+    from core.transfer.strategies import frozen_norms
 
     calls = []
-    real = core.transfer.train_loop
-    monkeypatch.setattr(core.transfer, "train_loop", lambda *a, **k: calls.append((a, k)) or real(*a, **k))
+    real = core.transfer.fit.train_loop
+    monkeypatch.setattr(core.transfer.fit, "train_loop", lambda *a, **k: calls.append((a, k)) or real(*a, **k))
     _, target = digit_tasks(tiny_digits(6), labels_per_class=6)
     backbone = build_resnet18(5, torch.Generator().manual_seed(3)).state_dict()
     cfg = TransferConfig(strategy="finetune", k_stages=1, epochs=2, batch_size=16, head_lr=1e-3, backbone_lr=1e-4,
@@ -288,7 +281,7 @@ def test_fine_tuning_trains_through_the_one_loop_exactly_like_plain_pytorch(monk
                                                  if isinstance(m, nn.BatchNorm2d) and not n.startswith("layer4")}
     g = torch.Generator().manual_seed(cfg.seed)
     ref = apply_strategy(build_resnet18(5, g, backbone), "finetune", 1)
-    losses = plain_loop(ref, make_optimizer(ref, cfg), target.train.images, target.train.labels, 2, 16, g,
+    losses = plain_loop(ref, optimizer(ref, cfg), target.train.images, target.train.labels, 2, 16, g,
                         lambda xb: prepare(xb, 64, normalization(cfg)), frozen_norms(ref))
     assert run.history.step_loss == losses and len(losses) == 2 * 2
     assert all(torch.equal(run.state[k], v) for k, v in ref.state_dict().items())
@@ -300,15 +293,15 @@ def test_fine_tuning_trains_through_the_one_loop_exactly_like_plain_pytorch(monk
 
 
 def test_a_transfer_run_that_blows_up_stops_with_its_learning_rates(monkeypatch):
-    import core.train
+    import core.training.loop
 
-    real, calls = core.train.F.cross_entropy, []
+    real, calls = core.training.loop.F.cross_entropy, []
 
     def cross_entropy(*a, **k):
         calls.append(1)
         return real(*a, **k) * (math.nan if len(calls) > 1 else 1.0)
 
-    monkeypatch.setattr(core.train.F, "cross_entropy", cross_entropy)
+    monkeypatch.setattr(core.training.loop.F, "cross_entropy", cross_entropy)
     _, target = digit_tasks(tiny_digits(6), labels_per_class=6)
     cfg = TransferConfig(strategy="scratch", weights="random", epochs=3, batch_size=8, head_lr=3e-3,
                          labels_per_class=6)
@@ -374,9 +367,11 @@ def test_code_panel_runs_and_matches_the_live_model(resnet10, strategy, k, capsy
 
 # ---------------------------------------------------------------- the run store: transfer runs and stored features
 def test_runs_pretraining_and_features_go_through_the_store(tmp_path):
-    from core.config import FeatureConfig
-    from core.store import RunStore
-    from core.transfer import feature_config, pretraining_config, task_for, train_stored
+    from core.runs.store import RunStore
+    from core.transfer.config import FeatureConfig
+    from core.transfer.features import feature_config
+    from core.transfer.fit import train_stored
+    from core.transfer.tasks import pretraining_config, task_for
 
     store, digits = RunStore(tmp_path / "runs"), tiny_digits(12)
     cfg = TransferConfig(epochs=1, batch_size=16, labels_per_class=6)
@@ -410,14 +405,14 @@ def test_tampered_transfer_records_are_refused(tmp_path):
     import json
 
     from core.config import ConfigError
-    from core.store import RunStore
+    from core.runs.store import RunStore
 
     store = RunStore(tmp_path)
     cfg = TransferConfig(strategy="scratch", weights="random", epochs=1)
     with pytest.raises(ConfigError):
         TransferConfig.from_dict({**cfg.to_dict(), "k_stages": 9})
     head = {"fc.weight": torch.zeros(5, 512), "fc.bias": torch.zeros(5)}
-    from core.record import History, Run
+    from core.training.record import History, Run
 
     with pytest.raises(Exception, match="names differ"):  # a head alone is not a from-scratch model
         store.save(Run(cfg, head, History([1.0], 1, [1.0], [0.5]), {
@@ -436,8 +431,8 @@ def test_tampered_transfer_records_are_refused(tmp_path):
 
 
 def test_cifar_route_trains_through_the_store(tmp_path, monkeypatch):
-    from core.store import RunStore
-    from core.transfer import train_stored
+    from core.runs.store import RunStore
+    from core.transfer.fit import train_stored
 
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     written = _write_fake_imagenet(pretrained.hub_cache_file())
@@ -450,5 +445,5 @@ def test_cifar_route_trains_through_the_store(tmp_path, monkeypatch):
     assert torch.equal(model.layer1[0].conv1.weight, written["layer1.0.conv1.weight"])
     assert [s.config.weights for s in store.summaries("features")] == ["imagenet"]
     missing = TransferConfig(source="cifar10", weights="imagenet", subset=20, epochs=1)
-    with pytest.raises(ValueError, match="python -m core.cifar --download"):  # a plain-words failure
+    with pytest.raises(ValueError, match="python -m core.data.cifar --download"):  # a plain-words failure
         train_stored(missing, store, tmp_path / "elsewhere", CPU)

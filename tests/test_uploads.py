@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFile
 
-from core.uploads import FORMATS, MAX_SIDE, MIN_SIDE, UploadError, decode_image
+from core.data.uploads import FORMATS, MAX_SIDE, MIN_SIDE, UploadError, decode_image
 
 
 def encode(im: Image.Image, fmt: str, **kw) -> bytes:

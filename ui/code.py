@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core.codegen import training_code
-from core.config import TrainConfig
+from core.training.code import training_code
+from core.training.config import TrainConfig
 
 TRAINING_CAPTION = ("Run as is, it downloads MNIST and trains this network with these settings, printing the test "
                     "accuracy after each epoch.")

@@ -12,8 +12,8 @@ import torch
 
 from core.errors import InputError
 from core.figures.tensors import tensor_heatmap
-from core.tensor_ops import OPS, Args, OpError, OpResult, OpSpec
-from core.tensor_specs import DTYPES, SOURCES, TensorSpec, build_tensor, describe, parse_index, parse_shape
+from core.lessons.tensor_ops import OPS, Args, OpError, OpResult, OpSpec
+from core.lessons.tensor_specs import DTYPES, SOURCES, TensorSpec, build_tensor, describe, parse_index, parse_shape
 from ui.errors import show_input_error
 
 

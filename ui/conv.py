@@ -11,16 +11,17 @@ import streamlit as st
 import torch
 from torch import nn
 
-from core import conv
-from core import layers as L
-from core.config import ModelConfig
-from core.data import to_input
-from core.digits import ink_input
+from core.data.digits import ink_input
+from core.data.mnist import to_input
 from core.figures import conv as conv_figures
 from core.figures.base import symmetric_limit
 from core.figures.images import image, mosaic
 from core.fmt import num
-from core.inspection import activations
+from core.lessons import conv_stages
+from core.models import conv_arithmetic
+from core.models import stacks as L
+from core.models.inspection import activations
+from core.models.registry import ModelConfig
 from ui import resources
 from ui.layers import URL_KEY
 from ui.plotly_select import clicked_cell
@@ -30,12 +31,12 @@ from ui.session import drawn_digit
 @st.cache_resource(show_spinner=False, max_entries=8)
 def initial_model(model: ModelConfig, seed: int) -> nn.Sequential:
     """The weights a run with this seed starts from: build_model(cfg, Generator().manual_seed(seed))."""
-    return conv.initial_model(model, seed).to(resources.device())
+    return conv_stages.initial_model(model, seed).to(resources.device())
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
-def shape_stages(model: ModelConfig) -> list[conv.Stage]:
-    return conv.shape_stages(conv.initial_model(model, 0))
+def shape_stages(model: ModelConfig) -> list[conv_stages.Stage]:
+    return conv_stages.shape_stages(conv_stages.initial_model(model, 0))
 
 
 def feature_map_grid(acts: dict[str, torch.Tensor], rows: tuple[tuple[str, ...], ...], key: str,
@@ -57,7 +58,7 @@ def shape_flow_tab(model: ModelConfig, key: str) -> None:
                 "model, not typed in). Below each layer: its parameter arithmetic, weights + biases.")
     st.plotly_chart(conv_figures.shape_flow([(s.name, s.kind, s.shape, s.formula, s.params) for s in stages]),
                     key=f"{key}_flow")
-    st.info("**Why is the Linear layer's input 32·7·7?** " + conv.flatten_explanation(stages),
+    st.info("**Why is the Linear layer's input 32·7·7?** " + conv_stages.flatten_explanation(stages),
             icon=":material/lightbulb:")
     st.dataframe(
         [{"layer": s.name, "type": s.kind, "output shape": "×".join(map(str, s.shape)),
@@ -177,7 +178,7 @@ def _one_value(model: nn.Module, acts: dict[str, torch.Tensor], key: str) -> Non
                                     "9 products of one of them are shown, every channel's sum below."))
     else:
         c5.caption("conv1 has one input channel: the image.")
-    step = conv.conv_at(inp, layer, ch, r, c)
+    step = conv_arithmetic.conv_at(inp, layer, ch, r, c)
     t, b = step.rows_in
     le, ri = step.cols_in
     h1, h2 = st.columns([4, 1], vertical_alignment="center")
@@ -201,11 +202,12 @@ def _one_value(model: nn.Module, acts: dict[str, torch.Tensor], key: str) -> Non
                                             patch_limit=symmetric_limit(in_map),
                                             kernel_limit=symmetric_limit(layer.weight.cpu().numpy())),
                     key=f"{key}_ar_fig")
-    st.markdown(f"Sum of the 9 products (channel {in_ch}): `{conv.arithmetic_text(step, in_ch)}`")
+    st.markdown(f"Sum of the 9 products (channel {in_ch}): `{conv_arithmetic.arithmetic_text(step, in_ch)}`")
     if inp.shape[0] > 1:
         st.plotly_chart(conv_figures.channel_sums(step.channel_sums, step.bias, step.value), key=f"{key}_ar_sums")
     fm = float(out[ch, r, c])
-    st.success(f"{conv.arithmetic_text(step)} — and the feature map computed by PyTorch holds **{num(fm, 4)}** at "
+    st.success(f"{conv_arithmetic.arithmetic_text(step)} — and the feature map computed by PyTorch holds "
+               f"**{num(fm, 4)}** at "
                f"({r}, {c}): {'the same as by hand' if abs(fm - step.value) < 1e-4 else 'not what the hand sum gives'}."
                + (" Part of the window hangs over the border: those cells read 0, the padding (not −0.42, the "
                   "value of blank paper after normalization)." if (b - t) * (ri - le) < step.patch[0].size else ""),
@@ -216,16 +218,17 @@ def _one_value(model: nn.Module, acts: dict[str, torch.Tensor], key: str) -> Non
 def sandbox_tab(key: str) -> None:
     st.markdown("Change the settings and watch the output size follow PyTorch's formula. Invalid settings are "
                 "allowed here on purpose: see what goes wrong, and what PyTorch says.")
-    op = st.radio("Layer", list(conv.OP_LABELS), format_func=conv.OP_LABELS.get, horizontal=True, key=f"{key}_sb_op")
+    op = st.radio("Layer", list(conv_arithmetic.OP_LABELS), format_func=conv_arithmetic.OP_LABELS.get, horizontal=True,
+                  key=f"{key}_sb_op")
     c1, c2, c3, c4, c5 = st.columns(5)
-    spec = conv.ConvSpec(
+    spec = conv_arithmetic.ConvSpec(
         size=c1.slider("Input size", 1, 32, 7, key=f"{key}_sb_n"),
         kernel=c2.slider("Kernel size", 1, 9, 3, key=f"{key}_sb_k"),
         stride=c3.slider("Stride", 0, 5, 2 if op == "pool" else 1, key=f"{key}_sb_s_{op}"),
         padding=c4.slider("Padding", 0, 4, 0, key=f"{key}_sb_p"),
         dilation=c5.slider("Dilation", 1, 3, 1, key=f"{key}_sb_d"), op=op)
-    res = conv.check(spec)
-    torch_size, torch_error = conv.pytorch_output_size(spec)
+    res = conv_arithmetic.check(spec)
+    torch_size, torch_error = conv_arithmetic.pytorch_output_size(spec)
     st.markdown(f"`{spec.torch_call()}` on a 1×1×{spec.size}×{spec.size} input:")
     st.code(res.formula, language=None)
     if res.ok:
@@ -234,7 +237,7 @@ def sandbox_tab(key: str) -> None:
                    f"1×1×{torch_size}×{torch_size}.", icon=":material/check_circle:")
         for note in res.notes:
             st.warning(note, icon=":material/visibility:")
-        cov = conv.coverage(spec)
+        cov = conv_arithmetic.coverage(spec)
         st.plotly_chart(conv_figures.coverage(cov.counts, cov.is_padding, cov.uncovered, cov.first_taps,
                                               f"Where the kernel lands on the padded {spec.padded}×{spec.padded} "
                                               "input (gray = padding)"), key=f"{key}_sb_cov")

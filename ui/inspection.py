@@ -4,10 +4,9 @@ from __future__ import annotations
 import streamlit as st
 import torch
 
-from core.config import ModelConfig
-from core.inspection import LayerRow
-from core.inspection import layer_table as _layer_table
-from core.models import build_model
+from core.models.inspection import LayerRow
+from core.models.inspection import layer_table as _layer_table
+from core.models.registry import ModelConfig, build_model
 
 
 @st.cache_data(show_spinner=False, max_entries=32)

@@ -8,11 +8,11 @@ from __future__ import annotations
 import streamlit as st
 import torch
 
-from core import graph
-from core import layers as L
-from core.config import ModelConfig, TrainConfig
-from core.inspection import Summary, summarize
-from core.models import ARCHITECTURES, architecture
+from core.models import graph
+from core.models import stacks as L
+from core.models.inspection import Summary, summarize
+from core.models.registry import ARCHITECTURES, ModelConfig, architecture
+from core.training.config import TrainConfig
 from ui.training import config_controls
 
 URL_KEY = "stack"

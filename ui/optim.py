@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from core import optim2d
-from core.optim2d import Diagnosis, OptimSpec, Surface, Trajectory
+from core.lessons import optim2d
+from core.lessons.optim2d import Diagnosis, OptimSpec, Surface, Trajectory
 
 
 @st.cache_data(show_spinner=False, max_entries=512)

@@ -9,29 +9,18 @@ from collections.abc import Callable
 import numpy as np
 import streamlit as st
 
-from core.config import TrainConfig
-from core.evaluation import Evaluation, evaluate
 from core.figures import conv as conv_figures
 from core.figures.base import ROLE
 from core.figures.images import image, probability_bars
 from core.figures.training import confusion, per_class_bars
-from core.inspection import predict_proba
+from core.training.config import TrainConfig
+from core.training.evaluation import Evaluation, evaluate
 from ui import resources
 from ui.confusion_cells import pick_cell
 
 
-@st.cache_data(show_spinner="Scoring the test digits with this run…", max_entries=16)
-def test_probabilities(cfg: TrainConfig) -> np.ndarray:
-    """(N_test, 10) softmax probabilities of the stored run for `cfg` on the active test split."""
-    stored = resources.stored_run(cfg)
-    if stored is None:
-        raise LookupError(cfg.key())
-    x, _ = resources.test_inputs(cfg.data_source)
-    return predict_proba(stored[1], x).numpy()
-
-
 def evaluation(cfg: TrainConfig) -> Evaluation:
-    return evaluate(test_probabilities(cfg), resources.mnist().test.labels.numpy())
+    return evaluate(resources.test_probabilities(cfg), resources.mnist().test.labels.numpy())
 
 
 def _samples(ev: Evaluation, images: np.ndarray, key: str, model_name: str) -> None:

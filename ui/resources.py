@@ -13,15 +13,19 @@ import os
 import threading
 from dataclasses import replace
 
+import numpy as np
 import streamlit as st
 import torch
 
-from core.config import Paths, TrainConfig, default_device
-from core.data import OFFLINE_ENV, DownloadLimits, MNISTData, download_mnist, full_available, load_mnist, to_input
-from core.jobs import Jobs
-from core.record import Run
-from core.store import RunStore
-from core.train import load_model
+from core.config import Paths, default_device
+from core.data.download import OFFLINE_ENV, DownloadLimits
+from core.data.mnist import MNISTData, download_mnist, full_available, load_mnist, to_input
+from core.models.inspection import predict_proba
+from core.runs.jobs import Jobs
+from core.runs.store import RunStore
+from core.training.config import TrainConfig
+from core.training.loop import load_model
+from core.training.record import Run
 
 
 @st.cache_resource
@@ -114,7 +118,7 @@ def _mnist() -> MNISTData:
     error = _download_attempt().error
     if data.source == "mnist-sample" and error:
         data = replace(data, note=f"Full MNIST could not be downloaded: {error}. Run "
-                                  "`python -m core.data --download` when online.")
+                                  "`python -m core.data.mnist --download` when online.")
     return data
 
 
@@ -149,9 +153,17 @@ def stored_run(cfg: TrainConfig) -> tuple[Run, torch.nn.Module] | None:
         return None
 
 
+@st.cache_data(show_spinner="Scoring the test digits with this run…", max_entries=16)
+def test_probabilities(cfg: TrainConfig) -> np.ndarray:
+    """(N_test, 10) softmax probabilities of the stored run for `cfg` on the active test split."""
+    stored = stored_run(cfg)
+    if stored is None:
+        raise LookupError(cfg.key())
+    x, _ = test_inputs(cfg.data_source)
+    return predict_proba(stored[1], x).numpy()
+
+
 def forget_stored_runs() -> None:
     """After a run is deleted from the store: drop loaded runs and their predictions (next use reads the store)."""
-    from ui.predictions import test_probabilities  # ui.predictions builds on this module
-
     _stored.clear()
     test_probabilities.clear()

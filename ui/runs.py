@@ -1,69 +1,24 @@
 """Training runs page widgets: every stored run (any kind) in one table, curves overlaid, open / export / delete /
 import a run, and two runs' settings side by side.
 
-A kind of stored config (core.record.CONFIG_KINDS) is shown through one `KindView` entry: its model family, a
-readable config summary, its data, and the page (with URL settings) that made it. A kind without an entry is
-still listed, with its own `label()`.
+Each run is shown through its kind's entry in the one run-kind table (core.runs.kinds.KINDS): its model family,
+a short settings summary, its data, and the page (with its settings in the address) that made it.
 """
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import urlencode
 
 import pandas as pd
 import streamlit as st
 
-from core.config import OPTIMIZER_LABELS
 from core.figures.training import X_TITLES, Curve, run_curves
-from core.models import architecture
-from core.record import STATUS_LABELS
-from core.run_archive import MAX_ARCHIVE_BYTES, ArchiveError, export_run, import_run
-from core.run_names import MAX_NAME, RunNames
-from core.store import RunSummary
+from core.runs.archive import MAX_ARCHIVE_BYTES, ArchiveError, export_run, import_run
+from core.runs.kinds import KINDS, RunKind
+from core.runs.names import MAX_NAME, RunNames
+from core.runs.store import RunSummary
+from core.training.record import STATUS_LABELS
 from ui import resources
-
-Link = tuple[str, dict[str, str]]  # (page file, URL settings)
-
-
-@dataclass(frozen=True)
-class KindView:
-    family: Callable[[object], str]  # the model filter's value: "Net2", "CNNDemo", "ResNet-18 transfer"
-    model: Callable[[object], str]  # "Net2 h128"
-    config: Callable[[object], str]  # "Adam · lr 0.005 · bs 512 · seed 0"
-    data: Callable[[object], str]
-    link: Callable[[object], Link | None]
-
-
-MNIST_PAGES = {"net2": "pages/fully_connected.py", "cnn": "pages/convolutions.py"}
-DATA_LABELS = {"mnist-sample": "sample", "mnist-full": "full", "digits": "digits", "cifar10": "CIFAR-10"}
-
-
-SHORT_OPTIMIZERS = {"sgd": "SGD", "momentum": "SGD+mom", "adam": "Adam"}  # the table is narrow; full names in Compare
-
-
-def _mnist_config(c) -> str:
-    opt = SHORT_OPTIMIZERS.get(c.optimizer, OPTIMIZER_LABELS.get(c.optimizer, c.optimizer))
-    return f"{opt} {c.lr:g}" + (f" · seed {c.seed}" if c.seed else "")
-
-
-def _mnist_link(c) -> Link | None:
-    page = MNIST_PAGES.get(c.model.arch)
-    return None if page is None else (page, {"hidden": str(c.model.hidden), "opt": c.optimizer, "lr": f"{c.lr:g}",
-                                             "bs": str(c.batch_size), "ep": str(c.epochs), "seed": str(c.seed)})
-
-
-KIND_VIEWS: dict[str, KindView] = {
-    "mnist": KindView(lambda c: architecture(c.model.arch).name,
-                      lambda c: architecture(c.model.arch).short_label(c.model), _mnist_config,
-                      lambda c: DATA_LABELS.get(c.data_source, c.data_source), _mnist_link),
-    "transfer": KindView(lambda c: "ResNet-18 transfer", lambda c: "ResNet-18",
-                         lambda c: c.label().split(" · ")[0] + (f" · seed {c.seed}" if c.seed else ""),
-                         lambda c: DATA_LABELS.get(c.source, c.source), lambda c: ("pages/transfer.py", {})),
-}
-FALLBACK = KindView(lambda c: type(c).__name__, lambda c: type(c).__name__, lambda c: c.label(), lambda c: "",
-                    lambda c: None)
 
 COLUMNS = {  # table column -> (heading, help)
     "name": ("Name", "Click to rename; the default is a summary of the settings"),
@@ -82,8 +37,8 @@ SORTS = {"Date": "created", "Name": "name", "Model": "model", "Config": "config"
          "Trained alone/with": "alongside"}
 
 
-def view(s: RunSummary) -> KindView:
-    return KIND_VIEWS.get(s.kind, FALLBACK)
+def view(s: RunSummary) -> RunKind:
+    return KINDS[s.kind]
 
 
 def names() -> RunNames:
@@ -92,7 +47,7 @@ def names() -> RunNames:
 
 def default_name(s: RunSummary) -> str:
     v = view(s)
-    text = f"{v.model(s.config)} {v.config(s.config)}"
+    text = f"{v.model(s.config)} {v.settings(s.config)}"
     return text + ("" if s.status == "ok" else f" ({STATUS_LABELS[s.status]})")
 
 
@@ -112,7 +67,7 @@ def table(summaries: list[RunSummary]) -> pd.DataFrame:
     for s in summaries:
         v, m = view(s), s.metrics
         rows.append({"key": s.key, "family": v.family(s.config), "name": given.get(s.key) or default_name(s),
-                     "model": v.model(s.config), "config": v.config(s.config), "data": v.data(s.config),
+                     "model": v.model(s.config), "config": v.settings(s.config), "data": v.data(s.config),
                      "batch": getattr(s.config, "batch_size", None), "device": _device(m),
                      "epochs": len(s.history.val_loss),
                      "acc": round(100 * float(m["test_acc"]), 2), "wall": round(float(m["wall_s"]), 1),
@@ -272,8 +227,7 @@ def manage(shown: pd.DataFrame, summaries: list[RunSummary]) -> None:
 
 def page_url(page: str, settings: dict[str, str]) -> str:
     """The address of a page (relative to the app) with its URL settings: "fully_connected?hidden=64&lr=0.01"."""
-    stem = page.removeprefix("pages/").removesuffix(".py")
-    return stem + ("?" + urlencode(settings) if settings else "")
+    return page + ("?" + urlencode(settings) if settings else "")
 
 
 def _export(s: RunSummary) -> bytes:
@@ -318,7 +272,7 @@ def training_elsewhere(summaries: list[RunSummary]) -> None:
 
 def trained_runs() -> list[RunSummary]:
     """Every trained run in the store, of every kind (stored backbone features are a step of a run, not a run)."""
-    return [s for s in resources.store().summaries(kind=None) if s.kind != "features"]
+    return [s for s in resources.store().summaries(kind=None) if KINDS[s.kind].listed]
 
 
 @st.fragment(run_every=2.0)

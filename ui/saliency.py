@@ -12,30 +12,32 @@ import numpy as np
 import streamlit as st
 import torch
 
-from core.attribution import (
+from core.attribution.methods import (
     Attribution,
     AttributionSpec,
     LayerChoices,
     Prediction,
-    Twins,
     attribute,
     conv_layers,
     predict,
-    twins,
 )
-from core.config import ARCH_LABELS, TrainConfig, TransferConfig
-from core.data import IMAGENET_NORM, MNIST_NORM, Norm
+from core.attribution.twins import Twins, twins
+from core.data.model_inputs import InputSpec, model_input, stored_pictures
+from core.data.normalization import IMAGENET_NORM, MNIST_NORM, Norm
+from core.data.samples import available_samples, load_sample_photo
+from core.data.uploads import DecodedImage, UploadError, decode_image
 from core.figures.images import mosaic
-from core.inspection import confusion_matrix
-from core.model_inputs import InputSpec, model_input, stored_pictures
-from core.samples import available_samples, load_sample_photo
-from core.transfer import class_names, model_of, normalization, pretraining_config
-from core.transfer import predict as transfer_predict
-from core.uploads import DecodedImage, UploadError, decode_image
+from core.models.inspection import confusion_matrix
+from core.models.registry import ARCH_LABELS
+from core.training.config import TrainConfig
+from core.transfer.config import TransferConfig
+from core.transfer.features import normalization
+from core.transfer.model import model_of
+from core.transfer.model import predict as transfer_predict
+from core.transfer.tasks import class_names, pretraining_config
 from ui import resources
 from ui import transfer as transfer_ui
 from ui.confusion_cells import pick_cell
-from ui.predictions import test_probabilities
 from ui.session import drawn_digit
 
 STORED_SIDE = 32  # the transfer runs' stored images: digits padded from 28 px, CIFAR-10 photos (core.transfer)
@@ -268,7 +270,7 @@ def scored_split(choice: ModelChoice) -> ScoredSplit:
         return ScoredSplit(stored_pictures(test.images, choice.digits), test.labels.numpy(),
                        _transfer_predictions(cfg), "digits" if choice.digits else "images")
     test = resources.mnist().test
-    return ScoredSplit(test.images.numpy(), test.labels.numpy(), test_probabilities(cfg).argmax(1), "digits")
+    return ScoredSplit(test.images.numpy(), test.labels.numpy(), resources.test_probabilities(cfg).argmax(1), "digits")
 
 
 def chosen_cell(key: str, choice: ModelChoice) -> Cell | None:

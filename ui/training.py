@@ -9,14 +9,16 @@ from dataclasses import dataclass
 import streamlit as st
 import torch
 
-from core.config import OPTIMIZER_LABELS, Arch, ConfigError, ModelConfig, TrainConfig, default_config
-from core.estimate import estimate_seconds, time_steps
+from core.config import ConfigError
 from core.figures.training import Curve, live_loss, run_curves
-from core.models import architecture
-from core.record import STATUS_LABELS, Run
-from core.run_analysis import overfitting
-from core.store import RunSummary
-from core.train import REPORT_S, check_config, diagnose
+from core.models.registry import Arch, ModelConfig, architecture
+from core.optimizers import OPTIMIZER_LABELS
+from core.runs.store import RunSummary
+from core.training.analysis import overfitting
+from core.training.config import TrainConfig, default_config
+from core.training.estimate import estimate_seconds, time_steps
+from core.training.loop import REPORT_S, check_config, diagnose
+from core.training.record import STATUS_LABELS, Run
 from ui import resources
 
 HIDDEN_CHOICES = [16, 32, 64, 128, 256, 512]

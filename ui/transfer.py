@@ -12,35 +12,20 @@ import numpy as np
 import streamlit as st
 import torch
 
-from core.cifar import load_cifar10
-from core.config import TRANSFER_RESOLUTIONS, TRANSFER_STRATEGY_LABELS, TransferConfig
-from core.data import load_sample
-from core.inspection import LayerRow, confusion_matrix, count_params, layer_table
-from core.models import resnet18
-from core.pretrained import WeightsResult, load_imagenet_weights
-from core.record import Run
-from core.store import RunSummary
-from core.transfer import (
-    STRATEGIES,
-    Anatomy,
-    ImageTask,
-    LayerGrad,
-    ParamGroup,
-    RunResult,
-    apply_strategy,
-    build_resnet18,
-    cifar_task,
-    digit_tasks,
-    estimate_seconds,
-    first_filters,
-    gradient_norms,
-    model_of,
-    normalization,
-    param_groups,
-    predict,
-    pretraining_config,
-    time_per_image,
-)
+from core.data.cifar import load_cifar10
+from core.data.mnist import load_sample
+from core.models.inspection import LayerRow, confusion_matrix, count_params, layer_table
+from core.models.zoo import resnet18
+from core.runs.store import RunSummary
+from core.training.record import Run
+from core.transfer.config import TRANSFER_RESOLUTIONS, TRANSFER_STRATEGY_LABELS, TransferConfig
+from core.transfer.estimate import estimate_seconds, time_per_image
+from core.transfer.features import normalization
+from core.transfer.model import build_resnet18, model_of, predict
+from core.transfer.pretrained import WeightsResult, load_imagenet_weights
+from core.transfer.report import Anatomy, RunResult, first_filters
+from core.transfer.strategies import STRATEGIES, LayerGrad, ParamGroup, apply_strategy, gradient_norms, param_groups
+from core.transfer.tasks import ImageTask, cifar_task, digit_tasks, pretraining_config
 from ui import resources
 
 COUNTS = {c: st.column_config.NumberColumn(format="localized") for c in (  # 11,689,512, not 11689512

@@ -7,8 +7,8 @@ from collections.abc import Sequence
 
 import plotly.graph_objects as go
 
-from core.config import TRANSFER_RESOLUTIONS, TRANSFER_STRATEGY_LABELS
 from core.figures.base import MUTED, PALETTE, figure, heading, margin
+from core.transfer.config import TRANSFER_RESOLUTIONS, TRANSFER_STRATEGY_LABELS
 
 STATE_COLOURS = {"True": "#2ca02c", "False": "#9e9e9e", "Partial": "#ff7f0e"}
 STATE_WORDS = {"True": "trainable", "False": "frozen", "Partial": "partly trainable"}

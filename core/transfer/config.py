@@ -1,0 +1,149 @@
+"""The transfer-learning configs: a ResNet-18 run (`TransferConfig`) and a frozen backbone's stored features
+(`FeatureConfig`), each checked field by field when read from a file.
+"""
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import asdict, dataclass
+from typing import Literal
+
+from core.config import Checked, digest, typed_fields
+
+TransferStrategy = Literal["feature", "finetune", "full", "scratch"]
+TransferTask = Literal["target", "source"]
+
+
+TransferSource = Literal["cifar10", "digits"]
+TransferWeights = Literal["imagenet", "digits-pretrained", "random"]
+
+
+TRANSFER_STRATEGY_LABELS: dict[str, str] = {"feature": "Feature extraction", "finetune": "Fine-tune last k stages",
+                                            "full": "Full fine-tuning", "scratch": "From scratch"}
+
+
+TRANSFER_WEIGHTS_LABELS: dict[str, str] = {"imagenet": "ImageNet (IMAGENET1K_V1)",
+                                           "digits-pretrained": "pretrained here on digits 0-4",
+                                           "random": "random init"}
+
+
+TRANSFER_RESOLUTIONS: tuple[int, ...] = (32, 64, 128, 224)
+
+
+@dataclass(frozen=True)
+class TransferConfig(Checked):
+    """A ResNet-18 transfer-learning run. task "source" is the app's own pretraining on digits 0-4
+    (all labels, from scratch); task "target" adapts a backbone to the target classes with `strategy`."""
+
+    strategy: TransferStrategy = "feature"
+    k_stages: int = 1  # "finetune": unfreeze the last k of layer4, layer3, layer2, layer1
+    head_lr: float = 1e-2  # fc
+    backbone_lr: float = 1e-3  # unfrozen backbone stages (lower than the head's)
+    epochs: int = 10
+    batch_size: int = 32
+    resolution: int = 32  # images are resized to resolution x resolution on the device
+    subset: int = 2000  # cifar10: training images used
+    labels_per_class: int = 20  # digits target: labelled examples per class (few-label task)
+    seed: int = 0
+    source: TransferSource = "digits"
+    weights: TransferWeights = "digits-pretrained"
+    task: TransferTask = "target"
+
+    def key(self) -> str:
+        return digest({"kind": "transfer", **self.to_dict()})
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @staticmethod
+    def from_dict(d: object) -> TransferConfig:
+        """Strict: exactly the fields, with their types and bounds; ConfigError otherwise (files are hostile)."""
+        cfg = TransferConfig(**typed_fields(TransferConfig, d, "transfer config"))
+        cfg.check()
+        return cfg
+
+    def problems(self) -> list[str]:
+        """Plain-words list of what is out of bounds (empty when the config can be trained)."""
+        p = []
+        allowed = {"strategy": TRANSFER_STRATEGY_LABELS, "weights": TRANSFER_WEIGHTS_LABELS,
+                   "source": ("cifar10", "digits"), "task": ("target", "source")}
+        for name, values in allowed.items():
+            if getattr(self, name) not in values:
+                p.append(f"{name} must be one of {', '.join(values)} (got {getattr(self, name)!r})")
+        bounds = {"k_stages": (1, 4), "epochs": (1, 200), "batch_size": (1, 4096), "subset": (10, 50_000),
+                  "labels_per_class": (1, 1000), "seed": (0, 2**31 - 1)}
+        for name, (lo, hi) in bounds.items():
+            if not lo <= getattr(self, name) <= hi:
+                p.append(f"{name} must be in {lo}..{hi} (got {getattr(self, name)})")
+        for name in ("head_lr", "backbone_lr"):
+            v = getattr(self, name)
+            if not (math.isfinite(v) and 0 < v <= 10):
+                p.append(f"{name} must be a positive number up to 10 (got {v})")
+        if self.resolution not in TRANSFER_RESOLUTIONS:
+            p.append(f"resolution must be one of {TRANSFER_RESOLUTIONS} (got {self.resolution})")
+        if self.strategy == "scratch" and self.weights != "random":
+            p.append("'from scratch' starts from random weights: set weights to 'random'")
+        if self.task == "source" and (self.source != "digits" or self.strategy != "scratch"):
+            p.append("the source task is pretraining on digits 0-4 from scratch (source 'digits', strategy 'scratch')")
+        return p
+
+
+    def label(self) -> str:
+        """e.g. 'Fine-tune last 2 stages · pretrained here on digits 0-4 · digits 5-9, 20 labels/class · 32 px ·
+        10 ep · seed 0': every page that names a transfer run uses these words."""
+        if self.task == "source":
+            return f"Pretraining on digits 0-4 · {self.resolution} px · {self.epochs} ep · seed {self.seed}"
+        name = TRANSFER_STRATEGY_LABELS.get(self.strategy, self.strategy)
+        if self.strategy == "finetune":
+            name = f"Fine-tune last {self.k_stages} stage{'s' if self.k_stages > 1 else ''}"
+        data = (f"digits 5-9, {self.labels_per_class} labels/class" if self.source == "digits"
+                else f"CIFAR-10, {self.subset:,} images")
+        return (f"{name} · {TRANSFER_WEIGHTS_LABELS.get(self.weights, self.weights)} · {data}"
+                f" · {self.resolution} px · {self.epochs} ep · seed {self.seed}")
+
+
+@dataclass(frozen=True)
+class FeatureConfig(Checked):
+    """The frozen backbone's (N, 512) features of a task's train and test images at one resolution: computed
+    once, stored like any run (safetensors, keyed by this config) and reused by every feature-extraction run
+    on the same backbone, data and resolution, whatever its head's learning rate or epochs."""
+
+    weights: TransferWeights  # "imagenet" or "digits-pretrained"
+    pretraining: str  # key() of the pretraining run the digits backbone comes from; "" for ImageNet's
+    source: TransferSource
+    labels_per_class: int
+    subset: int
+    resolution: int
+    n_train: int  # rows of the stored train features
+    n_test: int
+
+    def key(self) -> str:
+        return digest({"kind": "features", **self.to_dict()})
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @staticmethod
+    def from_dict(d: object) -> FeatureConfig:
+        cfg = FeatureConfig(**typed_fields(FeatureConfig, d, "feature config"))
+        cfg.check()
+        return cfg
+
+    def problems(self) -> list[str]:
+        p = []
+        if self.weights not in ("imagenet", "digits-pretrained"):
+            p.append(f"weights must be imagenet or digits-pretrained (got {self.weights!r})")
+        if (self.weights == "digits-pretrained") != bool(re.fullmatch(r"[0-9a-f]{16}", self.pretraining)):
+            p.append("pretraining must be the pretraining run's key for digits weights, and empty for ImageNet's")
+        if self.source not in ("cifar10", "digits"):
+            p.append(f"source must be cifar10 or digits (got {self.source!r})")
+        if self.resolution not in TRANSFER_RESOLUTIONS:
+            p.append(f"resolution must be one of {TRANSFER_RESOLUTIONS} (got {self.resolution})")
+        for name, hi in (("labels_per_class", 1000), ("subset", 50_000), ("n_train", 50_000), ("n_test", 50_000)):
+            if not 1 <= getattr(self, name) <= hi:
+                p.append(f"{name} must be in 1..{hi} (got {getattr(self, name)})")
+        return p
+
+    def label(self) -> str:
+        return (f"Features · {TRANSFER_WEIGHTS_LABELS.get(self.weights, self.weights)} · {self.source} · "
+                f"{self.n_train:,} + {self.n_test:,} images · {self.resolution} px")

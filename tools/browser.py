@@ -1,0 +1,48 @@
+"""Driving app pages in a real browser (Playwright on Debian's Chromium) as a learner does: the shared moves of the
+browser tests and the bench's Chromium rows."""
+from __future__ import annotations
+
+
+def exceptions(page) -> int:
+    return page.locator("[data-testid='stException']").count()
+
+
+def open_page(context, url: str, wait_text: str, timeout_ms: int = 180_000):
+    page = context.new_page()
+    page.goto(url)
+    page.get_by_text(wait_text).first.wait_for(timeout=timeout_ms)
+    return page
+
+
+def move_a_slider(page, steps: int = 2) -> None:
+    """Keyboard on the first slider thumb: what a learner does with the arrow keys. Each press reruns the
+    page, which may re-render the thumb, so the locator is resolved again and the rerun awaited before the
+    next press (with generous timeouts: under load a rerun can take many seconds)."""
+    for _ in range(steps):
+        page.get_by_role("slider").first.press("ArrowRight", timeout=120_000)
+        page.locator("[data-testid='stStatusWidget']").wait_for(state="hidden", timeout=120_000)
+
+
+def draw_stroke(page, points: list[tuple[float, float]]) -> None:
+    """Press, drag through `points` (canvas pixels) and release on the Draw page's canvas (fabric's upper
+    canvas), as a mouse does."""
+    box = page.locator("canvas.upper-canvas").first.bounding_box()
+    page.mouse.move(box["x"] + points[0][0], box["y"] + points[0][1])
+    page.mouse.down()
+    for x, y in points[1:]:
+        page.mouse.move(box["x"] + x, box["y"] + y, steps=4)
+    page.mouse.up()
+
+
+def tour(page, base: str, rounds: int) -> int:
+    """Switch pages through the sidebar and move sliders; returns the number of actions done."""
+    actions = 0
+    for i in range(rounds):
+        for title in ("Loss functions", "Optimizers", "Convolutions", "Fully connected net"):
+            page.locator("[data-testid='stSidebarNav'] a", has_text=title).first.click()
+            page.get_by_role("slider").first.wait_for(timeout=120_000)
+            move_a_slider(page, 1 + i % 2)
+            page.wait_for_timeout(300)
+            assert exceptions(page) == 0, f"exception on {title}"
+            actions += 2
+    return actions
