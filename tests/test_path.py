@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import ast
-import re
 from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
@@ -11,15 +10,17 @@ from support import page_app
 from ui.path import PATH, following
 
 ROOT = Path(__file__).resolve().parents[1]
-REGISTERED = re.findall(r'st\.Page\("(pages/[^"]+\.py)"', (ROOT / "streamlit_app.py").read_text())
+REGISTERED = [s.page for s in PATH]
 ORDER = ["home", "tensors", "fully_connected", "losses", "optimizers", "layer_shapes", "convolutions", "draw",
          "transfer", "saliency", "runs"]  # the order issue 10 asks Home to suggest
 
 
-def test_every_registered_page_is_on_the_path_once_in_the_suggested_order():
+def test_every_page_is_on_the_path_once_in_the_suggested_order_and_the_sidebar_follows_it():
     pages = [s.page for s in PATH]
-    assert sorted(pages) == sorted(REGISTERED) and len(set(pages)) == len(pages)
+    assert len(set(pages)) == len(pages)
     assert [Path(p).stem for p in pages] == ORDER
+    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=120).run()
+    assert not at.exception, at.exception
     assert all(s.title and s.blurb and s.try_this for s in PATH)
 
 

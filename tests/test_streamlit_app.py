@@ -4,7 +4,6 @@ every page, and the first visit straight to a page URL in Chromium."""
 from __future__ import annotations
 
 import contextlib
-import re
 import threading
 from dataclasses import replace
 from pathlib import Path
@@ -17,10 +16,11 @@ from core.runs.store import CORRUPT, RunStore
 from support import ARTIFACTS, PAGE_FILES, ROOT, edit_meta, entry_app, rewrite_weights
 from tools.app_server import running_server
 from tools.fake_runs import STORE_CFG, make_run
+from ui.path import PATH
 
 
 def registered_pages() -> list[str]:
-    return re.findall(r'st\.Page\("(pages/[^"]+\.py)"', (ROOT / "streamlit_app.py").read_text())
+    return [s.page for s in PATH]
 
 
 def test_every_page_file_is_registered_once():
@@ -103,7 +103,7 @@ def test_a_session_stopped_while_it_waits_for_the_download_lock_leaves_it_free(m
     assert attempt.settled and not attempt.lock.locked()
 
 
-PAGES = re.findall(r'st\.Page\("pages/([^"]+)\.py", title="([^"]+)"', (ROOT / "streamlit_app.py").read_text())
+PAGES = [(s.key, s.title) for s in PATH]
 
 
 def url_path(stem: str) -> str:
@@ -135,9 +135,12 @@ def test_first_visit_straight_to_a_page_url_gets_the_app_navigation(browser, tmp
         ctx.close()
 
 
-def test_registered_in_navigation():
-    src = (ROOT / "streamlit_app.py").read_text()
-    assert 'st.Page("pages/convolutions.py"' in src and 'st.Page("pages/draw.py"' in src
+def test_the_entry_script_navigates_to_pages_of_the_one_page_table():
+    at = entry_app()
+    for page in ("pages/convolutions.py", "pages/draw.py"):
+        at.switch_page(page)
+        at.run()
+        assert not at.exception, (page, at.exception)
 
 
 CFG = STORE_CFG
