@@ -10,8 +10,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from dataclasses import dataclass, fields
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
+from typing import ClassVar, TypeVar
 
 import torch
 
@@ -89,3 +90,25 @@ def typed_fields(cls: type, d: object, what: str) -> dict:
             raise ConfigError(f"{what} field {name!r} has the wrong type ({type(v).__name__})")
         out[name] = float(v) if tp == "float" else v
     return out
+
+
+F = TypeVar("F", bound="FlatConfig")
+
+
+class FlatConfig(Checked):
+    """A frozen dataclass config of plain fields (int, float, str), stored under its `kind`: key, dict and a strict
+    `from_dict` that takes exactly its fields with their types, then its bounds (files are hostile)."""
+
+    kind: ClassVar[str]
+
+    def key(self) -> str:
+        return digest({"kind": self.kind, **self.to_dict()})
+
+    def to_dict(self) -> dict:
+        return asdict(self)  # type: ignore[call-overload]
+
+    @classmethod
+    def from_dict(cls: type[F], d: object) -> F:
+        cfg = cls(**typed_fields(cls, d, f"{cls.kind} config"))
+        cfg.check()
+        return cfg

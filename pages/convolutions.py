@@ -7,7 +7,7 @@ import streamlit as st
 from torch import nn
 
 from core.training.config import TrainConfig
-from ui import conv as ui
+from ui import conv
 from ui.code import TRAINING_CAPTION, code_panel, training_program
 from ui.path import next_step
 from ui.predictions import predictions_panel
@@ -27,7 +27,7 @@ result = training_panel(cfg, K)
 run_overlay(cfg, K)
 code_panel(training_program(cfg), caption=TRAINING_CAPTION)
 
-init = ui.initial_model(cfg.model, cfg.seed)
+init = conv.initial_model(cfg.model, cfg.seed)
 trained = result[1] if result else None
 shown = init if trained is None else trained  # the model the feature maps go through
 
@@ -44,10 +44,10 @@ def mistakes_tab(cfg: TrainConfig, trained: nn.Module | None) -> None:
     predictions_panel(cfg, K, ("mistakes",), model_name="CNN")
 
 
-for tab, render in ((tab_shape, lambda: ui.shape_flow_tab(cfg.model, K)),
-                    (tab_filters, lambda: ui.filters_tab(init, trained, K)),
-                    (tab_maps, lambda: ui.feature_maps_tab(shown, trained is not None, K)),
-                    (tab_sandbox, lambda: ui.sandbox_tab(K)),
+for tab, render in ((tab_shape, lambda: conv.shape_flow_tab(cfg.model, K)),
+                    (tab_filters, lambda: conv.filters_tab(init, trained, K)),
+                    (tab_maps, lambda: conv.feature_maps_tab(shown, trained is not None, K)),
+                    (tab_sandbox, lambda: conv.sandbox_tab(K)),
                     (tab_mistakes, lambda: mistakes_tab(cfg, trained))):
     if tab.open is not False:  # None when tabs are not tracked: then every tab runs
         with tab:

@@ -4,19 +4,16 @@ from ui.shell import ensure_navigation  # first: sets the OpenMP wait policy bef
 # isort: split
 
 import streamlit as st
-import torch
 from streamlit_drawable_canvas import st_canvas
 
-from core.attribution.methods import AttributionSpec, attribute
 from core.data.digits import downsample_for_display, drawing_notes, preprocess_canvas
-from core.data.normalization import MNIST_MEAN, MNIST_NORM, MNIST_STD
+from core.data.normalization import MNIST_MEAN, MNIST_STD
 from core.figures import conv as conv_figures
 from core.figures.images import probability_bars
 from core.figures.images import steps as steps_figure
-from core.models.inspection import activations, predict_proba
 from core.models.registry import ARCH_LABELS
 from core.training.config import default_config
-from ui import resources
+from ui import draw, resources
 from ui.conv import feature_map_grid
 from ui.path import next_step
 from ui.session import set_drawn_digit
@@ -73,8 +70,7 @@ for col, arch in zip(cols, ("net2", "cnn")):
     with col:
         st.subheader(ARCH_LABELS[arch])
         default = default_config(arch, data.source)
-        stored = [s.config for s in resources.store().summaries()  # runs that did not learn are never offered
-                  if s.config.model.arch == arch and s.config.data_source == data.source and s.status == "ok"]
+        stored = [s.config for s in resources.stored_runs(arch) if s.status == "ok"]  # did-not-learn: never offered
         options = {default.key(): default} | {c.key(): c for c in stored}  # stored: newest first
         # Preselect the default settings when they are trained, else the most recently trained run.
         default_key = default.key()
@@ -86,9 +82,8 @@ for col, arch in zip(cols, ("net2", "cnn")):
         loaded = training_panel(cfg, f"{K}_{arch}")
         if loaded is not None and steps is not None:
             model = loaded[1]
-            x = steps.tensor.to(resources.device())  # (1, 1, 28, 28)
-            probs = predict_proba(model, x)[0].numpy()  # (10,)
-            results[arch] = (model, x, probs)
+            probs = draw.probabilities(model, steps)  # (10,)
+            results[arch] = model
             pred = int(probs.argmax())
             st.plotly_chart(probability_bars(probs, f"Prediction: {pred} (probability {100 * probs[pred]:.0f}%)",
                                              height=230, show_values=True), key=f"{K}_{arch}_probs")
@@ -106,14 +101,12 @@ if steps is not None and results:
                 "one input pixel gets a little more ink. Red: more ink there would raise the score; blue: lower "
                 "it; white: no effect. The sign is kept, not squared away.")
     cols = st.columns(len(results))
-    for col, (arch, (model, _, _)) in zip(cols, results.items()):
-        pixels = torch.from_numpy(steps.centred)[None, None]  # (1, 1, 28, 28) ink in [0, 1], before normalizing
-        sal = attribute(model, pixels, AttributionSpec("saliency"), MNIST_NORM)
+    for col, (arch, model) in zip(cols, results.items()):
+        sal = draw.saliency(model, steps)
         col.plotly_chart(conv_figures.saliency(sal.map2d(), sal.limit, f"{ARCH_LABELS[arch]}: saliency of class "
                                                f"{sal.target}"), key=f"{K}_{arch}_sal")
     if "cnn" in results:
-        model, x, _ = results["cnn"]
-        acts = dict(activations(model, x))
+        acts = draw.feature_maps(results["cnn"], steps)
         st.markdown("**The CNN's feature maps** for your drawing (after ReLU: 0 is white, stronger red is a "
                     "stronger response). Open the Convolutions page to take any of them apart.")
         feature_map_grid(acts, (("relu1", "relu2"),), K, height=300)

@@ -8,7 +8,7 @@ import streamlit as st
 from core.figures.layers import shape_flow
 from core.models import stacks as L
 from core.models.registry import architecture
-from ui import layers as ui
+from ui import layers
 from ui.code import TRAINING_CAPTION, code_panel, training_program
 from ui.path import next_step
 from ui.training import run_overlay, training_panel
@@ -23,7 +23,7 @@ st.markdown(":material/grid_on: One layer at a time, with where the kernel lands
 
 builder, models = st.tabs(["Layer builder", "The app's models"])
 with builder:
-    stack = ui.stack_editor("ls")
+    stack = layers.stack_editor("ls")
     prop = L.propagate(stack)
     task = L.fits_task(stack)
     if prop.error is not None:
@@ -31,7 +31,7 @@ with builder:
         st.error(f"**Layer {err.index} `{err.layer.code()}` does not fit** its input {err.in_shape}: {err.reason}.\n\n"
                  f"**Fix:** {err.suggestion}.", icon=":material/error:")
         if err.fix is not None and st.button(f"Apply the fix: `{err.fix.code()}`", key="ls_fix"):
-            ui.apply_fix("ls", stack, err)
+            layers.apply_fix("ls", stack, err)
             st.rerun()
         st.caption(f"The table and diagram stop before layer {err.index}.")
     else:
@@ -47,7 +47,7 @@ with builder:
 
     text = L.encode(stack)
     batch = int(st.number_input("Batch size for the measurements", 1, 256, 1, key="ls_batch"))
-    ui.summary_table(ui.stack_summary(text, batch), max_depth=1)
+    layers.summary_table(layers.stack_summary(text, batch), max_depth=1)
     if prop.rows:
         pick = st.selectbox("Explain a layer", range(len(prop.rows)), format_func=lambda i: labels[i], key="ls_pick")
         row = prop.rows[pick]
@@ -61,14 +61,14 @@ with builder:
         st.code(L.code(stack), language="python")
         st.caption(f"This page's address holds the stack (`?stack={text}`): a link reproduces it.")
     with st.expander("Module graph", icon=":material/account_tree:"):
-        st.graphviz_chart(ui.stack_dot(text))
+        st.graphviz_chart(layers.stack_dot(text))
 
-    built = ui.built_config(text)
+    built = layers.built_config(text)
     if built is not None:
         st.subheader(":material/model_training: Train this model")
         st.markdown("It fits the digits, so the app's training engine can train it like the Fully connected and "
                     "Convolutions pages' models; the run is stored and listed on the Training runs page.")
-        cfg = ui.train_settings(built)
+        cfg = layers.train_settings(built)
         if training_panel(cfg, key="ls_train") is not None:
             run_overlay(cfg, key="ls_train")  # with the other stacks' stored runs
         code_panel(training_program(cfg), caption=TRAINING_CAPTION)
@@ -78,12 +78,12 @@ with models:
                 "the weights). ResNet-18's BasicBlocks add the block's input back to its output: the skip "
                 "connections in the graph.")
     c1, c2, c3, c4, c5 = st.columns([2, 1, 1, 1, 1.4])
-    arch = c1.selectbox("Model", ui.registry_models(), format_func=lambda k: architecture(k).label, key="ls_model")
+    arch = c1.selectbox("Model", layers.registry_models(), format_func=lambda k: architecture(k).label, key="ls_model")
     entry = architecture(arch)
-    spec = ui.registry_spec(arch, text)
-    classes = entry.num_classes if entry.spec_error else c2.radio("Classes", ui.HEADS, horizontal=True,
+    spec = layers.registry_spec(arch, text)
+    classes = entry.num_classes if entry.spec_error else c2.radio("Classes", layers.HEADS, horizontal=True,
                                                                   key="ls_rn_classes")
-    sides = ui.SIDES.get(arch, ())
+    sides = layers.SIDES.get(arch, ())
     side = c3.select_slider("Input side (px)", sides, sides[1], key="ls_rn_side") if len(sides) > 1 else \
         int(c3.number_input("Input side (px)", value=entry.input_shape[1], disabled=True, key=f"ls_side_{arch}"))
     rn_batch = int(c4.number_input("Batch", 1, 64, 1, key="ls_rn_batch"))
@@ -93,8 +93,8 @@ with models:
                 "Fix it in the Layer builder tab.", icon=":material/info:")
     else:
         st.caption(f"Input: {rn_batch} × {entry.input_shape[0]} × {side} × {side}.")
-        ui.summary_table(ui.model_summary(spec, classes, rn_batch, side), max_depth=depth)
+        layers.summary_table(layers.model_summary(spec, classes, rn_batch, side), max_depth=depth)
         with st.expander("Module graph", icon=":material/account_tree:"):
-            st.graphviz_chart(ui.model_dot(spec, classes, side))
+            st.graphviz_chart(layers.model_dot(spec, classes, side))
 
 next_step(__file__)

@@ -17,7 +17,6 @@ from core.lessons.losses import (
     ce_breakdown,
     ce_code,
     ce_vs_temperature,
-    model_losses,
     parse_logits,
     regression_curves,
     targets_with_outlier,
@@ -27,6 +26,7 @@ from ui import resources
 from ui.code import code_panel
 from ui.errors import show_input_error
 from ui.path import next_step
+from ui.predictions import test_losses
 from ui.training import pick_stored_run, training_panel
 
 ensure_navigation()
@@ -119,12 +119,12 @@ def model_view() -> None:
     if stored is None:
         st.caption("No stored run for these settings yet: press **Train** above (it is stored for every page).")
         return
-    run, model = stored
+    run, _ = stored
     if run.status != "ok":
         st.caption("This run did not learn, so its losses say nothing about cross-entropy: lower the learning rate.")
         return
-    x, labels = resources.test_inputs(data.source)
-    ml = model_losses(model, x, labels)
+    ml = test_losses(cfg)
+    labels = data.test.labels
     st.plotly_chart(loss_figures.per_class_loss(ml.per_class, ml.mean), key="loss_per_class")
     which = st.radio("Show test digits", ["highest loss", "lowest loss", "first 8"], horizontal=True,
                      key="loss_digits")

@@ -27,7 +27,7 @@ from ui import optim, resources
 from ui.code import code_panel
 from ui.errors import show_input_error
 from ui.path import next_step
-from ui.training import LR_CHOICES, pick_stored_run, submit, training_panel
+from ui.training import LR_CHOICES, pick_stored_run, submit, training_panel, untrained
 
 ensure_navigation()
 st.title(":material/landscape: Optimizers")
@@ -118,8 +118,7 @@ def model_view() -> None:
     cfgs = {o: dataclasses.replace(base, optimizer=o, lr=float(lrs[o]), epochs=int(epochs),
                                  momentum=float(momentum) if o == "momentum" else base.momentum)
             for o in OPTIMIZER_LABELS}
-    missing = [o for o, cfg in cfgs.items() if resources.stored_run(cfg) is None and
-               (resources.jobs().get(cfg) is None or resources.jobs().get(cfg).done.is_set())]
+    missing = [o for o, cfg in cfgs.items() if untrained(cfg)]
     if missing and st.button(f"Train all {len(missing)} missing", key="optm_train_all"):
         for o in missing:
             submit(cfgs[o])

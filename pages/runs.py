@@ -6,39 +6,39 @@ from ui.shell import ensure_navigation  # first: sets the OpenMP wait policy bef
 
 import streamlit as st
 
-from ui import runs as R
+from ui import runs
 from ui.path import next_step, stop_here
 
 ensure_navigation()
 st.title(":material/monitoring: Training runs")
 st.markdown("Every run trained on any page is stored on disk with its full configuration and history. Tick "
             "**Plot** to overlay runs, click a name to rename it, sort and filter with the controls above the table.")
-R.notice()
+runs.notice()
 
-summaries = R.trained_runs()
-R.training_elsewhere(summaries)
+summaries = runs.trained_runs()
+runs.training_elsewhere(summaries)
 if not summaries:
     st.info("No stored runs yet. Train a network on the **Fully connected net** or **Convolutions** page, or import "
             "a run below, and it appears here.", icon=":material/inbox:")
     st.page_link("pages/fully_connected.py", label="Go to the Fully connected net page", icon=":material/hub:")
-    R.import_box()
+    runs.import_box()
     stop_here(__file__)
 
-shown = R.filter_and_sort(R.table(summaries))
-ticked = R.run_table(shown, summaries)
+shown = runs.filter_and_sort(runs.table(summaries))
+ticked = runs.run_table(shown, summaries)
 st.caption(f"{len(shown)} of {len(summaries)} runs listed · {len(ticked)} shown below. **Trained** says whether a "
            "run had the machine to itself: a run trained alongside others reports their time too.")
 
 st.subheader("Curves")
-R.curves(ticked, shown, summaries)
+runs.curves(ticked, shown, summaries)
 
 st.subheader("Open, export or delete a run")
-R.manage(shown, summaries)
+runs.manage(shown, summaries)
 
 st.subheader("Compare two runs")
-R.compare(shown, summaries, ticked)
+runs.compare(shown, summaries, ticked)
 
 st.subheader("Import a run")
-R.import_box()
+runs.import_box()
 
 next_step(__file__)

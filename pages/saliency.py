@@ -11,7 +11,7 @@ import streamlit as st
 from core.attribution.code import attribution_code
 from core.attribution.methods import METHODS, AttributionSpec, MethodUnavailable, unavailable_reason
 from core.figures.attribution import SIGNS, View, attribution_png, explanation, side_by_side, top_classes
-from ui import saliency as ui
+from ui import saliency
 from ui.path import next_step, stop_here
 
 K = "sal"
@@ -20,36 +20,36 @@ st.title(":material/center_focus_strong: Saliency")
 st.markdown("Pick a model and a picture and see **why** the model predicted what it did: each method below asks "
             "a different question about the pixels, and each can mislead in its own way (read the notes).")
 
-choices, notes = ui.model_choices()
+choices, notes = saliency.model_choices()
 for note in notes:
     st.info(note, icon=":material/info:")
 if not choices:
     stop_here(__file__)
 choice = choices[st.selectbox("Model", list(choices), format_func=lambda k: choices[k].label, key=f"{K}_model")]
-model = ui.load_model(choice)
+model = saliency.load_model(choice)
 if model is None:
     st.error("This model's run could not be read from the run store (it was deleted, or its files are damaged): "
              "choose another one, or train it again.", icon=":material/error:")
     stop_here(__file__)
-raw = ui.image_source(K, choice)
+raw = saliency.image_source(K, choice)
 if raw is None:
     stop_here(__file__)
-prepared = ui.prepare(choice, raw)
+prepared = saliency.prepare(choice, raw)
 if prepared is None:
     st.error("No digit stands out from the paper in this picture. Photograph one dark digit on white paper, "
              "filling most of the frame.", icon=":material/error:")
     stop_here(__file__)
 
 c_in, c_pred = st.columns([1, 2])
-c_in.image(prepared.view, caption=f"What the model sees: {ui.seen_as(choice)}", width=220, clamp=True)
-pred = ui.prediction(choice.key, prepared.digest, model, prepared, choice.norm)
+c_in.image(prepared.view, caption=f"What the model sees: {saliency.seen_as(choice)}", width=220, clamp=True)
+pred = saliency.prediction(choice.key, prepared.digest, model, prepared, choice.norm)
 c_pred.plotly_chart(top_classes(pred.top, choice.classes), key=f"{K}_top")
 classes = list(range(len(choice.classes)))
 target = st.selectbox("Explain the class", classes, index=pred.predicted, key=f"{K}_target",
                       format_func=lambda c: f"{choice.classes[c]} ({100 * pred.probs[c]:.1f}%)"
                       + (" · predicted" if c == pred.predicted else ""))
 
-layers = ui.layers(choice.key, (choice.channels, choice.side, choice.side), model)
+layers = saliency.layers(choice.key, (choice.channels, choice.side, choice.side), model)
 usable = [m for m in METHODS if unavailable_reason(m, layers) is None]
 methods = st.multiselect("Methods", usable, default=usable[:1], format_func=lambda m: METHODS[m].label,
                          key=f"{K}_methods")
@@ -82,7 +82,7 @@ for m in methods:
     spec = AttributionSpec(m, steps=steps, baseline=baseline, samples=samples, noise=noise, layer=layer,
                            relu=relu, window=window)
     try:
-        results[m] = (spec, ui.explain(choice.key, prepared.digest, spec, target, model, prepared, choice.norm))
+        results[m] = (spec, saliency.explain(choice.key, prepared.digest, spec, target, model, prepared, choice.norm))
     except MethodUnavailable as e:
         st.warning(str(e), icon=":material/block:")
 if len(results) > 1:
@@ -90,7 +90,7 @@ if len(results) > 1:
                                  view), key=f"{K}_compare")
 if results:
     first = next(iter(results))
-    ui.explain_cell(K, choice, model, results[first][0], METHODS[first].label)
+    saliency.explain_cell(K, choice, model, results[first][0], METHODS[first].label)
 for m, (spec, a) in results.items():
     st.subheader(f"{METHODS[m].label} · class {choice.classes[a.target]} · {1000 * a.seconds:.0f} ms")
     st.markdown(f"**What it computes.** {METHODS[m].computes}  \n**When it misleads.** {METHODS[m].misleads}")

@@ -29,12 +29,13 @@ st.caption(f"{STRATEGIES[cfg.strategy].explain} {data.description}. {transfer.no
 st.subheader("1 · Frozen vs trainable map")
 rows = transfer.layer_rows(cfg.strategy, cfg.k_stages, classes, cfg.resolution)
 totals = transfer.totals(cfg.strategy, cfg.k_stages, classes)
-trainable, total = list(totals[-1].values())[2], totals[-1]["parameters"]
+trainable, total = totals[-1]["trainable"], totals[-1]["parameters"]
 st.metric("Trainable parameters (this task)", f"{trainable:,} of {total:,}", f"{100 * trainable / total:.2f}% of "
           "the model", delta_color="off", delta_arrow="off")
 st.plotly_chart(block_strip(rows), key="tl_strip")
 st.plotly_chart(frozen_map(rows), key="tl_map")
-st.dataframe(totals, hide_index=True, width="stretch", key="tl_totals", column_config=transfer.COUNTS)
+st.dataframe(totals, hide_index=True, width="stretch", key="tl_totals",
+             column_config=transfer.totals_columns(cfg.strategy))
 with st.expander("Every layer with parameters (containers included)"):
     st.dataframe([{"layer": r.name, "type": r.kind, "depth": r.depth, "parameters": r.total_params,
                    "trainable": r.trainable_params, "state": STATE_WORDS[r.trainable]}
@@ -47,12 +48,12 @@ st.markdown(f"**{arch.weighted} weighted layers** ({arch.convs} conv + {arch.lin
             f"{arch.blocks} **BasicBlocks**, each adding its input back: `out = relu(bn2(conv2(relu(bn1(conv1(x))))) "
             f"+ skip(x))`, where `skip` is the identity or, when the shape changes, `downsample` (1×1 conv + BN).")
 st.dataframe(transfer.stage_rows(arch, cfg.resolution), hide_index=True, width="stretch", key="tl_stages",
-             column_config=transfer.COUNTS)
+             column_config=transfer.totals_columns(cfg.strategy))
 
 st.subheader("3 · Optimizer and code")
 st.dataframe([{"group": g.name, "learning rate": g.lr, "parameters": g.n_params, "modules": ", ".join(g.modules)}
               for g in transfer.groups(cfg, classes)], hide_index=True, width="stretch", key="tl_groups",
-             column_config=transfer.COUNTS)
+             column_config=transfer.totals_columns(cfg.strategy))
 st.caption("BatchNorm layers of frozen stages stay in eval mode during training, so their running mean and "
            "variance keep the pretrained statistics.")
 code_panel(strategy_code(cfg, classes))
@@ -77,7 +78,7 @@ if runs:
                                chance=100 / classes),
                     key="tl_curves")
     st.dataframe(transfer.run_rows(runs), hide_index=True, width="stretch", key="tl_runs",
-                 column_config=transfer.COUNTS)
+                 column_config=transfer.totals_columns(cfg.strategy))
     st.markdown(conclusion(transfer.results(runs)))
 points = resolution_points(transfer.task_runs(cfg))  # this task's runs at every resolution: the trade-off
 trade_off = resolution_conclusion(points, cfg.strategy, cfg.resolution)

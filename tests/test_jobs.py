@@ -130,10 +130,10 @@ def test_the_page_shows_the_queue_position_and_its_stop_button_takes_the_run_out
     from streamlit.testing.v1 import AppTest
 
     from support import ROOT
-    from ui import resources as cache
+    from ui import resources
 
-    hanging = Jobs(cache.paths(), size=1, trainers=HANG_TRAINERS)
-    monkeypatch.setattr(cache, "jobs", lambda: hanging)
+    hanging = Jobs(resources.paths(), size=1, trainers=HANG_TRAINERS)
+    monkeypatch.setattr(resources, "jobs", lambda: hanging)
     try:
         running, waiting = hanging.submit(replace(TINY, seed=21)), hanging.submit(replace(TINY, seed=22))
         at = AppTest.from_file(str(ROOT / "pages/fully_connected.py"), default_timeout=120)

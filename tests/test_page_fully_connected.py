@@ -63,10 +63,10 @@ def test_fc_page_reports_a_non_finite_loss_and_stores_nothing(monkeypatch):
     from job_trainers import NAN_TRAINERS
 
     from core.runs.jobs import Jobs
-    from ui import resources as cache
+    from ui import resources
 
-    nan_pool = Jobs(cache.paths(), size=1, trainers=NAN_TRAINERS)
-    monkeypatch.setattr(cache, "jobs", lambda: nan_pool)
+    nan_pool = Jobs(resources.paths(), size=1, trainers=NAN_TRAINERS)
+    monkeypatch.setattr(resources, "jobs", lambda: nan_pool)
     try:
         at = _fc_page(hidden=32, epochs=1)
         at.button(key="fc_train").click()
@@ -78,7 +78,7 @@ def test_fc_page_reports_a_non_finite_loss_and_stores_nothing(monkeypatch):
     assert not at.exception, at.exception
     assert any("Lower the learning rate" in e.value and "not saved" in e.value for e in at.error)
     # the page's config (hidden 32, 1 epoch); other tests of this session store 2-epoch hidden-32 runs
-    assert not any(s.config.model.hidden == 32 and s.config.epochs == 1 for s in cache.store().summaries())
+    assert not any(s.config.model.hidden == 32 and s.config.epochs == 1 for s in resources.store().summaries())
     assert "fc_train" in [b.key for b in at.button]  # the learner can try again
 
 

@@ -78,7 +78,7 @@ def test_losses_without_stored_run_offers_training(monkeypatch):
 
 def test_losses_with_stored_run(monkeypatch):
     """Mock the run store at the ui boundary: a read-only Net2 stands in for a trained one."""
-    from ui import resources as cache
+    from ui import resources
 
     cfg = None
 
@@ -90,7 +90,7 @@ def test_losses_with_stored_run(monkeypatch):
                   {"test_acc": 0.5, "train_s": 1.0, "device": "cpu", "samples_per_s": 100.0})
         return run, model
 
-    monkeypatch.setattr(cache, "stored_run", fake_stored)
+    monkeypatch.setattr(resources, "stored_run", fake_stored)
     at = page_app("losses")
     assert cfg is not None and cfg.model.arch == "net2"  # the picked stored run, or the default when none
     assert "loaded from the store" in texts(at, "success")

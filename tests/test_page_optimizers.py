@@ -113,16 +113,16 @@ def test_optimizers_learning_rate_100_is_explained():
 
 def test_optimizers_real_model_trains_on_request(monkeypatch):
     """epochs=1 keeps it small (16 steps per optimizer on the bundled sample); jobs run in background threads."""
-    from ui import resources as cache
+    from ui import resources
 
-    monkeypatch.setattr(cache.store(), "summaries", lambda: [])  # no stored run to start from: the default Net2
+    monkeypatch.setattr(resources.store(), "summaries", lambda: [])  # no stored run to start from: the default Net2
     at = page_app("optimizers")
     at.slider(key="optm_epochs").set_value(1)
     rerun(at)
     assert at.button(key="optm_train_all")
     at.button(key="optm_train_all").click()
     rerun(at)
-    assert cache.jobs().wait_all(90)
+    assert resources.jobs().wait_all(90)
     rerun(at)
     assert texts(at, "success").count("Trained now") == 3  # this learner pressed Train: not "loaded"
     assert any(True for _ in at.get("plotly_chart"))

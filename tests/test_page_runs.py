@@ -218,12 +218,12 @@ def test_runs_page_lists_stored_runs_and_overlays_them():
     from core.models.registry import ModelConfig
     from core.training.config import TrainConfig
     from core.training.loop import fit
-    from ui import resources as cache
+    from ui import resources
 
     for seed in (11, 12):
         cfg = TrainConfig(model=ModelConfig("cnn", 16), batch_size=512, epochs=1, seed=seed, data_source="mnist-sample")
-        if cache.store().load(cfg) is None:
-            cache.store().save(fit(cfg, load_sample(), torch.device("cpu")))
+        if resources.store().load(cfg) is None:
+            resources.store().save(fit(cfg, load_sample(), torch.device("cpu")))
     at = page_app("pages/runs.py")
     at.multiselect(key="runs_models").set_value(["CNNDemo"])
     at.run()

@@ -51,7 +51,7 @@ def test_every_page_runs_without_exception(page):
 
 def test_failed_first_download_shows_progress_then_says_which_data_is_in_use(monkeypatch):
     """Online but the download breaks: the app falls back to the bundled sample and the sidebar says why."""
-    from ui import resources as cache
+    from ui import resources
 
     calls = []
 
@@ -61,9 +61,9 @@ def test_failed_first_download_shows_progress_then_says_which_data_is_in_use(mon
         raise ConnectionError("connection reset by peer")
 
     monkeypatch.delenv("PTCE_OFFLINE")
-    monkeypatch.setattr(cache, "download_mnist", broken)
-    cache._download_attempt.clear()
-    cache._mnist.clear()
+    monkeypatch.setattr(resources, "download_mnist", broken)
+    resources._download_attempt.clear()
+    resources._mnist.clear()
     try:
         at = entry_app()
         sidebar = " ".join(c.value for c in at.sidebar.caption)
@@ -73,15 +73,15 @@ def test_failed_first_download_shows_progress_then_says_which_data_is_in_use(mon
         at.run()  # a rerun does not try again
         assert not at.exception and len(calls) == 1
     finally:
-        cache._download_attempt.clear()
-        cache._mnist.clear()
+        resources._download_attempt.clear()
+        resources._mnist.clear()
 
 
 def test_a_session_stopped_while_it_waits_for_the_download_lock_leaves_it_free(monkeypatch):
     """Streamlit raises its stop or rerun from any `st` call, also from the waiting spinner's exit right after the
     lock was taken (a closed tab, an impatient click). The lock must be released then: a lock kept there hangs
     every later session of the server in the sidebar, before its page draws anything."""
-    from ui import resources as cache
+    from ui import resources
 
     class Stopped(BaseException):  # as Streamlit's StopException: not an Exception
         pass
@@ -91,15 +91,15 @@ def test_a_session_stopped_while_it_waits_for_the_download_lock_leaves_it_free(m
         yield
         raise Stopped
 
-    attempt = cache._DownloadAttempt()
-    monkeypatch.setattr(cache, "_download_attempt", lambda: attempt)
-    monkeypatch.setattr(cache.st, "spinner", spinner_stopped_on_exit)
+    attempt = resources._DownloadAttempt()
+    monkeypatch.setattr(resources, "_download_attempt", lambda: attempt)
+    monkeypatch.setattr(resources.st, "spinner", spinner_stopped_on_exit)
     attempt.lock.acquire()  # another session is deciding whether to download
     threading.Timer(0.2, attempt.lock.release).start()
     with pytest.raises(Stopped):
-        cache.ensure_mnist_download()
+        resources.ensure_mnist_download()
     assert not attempt.lock.locked()
-    cache.ensure_mnist_download()  # the next session goes on (offline in the tests: nothing to download)
+    resources.ensure_mnist_download()  # the next session goes on (offline in the tests: nothing to download)
     assert attempt.settled and not attempt.lock.locked()
 
 
@@ -152,7 +152,7 @@ def test_pages_survive_hostile_entries_and_say_why_a_run_was_set_aside():
 
     from core.config import Paths
     from core.training.config import default_config
-    from ui import resources as cache
+    from ui import resources
 
     root = Paths.from_env().runs
     store = RunStore(root)
@@ -163,7 +163,7 @@ def test_pages_survive_hostile_entries_and_say_why_a_run_was_set_aside():
     edit_meta(root / replace(CFG, seed=12).key(),
               lambda m: {**m, "config": {**m["config"], "model": {"arch": "net2", "hidden": 10**9}}})
     rewrite_weights(root / default.key(), {f"evil.{k}": v for k, v in make_run(default).state.items()})
-    cache._stored.clear()
+    resources._stored.clear()
 
     runs = AppTest.from_file(str(Path(__file__).parents[1] / "pages" / "runs.py"), default_timeout=120)
     runs.run()

@@ -13,10 +13,21 @@ from core.figures import conv as conv_figures
 from core.figures.base import ROLE
 from core.figures.images import image, probability_bars
 from core.figures.training import confusion, per_class_bars
+from core.lessons.losses import ModelLosses, model_losses
 from core.training.config import TrainConfig
 from core.training.evaluation import Evaluation, evaluate
 from ui import resources
 from ui.confusion_cells import pick_cell
+
+
+@st.cache_data(show_spinner="Scoring the test digits with this run…", max_entries=8)
+def test_losses(cfg: TrainConfig) -> ModelLosses:
+    """Each test digit's cross-entropy under the stored run for `cfg` (the shared model is only read)."""
+    stored = resources.stored_run(cfg)
+    if stored is None:
+        raise LookupError(cfg.key())
+    x, labels = resources.test_inputs(cfg.data_source)
+    return model_losses(stored[1], x, labels)
 
 
 def evaluation(cfg: TrainConfig) -> Evaluation:

@@ -22,7 +22,7 @@ from core.data.download import OFFLINE_ENV, DownloadLimits
 from core.data.mnist import MNISTData, download_mnist, full_available, load_mnist, to_input
 from core.models.inspection import predict_proba
 from core.runs.jobs import Jobs
-from core.runs.store import RunStore
+from core.runs.store import RunStore, RunSummary
 from core.training.config import TrainConfig
 from core.training.loop import load_model
 from core.training.record import Run
@@ -141,6 +141,14 @@ def _stored(cfg: TrainConfig) -> tuple[Run, torch.nn.Module]:
     if run is None:
         raise LookupError(cfg.key())  # raising keeps "missing" out of the cache
     return run, load_model(run, device())
+
+
+def stored_runs(arch: str | None = None, source: str | None = None) -> list[RunSummary]:
+    """The stored MNIST runs of `arch` (every architecture when None) on `source` (default: the data in use),
+    newest first, runs that did not learn included (each caller decides whether to offer them)."""
+    source = source or mnist().source
+    return [s for s in store().summaries()
+            if s.config.data_source == source and (arch is None or s.config.model.arch == arch)]
 
 
 def stored_run(cfg: TrainConfig) -> tuple[Run, torch.nn.Module] | None:

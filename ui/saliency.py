@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import streamlit as st
@@ -72,44 +71,40 @@ class Prepared:
     pixels: torch.Tensor  # (1, C, H, W) in [0, 1]
 
 
-def imagenet_weights() -> Path:
-    from torchvision.models import ResNet18_Weights
-
-    return Path(torch.hub.get_dir()) / "checkpoints" / Path(ResNet18_Weights.IMAGENET1K_V1.url).name
-
-
 @st.cache_resource(show_spinner="Loading ResNet-18…", max_entries=1)
 def _imagenet_resnet() -> torch.nn.Module:
+    """torchvision's ResNet-18 with the ImageNet weights the Transfer page uses (checked key by key on load)."""
     from torchvision.models import resnet18
 
+    weights = transfer_ui.imagenet()
+    if not weights.ok:
+        raise LookupError(weights.reason)
     model = resnet18(weights=None)
-    model.load_state_dict(torch.load(imagenet_weights(), map_location="cpu", weights_only=True))
+    model.load_state_dict(weights.state)
     return model.eval().requires_grad_(False).to(resources.device())
 
 
 def model_choices() -> tuple[dict[str, ModelChoice], list[str]]:
     """The models that can be explained now, and notes about the ones that cannot."""
-    data = resources.mnist()
     out: dict[str, ModelChoice] = {}
-    for s in resources.store().summaries():
+    for s in resources.stored_runs():
         cfg = s.config
-        if cfg.data_source == data.source and cfg.model.arch in ARCH_LABELS:
-            key = "mnist:" + cfg.key()
-            out.setdefault(key, ModelChoice(key, f"{ARCH_LABELS[cfg.model.arch]} · {cfg.label()}",
-                                            InputSpec(28, 1, True), MNIST_NORM, tuple(str(i) for i in range(10)), cfg))
+        key = "mnist:" + cfg.key()
+        out.setdefault(key, ModelChoice(key, f"{ARCH_LABELS[cfg.model.arch]} · {cfg.label()}",
+                                        InputSpec(28, 1, True), MNIST_NORM, tuple(str(i) for i in range(10)), cfg))
     notes = [] if out else ["No MNIST model is trained yet: train one on the Fully connected or Convolutions page."]
     transfer, transfer_notes = transfer_choices()
     out.update(transfer)
     notes += transfer_notes
-    if imagenet_weights().is_file():
+    weights = transfer_ui.imagenet()
+    if weights.ok:
         from torchvision.models import ResNet18_Weights
 
         cats = tuple(ResNet18_Weights.IMAGENET1K_V1.meta["categories"])
         out["imagenet-resnet18"] = ModelChoice("imagenet-resnet18", "ResNet-18 (ImageNet, 1,000 classes)",
                                                InputSpec(224, 3, False), IMAGENET_NORM, cats)
     else:
-        notes.append(f"ImageNet ResNet-18 is not available: its weights are not at `{imagenet_weights()}` (this app "
-                     "does not download them). Put `resnet18-f37072fd.pth` from download.pytorch.org there to use it.")
+        notes.append(f"ImageNet ResNet-18 is not available: {weights.reason} {weights.how_to}")
     return out, notes
 
 

@@ -243,6 +243,12 @@ def training_panel(cfg: TrainConfig, key: str, remember: bool = True) -> tuple[R
     return None
 
 
+def untrained(cfg: TrainConfig) -> bool:
+    """Neither stored nor being trained (a Train press would start it)."""
+    job = resources.jobs().get(cfg)
+    return resources.stored_run(cfg) is None and (job is None or job.done.is_set())
+
+
 def submit(cfg: TrainConfig) -> None:
     """The learner asked to train `cfg`: it trains in a worker process (this page only watches), and the
     panels say it was trained now, not loaded, once it lands."""
@@ -259,9 +265,7 @@ def summary_label(s: RunSummary) -> str:
 def pick_stored_run(arch: Arch, key: str) -> TrainConfig | None:
     """A selectbox over the stored runs of `arch` on the active data, defaulting to this learner's latest
     (else the newest); runs that did not learn are left out unless the learner asks for them."""
-    source = resources.mnist().source
-    runs = [s for s in resources.store().summaries()  # newest first
-            if isinstance(s.config, TrainConfig) and s.config.model.arch == arch and s.config.data_source == source]
+    runs = resources.stored_runs(arch)
     latest = st.session_state.get(LATEST_STATE, {}).get(arch)
     c1, c2 = st.columns([2, 1], vertical_alignment="bottom")
     if not c2.toggle("Include did-not-learn runs", False, key=f"{key}_all_runs"):
@@ -279,8 +283,7 @@ def pick_stored_run(arch: Arch, key: str) -> TrainConfig | None:
 
 def run_overlay(current: TrainConfig, key: str) -> None:
     """TensorBoard-style: overlay the current run with other stored runs of the same architecture."""
-    summaries = [s for s in resources.store().summaries()
-                 if s.config.model.arch == current.model.arch and s.config.data_source == current.data_source]
+    summaries = resources.stored_runs(current.model.arch, current.data_source)
     others = {s.key: s for s in summaries if s.key != current.key()}
     chosen = st.multiselect("Overlay other stored runs", list(others), format_func=lambda k: summary_label(others[k]),
                             key=f"{key}_overlay", placeholder="Pick runs to compare")

@@ -29,8 +29,13 @@ from core.transfer.tasks import ImageTask, cifar_task, digit_tasks, pretraining_
 from ui import resources
 
 COUNTS = {c: st.column_config.NumberColumn(format="localized") for c in (  # 11,689,512, not 11689512
-    "parameters", "trainable", "images/s", "trainable (Feature extraction)", "trainable (Fine-tune last k stages)",
-    "trainable (Full fine-tuning)", "trainable (From scratch)")}
+    "parameters", "trainable", "images/s")}
+
+
+def totals_columns(strategy: str) -> dict:
+    """The totals table's columns: counts with thousands separators, the trainable one named by the strategy."""
+    return {**COUNTS, "trainable": st.column_config.NumberColumn(f"trainable ({TRANSFER_STRATEGY_LABELS[strategy]})",
+                                                                 format="localized")}
 ROUTES = {"digits": "Offline: digits 0-4 -> digits 5-9 (pretrained here)",
           "cifar10": "CIFAR-10 with ImageNet weights"}
 
@@ -143,8 +148,7 @@ def totals(strategy: str, k: int, num_classes: int) -> list[dict]:
     out = []
     for classes, label in heads.items():
         m = _meta_resnet(classes, 32, strategy, k)
-        out.append({"model": label, "parameters": count_params(m),
-                    f"trainable ({TRANSFER_STRATEGY_LABELS[strategy]})": count_params(m, trainable_only=True)})
+        out.append({"model": label, "parameters": count_params(m), "trainable": count_params(m, trainable_only=True)})
     return out
 
 

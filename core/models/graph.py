@@ -19,6 +19,8 @@ import torch
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
+from core.models.inspection import tensors_in
+
 # tensor functions that only read metadata or views that carry no computation worth a node
 _QUIET = {"size", "dim", "numel", "__get__", "__len__", "__format__", "__repr__", "detach", "contiguous", "to",
           "__setstate__", "__bool__", "item", "data_ptr", "stride", "is_contiguous", "element_size", "__hash__"}
@@ -73,27 +75,19 @@ class _Recorder(TorchFunctionMode):
         return nid
 
     def produced(self, out: object, nid: int) -> None:
-        for t in _tensors(out):
+        for t in tensors_in(out):
             self.producer[id(t)] = nid
             self.alive.append(t)
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         out = func(*args, **(kwargs or {}))
         name = _function_name(func)
-        if self.inside or name in _QUIET or not _tensors(out):
+        if self.inside or name in _QUIET or not tensors_in(out):
             return out
-        inputs = [t for t in _tensors(list(args) + list((kwargs or {}).values())) if id(t) in self.producer]
+        inputs = [t for t in tensors_in(list(args) + list((kwargs or {}).values())) if id(t) in self.producer]
         if inputs:
             self.produced(out, self.node(name, "function", inputs))
         return out
-
-
-def _tensors(obj: object) -> list[torch.Tensor]:
-    if isinstance(obj, torch.Tensor):
-        return [obj]
-    if isinstance(obj, (tuple, list)):
-        return [t for o in obj for t in _tensors(o)]
-    return []
 
 
 def trace(model: nn.Module, input_shape: tuple[int, ...]) -> Graph:
@@ -107,7 +101,7 @@ def trace(model: nn.Module, input_shape: tuple[int, ...]) -> Graph:
         def hook(_module: nn.Module, args) -> None:
             if leaf:
                 if not rec.inside:
-                    nid = rec.node(f"{name} · {type(modules[name]).__name__}", "module", _tensors(args))
+                    nid = rec.node(f"{name} · {type(modules[name]).__name__}", "module", tensors_in(args))
                     rec.pending.append(nid)
                 rec.inside += 1
             else:
@@ -136,7 +130,7 @@ def trace(model: nn.Module, input_shape: tuple[int, ...]) -> Graph:
             rec.produced(x, rec.node("input", "input", []))
             with rec:
                 y = private(x)
-            rec.node("output", "output", _tensors(y))
+            rec.node("output", "output", tensors_in(y))
     finally:
         for h in handles:
             h.remove()

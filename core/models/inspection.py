@@ -119,11 +119,12 @@ def forward_hooks(model: nn.Module, names: Sequence[str],
             h.remove()
 
 
-def _tensors(out: object) -> list[torch.Tensor]:
+def tensors_in(out: object) -> list[torch.Tensor]:
+    """The tensors in a module's output or arguments (a tensor, or tuples and lists of them, nested)."""
     if isinstance(out, torch.Tensor):
         return [out]
     if isinstance(out, (tuple, list)):
-        return [t for o in out for t in _tensors(o)]
+        return [t for o in out for t in tensors_in(o)]
     return []
 
 
@@ -159,7 +160,7 @@ def _measure(model: nn.Module, input_shape: tuple[int, ...], device: torch.devic
     def returned(name: str, _m: nn.Module, out: Any) -> None:
         if m.flops is not None:
             m.flops[name] = m.flops.get(name, 0) + total() - started[name].pop()
-        ts = _tensors(out)
+        ts = tensors_in(out)
         if name not in m.shapes:
             m.shapes[name] = tuple(ts[0].shape) if len(ts) == 1 else ()
         m.nbytes[name] = m.nbytes.get(name, 0) + sum(t.numel() * t.element_size() for t in ts)
@@ -167,7 +168,7 @@ def _measure(model: nn.Module, input_shape: tuple[int, ...], device: torch.devic
     with forward_hooks(model, names, returned, called), torch.inference_mode(), \
             counter if counter is not None else contextlib.nullcontext():
         y = model(torch.zeros(input_shape, device=device))
-    outs = _tensors(y)
+    outs = tensors_in(y)
     m.output_shape = tuple(outs[0].shape) if len(outs) == 1 else ()
     m.total_flops = counter.get_total_flops() if counter is not None else 0
     m.order += [n for n in names if n not in m.calls]  # modules the forward pass never called, last

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import asdict, dataclass
-from typing import Literal
+from dataclasses import dataclass
+from typing import ClassVar, Literal
 
-from core.config import Checked, digest, typed_fields
+from core.config import FlatConfig
 
 TransferStrategy = Literal["feature", "finetune", "full", "scratch"]
 TransferTask = Literal["target", "source"]
@@ -31,7 +31,7 @@ TRANSFER_RESOLUTIONS: tuple[int, ...] = (32, 64, 128, 224)
 
 
 @dataclass(frozen=True)
-class TransferConfig(Checked):
+class TransferConfig(FlatConfig):
     """A ResNet-18 transfer-learning run. task "source" is the app's own pretraining on digits 0-4
     (all labels, from scratch); task "target" adapts a backbone to the target classes with `strategy`."""
 
@@ -49,18 +49,7 @@ class TransferConfig(Checked):
     weights: TransferWeights = "digits-pretrained"
     task: TransferTask = "target"
 
-    def key(self) -> str:
-        return digest({"kind": "transfer", **self.to_dict()})
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @staticmethod
-    def from_dict(d: object) -> TransferConfig:
-        """Strict: exactly the fields, with their types and bounds; ConfigError otherwise (files are hostile)."""
-        cfg = TransferConfig(**typed_fields(TransferConfig, d, "transfer config"))
-        cfg.check()
-        return cfg
+    kind: ClassVar[str] = "transfer"
 
     def problems(self) -> list[str]:
         """Plain-words list of what is out of bounds (empty when the config can be trained)."""
@@ -103,7 +92,7 @@ class TransferConfig(Checked):
 
 
 @dataclass(frozen=True)
-class FeatureConfig(Checked):
+class FeatureConfig(FlatConfig):
     """The frozen backbone's (N, 512) features of a task's train and test images at one resolution: computed
     once, stored like any run (safetensors, keyed by this config) and reused by every feature-extraction run
     on the same backbone, data and resolution, whatever its head's learning rate or epochs."""
@@ -117,17 +106,7 @@ class FeatureConfig(Checked):
     n_train: int  # rows of the stored train features
     n_test: int
 
-    def key(self) -> str:
-        return digest({"kind": "features", **self.to_dict()})
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @staticmethod
-    def from_dict(d: object) -> FeatureConfig:
-        cfg = FeatureConfig(**typed_fields(FeatureConfig, d, "feature config"))
-        cfg.check()
-        return cfg
+    kind: ClassVar[str] = "features"
 
     def problems(self) -> list[str]:
         p = []

@@ -25,21 +25,20 @@ STAGES: tuple[str, ...] = ("layer4", "layer3", "layer2", "layer1")  # unfrozen i
 
 @dataclass(frozen=True)
 class Strategy:
-    key: str
-    label: str
+    key: str  # its name in TransferConfig.strategy, labelled by TRANSFER_STRATEGY_LABELS
     trainable: Callable[[int], tuple[str, ...]]  # k -> top-level modules whose parameters train
     pretrained: bool  # starts from pretrained backbone weights
     explain: str
 
 
 STRATEGIES: dict[str, Strategy] = {s.key: s for s in (
-    Strategy("feature", "Feature extraction", lambda k: ("fc",), True,
+    Strategy("feature", lambda k: ("fc",), True,
              "Everything but the new fc head is frozen: the backbone is a fixed feature extractor."),
-    Strategy("finetune", "Fine-tune last k stages", lambda k: ("fc", *STAGES[:k]), True,
+    Strategy("finetune", lambda k: ("fc", *STAGES[:k]), True,
              "The head and the last k stages train; the backbone's stages use a lower learning rate."),
-    Strategy("full", "Full fine-tuning", lambda k: ("conv1", "bn1", *STAGES, "fc"), True,
+    Strategy("full", lambda k: ("conv1", "bn1", *STAGES, "fc"), True,
              "Every layer trains, the pretrained backbone with a lower learning rate than the head."),
-    Strategy("scratch", "From scratch", lambda k: ("conv1", "bn1", *STAGES, "fc"), False,
+    Strategy("scratch", lambda k: ("conv1", "bn1", *STAGES, "fc"), False,
              "Random weights, every layer trains at the head's learning rate: no transfer at all."),
 )}
 
