@@ -15,6 +15,8 @@ from ui.path import next_step, stop_here
 from ui.predictions import predictions_panel
 from ui.training import config_controls, run_overlay, training_panel
 
+K = "fc"  # widget-key prefix of this page
+
 ensure_navigation()
 st.title(":material/hub: Fully connected network")
 st.markdown(
@@ -23,7 +25,7 @@ st.markdown(
     "Training nudges every weight to lower the cross-entropy loss on batches of digits."
 )
 
-cfg = config_controls("net2", key="fc")
+cfg = config_controls("net2", key=K)
 
 st.subheader("1 · The shape story")
 shape = architecture(cfg.model.arch).input_shape  # (1, 28, 28)
@@ -40,21 +42,22 @@ st.caption(f"Total: **{num(sum(r.total_params for r in top_level(rows)))} parame
            "own tensors.")
 
 st.subheader("2 · Train")
-stored = training_panel(cfg, key="fc")
+stored = training_panel(cfg, key=K)
 code_panel(training_program(cfg), caption=TRAINING_CAPTION)
 if stored is None:
     stop_here(__file__)
 run, model = stored
-run_overlay(cfg, key="fc")
+run_overlay(cfg, key=K)
 
 st.subheader("3 · What the network learned")
 st.markdown("Each hidden unit of `fc1` has one weight per input pixel: reshaped to 28×28 it shows which strokes "
             "push that unit up (red) or down (blue).")
-n_units = st.slider("Hidden units to show", 8, min(64, cfg.model.hidden), min(16, cfg.model.hidden), 8, key="fc_units")
+n_units = st.slider("Hidden units to show", 8, min(64, cfg.model.hidden), min(16, cfg.model.hidden), 8,
+                    key=f"{K}_units")
 w = run.state["fc1.weight"][:n_units].reshape(-1, *shape[1:]).numpy()  # (n_units, 28, 28)
 st.plotly_chart(mosaic(w, 8, titles=[f"unit {i}" for i in range(n_units)], tile_label="unit",
-                       colorbar_title="weight"), key="fc_weights")  # hover: tile = unit
+                       colorbar_title="weight"), key=f"{K}_weights")  # hover: tile = unit
 
-predictions_panel(cfg, "fc", ("samples", "overview"), model_name="network")
+predictions_panel(cfg, K, ("samples", "overview"), model_name="network")
 
 next_step(__file__)

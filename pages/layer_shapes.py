@@ -13,6 +13,8 @@ from ui.code import TRAINING_CAPTION, code_panel, training_program
 from ui.path import next_step
 from ui.training import run_overlay, training_panel
 
+K = "ls"  # widget-key prefix of this page
+
 ensure_navigation()
 st.title(":material/stacks: Layer shapes")
 st.markdown("Stack layers on an input and watch the shape of one sample change after each of them, with "
@@ -30,7 +32,7 @@ with builder:
         err = prop.error
         st.error(f"**Layer {err.index} `{err.layer.code()}` does not fit** its input {err.in_shape}: {err.reason}.\n\n"
                  f"**Fix:** {err.suggestion}.", icon=":material/error:")
-        if err.fix is not None and st.button(f"Apply the fix: `{err.fix.code()}`", key="ls_fix"):
+        if err.fix is not None and st.button(f"Apply the fix: `{err.fix.code()}`", key=f"{K}_fix"):
             layers.apply_fix("ls", stack, err)
             st.rerun()
         st.caption(f"The table and diagram stop before layer {err.index}.")
@@ -43,13 +45,13 @@ with builder:
     labels = [f"{r.index} {r.layer.kind}" for r in prop.rows]
     failed = f"{prop.error.index} {prop.error.layer.kind}" if prop.error else ""
     st.plotly_chart(shape_flow(["input"] + labels, [tuple(stack.input_shape)] + [r.out_shape for r in prop.rows],
-                               failed), key="ls_flow")
+                               failed), key=f"{K}_flow")
 
     text = L.encode(stack)
-    batch = int(st.number_input("Batch size for the measurements", 1, 256, 1, key="ls_batch"))
+    batch = int(st.number_input("Batch size for the measurements", 1, 256, 1, key=f"{K}_batch"))
     layers.summary_table(layers.stack_summary(text, batch), max_depth=1)
     if prop.rows:
-        pick = st.selectbox("Explain a layer", range(len(prop.rows)), format_func=lambda i: labels[i], key="ls_pick")
+        pick = st.selectbox("Explain a layer", range(len(prop.rows)), format_func=lambda i: labels[i], key=f"{K}_pick")
         row = prop.rows[pick]
         st.markdown(f"`{row.layer.code()}`: {row.in_shape} → {row.out_shape}")
         st.markdown(f"**Parameters:** {row.param_formula} = **{row.params:,}**" if row.param_formula
@@ -69,8 +71,8 @@ with builder:
         st.markdown("It fits the digits, so the app's training engine can train it like the Fully connected and "
                     "Convolutions pages' models; the run is stored and listed on the Training runs page.")
         cfg = layers.train_settings(built)
-        if training_panel(cfg, key="ls_train") is not None:
-            run_overlay(cfg, key="ls_train")  # with the other stacks' stored runs
+        if training_panel(cfg, key=f"{K}_train") is not None:
+            run_overlay(cfg, key=f"{K}_train")  # with the other stacks' stored runs
         code_panel(training_program(cfg), caption=TRAINING_CAPTION)
 
 with models:
@@ -78,16 +80,17 @@ with models:
                 "the weights). ResNet-18's BasicBlocks add the block's input back to its output: the skip "
                 "connections in the graph.")
     c1, c2, c3, c4, c5 = st.columns([2, 1, 1, 1, 1.4])
-    arch = c1.selectbox("Model", layers.registry_models(), format_func=lambda k: architecture(k).label, key="ls_model")
+    arch = c1.selectbox("Model", layers.registry_models(), format_func=lambda k: architecture(k).label,
+                        key=f"{K}_model")
     entry = architecture(arch)
     spec = layers.registry_spec(arch, text)
     classes = entry.num_classes if entry.spec_error else c2.radio("Classes", layers.HEADS, horizontal=True,
-                                                                  key="ls_rn_classes")
+                                                                  key=f"{K}_rn_classes")
     sides = layers.SIDES.get(arch, ())
-    side = c3.select_slider("Input side (px)", sides, sides[1], key="ls_rn_side") if len(sides) > 1 else \
-        int(c3.number_input("Input side (px)", value=entry.input_shape[1], disabled=True, key=f"ls_side_{arch}"))
-    rn_batch = int(c4.number_input("Batch", 1, 64, 1, key="ls_rn_batch"))
-    depth = c5.slider("Unfold containers to depth", 1, 3, 2, key="ls_rn_depth")
+    side = c3.select_slider("Input side (px)", sides, sides[1], key=f"{K}_rn_side") if len(sides) > 1 else \
+        int(c3.number_input("Input side (px)", value=entry.input_shape[1], disabled=True, key=f"{K}_side_{arch}"))
+    rn_batch = int(c4.number_input("Batch", 1, 64, 1, key=f"{K}_rn_batch"))
+    depth = c5.slider("Unfold containers to depth", 1, 3, 2, key=f"{K}_rn_depth")
     if spec is None:
         st.info(f"Your stack can't be measured as a digit model yet: {task or 'a layer does not fit'}. "
                 "Fix it in the Layer builder tab.", icon=":material/info:")

@@ -29,6 +29,8 @@ from ui.path import next_step
 from ui.predictions import test_losses
 from ui.training import pick_stored_run, training_panel
 
+CE, REG, MODEL = "ce", "reg", "loss"  # widget-key prefixes of the three tabs
+
 ensure_navigation()
 st.title(":material/trending_down: Loss functions")
 st.caption("Every number is computed by PyTorch right now from the values you set.")
@@ -39,25 +41,25 @@ tab_ce, tab_reg, tab_model = st.tabs(["CrossEntropy taken apart", "Regression lo
 @st.fragment
 def ce_view() -> None:
     c1, c2, c3 = st.columns([2, 1, 1])
-    typed = c1.toggle("Type the logits instead of sliders", False, key="ce_typed")
-    n = c2.slider("Classes", 2, 6, 3, key="ce_n", disabled=typed,
+    typed = c1.toggle("Type the logits instead of sliders", False, key=f"{CE}_typed")
+    n = c2.slider("Classes", 2, 6, 3, key=f"{CE}_n", disabled=typed,
                   help="With typed logits, the number of classes is the number of values typed.")
     if typed:
-        text = c1.text_input("Logits (comma separated, e.g. 2, 1, nan)", "2, 1, 0.1", key="ce_text")
+        text = c1.text_input("Logits (comma separated, e.g. 2, 1, nan)", "2, 1, 0.1", key=f"{CE}_text")
         try:
             logits = parse_logits(text)
         except InputError as e:
             show_input_error(e)
             return
         n = max(len(logits), 1)  # the typed logits decide the classes; the slider is disabled
-    target = c3.selectbox("Target class", list(range(n)), key="ce_target")
+    target = c3.selectbox("Target class", list(range(n)), key=f"{CE}_target")
     if not typed:
         defaults = [2.0, 1.0, 0.1, -1.0, 0.5, -0.5]
         sl = st.columns(n)
-        logits = tuple(sl[i].slider(f"logit {i}", -8.0, 8.0, defaults[i], 0.1, key=f"ce_logit{i}") for i in range(n))
+        logits = tuple(sl[i].slider(f"logit {i}", -8.0, 8.0, defaults[i], 0.1, key=f"{CE}_logit{i}") for i in range(n))
     temps = [0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0]
     T = st.select_slider("Temperature T (logits are divided by T: small T = confident, large T = unsure)",
-                         temps, value=1.0, key="ce_temp")
+                         temps, value=1.0, key=f"{CE}_temp")
     inp = CEInputs(logits=logits, target=int(target), temperature=float(T))
     try:
         r = ce_breakdown(inp)
@@ -65,7 +67,7 @@ def ce_view() -> None:
         show_input_error(e, "Can't compute the loss")
         return
     st.plotly_chart(loss_figures.ce_bars([str(i) for i in range(len(logits))], r.scaled, r.probs, r.log_probs,
-                                                r.grad_autograd, target), key="ce_bars")
+                                                r.grad_autograd, target), key=f"{CE}_bars")
     m = st.columns(3)
     m[0].metric("−LogSoftmax(z)[target] (by hand)", f"{-r.log_probs[target]:.9g}")
     m[1].metric("NLLLoss(LogSoftmax(z), target)", f"{r.nll:.9g}")
@@ -77,30 +79,30 @@ def ce_view() -> None:
         st.warning(f"NLL(LogSoftmax) and CrossEntropy differ by {abs(r.nll - r.ce):.3g} (rounding).")
     st.dataframe({"class": list(range(len(logits))), "softmax p": r.probs, "one-hot": np.eye(len(logits))[target],
                   "p − one-hot (formula)": r.grad_formula, "∂CE/∂z (autograd)": r.grad_autograd},
-                 hide_index=True, key="ce_table")
+                 hide_index=True, key=f"{CE}_table")
     st.caption(f"Largest difference between formula and autograd: {r.grad_max_abs_diff:.2g} (float32 rounding). "
                "The gradient pushes the target's logit up and every other logit down, in proportion to its "
                "probability.")
     grid_t = np.geomspace(0.05, 20, 120)
-    st.plotly_chart(loss_figures.ce_temperature(grid_t, ce_vs_temperature(inp, grid_t), T), key="ce_tcurve")
+    st.plotly_chart(loss_figures.ce_temperature(grid_t, ce_vs_temperature(inp, grid_t), T), key=f"{CE}_tcurve")
     code_panel(ce_code(inp))
 
 
 @st.fragment
 def regression_view() -> None:
     c1, c2, c3 = st.columns(3)
-    target = c1.slider("Target value", -3.0, 3.0, 0.0, 0.5, key="reg_target")
+    target = c1.slider("Target value", -3.0, 3.0, 0.0, 0.5, key=f"{REG}_target")
     beta = c2.select_slider("SmoothL1 beta (quadratic below, linear above)", [0.25, 0.5, 1.0, 2.0], 1.0,
-                            key="reg_beta")
-    outlier = c3.toggle("Add an outlier (one target = 12)", True, key="reg_outlier")
+                            key=f"{REG}_beta")
+    outlier = c3.toggle("Add an outlier (one target = 12)", True, key=f"{REG}_outlier")
     preds = np.linspace(target - 4, target + 4, 161)
     st.plotly_chart(loss_figures.regression_curves(preds, regression_curves(target, preds, beta), target),
-                    key="reg_curves")
+                    key=f"{REG}_curves")
     st.caption("MSE's gradient grows with the error (2 × error): one far-off point pulls hard. L1's gradient is "
                "±1 whatever the error; SmoothL1 (Huber) is MSE-like near the target and L1-like far away.")
     y = targets_with_outlier(outlier)
     bc = best_constant(y, beta)
-    st.plotly_chart(loss_figures.best_constant(y, bc.grid, bc.mean_loss, bc.best), key="reg_best")
+    st.plotly_chart(loss_figures.best_constant(y, bc.grid, bc.mean_loss, bc.best), key=f"{REG}_best")
     best = (f"The best single prediction for these targets: MSE picks the mean ({num(bc.best['MSE'], 2)}), "
             f"L1 the median ({num(bc.best['L1'], 2)}).")
     if outlier:
@@ -112,10 +114,10 @@ def regression_view() -> None:
 
 def model_view() -> None:
     data = resources.mnist()
-    cfg = pick_stored_run("net2", key="loss_net2") or default_config("net2", data.source)
+    cfg = pick_stored_run("net2", key=f"{MODEL}_net2") or default_config("net2", data.source)
     st.markdown(f"The MNIST classifiers train with `F.cross_entropy`. Here: each test digit's cross-entropy under "
                 f"the stored Fully Connected run **{cfg.label()}**.")
-    stored = training_panel(cfg, key="loss_net2", remember=False)
+    stored = training_panel(cfg, key=f"{MODEL}_net2", remember=False)
     if stored is None:
         st.caption("No stored run for these settings yet: press **Train** above (it is stored for every page).")
         return
@@ -125,16 +127,16 @@ def model_view() -> None:
         return
     ml = test_losses(cfg)
     labels = data.test.labels
-    st.plotly_chart(loss_figures.per_class_loss(ml.per_class, ml.mean), key="loss_per_class")
+    st.plotly_chart(loss_figures.per_class_loss(ml.per_class, ml.mean), key=f"{MODEL}_per_class")
     which = st.radio("Show test digits", ["highest loss", "lowest loss", "first 8"], horizontal=True,
-                     key="loss_digits")
+                     key=f"{MODEL}_digits")
     order = np.argsort(-ml.per_sample) if which == "highest loss" else \
         (np.argsort(ml.per_sample) if which == "lowest loss" else np.arange(len(ml.per_sample)))
     idx = order[:8]
     lab = labels.cpu().numpy()
     titles = [f"true {lab[i]} · pred {ml.predicted[i]}<br>loss {num(ml.per_sample[i], 2)}" for i in idx]
     st.plotly_chart(mosaic(data.test.images[idx].numpy(), len(idx), titles=titles,
-                           colours="ink", tile_label="digit", gap=4, height=200), key="loss_digit_grid")
+                           colours="ink", tile_label="digit", gap=4, height=200), key=f"{MODEL}_digit_grid")
     st.caption("Above each digit: its true class, the predicted class and its loss = −log p(true class): a "
                "confident wrong answer costs a lot, a confident right one almost 0.")
 

@@ -29,6 +29,8 @@ from ui.errors import show_input_error
 from ui.path import next_step
 from ui.training import LR_CHOICES, pick_stored_run, submit, training_panel, untrained
 
+SURFACES, REAL = "opt", "optm"  # widget-key prefixes: 2-D surfaces, the real network
+
 ensure_navigation()
 st.title(":material/landscape: Optimizers")
 st.caption("Paths come from `torch.optim` itself: a 2-element parameter tensor, `loss.backward()`, "
@@ -45,29 +47,29 @@ def _tuned(surface: str) -> None:
 @st.fragment
 def surface_view() -> None:
     c1, c2, c3, c4 = st.columns(4)
-    name = c1.selectbox("Surface", list(SURFACE_LABELS), format_func=SURFACE_LABELS.get, key="opt_surface")
-    cond = c2.slider("Conditioning (steep ÷ flat)", 1.0, 50.0, 10.0, 1.0, key="opt_cond",
+    name = c1.selectbox("Surface", list(SURFACE_LABELS), format_func=SURFACE_LABELS.get, key=f"{SURFACES}_surface")
+    cond = c2.slider("Conditioning (steep ÷ flat)", 1.0, 50.0, 10.0, 1.0, key=f"{SURFACES}_cond",
                      disabled=name != "bowl", help="Bowl only: the ratio of the steepest to the flattest curvature.")
-    momentum = c3.slider("Momentum β", 0.0, 0.99, 0.9, 0.01, key="opt_momentum",
+    momentum = c3.slider("Momentum β", 0.0, 0.99, 0.9, 0.01, key=f"{SURFACES}_momentum",
                          help="SGD + momentum only: the share of the last step kept in the next.")
     surface = Surface(name, cond if name == "bowl" else 10.0)
-    steps = c4.slider("Steps", 1, 2000, surface.default_steps, key=f"opt_steps_{name}")
+    steps = c4.slider("Steps", 1, 2000, surface.default_steps, key=f"{SURFACES}_steps_{name}")
     p1, p2 = st.columns([3, 1], vertical_alignment="bottom")
     picked = p1.pills("Optimizers", list(OPT_LABELS), selection_mode="multi", default=list(OPT_LABELS),
-                      format_func=OPT_LABELS.get, key="opt_chosen")  # every chosen one stays visible
+                      format_func=OPT_LABELS.get, key=f"{SURFACES}_chosen")  # every chosen one stays visible
     chosen = [o for o in OPT_LABELS if o in (picked or ())]  # always in the table's order
-    p2.button("Tuned rates", icon=":material/tune:", key="opt_tuned", on_click=_tuned, args=(name,),
+    p2.button("Tuned rates", icon=":material/tune:", key=f"{SURFACES}_tuned", on_click=_tuned, args=(name,),
               help="Every learning rate back at its tuned default for this surface.")
     lrs = {}
     for col, o in zip(st.columns(len(OPT_LABELS)), chosen):  # one learning rate per chosen optimizer, in a row
         st.session_state.setdefault(f"opt_lr_{name}_{o}", DEFAULT_LR[name][o])
-        lrs[o] = col.select_slider(f"{OPT_LABELS[o]} learning rate", LEARNING_RATES, key=f"opt_lr_{name}_{o}",
+        lrs[o] = col.select_slider(f"{OPT_LABELS[o]} learning rate", LEARNING_RATES, key=f"{SURFACES}_lr_{name}_{o}",
                                    format_func=lambda v: f"{v:g}")
     specs = {o: OptimSpec(o, float(lrs[o]), momentum) for o in chosen}
     sx, sy = surface.default_start
     s1, s2 = st.columns(2)
-    start = (s1.slider("Start x", *surface.xrange, sx, 0.05, key=f"opt_sx_{name}"),
-             s2.slider("Start y", *surface.yrange, sy, 0.05, key=f"opt_sy_{name}"))
+    start = (s1.slider("Start x", *surface.xrange, sx, 0.05, key=f"{SURFACES}_sx_{name}"),
+             s2.slider("Start y", *surface.yrange, sy, 0.05, key=f"{SURFACES}_sy_{name}"))
     st.latex(surface.latex())
     short = [OPT_LABELS[o] for o in chosen if (name, o) in STILL_ON_ITS_WAY]
     st.caption(f"A fair race: each optimizer at its own tuned learning rate for this surface (one with which it "
@@ -85,7 +87,7 @@ def surface_view() -> None:
     xs, ys, Z = optim.surface_grid(surface)
     title = f"{SURFACE_LABELS[name]} · {steps} steps · each optimizer at its own learning rate"
     st.plotly_chart(optim_figures.contour_paths(xs, ys, Z, {legend[o]: t.path for o, t in trajs.items()},
-                                                surface.minima, name == "rosenbrock", title), key="opt_contour")
+                                                surface.minima, name == "rosenbrock", title), key=f"{SURFACES}_contour")
     if not trajs:
         st.info("Pick at least one optimizer.")
         return
@@ -93,8 +95,8 @@ def surface_view() -> None:
         verdict = optim.optim_diagnosis(surface, t, start)
         (st.warning if verdict.warn else st.caption)(verdict.text)
     losses = {legend[o]: t.losses for o, t in trajs.items()}
-    st.plotly_chart(optim_figures.loss_per_step(losses, log_y=name != "saddle"), key="opt_losscurve")
-    which = st.selectbox("Code for", list(trajs), format_func=OPT_LABELS.get, key="opt_code_for")
+    st.plotly_chart(optim_figures.loss_per_step(losses, log_y=name != "saddle"), key=f"{SURFACES}_losscurve")
+    which = st.selectbox("Code for", list(trajs), format_func=OPT_LABELS.get, key=f"{SURFACES}_code_for")
     code_panel(optim_code(surface, trajs[which].spec, start, steps))
 
 
@@ -103,7 +105,7 @@ def model_view() -> None:
     st.markdown("The Fully Connected net (Net2) trained on MNIST with each optimizer; everything else equal to "
                 "the stored run you pick. Runs are stored, so each is trained once (press **Train** under an "
                 "optimizer).")
-    base = pick_stored_run("net2", key="optm_base") or default_config("net2", data.source)
+    base = pick_stored_run("net2", key=f"{REAL}_base") or default_config("net2", data.source)
     lr0 = {"sgd": 0.1, "momentum": 0.01, "adam": 0.001} | ({base.optimizer: base.lr} if base.lr in LRS else {})
     if st.session_state.get("optm_base_applied") != base.key() or "optm_epochs" not in st.session_state:
         # a newly picked run (or a new visit): the controls start from its settings and its learning rate
@@ -111,15 +113,15 @@ def model_view() -> None:
                                  "optm_momentum": min(base.momentum, 0.99),
                                  **{f"optm_lr_{o}": lr0[o] for o in OPTIMIZER_LABELS}})
     c = st.columns(4)
-    epochs = c[0].slider("Epochs", 1, 60, key="optm_epochs")
-    lrs = {o: c[i].select_slider(f"{OPTIMIZER_LABELS[o]} lr", LRS, key=f"optm_lr_{o}", format_func=lambda v: f"{v:g}")
+    epochs = c[0].slider("Epochs", 1, 60, key=f"{REAL}_epochs")
+    lrs = {o: c[i].select_slider(f"{OPTIMIZER_LABELS[o]} lr", LRS, key=f"{REAL}_lr_{o}", format_func=lambda v: f"{v:g}")
            for i, o in enumerate(OPTIMIZER_LABELS, 1)}
-    momentum = c[2].slider("momentum", 0.0, 0.99, step=0.01, key="optm_momentum")
+    momentum = c[2].slider("momentum", 0.0, 0.99, step=0.01, key=f"{REAL}_momentum")
     cfgs = {o: dataclasses.replace(base, optimizer=o, lr=float(lrs[o]), epochs=int(epochs),
                                  momentum=float(momentum) if o == "momentum" else base.momentum)
             for o in OPTIMIZER_LABELS}
     missing = [o for o, cfg in cfgs.items() if untrained(cfg)]
-    if missing and st.button(f"Train all {len(missing)} missing", key="optm_train_all"):
+    if missing and st.button(f"Train all {len(missing)} missing", key=f"{REAL}_train_all"):
         for o in missing:
             submit(cfgs[o])
         st.rerun()
@@ -127,7 +129,7 @@ def model_view() -> None:
     for col, (o, cfg) in zip(cols, cfgs.items()):
         with col:
             st.markdown(f"**{OPTIMIZER_LABELS[o]}** · lr {cfg.lr:g}")
-            training_panel(cfg, key=f"optm_{o}", remember=False)
+            training_panel(cfg, key=f"{REAL}_{o}", remember=False)
     curves = []
     for o, cfg in cfgs.items():
         stored = resources.stored_run(cfg)
@@ -135,7 +137,7 @@ def model_view() -> None:
             marked = "" if stored[0].status == "ok" else " · did not learn"
             curves.append(Curve.of(f"{OPTIMIZER_LABELS[o]} lr {cfg.lr:g}{marked}", stored[0].history))
     if curves:
-        st.plotly_chart(run_curves(curves), key="optm_curves")
+        st.plotly_chart(run_curves(curves), key=f"{REAL}_curves")
     st.caption("RMSprop is on the 2-D tab only: the app's training engine offers SGD, SGD + momentum and Adam.")
 
 

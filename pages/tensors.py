@@ -16,6 +16,8 @@ from ui.concept_widgets import op_controls, show_op_error, show_op_result, show_
 from ui.errors import show_input_error
 from ui.path import next_step
 
+AG = "ag"  # widget-key prefix of the autograd section
+
 ensure_navigation()
 st.title(":material/data_array: Tensors & autograd")
 cuda = torch.cuda.is_available()
@@ -73,16 +75,16 @@ def autograd_view() -> None:
     st.markdown(r"A one-input linear model and its squared error: $y = w\,x + b$, $\;\text{loss} = (y - t)^2$. "
                 "`w` and `b` are leaf tensors with `requires_grad=True`; `x` and `t` are plain inputs.")
     c = st.columns(4)
-    inp = AutogradInputs(w=c[0].slider("w (weight)", -3.0, 3.0, 2.0, 0.1, key="ag_w"),
-                         x=c[1].slider("x (input)", -3.0, 3.0, 1.5, 0.1, key="ag_x"),
-                         b=c[2].slider("b (bias)", -3.0, 3.0, 0.5, 0.1, key="ag_b"),
-                         t=c[3].slider("t (target)", -3.0, 3.0, 1.0, 0.1, key="ag_t"))
+    inp = AutogradInputs(w=c[0].slider("w (weight)", -3.0, 3.0, 2.0, 0.1, key=f"{AG}_w"),
+                         x=c[1].slider("x (input)", -3.0, 3.0, 1.5, 0.1, key=f"{AG}_x"),
+                         b=c[2].slider("b (bias)", -3.0, 3.0, 0.5, 0.1, key=f"{AG}_b"),
+                         t=c[3].slider("t (target)", -3.0, 3.0, 1.0, 0.1, key=f"{AG}_t"))
     try:
         r = run_autograd(inp)
     except InputError as e:
         show_input_error(e, "Can't build the graph")
         return
-    st.plotly_chart(autograd_graph(r.nodes, r.edges), key="ag_graph")
+    st.plotly_chart(autograd_graph(r.nodes, r.edges), key=f"{AG}_graph")
     m = st.columns(4)
     m[0].metric("y = w·x + b", f"{r.y:.4g}")
     m[1].metric("loss = (y − t)²", f"{r.loss:.4g}")

@@ -16,6 +16,8 @@ from ui import transfer
 from ui.code import code_panel
 from ui.path import next_step, stop_here
 
+K = "tl"  # widget-key prefix of this page
+
 ensure_navigation()
 st.title(":material/model_training: Transfer learning")
 st.markdown("Take a network trained on one task, replace its last layer (`fc`) with a new head for your classes, "
@@ -32,9 +34,9 @@ totals = transfer.totals(cfg.strategy, cfg.k_stages, classes)
 trainable, total = totals[-1]["trainable"], totals[-1]["parameters"]
 st.metric("Trainable parameters (this task)", f"{trainable:,} of {total:,}", f"{100 * trainable / total:.2f}% of "
           "the model", delta_color="off", delta_arrow="off")
-st.plotly_chart(block_strip(rows), key="tl_strip")
-st.plotly_chart(frozen_map(rows), key="tl_map")
-st.dataframe(totals, hide_index=True, width="stretch", key="tl_totals",
+st.plotly_chart(block_strip(rows), key=f"{K}_strip")
+st.plotly_chart(frozen_map(rows), key=f"{K}_map")
+st.dataframe(totals, hide_index=True, width="stretch", key=f"{K}_totals",
              column_config=transfer.totals_columns(cfg.strategy))
 with st.expander("Every layer with parameters (containers included)"):
     st.dataframe([{"layer": r.name, "type": r.kind, "depth": r.depth, "parameters": r.total_params,
@@ -47,12 +49,12 @@ st.markdown(f"**{arch.weighted} weighted layers** ({arch.convs} conv + {arch.lin
             f"model; plus {arch.projections} 1×1 projection convs on skip paths (not counted in the 18). "
             f"{arch.blocks} **BasicBlocks**, each adding its input back: `out = relu(bn2(conv2(relu(bn1(conv1(x))))) "
             f"+ skip(x))`, where `skip` is the identity or, when the shape changes, `downsample` (1×1 conv + BN).")
-st.dataframe(transfer.stage_rows(arch, cfg.resolution), hide_index=True, width="stretch", key="tl_stages",
+st.dataframe(transfer.stage_rows(arch, cfg.resolution), hide_index=True, width="stretch", key=f"{K}_stages",
              column_config=transfer.totals_columns(cfg.strategy))
 
 st.subheader("3 · Optimizer and code")
 st.dataframe([{"group": g.name, "learning rate": g.lr, "parameters": g.n_params, "modules": ", ".join(g.modules)}
-              for g in transfer.groups(cfg, classes)], hide_index=True, width="stretch", key="tl_groups",
+              for g in transfer.groups(cfg, classes)], hide_index=True, width="stretch", key=f"{K}_groups",
              column_config=transfer.totals_columns(cfg.strategy))
 st.caption("BatchNorm layers of frozen stages stay in eval mode during training, so their running mean and "
            "variance keep the pretrained statistics.")
@@ -76,14 +78,14 @@ runs = transfer.trained_runs(cfg)
 if runs:
     st.plotly_chart(run_curves([Curve.of(transfer.short_label(r.config), r.history) for r in runs],
                                chance=100 / classes),
-                    key="tl_curves")
-    st.dataframe(transfer.run_rows(runs), hide_index=True, width="stretch", key="tl_runs",
+                    key=f"{K}_curves")
+    st.dataframe(transfer.run_rows(runs), hide_index=True, width="stretch", key=f"{K}_runs",
                  column_config=transfer.totals_columns(cfg.strategy))
     st.markdown(conclusion(transfer.results(runs)))
 points = resolution_points(transfer.task_runs(cfg))  # this task's runs at every resolution: the trade-off
 trade_off = resolution_conclusion(points, cfg.strategy, cfg.resolution)
 if len(resolutions(points)) > 1:
-    st.plotly_chart(resolution_tradeoff(points), key="tl_resolution")
+    st.plotly_chart(resolution_tradeoff(points), key=f"{K}_resolution")
     st.markdown(trade_off)
 else:
     st.caption(trade_off)
@@ -93,14 +95,14 @@ if run is None:
 
 st.subheader("5 · Inside the trained model")
 ev = transfer.evaluation(cfg)
-st.plotly_chart(gradient_norms(ev.grads), key="tl_grads")
+st.plotly_chart(gradient_norms(ev.grads), key=f"{K}_grads")
 left, right = st.columns(2)
 left.plotly_chart(mosaic(ev.before, 8, title="conv1 filters before (first 16, summed over RGB)", colours="diverging"),
-                  key="tl_before")
-right.plotly_chart(mosaic(ev.after, 8, title="conv1 filters after training", colours="diverging"), key="tl_after")
+                  key=f"{K}_before")
+right.plotly_chart(mosaic(ev.after, 8, title="conv1 filters after training", colours="diverging"), key=f"{K}_after")
 st.plotly_chart(mosaic(ev.images, 8, titles=ev.titles, colours="ink", tile_label="test image",
                        title="Predictions on test images (predicted, true)" + (", in gray" if cfg.source == "cifar10"
-                                                                                else "")), key="tl_preds")
-st.plotly_chart(confusion(ev.cm, labels=data.classes), key="tl_cm")
+                                                                                else "")), key=f"{K}_preds")
+st.plotly_chart(confusion(ev.cm, labels=data.classes), key=f"{K}_cm")
 
 next_step(__file__)

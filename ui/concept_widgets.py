@@ -16,6 +16,8 @@ from core.lessons.tensor_ops import OPS, Args, OpError, OpResult, OpSpec
 from core.lessons.tensor_specs import DTYPES, SOURCES, TensorSpec, build_tensor, describe, parse_index, parse_shape
 from ui.errors import show_input_error
 
+BCAST = "bcast"  # widget-key prefix of the broadcasting widget
+
 
 def tensor_controls(name: str, key: str, default_values: str, default_dtype: str = "int64"
                     ) -> tuple[TensorSpec, torch.Tensor] | None:
@@ -143,7 +145,7 @@ def show_op_result(res: OpResult, a: torch.Tensor, b: torch.Tensor | None) -> No
             with col:
                 v = views[name]
                 st.plotly_chart(tensor_heatmap(v.numpy(), f"{name} as broadcast: {name}.expand{tuple(v.shape)}"),
-                                key=f"bcast_{name}")
+                                key=f"{BCAST}_{name}")
                 st.caption(f"strides {list(srcs[name].stride())} → {list(v.stride())}: a stride of 0 re-reads "
                            "the same memory, so nothing is copied.")
     if res.view is not None:

@@ -20,6 +20,8 @@ from core.runs.store import RunSummary
 from core.training.record import STATUS_LABELS
 from ui import resources
 
+K = "runs"  # widget-key prefix
+
 COLUMNS = {  # table column -> (heading, help)
     "name": ("Name", "Click to rename; the default is a summary of the settings"),
     "model": ("Model", None), "config": ("Config", "optimizer and learning rate (seed when not 0); all in Compare"),
@@ -88,9 +90,9 @@ def filter_and_sort(df: pd.DataFrame) -> pd.DataFrame:
     """Model filter (none ticked = all), sort by any column."""
     c1, c2, c3 = st.columns([3, 2, 1], vertical_alignment="bottom")
     families = sorted(df["family"].unique())
-    chosen = c1.multiselect("Models", families, key="runs_models", placeholder="All models")
-    by = c2.selectbox("Sort by", list(SORTS), key="runs_sort")
-    descending = c3.toggle("Descending", value=True, key="runs_desc")
+    chosen = c1.multiselect("Models", families, key=f"{K}_models", placeholder="All models")
+    by = c2.selectbox("Sort by", list(SORTS), key=f"{K}_sort")
+    descending = c3.toggle("Descending", value=True, key=f"{K}_desc")
     shown = df[df["family"].isin(chosen)] if chosen else df
     return shown.sort_values(SORTS[by], ascending=not descending, kind="stable")
 
@@ -108,7 +110,7 @@ def run_table(shown: pd.DataFrame, summaries: list[RunSummary]) -> list[str]:
         config[col] = st.column_config.NumberColumn(COLUMNS[col][0], help=COLUMNS[col][1], format=fmt, disabled=True,
                                                     width=WIDTHS[col])
     version = st.session_state.setdefault("runs_table_version", 0)
-    edited = st.data_editor(base, key=f"runs_table_{version}", hide_index=True, column_config=config,
+    edited = st.data_editor(base, key=f"{K}_table_{version}", hide_index=True, column_config=config,
                             width="stretch", height=min(38 + 35 * len(base), 400))
     changed = False
     for key in base.index:
@@ -131,15 +133,15 @@ def run_table(shown: pd.DataFrame, summaries: list[RunSummary]) -> list[str]:
 def curves(keys: list[str], shown: pd.DataFrame, summaries: list[RunSummary]) -> None:
     by_key = {s.key: s for s in summaries}
     c1, c2, c3 = st.columns([5, 4, 2], vertical_alignment="bottom")
-    x = c1.radio("x-axis", list(X_TITLES), format_func=X_TITLES.get, index=1, horizontal=True, key="runs_x")
-    smoothing = c2.slider("Smoothing (train loss)", 0.0, 0.99, 0.9, 0.01, key="runs_smooth",
+    x = c1.radio("x-axis", list(X_TITLES), format_func=X_TITLES.get, index=1, horizontal=True, key=f"{K}_x")
+    smoothing = c2.slider("Smoothing (train loss)", 0.0, 0.99, 0.9, 0.01, key=f"{K}_smooth",
                           help="exponential moving average, debiased so it starts at the first value (as TensorBoard)")
-    log_y = c3.toggle("Log-scale loss", key="runs_log")
+    log_y = c3.toggle("Log-scale loss", key=f"{K}_log")
     if not keys:
         st.info("Tick **Plot** in the table to overlay a run's curves.", icon=":material/check_box:")
         return
     picked = [Curve.of(shown.at[k, "name"], by_key[k].history, float(by_key[k].metrics["train_s"])) for k in keys]
-    st.plotly_chart(run_curves(picked, x, smoothing, log_y), key="runs_curves")
+    st.plotly_chart(run_curves(picked, x, smoothing, log_y), key=f"{K}_curves")
     if x == "wall":
         st.caption("Training time spreads each run's steps evenly over its measured train time.")
 
@@ -163,8 +165,8 @@ def compare(shown: pd.DataFrame, summaries: list[RunSummary], ticked: list[str])
         return
     first = (ticked + [k for k in keys if k not in ticked])[:2]
     c1, c2 = st.columns(2)
-    a = c1.selectbox("Run A", keys, index=keys.index(first[0]), format_func=shown["name"].get, key="runs_cmp_a")
-    b = c2.selectbox("Run B", keys, index=keys.index(first[1]), format_func=shown["name"].get, key="runs_cmp_b")
+    a = c1.selectbox("Run A", keys, index=keys.index(first[0]), format_func=shown["name"].get, key=f"{K}_cmp_a")
+    b = c2.selectbox("Run B", keys, index=keys.index(first[1]), format_func=shown["name"].get, key=f"{K}_cmp_b")
 
     def facts(k: str) -> dict[str, str]:
         s = by_key[k]
@@ -194,7 +196,7 @@ def manage(shown: pd.DataFrame, summaries: list[RunSummary]) -> None:
     """Open a run on its page with its settings, export it, or delete it (after a confirmation)."""
     by_key = {s.key: s for s in summaries}
     keys = list(shown.index)
-    key = st.selectbox("Run", keys, format_func=shown["name"].get, key="runs_pick")
+    key = st.selectbox("Run", keys, format_func=shown["name"].get, key=f"{K}_pick")
     s = by_key[key]
     c1, c2, c3 = st.columns(3, vertical_alignment="center")
     link = view(s).link(s.config)
@@ -204,15 +206,15 @@ def manage(shown: pd.DataFrame, summaries: list[RunSummary]) -> None:
     else:
         c1.caption("No page trains this kind of run.")
     c2.download_button("Export (.zip)", data=lambda: _export(s), file_name=f"run-{key}.zip",
-                       mime="application/zip", icon=":material/download:", key="runs_export", on_click="ignore",
+                       mime="application/zip", icon=":material/download:", key=f"{K}_export", on_click="ignore",
                        help="weights as safetensors + run.json (config, history, metrics); Import reads it back")
-    if c3.button("Delete…", icon=":material/delete:", key="runs_delete"):
+    if c3.button("Delete…", icon=":material/delete:", key=f"{K}_delete"):
         st.session_state.runs_confirm = key
     if st.session_state.get("runs_confirm") == key:
         st.warning(f"Delete **{shown.at[key, 'name']}**? Its weights and history are removed from disk; the same "
                    "settings can be trained again.", icon=":material/warning:")
         y, n, _ = st.columns([1, 1, 4])
-        if y.button("Delete", type="primary", key="runs_delete_yes"):
+        if y.button("Delete", type="primary", key=f"{K}_delete_yes"):
             resources.store().delete(s.config)
             names().forget(key)
             resources.forget_stored_runs()
@@ -220,7 +222,7 @@ def manage(shown: pd.DataFrame, summaries: list[RunSummary]) -> None:
             st.session_state.runs_notice = ("success", f"Deleted {shown.at[key, 'name']}.")
             st.session_state.runs_table_version = st.session_state.get("runs_table_version", 0) + 1
             st.rerun()
-        if n.button("Cancel", key="runs_delete_no"):
+        if n.button("Cancel", key=f"{K}_delete_no"):
             st.session_state.pop("runs_confirm", None)
             st.rerun()
 
@@ -239,7 +241,7 @@ def _export(s: RunSummary) -> bytes:
 
 def import_box() -> None:
     """Import a run exported by the app; a bad file gets a message and changes nothing."""
-    up = st.file_uploader("Import a run exported by this app (.zip)", type=["zip"], key="runs_import",
+    up = st.file_uploader("Import a run exported by this app (.zip)", type=["zip"], key=f"{K}_import",
                           max_upload_size=MAX_ARCHIVE_BYTES >> 20)
     if up is not None and st.session_state.get("runs_imported") != up.file_id:
         st.session_state.runs_imported = up.file_id

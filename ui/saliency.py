@@ -39,6 +39,8 @@ from ui import transfer as transfer_ui
 from ui.confusion_cells import pick_cell
 from ui.session import drawn_digit
 
+K = "sal"  # widget-key prefix
+
 STORED_SIDE = 32  # the transfer runs' stored images: digits padded from 28 px, CIFAR-10 photos (core.transfer)
 
 
@@ -306,11 +308,11 @@ def cell_mosaic(choice: ModelChoice, cell: Cell, noun: str, images: np.ndarray, 
         st.plotly_chart(mosaic(gray, 8, titles=titles, colours="ink",
                                title=f"{cell.count} test {noun} that are {true} but were predicted "
                                      f"{predicted}{more}" + (", in gray" if images.ndim == 4 else "")),
-                        key="sal_cell_images")
+                        key=f"{K}_cell_images")
     else:
         st.plotly_chart(mosaic(maps, 8, titles=titles, colorbar_title="attribution",
                                title=f"{method} of class {predicted} (the wrong answer) for each{more}"),
-                        key="sal_cell_maps")
+                        key=f"{K}_cell_maps")
 
 
 def has_test_split(choice: ModelChoice | None) -> bool:

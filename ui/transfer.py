@@ -28,6 +28,8 @@ from core.transfer.strategies import STRATEGIES, LayerGrad, ParamGroup, apply_st
 from core.transfer.tasks import ImageTask, cifar_task, digit_tasks, pretraining_config
 from ui import resources
 
+K = "tl"  # widget-key prefix
+
 COUNTS = {c: st.column_config.NumberColumn(format="localized") for c in (  # 11,689,512, not 11689512
     "parameters", "trainable", "images/s")}
 
@@ -87,27 +89,27 @@ def controls() -> TransferConfig:
         with st.expander("ImageNet weights or CIFAR-10 are missing here: this page teaches with the offline route",
                          icon=":material/cloud_off:"):
             st.markdown("\n\n".join(gaps))
-    source = st.radio("Route", routes, format_func=ROUTES.get, horizontal=True, key="tl_route")
+    source = st.radio("Route", routes, format_func=ROUTES.get, horizontal=True, key=f"{K}_route")
     if source == "digits":
         st.info("A ResNet-18 **pretrained here on digits 0-4** (the bundled MNIST sample, 2 epochs at 32 px) is "
                 "transferred to digits 5-9 with only a few labelled images per class. No ImageNet weights are used.",
                 icon=":material/info:")
     c1, c2, c3, c4 = st.columns(4)
-    strategy = c1.selectbox("Strategy", list(STRATEGIES), format_func=TRANSFER_STRATEGY_LABELS.get, key="tl_strategy")
-    k = c2.slider("Stages to fine-tune (k)", 1, 4, 1, key="tl_k", disabled=strategy != "finetune",
+    strategy = c1.selectbox("Strategy", list(STRATEGIES), format_func=TRANSFER_STRATEGY_LABELS.get, key=f"{K}_strategy")
+    k = c2.slider("Stages to fine-tune (k)", 1, 4, 1, key=f"{K}_k", disabled=strategy != "finetune",
                   help="k = 1 unfreezes layer4, 2 adds layer3, then layer2, layer1")
     if source == "digits":
-        amount = c3.select_slider("Labelled images per class", [8, 10, 20, 50], 20, key="tl_labels")
+        amount = c3.select_slider("Labelled images per class", [8, 10, 20, 50], 20, key=f"{K}_labels")
     else:
         amount = c3.select_slider("Training images (subset)", [200, 500, 1000, 2000, 5000, 50_000], 1000,
-                                  key="tl_subset", help="a CPU gets a result in under a minute up to ~1,000 at 32 px")
-    resolution = c4.select_slider("Input resolution (px)", list(TRANSFER_RESOLUTIONS), 32, key="tl_res",
+                                  key=f"{K}_subset", help="a CPU gets a result in under a minute up to ~1,000 at 32 px")
+    resolution = c4.select_slider("Input resolution (px)", list(TRANSFER_RESOLUTIONS), 32, key=f"{K}_res",
                                   help="images are resized on the device; 224 is what ImageNet weights saw")
     c5, c6, c7 = st.columns(3)
-    epochs = c5.slider("Epochs", 1, 30, 10, key="tl_epochs")
+    epochs = c5.slider("Epochs", 1, 30, 10, key=f"{K}_epochs")
     head_lr = c6.select_slider("Head learning rate", [1e-4, 3e-4, 1e-3, 3e-3, 1e-2], 1e-2 if strategy == "feature"
-                               else 1e-3, key=f"tl_head_lr_{strategy == 'feature'}")
-    backbone_lr = c7.select_slider("Backbone learning rate", [1e-5, 3e-5, 1e-4, 3e-4, 1e-3], 1e-4, key="tl_bb_lr",
+                               else 1e-3, key=f"{K}_head_lr_{strategy == 'feature'}")
+    backbone_lr = c7.select_slider("Backbone learning rate", [1e-5, 3e-5, 1e-4, 3e-4, 1e-3], 1e-4, key=f"{K}_bb_lr",
                                    disabled=strategy in ("feature", "scratch"))
     weights = "random" if strategy == "scratch" else ("imagenet" if source == "cifar10" else "digits-pretrained")
     if strategy in ("feature", "scratch"):  # no backbone group of its own: one key whatever the unused slider says
@@ -261,7 +263,7 @@ def progress_view(cfg: TransferConfig) -> None:
             st.progress(job.fraction, text=f"{what}: epoch {job.epoch}/{c.epochs}{acc}")
             if len(job.val_acc) > 1:
                 st.line_chart({"test accuracy %": [100 * a for a in job.val_acc]}, height=160)
-    if st.button("Stop training", key="tl_stop", icon=":material/stop_circle:"):
+    if st.button("Stop training", key=f"{K}_stop", icon=":material/stop_circle:"):
         for c in (pretraining_config(), cfg):
             job = pool.get(c)
             if job is not None and not job.done.is_set():
