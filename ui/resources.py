@@ -78,13 +78,9 @@ def _download_attempt() -> _DownloadAttempt:
 def ensure_mnist_download() -> None:
     """First use, when online: download full MNIST with a visible progress bar (once per process).
 
-    The bar is drawn in the sidebar, beside the data status, never in the page: an element that only the first
-    run draws would shift every element after it on the next run, and the browser then rebuilds them (the Draw
-    page's canvas lost its strokes on a first visit straight to /draw; issue 10, item 3).
-
-    Every `st` call can raise Streamlit's stop or rerun (the session closed, or the learner clicked again), so the
-    lock is released by the `finally` of whoever holds it, also when the spinner's exit raises right after the
-    wait: a lock kept there would hang every later session in the sidebar, before any page draws (CI, issue 12)."""
+    The bar is drawn in the sidebar, never in the page: an element only the first run draws would shift every
+    element after it (a canvas would lose its strokes). Any `st` call can raise Streamlit's stop or rerun, so the
+    lock is released by the `finally` of whoever holds it, also when the spinner's exit raises (bench/NOTES.md)."""
     attempt = _download_attempt()
     if attempt.settled:  # every run after the first: no lock
         return

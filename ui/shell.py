@@ -6,10 +6,8 @@ import streamlit as st
 from core.config import HOME_ENV, device_label
 from ui import resources
 
-# Every tab panel is at least a window tall, less the tab bar and the page's last lines. A panel shorter than the
-# window below its tab bar shortens the page when its tab opens (a lazily run tab is even empty until its rerun
-# arrives), so the browser scrolls up under the pointer and the mouse-up lands on whatever slid there: the
-# Convolutions tabs jumped ~280 px at 1280×800 and the click hid a chart's curves (issue 10, item 2).
+# Every tab panel is at least a window tall: a shorter one shortens the page when its tab opens, and the click
+# lands on whatever slid under the pointer (bench/NOTES.md).
 LAYOUT_CSS = """<style>
 [data-testid='stTabs'] [role='tabpanel'] { min-height: calc(100vh - 12rem); }
 </style>"""

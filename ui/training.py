@@ -32,10 +32,7 @@ SETTINGS_STATE = "training_settings"  # {page key: {TrainConfig field: value}}
 LATEST_STATE = "latest_runs"  # {arch: config key of the run this learner trained or looked at last}
 TRAINED_HERE_STATE = "trained_here"  # {config key: "you pressed Train at 10:02:03"} of runs trained for this learner
 REFRESH_S = REPORT_S  # the progress line redraws as often as the worker reports (core.train.REPORT_S)
-# The live curve redraws once a second: building and validating its Plotly figure is most of a tick's server
-# time, and every session watching a run ticks. Measured with one Chromium tab watching a 4-s run on 2 cores
-# (the page and training on one machine, as for a local app): the run took 5.4-6.8 s with the curve redrawn
-# 4 times a second, 4.9-6.0 s once a second.
+# The live curve redraws once a second: building its figure is most of a watching session's tick (bench/NOTES.md).
 CURVE_REFRESH_S = 1.0
 
 

@@ -1,10 +1,9 @@
 """The one set of layout helpers every figure builder uses, and the one `figure(data, layout)`.
 
 Every figure is written as one plain dict and handed to `go.Figure` once: no `make_subplots`, no chains of
-`update_*` calls (each costs 10-100 ms), so pages that redraw on every slider move stay fast. Plotly's
-property-by-property validation is the largest cost left (2.6 of 3.6 ms for a feature-map mosaic, a third of a
-Loss functions rerun), and it changes nothing the browser receives once colour scales are written out as
-lists, as they are here. So the app builds figures unvalidated, and the test suite (which draws every figure
+`update_*` calls, so pages that redraw on every slider move stay fast. Plotly's property-by-property
+validation is the largest cost left (bench/NOTES.md), and it changes nothing the browser receives once colour
+scales are written out as lists, as they are here. So the app builds figures unvalidated, and the test suite (which draws every figure
 of every page) sets `PTCE_CHECK_FIGURES=1`: then each figure is validated and its JSON compared with the
 unvalidated one, so a misspelt property or a value Plotly would have rewritten fails a test.
 Signed quantities use one diverging scale centred on zero (blue negative, white zero, red positive);

@@ -44,11 +44,8 @@ from core.runs.kinds import Trainer
 from core.runs.store import RunStore
 from core.training.record import OnProgress, Progress, Run
 
-# OMP_WAIT_POLICY inside workers. ACTIVE (spinning) wins on idle cores (issue 12: Net2 16.4x over the seed loop
-# against 7.1x at batch 64), but as soon as anything else wants the cores -- the server rendering six sessions,
-# another worker, other programs -- spinning threads steal from each other: the issue's run (Net2 h512, batch 16,
-# 250 steps) took 26.3 s with ACTIVE and 2 threads against 4.5 s with PASSIVE on a busy 2-core machine
-# (2.6 s for both with 1 thread). A classroom server is never idle, so workers keep PASSIVE too.
+# OMP_WAIT_POLICY inside workers: spinning threads win on idle cores but collapse when anything else wants them,
+# and a server with sessions is never idle (bench/NOTES.md).
 WORKER_OMP_WAIT_POLICY = "PASSIVE"
 WORKER_OMP_ENV = "PTCE_WORKER_OMP"  # overrides it (the bench measures both)
 STOPPED = "Training was stopped before it finished; nothing was saved."

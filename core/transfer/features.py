@@ -29,10 +29,9 @@ def backbone_features(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
 
 
 def feature_pass(resolution: int, device: torch.device) -> tuple[torch.memory_format, int]:
-    """(memory format, images per batch) of the frozen backbone's one pass. On the CPU: channels-last, which runs
-    oneDNN's NHWC convolutions and max-pool (measured on 2 cores, bench/transfer.py: 1.4x less CPU time per image at
-    224 px, 2x at 32 px), in batches of about the same pixels at every resolution (8 images at 224 px, up to 256
-    at 32 px), small enough to stay in cache. On CUDA: PyTorch's default layout, batch 256 (not measured here)."""
+    """(memory format, images per batch) of the frozen backbone's one pass. On the CPU: channels-last (oneDNN's
+    NHWC kernels, faster here: bench/NOTES.md), in batches of about the same pixels at every resolution, small enough
+    to stay in cache. On CUDA: PyTorch's default layout, batch 256."""
     if device.type == "cpu":
         return torch.channels_last, max(8, min(256, round(8 * (224 / resolution) ** 2)))
     return torch.contiguous_format, 256
