@@ -3,9 +3,9 @@
 Every figure is written as one plain dict and handed to `go.Figure` once: no `make_subplots`, no chains of
 `update_*` calls, so pages that redraw on every slider move stay fast. Plotly's property-by-property
 validation is the largest cost left (bench/NOTES.md), and it changes nothing the browser receives once colour
-scales are written out as lists, as they are here. So the app builds figures unvalidated, and the test suite (which draws every figure
-of every page) sets `PTCE_CHECK_FIGURES=1`: then each figure is validated and its JSON compared with the
-unvalidated one, so a misspelt property or a value Plotly would have rewritten fails a test.
+scales are written out as lists, as they are here. So the app builds figures unvalidated, and the test suite
+(which draws every figure of every page) sets `PTCE_CHECK_FIGURES=1`: then each figure is validated and its
+JSON compared with the unvalidated one, so a misspelt property or a value Plotly would have rewritten fails a test.
 Signed quantities use one diverging scale centred on zero (blue negative, white zero, red positive);
 non-negative ones (after ReLU, counts) one sequential scale from 0. Colours that mean something have one
 meaning everywhere (`ROLE`), and numbers are written by one formatter (`core.fmt.num`).
