@@ -5,8 +5,9 @@ The run is the one from issue 12: Net2 hidden 512, batch 16, 5 epochs on the bun
 the same run submitted to a warm worker pool with no server at all (0 sessions); then 1 and 6 sessions
 watch it on a real server (all of them press Train: one job). Two kinds of session:
 - headless (tools/headless_session.py): the frontend's websocket protocol without a browser, so the row
-  measures what the server adds. These rows carry the issue's target (within 1.5× of alone), under both
-  worker OpenMP wait policies and both `runner.postScriptGC` settings.
+  measures what the server adds (not Streamlit's agent API, which never sends the fragment timers' reruns).
+  These rows carry the issue's target (within 1.5× of alone), under both worker OpenMP wait policies and both
+  `runner.postScriptGC` settings.
 - Chromium tabs (Playwright): what a learner's browser adds when it runs on the same machine as the app, as
   it does for a local app. Reported with the CPU each process used.
 The scenario and its session helpers live in tools/ (tools/load_run.py), shared with tests/test_load.py.
@@ -29,7 +30,15 @@ from tools.app_server import (
     settle_threads,
 )
 from tools.headless_session import HeadlessSession
-from tools.load_run import RUN_URL, STORED, TINY_URL, alone_seconds, headless_train_and_watch, train_and_watch
+from tools.load_run import (
+    STORED,
+    alone_seconds,
+    headless_train_and_watch,
+    issue_run,
+    page_url,
+    tiny_run,
+    train_and_watch,
+)
 
 WATCHERS = {"headless": ("headless session", "headless sessions"), "browser": ("Chromium tab", "Chromium tabs")}
 
@@ -39,7 +48,7 @@ def server_rows(browser, settings: ServerSettings, seed: int, alone_s: float,
     rows = []
     with tempfile.TemporaryDirectory(prefix="ptce-load-") as tmp, \
             running_server(Path(tmp), settings.env(), settings.args()) as (proc, url):
-        warm = HeadlessSession(f"{url}/{TINY_URL.format(seed=seed)}")  # starts the pool; the worker warms up
+        warm = HeadlessSession(f"{url}/{page_url(tiny_run(seed))}")  # starts the pool; the worker warms up
         warm.wait_for_button("Train")
         warm.click("Train")
         warm.wait_for(STORED)
@@ -59,7 +68,7 @@ def server_rows(browser, settings: ServerSettings, seed: int, alone_s: float,
                     cpu.append([cpu_seconds([proc.pid]), cpu_seconds(workers), cpu_seconds(clients)])
 
                 sample()
-                run_url = f"{url}/{RUN_URL.format(seed=seed + offset)}"
+                run_url = f"{url}/{page_url(issue_run(seed + offset))}"
                 first, seen = (headless_train_and_watch(run_url, sessions, before_close=sample) if kind == "headless"
                                else train_and_watch(browser, run_url, sessions, before_close=sample))
                 server_s, worker_s, client_s = (b - a for a, b in zip(*cpu))

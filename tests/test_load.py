@@ -7,21 +7,23 @@ from __future__ import annotations
 
 import pytest
 
+from core.runs.store import RunStore
 from tools.app_server import ServerSettings, proc_status, running_server, settle_threads
 from tools.browser import draw_stroke, exceptions, move_a_slider, open_page
 from tools.headless_session import HeadlessSession
-from tools.load_run import RUN_URL, STORED, TINY_URL, alone_seconds, headless_train_and_watch
+from tools.load_run import STORED, alone_seconds, headless_train_and_watch, issue_run, page_url, tiny_run
 
 SESSIONS = 3
 WATCHED_BOUND = 3.0  # x the run alone: twice the bench's target, so a loaded CI machine does not fail it
 RSS_GROWTH_BOUND_MIB = 250  # the pages' caches are filled by the warm-up; three more sessions may add state only
 
 
+@pytest.mark.slow
 @pytest.mark.browser
 def test_three_sessions_switching_pages_moving_sliders_and_training(browser, tmp_path):
     with running_server(tmp_path) as (proc, url):
         warm = browser.new_context()  # warm-up: every page's caches, and the training pool started
-        page = open_page(warm, f"{url}/{TINY_URL.format(seed=1)}", "Estimated training time")
+        page = open_page(warm, f"{url}/{page_url(tiny_run(1))}", "Estimated training time")
         page.get_by_role("button", name="Train", exact=True).click()
         page.get_by_text(STORED).wait_for(timeout=300_000)
         for path in ("losses", "optimizers", "convolutions", "tensors", "runs", "draw", ""):
@@ -34,9 +36,9 @@ def test_three_sessions_switching_pages_moving_sliders_and_training(browser, tmp
         assert proc_status(proc.pid)["inotify_watches"] == 0
 
         contexts = [browser.new_context(viewport={"width": 1200, "height": 900}) for _ in range(SESSIONS)]
-        pages = [open_page(c, f"{url}/{TINY_URL.format(seed=1)}", STORED) for c in contexts]
+        pages = [open_page(c, f"{url}/{page_url(tiny_run(1))}", STORED) for c in contexts]
         trainer = pages[0]
-        trainer.goto(f"{url}/{TINY_URL.format(seed=2)}")  # a new config: it trains while the others browse
+        trainer.goto(f"{url}/{page_url(tiny_run(2))}")  # a new config: it trains while the others browse
         trainer.get_by_role("button", name="Train", exact=True).click()
         for title in ("Loss functions", "Optimizers", "Convolutions"):
             for page in pages[1:]:
@@ -62,31 +64,36 @@ def test_three_sessions_switching_pages_moving_sliders_and_training(browser, tmp
         assert settle_threads(proc.pid, baseline) <= baseline
 
 
+@pytest.mark.slow
 def test_six_headless_sessions_press_train_on_one_config_and_all_see_the_one_run(tmp_path):
     """The issue's crowd, without browsers: six sessions of the frontend's protocol press Train on one config
     at once. One job trains it (one stored run), every session watches its progress and then says it was
     trained now, and none sees a traceback. Then the issue's run, watched by six, trains in bounded time."""
+    cfg = tiny_run(3)
+    store = RunStore(tmp_path / "runs")  # the server's store; its per-config lock is what the job's worker waits on
     with running_server(tmp_path) as (proc, url):
-        sessions = [HeadlessSession(f"{url}/{TINY_URL.format(seed=3)}") for _ in range(6)]
+        sessions = [HeadlessSession(f"{url}/{page_url(cfg)}") for _ in range(6)]
         try:
             for s in sessions:
                 s.wait_for_button("Train", 300)
             marks = [len(s.texts) for s in sessions]
-            for s in sessions:
-                s.click("Train")
+            with store.lock(cfg):  # the job cannot land until every session has drawn its progress
+                for s in sessions:
+                    s.click("Train")
+                for s, mark in zip(sessions, marks):
+                    s.wait_for("Stop training", 300, since=mark)  # it watches the job
             for s, mark in zip(sessions, marks):
-                s.wait_for("Trained now", 300, since=mark)
-                assert "Stop training" in s.texts[mark:]  # it watched the job (a cold pool starts in seconds)
+                s.wait_for("Trained now", 300, since=mark)  # the progress fragment's timer saw the run land
                 assert s.exceptions == 0
         finally:
             for s in sessions:
                 s.close()
-        assert len(list((tmp_path / "runs").glob("*/run.json"))) == 1
+        assert [p.parent.name for p in (tmp_path / "runs").glob("*/run.json")] == [cfg.key()]
 
         # Training under load: the issue's run (Net2 h512, batch 16, 5 epochs) watched by six sessions against
         # the same run on a worker pool with no server. The bench holds the 1.5x target (measured 1.1-1.9x on
         # 2 cores, where the server's reruns take CPU from the worker's two threads); this bound catches the
         # collapse the issue found (100x and more, with training in a server thread under postScriptGC).
         alone = alone_seconds(tmp_path / "alone", ServerSettings(), seed=7)
-        _, seen = headless_train_and_watch(f"{url}/{RUN_URL.format(seed=7)}", 6, timeout_s=240)
+        _, seen = headless_train_and_watch(f"{url}/{page_url(issue_run(7))}", 6, timeout_s=240)
         assert max(seen) <= WATCHED_BOUND * alone, (seen, alone)

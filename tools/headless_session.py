@@ -7,6 +7,15 @@ the training worker together, so browser sessions on the bench machine measure t
 server sees from a headless session is what it sees from a tab: the first run of a page with its query
 string, a click as a widget trigger, and the frontend's timer-driven fragment reruns (`run_every`), sent
 every interval whether or not a run is in progress, and cancelled by the next full run, as the frontend does.
+
+Why not Streamlit's agent API (`--server.enableAgentApi`, off in this app's config: tests/test_agent_api.py). It
+opens a page with its query string, reads every element, presses a button and waits for the run to settle, but it
+never runs a `run_every` fragment: a request with no widget change is a full rerun, a fragment reruns alone only
+when a widget inside it is written (the progress fragment's only one is Stop training), and no websocket can join
+an agent session to send the timer's reruns. A session watching a run (ui/training.py) would have to poll with full
+reruns: the fragment that sees the run land and reruns the page would never run, and the server would do work no
+browser asks for (a full page each poll, plus a description of every element in each answer). So the fragment
+timers need this client, and with them the whole session does.
 """
 from __future__ import annotations
 

@@ -6,31 +6,47 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
+from urllib.parse import urlencode
 
+from core.models.registry import ModelConfig
+from core.runs.kinds import MNIST_PAGES
+from core.training.config import TrainConfig, address, default_config
 from tools.app_server import ServerSettings
 from tools.browser import exceptions, open_page
 from tools.headless_session import HeadlessSession
 
-RUN_URL = "fully_connected?hidden=512&bs=16&ep=5&opt=adam&lr=0.001&seed={seed}"  # the issue's run
-TINY_URL = "fully_connected?hidden=16&bs=512&ep=1&seed={seed}"
 STORED = re.compile("Trained run loaded from the store|Trained now")  # the one who pressed Train: "now"
+
+
+def issue_run(seed: int) -> TrainConfig:
+    """The issue's run: Net2 hidden 512, Adam 0.001, batch 16, 5 epochs on the bundled sample."""
+    return TrainConfig(ModelConfig("net2", 512), optimizer="adam", lr=1e-3, batch_size=16, epochs=5, seed=seed)
+
+
+def tiny_run(seed: int) -> TrainConfig:
+    """A run that trains in a second: Net2 hidden 16, batch 512, 1 epoch, the page's optimizer and learning rate."""
+    return replace(default_config("net2", "mnist-sample"), model=ModelConfig("net2", 16), batch_size=512, epochs=1,
+                   seed=seed)
+
+
+def page_url(cfg: TrainConfig) -> str:
+    """The page that trains `cfg`, with its settings in the address (relative to the server's base URL)."""
+    return f"{MNIST_PAGES[cfg.model.arch]}?{urlencode(address(cfg))}"
 
 
 def alone_seconds(home: Path, settings: ServerSettings, seed: int) -> float:
     """The issue's run on a warm worker pool and no server (0 sessions): submit -> stored, seconds."""
     from core.config import Paths
-    from core.models.registry import ModelConfig
     from core.runs.jobs import Jobs
-    from core.training.config import TrainConfig
 
     pool = Jobs(Paths(home), omp_wait_policy=settings.worker_omp)
     try:
-        warm_cfg = TrainConfig(ModelConfig("net2", 16), batch_size=512, epochs=1, seed=9_000 + seed)  # seed < 10^4
-        warm = pool.submit(warm_cfg)
+        warm = pool.submit(tiny_run(9_000 + seed))  # seed < 10^4
         assert warm.done.wait(600) and warm.status == "ok", warm.error
         t0 = time.perf_counter()
-        job = pool.submit(TrainConfig(model=ModelConfig("net2", 512), batch_size=16, epochs=5, lr=1e-3, seed=seed))
+        job = pool.submit(issue_run(seed))
         assert job.done.wait(600) and job.status == "ok", job.error
         return time.perf_counter() - t0
     finally:
