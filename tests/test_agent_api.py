@@ -4,11 +4,11 @@ the bench drive servers with tools/headless_session.py instead, which says why."
 from __future__ import annotations
 
 import json
+import tomllib
 import urllib.error
 import urllib.request
 
 import pytest
-import tomllib
 
 from support import ROOT
 from tools.app_server import running_server

@@ -130,7 +130,7 @@ def descendants(pid: int) -> list[int]:
     return found
 
 
-def settle_threads(pid: int, target: int, timeout_s: float = 30.0) -> int:
+def settle_threads(pid: int, target: int, timeout_s: float = 120.0) -> int:
     """The server's thread count once it is back to `target` (or whatever it is after `timeout_s`)."""
     deadline = time.time() + timeout_s
     while (threads := proc_status(pid)["threads"]) > target and time.time() < deadline:
