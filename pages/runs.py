@@ -18,9 +18,7 @@ runs.notice()
 summaries = runs.trained_runs()
 runs.training_elsewhere(summaries)
 if not summaries:
-    st.info("No stored runs yet. Train a network on the **Fully connected net** or **Convolutions** page, or import "
-            "a run below, and it appears here.", icon=":material/inbox:")
-    st.page_link("pages/fully_connected.py", label="Go to the Fully connected net page", icon=":material/hub:")
+    runs.empty_store()
     runs.import_box()
     stop_here(__file__)
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
@@ -153,3 +155,28 @@ def torch_path(surface, make_optimizer, start: tuple[float, float], steps: int) 
         opt.step()
         path.append(p.detach().clone())
     return torch.stack(path)
+
+
+# ---------------------------------------------------------------- a home of the test's own
+@contextmanager
+def own_home(home: Path) -> Iterator[Path]:
+    """PTCE_HOME at `home` inside the block, for the test and the pages it runs (the process-wide paths and store
+    are dropped on entry and exit, and loaded runs forgotten); the session's home again afterwards. Configs stored
+    in it should be ones no other test stores, since other topic caches are keyed by config."""
+    import os
+
+    from ui import resources
+
+    def reset() -> None:
+        resources.paths.clear()
+        resources.store.clear()
+        resources.forget_stored_runs()
+
+    before = os.environ["PTCE_HOME"]
+    os.environ["PTCE_HOME"] = str(home)
+    reset()
+    try:
+        yield home
+    finally:
+        os.environ["PTCE_HOME"] = before
+        reset()

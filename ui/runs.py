@@ -6,19 +6,20 @@ a short settings summary, its data, and the page (with its settings in the addre
 """
 from __future__ import annotations
 
-from datetime import datetime
 from urllib.parse import urlencode
 
 import pandas as pd
 import streamlit as st
 
 from core.figures.training import X_TITLES, Curve, run_curves
+from core.fmt import num, when
 from core.runs.archive import MAX_ARCHIVE_BYTES, ArchiveError, export_run, import_run
 from core.runs.kinds import KINDS, RunKind
 from core.runs.names import MAX_NAME, RunNames
 from core.runs.store import RunSummary
 from core.training.record import STATUS_LABELS
 from ui import resources
+from ui.text import md
 
 K = "runs"  # widget-key prefix
 
@@ -35,7 +36,7 @@ COLUMNS = {  # table column -> (heading, help)
 WIDTHS = {"name": 150, "model": 100, "config": 84, "batch": 46, "epochs": 34, "data": 54, "device": 46, "acc": 50,
           "wall": 50, "alongside": 62, "date": 76}  # px: together they fit the page at 1280 px with the sidebar
 SORTS = {"Date": "created", "Name": "name", "Model": "model", "Config": "config", "Batch size": "batch",
-         "Data": "data", "Device": "device", "Epochs": "epochs", "Accuracy": "acc", "Wall time": "wall",
+         "Data": "data", "Device": "device", "Epochs": "epochs", "Accuracy": "acc", "Wall time": "wall_s",
          "Trained alone/with": "alongside"}
 
 
@@ -59,11 +60,18 @@ def _alongside(metrics: dict) -> str:
 
 
 def _device(metrics: dict) -> str:
-    return "GPU" if str(metrics["device"]).startswith("CUDA") else str(metrics["device"]).split(" · ")[0]
+    device = str(metrics.get("device", "?"))
+    return "GPU" if device.startswith("CUDA") else device.split(" · ")[0]
+
+
+def _percent(metrics: dict) -> float | None:
+    acc = metrics.get("test_acc")
+    return None if acc is None else round(100 * float(acc), 2)
 
 
 def table(summaries: list[RunSummary]) -> pd.DataFrame:
-    """One row per run, indexed by run key (pure: no widgets)."""
+    """One row per run, indexed by run key (pure: no widgets). Numbers and dates are written by core.fmt (never
+    309 digits, never a traceback for a date); `wall_s` and `created` stay numbers for sorting."""
     given = names().all()
     rows = []
     for s in summaries:
@@ -72,8 +80,8 @@ def table(summaries: list[RunSummary]) -> pd.DataFrame:
                      "model": v.model(s.config), "config": v.settings(s.config), "data": v.data(s.config),
                      "batch": getattr(s.config, "batch_size", None), "device": _device(m),
                      "epochs": len(s.history.val_loss),
-                     "acc": round(100 * float(m["test_acc"]), 2), "wall": round(float(m["wall_s"]), 1),
-                     "alongside": _alongside(m), "date": datetime.fromtimestamp(s.created).strftime("%m-%d %H:%M"),
+                     "acc": _percent(m), "wall": num(m.get("wall_s", float("nan")), 1),
+                     "wall_s": float(m.get("wall_s", 0.0)), "alongside": _alongside(m), "date": when(s.created),
                      "created": s.created})
     return pd.DataFrame(rows).set_index("key")
 
@@ -106,7 +114,7 @@ def run_table(shown: pd.DataFrame, summaries: list[RunSummary]) -> list[str]:
         config[col] = st.column_config.Column(heading, help=tip, disabled=col != "name", width=WIDTHS[col])
     config["name"] = st.column_config.TextColumn("Name", max_chars=MAX_NAME, help=COLUMNS["name"][1],
                                                  width=WIDTHS["name"])
-    for col, fmt in (("acc", "%.1f"), ("wall", "%.1f"), ("batch", "localized"), ("epochs", "%d")):
+    for col, fmt in (("acc", "%.1f"), ("batch", "localized"), ("epochs", "%d")):
         config[col] = st.column_config.NumberColumn(COLUMNS[col][0], help=COLUMNS[col][1], format=fmt, disabled=True,
                                                     width=WIDTHS[col])
     version = st.session_state.setdefault("runs_table_version", 0)
@@ -140,7 +148,8 @@ def curves(keys: list[str], shown: pd.DataFrame, summaries: list[RunSummary]) ->
     if not keys:
         st.info("Tick **Plot** in the table to overlay a run's curves.", icon=":material/check_box:")
         return
-    picked = [Curve.of(shown.at[k, "name"], by_key[k].history, float(by_key[k].metrics["train_s"])) for k in keys]
+    picked = [Curve.of(shown.at[k, "name"], by_key[k].history, float(by_key[k].metrics.get("train_s", 0.0)))
+              for k in keys]
     st.plotly_chart(run_curves(picked, x, smoothing, log_y), key=f"{K}_curves")
     if x == "wall":
         st.caption("Training time spreads each run's steps evenly over its measured train time.")
@@ -152,7 +161,7 @@ def _flat(d: dict, prefix: str = "") -> dict[str, str]:
         if isinstance(v, dict):
             out.update(_flat(v, f"{prefix}{k}."))
         else:
-            out[f"{prefix}{k}"] = f"{v:g}" if isinstance(v, float) else str(v)
+            out[f"{prefix}{k}"] = f"{v:g}" if isinstance(v, float) else str(v)  # :g is never wider than 12
     return out
 
 
@@ -170,9 +179,10 @@ def compare(shown: pd.DataFrame, summaries: list[RunSummary], ticked: list[str])
 
     def facts(k: str) -> dict[str, str]:
         s = by_key[k]
+        acc = shown.at[k, "acc"]
         return {"kind": s.kind, **_flat(s.config.to_dict()), "data": shown.at[k, "data"],
-                "device": str(s.metrics["device"]), "test accuracy (%)": f"{shown.at[k, 'acc']:.2f}",
-                "wall time (s)": f"{shown.at[k, 'wall']:.1f}", "trained": shown.at[k, "alongside"],
+                "device": str(s.metrics.get("device", "?")), "test accuracy (%)": "—" if pd.isna(acc) else num(acc, 2),
+                "wall time (s)": shown.at[k, "wall"], "trained": shown.at[k, "alongside"],
                 "status": STATUS_LABELS[s.status], "date": shown.at[k, "date"]}
 
     fa, fb = facts(a), facts(b)
@@ -180,16 +190,11 @@ def compare(shown: pd.DataFrame, summaries: list[RunSummary], ticked: list[str])
     differ = [f for f in order if fa.get(f) != fb.get(f)]
     lines = ["| setting | A | B |", "|---|---|---|"]
     for f in order:
-        va, vb = (_cell(d.get(f, "—")) for d in (fa, fb))
-        lines.append(f"| **{f}** | :orange-background[{va}] | :orange-background[{vb}] |" if f in differ
-                     else f"| {f} | {va} | {vb} |")
+        va, vb = (md(d.get(f, "—"), 60) or "—" for d in (fa, fb))  # escaped: pipes and brackets stay text too
+        lines.append(f"| **{md(f)}** | :orange-background[{va}] | :orange-background[{vb}] |" if f in differ
+                     else f"| {md(f)} | {va} | {vb} |")
     st.markdown("\n".join(lines))
-    st.caption(f"{len(differ)} differ (highlighted){': ' + ', '.join(differ) if differ else ''}.")
-
-
-def _cell(text: str) -> str:
-    """A value as a markdown table cell (no pipes, brackets or line breaks to break the table)."""
-    return " ".join(str(text).split()).replace("|", "/").replace("[", "(").replace("]", ")") or "—"
+    st.caption(f"{len(differ)} differ (highlighted){': ' + md(', '.join(differ), 400) if differ else ''}.")
 
 
 def manage(shown: pd.DataFrame, summaries: list[RunSummary]) -> None:
@@ -211,7 +216,7 @@ def manage(shown: pd.DataFrame, summaries: list[RunSummary]) -> None:
     if c3.button("Delete…", icon=":material/delete:", key=f"{K}_delete"):
         st.session_state.runs_confirm = key
     if st.session_state.get("runs_confirm") == key:
-        st.warning(f"Delete **{shown.at[key, 'name']}**? Its weights and history are removed from disk; the same "
+        st.warning(f"Delete **{md(shown.at[key, 'name'])}**? Its weights and history are removed from disk; the same "
                    "settings can be trained again.", icon=":material/warning:")
         y, n, _ = st.columns([1, 1, 4])
         if y.button("Delete", type="primary", key=f"{K}_delete_yes"):
@@ -219,7 +224,7 @@ def manage(shown: pd.DataFrame, summaries: list[RunSummary]) -> None:
             names().forget(key)
             resources.forget_stored_runs()
             st.session_state.pop("runs_confirm", None)
-            st.session_state.runs_notice = ("success", f"Deleted {shown.at[key, 'name']}.")
+            st.session_state.runs_notice = ("success", f"Deleted {md(shown.at[key, 'name'])}.")
             st.session_state.runs_table_version = st.session_state.get("runs_table_version", 0) + 1
             st.rerun()
         if n.button("Cancel", key=f"{K}_delete_no"):
@@ -248,12 +253,21 @@ def import_box() -> None:
         try:
             run = import_run(resources.store(), up.getvalue())
         except ArchiveError as e:
-            st.session_state.runs_notice = ("error", f"Not imported: {e}")
+            st.session_state.runs_notice = ("error", f"Not imported: {md(e, 400)}")
         else:
             st.session_state.runs_selected = [run.config.key(), *st.session_state.get("runs_selected", [])]
             st.session_state.runs_table_version = st.session_state.get("runs_table_version", 0) + 1
-            st.session_state.runs_notice = ("success", f"Imported {run.config.label()}.")
+            st.session_state.runs_notice = ("success", f"Imported {md(run.config.label())}.")
         st.rerun()
+
+
+def empty_store() -> None:
+    st.info("No stored runs yet. Train a network on the **Fully connected net** or **Convolutions** page, or import "
+            "a run below, and it appears here.", icon=":material/inbox:")
+    try:
+        st.page_link("pages/fully_connected.py", label="Go to the Fully connected net page", icon=":material/hub:")
+    except st.errors.StreamlitAPIException:  # the page run on its own (tests): no navigation to link into
+        pass
 
 
 def notice() -> None:

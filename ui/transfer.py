@@ -305,7 +305,7 @@ def evaluation(cfg: TransferConfig) -> Evaluation:
 
 def results(runs: list[RunSummary]) -> list[RunResult]:
     return [RunResult(short_label(r.config), r.config.strategy, float(r.metrics["test_acc"]),
-                      float(r.metrics["wall_s"]), int(r.metrics["trainable_params"])) for r in runs]
+                      float(r.metrics["wall_s"]), r.metrics.get("trainable_params")) for r in runs]
 
 
 def short_label(cfg: TransferConfig) -> str:
@@ -323,7 +323,8 @@ def run_rows(runs: list[RunSummary]) -> list[dict]:
     return [{"strategy": short_label(r.config), "target accuracy %": round(100 * r.metrics["test_acc"], 1),
              "wall s": round(r.metrics["wall_s"], 1),
              "of which backbone pass s (stored, shared)": round(r.metrics.get("features_s", 0.0), 1),
-             "trainable": r.metrics["trainable_params"], "images/s": round(r.metrics["images_per_s"])} for r in runs]
+             "trainable": r.metrics.get("trainable_params"),  # optional metrics: None (a blank cell) when absent
+             "images/s": None if "images_per_s" not in r.metrics else round(r.metrics["images_per_s"])} for r in runs]
 
 
 def estimate_text(cfg: TransferConfig, data: ImageTask, seconds: float) -> str:

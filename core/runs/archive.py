@@ -31,6 +31,7 @@ HEADER_BYTES = 1 << 20  # safetensors header allowance over the tensors' own byt
 MAX_RATIO = 200  # uncompressed / compressed size of any entry; weights barely compress, JSON ~3-10x
 _CHUNK = 1 << 20
 ZIP_EPOCH = 315_532_800.0  # 1980-01-01 UTC: the earliest date a zip entry can hold
+ZIP_LAST = 4_354_819_199.0  # 2107-12-31 23:59:59 UTC: the latest (run.json keeps the run's own date either way)
 
 
 class ArchiveError(ValueError):
@@ -43,7 +44,7 @@ def export_run(run: Run, created: float) -> bytes:
     blob = save_bytes(state, metadata={"key": run.config.key()})
     record = Record(kind_of(run.config).name, run.config, run.history, dict(run.metrics), created, run.status,
                     hashlib.sha256(blob).hexdigest())
-    stamp = time.gmtime(max(created, ZIP_EPOCH))[:6]  # the run's date, not the export's: same run, same bytes
+    stamp = time.gmtime(min(max(created, ZIP_EPOCH), ZIP_LAST))[:6]  # the run's date: same run, same bytes
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as zf:
         zf.writestr(zipfile.ZipInfo(META, stamp), json.dumps(record.to_dict(), indent=1, sort_keys=True),

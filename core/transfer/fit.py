@@ -89,7 +89,7 @@ def fit_transfer(cfg: TransferConfig, data: ImageTask, device: torch.device | No
         if features is None:
             features = compute_features(feature_config(cfg, data, "0" * 16), data, backbone, device)
         feats, test_feats = features.state["train"].to(device), features.state["test"].to(device)  # (N, 512)
-        features_s = float(features.metrics["features_s"])  # paid once; reused from the store afterwards
+        features_s = float(features.metrics.get("features_s", 0.0))  # paid once; reused from the store afterwards
         head, done = fit_head(cfg, feats, y_train, test_feats, y_test, num_classes,
                               torch.Generator().manual_seed(cfg.seed), on_progress, report_every)
         state = {f"fc.{k}": v.detach().to("cpu", copy=True) for k, v in head.state_dict().items()}

@@ -61,7 +61,11 @@ class RunResult:
     strategy: str
     acc: float  # target test accuracy, 0..1
     wall_s: float
-    trainable: int
+    trainable: int | None  # None: the record does not say (the metric is optional, e.g. in an imported run)
+
+
+def _params(n: int | None) -> str:
+    return "an unknown number of" if n is None else f"{n:,}"
 
 
 def conclusion(results: Sequence[RunResult]) -> str:
@@ -71,11 +75,11 @@ def conclusion(results: Sequence[RunResult]) -> str:
     ranked = sorted(results, key=lambda r: (-r.acc, r.wall_s))
     best = ranked[0]
     text = (f"**{best.label}** won with {100 * best.acc:.1f}% target accuracy in {best.wall_s:.1f} s, "
-            f"training {best.trainable:,} parameters")
+            f"training {_params(best.trainable)} parameters")
     if len(ranked) > 1:
         second = ranked[1]
         text += (f"; {100 * (best.acc - second.acc):.1f} points ahead of {second.label} "
-                 f"({100 * second.acc:.1f}%, {second.wall_s:.1f} s, {second.trainable:,} trainable)")
+                 f"({100 * second.acc:.1f}%, {second.wall_s:.1f} s, {_params(second.trainable)} trainable)")
     text += "."
     fastest = min(results, key=lambda r: r.wall_s)
     if fastest is not best:
