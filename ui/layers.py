@@ -13,6 +13,7 @@ from core.models import stacks as L
 from core.models.inspection import Summary, summarize
 from core.models.registry import ARCHITECTURES, ModelConfig, architecture
 from core.training.config import TrainConfig
+from ui.text import md
 from ui.training import config_controls
 
 URL_KEY = "stack"
@@ -31,7 +32,7 @@ def _start(key: str) -> None:
     raw = st.query_params.get(URL_KEY)
     got = L.decode(raw) if raw else L.Decoded(L.PRESETS[DEFAULT].stack)
     if got.stack is None:
-        st.warning(f"Ignored the layers in the page address: {got.error}.")
+        st.warning(f"Ignored the layers in the page address: {md(got.error, 300)}.")
         got = L.Decoded(L.PRESETS[DEFAULT].stack)
     _set(key, got.stack)
 

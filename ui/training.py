@@ -11,6 +11,7 @@ import torch
 
 from core.config import ConfigError
 from core.figures.training import Curve, live_loss, run_curves
+from core.fmt import num
 from core.models.registry import Arch, ModelConfig, architecture
 from core.optimizers import OPTIMIZER_LABELS
 from core.runs.store import RunSummary
@@ -20,6 +21,7 @@ from core.training.estimate import estimate_seconds, time_steps
 from core.training.loop import REPORT_S, check_config, diagnose
 from core.training.record import STATUS_LABELS, Run
 from ui import resources
+from ui.text import md
 
 HIDDEN_CHOICES = [16, 32, 64, 128, 256, 512]
 LR_CHOICES = [1e-4, 3e-4, 1e-3, 3e-3, 5e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0, 3.0, 10.0]
@@ -72,7 +74,7 @@ def _url_value(name: str, choices: list, parse) -> object | None:
     except ValueError:
         value = None
     if value not in choices:
-        st.warning(f"Ignored `{name}={raw}` in the page address: it is not one of the available settings.")
+        st.warning(f"Ignored {md(f'{name}={raw}')} in the page address: it is not one of the available settings.")
         return None
     return value
 
@@ -181,8 +183,9 @@ def remember_latest(cfg: TrainConfig) -> None:
 
 
 def _stored_banner(cfg: TrainConfig, run: Run) -> None:
-    facts = (f"test accuracy **{100 * run.metrics['test_acc']:.2f}%**, trained in {run.metrics['train_s']:.1f} s "
-             f"on {run.metrics['device']} ({run.metrics['samples_per_s']:,.0f} samples/s)")
+    m = run.metrics  # numbers through core.fmt and the device escaped: the record is a file, and files are hostile
+    facts = (f"test accuracy **{num(100 * m['test_acc'], 2)}%**, trained in {num(m['train_s'], 1)} s "
+             f"on {md(m['device'])} ({num(m['samples_per_s'], 0)} samples/s)")
     trained_here = st.session_state.get(TRAINED_HERE_STATE, {}).get(cfg.key())
     if run.status == "did-not-learn":
         st.warning(f"Stored run loaded, marked **did not learn**: {facts}. Pages that pick a trained model for "

@@ -87,6 +87,12 @@ def _sent(fig: go.Figure) -> dict:
     return prune(json.loads(pio.to_json(fig, validate=False)))
 
 
+def plain(text: object) -> str:
+    """Outside text (a run name, a file name) as a Plotly label: Plotly reads tags in every label (`<a href>` becomes
+    a live link, `<b>` bold), so `&`, `<` and `>` are written as the entities it shows as those characters."""
+    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def margin(t: int = 30, side: int = 10, b: int = 10) -> dict:
     return {"l": side, "r": side, "t": t, "b": b}
 

@@ -21,6 +21,7 @@ from core.figures.base import (
     log_ticks,
     margin,
     panel_titles,
+    plain,
 )
 
 
@@ -115,18 +116,19 @@ def _single_run(cv: Curve, x: XAxis, smoothing: float) -> list[dict]:
 def _one_of_runs(cv: Curve, x: XAxis, smoothing: float, colour: str) -> list[dict]:
     """One of several runs: its colour in both panels and ONE legend entry (the run's label) that shows or hides
     the whole run; the line styles are explained once, in the legend's title."""
-    group = {"legendgroup": cv.label, "line": {"color": colour, "width": 2}}
+    name = plain(cv.label)  # a run's name is the learner's text: shown as written, never as markup
+    group = {"legendgroup": name, "line": {"color": colour, "width": 2}}
     xs, xe = _x(cv, x)
     at = f"at {X_TITLES[x]} %{{x:.4g}}"
     return [
-        {"type": "scatter", "x": xs, "y": _train_y(cv, smoothing), "mode": "lines", "name": cv.label, **group,
+        {"type": "scatter", "x": xs, "y": _train_y(cv, smoothing), "mode": "lines", "name": name, **group,
          "hovertemplate": f"train (smoothed) %{{y:.3f}} {at}<extra>%{{fullData.name}}</extra>"},
         {"type": "scatter", "x": xe, "y": np.asarray(cv.val_loss, dtype=float),
-         "mode": "lines+markers", "name": cv.label, "showlegend": False, **group,
+         "mode": "lines+markers", "name": name, "showlegend": False, **group,
          "line": {"color": colour, "dash": "dot"},
          "hovertemplate": f"validation %{{y:.3f}} {at}<extra>%{{fullData.name}}</extra>"},
         {"type": "scatter", "x": xe, "y": 100 * np.asarray(cv.val_acc, dtype=float),
-         "mode": "lines+markers", "xaxis": "x2", "yaxis": "y2", "name": cv.label, "showlegend": False, **group,
+         "mode": "lines+markers", "xaxis": "x2", "yaxis": "y2", "name": name, "showlegend": False, **group,
          "hovertemplate": f"validation accuracy %{{y:.2f}}% {at}<extra>%{{fullData.name}}</extra>"}]
 
 
