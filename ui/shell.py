@@ -1,10 +1,14 @@
 """App-wide setup and the sidebar status every page shows."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import streamlit as st
 
 from core.config import HOME_ENV, device_label
 from ui import resources
+
+ICON = str(Path(__file__).with_name("icon.png"))  # the browser tab's icon, served by this server
 
 # Every tab panel is at least a window tall: a shorter one shortens the page when its tab opens, and the click
 # lands on whatever slid under the pointer (bench/NOTES.md).
