@@ -24,7 +24,7 @@ from core.attribution.twins import Twins, twins
 from core.data.model_inputs import InputSpec, model_input, stored_pictures
 from core.data.normalization import IMAGENET_NORM, MNIST_NORM, Norm
 from core.data.samples import available_samples, load_sample_photo
-from core.data.uploads import DecodedImage, UploadError, decode_image
+from core.data.uploads import MAX_FILE_BYTES, DecodedImage, UploadError, decode_image
 from core.figures.images import mosaic
 from core.models.inspection import confusion_matrix
 from core.models.registry import ARCH_LABELS
@@ -335,7 +335,7 @@ def image_source(key: str, choice: ModelChoice | None = None) -> np.ndarray | No
     source = st.radio("Image", sources, horizontal=True, key=f"{key}_source")
     if source == "Upload":
         f = st.file_uploader("PNG, JPEG, WebP, BMP or GIF", type=["png", "jpg", "jpeg", "webp", "bmp", "gif"],
-                             key=f"{key}_upload")
+                             key=f"{key}_upload", max_upload_size=MAX_FILE_BYTES >> 20)
         last = f"{key}_last_upload"
         if f is not None:
             try:

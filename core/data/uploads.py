@@ -24,7 +24,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from core.errors import InputError
 
 FORMATS = ("PNG", "JPEG", "WEBP", "BMP", "GIF")  # what Pillow may open; everything else is refused
-MAX_FILE_BYTES = 20 * 1024 * 1024  # 20 MiB
+MAX_FILE_BYTES = 10 << 20  # 10 MiB: the image widget's own cap (a phone photo is 2-8 MB)
 MAX_DECLARED_SIDE = 10_000  # pixels per side the header may claim (a 6000×4000 photo passes)
 MAX_DECLARED_PIXELS = 50_000_000  # width × height the header may claim (about 190 MB as RGBA)
 MAX_SIDE = 2048  # a larger image is downscaled so its longer side is this

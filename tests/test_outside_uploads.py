@@ -1,0 +1,97 @@
+"""Uploads from outside (BAD_INPUTS 26-27): upload caps that agree, so the largest export re-imports through the
+page and an over-limit file gets the widget's sentence, never the server's bare 413; and small files that decode
+huge (a 95 KB PNG of 7000×7000 with alpha or 16 bits) decoded within a memory bound, one at a time."""
+from __future__ import annotations
+
+import ast
+import tomllib
+
+import pytest
+
+from core.data.uploads import MAX_FILE_BYTES
+from core.runs.archive import HEADER_BYTES, MAX_ARCHIVE_BYTES, MAX_META_BYTES, export_run, read_archive
+from core.runs.kinds import KINDS
+from core.runs.store import RunStore
+from core.transfer.config import TransferConfig
+from core.transfer.strategies import STRATEGIES
+from support import ROOT, own_home, page_app
+from tools.fake_runs import make_transfer_run, synthetic_run
+
+
+def server_cap_mb() -> int:
+    return tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())["server"]["maxUploadSize"]
+
+
+def test_every_file_uploader_sets_its_own_cap():
+    calls = []
+    for path in [*(ROOT / "ui").glob("*.py"), *(ROOT / "pages").glob("*.py")]:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "file_uploader":
+                calls.append((path.name, {k.arg for k in node.keywords}))
+    assert calls and all("max_upload_size" in kw for _, kw in calls), calls
+
+
+def test_the_server_cap_is_the_largest_widget_cap(tmp_path):
+    """The server answers 413 to a body over server.maxUploadSize before any widget sees it, so it must be the
+    largest of the widgets' own caps: images 10 MB, run archives MAX_ARCHIVE_BYTES."""
+    with own_home(tmp_path):
+        RunStore(tmp_path / "runs").save(synthetic_run(0))  # a model for the Saliency page to explain
+        caps = {}
+        for page in ("saliency", "runs"):  # "Upload" is the Saliency page's default image source
+            for up in page_app(page).file_uploader:
+                caps[up.key] = up.proto.max_upload_size_mb
+    assert caps == {"sal_upload": MAX_FILE_BYTES >> 20, "runs_import": MAX_ARCHIVE_BYTES >> 20}, caps
+    assert caps["sal_upload"] == 10
+    assert server_cap_mb() == max(caps.values())
+
+
+def _largest_weights() -> int:
+    """Bytes of the largest weights any listed run kind stores (every transfer strategy and task, every MNIST
+    architecture at its largest hidden size)."""
+    from core.models.registry import ARCHITECTURES, ModelConfig
+    from core.training.config import TrainConfig
+
+    configs = [TransferConfig(strategy=s, weights="random" if s == "scratch" else "imagenet", source=src, k_stages=4)
+               for s in STRATEGIES for src in ("digits", "cifar10")]
+    configs += [TrainConfig(model=ModelConfig(arch, hidden=512)) for arch in ARCHITECTURES if arch != "built"]
+    listed = {k.config for k in KINDS.values() if k.listed}
+    assert {type(c) for c in configs} == listed, "a new listed kind needs its largest config here"
+    return max(sum(t.numel() * t.element_size() for t in KINDS[c.kind if hasattr(c, "kind") else "mnist"]
+                   .expected_state(c).values()) for c in configs)
+
+
+def test_the_largest_archive_the_app_can_export_fits_the_import_cap():
+    # run.json is refused over MAX_META_BYTES uncompressed, weights over their tensors plus HEADER_BYTES: so no
+    # archive of a listed kind that import accepts is larger than this (zip headers: a few hundred bytes)
+    assert _largest_weights() + HEADER_BYTES + MAX_META_BYTES + (64 << 10) <= MAX_ARCHIVE_BYTES
+    run = make_transfer_run(TransferConfig(strategy="full", weights="imagenet", source="cifar10", epochs=30))
+    data = export_run(run, 1.7e9)
+    assert 44e6 < len(data) <= MAX_ARCHIVE_BYTES  # a whole ResNet-18: 44.8 MB
+    assert read_archive(data)[0].config == run.config
+
+
+# ---------------------------------------------------------------- in a real browser
+@pytest.mark.slow
+@pytest.mark.browser
+def test_the_largest_export_reimports_and_an_oversized_image_gets_a_sentence(page, tmp_path):
+    from tools.app_server import running_server
+
+    RunStore(tmp_path / "runs").save(synthetic_run(0))  # so the page shows its table, not the empty store's note
+    run = make_transfer_run(TransferConfig(strategy="full", weights="imagenet", source="cifar10", epochs=30))
+    archive = export_run(run, 1.7e9)
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    with running_server(tmp_path, timeout_s=120) as (_, url):
+        page.goto(url + "/runs")
+        uploader = page.locator("[data-testid='stFileUploader'] input[type=file]")
+        uploader.wait_for(state="attached", timeout=180_000)
+        uploader.set_input_files(files=[{"name": "run.zip", "mimeType": "application/zip", "buffer": archive}])
+        page.get_by_text("Imported Full fine-tuning").first.wait_for(timeout=180_000)
+        page.goto(url + "/saliency")
+        uploader = page.locator("[data-testid='stFileUploader'] input[type=file]")
+        uploader.wait_for(state="attached", timeout=180_000)
+        big = b"\x89PNG\r\n\x1a\n" + bytes(MAX_FILE_BYTES + 1024)
+        uploader.set_input_files(files=[{"name": "big.png", "mimeType": "image/png", "buffer": big}])
+        page.get_by_text("File must be 10.0MB or smaller.").first.wait_for(timeout=60_000)
+        body = page.locator("body").inner_text()
+        assert "Axios" not in body and "413" not in body and not errors, (body[-500:], errors)
