@@ -15,6 +15,7 @@ from core.transfer.strategies import STRATEGIES
 from ui import transfer
 from ui.code import code_panel
 from ui.path import next_step, stop_here
+from ui.training import store_locked
 
 K = "tl"  # widget-key prefix of this page
 
@@ -70,8 +71,9 @@ else:
     if transfer.job_error(cfg):
         st.error(transfer.job_error(cfg), icon=":material/error:")
     st.caption(transfer.estimate_text(cfg, data, transfer.estimate(cfg, len(data.train), len(data.test), classes)))
+    locked = store_locked()  # a store that cannot be written: said, and the button disabled
     with st.form("tl_train"):
-        if st.form_submit_button("Train this strategy", icon=":material/play_arrow:", type="primary"):
+        if st.form_submit_button("Train this strategy", icon=":material/play_arrow:", type="primary", disabled=locked):
             transfer.submit(cfg)  # trains in a worker process; this page only watches
             st.rerun()
 runs = transfer.trained_runs(cfg)

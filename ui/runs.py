@@ -16,7 +16,7 @@ from core.fmt import num, when
 from core.runs.archive import MAX_ARCHIVE_BYTES, ArchiveError, export_run, import_run
 from core.runs.kinds import KINDS, RunKind
 from core.runs.names import MAX_NAME, RunNames
-from core.runs.store import RunSummary
+from core.runs.store import RunSummary, StoreNotWritable
 from core.training.record import STATUS_LABELS
 from ui import resources
 from ui.text import md
@@ -113,7 +113,7 @@ def run_table(shown: pd.DataFrame, summaries: list[RunSummary]) -> list[str]:
     for col, (heading, tip) in COLUMNS.items():
         config[col] = st.column_config.Column(heading, help=tip, disabled=col != "name", width=WIDTHS[col])
     config["name"] = st.column_config.TextColumn("Name", max_chars=MAX_NAME, help=COLUMNS["name"][1],
-                                                 width=WIDTHS["name"])
+                                                 width=WIDTHS["name"], disabled=bool(resources.store().unwritable))
     for col, fmt in (("acc", "%.1f"), ("batch", "localized"), ("epochs", "%d")):
         config[col] = st.column_config.NumberColumn(COLUMNS[col][0], help=COLUMNS[col][1], format=fmt, disabled=True,
                                                     width=WIDTHS[col])
@@ -128,7 +128,10 @@ def run_table(shown: pd.DataFrame, summaries: list[RunSummary]) -> list[str]:
         if edited.at[key, "name"] != base.at[key, "name"]:
             s = next(s for s in summaries if s.key == key)
             new = str(edited.at[key, "name"] or "")
-            names().set(key, "" if new.strip() == default_name(s) else new)
+            try:
+                names().set(key, "" if new.strip() == default_name(s) else new)
+            except OSError as e:  # the store's folder cannot be written (read-only, full)
+                st.session_state.runs_notice = ("error", f"Not renamed: {md(e, 600)}")
             changed = True
     if changed:  # apply, then start the editor afresh so its edits never land on re-sorted rows
         st.session_state.runs_selected = [k for k in st.session_state.get("runs_selected", []) if k in selected] + \
@@ -213,18 +216,23 @@ def manage(shown: pd.DataFrame, summaries: list[RunSummary]) -> None:
     c2.download_button("Export (.zip)", data=lambda: _export(s), file_name=f"run-{key}.zip",
                        mime="application/zip", icon=":material/download:", key=f"{K}_export", on_click="ignore",
                        help="weights as safetensors + run.json (config, history, metrics); Import reads it back")
-    if c3.button("Delete…", icon=":material/delete:", key=f"{K}_delete"):
+    if c3.button("Delete…", icon=":material/delete:", key=f"{K}_delete", disabled=bool(resources.store().unwritable),
+                 help="the run store cannot be written (see above)" if resources.store().unwritable else None):
         st.session_state.runs_confirm = key
     if st.session_state.get("runs_confirm") == key:
         st.warning(f"Delete **{md(shown.at[key, 'name'])}**? Its weights and history are removed from disk; the same "
                    "settings can be trained again.", icon=":material/warning:")
         y, n, _ = st.columns([1, 1, 4])
         if y.button("Delete", type="primary", key=f"{K}_delete_yes"):
-            resources.store().delete(s.config)
-            names().forget(key)
-            resources.forget_stored_runs()
             st.session_state.pop("runs_confirm", None)
-            st.session_state.runs_notice = ("success", f"Deleted {md(shown.at[key, 'name'])}.")
+            try:
+                resources.store().delete(s.config)
+                names().forget(key)
+            except OSError as e:  # StoreNotWritable, or the names file's folder (read-only, full)
+                st.session_state.runs_notice = ("error", f"Not deleted: {md(e, 600)}")
+            else:
+                st.session_state.runs_notice = ("success", f"Deleted {md(shown.at[key, 'name'])}.")
+            resources.forget_stored_runs()
             st.session_state.runs_table_version = st.session_state.get("runs_table_version", 0) + 1
             st.rerun()
         if n.button("Cancel", key=f"{K}_delete_no"):
@@ -246,14 +254,18 @@ def _export(s: RunSummary) -> bytes:
 
 def import_box() -> None:
     """Import a run exported by the app; a bad file gets a message and changes nothing."""
+    locked = resources.store().unwritable
     up = st.file_uploader("Import a run exported by this app (.zip)", type=["zip"], key=f"{K}_import",
-                          max_upload_size=MAX_ARCHIVE_BYTES >> 20)
+                          max_upload_size=MAX_ARCHIVE_BYTES >> 20, disabled=bool(locked),
+                          help="the run store cannot be written (see above)" if locked else None)
     if up is not None and st.session_state.get("runs_imported") != up.file_id:
         st.session_state.runs_imported = up.file_id
         try:
             run = import_run(resources.store(), up.getvalue())
         except ArchiveError as e:
             st.session_state.runs_notice = ("error", f"Not imported: {md(e, 400)}")
+        except StoreNotWritable as e:
+            st.session_state.runs_notice = ("error", f"Not imported: {md(e, 600)}")
         else:
             st.session_state.runs_selected = [run.config.key(), *st.session_state.get("runs_selected", [])]
             st.session_state.runs_table_version = st.session_state.get("runs_table_version", 0) + 1
@@ -271,7 +283,10 @@ def empty_store() -> None:
 
 
 def notice() -> None:
-    """The outcome of the last delete or import, shown once."""
+    """The outcome of the last delete, rename or import, shown once; and, on every visit, that the store cannot be
+    written when it cannot (the import, rename and delete controls are disabled)."""
+    if resources.store().unwritable:
+        st.warning(md(resources.store().unwritable, 600), icon=":material/lock:")
     kind, text = st.session_state.pop("runs_notice", (None, ""))
     if kind == "success":
         st.success(text, icon=":material/check_circle:")

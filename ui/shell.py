@@ -31,6 +31,8 @@ def sidebar_status() -> None:
         if data.note:
             st.caption(":material/warning: " + data.note)
         st.caption(f"**Runs stored in** · `{resources.paths().runs}` (set `{HOME_ENV}` to move it)")
+        if resources.store().unwritable:
+            st.caption(":material/lock: It cannot be written: stored runs open, nothing new is trained or stored.")
 
 
 def ensure_navigation() -> None:

@@ -237,6 +237,9 @@ def training_panel(cfg: TrainConfig, key: str, remember: bool = True) -> tuple[R
             f"({cfg.epochs} epochs × {len(data.train):,} digits, {1000 * step_s:.1f} ms per step measured just now; "
             f"a live estimate from the real steps replaces it once training starts).",
             icon=":material/timer:")
+    if store_locked():
+        st.button("Train", type="primary", key=f"{key}_train", disabled=True)
+        return None
     if st.button("Train", type="primary", key=f"{key}_train"):
         submit(cfg)
         st.rerun()
@@ -244,9 +247,17 @@ def training_panel(cfg: TrainConfig, key: str, remember: bool = True) -> tuple[R
 
 
 def untrained(cfg: TrainConfig) -> bool:
-    """Neither stored nor being trained (a Train press would start it)."""
+    """Neither stored nor being trained, and a Train press would start it (the store can be written)."""
     job = resources.jobs().get(cfg)
-    return resources.stored_run(cfg) is None and (job is None or job.done.is_set())
+    return resources.stored_run(cfg) is None and (job is None or job.done.is_set()) and not resources.store().unwritable
+
+
+def store_locked() -> bool:
+    """Say so, and where to point PTCE_HOME, when the run store cannot be written (nothing can be trained)."""
+    problem = resources.store().unwritable
+    if problem:
+        st.warning(md(problem, 600), icon=":material/lock:")
+    return bool(problem)
 
 
 def submit(cfg: TrainConfig) -> None:

@@ -203,7 +203,10 @@ def load_full(data_dir: Path) -> MNISTData:
 def load_mnist(paths: Paths, allow_download: bool = True, on_progress: OnDownload | None = None) -> MNISTData:
     """Full MNIST if present (or downloadable), else the bundled sample with a note saying why."""
     data_dir = paths.data
-    sweep_data(data_dir)
+    try:
+        sweep_data(data_dir)
+    except OSError:  # a home that cannot be written: nothing was downloaded into it to sweep
+        pass
     fix = f"delete {_mnist_dir(data_dir)} and run `python -m core.data.mnist --download` while online"
     note = ""
     if full_available(data_dir):

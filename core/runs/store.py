@@ -13,6 +13,10 @@ and moves of an entry happen only while holding its key's lock; the writer holds
 so at start every orphan whose lock can be taken (non-blocking) belongs to a dead writer and is swept.
 A record is read through `core.record.parse_record` (the one schema) and its weights are checked against
 the architecture (keys, shapes, dtypes, finiteness) before anything is built from them.
+
+A store that cannot be written (a read-only folder or mount, a file where the folder should be, a full disk) is a
+state, not a crash: `unwritable` says why at start, every read works, nothing is swept or set aside, and every
+write raises StoreNotWritable in plain words (also a write that fails part-way: the old run stays in place).
 """
 from __future__ import annotations
 
@@ -23,6 +27,7 @@ import json
 import os
 import re
 import shutil
+import tempfile
 import threading
 import time
 import uuid
@@ -32,10 +37,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load as load_bytes
 from safetensors.torch import save_file
 
 from core.atomic import TMP_PREFIX, sha256_file
+from core.config import HOME_ENV
 from core.runs.kinds import DEFAULT_KIND, KINDS, kind_of
 from core.runs.schema import Record, parse_record
 from core.training.record import STORABLE, History, Run, Status, StoredConfig
@@ -47,6 +54,20 @@ CORRUPT_KEEP = 20  # defective entries kept for inspection; older ones are delet
 MAX_META_BYTES = 64 << 20  # a run.json larger than this is not read
 _KEY = re.compile(r"[0-9a-f]{8,64}")
 _ORPHAN = re.compile(r"(?:" + re.escape(RUN_TMP) + "|" + re.escape(OLD) + r")([0-9a-f]{8,64})-[0-9a-f]+")
+
+
+class StoreNotWritable(OSError):
+    """The store cannot be written: the message says why and what to do, in plain words."""
+
+
+def _not_writable(root: Path, error: OSError) -> str:
+    why = {errno.ENOSPC: "the disk is full", errno.EDQUOT: "the disk quota is used up",
+           errno.EROFS: "it is on a read-only file system", errno.EACCES: "this user may not write there",
+           errno.EPERM: "this user may not write there", errno.ENOTDIR: "a file stands where a folder should be",
+           errno.EFBIG: "a file grew larger than this process may write"}.get(error.errno, error.strerror or str(error))
+    return (f"The run store {root} cannot be written ({why}), so nothing can be trained, imported, renamed or deleted "
+            f"here; every stored run can still be opened. Point {HOME_ENV} at a folder this user can write "
+            f"(e.g. {HOME_ENV}=~/ptce-home) and start the app again.")
 
 
 class CorruptRun(Exception):
@@ -131,12 +152,37 @@ def check_weights(state: dict[str, torch.Tensor], expected: dict[str, torch.Tens
 class RunStore:
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
-        self.root.mkdir(parents=True, exist_ok=True)
-        (self.root / LOCKS).mkdir(exist_ok=True)
+        self.unwritable = ""  # why the store cannot be written, in plain words ("" when it can)
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            (self.root / LOCKS).mkdir(exist_ok=True)
+            fd, probe = tempfile.mkstemp(prefix=TMP_PREFIX + "probe-", dir=self.root)  # root ignores permissions,
+            os.close(fd)  # but not a read-only mount: only a real write tells
+            os.unlink(probe)
+        except OSError as e:
+            self.unwritable = _not_writable(self.root, e)
         self._mutex = threading.Lock()
         self._problems: dict[str, str] = {}  # key -> what was wrong with the stored run, for the learner
         self._summaries: dict[str, tuple[tuple, RunSummary]] = {}  # name -> (run.json's stat, summary)
-        self.swept = self.sweep()
+        self.swept = 0 if self.unwritable else self.sweep()
+
+    @contextmanager
+    def _writing(self) -> Iterator[None]:
+        """Around every write: StoreNotWritable at once when the store cannot be written, and for an OSError of
+        the write itself (a full disk part-way: `_write` has put the old run back)."""
+        if self.unwritable:
+            raise StoreNotWritable(self.unwritable)
+        try:
+            yield
+        except StoreNotWritable:
+            raise
+        except OSError as e:
+            raise StoreNotWritable(_not_writable(self.root, e)) from e
+        except SafetensorError as e:  # safetensors' own file writer wraps the OSError: "... (os error 28)"
+            code = re.search(r"os error (\d+)", str(e))
+            if code is None:
+                raise
+            raise StoreNotWritable(_not_writable(self.root, OSError(int(code.group(1)), str(e)))) from e
 
     def _dir(self, cfg: StoredConfig) -> Path:
         return self.root / cfg.key()
@@ -218,6 +264,8 @@ class RunStore:
         try:
             return self._read(folder, cfg)
         except CorruptRun:
+            if self.unwritable:  # nothing can be set aside: the entry is just not used
+                return None
             with self._try_lock(cfg.key()) as held:
                 if held:
                     return self._load_held(cfg)  # read again under the lock: it may have been replaced meanwhile
@@ -249,7 +297,8 @@ class RunStore:
                 if record.config.key() != folder.name or not (folder / WEIGHTS).is_file():
                     raise CorruptRun("the folder's name or weights do not match its record")
             except (CorruptRun, OSError) as e:
-                self._set_aside_if_defective(folder, e)  # listed nowhere; moved to .corrupt/ unless being written
+                if not self.unwritable:
+                    self._set_aside_if_defective(folder, e)  # listed nowhere; moved to .corrupt/ unless being written
                 continue
             summary = RunSummary(folder.name, record.config, record.history, record.metrics, record.created,
                                  record.status, record.kind)
@@ -266,7 +315,7 @@ class RunStore:
         """Store a finished run (replacing any stored one) as one atomic unit; a diverged run is refused."""
         if run.status not in STORABLE:
             raise ValueError(f"refusing to store a run with status {run.status!r}")
-        with self.lock(run.config):
+        with self._writing(), self.lock(run.config):
             self._write(run)
 
     def add(self, run: Run, created: float) -> bool:
@@ -274,7 +323,7 @@ class RunStore:
         False, changing nothing, if something is."""
         if run.status not in STORABLE:
             raise ValueError(f"refusing to store a run with status {run.status!r}")
-        with self.lock(run.config):
+        with self._writing(), self.lock(run.config):
             if os.path.lexists(self._dir(run.config)):
                 return False
             self._write(run, created)
@@ -317,7 +366,7 @@ class RunStore:
             self._problems.pop(key, None)
 
     def delete(self, cfg: StoredConfig) -> None:
-        with self.lock(cfg):
+        with self._writing(), self.lock(cfg):
             _remove(self._dir(cfg))
 
     def get_or_train(self, cfg: StoredConfig, train: Callable[[], Run]) -> tuple[Run, bool]:
@@ -325,18 +374,23 @@ class RunStore:
         run = self.load(cfg)
         if run is not None:
             return run, False
+        if self.unwritable:
+            raise StoreNotWritable(self.unwritable)
         with self.lock(cfg):
             run = self._load_held(cfg)  # another session may have finished it while we waited
             if run is not None:
                 return run, False
             run = train()
             if run.status in STORABLE:
-                self._write(run)
+                with self._writing():
+                    self._write(run)
             return run, True
 
     def busy_keys(self) -> list[str]:
         """Keys whose lock someone holds right now: runs being trained or written, in any thread or process
         (`get_or_train` holds the lock while it trains). Nothing of them is listed until they are complete."""
+        if self.unwritable:  # no lock can be taken, and nothing is written here
+            return []
         busy = []
         for lock in (self.root / LOCKS).glob("*.lock"):
             if _KEY.fullmatch(lock.stem):

@@ -1,0 +1,228 @@
+"""A store that cannot be written (BAD_INPUTS 25): a read-only PTCE_HOME, an empty one, a file where the home folder
+should be, a disk that fills part-way through a write. Every page opens and teaches; training, import, rename and
+delete say the store cannot be written and where to point PTCE_HOME; a failed write leaves the old run in place.
+
+Root writes through any permission bit, and the tests may run as root. The pages then run in a child process that
+cannot write the home either: as an ordinary user (uid 65534, "nobody") when the interpreter is theirs to run too,
+else in a private mount namespace where the home is bind-mounted read-only (a real read-only mount, EROFS); where
+root has neither, the two chmod cases are skipped, saying why. The file-in-the-way case needs no permissions at all
+(even root cannot make a folder inside a file), and the full disk is a real limit on file size (RLIMIT_FSIZE) in a
+child process, so both hold as root too.
+
+Run as a script (`python tests/test_outside_store.py OUT.json`), this file is that child: it opens every page
+through the app's entry script and writes what it saw as JSON.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import stat
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+NOBODY = 65534
+
+
+# ---------------------------------------------------------------- the child: every page on the home it was given
+def visit_every_page(out: str) -> None:
+    from streamlit.testing.v1 import AppTest
+
+    from core.runs.names import RunNames
+    from core.runs.store import RunStore
+
+    try:
+        from core.runs.store import StoreNotWritable
+    except ImportError:  # the code before a store could be unwritable: whatever it raised is recorded below
+        StoreNotWritable = RuntimeError  # noqa: N806
+    from support import APPTEST_TIMEOUT, ENTRY, PAGE_FILES, texts
+    from tools.fake_runs import synthetic_run
+
+    seen: dict = {}
+    for page in PAGE_FILES:
+        at = AppTest.from_file(ENTRY, default_timeout=APPTEST_TIMEOUT)
+        at.run()
+        at.switch_page(page)
+        at.run()
+        seen[page] = {"exceptions": [e.message for e in at.exception], "titles": [t.value for t in at.title],
+                      "texts": texts(at, "markdown", "info", "success", "error", "warning", "caption"),
+                      "sidebar": " ".join(c.value for c in at.sidebar.caption),
+                      "buttons": {b.key: b.disabled for b in at.button if b.key},
+                      "uploaders": {u.key: u.proto.disabled for u in at.file_uploader},
+                      "table": len(at.data_editor[0].value) if at.data_editor else None}
+    runs = Path(os.environ["PTCE_HOME"]) / "runs"
+    try:
+        store = RunStore(runs)
+        seen["unwritable"] = store.unwritable
+        store.save(synthetic_run(7))
+        seen["save"] = "saved"
+    except StoreNotWritable as e:
+        seen["save"] = str(e)
+    except Exception as e:  # noqa: BLE001 - what the store did instead, for the assertion to show
+        seen["save"] = seen["unwritable"] = repr(e)
+    try:
+        RunNames(runs).set("0123456789abcdef", "a name")
+        seen["rename"] = "renamed"
+    except OSError as e:
+        seen["rename"] = type(e).__name__
+    Path(out).write_text(json.dumps(seen))
+
+
+# ---------------------------------------------------------------- the tests
+def _tree(root: Path, dirs: int, files: int) -> None:
+    for p in [root, *root.rglob("*")]:
+        os.chmod(p, dirs if p.is_dir() else files)
+
+
+def _drop_to_nobody() -> None:
+    os.setgroups([])
+    os.setgid(NOBODY)
+    os.setuid(NOBODY)
+
+
+def _nobody_can_run_python() -> bool:
+    try:
+        return subprocess.run([sys.executable, "-c", "import streamlit, torch"], preexec_fn=_drop_to_nobody,
+                              capture_output=True, timeout=300).returncode == 0
+    except OSError:  # the interpreter is in a folder only root may enter
+        return False
+
+
+def _read_only_mount_works(home: Path) -> bool:
+    return subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c", _MOUNT + ' ! touch "$H/x"'],
+                          env={**os.environ, "H": str(home)}, capture_output=True, timeout=60).returncode == 0
+
+
+_MOUNT = 'mount --bind "$H" "$H" && mount -o remount,bind,ro "$H" &&'
+
+
+def _visit(home: Path, read_only: bool) -> dict:
+    """Run the child on `home`; `read_only`: in a way that it cannot write there even as root (see above)."""
+    scratch = Path(tempfile.mkdtemp(prefix="ptce-learner-"))
+    os.chmod(scratch, 0o777)  # the child's HOME and its answer
+    env = {**os.environ, "PTCE_HOME": str(home), "PTCE_OFFLINE": "1", "HOME": str(scratch), "H": str(home),
+           "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "tests")]), "PYTHONDONTWRITEBYTECODE": "1"}
+    out = scratch / "seen.json"
+    argv, preexec = [sys.executable, __file__, str(out)], None
+    if read_only and os.geteuid() == 0:
+        if _nobody_can_run_python():
+            preexec = _drop_to_nobody
+        elif shutil.which("unshare") and _read_only_mount_works(home):
+            argv = ["unshare", "--mount", "--propagation", "private", "sh", "-c", _MOUNT + ' exec "$@"', "sh", *argv]
+        else:
+            pytest.skip("running as root, and neither an ordinary user nor a read-only mount is available here")
+    done = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, preexec_fn=preexec, timeout=1200)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(out.read_text())
+
+
+def _check(seen: dict, runs: int | None) -> None:
+    for page, what in seen.items():
+        if not page.startswith("pages/"):
+            continue
+        assert not what["exceptions"], (page, what["exceptions"])
+        assert what["titles"], page  # the page drew its content, not only a message
+        assert "cannot be written" in what["sidebar"], page
+    assert "cannot be written" in seen["unwritable"] and "PTCE_HOME" in seen["unwritable"]
+    assert seen["save"] == seen["unwritable"] and seen["rename"] in ("PermissionError", "OSError", "NotADirectoryError",
+                                                                     "FileNotFoundError")
+    runs_page, trainer = seen["pages/runs.py"], seen["pages/fully_connected.py"]
+    assert "cannot be written" in runs_page["texts"] and "PTCE_HOME" in runs_page["texts"]
+    assert runs_page["uploaders"] == {"runs_import": True}  # import disabled, with the reason above it
+    assert runs_page["table"] == runs
+    if runs:
+        assert runs_page["buttons"]["runs_delete"] is True
+    assert "cannot be written" in trainer["texts"] and trainer["buttons"]["fc_train"] is True
+    assert "cannot be written" in seen["pages/transfer.py"]["texts"]
+
+
+@pytest.fixture
+def read_only_home():
+    """A home holding three runs and a name, every folder and file of it without write permission."""
+    from core.runs.names import RunNames
+    from core.runs.store import RunStore
+    from tools.fake_runs import synthetic_run
+
+    home = Path(tempfile.mkdtemp(prefix="ptce-ro-"))
+    store = RunStore(home / "runs")
+    for i in range(3):
+        store.save(synthetic_run(i))
+    RunNames(home / "runs").set(synthetic_run(0).config.key(), "my first run")
+    (home / "data").mkdir()
+    _tree(home, 0o555, 0o444)
+    try:
+        yield home
+    finally:
+        _tree(home, 0o755, 0o644)
+        subprocess.run(["rm", "-rf", str(home)], check=False)
+
+
+@pytest.mark.slow
+def test_a_read_only_home_with_runs(read_only_home):
+    before = sorted(str(p.relative_to(read_only_home)) for p in read_only_home.rglob("*"))
+    _check(_visit(read_only_home, read_only=True), runs=3)
+    assert sorted(str(p.relative_to(read_only_home)) for p in read_only_home.rglob("*")) == before  # untouched
+
+
+@pytest.mark.slow
+def test_an_empty_read_only_home():
+    home = Path(tempfile.mkdtemp(prefix="ptce-ro-empty-"))
+    os.chmod(home, 0o555)
+    try:
+        _check(_visit(home, read_only=True), runs=None)
+        assert not any(home.iterdir())
+    finally:
+        os.chmod(home, 0o755)
+        home.rmdir()
+
+
+@pytest.mark.slow
+def test_a_file_where_the_home_folder_should_be(tmp_path):
+    """No permission makes a folder inside a file, not even root's: the same state, as this user."""
+    (tmp_path / "home").write_text("not a folder")
+    os.chmod(tmp_path, 0o755)
+    _check(_visit(tmp_path / "home" / "ptce", read_only=False), runs=None)
+
+
+def test_a_disk_that_fills_mid_write_leaves_the_old_run(tmp_path):
+    """A real limit on how large a file this process may write (RLIMIT_FSIZE: the kernel refuses the write part-way,
+    as a full disk does) while a run is overwritten: StoreNotWritable in plain words, the old run in place."""
+    import resource
+
+    from core.models.registry import ModelConfig
+    from core.runs.store import RunStore
+    from tools.fake_runs import STORE_CFG, make_run
+
+    cfg = STORE_CFG.__class__(**{**STORE_CFG.__dict__, "model": ModelConfig("net2", 512)})  # 1.6 MB of weights
+    store = RunStore(tmp_path)
+    old = make_run(cfg, seed=0, acc=0.25)
+    store.save(old)
+    child = ("import signal, sys; signal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n"
+             "from core.models.registry import ModelConfig\n"
+             "from core.runs.store import RunStore, StoreNotWritable\n"
+             "from tools.fake_runs import STORE_CFG, make_run\n"
+             "cfg = STORE_CFG.__class__(**{**STORE_CFG.__dict__, 'model': ModelConfig('net2', 512)})\n"
+             f"store = RunStore({str(tmp_path)!r})\n"
+             "try:\n    store.save(make_run(cfg, seed=1, acc=0.75))\nexcept StoreNotWritable as e:\n    print(e)\n")
+    limit = 256 << 10  # the weights file stops growing here
+
+    def cap() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    done = subprocess.run([sys.executable, "-c", child], cwd=ROOT, capture_output=True, text=True, preexec_fn=cap,
+                          env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}, timeout=600)
+    assert "cannot be written (a file grew larger than this process may write)" in done.stdout, done.stderr[-2000:]
+    again = RunStore(tmp_path)
+    run = again.load(cfg)
+    assert run is not None and run.metrics == old.metrics
+    assert all(stat.S_ISDIR(p.stat().st_mode) or not p.name.startswith(".tmp") for p in tmp_path.rglob("*"))
+    assert [p.name for p in tmp_path.iterdir() if not p.name.startswith(".")] == [cfg.key()]
+
+
+if __name__ == "__main__":
+    visit_every_page(sys.argv[1])
