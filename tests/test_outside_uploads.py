@@ -7,6 +7,7 @@ import ast
 import tomllib
 
 import pytest
+from PIL import Image
 
 from core.data.uploads import MAX_FILE_BYTES
 from core.runs.archive import HEADER_BYTES, MAX_ARCHIVE_BYTES, MAX_META_BYTES, export_run, read_archive
@@ -95,3 +96,54 @@ def test_the_largest_export_reimports_and_an_oversized_image_gets_a_sentence(pag
         page.get_by_text("File must be 10.0MB or smaller.").first.wait_for(timeout=60_000)
         body = page.locator("body").inner_text()
         assert "Axios" not in body and "413" not in body and not errors, (body[-500:], errors)
+
+
+# ---------------------------------------------------------------- small files that decode huge
+@pytest.fixture(scope="module")
+def huge_pngs(tmp_path_factory) -> dict:
+    from tools.big_images import write_huge_pngs
+
+    return write_huge_pngs(tmp_path_factory.mktemp("huge"))
+
+
+def test_huge_pngs_are_small_files_under_the_limits(huge_pngs):
+    from core.data.uploads import MAX_DECLARED_PIXELS
+
+    for path in huge_pngs.values():
+        assert path.stat().st_size < 250_000
+        with Image.open(path) as im:
+            assert im.size == (7000, 7000) and im.size[0] * im.size[1] <= MAX_DECLARED_PIXELS
+
+
+@pytest.mark.parametrize("mode", ["LA", "RGBA", "I;16"])
+def test_no_float_array_of_the_full_image_ever_exists(huge_pngs, mode):
+    """numpy's allocations are traced (Pillow's own are not): while a 7000×7000 file decodes, the arrays alive at
+    once stay within a strip's float work and the small result, never the 392 MB of a full-size float copy."""
+    import tracemalloc
+
+    from core.data.uploads import decode_image
+
+    data = huge_pngs[mode].read_bytes()
+    tracemalloc.start()
+    try:
+        out = decode_image(data)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert max(out.pixels.shape[:2]) == 2048 and any("downscaled from 7000×7000" in n for n in out.notes)
+    assert peak < 64 << 20, f"{peak / 2**20:.0f} MiB of arrays alive at once"
+
+
+@pytest.mark.slow
+def test_decoding_huge_pngs_stays_within_the_stated_bound(huge_pngs):
+    """Peak resident memory added by a decode, in a fresh process: the decoded image in its own mode (at most 4
+    bytes a pixel: 187 MiB for 7000×7000), one RGB copy of the reduced image and a strip's work; four uploads at
+    once queue for one decode at a time, so they add little more than one."""
+    from tools.big_images import decode_peak
+
+    one = 4 * 7000 * 7000 / 2**20 + 96  # MiB
+    for mode, path in huge_pngs.items():
+        added = decode_peak([path])["added_mib"]
+        assert added < one, (mode, added)
+    four = decode_peak([huge_pngs["LA"], huge_pngs["RGBA"], huge_pngs["I;16"], huge_pngs["RGBA"]], at_once=4)
+    assert len(four["shapes"]) == 4 and four["added_mib"] < one + 3 * 48, four
