@@ -15,6 +15,7 @@ from core.transfer.strategies import STRATEGIES
 from ui import transfer
 from ui.code import code_panel
 from ui.path import next_step, stop_here
+from ui.text import md
 from ui.training import store_locked
 
 K = "tl"  # widget-key prefix of this page
@@ -69,7 +70,7 @@ elif transfer.running(cfg):
     transfer.progress_view(cfg)
 else:
     if transfer.job_error(cfg):
-        st.error(transfer.job_error(cfg), icon=":material/error:")
+        st.error(md(transfer.job_error(cfg), 600), icon=":material/error:")
     st.caption(transfer.estimate_text(cfg, data, transfer.estimate(cfg, len(data.train), len(data.test), classes)))
     locked = store_locked()  # a store that cannot be written: said, and the button disabled
     with st.form("tl_train"):

@@ -26,6 +26,7 @@ from core.runs.store import RunStore, RunSummary
 from core.training.config import TrainConfig
 from core.training.loop import load_model
 from core.training.record import Run
+from ui.text import md
 
 
 @st.cache_resource
@@ -113,7 +114,7 @@ def _mnist() -> MNISTData:
     data = load_mnist(paths(), allow_download=False)  # the download itself ran, with progress, above
     error = _download_attempt().error
     if data.source == "mnist-sample" and error:
-        data = replace(data, note=f"Full MNIST could not be downloaded: {error}. Run "
+        data = replace(data, note=f"Full MNIST could not be downloaded: {md(error, 300)}. Run "
                                   "`python -m core.data.mnist --download` when online.")
     return data
 

@@ -215,8 +215,8 @@ def training_panel(cfg: TrainConfig, key: str, remember: bool = True) -> tuple[R
             st.warning(overfit.sentence(), icon=":material/trending_up:")
         return stored
     problem = resources.store().last_problem(cfg)
-    if problem:
-        st.warning(problem, icon=":material/report:")
+    if problem:  # it quotes the stored files: outside text
+        st.warning(md(problem, 600), icon=":material/report:")
     try:
         check_config(cfg)
     except ConfigError as e:
@@ -228,7 +228,7 @@ def training_panel(cfg: TrainConfig, key: str, remember: bool = True) -> tuple[R
         _live_curve(cfg, key)
         return None
     if job is not None and job.error:
-        st.error(job.error, icon=":material/error:")
+        st.error(md(job.error, 600), icon=":material/error:")
     data = resources.mnist()
     dev = resources.device()
     step_s = step_seconds(cfg.model, cfg.optimizer, min(cfg.batch_size, len(data.train)), str(dev))
