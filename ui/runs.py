@@ -114,6 +114,8 @@ def run_table(shown: pd.DataFrame, summaries: list[RunSummary]) -> list[str]:
         config[col] = st.column_config.Column(heading, help=tip, disabled=col != "name", width=WIDTHS[col])
     config["name"] = st.column_config.TextColumn("Name", max_chars=MAX_NAME, help=COLUMNS["name"][1],
                                                  width=WIDTHS["name"], disabled=bool(resources.store().unwritable))
+    config["wall"] = st.column_config.Column(COLUMNS["wall"][0], help=COLUMNS["wall"][1], disabled=True,
+                                             width=WIDTHS["wall"], alignment="right")  # text from core.fmt.num
     for col, fmt in (("acc", "%.1f"), ("batch", "localized"), ("epochs", "%d")):
         config[col] = st.column_config.NumberColumn(COLUMNS[col][0], help=COLUMNS[col][1], format=fmt, disabled=True,
                                                     width=WIDTHS[col])
