@@ -180,3 +180,12 @@ def own_home(home: Path) -> Iterator[Path]:
     finally:
         os.environ["PTCE_HOME"] = before
         reset()
+
+
+def as_read(markdown: str) -> str:
+    """What a learner reads of markdown that went through ui.text.md: backslash escapes and word joiners removed."""
+    import re
+
+    from ui.text import JOINER
+
+    return re.sub(r"\\(.)", r"\1", markdown).replace(JOINER, "")

@@ -7,7 +7,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core.models import stacks as L
-from support import ARTIFACTS, rerun
+from support import ARTIFACTS, as_read, rerun
 
 
 @pytest.mark.browser
@@ -74,7 +74,7 @@ def test_editing_a_kernel_too_large_and_a_bad_link():
     assert "kernel_size should be at most 8" in at.error[0].value
     assert at.query_params["stack"] == "i1.8.8_c1.4.11_r"
     bad = page("i1.28.28_c1.16.99")
-    assert "kernel_size = 99 is outside 1…31" in bad.warning[0].value and bad.success  # falls back to CNNDemo
+    assert "kernel_size = 99 is outside 1…31" in as_read(bad.warning[0].value) and bad.success  # falls back to CNNDemo
 
 
 def test_presets_and_the_registry_models_tab():
