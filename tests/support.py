@@ -162,7 +162,8 @@ def torch_path(surface, make_optimizer, start: tuple[float, float], steps: int) 
 def own_home(home: Path) -> Iterator[Path]:
     """PTCE_HOME at `home` inside the block, for the test and the pages it runs (the process-wide paths and store
     are dropped on entry and exit, and loaded runs forgotten); the session's home again afterwards. Configs stored
-    in it should be ones no other test stores, since other topic caches are keyed by config."""
+    in it should be ones no other test stores, since other topic caches are keyed by config. Nothing is trained in
+    it: the training workers store into the session's home."""
     import os
 
     from ui import resources
@@ -172,6 +173,7 @@ def own_home(home: Path) -> Iterator[Path]:
         resources.store.clear()
         resources.forget_stored_runs()
 
+    resources.jobs()  # the worker pool keeps the home it started with: start it on the session's, never on this one
     before = os.environ["PTCE_HOME"]
     os.environ["PTCE_HOME"] = str(home)
     reset()
