@@ -29,8 +29,8 @@ def test_settings_and_the_run_follow_the_learner_across_pages(app_server, page_a
     page.goto(f"{app_server}/fully_connected?hidden=512&bs=16&opt=sgd&lr=0.01&ep=2")
     page.get_by_text("Estimated training time").wait_for(timeout=120_000)
     page.get_by_role("button", name="Train", exact=True).click()
-    # item 4: progress streams while it trains, with an ETA from the real steps
-    page.get_by_text(re.compile(r"Epoch [12]/2 · step \d+/500 .*(s left|finishing)")).first.wait_for(timeout=120_000)
+    # (the progress line while it trains: tests/test_jobs.py, on a run frozen half-way; here it may be too quick
+    # to see)
     page.get_by_text("Trained now (you pressed Train at").wait_for(timeout=240_000)
     assert page.get_by_text("loaded from the store").count() == 0
 

@@ -152,3 +152,38 @@ def test_the_page_shows_the_queue_position_and_its_stop_button_takes_the_run_out
         assert hanging.position(waiting) == 0 and running.state == "running"
     finally:
         hanging.shutdown()
+
+
+def test_the_page_streams_a_running_jobs_progress_with_an_eta_from_its_real_steps(monkeypatch):
+    """A run frozen at step 50 of 500 after 5 s: the progress line says where it is and how long is left
+    (5 s / 50 steps x 450 steps = 45 s), read from the steps it actually took, not from the pre-run estimate."""
+    from job_trainers import MIDWAY_TRAINERS
+    from streamlit.testing.v1 import AppTest
+
+    from support import ROOT
+    from ui import resources
+
+    frozen = Jobs(resources.paths(), size=1, trainers=MIDWAY_TRAINERS)
+    monkeypatch.setattr(resources, "jobs", lambda: frozen)
+    try:
+        at = AppTest.from_file(str(ROOT / "pages/fully_connected.py"), default_timeout=120)
+        at.query_params.update({"hidden": "16", "ep": "2", "seed": "4343"})  # a config no other test stores
+        at.run()
+        at.button(key="fc_train").click()
+        at.run()
+        job = frozen.get(frozen_config(at))
+        assert job is not None and job.reported.wait(300)  # the worker's report reached the server
+        at.run()
+        assert not at.exception, at.exception
+        texts = [p.proto.text for p in at.get("progress")]
+        assert "Epoch 1/2 · step 50/500 · about 45 s left" in texts, texts
+    finally:
+        frozen.shutdown()
+
+
+def frozen_config(at):
+    """The config the page submitted: its default settings with the address's hidden units, epochs and seed."""
+    from core.models.registry import ModelConfig
+    from core.training.config import default_config
+
+    return replace(default_config("net2", "mnist-sample"), model=ModelConfig("net2", 16), epochs=2, seed=4343)

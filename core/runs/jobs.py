@@ -152,6 +152,7 @@ class Job:
     metrics: dict = field(default_factory=dict)
     error: str = ""  # plain-words reason when the job failed, crashed or was stopped
     done: threading.Event = field(default_factory=threading.Event)
+    reported: threading.Event = field(default_factory=threading.Event)  # set by the first progress report
 
     @property
     def fraction(self) -> float:
@@ -162,6 +163,7 @@ class Job:
         self.total_steps, self.epoch, self.elapsed_s = p.total_steps, p.epoch, p.elapsed_s
         if p.val_acc is not None:
             self.val_acc.append(p.val_acc)
+        self.reported.set()
 
     def _finish(self, error: str = "") -> None:
         self.error = error
