@@ -17,6 +17,9 @@ from core.runs.store import RunStore
 from core.training.config import TrainConfig
 from core.training.loop import fit
 
+pytestmark = pytest.mark.slow  # every test here spawns training worker processes
+
+
 TINY = TrainConfig(model=ModelConfig("net2", hidden=16), optimizer="adam", lr=3e-3, batch_size=256, epochs=2, seed=7)
 WAIT_S = 240  # a fresh worker imports torch and decodes the data first; on a busy 2-core machine that takes a while
 

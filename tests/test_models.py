@@ -95,6 +95,7 @@ def test_spec_keeps_every_existing_key_and_hidden_is_not_a_built_models():
         default_config("built", "mnist-sample", ModelConfig("net2"))
 
 
+@pytest.mark.slow
 def test_a_built_stack_trains_and_round_trips_the_store(tmp_path):
     from core.data.mnist import MNISTData
     from core.data.split import Split

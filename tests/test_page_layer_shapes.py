@@ -117,6 +117,7 @@ def _keys(at: AppTest) -> set[str]:
             for w in getattr(at, kind)}
 
 
+@pytest.mark.slow
 def test_a_stack_that_fits_trains_with_the_shared_controls_and_shows_its_stored_run():
     """The run a built stack trains lands in the run store; the page finds it there by its config."""
     import torch

@@ -208,6 +208,7 @@ def transfer_home(tmp_path, monkeypatch):
         cache.clear()
 
 
+@pytest.mark.slow
 def test_a_stored_transfer_model_is_explained_and_left_untouched(transfer_home):
     """Both runs are listed in the transfer page's words; the 64 px fine-tuned model explains a test digit (its
     classes 5-9, Grad-CAM on layer4, the map the same as Captum's on the stored model); the 32 px feature-extraction

@@ -44,6 +44,7 @@ def test_store_round_trip_is_exact_and_fast_to_find(sample, tmp_path):
 
 @pytest.mark.parametrize("damage", ["truncate_weights", "garbage_json", "truncate_json", "flip_weight_byte",
                                     "wrong_shapes"])
+@pytest.mark.slow
 def test_corrupt_store_entries_are_ignored_and_rebuilt(sample, tmp_path, damage):
     run = fit(TINY, sample, torch.device("cpu"))
     store = RunStore(tmp_path)
@@ -75,6 +76,7 @@ def test_corrupt_store_entries_are_ignored_and_rebuilt(sample, tmp_path, damage)
     assert store.load(TINY) is not None
 
 
+@pytest.mark.slow
 def test_same_config_requested_twice_at_once_trains_once(sample, tmp_path):
     store = RunStore(tmp_path)
     calls, results = [], []
@@ -285,6 +287,7 @@ def test_orphans_of_dead_writers_are_swept_at_start_and_live_ones_kept(tmp_path)
     assert not [p for p in tmp_path.iterdir() if p.name.startswith((RUN_TMP, OLD))]
 
 
+@pytest.mark.slow
 def test_sigkill_during_save_and_overwrite_never_loses_the_run(tmp_path):
     figures = kill_loop(tmp_path, kills=30)
     assert figures["intact"] == figures["kills"] == 30 and figures["temps_left"] == 0

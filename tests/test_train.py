@@ -94,6 +94,7 @@ def _bars(n: int = 500) -> MNISTData:  # noqa: F821 - imported inside: keeps thi
     return MNISTData("mnist-sample", "bands", split, split)
 
 
+@pytest.mark.slow
 def test_fit_marks_a_run_that_blew_up_to_chance_as_did_not_learn(tmp_path):
     from core.training.loop import fit
 
