@@ -141,7 +141,7 @@ def rewrite_weights(folder: Path, state: dict[str, torch.Tensor]) -> None:
 
 
 def torch_path(surface, make_optimizer, start: tuple[float, float], steps: int) -> torch.Tensor:
-    """The 2-D optimizer path written as a plain PyTorch loop, for tests to compare core.optim2d and the
+    """The 2-D optimizer path written as a plain PyTorch loop, for tests to compare core.lessons.optim2d and the
     Optimizers page against: `make_optimizer([p])` builds the torch.optim optimizer. -> (steps + 1, 2)"""
     f = surface.fn()
     p = torch.tensor(start, requires_grad=True)

@@ -305,7 +305,7 @@ def test_a_stored_transfer_model_is_explained_and_left_untouched(transfer_home):
 # server.maxUploadSize from .streamlit/config.toml (413), and any other method (POST) is not routed (405). File
 # types are checked twice before the app reads a byte: by the browser's uploader, which does not send a disallowed
 # file, and on the server when a widget value names a file (enforce_filename_restriction); the page then decodes
-# by content (core/uploads.py).
+# by content (core/data/uploads.py).
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "test-artifacts"
 EXCEPTION = "[data-testid='stException']"

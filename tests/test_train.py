@@ -1,4 +1,4 @@
-"""core.train: short runs lower the loss and replay exactly; non-finite losses, untrainable configs and
+"""core.training.loop: short runs lower the loss and replay exactly; non-finite losses, untrainable configs and
 runs that blow up are handled."""
 from __future__ import annotations
 

@@ -41,7 +41,7 @@ CPU = torch.device("cpu")
 
 
 def count_params(model: nn.Module) -> tuple[int, int]:
-    """(trainable, total), through core.inspection's one counter."""
+    """(trainable, total), through core.models.inspection's one counter."""
     return _count(model, trainable_only=True), _count(model)
 
 
@@ -259,7 +259,7 @@ def test_head_on_stored_features_equals_full_model_logits():
 
 
 def test_fine_tuning_trains_through_the_one_loop_exactly_like_plain_pytorch(monkeypatch):
-    """fit_transfer hands core.train's loop the uint8 images, the resize + normalize transform, the optimizer's
+    """fit_transfer hands core.training's loop the uint8 images, the resize + normalize transform, the optimizer's
     parameter groups and the frozen BatchNorm layers; the result equals the plain loop's, bit for bit."""
     from test_train import plain_loop
 
