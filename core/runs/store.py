@@ -16,8 +16,6 @@ the architecture (keys, shapes, dtypes, finiteness) before anything is built fro
 """
 from __future__ import annotations
 
-import errno
-import fcntl
 import hashlib
 import json
 import os
@@ -36,6 +34,7 @@ from safetensors.torch import load as load_bytes
 from safetensors.torch import save_file
 
 from core.atomic import TMP_PREFIX, sha256_file
+from core.locks import hold
 from core.runs.kinds import DEFAULT_KIND, KINDS, kind_of
 from core.runs.schema import Record, parse_record
 from core.training.record import STORABLE, History, Run, Status, StoredConfig
@@ -148,28 +147,14 @@ class RunStore:
     @contextmanager
     def lock(self, cfg: StoredConfig) -> Iterator[None]:
         """Exclusive per-config lock, across threads and processes (blocking)."""
-        with open(self._lock_path(cfg.key()), "a") as f:
-            fcntl.flock(f, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(f, fcntl.LOCK_UN)
+        with hold(self._lock_path(cfg.key())):
+            yield
 
     @contextmanager
     def _try_lock(self, key: str) -> Iterator[bool]:
         """Take `key`'s lock if nobody holds it; yields whether it was taken."""
-        with open(self._lock_path(key), "a") as f:
-            try:
-                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError as e:
-                if e.errno not in (errno.EAGAIN, errno.EACCES):
-                    raise
-                yield False
-                return
-            try:
-                yield True
-            finally:
-                fcntl.flock(f, fcntl.LOCK_UN)
+        with hold(self._lock_path(key), blocking=False) as held:
+            yield held
 
     # ------------------------------------------------------------ read
     def _read(self, folder: Path, cfg: StoredConfig) -> Run:
