@@ -10,9 +10,11 @@ rerun for the interpreter (six sessions watching made a 2 s run take 5-10 min).
 Workers are fresh interpreters (`python -m core.runs.worker`, like a `spawn` start but
 without re-importing the server's `__main__`, which inside Streamlit is a page
 script; never a fork of the threaded server with torch loaded). Progress comes
-back on each worker's own socketpair, read by one thread of the server: no
-polling of files and no per-report disk writes, and killing a worker (Stop, a
-crash) can break only its own pipe, never a queue shared with the others.
+back on each worker's own connection (a local socket with a random auth key, see
+core.runs.worker: the same on Linux, macOS and Windows), read by one thread of
+the server: no polling of files and no per-report disk writes, and killing a
+worker (Stop, a crash) can break only its own connection, never a queue shared
+with the others.
 Stop kills the worker at once and replaces it; nothing is stored. Jobs beyond
 the pool's size wait in a queue whose position the page shows.
 Two sessions asking for the same config share one job.
@@ -23,8 +25,8 @@ Which function trains which config comes from the one run-kind table
 from __future__ import annotations
 
 import os
+import secrets
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -32,7 +34,8 @@ import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from multiprocessing.connection import Connection, wait
+from multiprocessing import AuthenticationError, Pipe
+from multiprocessing.connection import Client, Connection, wait
 from typing import Any, Literal
 
 import torch
@@ -79,10 +82,14 @@ def failure_text(error: BaseException) -> str:
 
 
 def crash_text(exitcode: int | None) -> str:
-    if exitcode is not None and exitcode < 0:
-        name = signal.Signals(-exitcode).name if -exitcode in signal.Signals._value2member_map_ else -exitcode
+    if exitcode is not None and exitcode < 0:  # POSIX: killed by a signal (Windows reports exit codes only)
+        try:
+            name = signal.Signals(-exitcode).name
+        except ValueError:
+            name = str(-exitcode)
+        killed = getattr(signal, "SIGKILL", None)  # POSIX only: the out-of-memory killer's signal
         cause = (" That usually means the machine ran out of memory for this model: try fewer hidden units."
-                 if -exitcode == signal.SIGKILL else "")
+                 if -exitcode == killed else "")
         how = f"was killed ({name}).{cause}"
     else:
         how = f"stopped unexpectedly (exit code {exitcode})."
@@ -180,6 +187,16 @@ class _Worker:
     retiring: bool = False  # killed by Stop: gets no new job; the reader replaces it once it has exited
 
 
+def worker_interpreter(platform: str = sys.platform) -> tuple[str, dict[str, str]]:
+    """The Python a worker runs in, and what its environment needs. In a Windows virtual environment python.exe
+    is a launcher that runs the real interpreter as its own child, which would hold the worker's stdin open after
+    the server died and outlive a Stop; like `multiprocessing`, start the base interpreter and name the venv."""
+    base = getattr(sys, "_base_executable", sys.executable)
+    if platform == "win32" and os.path.normcase(base) != os.path.normcase(sys.executable):
+        return base, {"__PYVENV_LAUNCHER__": sys.executable}
+    return sys.executable, {}
+
+
 def pool_size(cpus: int | None = None) -> int:
     """Workers for this machine: half the cores (each worker's threads get two), at least one."""
     return max(1, (cpus or os.cpu_count() or 1) // 2)
@@ -195,7 +212,8 @@ class Jobs:
         self._setup = WorkerSetup(paths, threads, dict(trainers or kinds.trainers()))
         policy = omp_wait_policy or os.environ.get(WORKER_OMP_ENV) or WORKER_OMP_WAIT_POLICY
         search_path = os.pathsep.join(p for p in sys.path if p)  # as `spawn` would: also finds test trainers
-        self._env = {**os.environ, "OMP_WAIT_POLICY": policy, "PYTHONPATH": search_path}
+        self._python, launcher_env = worker_interpreter()
+        self._env = {**os.environ, **launcher_env, "OMP_WAIT_POLICY": policy, "PYTHONPATH": search_path}
         self.keep_finished = keep_finished
         self._lock = threading.Lock()
         self._jobs: dict[str, Job] = {}
@@ -279,18 +297,32 @@ class Jobs:
             except subprocess.TimeoutExpired:
                 w.process.kill()
                 w.process.wait(timeout_s)
-            w.conn.close()
+            self._retire(w)
 
     # ------------------------------------------------------------ internals
     def _spawn(self) -> _Worker:
-        ours, theirs = socket.socketpair()
-        with theirs:
-            process = subprocess.Popen([sys.executable, "-m", "core.runs.worker", str(theirs.fileno()),
-                                        str(os.getpid())],
-                                       pass_fds=[theirs.fileno()], env=self._env, stdin=subprocess.DEVNULL)
-        conn = Connection(ours.detach())
-        conn.send(("setup", self._setup))
+        """Start a worker and connect to it (core.runs.worker says how). A worker that exits before it connects
+        gets a channel that reads as closed, so the reader replaces it like any worker that died idle."""
+        authkey = secrets.token_bytes(32)
+        process = subprocess.Popen([self._python, "-m", "core.runs.worker"], env=self._env,
+                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        try:
+            process.stdin.write(authkey.hex().encode("ascii") + b"\n")
+            process.stdin.flush()
+            port = int(process.stdout.readline())  # b"" (a ValueError) when it exited first
+            conn = Client(("127.0.0.1", port), "AF_INET", authkey=authkey)
+            conn.send(("setup", self._setup))
+        except (OSError, EOFError, ValueError, AuthenticationError):
+            conn, theirs = Pipe()
+            theirs.close()
+        finally:
+            process.stdout.close()
         return _Worker(process, conn)
+
+    def _retire(self, w: _Worker) -> None:
+        """Close what the server holds of an exited worker."""
+        w.conn.close()
+        w.process.stdin.close()
 
     def _dispatch(self) -> None:
         """Hand queued jobs to idle workers (caller holds the lock)."""
@@ -345,7 +377,7 @@ class Jobs:
             time.sleep(min(30.0, 0.25 * 2 ** self._idle_deaths))
         try:
             exitcode = w.process.wait(5)
-        except subprocess.TimeoutExpired:  # its pipe broke but it lives on: make sure it is gone
+        except subprocess.TimeoutExpired:  # its connection broke but it lives on: make sure it is gone
             w.process.kill()
             exitcode = w.process.wait()
         with self._lock:
@@ -353,9 +385,17 @@ class Jobs:
                 return
             if w.job is not None:
                 w.job._finish(crash_text(exitcode))
-            w.conn.close()
-            self._workers[self._workers.index(w)] = self._spawn()
-            self._dispatch()
+                w.job = None
+        fresh = self._spawn()  # outside the lock: sessions may submit while the new interpreter starts
+        with self._lock:
+            if not self._closed:
+                self._retire(w)
+                self._workers[self._workers.index(w)] = fresh
+                self._dispatch()
+                return
+        fresh.process.kill()  # the pool was shut down meanwhile
+        fresh.process.wait()
+        self._retire(fresh)
 
     def _forget_old(self) -> None:
         finished = [k for k, j in self._jobs.items() if j.done.is_set()]
