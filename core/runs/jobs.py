@@ -182,7 +182,8 @@ class Job:
 @dataclass(eq=False)
 class _Worker:
     process: subprocess.Popen  # python -m core.runs.worker
-    conn: Connection
+    authkey: bytes  # sent on its stdin; it listens with it
+    conn: Connection | None = None  # set by the reader thread once the worker has started listening
     job: Job | None = None
     retiring: bool = False  # killed by Stop: gets no new job; the reader replaces it once it has exited
 
@@ -220,7 +221,7 @@ class Jobs:
         self._queue: deque[Job] = deque()
         self._closed = False
         self._idle_deaths = 0  # workers that exited without a job since the last finished one
-        self._workers = [self._spawn() for _ in range(self.size)]
+        self._workers = [self._start() for _ in range(self.size)]  # the reader thread connects to them
         self._reader = threading.Thread(target=self._read, name="training-jobs", daemon=True)
         self._reader.start()
 
@@ -285,11 +286,13 @@ class Jobs:
             for w in self._workers:
                 if w.job is not None:
                     w.process.kill()
-                else:
+                elif w.conn is not None:
                     try:
                         w.conn.send(None)
                     except OSError:
                         pass
+                else:
+                    w.process.stdin.close()  # not connected yet: its lifeline ends it
         self._reader.join(timeout_s)
         for w in self._workers:
             try:
@@ -300,36 +303,48 @@ class Jobs:
             self._retire(w)
 
     # ------------------------------------------------------------ internals
-    def _spawn(self) -> _Worker:
-        """Start a worker and connect to it (core.runs.worker says how). A worker that exits before it connects
-        gets a channel that reads as closed, so the reader replaces it like any worker that died idle."""
-        authkey = secrets.token_bytes(32)
+    def _start(self) -> _Worker:
+        """Start a worker process and give it its auth key (core.runs.worker says what follows); no waiting."""
         process = subprocess.Popen([self._python, "-m", "core.runs.worker"], env=self._env,
                                    stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        w = _Worker(process, secrets.token_bytes(32))
         try:
-            process.stdin.write(authkey.hex().encode("ascii") + b"\n")
+            process.stdin.write(w.authkey.hex().encode("ascii") + b"\n")
             process.stdin.flush()
-            port = int(process.stdout.readline())  # b"" (a ValueError) when it exited first
-            conn = Client(("127.0.0.1", port), "AF_INET", authkey=authkey)
+        except OSError:  # it exited at once: connecting will say so
+            pass
+        return w
+
+    def _connect(self, w: _Worker) -> None:
+        """Wait for the worker's port, connect, send the setup (reader thread, outside the lock: the interpreter
+        takes a moment to start). A worker that exits first gets a channel that reads as closed, so the reader
+        replaces it like any worker that died idle."""
+        try:
+            port = int(w.process.stdout.readline())  # b"" (a ValueError) when it exited first
+            conn = Client(("127.0.0.1", port), "AF_INET", authkey=w.authkey)
             conn.send(("setup", self._setup))
         except (OSError, EOFError, ValueError, AuthenticationError):
             conn, theirs = Pipe()
             theirs.close()
         finally:
-            process.stdout.close()
-        return _Worker(process, conn)
+            w.process.stdout.close()
+        with self._lock:
+            w.conn = conn
+            self._dispatch()
 
     def _retire(self, w: _Worker) -> None:
         """Close what the server holds of an exited worker."""
-        w.conn.close()
+        if w.conn is not None:
+            w.conn.close()
         w.process.stdin.close()
+        w.process.stdout.close()
 
     def _dispatch(self) -> None:
         """Hand queued jobs to idle workers (caller holds the lock)."""
         for w in self._workers:
             if not self._queue:
                 return
-            if w.job is None and not w.retiring and w.process.poll() is None:
+            if w.job is None and not w.retiring and w.conn is not None and w.process.poll() is None:
                 job = self._queue.popleft()
                 try:
                     w.conn.send(("train", job.key, job.config))
@@ -339,12 +354,17 @@ class Jobs:
                 w.job, job.state = job, "running"
 
     def _read(self) -> None:
-        """The one thread that reads every worker's messages; a closed pipe means the worker exited."""
+        """The one thread that connects to new workers and reads every worker's messages; a closed connection
+        means the worker exited."""
         while True:
             with self._lock:
                 if self._closed:
                     return
-                by_conn = {w.conn: w for w in self._workers}
+                new = [w for w in self._workers if w.conn is None]
+            for w in new:
+                self._connect(w)
+            with self._lock:
+                by_conn = {w.conn: w for w in self._workers if w.conn is not None}
             for conn in wait(list(by_conn), timeout=0.5):
                 w = by_conn[conn]
                 try:
@@ -385,17 +405,8 @@ class Jobs:
                 return
             if w.job is not None:
                 w.job._finish(crash_text(exitcode))
-                w.job = None
-        fresh = self._spawn()  # outside the lock: sessions may submit while the new interpreter starts
-        with self._lock:
-            if not self._closed:
-                self._retire(w)
-                self._workers[self._workers.index(w)] = fresh
-                self._dispatch()
-                return
-        fresh.process.kill()  # the pool was shut down meanwhile
-        fresh.process.wait()
-        self._retire(fresh)
+            self._retire(w)
+            self._workers[self._workers.index(w)] = self._start()  # connected by this thread's next round
 
     def _forget_old(self) -> None:
         finished = [k for k, j in self._jobs.items() if j.done.is_set()]

@@ -39,7 +39,12 @@ def _die_with_the_server(lifeline: BinaryIO) -> None:
 
 def connect(stdin: BinaryIO, stdout: BinaryIO) -> Connection:
     """Read the auth key, listen on a free local port, tell the server which, accept its connection."""
-    authkey = bytes.fromhex(stdin.readline().decode("ascii").strip())
+    try:
+        authkey = bytes.fromhex(stdin.readline().decode("ascii").strip())
+    except ValueError:
+        authkey = b""
+    if len(authkey) < 16:  # no key (the server died first) or a bad one: never listen unauthenticated
+        sys.exit("core.runs.worker: no auth key on stdin")
     _die_with_the_server(stdin)
     with Listener(("127.0.0.1", 0), "AF_INET", authkey=authkey) as listener:
         stdout.write(f"{listener.address[1]}\n".encode("ascii"))
