@@ -1,7 +1,8 @@
 """The app runs on Windows and macOS as well as Linux, checked here on Linux, in three ways:
 - a static scan: no POSIX-only module, signal, os call or Popen option in the app's code (core/, ui/, pages/,
   streamlit_app.py) outside a platform guard (an `if` on sys.platform / os.name / hasattr, a `try` that catches
-  ImportError, or a hasattr/getattr check of the same name in the same function);
+  ImportError, or a hasattr/getattr check of the same name in the same function), and no text file read or
+  written without an encoding (Windows' default is a legacy code page);
 - the store, jobs, data, names, locks and atomic-write tests run again in an interpreter that hides what Windows
   lacks and refuses what it refuses (tests/windows_like/sitecustomize.py), with a home folder whose path holds
   spaces and non-ASCII letters;
@@ -73,6 +74,19 @@ def _checked_names(scope: ast.AST) -> set[tuple[str, str]]:
     return out
 
 
+def _text_io_without_encoding(call: ast.Call) -> bool:
+    """open(...) in text mode, Path.read_text() or Path.write_text() with no encoding: the platform's default,
+    which on Windows is a legacy code page, not UTF-8."""
+    if any(k.arg == "encoding" for k in call.keywords):
+        return False
+    if isinstance(call.func, ast.Attribute):
+        return call.func.attr in {"read_text", "write_text"}
+    if isinstance(call.func, ast.Name) and call.func.id == "open":
+        mode = call.args[1] if len(call.args) > 1 else next((k.value for k in call.keywords if k.arg == "mode"), None)
+        return not (isinstance(mode, ast.Constant) and "b" in str(mode.value))
+    return False
+
+
 def platform_findings(source: str, filename: str) -> list[str]:
     """Every POSIX-only (or Windows-only) import, name and Popen option in `source` that no guard protects."""
     findings: list[str] = []
@@ -101,6 +115,8 @@ def platform_findings(source: str, filename: str) -> list[str]:
                 findings.append(f"{where}: {node.value.id}.{node.attr}")
             if isinstance(node, ast.Call):
                 findings.extend(f"{where}: Popen option {k.arg}" for k in node.keywords if k.arg in POSIX_POPEN_OPTIONS)
+                if _text_io_without_encoding(node):
+                    findings.append(f"{where}: text file I/O without encoding=")
         for child in ast.iter_child_nodes(node):
             visit(child, guarded, scope)
 
@@ -137,6 +153,9 @@ def test_the_app_uses_nothing_posix_only_outside_a_platform_guard():
     ("import signal\nkill = getattr(signal, 'SIGKILL', None)", []),
     ("import os\ndef f():\n    if not hasattr(os, 'O_DIRECTORY'):\n        return\n    return os.O_DIRECTORY", []),
     ("import os\ndef f():\n    return os.O_DIRECTORY", ["x.py:3: os.O_DIRECTORY"]),
+    ("p.read_text()", ["x.py:1: text file I/O without encoding="]),
+    ("open(p, 'w')", ["x.py:1: text file I/O without encoding="]),
+    ("p.write_text(t, encoding='utf-8'); open(p, 'rb'); open(p, mode='ab'); p.read_bytes()", []),
 ])
 def test_the_scan_finds_unguarded_uses_and_accepts_guarded_ones(source, found):
     assert platform_findings(source, "x.py") == found
@@ -183,12 +202,17 @@ def _windows_like_env(tmp: Path) -> dict[str, str]:
     return {**env, "PYTHONPATH": os.pathsep.join([str(SIM), str(ROOT)]), "TMPDIR": str(tmp)}
 
 
+LINUX_ONLY = pytest.mark.skipif(sys.platform == "win32", reason="imitates Windows; on Windows the tests run as is")
+
+
+@LINUX_ONLY
 def test_the_windows_like_interpreter_hides_and_refuses_what_windows_does(tmp_path):
     out = subprocess.run([sys.executable, "-c", SELF_CHECK, str(ROOT)], cwd=ROOT, env=_windows_like_env(tmp_path),
                          capture_output=True, text=True)
     assert out.returncode == 0 and out.stdout.strip() == "windows-like", out.stderr[-3000:]
 
 
+@LINUX_ONLY
 @pytest.mark.slow
 @pytest.mark.timeout(1800)  # six test files, one of them kills 30 writer processes it had to start
 def test_store_jobs_data_and_names_pass_as_windows_would_run_them(tmp_path):

@@ -103,7 +103,7 @@ def load_folder(folder: Path) -> CifarData:
     """Decode a verified cifar-10-batches-py folder; raises CifarUnavailable with the reason."""
     folder = Path(folder)
     try:
-        manifest = json.loads((folder / MANIFEST).read_text())
+        manifest = json.loads((folder / MANIFEST).read_bytes())  # bytes: UTF-8 whatever the platform
     except (OSError, ValueError) as e:
         raise CifarUnavailable(f"{folder / MANIFEST} is missing or unreadable ({e})") from e
     names = (*TRAIN_FILES, TEST_FILE, META_FILE)

@@ -336,7 +336,7 @@ class RunStore:
         try:
             retry_busy(os.rename, path, dest)
             if dest.is_dir():
-                (dest / "why.txt").write_text(str(problem) + "\n")
+                (dest / "why.txt").write_text(str(problem) + "\n", encoding="utf-8")
         except OSError:
             remove(path)
         what = ("Incompatible weights were found for these settings and set aside" if
