@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import replace
 from pathlib import Path
 
@@ -153,3 +154,19 @@ def torch_path(surface, make_optimizer, start: tuple[float, float], steps: int) 
         opt.step()
         path.append(p.detach().clone())
     return torch.stack(path)
+
+
+# ---------------------------------------------------------------- Windows' file semantics
+def refuse(monkeypatch, name: str, when) -> list:
+    """Make os.`name` raise PermissionError whenever `when(call number, *args)` is true, as Windows does while
+    another process has the file open; returns the calls' arguments."""
+    real, calls = getattr(os, name), []
+
+    def flaky(*args, **kwargs):
+        calls.append(args)
+        if when(len(calls), *args):
+            raise PermissionError(13, "The process cannot access the file because it is being used by another process")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(os, name, flaky)
+    return calls

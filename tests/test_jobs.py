@@ -2,6 +2,10 @@
 server's pool serves every session; stop and crash tests also prove that the pool replaces its worker."""
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 import threading
 from dataclasses import replace
 
@@ -111,7 +115,9 @@ def test_a_worker_that_dies_is_reported_in_plain_words_and_replaced(pool):
     before = pool.worker_pids()
     job = pool.submit(CrashConfig(seed=15))
     assert job.done.wait(WAIT_S)
-    assert "worker process was killed (SIGKILL)" in job.error and "out of memory" in job.error
+    assert job.error.startswith("The training worker process ") and "Nothing was saved" in job.error
+    if hasattr(signal, "SIGKILL"):  # the out-of-memory killer's signal, POSIX only
+        assert "worker process was killed (SIGKILL)" in job.error and "out of memory" in job.error
     assert "Traceback" not in job.error
     ok = pool.submit(replace(TINY, seed=16))
     assert ok.done.wait(WAIT_S) and ok.status == "ok", ok.error
@@ -190,3 +196,52 @@ def frozen_config(at):
     from core.training.config import default_config
 
     return replace(default_config("net2", "mnist-sample"), model=ModelConfig("net2", 16), epochs=2, seed=4343)
+
+
+SERVER = """
+import sys
+from pathlib import Path
+from job_trainers import TEST_TRAINERS, HangConfig
+from core.config import Paths
+from core.runs.jobs import Jobs
+jobs = Jobs(Paths(Path(sys.argv[1])), size=1, trainers=TEST_TRAINERS)
+job = jobs.submit(HangConfig(seed=31))
+assert job.reported.wait(600) and not job.done.is_set(), job.error
+print(jobs.worker_pids()[0], flush=True)
+sys.stdin.read()  # until the test kills this server
+"""
+
+
+@pytest.mark.slow
+def test_a_worker_exits_when_its_server_is_killed_even_mid_training(tmp_path):
+    """The server is killed (SIGKILL on Linux and macOS, TerminateProcess on Windows) while its worker trains.
+    The worker holds the write end of the stderr pipe it shares with the server, so reading that pipe to its end
+    waits exactly until the worker has exited too."""
+    from support import ROOT
+
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "tests"), str(ROOT)])}
+    server = subprocess.Popen([sys.executable, "-c", SERVER, str(tmp_path)], cwd=ROOT, env=env,
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        assert server.stdout.readline().strip().isdigit(), server.stderr.read().decode()[-2000:]
+    finally:
+        server.kill()
+        server.wait()
+    ended = threading.Thread(target=server.stderr.read, daemon=True)
+    ended.start()
+    ended.join(WAIT_S)
+    assert not ended.is_alive(), "the worker outlived its server"
+
+
+def test_windows_venv_workers_start_the_base_interpreter(monkeypatch):
+    """A Windows venv's python.exe is a launcher with the real interpreter as its child: a Stop would kill only the
+    launcher. Workers start the base interpreter, told which environment it runs in, as multiprocessing does."""
+    from core.runs.jobs import worker_interpreter
+
+    monkeypatch.setattr(sys, "executable", r"C:\\app\\.venv\\Scripts\\python.exe")
+    monkeypatch.setattr(sys, "_base_executable", r"C:\\Python311\\python.exe")
+    assert worker_interpreter("win32") == (r"C:\\Python311\\python.exe",
+                                           {"__PYVENV_LAUNCHER__": r"C:\\app\\.venv\\Scripts\\python.exe"})
+    assert worker_interpreter("linux") == (r"C:\\app\\.venv\\Scripts\\python.exe", {})
+    monkeypatch.setattr(sys, "_base_executable", sys.executable)
+    assert worker_interpreter("win32") == (sys.executable, {})

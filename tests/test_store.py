@@ -16,6 +16,7 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
+import core.atomic
 import core.runs.kinds
 import core.runs.store
 from core.data.mnist import to_input
@@ -23,7 +24,7 @@ from core.models.inspection import predict_proba
 from core.models.registry import ModelConfig
 from core.runs.store import CORRUPT, CORRUPT_KEEP, OLD, RUN_TMP, RunStore
 from core.training.loop import fit, load_model
-from support import TINY, edit_meta, rewrite_weights, state_equal
+from support import TINY, edit_meta, refuse, rewrite_weights, state_equal
 from tools.fake_runs import STORE_CFG, kill_loop, make_run
 
 
@@ -256,7 +257,7 @@ def test_a_failure_mid_write_leaves_the_previous_run(stored, monkeypatch):
     def explode(*a, **k):
         raise KeyboardInterrupt  # like a kill arriving while the weights are written
 
-    monkeypatch.setattr(core.runs.store, "save_file", explode)
+    monkeypatch.setattr(core.runs.store, "save_bytes", explode)
     with pytest.raises(KeyboardInterrupt):
         store.save(make_run(seed=5))
     assert state_equal(store.load(CFG).state, make_run().state)
@@ -315,3 +316,31 @@ def test_concurrent_readers_never_see_a_mixed_run(stored):
     stop.set()
     reader.join()
     assert bad == [] and store.load(CFG) is not None and set_aside(store.root) == []
+
+
+def orphans(root: Path) -> list[str]:
+    return [p.name for p in root.iterdir() if p.name.startswith((RUN_TMP, OLD))]
+
+
+def test_moves_windows_refuses_for_a_moment_are_tried_again(stored, monkeypatch):
+    """Every first try of every move fails, as on Windows while a reader has a file of the folder open."""
+    store, folder = stored
+    calls = refuse(monkeypatch, "rename", lambda n, *a: n % 2 == 1)
+    store.save(make_run(seed=5, acc=0.5))
+    assert store.load(CFG).metrics["test_acc"] == 0.5 and orphans(folder.parent) == []
+    store.delete(CFG)
+    assert store.load(CFG) is None and orphans(folder.parent) == [] and len(calls) == 8  # 3 moves to save, 1 delete
+
+
+@pytest.mark.parametrize("held", ["old", "new"])
+def test_a_move_refused_past_the_bound_fails_and_keeps_the_previous_run(stored, monkeypatch, held):
+    """old: the stored run's folder cannot be moved aside; new: the written one cannot be moved into place (the
+    stored one is moved back). Either way the save fails, the previous run stays and nothing is left behind."""
+    store, folder = stored
+    monkeypatch.setattr(core.atomic, "BUSY_RETRY_S", 0.05)
+    source = (lambda src: Path(src) == folder) if held == "old" else (lambda src: Path(src).name.startswith(RUN_TMP))
+    refuse(monkeypatch, "rename", lambda n, src, dst: source(src))
+    with pytest.raises(PermissionError):
+        store.save(make_run(seed=5, acc=0.5))
+    monkeypatch.undo()
+    assert store.load(CFG).metrics == make_run().metrics and orphans(folder.parent) == []
