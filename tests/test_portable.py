@@ -164,8 +164,11 @@ def test_the_scan_finds_unguarded_uses_and_accepts_guarded_ones(source, found):
 # ---------------------------------------------------------------- the Windows-like interpreter
 SIM = ROOT / "tests" / "windows_like"
 ODD_HOME = "Zoë's Übungen 日本 runs"  # spaces, an apostrophe, non-ASCII letters
-PORTED = ["tests/test_store.py", "tests/test_jobs.py", "tests/test_data.py", "tests/test_run_archive.py",
-          "tests/test_locks.py", "tests/test_atomic.py"]
+# The store, data, archive, lock and atomic-write tests of the fast loop, and the worker channel's own tests (the
+# SIGKILL loop and the rest of the job tests run on Linux semantics in the suite itself).
+PORTED = [["-m", "not slow", "tests/test_store.py", "tests/test_data.py", "tests/test_run_archive.py",
+           "tests/test_locks.py", "tests/test_atomic.py"],
+          ["tests/test_jobs.py", "-k", "submit_streams or stop_kills or worker_that_dies or exits_when_its_server"]]
 SELF_CHECK = """
 import os, signal, subprocess, sys, tempfile
 from pathlib import Path
@@ -214,13 +217,14 @@ def test_the_windows_like_interpreter_hides_and_refuses_what_windows_does(tmp_pa
 
 @LINUX_ONLY
 @pytest.mark.slow
-@pytest.mark.timeout(1800)  # six test files, one of them kills 30 writer processes it had to start
-def test_store_jobs_data_and_names_pass_as_windows_would_run_them(tmp_path):
+@pytest.mark.timeout(1200)
+@pytest.mark.parametrize("selection", PORTED, ids=["store-data-archive-locks", "worker-channel"])
+def test_store_jobs_data_and_names_pass_as_windows_would_run_them(tmp_path, selection):
     """The tests run with pytest's temp folders (every store, data folder and worker home) under a path with
     spaces and non-ASCII letters."""
     base = tmp_path / ODD_HOME
     base.mkdir()
-    out = subprocess.run([sys.executable, "-m", "pytest", "-q", f"--basetemp={base / 'pytest'}", *PORTED],
+    out = subprocess.run([sys.executable, "-m", "pytest", "-q", f"--basetemp={base / 'pytest'}", *selection],
                          cwd=ROOT, env=_windows_like_env(base), capture_output=True, text=True)
     summary = out.stdout.strip().splitlines()[-1] if out.stdout.strip() else ""
     assert out.returncode == 0 and "failed" not in summary and "skipped" not in summary, out.stdout[-6000:]
