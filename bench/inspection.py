@@ -1,4 +1,4 @@
-"""Bench rows for core.inspection on ResNet-18: the layer table on a shape-only (meta) copy against the
+"""Bench rows for core.models.inspection on ResNet-18: the layer table on a shape-only (meta) copy against the
 previous way (a full deepcopy of the weights and a real forward pass on zeros), side by side; and the table
 without mult-adds (the fast path) against the same table with them (FlopCounterMode)."""
 from __future__ import annotations

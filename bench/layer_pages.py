@@ -35,8 +35,7 @@ def rows(n: int = 5) -> list[dict]:
     import torchvision
     from streamlit.testing.v1 import AppTest
 
-    from core.models import graph
-    from core.models import stacks as L
+    from core.models import graph, stacks
     from core.models.inspection import summarize
 
     at = AppTest.from_file(str(ROOT / "pages" / "layer_shapes.py"), default_timeout=300)
@@ -53,8 +52,9 @@ def rows(n: int = 5) -> list[dict]:
 
     out.append(_row("Layer shapes page rerun after editing a layer (new shapes, summary, graph)",
                     _median_ms(edit, n), "< 300 ms"))
-    stack = L.PRESETS["cnn"].stack
-    out.append(_row("propagate + code of CNNDemo's stack", _median_ms(lambda: (L.propagate(stack), L.code(stack)), n)))
+    stack = stacks.PRESETS["cnn"].stack
+    out.append(_row("propagate + code of CNNDemo's stack",
+                    _median_ms(lambda: (stacks.propagate(stack), stacks.code(stack)), n)))
     resnet = torchvision.models.resnet18(weights=None)
     out.append(_row("summarize ResNet-18, 1×3×224×224 (FlopCounterMode on a shape-only copy)",
                     _median_ms(lambda: summarize(resnet, (1, 3, 224, 224)), 3)))

@@ -6,7 +6,7 @@ from ui.shell import ensure_navigation  # first: sets the OpenMP wait policy bef
 import streamlit as st
 
 from core.figures.layers import shape_flow
-from core.models import stacks as L
+from core.models import stacks
 from core.models.registry import architecture
 from ui import layers
 from ui.code import TRAINING_CAPTION, code_panel, training_program
@@ -26,8 +26,8 @@ st.markdown(":material/grid_on: One layer at a time, with where the kernel lands
 builder, models = st.tabs(["Layer builder", "The app's models"])
 with builder:
     stack = layers.stack_editor("ls")
-    prop = L.propagate(stack)
-    task = L.fits_task(stack)
+    prop = stacks.propagate(stack)
+    task = stacks.fits_task(stack)
     if prop.error is not None:
         err = prop.error
         st.error(f"**Layer {err.index} `{err.layer.code()}` does not fit** its input {err.in_shape}: {err.reason}.\n\n"
@@ -47,7 +47,7 @@ with builder:
     st.plotly_chart(shape_flow(["input"] + labels, [tuple(stack.input_shape)] + [r.out_shape for r in prop.rows],
                                failed), key=f"{K}_flow")
 
-    text = L.encode(stack)
+    text = stacks.encode(stack)
     batch = int(st.number_input("Batch size for the measurements", 1, 256, 1, key=f"{K}_batch"))
     layers.summary_table(layers.stack_summary(text, batch), max_depth=1)
     if prop.rows:
@@ -60,7 +60,7 @@ with builder:
             st.markdown(f"**Output size:** `{row.size_formula}`")
 
     with st.expander("The PyTorch code", icon=":material/code:", expanded=True):
-        st.code(L.code(stack), language="python")
+        st.code(stacks.code(stack), language="python")
         st.caption(f"This page's address holds the stack (`?stack={text}`): a link reproduces it.")
     with st.expander("Module graph", icon=":material/account_tree:"):
         st.graphviz_chart(layers.stack_dot(text))

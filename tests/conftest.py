@@ -64,16 +64,18 @@ def tiny():
 
 
 # ---------------------------------------------------------------- app server and browser
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def app_server(tmp_path_factory) -> Iterator[str]:
-    """Base URL of a freshly started app server (its own store), stopped after the module."""
+    """Base URL of an app server with its own store, shared by the browser tests that train (each trains settings
+    of its own), stopped at the end of the session."""
     with running_server(tmp_path_factory.mktemp("server-home"), timeout_s=60) as (_, url):
         yield url
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def server_with_runs() -> Iterator[str]:
-    """Base URL of a fresh app server on this session's store, which holds the tiny Net2 and CNN runs."""
+    """Base URL of an app server on this session's store, which holds the tiny Net2 and CNN runs; shared by the
+    browser tests that only look (none of them trains), stopped at the end of the session."""
     ensure_tiny_runs()
     with running_server(Path(os.environ["PTCE_HOME"]), timeout_s=60) as (_, url):
         yield url

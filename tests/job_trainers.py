@@ -23,7 +23,8 @@ class HangConfig(TrainConfig):
 
 @dataclass(frozen=True)
 class CrashConfig(TrainConfig):
-    """The worker process dies mid-run, as when the kernel's out-of-memory killer picks it."""
+    """The worker process dies mid-run, as when the kernel's out-of-memory killer picks it (SIGKILL where the
+    platform has it; elsewhere the hardest kill it has)."""
 
 
 def hang(ctx, cfg, on_progress) -> None:
@@ -31,9 +32,15 @@ def hang(ctx, cfg, on_progress) -> None:
     time.sleep(3600)
 
 
+def midway(ctx, cfg, on_progress) -> None:
+    """Reports 50 of 500 steps taken in 5 s of epoch 1, then trains "forever": a run frozen half-way."""
+    on_progress(Progress(50, 500, 1, [2.3] * 50, 5.0))
+    time.sleep(3600)
+
+
 def crash(ctx, cfg, on_progress) -> None:
     on_progress(Progress(1, 100, 1, [2.3], 0.0))
-    os.kill(os.getpid(), signal.SIGKILL)
+    os.kill(os.getpid(), getattr(signal, "SIGKILL", signal.SIGTERM))
 
 
 def nan_loss(ctx, cfg, on_progress):
@@ -51,3 +58,4 @@ def nan_loss(ctx, cfg, on_progress):
 TEST_TRAINERS = {**trainers(), HangConfig: hang, CrashConfig: crash}
 NAN_TRAINERS = {**trainers(), TrainConfig: nan_loss}
 HANG_TRAINERS = {TrainConfig: hang}  # every run hangs: a page test sees the queue without training anything
+MIDWAY_TRAINERS = {TrainConfig: midway}  # every run stops reporting at step 50 of 500

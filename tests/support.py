@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
@@ -143,7 +144,7 @@ def rewrite_weights(folder: Path, state: dict[str, torch.Tensor]) -> None:
 
 
 def torch_path(surface, make_optimizer, start: tuple[float, float], steps: int) -> torch.Tensor:
-    """The 2-D optimizer path written as a plain PyTorch loop, for tests to compare core.optim2d and the
+    """The 2-D optimizer path written as a plain PyTorch loop, for tests to compare core.lessons.optim2d and the
     Optimizers page against: `make_optimizer([p])` builds the torch.optim optimizer. -> (steps + 1, 2)"""
     f = surface.fn()
     p = torch.tensor(start, requires_grad=True)
@@ -164,8 +165,6 @@ def own_home(home: Path) -> Iterator[Path]:
     are dropped on entry and exit, and loaded runs forgotten); the session's home again afterwards. Configs stored
     in it should be ones no other test stores, since other topic caches are keyed by config. Nothing is trained in
     it: the training workers store into the session's home."""
-    import os
-
     from ui import resources
 
     def reset() -> None:
@@ -191,3 +190,19 @@ def as_read(markdown: str) -> str:
     from ui.text import JOINER
 
     return re.sub(r"\\(.)", r"\1", markdown).replace(JOINER, "")
+
+
+# ---------------------------------------------------------------- Windows' file semantics
+def refuse(monkeypatch, name: str, when) -> list:
+    """Make os.`name` raise PermissionError whenever `when(call number, *args)` is true, as Windows does while
+    another process has the file open; returns the calls' arguments."""
+    real, calls = getattr(os, name), []
+
+    def flaky(*args, **kwargs):
+        calls.append(args)
+        if when(len(calls), *args):
+            raise PermissionError(13, "The process cannot access the file because it is being used by another process")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(os, name, flaky)
+    return calls

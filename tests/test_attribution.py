@@ -340,7 +340,8 @@ def test_the_code_shown_computes_the_same_map(models, method):
 
 
 def test_normalizations_are_defined_once_and_match_torchvision():
-    """MNIST_NORM / IMAGENET_NORM / CIFAR_NORM live in core.data only; ImageNet's equals the weights' own transform."""
+    """MNIST_NORM / IMAGENET_NORM / CIFAR_NORM live in core.data.normalization only; ImageNet's equals the weights'
+    own transform."""
     import re
     from pathlib import Path
 

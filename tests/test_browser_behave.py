@@ -26,11 +26,11 @@ def test_a_slow_rerun_shows_the_running_indicator(app_server, page_at):
 
 def test_settings_and_the_run_follow_the_learner_across_pages(app_server, page_at):
     page = page_at(*LEARNER_VIEWPORT)
-    page.goto(f"{app_server}/fully_connected?hidden=512&bs=16&opt=sgd&lr=0.01&ep=2")
+    page.goto(f"{app_server}/fully_connected?hidden=64&bs=256&opt=sgd&lr=0.01&ep=2")
     page.get_by_text("Estimated training time").wait_for(timeout=120_000)
     page.get_by_role("button", name="Train", exact=True).click()
-    # item 4: progress streams while it trains, with an ETA from the real steps
-    page.get_by_text(re.compile(r"Epoch [12]/2 · step \d+/500 .*(s left|finishing)")).first.wait_for(timeout=120_000)
+    # (the progress line while it trains: tests/test_jobs.py, on a run frozen half-way; here it may be too quick
+    # to see)
     page.get_by_text("Trained now (you pressed Train at").wait_for(timeout=240_000)
     assert page.get_by_text("loaded from the store").count() == 0
 
@@ -39,17 +39,17 @@ def test_settings_and_the_run_follow_the_learner_across_pages(app_server, page_a
     page.get_by_text("Next: Fully connected net").wait_for(timeout=60_000)
     sidebar_link(page, "Fully connected net").click()
     page.get_by_text("Trained now (you pressed Train at").wait_for(timeout=60_000)
-    for setting in ("hidden=512", "bs=16", "opt=sgd", "lr=0.01", "ep=2"):
+    for setting in ("hidden=64", "bs=256", "opt=sgd", "lr=0.01", "ep=2"):
         page.wait_for_url(re.compile(setting), timeout=30_000)  # the URL carries the settings again
-    assert page.get_by_text("fc1 (B, 512)").count() == 1 and page.get_by_text("Not trained yet").count() == 0
+    assert page.get_by_text("fc1 (B, 64)").count() == 1 and page.get_by_text("Not trained yet").count() == 0
 
     page.reload()  # a new session: the settings come back from the URL, the run from the store
     page.get_by_text("Trained run loaded from the store").wait_for(timeout=60_000)
-    assert page.get_by_text("fc1 (B, 512)").count() == 1
+    assert page.get_by_text("fc1 (B, 64)").count() == 1
 
     sidebar_link(page, "Loss functions").click()
     page.get_by_role("tab", name="On the real model").click()
-    page.get_by_text(re.compile(r"under the stored Fully Connected run .*h512.*SGD")).wait_for(timeout=60_000)
+    page.get_by_text(re.compile(r"under the stored Fully Connected run .*h64.*SGD")).wait_for(timeout=60_000)
     assert page.locator("[data-testid='stException']").count() == 0
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "losses-real-model-latest-run.png"))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import pytest
 import torch
 
 from core.data.mnist import to_input
@@ -13,6 +14,7 @@ from core.training.code import training_code
 from support import TINY
 
 
+@pytest.mark.slow
 def test_generated_code_is_the_same_model_and_runs(sample, monkeypatch):
     """The code panel's program, run on a small dataset, trains the architecture the page shows."""
     code = training_code(replace(TINY, model=ModelConfig("cnn", 16), epochs=1))
@@ -37,6 +39,7 @@ def run_program(code: str) -> dict:
     return scope
 
 
+@pytest.mark.slow
 def test_sample_program_trains_on_the_apps_own_sample_split(sample):
     code = training_code(replace(TINY, batch_size=512, epochs=1))  # data_source "mnist-sample"
     assert "mnist_data()" in code and "datasets.MNIST" not in code

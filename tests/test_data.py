@@ -5,7 +5,6 @@ tensors planted where torchvision looks first, mirrors that stall or trickle, an
 Every server here is local (127.0.0.1) and every file is written by the test itself."""
 from __future__ import annotations
 
-import fcntl
 import gzip
 import hashlib
 import http.server
@@ -28,6 +27,7 @@ from core.data.digits import preprocess_ink
 from core.data.download import DownloadLimits, sweep_data
 from core.data.mnist import DatasetCorrupt, download_mnist, load_full, load_mnist, load_sample, normalize, to_input
 from core.data.normalization import MNIST_MEAN, MNIST_STD
+from core.locks import hold
 
 
 def test_sample_is_real_stratified_and_deterministic(sample):
@@ -259,10 +259,8 @@ def test_temp_folders_of_killed_downloads_are_swept_unless_a_download_runs(tmp_p
     data_dir = tmp_path / "data"
     (data_dir / ".tmp-mnist-abc" / "MNIST" / "raw").mkdir(parents=True)
     (data_dir / ".tmp-mnist-abc" / "MNIST" / "raw" / "train-images-idx3-ubyte.gz").write_bytes(b"half")
-    with open(data_dir / ".download.lock", "a") as f:  # a download in progress (another process)
-        fcntl.flock(f, fcntl.LOCK_EX)
+    with hold(data_dir / ".download.lock"):  # a download in progress (another process)
         assert sweep_data(data_dir) == 0 and (data_dir / ".tmp-mnist-abc").exists()
-        fcntl.flock(f, fcntl.LOCK_UN)
     load_mnist(Paths(tmp_path), allow_download=False)
     assert not (data_dir / ".tmp-mnist-abc").exists()
 

@@ -1,4 +1,4 @@
-"""core.digit_photos: a photo of a dark digit on white paper reaches the model like an MNIST digit."""
+"""core.data.digit_photos: a photo of a dark digit on white paper reaches the model like an MNIST digit."""
 from __future__ import annotations
 
 import numpy as np

@@ -6,16 +6,15 @@ import re
 import pytest
 import torch
 
-from core.models import graph
-from core.models import stacks as L
+from core.models import graph, stacks
 
 
 def test_sequential_graph_is_a_chain_with_the_propagated_shapes():
-    stack = L.PRESETS["lenet5"].stack
-    g = graph.trace(L.build(stack), (2, 1, 28, 28))
+    stack = stacks.PRESETS["lenet5"].stack
+    g = graph.trace(stacks.build(stack), (2, 1, 28, 28))
     assert [n.op for n in g.nodes] == ["input"] + ["module"] * len(stack.layers) + ["output"]
     assert [(e.src, e.dst) for e in g.edges] == [(i, i + 1) for i in range(len(stack.layers) + 1)]
-    shapes = [tuple(stack.input_shape)] + [r.out_shape for r in L.propagate(stack).rows]
+    shapes = [tuple(stack.input_shape)] + [r.out_shape for r in stacks.propagate(stack).rows]
     assert [e.shape[1:] for e in g.edges] == shapes
 
 
@@ -74,7 +73,7 @@ def test_tracing_leaves_models_running_in_other_threads_alone():
     """torchview and torch.fx patch nn.Module.__call__ process-wide while tracing; this tracer must not."""
     import threading
 
-    mine, theirs = L.build(L.PRESETS["cnn"].stack), L.build(L.PRESETS["lenet5"].stack)
+    mine, theirs = stacks.build(stacks.PRESETS["cnn"].stack), stacks.build(stacks.PRESETS["lenet5"].stack)
     alone = graph.module_dot(mine, (1, 1, 28, 28))
     x = torch.randn(4, 1, 28, 28, generator=torch.Generator().manual_seed(0))
     with torch.inference_mode():

@@ -1,4 +1,4 @@
-"""core.inspection on any nn.Module: torchvision's ResNet-18 (containers, a reused ReLU, in-place ops)."""
+"""core.models.inspection on any nn.Module: torchvision's ResNet-18 (containers, a reused ReLU, in-place ops)."""
 from __future__ import annotations
 
 from dataclasses import replace

@@ -2,6 +2,10 @@
 server's pool serves every session; stop and crash tests also prove that the pool replaces its worker."""
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 import threading
 from dataclasses import replace
 
@@ -16,6 +20,9 @@ from core.runs.jobs import STOPPED, Job, Jobs, pool_size
 from core.runs.store import RunStore
 from core.training.config import TrainConfig
 from core.training.loop import fit
+
+pytestmark = pytest.mark.slow  # every test here spawns training worker processes
+
 
 TINY = TrainConfig(model=ModelConfig("net2", hidden=16), optimizer="adam", lr=3e-3, batch_size=256, epochs=2, seed=7)
 WAIT_S = 240  # a fresh worker imports torch and decodes the data first; on a busy 2-core machine that takes a while
@@ -108,7 +115,9 @@ def test_a_worker_that_dies_is_reported_in_plain_words_and_replaced(pool):
     before = pool.worker_pids()
     job = pool.submit(CrashConfig(seed=15))
     assert job.done.wait(WAIT_S)
-    assert "worker process was killed (SIGKILL)" in job.error and "out of memory" in job.error
+    assert job.error.startswith("The training worker process ") and "Nothing was saved" in job.error
+    if hasattr(signal, "SIGKILL"):  # the out-of-memory killer's signal, POSIX only
+        assert "worker process was killed (SIGKILL)" in job.error and "out of memory" in job.error
     assert "Traceback" not in job.error
     ok = pool.submit(replace(TINY, seed=16))
     assert ok.done.wait(WAIT_S) and ok.status == "ok", ok.error
@@ -152,3 +161,87 @@ def test_the_page_shows_the_queue_position_and_its_stop_button_takes_the_run_out
         assert hanging.position(waiting) == 0 and running.state == "running"
     finally:
         hanging.shutdown()
+
+
+def test_the_page_streams_a_running_jobs_progress_with_an_eta_from_its_real_steps(monkeypatch):
+    """A run frozen at step 50 of 500 after 5 s: the progress line says where it is and how long is left
+    (5 s / 50 steps x 450 steps = 45 s), read from the steps it actually took, not from the pre-run estimate."""
+    from job_trainers import MIDWAY_TRAINERS
+    from streamlit.testing.v1 import AppTest
+
+    from support import ROOT
+    from ui import resources
+
+    frozen = Jobs(resources.paths(), size=1, trainers=MIDWAY_TRAINERS)
+    monkeypatch.setattr(resources, "jobs", lambda: frozen)
+    try:
+        at = AppTest.from_file(str(ROOT / "pages/fully_connected.py"), default_timeout=120)
+        at.query_params.update({"hidden": "16", "ep": "2", "seed": "4343"})  # a config no other test stores
+        at.run()
+        at.button(key="fc_train").click()
+        at.run()
+        job = frozen.get(frozen_config(at))
+        assert job is not None and job.reported.wait(300)  # the worker's report reached the server
+        at.run()
+        assert not at.exception, at.exception
+        texts = [p.proto.text for p in at.get("progress")]
+        assert "Epoch 1/2 · step 50/500 · about 45 s left" in texts, texts
+    finally:
+        frozen.shutdown()
+
+
+def frozen_config(at):
+    """The config the page submitted: its default settings with the address's hidden units, epochs and seed."""
+    from core.models.registry import ModelConfig
+    from core.training.config import default_config
+
+    return replace(default_config("net2", "mnist-sample"), model=ModelConfig("net2", 16), epochs=2, seed=4343)
+
+
+SERVER = """
+import sys
+from pathlib import Path
+from job_trainers import TEST_TRAINERS, HangConfig
+from core.config import Paths
+from core.runs.jobs import Jobs
+jobs = Jobs(Paths(Path(sys.argv[1])), size=1, trainers=TEST_TRAINERS)
+job = jobs.submit(HangConfig(seed=31))
+assert job.reported.wait(600) and not job.done.is_set(), job.error
+print(jobs.worker_pids()[0], flush=True)
+sys.stdin.read()  # until the test kills this server
+"""
+
+
+@pytest.mark.slow
+def test_a_worker_exits_when_its_server_is_killed_even_mid_training(tmp_path):
+    """The server is killed (SIGKILL on Linux and macOS, TerminateProcess on Windows) while its worker trains.
+    The worker holds the write end of the stderr pipe it shares with the server, so reading that pipe to its end
+    waits exactly until the worker has exited too."""
+    from support import ROOT
+
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "tests"), str(ROOT)])}
+    server = subprocess.Popen([sys.executable, "-c", SERVER, str(tmp_path)], cwd=ROOT, env=env,
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        assert server.stdout.readline().strip().isdigit(), server.stderr.read().decode()[-2000:]
+    finally:
+        server.kill()
+        server.wait()
+    ended = threading.Thread(target=server.stderr.read, daemon=True)
+    ended.start()
+    ended.join(WAIT_S)
+    assert not ended.is_alive(), "the worker outlived its server"
+
+
+def test_windows_venv_workers_start_the_base_interpreter(monkeypatch):
+    """A Windows venv's python.exe is a launcher with the real interpreter as its child: a Stop would kill only the
+    launcher. Workers start the base interpreter, told which environment it runs in, as multiprocessing does."""
+    from core.runs.jobs import worker_interpreter
+
+    monkeypatch.setattr(sys, "executable", r"C:\\app\\.venv\\Scripts\\python.exe")
+    monkeypatch.setattr(sys, "_base_executable", r"C:\\Python311\\python.exe")
+    assert worker_interpreter("win32") == (r"C:\\Python311\\python.exe",
+                                           {"__PYVENV_LAUNCHER__": r"C:\\app\\.venv\\Scripts\\python.exe"})
+    assert worker_interpreter("linux") == (r"C:\\app\\.venv\\Scripts\\python.exe", {})
+    monkeypatch.setattr(sys, "_base_executable", sys.executable)
+    assert worker_interpreter("win32") == (sys.executable, {})

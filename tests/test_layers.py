@@ -1,4 +1,4 @@
-"""The layer builder and its measured layer table (core.inspection.summarize), checked against PyTorch itself."""
+"""The layer builder and its measured layer table (core.models.inspection.summarize), checked against PyTorch itself."""
 from __future__ import annotations
 
 import contextlib
@@ -10,48 +10,48 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from core.models import stacks as L
+from core.models import stacks
 from core.models.inspection import summarize
 from core.models.zoo import CNNDemo, Net2
 
 
-def random_layer(rng: random.Random, shape: tuple[int, ...]) -> L.Layer:
+def random_layer(rng: random.Random, shape: tuple[int, ...]) -> stacks.Layer:
     """A layer that usually fits `shape` (channel counts follow it 19 times in 20), sometimes not."""
     c = shape[0] if len(shape) == 3 and rng.random() < 0.95 else rng.randint(1, 8)
     stride = 0 if rng.random() < 0.03 else rng.choice([1, 1, 1, 2, 3])
     maps = len(shape) == 3 and min(shape[1:]) > 1
-    kind = rng.choice(list(L.KINDS) if maps or rng.random() < 0.05 else ["Linear", "ReLU", "Dropout", "Flatten"])
+    kind = rng.choice(list(stacks.KINDS) if maps or rng.random() < 0.05 else ["Linear", "ReLU", "Dropout", "Flatten"])
     if kind == "Conv2d":
-        return L.Conv2d(c, rng.randint(1, 8), rng.randint(1, 5), stride, rng.randint(0, 2), rng.choice([1, 1, 2]))
+        return stacks.Conv2d(c, rng.randint(1, 8), rng.randint(1, 5), stride, rng.randint(0, 2), rng.choice([1, 1, 2]))
     if kind in ("MaxPool2d", "AvgPool2d"):
         k = rng.randint(1, 4)
-        return L.KINDS[kind](k, rng.choice([stride, k]), rng.choice([0, 0, 0, 1, 2]))
+        return stacks.KINDS[kind](k, rng.choice([stride, k]), rng.choice([0, 0, 0, 1, 2]))
     if kind == "BatchNorm2d":
-        return L.BatchNorm2d(c)
+        return stacks.BatchNorm2d(c)
     if kind == "Linear":
         last = shape[-1] if rng.random() < 0.92 else rng.randint(1, 50)
         flat = 1
         for d in shape:
             flat *= d
-        return L.Linear(rng.choice([last, last, flat]), rng.randint(1, 32))
+        return stacks.Linear(rng.choice([last, last, flat]), rng.randint(1, 32))
     if kind == "Dropout":
-        return L.Dropout(rng.choice([0.0, 0.25, 0.5, 1.0]))
-    return L.KINDS[kind]()
+        return stacks.Dropout(rng.choice([0.0, 0.25, 0.5, 1.0]))
+    return stacks.KINDS[kind]()
 
 
-def random_stack(rng: random.Random) -> L.Stack:
+def random_stack(rng: random.Random) -> stacks.Stack:
     shape: tuple[int, ...] = (rng.randint(1, 4), rng.randint(3, 24), rng.randint(3, 24))
-    stack = L.Stack(shape, ())  # type: ignore[arg-type]
+    stack = stacks.Stack(shape, ())  # type: ignore[arg-type]
     for _ in range(rng.randint(1, 8)):
-        prop = L.propagate(stack)
-        stack = L.Stack(stack.input_shape, stack.layers + (random_layer(rng, prop.output_shape),))
+        prop = stacks.propagate(stack)
+        stack = stacks.Stack(stack.input_shape, stack.layers + (random_layer(rng, prop.output_shape),))
     return stack
 
 
 STACKS = [random_stack(random.Random(seed)) for seed in range(400)]
 
 
-def run_layers(stack: L.Stack, batch: int = 2) -> tuple[list[tuple[int, ...]], int | None]:
+def run_layers(stack: stacks.Stack, batch: int = 2) -> tuple[list[tuple[int, ...]], int | None]:
     """Real forward, layer by layer: output shapes (no batch) and the index of the first layer PyTorch refuses."""
     x = torch.zeros((batch,) + tuple(stack.input_shape))
     shapes = []
@@ -68,10 +68,10 @@ def run_layers(stack: L.Stack, batch: int = 2) -> tuple[list[tuple[int, ...]], i
 def test_propagation_equals_real_forward_for_random_stacks():
     n_ok = n_failed = 0
     for stack in STACKS:
-        prop = L.propagate(stack)
+        prop = stacks.propagate(stack)
         shapes, failed = run_layers(stack)
-        assert [r.out_shape for r in prop.rows] == shapes, L.encode(stack)
-        assert (prop.error.index if prop.error else None) == failed, L.encode(stack)
+        assert [r.out_shape for r in prop.rows] == shapes, stacks.encode(stack)
+        assert (prop.error.index if prop.error else None) == failed, stacks.encode(stack)
         for row in prop.rows:  # the parameter arithmetic counts what PyTorch allocates
             assert row.params == sum(p.numel() for p in row.layer.build().parameters())
         n_ok += prop.ok
@@ -82,42 +82,43 @@ def test_propagation_equals_real_forward_for_random_stacks():
 def test_fix_repairs_the_failing_layer():
     repaired = 0
     for stack in STACKS:
-        prop = L.propagate(stack)
+        prop = stacks.propagate(stack)
         if prop.error is None or prop.error.fix is None:
             continue
         i = prop.error.index
-        fixed = L.Stack(stack.input_shape, stack.layers[:i] + (prop.error.fix,))
-        assert L.propagate(fixed).ok, prop.error.message()
+        fixed = stacks.Stack(stack.input_shape, stack.layers[:i] + (prop.error.fix,))
+        assert stacks.propagate(fixed).ok, prop.error.message()
         assert run_layers(fixed)[1] is None
         repaired += 1
     assert repaired > 20
 
 
 def test_broken_preset_names_the_layer_and_the_number():
-    prop = L.propagate(L.PRESETS["broken"].stack)
-    assert prop.error is not None and prop.error.index == 7 and isinstance(prop.error.layer, L.Linear)
+    prop = stacks.propagate(stacks.PRESETS["broken"].stack)
+    assert prop.error is not None and prop.error.index == 7 and isinstance(prop.error.layer, stacks.Linear)
     assert prop.error.suggestion == "in_features should be 1568 = 32·7·7"
     assert "Layer 7 `nn.Linear(6272, 128)`" in prop.error.message()
     assert [r.out_shape for r in prop.rows][-2:] == [(32, 7, 7), (1568,)]  # the rows up to the failure
-    assert prop.error.fix == L.Linear(1568, 128)
-    with pytest.raises(L.StackError, match="1568 = 32·7·7"):
-        L.build(L.PRESETS["broken"].stack)
+    assert prop.error.fix == stacks.Linear(1568, 128)
+    with pytest.raises(stacks.StackError, match="1568 = 32·7·7"):
+        stacks.build(stacks.PRESETS["broken"].stack)
 
 
 @pytest.mark.parametrize("stack,index,words,number", [
-    (L.Stack((1, 5, 5), (L.Conv2d(1, 4, 7),)), 0, "kernel spans 7", "kernel_size should be at most 5"),
-    (L.Stack((1, 5, 5), (L.MaxPool2d(2, 0),)), 0, "stride is 0", "stride should be at least 1"),
-    (L.Stack((3, 8, 8), (L.Conv2d(3, 4, 3), L.Conv2d(3, 4, 3))), 1, "input has 4 channels",
+    (stacks.Stack((1, 5, 5), (stacks.Conv2d(1, 4, 7),)), 0, "kernel spans 7", "kernel_size should be at most 5"),
+    (stacks.Stack((1, 5, 5), (stacks.MaxPool2d(2, 0),)), 0, "stride is 0", "stride should be at least 1"),
+    (stacks.Stack((3, 8, 8), (stacks.Conv2d(3, 4, 3), stacks.Conv2d(3, 4, 3))), 1, "input has 4 channels",
      "in_channels should be 4"),
-    (L.Stack((3, 8, 8), (L.Conv2d(3, 4, 3), L.BatchNorm2d(3))), 1, "input has 4 channels",
+    (stacks.Stack((3, 8, 8), (stacks.Conv2d(3, 4, 3), stacks.BatchNorm2d(3))), 1, "input has 4 channels",
      "num_features should be 4"),
-    (L.Stack((3, 8, 8), (L.Conv2d(3, 4, 3), L.Linear(144, 10))), 1, "last dimension",
+    (stacks.Stack((3, 8, 8), (stacks.Conv2d(3, 4, 3), stacks.Linear(144, 10))), 1, "last dimension",
      "in_features should be 144 = 4·6·6"),
-    (L.Stack((1, 9, 9), (L.Flatten(), L.ReLU(), L.Linear(80, 2))), 2, "81 features", "in_features should be 81"),
-    (L.Stack((1, 9, 9), (L.AvgPool2d(2, 1, 2),)), 0, "half the kernel", "padding should be at most 1"),
+    (stacks.Stack((1, 9, 9), (stacks.Flatten(), stacks.ReLU(), stacks.Linear(80, 2))), 2, "81 features",
+     "in_features should be 81"),
+    (stacks.Stack((1, 9, 9), (stacks.AvgPool2d(2, 1, 2),)), 0, "half the kernel", "padding should be at most 1"),
 ])
 def test_mismatch_explanations(stack, index, words, number):
-    err = L.propagate(stack).error
+    err = stacks.propagate(stack).error
     assert err is not None and err.index == index
     assert words in err.reason and number in err.suggestion
     assert run_layers(stack)[1] == index  # PyTorch refuses the same layer
@@ -129,28 +130,28 @@ def test_net2_and_cnn_presets_are_the_registry_definitions():
 
     for key in ("net2", "cnn"):
         registry = build_model(ModelConfig(key))
-        built = L.build(L.PRESETS[key].stack)
+        built = stacks.build(stacks.PRESETS[key].stack)
         assert [(n, tuple(p.shape)) for n, p in built.named_parameters()] == \
             [(n, tuple(p.shape)) for n, p in registry.named_parameters()]
         assert [n for n, _ in built.named_children()] == [n for n, _ in registry.named_children()]
-        assert L.from_module(built, (1, 28, 28)) == L.PRESETS[key].stack
+        assert stacks.from_module(built, (1, 28, 28)) == stacks.PRESETS[key].stack
     with pytest.raises(ValueError, match="not one the layer builder makes"):
-        L.from_module(nn.Sequential(nn.Conv2d(1, 2, (3, 5))), (1, 28, 28))  # not square
+        stacks.from_module(nn.Sequential(nn.Conv2d(1, 2, (3, 5))), (1, 28, 28))  # not square
     with pytest.raises(ValueError, match="named"):
-        L.from_module(nn.Sequential(nn.Flatten(), nn.Linear(784, 10)), (1, 28, 28))  # named 0, 1
+        stacks.from_module(nn.Sequential(nn.Flatten(), nn.Linear(784, 10)), (1, 28, 28))  # named 0, 1
 
 
 def test_presets_match_the_app_models():
     for key, model in (("net2", Net2()), ("cnn", CNNDemo())):
-        stack = L.PRESETS[key].stack
-        built = L.build(stack)
+        stack = stacks.PRESETS[key].stack
+        built = stacks.build(stack)
         assert sum(p.numel() for p in built.parameters()) == sum(p.numel() for p in model.parameters())
         x = torch.zeros(2, 1, 28, 28)
         with torch.inference_mode():
             real = [tuple(y.shape[1:]) for y in _walk(model, x)]
-        assert [r.out_shape for r in L.propagate(stack).rows] == real
-    assert L.propagate(L.PRESETS["lenet5"].stack).output_shape == (10,)
-    assert sum(p.numel() for p in L.build(L.PRESETS["lenet5"].stack).parameters()) == 61_706
+        assert [r.out_shape for r in stacks.propagate(stack).rows] == real
+    assert stacks.propagate(stacks.PRESETS["lenet5"].stack).output_shape == (10,)
+    assert sum(p.numel() for p in stacks.build(stacks.PRESETS["lenet5"].stack).parameters()) == 61_706
 
 
 def _walk(model: nn.Sequential, x: torch.Tensor) -> list[torch.Tensor]:
@@ -170,7 +171,7 @@ def test_builder_and_conv_sandbox_share_one_formula():
                 for s in (0, 1, 2, 3):
                     for p in (0, 1, 2):
                         spec = conv_arithmetic.ConvSpec(n, k, s, p, 1, op)
-                        prop = L.propagate(L.sandbox_stack(spec))
+                        prop = stacks.propagate(stacks.sandbox_stack(spec))
                         res = conv_arithmetic.check(spec)
                         assert prop.ok == res.ok
                         if res.ok:
@@ -178,61 +179,61 @@ def test_builder_and_conv_sandbox_share_one_formula():
                             assert prop.rows[0].size_formula == f"H = W: {res.formula}"
                         else:
                             assert prop.error.reason == "; ".join(res.problems)
-    assert L.sandbox_stack(conv_arithmetic.ConvSpec(7, 3, 1, 0, 2, "pool")) is None
+    assert stacks.sandbox_stack(conv_arithmetic.ConvSpec(7, 3, 1, 0, 2, "pool")) is None
 
 
 def test_which_stacks_fit_mnist():
     for key in ("net2", "cnn", "lenet5"):
-        assert L.fits_task(L.PRESETS[key].stack) == ""
-    assert "1568 = 32·7·7" in L.fits_task(L.PRESETS["broken"].stack)
-    assert "(3, 28, 28)" in L.fits_task(L.Stack((3, 28, 28), (L.Flatten(), L.Linear(2352, 10))))
-    assert "(5,)" in L.fits_task(L.Stack((1, 28, 28), (L.Flatten(), L.Linear(784, 5))))
-    assert "nothing to train" in L.fits_task(L.Stack((1, 10, 1), (L.Flatten(),)), (1, 10, 1))
+        assert stacks.fits_task(stacks.PRESETS[key].stack) == ""
+    assert "1568 = 32·7·7" in stacks.fits_task(stacks.PRESETS["broken"].stack)
+    assert "(3, 28, 28)" in stacks.fits_task(stacks.Stack((3, 28, 28), (stacks.Flatten(), stacks.Linear(2352, 10))))
+    assert "(5,)" in stacks.fits_task(stacks.Stack((1, 28, 28), (stacks.Flatten(), stacks.Linear(784, 5))))
+    assert "nothing to train" in stacks.fits_task(stacks.Stack((1, 10, 1), (stacks.Flatten(),)), (1, 10, 1))
 
 
 def test_layer_arithmetic_text():
-    rows = L.propagate(L.PRESETS["cnn"].stack).rows
+    rows = stacks.propagate(stacks.PRESETS["cnn"].stack).rows
     assert rows[0].param_formula == "16·1·3·3 + 16" and rows[0].params == 160
     assert rows[0].size_formula == "H = W: out = ⌊(28 + 2·1 − 1·(3−1) − 1) / 1⌋ + 1 = ⌊27 / 1⌋ + 1 = 27 + 1 = 28"
     assert rows[2].size_formula.endswith("⌊26 / 2⌋ + 1 = 13 + 1 = 14")
     assert rows[6].size_formula == "32·7·7 = 1,568"
     assert rows[7].param_formula == "1568·128 + 128" and rows[7].params == 1568 * 128 + 128
-    wide = L.propagate(L.Stack((1, 10, 7), (L.Conv2d(1, 2, 3, stride=2),))).rows[0]
+    wide = stacks.propagate(stacks.Stack((1, 10, 7), (stacks.Conv2d(1, 2, 3, stride=2),))).rows[0]
     assert wide.out_shape == (2, 4, 3) and wide.size_formula.startswith("H: ") and "; W: " in wide.size_formula
 
 
-def _exec_code(stack: L.Stack) -> tuple[nn.Module, str]:
+def _exec_code(stack: stacks.Stack) -> tuple[nn.Module, str]:
     ns: dict = {}
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
-        exec(L.code(stack), ns)  # the test runs the code exactly as the page shows it)
+        exec(stacks.code(stack), ns)  # the test runs the code exactly as the page shows it)
     return ns["model"], out.getvalue().strip()
 
 
 def test_generated_code_runs_as_shown():
-    valid = [p.stack for k, p in L.PRESETS.items() if k != "broken"]
-    valid += [s for s in STACKS if L.propagate(s).ok][:25]
+    valid = [p.stack for k, p in stacks.PRESETS.items() if k != "broken"]
+    valid += [s for s in STACKS if stacks.propagate(s).ok][:25]
     for stack in valid:
         model, printed = _exec_code(stack)
-        assert sum(p.numel() for p in model.parameters()) == sum(p.numel() for p in L.build(stack).parameters())
-        assert printed == f"torch.Size([8, {', '.join(map(str, L.propagate(stack).output_shape))}])"
-        assert L.code(stack).rstrip().endswith(f"# {printed}")
-        assert [type(m) for m in model] == [type(m) for m in L.build(stack)]
+        assert sum(p.numel() for p in model.parameters()) == sum(p.numel() for p in stacks.build(stack).parameters())
+        assert printed == f"torch.Size([8, {', '.join(map(str, stacks.propagate(stack).output_shape))}])"
+        assert stacks.code(stack).rstrip().endswith(f"# {printed}")
+        assert [type(m) for m in model] == [type(m) for m in stacks.build(stack)]
 
 
 def test_code_marks_the_failing_layer():
-    text = L.code(L.PRESETS["broken"].stack)
+    text = stacks.code(stacks.PRESETS["broken"].stack)
     assert "nn.Linear(6272, 128),  # <- does not fit: in_features should be 1568 = 32·7·7" in text
     with pytest.raises(RuntimeError):
-        _exec_code(L.PRESETS["broken"].stack)
+        _exec_code(stacks.PRESETS["broken"].stack)
 
 
 def test_links_round_trip():
-    for stack in STACKS + [p.stack for p in L.PRESETS.values()]:
-        text = L.encode(stack)
-        assert len(text) <= L.MAX_TEXT and text.replace("_", "").replace(".", "").isalnum()
-        assert L.decode(text) == L.Decoded(stack)
-    assert L.encode(L.PRESETS["net2"].stack) == "i1.28.28_f_l784.128_r_l128.10"
+    for stack in STACKS + [p.stack for p in stacks.PRESETS.values()]:
+        text = stacks.encode(stack)
+        assert len(text) <= stacks.MAX_TEXT and text.replace("_", "").replace(".", "").isalnum()
+        assert stacks.decode(text) == stacks.Decoded(stack)
+    assert stacks.encode(stacks.PRESETS["net2"].stack) == "i1.28.28_f_l784.128_r_l128.10"
 
 
 @pytest.mark.parametrize("text", [
@@ -242,7 +243,7 @@ def test_links_round_trip():
     "i1.28.28_l99999999999.10", "i１.28.28", "i1.28.28_c1.16.3%00", "i1.28.28_R",
 ])
 def test_bad_link_text_gives_a_message(text):
-    got = L.decode(text)
+    got = stacks.decode(text)
     assert got.stack is None and got.error
 
 
@@ -250,25 +251,26 @@ def test_random_text_never_raises():
     rng = random.Random(1)
     alphabet = "icmabrfld0123456789._-x %é\n"
     for _ in range(500):
-        got = L.decode("".join(rng.choice(alphabet) for _ in range(rng.randint(0, 40))))
+        got = stacks.decode("".join(rng.choice(alphabet) for _ in range(rng.randint(0, 40))))
         assert (got.stack is None) == bool(got.error)
 
 
 def test_size_limits_refuse_huge_layers():
-    err = L.propagate(L.Stack((64, 1024, 1024), (L.Conv2d(64, 1024, 3),))).error
+    err = stacks.propagate(stacks.Stack((64, 1024, 1024), (stacks.Conv2d(64, 1024, 3),))).error
     assert err is not None and "more than this app computes" in err.reason
-    err = L.propagate(L.Stack((1, 1, 1), (L.Flatten(), L.Linear(1, 65536), L.Linear(65536, 65536)))).error
+    err = stacks.propagate(stacks.Stack((1, 1, 1), (stacks.Flatten(), stacks.Linear(1, 65536),
+                                                    stacks.Linear(65536, 65536)))).error
     assert err is not None and err.index == 2 and "parameters" in err.reason
 
 
 # ---------------------------------------------------------------- the summary (measured on the live model)
 def test_mult_adds_agree_with_flop_counter_and_the_textbook():
-    stack = L.Stack((3, 17, 13), (L.Conv2d(3, 8, 3, stride=2, padding=1), L.ReLU(), L.MaxPool2d(2),
-                                  L.BatchNorm2d(8), L.Conv2d(8, 4, 2, dilation=2), L.Flatten(), L.Linear(8, 7),
-                                  L.Dropout(), L.Linear(7, 5)))
-    model, batch = L.build(stack), 3
+    stack = stacks.Stack((3, 17, 13), (stacks.Conv2d(3, 8, 3, stride=2, padding=1), stacks.ReLU(), stacks.MaxPool2d(2),
+                                       stacks.BatchNorm2d(8), stacks.Conv2d(8, 4, 2, dilation=2), stacks.Flatten(),
+                                       stacks.Linear(8, 7), stacks.Dropout(), stacks.Linear(7, 5)))
+    model, batch = stacks.build(stack), 3
     summary = summarize(model, (batch, 3, 17, 13))
-    rows = L.propagate(stack).rows
+    rows = stacks.propagate(stack).rows
     assert [s.output_shape[1:] for s in summary.rows] == [r.out_shape for r in rows]
     x = torch.zeros(batch, 3, 17, 13)
     for stat, row, module in zip(summary.rows, rows, model):
@@ -312,7 +314,7 @@ def test_summary_is_right_while_another_thread_runs_a_model():
     """FlopCounterMode's per-module table uses process-wide hooks; the summary must not depend on it."""
     import threading
 
-    mine, theirs = L.build(L.PRESETS["cnn"].stack), L.build(L.PRESETS["lenet5"].stack)
+    mine, theirs = stacks.build(stacks.PRESETS["cnn"].stack), stacks.build(stacks.PRESETS["lenet5"].stack)
     alone = summarize(mine, (2, 1, 28, 28))
     stop = threading.Event()
 

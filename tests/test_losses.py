@@ -1,4 +1,4 @@
-"""core.losses: every number checked against PyTorch's own loss modules and autograd."""
+"""core.lessons.losses: every number checked against PyTorch's own loss modules and autograd."""
 import math
 
 import numpy as np

@@ -1,4 +1,4 @@
-"""core.model_inputs: resize + centre crop like torchvision's ImageNet transforms; gray and RGB channels; a
+"""core.data.model_inputs: resize + centre crop like torchvision's ImageNet transforms; gray and RGB channels; a
 transfer run's inputs exactly as core.transfer trained them."""
 import numpy as np
 import pytest

@@ -11,7 +11,7 @@ import pytest
 import torch
 from torch import nn
 
-from core.models import stacks as L
+from core.models import stacks
 from core.models.registry import ARCH_LABELS, ARCHITECTURES, ModelConfig, architecture, build_model, model_code
 from core.training.code import training_code
 from core.training.config import TrainConfig, default_config
@@ -26,8 +26,9 @@ def test_seeded_init_is_reproducible_and_independent_of_global_rng():
 
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY_STACK = L.Stack((1, 28, 28), (L.Conv2d(1, 4, 3), L.ReLU(), L.MaxPool2d(2), L.Flatten(), L.Linear(676, 10)))
-BUILT = ModelConfig("built", spec=L.encode(TINY_STACK))  # a learner's stack from the Layer shapes page
+TINY_STACK = stacks.Stack((1, 28, 28), (stacks.Conv2d(1, 4, 3), stacks.ReLU(), stacks.MaxPool2d(2), stacks.Flatten(),
+                                        stacks.Linear(676, 10)))
+BUILT = ModelConfig("built", spec=stacks.encode(TINY_STACK))  # a learner's stack from the Layer shapes page
 SPECS = [ModelConfig("net2", 16), ModelConfig("cnn", 16), ModelConfig("resnet18"), BUILT]
 
 
@@ -86,7 +87,7 @@ def test_spec_keeps_every_existing_key_and_hidden_is_not_a_built_models():
     assert BUILT.to_dict() == {"arch": "built", "spec": "i1.28.28_c1.4_r_m_f_l676.10"}
     with pytest.raises(ValueError, match="hidden must stay 128"):
         ModelConfig("built", hidden=64, spec=BUILT.spec)
-    other = ModelConfig("built", spec=L.encode(L.PRESETS["lenet5"].stack))
+    other = ModelConfig("built", spec=stacks.encode(stacks.PRESETS["lenet5"].stack))
     assert len({BUILT.key(), other.key(), ModelConfig("net2").key()}) == 3
     cfg = default_config("built", "mnist-sample", BUILT)
     assert TrainConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
@@ -95,6 +96,7 @@ def test_spec_keeps_every_existing_key_and_hidden_is_not_a_built_models():
         default_config("built", "mnist-sample", ModelConfig("net2"))
 
 
+@pytest.mark.slow
 def test_a_built_stack_trains_and_round_trips_the_store(tmp_path):
     from core.data.mnist import MNISTData
     from core.data.split import Split

@@ -1,4 +1,5 @@
-"""core.optim2d: paths are exactly what a manual torch.optim loop produces; divergence is caught and explained."""
+"""core.lessons.optim2d: paths are exactly what a manual torch.optim loop produces; divergence is caught and
+explained."""
 import numpy as np
 import pytest
 import torch

@@ -68,8 +68,7 @@ def test_sandbox_links_the_same_layer_to_the_layer_shapes_builder():
     import re
     from urllib.parse import parse_qs
 
-    from core.models import conv_arithmetic
-    from core.models import stacks as L
+    from core.models import conv_arithmetic, stacks
 
     at = open_tab(conv_page(tiny_settings=False), "Conv sandbox")
     at.slider(key="conv_sb_k").set_value(5)
@@ -77,11 +76,11 @@ def test_sandbox_links_the_same_layer_to_the_layer_shapes_builder():
     rerun(at)
     link = re.search(r"\]\(layer_shapes\?([^)]+)\)", texts(at))
     assert link, "no link to the Layer shapes page"
-    stack = L.decode(parse_qs(link.group(1))["stack"][0]).stack
+    stack = stacks.decode(parse_qs(link.group(1))["stack"][0]).stack
     spec = conv_arithmetic.ConvSpec(size=7, kernel=5, stride=1, padding=2, dilation=1, op="conv")
-    assert stack == L.sandbox_stack(spec)
+    assert stack == stacks.sandbox_stack(spec)
     side = conv_arithmetic.check(spec).size
-    assert L.propagate(stack).output_shape == (1, 7, 7) == (1, side, side)
+    assert stacks.propagate(stack).output_shape == (1, 7, 7) == (1, side, side)
 
 
 def test_convolutions_with_stored_run(tiny):

@@ -21,6 +21,7 @@ def _fc_page(hidden: int = 16, epochs: int = 1, lr: float | None = None, optimiz
     return at
 
 
+@pytest.mark.slow
 def test_fc_page_trains_a_tiny_config_then_serves_it_from_the_store(monkeypatch):
     at = _fc_page(hidden=16, epochs=1)
     assert any("Estimated training time" in i.value for i in at.info)
@@ -44,6 +45,7 @@ def test_fc_page_trains_a_tiny_config_then_serves_it_from_the_store(monkeypatch)
     assert "fc_train" not in [b.key for b in again.button]
 
 
+@pytest.mark.slow
 def test_fc_page_explains_a_learning_rate_that_is_far_too_large():
     """PyTorch's cross-entropy stays finite here: the loss spikes, ReLUs die, accuracy falls to chance."""
     at = _fc_page(hidden=16, epochs=1, lr=10.0, optimizer="momentum")
@@ -58,6 +60,7 @@ def test_fc_page_explains_a_learning_rate_that_is_far_too_large():
     assert "The loss spiked" in warnings and "did not learn" in warnings
 
 
+@pytest.mark.slow
 def test_fc_page_reports_a_non_finite_loss_and_stores_nothing(monkeypatch):
     """A run that hits NaN (forced in the worker: no slider setting of Net2 reliably does) is explained, not stored."""
     from job_trainers import NAN_TRAINERS
@@ -119,6 +122,7 @@ def test_train_from_the_fully_connected_page_and_find_it_stored(app_server, page
     assert page.get_by_role("button", name="Train", exact=True).count() == 0
 
 
+@pytest.mark.slow
 def test_stop_training_stores_nothing_and_offers_train_again():
     """Stop, pressed while the run trains: the worker is killed, nothing is stored, the page offers Train again,
     and a later run of this config by anyone is not announced to this learner as "trained now"."""

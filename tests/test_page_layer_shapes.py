@@ -6,13 +6,13 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core.models import stacks as L
+from core.models import stacks
 from support import ARTIFACTS, as_read, rerun
 
 
 @pytest.mark.browser
 def test_broken_link_graph_and_fix_in_chromium(app_server, page):
-    page.goto(f"{app_server}/layer_shapes?stack={L.encode(L.PRESETS['broken'].stack)}")
+    page.goto(f"{app_server}/layer_shapes?stack={stacks.encode(stacks.PRESETS['broken'].stack)}")
     page.get_by_text("in_features should be 1568 = 32·7·7").first.wait_for(timeout=90_000)
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "layer-shapes-before-graph.png"), full_page=True)
@@ -45,10 +45,10 @@ def page(stack: str | None = None, **params: str) -> AppTest:
 def test_default_stack_measures_and_shows_code():
     at = page()
     assert "Output per sample: [10]" in at.success[0].value
-    assert at.query_params["stack"] == L.encode(L.PRESETS["cnn"].stack)
+    assert at.query_params["stack"] == stacks.encode(stacks.PRESETS["cnn"].stack)
     assert "nn.Conv2d(1, 16, 3, padding=1),  # (B, 16, 28, 28)" in at.code[0].value
     table = at.dataframe[0].value
-    assert list(table["type"]) == [layer.kind for layer in L.PRESETS["cnn"].stack.layers]
+    assert list(table["type"]) == [layer.kind for layer in stacks.PRESETS["cnn"].stack.layers]
     assert int(table["params"].sum()) == 206_922  # CNNDemo h128, from the live model
     at.selectbox(key="ls_pick").set_value(7)
     rerun(at)
@@ -56,7 +56,7 @@ def test_default_stack_measures_and_shows_code():
 
 
 def test_broken_stack_from_the_url_shows_where_and_the_fix_repairs_it():
-    at = page(L.encode(L.PRESETS["broken"].stack))
+    at = page(stacks.encode(stacks.PRESETS["broken"].stack))
     assert "in_features should be 1568 = 32·7·7" in at.error[0].value and "Layer 7" in at.error[0].value
     assert len(at.dataframe[0].value) == 7  # the partial table up to the failing layer
     assert "# <- does not fit" in at.code[0].value
@@ -81,7 +81,7 @@ def test_presets_and_the_registry_models_tab():
     at = page()
     at.selectbox(key=f"ls_preset_{at.session_state['ls_version']}").set_value("lenet5")
     rerun(at)
-    assert at.query_params["stack"] == L.encode(L.PRESETS["lenet5"].stack)
+    assert at.query_params["stack"] == stacks.encode(stacks.PRESETS["lenet5"].stack)
     assert at.selectbox(key="ls_model").options == ["Fully connected (Net2)", "Convolutional (CNNDemo)",
                                                     "ResNet-18 (torchvision)", "Your layer stack (Layer shapes)"]
     net2 = at.dataframe[1].value  # the first registry entry: Net2 h128
@@ -100,7 +100,7 @@ def test_presets_and_the_registry_models_tab():
     at.selectbox(key="ls_model").set_value("built")  # the builder's stack (LeNet-5) through the registry
     rerun(at)
     lenet = at.dataframe[1].value
-    assert list(lenet["type"]) == [layer.kind for layer in L.PRESETS["lenet5"].stack.layers]
+    assert list(lenet["type"]) == [layer.kind for layer in stacks.PRESETS["lenet5"].stack.layers]
     assert int(lenet["params"].sum()) == 61_706
 
 
@@ -117,6 +117,7 @@ def _keys(at: AppTest) -> set[str]:
             for w in getattr(at, kind)}
 
 
+@pytest.mark.slow
 def test_a_stack_that_fits_trains_with_the_shared_controls_and_shows_its_stored_run():
     """The run a built stack trains lands in the run store; the page finds it there by its config."""
     import torch
@@ -129,17 +130,18 @@ def test_a_stack_that_fits_trains_with_the_shared_controls_and_shows_its_stored_
     from core.training.config import TrainConfig
     from core.training.loop import fit
 
-    stack = L.Stack((1, 28, 28), (L.Conv2d(1, 2, 5, stride=3), L.ReLU(), L.Flatten(), L.Linear(128, 10)))
-    at = page(L.encode(stack))
+    stack = stacks.Stack((1, 28, 28), (stacks.Conv2d(1, 2, 5, stride=3), stacks.ReLU(), stacks.Flatten(),
+                                       stacks.Linear(128, 10)))
+    at = page(stacks.encode(stack))
     assert {"ls_train_optimizer", "ls_train_lr", "ls_train_batch", "ls_train_epochs", "ls_train_seed",
             "ls_train_train"} <= _keys(at) and "ls_train_hidden" not in _keys(at)
     at.slider(key="ls_train_epochs").set_value(1)
     rerun(at)
     assert at.query_params["ep"] == "1" and "Not trained yet" in at.info[0].value
-    cfg = TrainConfig(ModelConfig("built", spec=L.encode(stack)), "adam", 1e-3, batch_size=128, epochs=1)
+    cfg = TrainConfig(ModelConfig("built", spec=stacks.encode(stack)), "adam", 1e-3, batch_size=128, epochs=1)
     g = torch.Generator().manual_seed(0)
     tiny = Split(torch.randint(0, 255, (64, 28, 28), generator=g, dtype=torch.uint8), torch.arange(64) % 10)
     RunStore(Paths.from_env().runs).save(fit(cfg, MNISTData("mnist-sample", "tiny", tiny, tiny)))
-    again = page(L.encode(stack), ep="1")
+    again = page(stacks.encode(stack), ep="1")
     found = [s.value for s in again.success] + [w.value for w in again.warning]  # random labels: "did not learn"
     assert any("Trained run loaded from the store" in v or "Stored run loaded" in v for v in found)

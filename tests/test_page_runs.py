@@ -211,6 +211,7 @@ def test_a_run_being_written_is_announced_not_listed(store):
     assert not any("training or being written" in i.value for i in at.info)
 
 
+@pytest.mark.slow
 def test_runs_page_lists_stored_runs_and_overlays_them():
     import torch
 

@@ -208,6 +208,7 @@ def transfer_home(tmp_path, monkeypatch):
         cache.clear()
 
 
+@pytest.mark.slow
 def test_a_stored_transfer_model_is_explained_and_left_untouched(transfer_home):
     """Both runs are listed in the transfer page's words; the 64 px fine-tuned model explains a test digit (its
     classes 5-9, Grad-CAM on layer4, the map the same as Captum's on the stored model); the 32 px feature-extraction
@@ -304,7 +305,7 @@ def test_a_stored_transfer_model_is_explained_and_left_untouched(transfer_home):
 # server.maxUploadSize from .streamlit/config.toml (413), and any other method (POST) is not routed (405). File
 # types are checked twice before the app reads a byte: by the browser's uploader, which does not send a disallowed
 # file, and on the server when a widget value names a file (enforce_filename_restriction); the page then decodes
-# by content (core/uploads.py).
+# by content (core/data/uploads.py).
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "test-artifacts"
 EXCEPTION = "[data-testid='stException']"

@@ -73,6 +73,7 @@ def test_missing_cifar_and_weights_are_explained():
     assert at.radio(key="tl_route").options == [ui.transfer.ROUTES["digits"]]
 
 
+@pytest.mark.slow
 def test_train_a_tiny_config_and_see_the_results():
     at = rerun(AppTest.from_file(PAGE, default_timeout=300))
     at.selectbox(key="tl_strategy").set_value("scratch")
@@ -129,6 +130,7 @@ def test_cifar_route_with_imagenet_weights(cifar_and_weights):
     # training this route in a worker: tests/test_transfer.py::test_cifar_route_trains_through_the_store
 
 
+@pytest.mark.slow
 def test_resolution_tradeoff_appears_once_two_resolutions_are_stored():
     """Two tiny from-scratch runs (10 labels per class, 1 epoch) at 32 and 64 px in the page's store: the page
     draws accuracy against resolution and states the trade-off, computed from those two runs."""

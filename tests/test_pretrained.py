@@ -1,4 +1,4 @@
-"""core.pretrained: ImageNet weights from a test-written hub cache; missing, corrupt, incompatible and
+"""core.transfer.pretrained: ImageNet weights from a test-written hub cache; missing, corrupt, incompatible and
 pickled-payload weights refused with a message, the model in use unchanged."""
 from __future__ import annotations
 

@@ -74,6 +74,7 @@ def test_the_bounds_are_the_controls_ranges():
         TrainConfig.from_dict({**CFG.to_dict(), "model": {"arch": "net2", "hidden": 10**9}})
 
 
+@pytest.mark.slow
 def test_a_run_records_how_many_runs_trained_alongside_it(tmp_path):
     """`concurrent_runs` (set by the job layer's `with_company`): the most runs training on the store at once while
     this one trained, itself included, counted from the store's held locks."""

@@ -1,4 +1,5 @@
-"""core.resolution and its figure: how input resolution trades accuracy against time across stored transfer runs.
+"""core.transfer.resolution and its figure: how input resolution trades accuracy against time across stored
+transfer runs.
 The runs are store summaries the tests build (config + metrics); every number in the conclusion is checked
 against those inputs."""
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Run export/import (core/run_archive.py) and run names (core/run_names.py): round trips and hostile files."""
+"""Run export/import (core/runs/archive.py) and run names (core/runs/names.py): round trips and hostile files."""
 from __future__ import annotations
 
 import io

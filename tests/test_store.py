@@ -16,6 +16,7 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
+import core.atomic
 import core.runs.kinds
 import core.runs.store
 from core.data.mnist import to_input
@@ -23,7 +24,7 @@ from core.models.inspection import predict_proba
 from core.models.registry import ModelConfig
 from core.runs.store import CORRUPT, CORRUPT_KEEP, OLD, RUN_TMP, RunStore
 from core.training.loop import fit, load_model
-from support import TINY, edit_meta, rewrite_weights, state_equal
+from support import TINY, edit_meta, refuse, rewrite_weights, state_equal
 from tools.fake_runs import STORE_CFG, kill_loop, make_run
 
 
@@ -44,6 +45,7 @@ def test_store_round_trip_is_exact_and_fast_to_find(sample, tmp_path):
 
 @pytest.mark.parametrize("damage", ["truncate_weights", "garbage_json", "truncate_json", "flip_weight_byte",
                                     "wrong_shapes"])
+@pytest.mark.slow
 def test_corrupt_store_entries_are_ignored_and_rebuilt(sample, tmp_path, damage):
     run = fit(TINY, sample, torch.device("cpu"))
     store = RunStore(tmp_path)
@@ -75,6 +77,7 @@ def test_corrupt_store_entries_are_ignored_and_rebuilt(sample, tmp_path, damage)
     assert store.load(TINY) is not None
 
 
+@pytest.mark.slow
 def test_same_config_requested_twice_at_once_trains_once(sample, tmp_path):
     store = RunStore(tmp_path)
     calls, results = [], []
@@ -254,7 +257,7 @@ def test_a_failure_mid_write_leaves_the_previous_run(stored, monkeypatch):
     def explode(*a, **k):
         raise KeyboardInterrupt  # like a kill arriving while the weights are written
 
-    monkeypatch.setattr(core.runs.store, "save_file", explode)
+    monkeypatch.setattr(core.runs.store, "save_bytes", explode)
     with pytest.raises(KeyboardInterrupt):
         store.save(make_run(seed=5))
     assert state_equal(store.load(CFG).state, make_run().state)
@@ -285,6 +288,7 @@ def test_orphans_of_dead_writers_are_swept_at_start_and_live_ones_kept(tmp_path)
     assert not [p for p in tmp_path.iterdir() if p.name.startswith((RUN_TMP, OLD))]
 
 
+@pytest.mark.slow
 def test_sigkill_during_save_and_overwrite_never_loses_the_run(tmp_path):
     figures = kill_loop(tmp_path, kills=30)
     assert figures["intact"] == figures["kills"] == 30 and figures["temps_left"] == 0
@@ -312,3 +316,31 @@ def test_concurrent_readers_never_see_a_mixed_run(stored):
     stop.set()
     reader.join()
     assert bad == [] and store.load(CFG) is not None and set_aside(store.root) == []
+
+
+def orphans(root: Path) -> list[str]:
+    return [p.name for p in root.iterdir() if p.name.startswith((RUN_TMP, OLD))]
+
+
+def test_moves_windows_refuses_for_a_moment_are_tried_again(stored, monkeypatch):
+    """Every first try of every move fails, as on Windows while a reader has a file of the folder open."""
+    store, folder = stored
+    calls = refuse(monkeypatch, "rename", lambda n, *a: n % 2 == 1)
+    store.save(make_run(seed=5, acc=0.5))
+    assert store.load(CFG).metrics["test_acc"] == 0.5 and orphans(folder.parent) == []
+    store.delete(CFG)
+    assert store.load(CFG) is None and orphans(folder.parent) == [] and len(calls) == 8  # 3 moves to save, 1 delete
+
+
+@pytest.mark.parametrize("held", ["old", "new"])
+def test_a_move_refused_past_the_bound_fails_and_keeps_the_previous_run(stored, monkeypatch, held):
+    """old: the stored run's folder cannot be moved aside; new: the written one cannot be moved into place (the
+    stored one is moved back). Either way the save fails, the previous run stays and nothing is left behind."""
+    store, folder = stored
+    monkeypatch.setattr(core.atomic, "BUSY_RETRY_S", 0.05)
+    source = (lambda src: Path(src) == folder) if held == "old" else (lambda src: Path(src).name.startswith(RUN_TMP))
+    refuse(monkeypatch, "rename", lambda n, src, dst: source(src))
+    with pytest.raises(PermissionError):
+        store.save(make_run(seed=5, acc=0.5))
+    monkeypatch.undo()
+    assert store.load(CFG).metrics == make_run().metrics and orphans(folder.parent) == []

@@ -1,4 +1,5 @@
-"""core.tensor_ops: tensors built and ops applied exactly as PyTorch does, errors explained, code that reproduces."""
+"""core.lessons.tensor_ops: tensors built and ops applied exactly as PyTorch does, errors explained, code that
+reproduces."""
 import pytest
 import torch
 

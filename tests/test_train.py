@@ -1,4 +1,4 @@
-"""core.train: short runs lower the loss and replay exactly; non-finite losses, untrainable configs and
+"""core.training.loop: short runs lower the loss and replay exactly; non-finite losses, untrainable configs and
 runs that blow up are handled."""
 from __future__ import annotations
 
@@ -94,6 +94,7 @@ def _bars(n: int = 500) -> MNISTData:  # noqa: F821 - imported inside: keeps thi
     return MNISTData("mnist-sample", "bands", split, split)
 
 
+@pytest.mark.slow
 def test_fit_marks_a_run_that_blew_up_to_chance_as_did_not_learn(tmp_path):
     from core.training.loop import fit
 

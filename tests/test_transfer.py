@@ -41,7 +41,7 @@ CPU = torch.device("cpu")
 
 
 def count_params(model: nn.Module) -> tuple[int, int]:
-    """(trainable, total), through core.inspection's one counter."""
+    """(trainable, total), through core.models.inspection's one counter."""
     return _count(model, trainable_only=True), _count(model)
 
 
@@ -259,7 +259,7 @@ def test_head_on_stored_features_equals_full_model_logits():
 
 
 def test_fine_tuning_trains_through_the_one_loop_exactly_like_plain_pytorch(monkeypatch):
-    """fit_transfer hands core.train's loop the uint8 images, the resize + normalize transform, the optimizer's
+    """fit_transfer hands core.training's loop the uint8 images, the resize + normalize transform, the optimizer's
     parameter groups and the frozen BatchNorm layers; the result equals the plain loop's, bit for bit."""
     from test_train import plain_loop
 
@@ -319,6 +319,7 @@ def test_prepare_resizes_on_device_like_interpolate():
     torch.testing.assert_close(out, ref)
 
 
+@pytest.mark.slow
 def test_offline_source_to_target_end_to_end():
     data = tiny_digits(12)
     source, target = digit_tasks(data, labels_per_class=6)
@@ -366,6 +367,7 @@ def test_code_panel_runs_and_matches_the_live_model(resnet10, strategy, k, capsy
 
 
 # ---------------------------------------------------------------- the run store: transfer runs and stored features
+@pytest.mark.slow
 def test_runs_pretraining_and_features_go_through_the_store(tmp_path):
     from core.runs.store import RunStore
     from core.transfer.config import FeatureConfig
@@ -430,6 +432,7 @@ def test_tampered_transfer_records_are_refused(tmp_path):
     assert store.load(feature) is None and "config" in store.last_problem(feature)
 
 
+@pytest.mark.slow
 def test_cifar_route_trains_through_the_store(tmp_path, monkeypatch):
     from core.runs.store import RunStore
     from core.transfer.fit import train_stored

@@ -1,4 +1,4 @@
-"""core.uploads: every bad-upload case (BAD_INPUTS.md 1-9) built here, refused in plain words or made sensible."""
+"""core.data.uploads: every bad-upload case (BAD_INPUTS.md 1-9) built here, refused in plain words or made sensible."""
 from __future__ import annotations
 
 import io

@@ -20,7 +20,7 @@ def move_a_slider(page, steps: int = 2) -> None:
     next press (with generous timeouts: under load a rerun can take many seconds)."""
     for _ in range(steps):
         page.get_by_role("slider").first.press("ArrowRight", timeout=120_000)
-        page.locator("[data-testid='stStatusWidget']").wait_for(state="hidden", timeout=120_000)
+        settled(page)
 
 
 def draw_stroke(page, points: list[tuple[float, float]]) -> None:
@@ -34,15 +34,26 @@ def draw_stroke(page, points: list[tuple[float, float]]) -> None:
     page.mouse.up()
 
 
+TOUR = {"Loss functions": "losses", "Optimizers": "optimizers", "Convolutions": "convolutions",
+        "Fully connected net": "fully_connected"}  # sidebar title -> the page's address
+
+
+def settled(page, timeout_ms: int = 120_000) -> None:
+    """Wait until the page's script run has finished (Streamlit's "Running…" status widget is gone)."""
+    page.locator("[data-testid='stStatusWidget']").wait_for(state="hidden", timeout=timeout_ms)
+
+
 def tour(page, base: str, rounds: int) -> int:
-    """Switch pages through the sidebar and move sliders; returns the number of actions done."""
+    """Switch pages through the sidebar and move sliders; returns the number of actions done. Each move waits for
+    the new page's address and for its run to finish, so no key press lands on the page being left."""
     actions = 0
     for i in range(rounds):
-        for title in ("Loss functions", "Optimizers", "Convolutions", "Fully connected net"):
+        for title, path in TOUR.items():
             page.locator("[data-testid='stSidebarNav'] a", has_text=title).first.click()
+            page.wait_for_url(f"**/{path}*", timeout=120_000)
             page.get_by_role("slider").first.wait_for(timeout=120_000)
+            settled(page)
             move_a_slider(page, 1 + i % 2)
-            page.wait_for_timeout(300)
             assert exceptions(page) == 0, f"exception on {title}"
             actions += 2
     return actions

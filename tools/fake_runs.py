@@ -1,10 +1,13 @@
 """Stored runs made without training, for the tests and the bench: a run with untrained weights of a config,
-families of distinct runs to fill a store, and the kill loop that SIGKILLs a writer mid-save (POSIX: it forks)."""
+families of distinct runs to fill a store, and the kill loop that kills a writer mid-save (it forks and SIGKILLs
+where the platform can; elsewhere it starts writer processes and kills them as Windows would)."""
 from __future__ import annotations
 
 import os
 import random
 import signal
+import subprocess
+import sys
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -87,6 +90,12 @@ def _state_equal(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool
     return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
+def _versions() -> list[Run]:
+    """The two versions the kill loop's writer alternates: same config, different weights and metrics."""
+    big = replace(STORE_CFG, model=ModelConfig("net2", 512))
+    return [make_run(big, seed=s, acc=a) for s, a in ((0, 0.25), (1, 0.75))]
+
+
 def _writer(root: Path, versions: list[Run]) -> None:
     """Child process: overwrite the same run forever, alternating two versions."""
     torch.set_num_threads(1)
@@ -97,31 +106,69 @@ def _writer(root: Path, versions: list[Run]) -> None:
         i += 1
 
 
+def _forked_writer(root: Path, versions: list[Run]) -> int:
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child never returns
+        try:
+            _writer(root, versions)
+        finally:
+            os._exit(1)
+    return pid
+
+
+def _standby_writer(root: Path) -> subprocess.Popen:
+    """A writer process (`python -m tools.fake_runs ROOT`) that says "ready" once imported and starts writing when
+    told "go": the next one starts while the current one writes, so its start-up is not waited for."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+    return subprocess.Popen([sys.executable, "-m", "tools.fake_runs", str(root)], env=env, stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE)
+
+
 def kill_loop(root: Path, kills: int, max_delay_s: float = 0.4, seed: int = 0) -> dict:
-    """Fork a writer that overwrites one run in a loop, SIGKILL it at a random moment, restart the store; repeat.
+    """Start a writer that overwrites one run in a loop, kill it at a random moment, restart the store; repeat.
+    A forked writer gets SIGKILL where the platform has both; elsewhere writer processes are killed with
+    `Popen.kill` (TerminateProcess on Windows).
 
     Returns the figures: kills, runs intact after each restart, kills that hit a write in progress, temps left."""
-    versions = [make_run(replace(STORE_CFG, model=ModelConfig("net2", 512)), seed=s, acc=a)
-                for s, a in ((0, 0.25), (1, 0.75))]
+    versions = _versions()
     cfg = versions[0].config
     RunStore(root).save(versions[0])
     rng = random.Random(seed)
+    fork = hasattr(os, "fork") and hasattr(signal, "SIGKILL")
     intact = mid_write = temps_left = 0
-    for _ in range(kills):
-        pid = os.fork()
-        if pid == 0:  # pragma: no cover - the child never returns
-            try:
-                _writer(root, versions)
-            finally:
-                os._exit(1)
-        time.sleep(rng.uniform(0.05, max_delay_s))  # forking this process alone takes ~50 ms
-        os.kill(pid, signal.SIGKILL)
-        os.waitpid(pid, 0)
-        mid_write += any(p.name.startswith((RUN_TMP, OLD)) for p in root.iterdir()) or \
-            not (root / cfg.key()).exists()
-        store = RunStore(root)
-        temps_left += sum(1 for p in root.rglob("*") if p.name.startswith((".tmp-", OLD)))
-        run = store.load(cfg)
-        intact += run is not None and any(_state_equal(run.state, v.state) and run.metrics == v.metrics
-                                          for v in versions)
+    standby = None if fork else _standby_writer(root)
+    try:
+        for i in range(kills):
+            if fork:
+                pid = _forked_writer(root, versions)
+                time.sleep(rng.uniform(0.05, max_delay_s))  # forking this process alone takes ~50 ms
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+            else:
+                writer, standby = standby, None
+                assert writer.stdout.readline() == b"ready\n", "the writer process did not start"
+                writer.stdin.write(b"go\n")
+                writer.stdin.flush()
+                standby = _standby_writer(root) if i + 1 < kills else None
+                time.sleep(rng.uniform(0.05, max_delay_s))
+                writer.kill()
+                writer.wait()
+            mid_write += any(p.name.startswith((RUN_TMP, OLD)) for p in root.iterdir()) or \
+                not (root / cfg.key()).exists()
+            store = RunStore(root)
+            temps_left += sum(1 for p in root.rglob("*") if p.name.startswith((".tmp-", OLD)))
+            run = store.load(cfg)
+            intact += run is not None and any(_state_equal(run.state, v.state) and run.metrics == v.metrics
+                                              for v in versions)
+    finally:
+        if standby is not None:
+            standby.kill()
+            standby.wait()
     return {"kills": kills, "intact": intact, "mid_write": mid_write, "temps_left": temps_left}
+
+
+if __name__ == "__main__":  # a standby writer of the kill loop
+    _versions_here = _versions()
+    print("ready", flush=True)
+    if sys.stdin.readline().strip() == "go":
+        _writer(Path(sys.argv[1]), _versions_here)

@@ -89,7 +89,7 @@ def _index_args(c1, c2, op: str, a: torch.Tensor, key: str) -> OpSpec:
     return OpSpec(op=op, index=text)
 
 
-# one control set per kind of argument (core/tensor_ops.Op.args); a new op reuses one of these
+# one control set per kind of argument (core/lessons/tensor_ops.Op.args); a new op reuses one of these
 ARG_CONTROLS: dict[Args, Callable[..., OpSpec]] = {
     "none": lambda c1, c2, op, a, key: OpSpec(op=op),
     "reduce": _reduce_args,

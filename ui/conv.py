@@ -18,8 +18,7 @@ from core.figures.base import symmetric_limit
 from core.figures.images import image, mosaic
 from core.fmt import num
 from core.lessons import conv_stages
-from core.models import conv_arithmetic
-from core.models import stacks as L
+from core.models import conv_arithmetic, stacks
 from core.models.inspection import activations
 from core.models.registry import ModelConfig
 from ui import resources
@@ -245,8 +244,8 @@ def sandbox_tab(key: str) -> None:
         st.error("This configuration is invalid: " + "; ".join(res.problems) + ".", icon=":material/block:")
         st.caption(f"PyTorch, asked to run it, refuses: “{torch_error}”" if torch_error else
                    f"(PyTorch would return {torch_size}.)")
-    stack = L.sandbox_stack(spec)
+    stack = stacks.sandbox_stack(spec)
     if stack is not None:
-        link = urlencode({URL_KEY: L.encode(stack)})  # a markdown link: works when the page runs alone, too
+        link = urlencode({URL_KEY: stacks.encode(stack)})  # a markdown link: works when the page runs alone, too
         st.markdown(f":material/stacks: [Open this layer in the Layer shapes builder](layer_shapes?{link}), "
                     "then stack more layers after it.")

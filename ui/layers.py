@@ -8,8 +8,7 @@ from __future__ import annotations
 import streamlit as st
 import torch
 
-from core.models import graph
-from core.models import stacks as L
+from core.models import graph, stacks
 from core.models.inspection import Summary, summarize
 from core.models.registry import ARCHITECTURES, ModelConfig, architecture
 from core.training.config import TrainConfig
@@ -20,9 +19,9 @@ URL_KEY = "stack"
 DEFAULT = "cnn"
 
 
-def _set(key: str, stack: L.Stack) -> None:
+def _set(key: str, stack: stacks.Stack) -> None:
     """Replace the stack: new widget keys (so widgets show it), and the URL follows."""
-    st.session_state[f"{key}_text"] = L.encode(stack)
+    st.session_state[f"{key}_text"] = stacks.encode(stack)
     st.session_state[f"{key}_version"] = st.session_state.get(f"{key}_version", 0) + 1
 
 
@@ -30,14 +29,14 @@ def _start(key: str) -> None:
     if f"{key}_text" in st.session_state:
         return
     raw = st.query_params.get(URL_KEY)
-    got = L.decode(raw) if raw else L.Decoded(L.PRESETS[DEFAULT].stack)
+    got = stacks.decode(raw) if raw else stacks.Decoded(stacks.PRESETS[DEFAULT].stack)
     if got.stack is None:
         st.warning(f"Ignored the layers in the page address: {md(got.error, 300)}.")
-        got = L.Decoded(L.PRESETS[DEFAULT].stack)
+        got = stacks.Decoded(stacks.PRESETS[DEFAULT].stack)
     _set(key, got.stack)
 
 
-def _layer_widgets(layer: L.Layer, wkey: str) -> L.Layer:
+def _layer_widgets(layer: stacks.Layer, wkey: str) -> stacks.Layer:
     """Number inputs for each argument of one layer (bounded as in links) -> the layer they describe."""
     if not layer.args:
         return layer
@@ -53,75 +52,77 @@ def _layer_widgets(layer: L.Layer, wkey: str) -> L.Layer:
     return type(layer)(**values)
 
 
-def stack_editor(key: str = "ls") -> L.Stack:
+def stack_editor(key: str = "ls") -> stacks.Stack:
     """Preset picker, input shape and one row of controls per layer -> the stack (mirrored in ?stack=...)."""
     _start(key)
-    stack = L.decode(st.session_state[f"{key}_text"]).stack
+    stack = stacks.decode(st.session_state[f"{key}_text"]).stack
     assert stack is not None  # only encoded stacks are stored
     v = st.session_state[f"{key}_version"]
     top = st.columns([3, 1])
-    preset = top[0].selectbox("Start from a preset", list(L.PRESETS), format_func=lambda k: L.PRESETS[k].label,
-                              index=None, placeholder="Choose a preset…", key=f"{key}_preset_{v}")
+    preset = top[0].selectbox("Start from a preset", list(stacks.PRESETS),
+                              format_func=lambda k: stacks.PRESETS[k].label, index=None,
+                              placeholder="Choose a preset…", key=f"{key}_preset_{v}")
     if preset is not None:
-        _set(key, L.PRESETS[preset].stack)
+        _set(key, stacks.PRESETS[preset].stack)
         st.rerun()
     c, h, w = (int(col.number_input(f"input {a.name}", a.lo, a.hi, stack.input_shape[i], key=f"{key}_in_{a.name}_{v}"))
-               for i, (col, a) in enumerate(zip(st.columns(3), L.INPUT_ARGS)))
-    layers: list[L.Layer] = []
+               for i, (col, a) in enumerate(zip(st.columns(3), stacks.INPUT_ARGS)))
+    layers: list[stacks.Layer] = []
     for i, layer in enumerate(stack.layers):
         left, mid, right = st.columns([1.2, 6, 0.6], vertical_alignment="bottom")
         left.markdown(f"**{i}** · `{layer.kind}`")
         with mid:
             layers.append(_layer_widgets(layer, f"{key}_{i}_{layer.kind}_{v}"))
         if right.button("", icon=":material/delete:", key=f"{key}_del_{i}_{v}", help="Remove this layer"):
-            _set(key, L.Stack(stack.input_shape, stack.layers[:i] + stack.layers[i + 1:]))
+            _set(key, stacks.Stack(stack.input_shape, stack.layers[:i] + stack.layers[i + 1:]))
             st.rerun()
     add_kind, add_at, add_btn = st.columns([3, 2, 1], vertical_alignment="bottom")
-    kind = add_kind.selectbox("Add a layer", list(L.KINDS), key=f"{key}_add_kind")
+    kind = add_kind.selectbox("Add a layer", list(stacks.KINDS), key=f"{key}_add_kind")
     at = add_at.number_input("at position", 0, len(stack.layers), len(stack.layers), key=f"{key}_add_at_{v}")
-    if add_btn.button("Add", icon=":material/add:", key=f"{key}_add", disabled=len(stack.layers) >= L.MAX_LAYERS):
-        _set(key, L.Stack(stack.input_shape, stack.layers[:at] + (_new_layer(kind, stack, at),) + stack.layers[at:]))
+    if add_btn.button("Add", icon=":material/add:", key=f"{key}_add", disabled=len(stack.layers) >= stacks.MAX_LAYERS):
+        layers_ = stack.layers[:at] + (_new_layer(kind, stack, at),) + stack.layers[at:]
+        _set(key, stacks.Stack(stack.input_shape, layers_))
         st.rerun()
-    edited = L.Stack((c, h, w), tuple(layers))
+    edited = stacks.Stack((c, h, w), tuple(layers))
     if edited != stack:
-        st.session_state[f"{key}_text"] = L.encode(edited)
-    st.query_params[URL_KEY] = L.encode(edited)
+        st.session_state[f"{key}_text"] = stacks.encode(edited)
+    st.query_params[URL_KEY] = stacks.encode(edited)
     return edited
 
 
-def _new_layer(kind: str, stack: L.Stack, at: int) -> L.Layer:
+def _new_layer(kind: str, stack: stacks.Stack, at: int) -> stacks.Layer:
     """A new layer whose numbers fit the shape at that position when they can."""
-    prop = L.propagate(L.Stack(stack.input_shape, stack.layers[:at]))
+    prop = stacks.propagate(stacks.Stack(stack.input_shape, stack.layers[:at]))
     shape = prop.output_shape
-    fitted = {"Conv2d": lambda: L.Conv2d(shape[0] if len(shape) == 3 else 1, 16, 3, padding=1),
-              "BatchNorm2d": lambda: L.BatchNorm2d(shape[0] if len(shape) == 3 else 16),
-              "Linear": lambda: L.Linear(shape[-1], 10)}
-    return fitted.get(kind, L.KINDS[kind])()
+    fitted = {"Conv2d": lambda: stacks.Conv2d(shape[0] if len(shape) == 3 else 1, 16, 3, padding=1),
+              "BatchNorm2d": lambda: stacks.BatchNorm2d(shape[0] if len(shape) == 3 else 16),
+              "Linear": lambda: stacks.Linear(shape[-1], 10)}
+    return fitted.get(kind, stacks.KINDS[kind])()
 
 
-def apply_fix(key: str, stack: L.Stack, error: L.Mismatch) -> None:
+def apply_fix(key: str, stack: stacks.Stack, error: stacks.Mismatch) -> None:
     if error.fix is not None:
         layers = list(stack.layers)
         layers[error.index] = error.fix
-        _set(key, L.Stack(stack.input_shape, tuple(layers)))
+        _set(key, stacks.Stack(stack.input_shape, tuple(layers)))
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def stack_summary(text: str, batch: int) -> Summary:
     """Measured on a model built from the layers that fit (a partial model when one doesn't)."""
-    stack = L.decode(text).stack
+    stack = stacks.decode(text).stack
     assert stack is not None
-    prop = L.propagate(stack)
-    fitting = L.Stack(stack.input_shape, stack.layers[:len(prop.rows)])
-    return summarize(L.build(fitting), (batch,) + tuple(stack.input_shape))
+    prop = stacks.propagate(stack)
+    fitting = stacks.Stack(stack.input_shape, stack.layers[:len(prop.rows)])
+    return summarize(stacks.build(fitting), (batch,) + tuple(stack.input_shape))
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def stack_dot(text: str) -> str:
-    stack = L.decode(text).stack
+    stack = stacks.decode(text).stack
     assert stack is not None
-    fitting = L.Stack(stack.input_shape, stack.layers[:len(L.propagate(stack).rows)])
-    return graph.module_dot(L.build(fitting), (1,) + tuple(stack.input_shape))
+    fitting = stacks.Stack(stack.input_shape, stack.layers[:len(stacks.propagate(stack).rows)])
+    return graph.module_dot(stacks.build(fitting), (1,) + tuple(stack.input_shape))
 
 
 SIDES = {"resnet18": (32, 64, 128, 224)}  # input sides offered per registry entry (else its own side)

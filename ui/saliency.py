@@ -41,7 +41,7 @@ from ui.session import drawn_digit
 
 K = "sal"  # widget-key prefix
 
-STORED_SIDE = 32  # the transfer runs' stored images: digits padded from 28 px, CIFAR-10 photos (core.transfer)
+STORED_SIDE = 32  # the transfer runs' stored images: digits padded from 28 px, CIFAR-10 photos (core.transfer.tasks)
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,7 @@ BATCH_CHOICES = [16, 32, 64, 128, 256, 512, 1024, 4096, 8192]
 SETTINGS_STATE = "training_settings"  # {page key: {TrainConfig field: value}}
 LATEST_STATE = "latest_runs"  # {arch: config key of the run this learner trained or looked at last}
 TRAINED_HERE_STATE = "trained_here"  # {config key: "you pressed Train at 10:02:03"} of runs trained for this learner
-REFRESH_S = REPORT_S  # the progress line redraws as often as the worker reports (core.train.REPORT_S)
+REFRESH_S = REPORT_S  # the progress line redraws as often as the worker reports (core.training.loop.REPORT_S)
 # The live curve redraws once a second: building its figure is most of a watching session's tick (bench/NOTES.md).
 CURVE_REFRESH_S = 1.0
 

@@ -138,7 +138,7 @@ def _meta_resnet(num_classes: int, resolution: int, strategy: str, k: int) -> to
 
 @st.cache_data(max_entries=64, show_spinner=False)
 def layer_rows(strategy: str, k: int, num_classes: int, resolution: int) -> list[LayerRow]:
-    """core.inspection.layer_table of ResNet-18 with this head and strategy, for one image at `resolution`."""
+    """core.models.inspection.layer_table of ResNet-18 with this head and strategy, for one image at `resolution`."""
     return layer_table(_meta_resnet(num_classes, resolution, strategy, k), (1, 3, resolution, resolution), "meta")
 
 

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from core.atomic import atomic_write_json, sha256_file
+from core.atomic import atomic_write_json, remove, retry_busy, sha256_file
 from core.data.download import OFFLINE_ENV, DownloadLimits, OnDownload, fetch
 from core.data.split import Split
 
@@ -103,7 +103,7 @@ def load_folder(folder: Path) -> CifarData:
     """Decode a verified cifar-10-batches-py folder; raises CifarUnavailable with the reason."""
     folder = Path(folder)
     try:
-        manifest = json.loads((folder / MANIFEST).read_text())
+        manifest = json.loads((folder / MANIFEST).read_bytes())  # bytes: UTF-8 whatever the platform
     except (OSError, ValueError) as e:
         raise CifarUnavailable(f"{folder / MANIFEST} is missing or unreadable ({e})") from e
     names = (*TRAIN_FILES, TEST_FILE, META_FILE)
@@ -155,9 +155,9 @@ def download_cifar(data_dir: Path, on_progress: OnDownload | None = None,
                 raise CifarUnavailable(f"{name} failed its md5 check")
         write_manifest(extracted)
         target = cifar_dir(data_dir)
-        if target.exists():
-            shutil.rmtree(target)
-        os.replace(extracted, target)
+        if os.path.lexists(target):
+            remove(target)
+        retry_busy(os.replace, extracted, target)  # Windows: retried while a scanner looks at the new files
         report(1.0, "CIFAR-10 downloaded and verified")
         return target
     finally:

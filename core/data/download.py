@@ -7,7 +7,6 @@ sessions, or two servers, from downloading the same files at once.
 """
 from __future__ import annotations
 
-import fcntl
 import http.client
 import shutil
 import time
@@ -18,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core.atomic import TMP_PREFIX
+from core.locks import hold
 
 OFFLINE_ENV = "PTCE_OFFLINE"  # set to 1 to never try a download
 OnDownload = Callable[[float, str], None]  # (fraction 0..1, message): a download's progress
@@ -36,16 +36,8 @@ class DownloadLimits:
 def _download_lock(data_dir: Path, blocking: bool) -> Iterator[bool]:
     """The data folder's download lock (threads and processes); yields whether it was taken."""
     data_dir.mkdir(parents=True, exist_ok=True)
-    with open(data_dir / ".download.lock", "a") as f:
-        try:
-            fcntl.flock(f, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
-        except BlockingIOError:
-            yield False
-            return
-        try:
-            yield True
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
+    with hold(data_dir / ".download.lock", blocking) as held:
+        yield held
 
 
 def _sweep(data_dir: Path) -> int:

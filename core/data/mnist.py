@@ -28,7 +28,7 @@ from typing import Literal
 import numpy as np
 import torch
 
-from core.atomic import TMP_PREFIX, atomic_write_json, sha256_file
+from core.atomic import TMP_PREFIX, atomic_write_json, remove, retry_busy, sha256_file
 from core.config import Paths
 from core.data.download import OFFLINE_ENV, DownloadLimits, OnDownload, _download_lock, _sweep, fetch, sweep_data
 from core.data.normalization import MNIST_MEAN, MNIST_STD
@@ -158,9 +158,9 @@ def download_mnist(data_dir: Path, on_progress: OnDownload | None = None, limits
                     raise ConnectionError(f"download of {filename} failed: {'; '.join(errors)}")
             atomic_write_json(tmp / "MNIST" / MANIFEST, _manifest(raw))
             target = _mnist_dir(data_dir)
-            if target.exists():
-                shutil.rmtree(target)
-            os.replace(tmp / "MNIST", target)
+            if os.path.lexists(target):
+                remove(target)
+            retry_busy(os.replace, tmp / "MNIST", target)  # Windows: retried while a scanner looks at the new files
             report(1.0, "MNIST downloaded and verified")
             return target
         finally:

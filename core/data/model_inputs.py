@@ -1,7 +1,7 @@
 """A picture (uint8, any size) -> exactly what a classifier sees, described by its InputSpec.
 
 RGB models: torchvision's ImageNet recipe, the shorter side resized to 256/224 of the input side, then
-the centre side×side crop. Digit models: the MNIST-style 28×28 digit (core.digit_photos: inverted,
+the centre side×side crop. Digit models: the MNIST-style 28×28 digit (core.data.digit_photos: inverted,
 cropped, centred). Models trained on stored images resized on the device (the transfer runs: 32 px
 images, F.interpolate to the run's resolution, core.transfer.prepare) get the same two steps: the
 picture becomes a stored-size image first (a digit padded by 2 px to 32, as core.transfer pads its

@@ -26,7 +26,7 @@ def overall_state(rows: Sequence) -> str:
 
 
 def frozen_map(rows: Sequence, max_depth: int = 3) -> go.Figure:
-    """Treemap of the network's parameterized modules (core.inspection.LayerRow rows, containers included),
+    """Treemap of the network's parameterized modules (core.models.inspection.LayerRow rows, containers included),
     area = parameters, colour = trainable (green) / frozen (gray) / partial (orange)."""
     rows = [r for r in rows if r.total_params]
     total = sum(r.total_params for r in rows if r.depth == 1)
@@ -85,7 +85,7 @@ def gradient_norms(grads: Sequence) -> go.Figure:
 
 
 def resolution_tradeoff(points: Sequence) -> go.Figure:
-    """Target accuracy against input resolution (core.resolution.ResolutionPoint rows): one marker style per
+    """Target accuracy against input resolution (core.transfer.resolution.ResolutionPoint rows): one marker style per
     strategy, a line through its resolutions, the run's time on hover."""
     data = []
     for strategy, (colour, symbol) in STRATEGY_STYLE.items():

@@ -10,9 +10,11 @@ rerun for the interpreter (six sessions watching made a 2 s run take 5-10 min).
 Workers are fresh interpreters (`python -m core.runs.worker`, like a `spawn` start but
 without re-importing the server's `__main__`, which inside Streamlit is a page
 script; never a fork of the threaded server with torch loaded). Progress comes
-back on each worker's own socketpair, read by one thread of the server: no
-polling of files and no per-report disk writes, and killing a worker (Stop, a
-crash) can break only its own pipe, never a queue shared with the others.
+back on each worker's own connection (a local socket with a random auth key, see
+core.runs.worker: the same on Linux, macOS and Windows), read by one thread of
+the server: no polling of files and no per-report disk writes, and killing a
+worker (Stop, a crash) can break only its own connection, never a queue shared
+with the others.
 Stop kills the worker at once and replaces it; nothing is stored. Jobs beyond
 the pool's size wait in a queue whose position the page shows.
 Two sessions asking for the same config share one job.
@@ -23,8 +25,8 @@ Which function trains which config comes from the one run-kind table
 from __future__ import annotations
 
 import os
+import secrets
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -32,7 +34,8 @@ import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from multiprocessing.connection import Connection, wait
+from multiprocessing import AuthenticationError, Pipe
+from multiprocessing.connection import Client, Connection, wait
 from typing import Any, Literal
 
 import torch
@@ -76,10 +79,14 @@ def failure_text(error: BaseException) -> str:
 
 
 def crash_text(exitcode: int | None) -> str:
-    if exitcode is not None and exitcode < 0:
-        name = signal.Signals(-exitcode).name if -exitcode in signal.Signals._value2member_map_ else -exitcode
+    if exitcode is not None and exitcode < 0:  # POSIX: killed by a signal (Windows reports exit codes only)
+        try:
+            name = signal.Signals(-exitcode).name
+        except ValueError:
+            name = str(-exitcode)
+        killed = getattr(signal, "SIGKILL", None)  # POSIX only: the out-of-memory killer's signal
         cause = (" That usually means the machine ran out of memory for this model: try fewer hidden units."
-                 if -exitcode == signal.SIGKILL else "")
+                 if -exitcode == killed else "")
         how = f"was killed ({name}).{cause}"
     else:
         how = f"stopped unexpectedly (exit code {exitcode})."
@@ -152,6 +159,7 @@ class Job:
     metrics: dict = field(default_factory=dict)
     error: str = ""  # plain-words reason when the job failed, crashed or was stopped
     done: threading.Event = field(default_factory=threading.Event)
+    reported: threading.Event = field(default_factory=threading.Event)  # set by the first progress report
 
     @property
     def fraction(self) -> float:
@@ -162,6 +170,7 @@ class Job:
         self.total_steps, self.epoch, self.elapsed_s = p.total_steps, p.epoch, p.elapsed_s
         if p.val_acc is not None:
             self.val_acc.append(p.val_acc)
+        self.reported.set()
 
     def _finish(self, error: str = "") -> None:
         self.error = error
@@ -172,9 +181,20 @@ class Job:
 @dataclass(eq=False)
 class _Worker:
     process: subprocess.Popen  # python -m core.runs.worker
-    conn: Connection
+    authkey: bytes  # sent on its stdin; it listens with it
+    conn: Connection | None = None  # set by the reader thread once the worker has started listening
     job: Job | None = None
     retiring: bool = False  # killed by Stop: gets no new job; the reader replaces it once it has exited
+
+
+def worker_interpreter(platform: str = sys.platform) -> tuple[str, dict[str, str]]:
+    """The Python a worker runs in, and what its environment needs. In a Windows virtual environment python.exe
+    is a launcher that runs the real interpreter as its own child, which would hold the worker's stdin open after
+    the server died and outlive a Stop; like `multiprocessing`, start the base interpreter and name the venv."""
+    base = getattr(sys, "_base_executable", sys.executable)
+    if platform == "win32" and os.path.normcase(base) != os.path.normcase(sys.executable):
+        return base, {"__PYVENV_LAUNCHER__": sys.executable}
+    return sys.executable, {}
 
 
 def pool_size(cpus: int | None = None) -> int:
@@ -192,14 +212,15 @@ class Jobs:
         self._setup = WorkerSetup(paths, threads, dict(trainers or kinds.trainers()))
         policy = omp_wait_policy or os.environ.get(WORKER_OMP_ENV) or WORKER_OMP_WAIT_POLICY
         search_path = os.pathsep.join(p for p in sys.path if p)  # as `spawn` would: also finds test trainers
-        self._env = {**os.environ, "OMP_WAIT_POLICY": policy, "PYTHONPATH": search_path}
+        self._python, launcher_env = worker_interpreter()
+        self._env = {**os.environ, **launcher_env, "OMP_WAIT_POLICY": policy, "PYTHONPATH": search_path}
         self.keep_finished = keep_finished
         self._lock = threading.Lock()
         self._jobs: dict[str, Job] = {}
         self._queue: deque[Job] = deque()
         self._closed = False
         self._idle_deaths = 0  # workers that exited without a job since the last finished one
-        self._workers = [self._spawn() for _ in range(self.size)]
+        self._workers = [self._start() for _ in range(self.size)]  # the reader thread connects to them
         self._reader = threading.Thread(target=self._read, name="training-jobs", daemon=True)
         self._reader.start()
 
@@ -264,11 +285,13 @@ class Jobs:
             for w in self._workers:
                 if w.job is not None:
                     w.process.kill()
-                else:
+                elif w.conn is not None:
                     try:
                         w.conn.send(None)
                     except OSError:
                         pass
+                else:
+                    w.process.stdin.close()  # not connected yet: its lifeline ends it
         self._reader.join(timeout_s)
         for w in self._workers:
             try:
@@ -276,25 +299,51 @@ class Jobs:
             except subprocess.TimeoutExpired:
                 w.process.kill()
                 w.process.wait(timeout_s)
-            w.conn.close()
+            self._retire(w)
 
     # ------------------------------------------------------------ internals
-    def _spawn(self) -> _Worker:
-        ours, theirs = socket.socketpair()
-        with theirs:
-            process = subprocess.Popen([sys.executable, "-m", "core.runs.worker", str(theirs.fileno()),
-                                        str(os.getpid())],
-                                       pass_fds=[theirs.fileno()], env=self._env, stdin=subprocess.DEVNULL)
-        conn = Connection(ours.detach())
-        conn.send(("setup", self._setup))
-        return _Worker(process, conn)
+    def _start(self) -> _Worker:
+        """Start a worker process and give it its auth key (core.runs.worker says what follows); no waiting."""
+        process = subprocess.Popen([self._python, "-m", "core.runs.worker"], env=self._env,
+                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        w = _Worker(process, secrets.token_bytes(32))
+        try:
+            process.stdin.write(w.authkey.hex().encode("ascii") + b"\n")
+            process.stdin.flush()
+        except OSError:  # it exited at once: connecting will say so
+            pass
+        return w
+
+    def _connect(self, w: _Worker) -> None:
+        """Wait for the worker's port, connect, send the setup (reader thread, outside the lock: the interpreter
+        takes a moment to start). A worker that exits first gets a channel that reads as closed, so the reader
+        replaces it like any worker that died idle."""
+        try:
+            port = int(w.process.stdout.readline())  # b"" (a ValueError) when it exited first
+            conn = Client(("127.0.0.1", port), "AF_INET", authkey=w.authkey)
+            conn.send(("setup", self._setup))
+        except (OSError, EOFError, ValueError, AuthenticationError):
+            conn, theirs = Pipe()
+            theirs.close()
+        finally:
+            w.process.stdout.close()
+        with self._lock:
+            w.conn = conn
+            self._dispatch()
+
+    def _retire(self, w: _Worker) -> None:
+        """Close what the server holds of an exited worker."""
+        if w.conn is not None:
+            w.conn.close()
+        w.process.stdin.close()
+        w.process.stdout.close()
 
     def _dispatch(self) -> None:
         """Hand queued jobs to idle workers (caller holds the lock)."""
         for w in self._workers:
             if not self._queue:
                 return
-            if w.job is None and not w.retiring and w.process.poll() is None:
+            if w.job is None and not w.retiring and w.conn is not None and w.process.poll() is None:
                 job = self._queue.popleft()
                 try:
                     w.conn.send(("train", job.key, job.config))
@@ -304,12 +353,17 @@ class Jobs:
                 w.job, job.state = job, "running"
 
     def _read(self) -> None:
-        """The one thread that reads every worker's messages; a closed pipe means the worker exited."""
+        """The one thread that connects to new workers and reads every worker's messages; a closed connection
+        means the worker exited."""
         while True:
             with self._lock:
                 if self._closed:
                     return
-                by_conn = {w.conn: w for w in self._workers}
+                new = [w for w in self._workers if w.conn is None]
+            for w in new:
+                self._connect(w)
+            with self._lock:
+                by_conn = {w.conn: w for w in self._workers if w.conn is not None}
             for conn in wait(list(by_conn), timeout=0.5):
                 w = by_conn[conn]
                 try:
@@ -342,7 +396,7 @@ class Jobs:
             time.sleep(min(30.0, 0.25 * 2 ** self._idle_deaths))
         try:
             exitcode = w.process.wait(5)
-        except subprocess.TimeoutExpired:  # its pipe broke but it lives on: make sure it is gone
+        except subprocess.TimeoutExpired:  # its connection broke but it lives on: make sure it is gone
             w.process.kill()
             exitcode = w.process.wait()
         with self._lock:
@@ -350,9 +404,8 @@ class Jobs:
                 return
             if w.job is not None:
                 w.job._finish(crash_text(exitcode))
-            w.conn.close()
-            self._workers[self._workers.index(w)] = self._spawn()
-            self._dispatch()
+            self._retire(w)
+            self._workers[self._workers.index(w)] = self._start()  # connected by this thread's next round
 
     def _forget_old(self) -> None:
         finished = [k for k, j in self._jobs.items() if j.done.is_set()]

@@ -6,7 +6,6 @@ under one file lock, so two sessions renaming at once both keep their change.
 """
 from __future__ import annotations
 
-import fcntl
 import json
 import re
 import unicodedata
@@ -15,6 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from core.atomic import atomic_write_json
+from core.locks import hold
 
 FILE = "names.json"
 MAX_NAME = 80  # characters
@@ -58,12 +58,8 @@ class RunNames:
     @contextmanager
     def _locked(self) -> Iterator[None]:
         self.root.mkdir(parents=True, exist_ok=True)
-        with open(self.root / f".{FILE}.lock", "a") as f:
-            fcntl.flock(f, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(f, fcntl.LOCK_UN)
+        with hold(self.root / f".{FILE}.lock"):
+            yield
 
     def set(self, key: str, name: str) -> str:
         """Name run `key` (an empty name removes it); returns the name as stored."""

@@ -2,13 +2,17 @@
 
 Layout under the root:
     <key>/weights.safetensors + <key>/run.json     one run: a folder that is replaced as a whole
-    .tmp-run-<key>-<nonce>/                        a run being written (both files), renamed into place
+    .tmp-run-<key>-<nonce>/                        a run being written (both files), renamed into place; or
+                                                   one being deleted, renamed out of the way first
     .old-<key>-<nonce>/                            the run an overwrite is replacing, deleted right after
     .corrupt/<time>-<key>-<nonce>/                 defective entries set aside (newest CORRUPT_KEEP kept)
     .locks/<key>.lock                              the per-key file lock (threads and processes)
 
 A run is one atomic unit: a kill at any moment leaves the old run or the new one in place (a kill between
-the two renames of an overwrite leaves `.old-<key>-…`, which the next start renames back). Writes, removals
+the two renames of an overwrite leaves `.old-<key>-…`, which the next start renames back). The same sequence
+works on Windows, where a folder cannot be renamed over another and a move fails while another process has a
+file in it open: the old run is moved aside first, and each move is retried for a bounded time (core.atomic).
+Readers read a file's bytes and close it at once (never a memory map). Writes, removals
 and moves of an entry happen only while holding its key's lock; the writer holds it for the whole write,
 so at start every orphan whose lock can be taken (non-blocking) belongs to a dead writer and is swept.
 A record is read through `core.record.parse_record` (the one schema) and its weights are checked against
@@ -21,12 +25,10 @@ write raises StoreNotWritable in plain words (also a write that fails part-way: 
 from __future__ import annotations
 
 import errno
-import fcntl
 import hashlib
 import json
 import os
 import re
-import shutil
 import tempfile
 import threading
 import time
@@ -37,12 +39,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from safetensors import SafetensorError
 from safetensors.torch import load as load_bytes
-from safetensors.torch import save_file
+from safetensors.torch import save as save_bytes
 
-from core.atomic import TMP_PREFIX, sha256_file
+from core.atomic import TMP_PREFIX, fsync_dir, remove, retry_busy, write_durably
 from core.config import HOME_ENV
+from core.locks import hold
 from core.runs.kinds import DEFAULT_KIND, KINDS, kind_of
 from core.runs.schema import Record, parse_record
 from core.training.record import STORABLE, History, Run, Status, StoredConfig
@@ -60,8 +62,13 @@ class StoreNotWritable(OSError):
     """The store cannot be written: the message says why and what to do, in plain words."""
 
 
+# A write that fails part-way for one of these says the store cannot be written; any other OSError of a write (a
+# file another process holds on Windows, say) is raised as it is.
+FULL_OR_READ_ONLY = {errno.ENOSPC, errno.EROFS, errno.EFBIG} | ({errno.EDQUOT} if hasattr(errno, "EDQUOT") else set())
+
+
 def _not_writable(root: Path, error: OSError) -> str:
-    why = {errno.ENOSPC: "the disk is full", errno.EDQUOT: "the disk quota is used up",
+    why = {errno.ENOSPC: "the disk is full", getattr(errno, "EDQUOT", -1): "the disk quota is used up",
            errno.EROFS: "it is on a read-only file system", errno.EACCES: "this user may not write there",
            errno.EPERM: "this user may not write there", errno.ENOTDIR: "a file stands where a folder should be",
            errno.EFBIG: "a file grew larger than this process may write"}.get(error.errno, error.strerror or str(error))
@@ -89,21 +96,6 @@ class RunSummary:
     created: float
     status: Status = "ok"
     kind: str = "mnist"
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _remove(path: Path) -> None:
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path, ignore_errors=True)
-    else:
-        path.unlink(missing_ok=True)
 
 
 def _read_record(folder: Path) -> Record:
@@ -168,8 +160,8 @@ class RunStore:
 
     @contextmanager
     def _writing(self) -> Iterator[None]:
-        """Around every write: StoreNotWritable at once when the store cannot be written, and for an OSError of
-        the write itself (a full disk part-way: `_write` has put the old run back)."""
+        """Around every write: StoreNotWritable at once when the store cannot be written, and when the write itself
+        fails for a full disk or a read-only file system (part-way: `_write` has put the old run back)."""
         if self.unwritable:
             raise StoreNotWritable(self.unwritable)
         try:
@@ -177,12 +169,9 @@ class RunStore:
         except StoreNotWritable:
             raise
         except OSError as e:
-            raise StoreNotWritable(_not_writable(self.root, e)) from e
-        except SafetensorError as e:  # safetensors' own file writer wraps the OSError: "... (os error 28)"
-            code = re.search(r"os error (\d+)", str(e))
-            if code is None:
+            if e.errno not in FULL_OR_READ_ONLY:
                 raise
-            raise StoreNotWritable(_not_writable(self.root, OSError(int(code.group(1)), str(e)))) from e
+            raise StoreNotWritable(_not_writable(self.root, e)) from e
 
     def _dir(self, cfg: StoredConfig) -> Path:
         return self.root / cfg.key()
@@ -194,28 +183,14 @@ class RunStore:
     @contextmanager
     def lock(self, cfg: StoredConfig) -> Iterator[None]:
         """Exclusive per-config lock, across threads and processes (blocking)."""
-        with open(self._lock_path(cfg.key()), "a") as f:
-            fcntl.flock(f, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(f, fcntl.LOCK_UN)
+        with hold(self._lock_path(cfg.key())):
+            yield
 
     @contextmanager
     def _try_lock(self, key: str) -> Iterator[bool]:
         """Take `key`'s lock if nobody holds it; yields whether it was taken."""
-        with open(self._lock_path(key), "a") as f:
-            try:
-                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError as e:
-                if e.errno not in (errno.EAGAIN, errno.EACCES):
-                    raise
-                yield False
-                return
-            try:
-                yield True
-            finally:
-                fcntl.flock(f, fcntl.LOCK_UN)
+        with hold(self._lock_path(key), blocking=False) as held:
+            yield held
 
     # ------------------------------------------------------------ read
     def _read(self, folder: Path, cfg: StoredConfig) -> Run:
@@ -341,33 +316,42 @@ class RunStore:
         moved_old = False
         tmp.mkdir()
         try:
-            save_file(state, str(tmp / WEIGHTS), metadata={"key": key})
-            _fsync(tmp / WEIGHTS)
+            blob = save_bytes(state, metadata={"key": key})
+            write_durably(tmp / WEIGHTS, blob)
             record = Record(kind.name, run.config, run.history, dict(run.metrics),
-                            time.time() if created is None else created, run.status,
-                            sha256_file(tmp / WEIGHTS))
+                            time.time() if created is None else created, run.status, hashlib.sha256(blob).hexdigest())
             parse_record(json.loads(json.dumps(record.to_dict())))  # the record we write passes our own schema
-            (tmp / META).write_text(json.dumps(record.to_dict(), indent=1, sort_keys=True))
-            _fsync(tmp / META)
-            _fsync(tmp)
-            if os.path.lexists(target):
-                os.rename(target, old)
+            write_durably(tmp / META, json.dumps(record.to_dict(), indent=1, sort_keys=True).encode())
+            fsync_dir(tmp)
+            if os.path.lexists(target):  # moved aside first: Windows cannot rename a folder over another
+                retry_busy(os.rename, target, old)
                 moved_old = True
-            os.rename(tmp, target)
-            _fsync(self.root)
+            retry_busy(os.rename, tmp, target)
+            fsync_dir(self.root)
         except BaseException:
-            _remove(tmp)
+            remove(tmp)
             if moved_old and not os.path.lexists(target):
-                os.rename(old, target)  # put the previous run back
+                retry_busy(os.rename, old, target)  # put the previous run back
             raise
         if moved_old:
-            _remove(old)
+            self._discard(old, key)
         with self._mutex:
             self._problems.pop(key, None)
 
+    def _discard(self, folder: Path, key: str) -> None:
+        """Delete a run folder (the caller holds `key`'s lock). Renamed to a temp name first, so that what a
+        reader on Windows keeps open a moment too long is swept later as a temp folder, never listed or restored."""
+        dead = self.root / f"{RUN_TMP}{key}-{uuid.uuid4().hex[:12]}"
+        try:
+            retry_busy(os.rename, folder, dead)
+        except OSError:
+            dead = folder
+        remove(dead)
+
     def delete(self, cfg: StoredConfig) -> None:
         with self._writing(), self.lock(cfg):
-            _remove(self._dir(cfg))
+            if os.path.lexists(self._dir(cfg)):
+                self._discard(self._dir(cfg), cfg.key())
 
     def get_or_train(self, cfg: StoredConfig, train: Callable[[], Run]) -> tuple[Run, bool]:
         """(run, trained_now). Loads a stored run; else trains once under the lock and stores it."""
@@ -406,18 +390,18 @@ class RunStore:
         corrupt.mkdir(exist_ok=True)
         dest = corrupt / f"{time.time_ns():020d}-{key}-{uuid.uuid4().hex[:8]}"
         try:
-            os.rename(path, dest)
+            retry_busy(os.rename, path, dest)
             if dest.is_dir():
-                (dest / "why.txt").write_text(str(problem) + "\n")
+                (dest / "why.txt").write_text(str(problem) + "\n", encoding="utf-8")
         except OSError:
-            _remove(path)
+            remove(path)
         what = ("Incompatible weights were found for these settings and set aside" if
                 isinstance(problem, IncompatibleWeights) else "The stored run for these settings was damaged and "
                                                                "was set aside")
         with self._mutex:
             self._problems[key] = f"{what} ({problem}). Train again to rebuild it."
         for stale in sorted(corrupt.iterdir(), reverse=True)[CORRUPT_KEEP:]:
-            _remove(stale)
+            remove(stale)
 
     def _set_aside_if_defective(self, folder: Path, problem: Exception) -> None:
         """Under the folder's lock (if free), read its record again and set it aside if it is still defective."""
@@ -447,21 +431,21 @@ class RunStore:
                         continue
                     target = self.root / orphan.group(1)
                     if name.startswith(OLD) and not os.path.lexists(target):
-                        os.rename(path, target)
+                        retry_busy(os.rename, path, target)
                     else:
-                        _remove(path)
+                        remove(path)
                     swept += 1
             elif name.startswith(TMP_PREFIX) and time.time() - path.lstat().st_mtime > 600:
-                _remove(path)  # a temp file of no known writer: swept once it is clearly stale
+                remove(path)  # a temp file of no known writer: swept once it is clearly stale
                 swept += 1
             elif _KEY.fullmatch(name) and path.is_dir():
                 with self._try_lock(name) as held:
                     if not held:
                         continue
                     for inner in path.glob(TMP_PREFIX + "*"):
-                        _remove(inner)
+                        remove(inner)
                         swept += 1
                     if not (path / META).exists():  # a partial write of the old layout: nothing to keep
-                        _remove(path)
+                        remove(path)
                         swept += 1
         return swept

@@ -26,7 +26,7 @@ from core.transfer.strategies import apply_strategy, frozen_norms, optimizer
 from core.transfer.tasks import ImageTask, pretraining_config, task_for
 
 
-# ---------------------------------------------------------------- training (through core.train's one loop)
+# ---------------------------------------------------------------- training (through core.training's one loop)
 def _schedule(cfg: TransferConfig, eval_batch: int) -> Schedule:
     return Schedule(cfg.epochs, cfg.batch_size, eval_batch)
 
@@ -40,7 +40,7 @@ def _blew_up(cfg: TransferConfig, done: Fitted) -> str:
 def fit_head(cfg: TransferConfig, feats: torch.Tensor, y: torch.Tensor, test_feats: torch.Tensor,
              y_test: torch.Tensor, num_classes: int, g: torch.Generator,
              on_progress: OnProgress | None = None, report_every: int | None = None) -> tuple[nn.Linear, Fitted]:
-    """Train Linear(512, C) on stored features (N, 512) through core.train's loop; same init and optimizer as
+    """Train Linear(512, C) on stored features (N, 512) through core.training's loop; same init and optimizer as
     the full model's fc. Stored features need no input transform, and the test set goes through in big batches."""
     head = init_weights_(nn.Linear(512, num_classes, device="meta").to_empty(device="cpu"), g).to(feats.device)
     opt = make_optimizer("adam", [{"params": head.parameters(), "lr": cfg.head_lr, "name": "head (fc)"}], cfg.head_lr,
@@ -64,7 +64,7 @@ def fit_transfer(cfg: TransferConfig, data: ImageTask, device: torch.device | No
                  on_progress: OnProgress | None = None,
                  backbone: dict[str, torch.Tensor] | None = None, features: Run | None = None,
                  report_every: int | None = None) -> Run:
-    """Train `cfg` on `data` through core.train's loop. `backbone`: pretrained weights (required unless
+    """Train `cfg` on `data` through core.training's loop. `backbone`: pretrained weights (required unless
     cfg.weights == "random").
 
     Feature extraction returns the head's state ("fc.weight", "fc.bias"); rebuild the full model from the

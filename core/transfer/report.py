@@ -35,7 +35,7 @@ class Anatomy:
 
 
 def anatomy(rows: Sequence[LayerRow]) -> Anatomy:
-    """ResNet-18's structure counted from its layer table (core.inspection.layer_table rows)."""
+    """ResNet-18's structure counted from its layer table (core.models.inspection.layer_table rows)."""
     convs = [r for r in rows if r.kind == "Conv2d"]
     projections = sum(".downsample." in r.name for r in convs)
     stages = tuple(Stage(r.name, r.output_shape, sum(b.depth == 2 and b.kind == "BasicBlock" and
