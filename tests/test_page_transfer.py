@@ -7,8 +7,6 @@ from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
-from test_cifar import _write_cifar
-from test_pretrained import _write_fake_imagenet
 
 import ui.resources
 import ui.transfer
@@ -17,6 +15,8 @@ from core.data import cifar
 from core.transfer import pretrained
 from core.transfer.config import TransferConfig
 from support import rerun
+from support import write_cifar as _write_cifar
+from support import write_fake_imagenet as _write_fake_imagenet
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGE = str(ROOT / "pages" / "transfer.py")
@@ -111,11 +111,9 @@ def cifar_and_weights(tmp_path, monkeypatch):
     _write_fake_imagenet(pretrained.hub_cache_file())
     _write_cifar(cifar.cifar_dir(tmp_path / "data"))
     monkeypatch.setattr(ui.resources, "paths", lambda: Paths(tmp_path))
-    for fn in (ui.transfer.imagenet, ui.transfer._cifar, ui.transfer.task):
-        fn.clear()
+    ui.transfer.task.clear()  # the weights and CIFAR-10 caches are keyed by the files themselves
     yield
-    for fn in (ui.transfer.imagenet, ui.transfer._cifar, ui.transfer.task):
-        fn.clear()
+    ui.transfer.task.clear()
 
 
 def test_cifar_route_with_imagenet_weights(cifar_and_weights):
