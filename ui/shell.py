@@ -4,7 +4,7 @@ from __future__ import annotations
 import streamlit as st
 
 from core.config import HOME_ENV, device_label
-from ui import resources
+from ui import downloads, resources
 
 # Every tab panel is at least a window tall: a shorter one shortens the page when its tab opens, and the click
 # lands on whatever slid under the pointer (bench/NOTES.md).
@@ -19,14 +19,26 @@ def layout_rules() -> None:
     st.html(LAYOUT_CSS)
 
 
+def data_line(source: str, n_train: int, n_test: int, note: str) -> str:
+    """The sidebar's one line about the data in use (details are one click away, never on every page)."""
+    name = "Full MNIST" if source == "mnist-full" else "MNIST sample"
+    return f"**Data** · {name}, {n_train:,} + {n_test:,} digits" + (" (full set not here)" if note else "")
+
+
 def sidebar_status() -> None:
+    """Quiet by default: device and data in one line each, a progress line per running download; the data's origin,
+    why full MNIST is missing, the download buttons and the store's folder in a details panel."""
     data = resources.mnist()
     with st.sidebar:
         st.caption("**Device** · " + device_label(resources.device()))
-        st.caption("**Data** · " + data.description)
-        if data.note:
-            st.caption(":material/warning: " + data.note)
-        st.caption(f"**Runs stored in** · `{resources.paths().runs}` (set `{HOME_ENV}` to move it)")
+        st.caption(data_line(data.source, len(data.train), len(data.test), data.note))
+        downloads.sidebar()
+        with st.expander("Data details and downloads", icon=":material/database:"):
+            st.caption(data.description)
+            if data.note:
+                st.caption(data.note)
+            downloads.sidebar_offers()
+            st.caption(f"**Runs stored in** · `{resources.paths().runs}` (set `{HOME_ENV}` to move it)")
 
 
 def ensure_navigation() -> None:
