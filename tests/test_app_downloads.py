@@ -108,7 +108,8 @@ def test_offline_shows_the_command_instead_of_the_button(tmp_path, monkeypatch):
     at = rerun(AppTest.from_file(TRANSFER, default_timeout=300))
     assert not [b for b in at.button if b.key.startswith("dl_")]
     said = texts(at, "caption")
-    assert "`python -m core.transfer.pretrained --download`" in said and "`python -m core.data.cifar --download`" in said
+    assert "`python -m core.transfer.pretrained --download`" in said
+    assert "`python -m core.data.cifar --download`" in said
     assert "PTCE_OFFLINE=1" in said
 
 

@@ -1,4 +1,5 @@
-"""Saliency page: its cached calls (models, decoded uploads, attributions) and the image-source widget.
+"""Saliency page: the models it can explain, its cached calls (models, decoded uploads, attributions) and the
+controls whose state must follow the picture and the model (ui/saliency_inputs.py: where the picture comes from).
 
 Cache keys are small frozen specs and digests, never tensors or modules (those are passed `_`-prefixed).
 """
@@ -12,6 +13,7 @@ import streamlit as st
 import torch
 
 from core.attribution.methods import (
+    METHODS,
     Attribution,
     AttributionSpec,
     LayerChoices,
@@ -21,37 +23,38 @@ from core.attribution.methods import (
     predict,
 )
 from core.attribution.twins import Twins, twins
-from core.data.model_inputs import InputSpec, model_input, stored_pictures
+from core.data.model_inputs import InputSpec, model_input
 from core.data.normalization import IMAGENET_NORM, MNIST_NORM, Norm
-from core.data.samples import available_samples, load_sample_photo
-from core.data.uploads import DecodedImage, UploadError, decode_image
-from core.figures.images import mosaic
-from core.models.inspection import confusion_matrix
+from core.data.uploads import DecodedImage, decode_image
 from core.models.registry import ARCH_LABELS
-from core.training.config import TrainConfig
+from core.training.config import TrainConfig, default_config
 from core.transfer.config import TransferConfig
 from core.transfer.features import normalization
 from core.transfer.model import model_of
-from core.transfer.model import predict as transfer_predict
+from core.transfer.pretrained import hub_cache_file
 from core.transfer.tasks import class_names, pretraining_config
-from ui import resources
+from ui import downloads, resources, training
 from ui import transfer as transfer_ui
-from ui.confusion_cells import pick_cell
-from ui.session import drawn_digit
 
 K = "sal"  # widget-key prefix
-
+IMAGENET = "imagenet-resnet18"  # the ImageNet model's choice key (and its asset's key in core.transfer.assets)
 STORED_SIDE = 32  # the transfer runs' stored images: digits padded from 28 px, CIFAR-10 photos (core.transfer)
+DEFAULT_METHODS = ("saliency", "grad_cam")  # a first visit draws two maps side by side (Grad-CAM where it can run)
+PICKED = f"{K}_picked"  # {digest of (model, picture): class the learner chose to explain}
+KEPT = f"{K}_kept"  # the learner's controls, restored when a run that stopped early dropped their widget state
+METHODS_KEPT = f"{K}_methods_kept"
+CONTROLS = ("source", "sample", "digit", "steps", "baseline", "samples", "noise", "relu", "sign", "clip", "alpha")
 
 
 @dataclass(frozen=True)
 class ModelChoice:
-    key: str  # "mnist:<run config key>", "transfer:<run config key>" or "imagenet-resnet18"
+    key: str  # "mnist:<run config key>", "transfer:<run config key>" or IMAGENET
     label: str
     inputs: InputSpec  # how the model sees a picture: side, channels, digit or photo, its stored image size
     norm: Norm
     classes: tuple[str, ...]
     config: TrainConfig | TransferConfig | None = None  # a stored run's config: its test set and confusion matrix
+    version: str = ""  # what else the model's weights depend on (the ImageNet file's stamp): part of every cache key
 
     @property
     def side(self) -> int:
@@ -74,39 +77,36 @@ class Prepared:
 
 
 @st.cache_resource(show_spinner="Loading ResNet-18…", max_entries=1)
-def _imagenet_resnet() -> torch.nn.Module:
-    """torchvision's ResNet-18 with the ImageNet weights the Transfer page uses (checked key by key on load)."""
+def _imagenet_resnet(weights_stamp: tuple) -> torch.nn.Module:
+    """torchvision's ResNet-18 with the ImageNet weights the Transfer page uses (checked key by key on load), keyed
+    by the weights file's stamp: new weights make a new model."""
     from torchvision.models import resnet18
 
     weights = transfer_ui.imagenet()
     if not weights.ok:
-        raise LookupError(weights.reason)
+        raise LookupError(weights.reason)  # raising keeps "missing" out of the cache
     model = resnet18(weights=None)
     model.load_state_dict(weights.state)
     return model.eval().requires_grad_(False).to(resources.device())
 
 
 def model_choices() -> tuple[dict[str, ModelChoice], list[str]]:
-    """The models that can be explained now, and notes about the ones that cannot."""
+    """The models that can be explained now (the stored MNIST runs, the stored transfer runs, ImageNet's ResNet-18),
+    and notes about stored runs that cannot be."""
     out: dict[str, ModelChoice] = {}
     for s in resources.stored_runs():
         cfg = s.config
         key = "mnist:" + cfg.key()
         out.setdefault(key, ModelChoice(key, f"{ARCH_LABELS[cfg.model.arch]} · {cfg.label()}",
                                         InputSpec(28, 1, True), MNIST_NORM, tuple(str(i) for i in range(10)), cfg))
-    notes = [] if out else ["No MNIST model is trained yet: train one on the Fully connected or Convolutions page."]
-    transfer, transfer_notes = transfer_choices()
+    transfer, notes = transfer_choices()
     out.update(transfer)
-    notes += transfer_notes
-    weights = transfer_ui.imagenet()
-    if weights.ok:
+    if transfer_ui.imagenet().ok:
         from torchvision.models import ResNet18_Weights
 
         cats = tuple(ResNet18_Weights.IMAGENET1K_V1.meta["categories"])
-        out["imagenet-resnet18"] = ModelChoice("imagenet-resnet18", "ResNet-18 (ImageNet, 1,000 classes)",
-                                               InputSpec(224, 3, False), IMAGENET_NORM, cats)
-    else:
-        notes.append(f"ImageNet ResNet-18 is not available: {weights.reason} {weights.how_to}")
+        out[IMAGENET] = ModelChoice(IMAGENET, "ResNet-18 (ImageNet, 1,000 classes)", InputSpec(224, 3, False),
+                                    IMAGENET_NORM, cats, version=str(transfer_ui.stamp(hub_cache_file())))
     return out, notes
 
 
@@ -157,8 +157,11 @@ def _transfer_model(cfg: TransferConfig) -> torch.nn.Module:
 
 
 def load_model(choice: ModelChoice) -> torch.nn.Module | None:
-    if choice.key == "imagenet-resnet18":
-        return _imagenet_resnet()
+    if choice.key == IMAGENET:
+        try:
+            return _imagenet_resnet(transfer_ui.stamp(hub_cache_file()))
+        except LookupError:
+            return None
     if isinstance(choice.config, TransferConfig):
         try:
             return _transfer_model(choice.config)
@@ -168,6 +171,149 @@ def load_model(choice: ModelChoice) -> torch.nn.Module | None:
         stored = resources.stored_run(choice.config)
         return None if stored is None else stored[1]
     return None
+
+
+# ---------------------------------------------------------------- no empty first visit
+def first_model_cfg() -> TrainConfig:
+    """The digit model a first visit offers to train: the CNN with its default settings on the data in use."""
+    return default_config("cnn", resources.mnist().source)
+
+
+def offers(choices: dict[str, ModelChoice]) -> None:
+    """What a learner with few models can do right here: train the default digit model (the job system, its time
+    estimated, progress shown) when none is stored; download ImageNet's ResNet-18 when its weights are missing."""
+    has_digit_model = any(k.startswith("mnist:") for k in choices)
+    if not has_digit_model:
+        box = st.container(border=True) if not choices else st.expander(
+            "No digit model is trained yet: train the default CNN here", icon=":material/model_training:")
+        with box:
+            st.markdown("**Train a digit model here.** The default `CNNDemo` of the Convolutions page learns the "
+                        "MNIST digits; once stored, every page can explain and reuse it.")
+            training.training_panel(first_model_cfg(), f"{K}_first", remember=False)
+    problem = transfer_ui.missing().get(IMAGENET)
+    if problem is not None:
+        with st.container(border=True):
+            st.markdown("**A model that knows photos.** To explain your own photos, get ImageNet's ResNet-18:")
+            downloads.offer(IMAGENET, "saliency", problem)
+
+
+def choose_model(choices: dict[str, ModelChoice]) -> ModelChoice:
+    """The model selectbox; a first visit opens on ImageNet's ResNet-18 when its weights are here."""
+    key = f"{K}_model"
+    if st.session_state.get(key) not in choices:
+        st.session_state[key] = IMAGENET if IMAGENET in choices else next(iter(choices))
+    return choices[st.selectbox("Model", list(choices), format_func=lambda k: choices[k].label, key=key)]
+
+
+def use_model(key: str) -> None:
+    """Callback of the 'explain it with ...' buttons: the model selectbox takes this model on the next run."""
+    st.session_state[f"{K}_model"] = key
+
+
+def _short(key: str) -> str:
+    return hashlib.sha1(key.encode()).hexdigest()[:10]
+
+
+def photo_model_buttons(photo_models: dict[str, ModelChoice], where=st) -> None:
+    """A button per model that knows photos; or what to do when there is none."""
+    for key, c in photo_models.items():
+        where.button(f"Explain it with {c.label}", key=f"{K}_use_{_short(key)}", on_click=use_model, args=(key,),
+                     icon=":material/photo_camera:")
+    if not photo_models:
+        where.caption("No model that knows photos is here yet: download ImageNet's ResNet-18 (above), or train the "
+                      "CIFAR-10 route on the Transfer learning page.")
+
+
+def not_a_digit(choice: ModelChoice, picture, prepared: Prepared | None, photo_models: dict[str, ModelChoice]) -> None:
+    """A digit model given a photo (or a picture with no digit in it): the exact input it would get, why its answer
+    would mean nothing, and the models that know photos. Nothing is explained."""
+    c_in, c_say = st.columns([1, 2])
+    if prepared is not None:
+        c_in.image(prepared.view, caption=f"What this model would see: {seen_as(choice)}", width=220, clamp=True)
+    if picture.photo:
+        c_say.warning("**This model only knows handwritten digits 0-9.** It turns the photo into the "
+                      f"{choice.side}×{choice.side} on the left"
+                      + (", a blob that is no digit," if prepared is not None else "")
+                      + " and would still have to answer with a digit: its answer about a photo, and any map of "
+                      "that answer, would mean nothing. Explain photos with a model that knows photos:",
+                      icon=":material/pin:")
+    else:
+        c_say.error("No digit stands out from the paper in this picture. For a digit model, photograph one dark "
+                    "digit on white paper, filling most of the frame; for any other photo, use a model that knows "
+                    "photos:", icon=":material/error:")
+    photo_model_buttons(photo_models, c_say)
+
+
+def digits_only_caution(choice: ModelChoice, photo_models: dict[str, ModelChoice]) -> None:
+    """Under an upload explained by a digit model: what its answer is worth if the picture is not a digit."""
+    st.caption(":material/pin: This model only knows handwritten digits 0-9: if your picture is one dark digit on "
+               "light paper, the answer below is about that digit; if it is anything else (a cat, a cup), the model "
+               "still answers with a digit, and that answer means nothing.")
+    photo_model_buttons(photo_models)
+
+
+def layer_key(choice: ModelChoice) -> str:
+    """The Grad-CAM layer selectbox's key: one per model (each has its own layers)."""
+    return f"{K}_layer_{_short(choice.key)}"
+
+
+# ---------------------------------------------------------------- controls that follow the picture and the model
+def restore_controls() -> None:
+    """Put back the controls a run that stopped early (no picture yet, no digit found) dropped: Streamlit forgets a
+    widget's state when a run ends before drawing it, which reset the methods and settings after an upload."""
+    for k, v in st.session_state.get(KEPT, {}).items():
+        if k not in st.session_state:
+            st.session_state[k] = v
+
+
+def keep_controls() -> None:
+    """Remember the controls drawn in this run (call before any stop and at the end): the fixed ones and the
+    per-model Grad-CAM layer and per-size occlusion window."""
+    kept = st.session_state.setdefault(KEPT, {})
+    names = [f"{K}_{n}" for n in CONTROLS] + [k for k in st.session_state
+                                             if isinstance(k, str) and k.startswith((f"{K}_layer_", f"{K}_win_"))]
+    for k in names:
+        if k in st.session_state:
+            kept[k] = st.session_state[k]
+
+
+def class_to_explain(choice: ModelChoice, prepared: Prepared, pred: Prediction) -> int:
+    """The class selectbox, one widget per (model, picture): a new picture, source or model starts on the new
+    prediction, and a class the learner picked for this same picture comes back when the picture does. (One keyed
+    widget kept the previous picture's class and the panels lagged a step behind the selector.)"""
+    picked: dict[str, int] = st.session_state.setdefault(PICKED, {})
+    key = f"{K}_target_{prepared.digest[:16]}"
+
+    def remember() -> None:
+        value = st.session_state[key]
+        picked.pop(prepared.digest, None)
+        if value != pred.predicted:
+            picked[prepared.digest] = value
+            while len(picked) > 64:  # bounded: the oldest picks go first
+                picked.pop(next(iter(picked)))
+
+    classes = list(range(len(choice.classes)))
+    start = picked.get(prepared.digest, pred.predicted)
+    return st.selectbox("Explain the class", classes, index=start if start in classes else pred.predicted, key=key,
+                        on_change=remember, format_func=lambda c: f"{choice.classes[c]} ({100 * pred.probs[c]:.1f}%)"
+                        + (" · predicted" if c == pred.predicted else ""))
+
+
+def chosen_methods(usable: list[str]) -> list[str]:
+    """The methods multiselect: what the learner chose stays chosen across pictures and models (a method this model
+    cannot run is left out while it is chosen, and comes back with a model that can)."""
+    key = f"{K}_methods"
+    kept = list(st.session_state.get(METHODS_KEPT, DEFAULT_METHODS))
+    shown = [m for m in kept if m in usable]
+    if kept and not shown:  # none of them runs on this model: its first method, until the learner chooses
+        shown = usable[:1]
+    if st.session_state.get(key) != shown:
+        st.session_state[key] = shown
+
+    def remember() -> None:
+        st.session_state[METHODS_KEPT] = list(st.session_state[key]) + [m for m in kept if m not in usable]
+
+    return st.multiselect("Methods", usable, key=key, on_change=remember, format_func=lambda m: METHODS[m].label)
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
@@ -180,7 +326,8 @@ def prepare(choice: ModelChoice, pixels: np.ndarray) -> Prepared | None:
     seen = model_input(pixels, choice.inputs)
     if seen is None:
         return None
-    digest = hashlib.sha1(choice.key.encode() + seen.stored.tobytes() + str(seen.stored.shape).encode()).hexdigest()
+    digest = hashlib.sha1((choice.key + choice.version).encode() + seen.stored.tobytes()
+                          + str(seen.stored.shape).encode()).hexdigest()
     return Prepared(digest, seen.view, seen.pixels)
 
 
@@ -220,162 +367,3 @@ def explain(model_key: str, digest: str, spec: AttributionSpec, target: int, _mo
     """Cached by (model, image, method settings, class) only: the view (sign, clipping, alpha) is not in the key,
     so changing it redraws the figure from this result without attributing again."""
     return attribute(_model, _p.pixels, spec, norm, target, reuse=_twins(model_key, id(_model), _model))
-
-
-MISCLASSIFIED = "Misclassified"  # the image source's label starts with this: "Misclassified digit" / "... image"
-CELL_TILES = 16  # images of a confusion-matrix cell shown (and explained) at once
-
-
-def misclassified_source(choice: ModelChoice) -> str:
-    return f"{MISCLASSIFIED} {'digit' if choice.digits else 'image'}"
-
-
-@dataclass(frozen=True)
-class ScoredSplit:
-    """A stored run's test split and its predictions, as the Saliency page explains them."""
-
-    images: np.ndarray  # (N, H, W) or (N, H, W, 3) uint8: pictures prepare() turns into exactly the model's input
-    labels: np.ndarray  # (N,) true classes
-    preds: np.ndarray  # (N,) the stored model's predicted classes
-    noun: str  # "digits" or "images"
-
-    def confusion(self, classes: int) -> np.ndarray:
-        return confusion_matrix(torch.from_numpy(self.labels), torch.from_numpy(self.preds), classes).numpy()
-
-
-@dataclass(frozen=True)
-class Cell:
-    """The test images of one off-diagonal confusion-matrix cell of a stored model."""
-
-    true: int
-    predicted: int
-    indices: np.ndarray  # (n,) test-set indices, at most CELL_TILES
-    count: int  # all images in the cell
-
-
-@st.cache_data(show_spinner="Scoring the test images with this run…", max_entries=8)
-def _transfer_predictions(cfg: TransferConfig) -> np.ndarray:
-    """(N_test,) classes the stored transfer run predicts on its task's test images (as its page evaluates it)."""
-    return transfer_predict(_transfer_model(cfg), transfer_ui.task_of(cfg).test.images, cfg).numpy()
-
-
-def scored_split(choice: ModelChoice) -> ScoredSplit:
-    """The test split the chosen stored run is scored on, with its predictions (cached per run)."""
-    cfg = choice.config
-    if isinstance(cfg, TransferConfig):
-        test = transfer_ui.task_of(cfg).test
-        return ScoredSplit(stored_pictures(test.images, choice.digits), test.labels.numpy(),
-                       _transfer_predictions(cfg), "digits" if choice.digits else "images")
-    test = resources.mnist().test
-    return ScoredSplit(test.images.numpy(), test.labels.numpy(), resources.test_probabilities(cfg).argmax(1), "digits")
-
-
-def chosen_cell(key: str, choice: ModelChoice) -> Cell | None:
-    """The misclassified test images the learner picked in the confusion-cell picker (a click or the selectbox)."""
-    ts = scored_split(choice)
-    cell = pick_cell(key, ts.confusion(len(choice.classes)), choice.classes, noun=ts.noun)
-    return None if cell is None else _cell(ts, *cell)
-
-
-def _cell(ts: ScoredSplit, true: int, predicted: int) -> Cell:
-    idx = np.nonzero((ts.labels == true) & (ts.preds == predicted))[0]
-    return Cell(true, predicted, idx[:CELL_TILES], len(idx))
-
-
-def explain_cell(key: str, choice: ModelChoice, model: torch.nn.Module, spec: AttributionSpec, label: str) -> None:
-    """When the picture is a misclassified one: `spec`'s map of the wrong class for every image of its cell."""
-    cell_now = st.session_state.get(f"{key}_cell")
-    if st.session_state.get(f"{key}_source") != misclassified_source(choice) or cell_now is None \
-            or choice.config is None:
-        return
-    ts = scored_split(choice)
-    cell = _cell(ts, *cell_now)
-    maps = []
-    for img in ts.images[cell.indices]:
-        prepared = prepare(choice, img)
-        maps.append(explain(choice.key, prepared.digest, spec, cell.predicted, model, prepared, choice.norm).map2d())
-    cell_mosaic(choice, cell, ts.noun, np.empty(0), np.stack(maps), label)
-
-
-def cell_mosaic(choice: ModelChoice, cell: Cell, noun: str, images: np.ndarray, maps: np.ndarray | None = None,
-                method: str = "") -> None:
-    """The cell's images (ink; photos in gray), or their attribution maps (diverging, one shared scale)."""
-    titles = [f"#{i}" for i in cell.indices]
-    more = f" (first {len(cell.indices)} of {cell.count})" if cell.count > len(cell.indices) else ""
-    true, predicted = choice.classes[cell.true], choice.classes[cell.predicted]
-    if maps is None:
-        gray = images.mean(-1) if images.ndim == 4 else images  # (n, H, W)
-        st.plotly_chart(mosaic(gray, 8, titles=titles, colours="ink",
-                               title=f"{cell.count} test {noun} that are {true} but were predicted "
-                                     f"{predicted}{more}" + (", in gray" if images.ndim == 4 else "")),
-                        key=f"{K}_cell_images")
-    else:
-        st.plotly_chart(mosaic(maps, 8, titles=titles, colorbar_title="attribution",
-                               title=f"{method} of class {predicted} (the wrong answer) for each{more}"),
-                        key=f"{K}_cell_maps")
-
-
-def has_test_split(choice: ModelChoice | None) -> bool:
-    """Whether the chosen model is a stored run whose test images are on this machine (CIFAR-10 may be gone)."""
-    if choice is None or choice.config is None:
-        return False
-    if isinstance(choice.config, TransferConfig) and choice.config.source == "cifar10":
-        return transfer_ui._cifar()[0] is not None  # the Transfer page's cached CIFAR-10 (None when absent)
-    return True
-
-
-def image_source(key: str, choice: ModelChoice | None = None) -> np.ndarray | None:
-    """Upload, sample photo, MNIST test digit, a misclassified test image (stored runs) or the Draw page's digit
-    -> (H, W[, 3]) uint8, or None."""
-    sources = (["Upload", "Sample photo", "MNIST test digit"]
-               + ([misclassified_source(choice)] if has_test_split(choice) else [])
-               + (["Drawn digit"] if drawn_digit() is not None else []))
-    if st.session_state.get(f"{key}_source", sources[0]) not in sources:  # e.g. misclassified, then ResNet chosen
-        st.session_state.pop(f"{key}_source")
-    source = st.radio("Image", sources, horizontal=True, key=f"{key}_source")
-    if source == "Upload":
-        f = st.file_uploader("PNG, JPEG, WebP, BMP or GIF", type=["png", "jpg", "jpeg", "webp", "bmp", "gif"],
-                             key=f"{key}_upload")
-        last = f"{key}_last_upload"
-        if f is not None:
-            try:
-                img = decode(f.getvalue())
-                st.session_state[last] = f.getvalue()
-                for note in img.notes:
-                    st.caption(f"The upload was {note}.")
-                return img.pixels
-            except UploadError as e:
-                st.error(str(e), icon=":material/error:")
-                if last in st.session_state:
-                    st.caption("Showing your previous image.")
-                    return decode(st.session_state[last]).pixels
-                return None
-        return None
-    if source == "Sample photo":
-        samples = available_samples()
-        if not samples:
-            st.info("scikit-image is not installed, so there are no sample photos.")
-            return None
-        k = st.selectbox("Sample", list(samples), format_func=lambda s: samples[s].label, key=f"{key}_sample")
-        return load_sample_photo(k).pixels
-    if source == "MNIST test digit":
-        data = resources.mnist()
-        i = st.number_input("Test digit #", 0, len(data.test) - 1, 0, key=f"{key}_digit")
-        label = str(int(data.test.labels[i]))
-        unknown = choice is not None and label not in choice.classes
-        st.caption(f"True label: **{label}**" + (f" — not a class this model knows: it can only answer "
-                                                  f"{', '.join(choice.classes)}" if unknown else ""))
-        return data.test.images[int(i)].numpy()
-    if source.startswith(MISCLASSIFIED):
-        cell = chosen_cell(key, choice)
-        if cell is None:
-            return None
-        ts = scored_split(choice)
-        images = ts.images[cell.indices]
-        cell_mosaic(choice, cell, ts.noun, images.astype(np.float32) / 255)
-        if st.session_state.get(f"{key}_cell_digit") not in cell.indices:  # an image of the previous cell
-            st.session_state.pop(f"{key}_cell_digit", None)
-        i = st.selectbox(f"Explain {ts.noun[:-1]}", cell.indices.tolist(), key=f"{key}_cell_digit",
-                         format_func=lambda i: f"test #{i}")
-        return images[cell.indices.tolist().index(i)]
-    return np.round(drawn_digit() * 255).astype(np.uint8)
