@@ -388,9 +388,12 @@ def run_rows(runs: list[RunSummary]) -> list[dict]:
 
 
 def duration(seconds: float) -> str:
-    """'40 s', '12 min', '1.5 h': a time a learner can plan around."""
+    """'40 s', '1 min 35 s', '32 min', '1.5 h': a time a learner can plan around."""
     if seconds < 90:
         return f"{seconds:.0f} s"
+    minutes, rest = divmod(round(seconds), 60)
+    if minutes < 10:
+        return f"{minutes} min {rest} s"
     return f"{seconds / 60:.0f} min" if seconds < 90 * 60 else f"{seconds / 3600:.1f} h"
 
 
