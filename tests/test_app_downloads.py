@@ -20,10 +20,9 @@ import ui.downloads
 import ui.resources
 import ui.saliency
 import ui.transfer
-from core.config import Paths
 from core.data import cifar, download
 from core.transfer import pretrained
-from support import ROOT, cifar_archive, entry_app, fake_imagenet_bytes, rerun, texts, url_path
+from support import ROOT, cifar_archive, entry_app, fake_imagenet_bytes, home_at, rerun, texts, url_path
 from tools.file_server import file_server
 
 TRANSFER, SALIENCY = str(ROOT / "pages" / "transfer.py"), str(ROOT / "pages" / "saliency.py")
@@ -39,7 +38,7 @@ def online(tmp_path, monkeypatch):
     monkeypatch.delenv(download.OFFLINE_ENV, raising=False)
     monkeypatch.setattr(pretrained, "sha256_prefix", lambda: hashlib.sha256(weights).hexdigest()[:8])
     monkeypatch.setattr(cifar, "official_source", lambda: source)
-    monkeypatch.setattr(ui.resources, "paths", lambda: Paths(tmp_path / "home"))
+    home_at(monkeypatch, tmp_path / "home")
     caches = (ui.downloads.downloads, ui.resources.store, ui.transfer.task, ui.transfer._stored)
     for cache in caches:
         cache.clear()
@@ -73,7 +72,7 @@ def test_clicks_only_from_an_empty_store_to_the_seeds_route_and_imagenet_salienc
         b = rerun(AppTest.from_file(TRANSFER, default_timeout=300))
         assert a.radio(key="tl_route").options == [ui.transfer.ROUTES["digits"]]  # offline route meanwhile
         labels = [button(a, k, "transfer").label for k in ("imagenet-resnet18", "cifar10")]
-        assert labels == ["Download the ImageNet ResNet-18 weights (44.7 MB)", "Download the CIFAR-10 (162.6 MB)"]
+        assert labels == ["Download the ImageNet ResNet-18 weights (44.7 MB)", "Download CIFAR-10 (163 MB)"]
         notes = texts(a, "markdown")
         assert "1.28 million photos" in notes and "60,000 small photos" in notes
         button(a, "imagenet-resnet18", "transfer").click()
@@ -104,7 +103,7 @@ def test_clicks_only_from_an_empty_store_to_the_seeds_route_and_imagenet_salienc
 
 def test_offline_shows_the_command_instead_of_the_button(tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
-    monkeypatch.setattr(ui.resources, "paths", lambda: Paths(tmp_path))
+    home_at(monkeypatch, tmp_path)
     at = rerun(AppTest.from_file(TRANSFER, default_timeout=300))
     assert not [b for b in at.button if b.key.startswith("dl_")]
     said = texts(at, "caption")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import streamlit as st
 
 from core.data.download import offline
-from core.transfer.assets import ASSETS, Download, Downloads
+from core.transfer.assets import ASSETS, Download, Downloads, size_text
 from ui import resources
 
 K = "dl"  # widget-key prefix
@@ -34,32 +34,34 @@ def running(key: str) -> Download | None:
 
 def button_label(key: str) -> str:
     asset = ASSETS[key]
-    return f"Download the {asset.title} ({asset.size_mb:g} MB)"
+    return f"Download {asset.called} ({size_text(asset)})"
 
 
-def offer(key: str, where: str, problem: str = "") -> None:
+def offer(key: str, where: str, problem: str = "", compact: bool = False) -> None:
     """The asset's download button with what it is and its size; its progress while it downloads (any session may
     have pressed); the last failure in plain words; or, offline, the command. `problem`: why a file that is here
-    cannot be used (then the button downloads it again). Draws nothing once the asset is here and usable."""
+    cannot be used (then the button downloads it again). `compact`: the button alone (its help says what the
+    asset is), for the sidebar. Draws nothing once the asset is here and usable."""
     asset = ASSETS[key]
     if present(key) and not problem:
         return
     if running(key) is not None:
         progress(key, where)
         return
-    st.markdown(f"**{asset.title}** · {asset.size_mb:g} MB — {asset.what}")
+    if not compact:
+        st.markdown(f"**{asset.title}** · {size_text(asset)} — {asset.what}")
     if problem:
         st.warning(problem, icon=":material/report:")
     if offline():
-        st.caption(f"Downloads are off here (`PTCE_OFFLINE=1`). On a machine that is online, run "
-                   f"`{asset.command}`.")
+        st.caption(f"{asset.title if compact else 'Downloads are off here'} (`PTCE_OFFLINE=1`): on a machine that "
+                   f"is online, run `{asset.command}`.")
         return
     job = downloads().latest(key)
     if job is not None and job.error:
         st.error(job.error, icon=":material/cloud_off:")
     if st.button(button_label(key), key=f"{K}_{key}_{where}", icon=":material/download:",
-                 help=f"Downloads once for this server, in the background: keep using the app meanwhile. Same as "
-                      f"`{asset.command}`."):
+                 help=(f"{asset.what} " if compact else "") + "Downloads once for this server, in the background: "
+                      f"keep using the app meanwhile. Same as `{asset.command}`."):
         downloads().start(key, resources.paths().data)
         st.rerun()
 
@@ -85,4 +87,4 @@ def sidebar() -> None:
 def sidebar_offers() -> None:
     for key in ASSETS:
         if not present(key) and running(key) is None:
-            offer(key, "sidebar")
+            offer(key, "sidebar", compact=True)

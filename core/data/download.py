@@ -163,8 +163,8 @@ def plain_error(e: BaseException, url: str = "", limits: DownloadLimits | None =
     reason = e.reason if isinstance(e, urllib.error.URLError) and not isinstance(e, urllib.error.HTTPError) else e
     if isinstance(e, DownloadError):
         return str(e)
-    if isinstance(e, urllib.error.HTTPError):
-        return f"{host} answered {e.code} {e.reason or ''}".rstrip() + f" for {url}."
+    if isinstance(e, urllib.error.HTTPError):  # the path, not the URL: no link in the message
+        return f"{host} answered {e.code} {e.reason or ''}".rstrip() + f" for {urllib.parse.urlsplit(url).path}."
     if isinstance(reason, _LookupTimeout):
         return f"This computer could not look up {host} within {limits.connect_s:g} s: it seems to be offline."
     if isinstance(reason, socket.gaierror):
@@ -204,7 +204,7 @@ def fetch(url: str, dest: Path, limits: DownloadLimits, deadline: float, on_byte
                     raise too_long
             if total and done < total:
                 raise DownloadError(f"{urllib.parse.urlsplit(url).netloc} closed the connection after "
-                                    f"{done:,} of {total:,} bytes.")
+                                    f"{done / 2**20:.1f} of {total / 2**20:.1f} MB; try again.")
     except DownloadError:
         raise
     except (OSError, ValueError, http.client.HTTPException) as e:  # timeouts, refusals, HTTP errors, bad URLs

@@ -23,6 +23,7 @@ from core.transfer import pretrained
 class Asset:
     key: str
     title: str  # "ImageNet ResNet-18 weights"
+    called: str  # in a sentence: "the ImageNet ResNet-18 weights"
     what: str  # what it is and what it unlocks, one sentence
     size_mb: float
     command: str  # the same download from a terminal
@@ -31,17 +32,22 @@ class Asset:
 
 
 ASSETS: dict[str, Asset] = {a.key: a for a in (
-    Asset("imagenet-resnet18", "ImageNet ResNet-18 weights",
+    Asset("imagenet-resnet18", "ImageNet ResNet-18 weights", "the ImageNet ResNet-18 weights",
           "torchvision's ResNet-18 trained on ImageNet's 1.28 million photos (IMAGENET1K_V1): the starting point of "
           "the CIFAR-10 route and the model that explains your photos on the Saliency page.",
           pretrained.WEIGHTS_MB, pretrained.COMMAND, lambda data_dir: pretrained.present(),
           lambda data_dir, report: pretrained.download_weights(report)),
-    Asset("cifar10", "CIFAR-10",
+    Asset("cifar10", "CIFAR-10", "CIFAR-10",
           "60,000 small photos (32×32) in 10 classes, airplane to truck: the task the seed's program transfers "
           "ImageNet's ResNet-18 to.",
           cifar.CIFAR_MB, cifar.COMMAND, cifar.present,
           lambda data_dir, report: cifar.download_cifar(data_dir, report)),
 )}
+
+
+def size_text(asset: Asset) -> str:
+    """44.7 MB, 163 MB: three digits at most."""
+    return f"{asset.size_mb:.3g} MB"
 
 
 @dataclass(eq=False)
