@@ -11,7 +11,7 @@ import streamlit as st
 from core.attribution.code import attribution_code
 from core.attribution.methods import METHODS, AttributionSpec, MethodUnavailable, unavailable_reason
 from core.figures.attribution import SIGNS, View, attribution_png, empty_note, explanation, side_by_side, top_classes
-from ui import saliency, saliency_inputs
+from ui import saliency, saliency_controls, saliency_inputs
 from ui.path import next_step, stop_here
 
 K = "sal"
@@ -22,18 +22,18 @@ st.markdown("Pick a model and a picture and see **why** the model predicted what
 
 
 def stop() -> None:
-    saliency.keep_controls()
+    saliency_controls.keep_controls()
     stop_here(__file__)
 
 
-saliency.restore_controls()
+saliency_controls.restore_controls()
 choices, notes = saliency.model_choices()
-saliency.offers(choices)
+saliency_controls.offers(choices)
 for note in notes:
     st.info(note, icon=":material/info:")
 if not choices:
     stop()
-choice = saliency.choose_model(choices)
+choice = saliency_controls.choose_model(choices)
 model = saliency.load_model(choice)
 if model is None:
     st.error("This model's run could not be read from the run store (it was deleted, or its files are damaged): "
@@ -45,20 +45,20 @@ if picture is None:
 prepared = saliency.prepare(choice, picture.pixels)
 photo_models = {k: c for k, c in choices.items() if not c.digits}
 if choice.digits and (picture.photo or prepared is None):
-    saliency.not_a_digit(choice, picture, prepared, photo_models)
+    saliency_controls.not_a_digit(choice, picture, prepared, photo_models)
     stop()
 
 c_in, c_pred = st.columns([1, 2])
 c_in.image(prepared.view, caption=f"What the model sees: {saliency.seen_as(choice)}", width=220, clamp=True)
 pred = saliency.prediction(choice.key, prepared.digest, model, prepared, choice.norm)
 if choice.digits and picture.source == saliency_inputs.UPLOAD:
-    saliency.digits_only_caution(choice, photo_models)
-target = saliency.class_to_explain(choice, prepared, pred)
+    saliency_controls.digits_only_caution(choice, photo_models)
+target = saliency_controls.class_to_explain(choice, prepared, pred)
 c_pred.plotly_chart(top_classes(pred.top, choice.classes, target), key=f"{K}_top")
 
 layers = saliency.layers(choice.key, (choice.channels, choice.side, choice.side), model)
 usable = [m for m in METHODS if unavailable_reason(m, layers) is None]
-methods = saliency.chosen_methods(usable)
+methods = saliency_controls.chosen_methods(usable)
 for m in METHODS:
     if m not in usable:
         st.caption(f"{METHODS[m].label} is off for this model: {unavailable_reason(m, layers)}")
@@ -72,8 +72,9 @@ with st.expander("Method settings"):
     baseline = c1.selectbox("Integrated Gradients: baseline", ["black", "blurred", "noise"], key=f"{K}_baseline")
     samples = c2.slider("SmoothGrad: samples", 2, 100, 25, key=f"{K}_samples")
     noise = c2.slider("SmoothGrad: noise (fraction of the pixel range)", 0.0, 0.5, 0.15, 0.01, key=f"{K}_noise")
-    layer = c3.selectbox("Grad-CAM layer", list(layers.names) or [None], key=saliency.layer_key(choice),
-                         index=layers.names.index(layers.default) if layers.default else 0)
+    layer = c3.selectbox("Grad-CAM layer", list(layers.names) or [None],  # one per model: each has its own layers
+                         index=layers.names.index(layers.default) if layers.default else 0,
+                         key=f"{K}_layer_{saliency.short_key(choice.key)}")
     relu = c3.checkbox("Grad-CAM: keep only positive evidence (ReLU, as in the paper)", True, key=f"{K}_relu",
                        help="Captum's LayerGradCam defaults to relu_attributions=False; the Grad-CAM paper applies "
                             "a ReLU. Untick it to see the negative evidence too.")
@@ -83,7 +84,7 @@ v1, v2, v3 = st.columns([2, 1.3, 1.3])  # the four sign choices fit on one line 
 view = View(v1.radio("Sign", SIGNS, horizontal=True, key=f"{K}_sign"),
             v2.slider("Clip at percentile", 90.0, 100.0, 99.0, 0.5, key=f"{K}_clip"),
             v3.slider("Overlay alpha", 0.0, 1.0, 0.6, 0.05, key=f"{K}_alpha"))
-saliency.keep_controls()
+saliency_controls.keep_controls()
 
 results = {}
 for m in methods:

@@ -17,6 +17,7 @@ from streamlit.testing.v1 import AppTest
 
 import ui.resources
 import ui.saliency
+import ui.saliency_controls
 import ui.transfer
 from core.data.model_inputs import InputSpec, model_input
 from core.data.normalization import IMAGENET_NORM, MNIST_NORM
@@ -279,7 +280,7 @@ def test_no_digit_model_yet_offers_to_train_the_default_one_right_here(tmp_path,
     cfg = tiny_config("cnn")
     monkeypatch.setattr(ui.resources, "paths", lambda: home)
     monkeypatch.setattr(ui.resources, "jobs", lambda: pool)
-    monkeypatch.setattr(ui.saliency, "first_model_cfg", lambda: cfg)
+    monkeypatch.setattr(ui.saliency_controls, "first_model_cfg", lambda: cfg)
     ui.resources.store.clear()
     try:
         at = rerun(AppTest.from_file(PAGE, default_timeout=300))
