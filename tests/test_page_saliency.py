@@ -346,8 +346,9 @@ def test_upload_a_png_and_see_the_overlay_and_raw_uploads_are_refused(browser, s
     page.on("request", lambda r: puts.append(r) if r.method == "PUT" and "/_stcore/upload_file/" in r.url else None)
     try:
         page.goto(server_with_runs + "/saliency")
+        page.get_by_text("Upload", exact=True).first.click(timeout=90_000)  # a digit model opens on a test digit
         uploader = page.locator("input[type=file]")
-        uploader.wait_for(state="attached", timeout=90_000)  # "Upload" is the default image source
+        uploader.wait_for(state="attached", timeout=90_000)
         uploader.set_input_files(files=[{"name": "digit.png", "mimeType": "image/png", "buffer": digit_png()}])
         page.get_by_text("overlay (alpha").first.wait_for(timeout=120_000)
         assert page.locator(EXCEPTION).count() == 0 and not errors, errors

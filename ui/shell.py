@@ -26,8 +26,8 @@ def data_line(source: str, n_train: int, n_test: int, note: str) -> str:
 
 
 def sidebar_status() -> None:
-    """Quiet by default: device and data in one line each, a progress line per running download; the data's origin,
-    why full MNIST is missing, the download buttons and the store's folder in a details panel."""
+    """Quiet by default: device, data and the store's folder in one line each, a progress line per running
+    download; the data's origin, why full MNIST is missing and the download buttons in a details panel."""
     data = resources.mnist()
     with st.sidebar:
         st.caption("**Device** · " + device_label(resources.device()))
@@ -38,7 +38,7 @@ def sidebar_status() -> None:
             if data.note:
                 st.caption(data.note)
             downloads.sidebar_offers()
-            st.caption(f"**Runs stored in** · `{resources.paths().runs}` (set `{HOME_ENV}` to move it)")
+        st.caption(f"**Runs stored in** · `{resources.paths().runs}` (set `{HOME_ENV}` to move it)")
 
 
 def ensure_navigation() -> None:
