@@ -162,8 +162,8 @@ def download_mnist(data_dir: Path, on_progress: OnDownload | None = None, limits
                         if time.monotonic() > deadline:
                             break
                 else:
-                    raise ConnectionError(f"download of {filename} failed: "
-                                          f"{' '.join(dict.fromkeys(errors)) or 'no mirror'}")
+                    raise ConnectionError(f"download of {filename} failed: "  # callers add the full stop
+                                          f"{' '.join(dict.fromkeys(errors)).rstrip('.') or 'no mirror'}")
                 if not (raw / filename.removesuffix(".gz")).is_file():
                     raise ConnectionError(f"download of {filename} failed: {'; '.join(errors)}")
             atomic_write_json(tmp / "MNIST" / MANIFEST, _manifest(raw))
