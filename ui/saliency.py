@@ -100,8 +100,9 @@ def model_choices() -> tuple[dict[str, ModelChoice], list[str]]:
         from torchvision.models import ResNet18_Weights
 
         cats = tuple(ResNet18_Weights.IMAGENET1K_V1.meta["categories"])
+        weights_file = str(transfer_ui.stamp(hub_cache_file()))
         out[IMAGENET] = ModelChoice(IMAGENET, "ResNet-18 (ImageNet, 1,000 classes)", InputSpec(224, 3, False),
-                                    IMAGENET_NORM, cats, version=str(transfer_ui.stamp(hub_cache_file())))
+                                    IMAGENET_NORM, cats, None, weights_file)
     return out, notes
 
 
