@@ -20,7 +20,7 @@ from core.runs.store import RunSummary
 from core.training.record import Run
 from core.transfer.config import TRANSFER_RESOLUTIONS, TRANSFER_STRATEGY_LABELS, TransferConfig
 from core.transfer.estimate import estimate_seconds, time_per_image
-from core.transfer.features import feature_config, head_predictions, normalization
+from core.transfer.features import feature_config, feature_pass, head_predictions, normalization
 from core.transfer.model import build_resnet18, model_of, predict
 from core.transfer.pretrained import WeightsResult, hub_cache_file, load_imagenet_weights
 from core.transfer.report import Anatomy, RunResult, first_filters
@@ -205,7 +205,10 @@ def _fresh_resnet(num_classes: int) -> torch.nn.Module:
 def _per_image(strategy: str, k: int, resolution: int, num_classes: int) -> tuple[float, float]:
     cfg = TransferConfig(strategy=strategy, k_stages=k, resolution=resolution,
                          weights="random" if strategy == "scratch" else "digits-pretrained")
-    batch = max(1, 8 * 32 * 32 // resolution ** 2)  # about the same work at every resolution
+    if strategy == "feature":  # timed in the batches the one backbone pass runs (8 images at 224 px on a CPU)
+        batch = feature_pass(resolution, resources.device())[1]
+    else:
+        batch = max(1, 8 * 32 * 32 // resolution ** 2)  # about the same work at every resolution
     return time_per_image(_fresh_resnet(num_classes), cfg, resources.device(), batch)
 
 
