@@ -10,8 +10,8 @@ import streamlit as st
 
 from core.attribution.code import attribution_code
 from core.attribution.methods import METHODS, AttributionSpec, MethodUnavailable, unavailable_reason
-from core.figures.attribution import SIGNS, View, attribution_png, explanation, side_by_side, top_classes
-from ui import saliency
+from core.figures.attribution import SIGNS, View, attribution_png, empty_note, explanation, side_by_side, top_classes
+from ui import saliency, saliency_controls, saliency_inputs
 from ui.path import next_step, stop_here
 
 K = "sal"
@@ -20,39 +20,45 @@ st.title(":material/center_focus_strong: Saliency")
 st.markdown("Pick a model and a picture and see **why** the model predicted what it did: each method below asks "
             "a different question about the pixels, and each can mislead in its own way (read the notes).")
 
+
+def stop() -> None:
+    saliency_controls.keep_controls()
+    stop_here(__file__)
+
+
+saliency_controls.restore_controls()
 choices, notes = saliency.model_choices()
+saliency_controls.offers(choices)
 for note in notes:
     st.info(note, icon=":material/info:")
 if not choices:
-    stop_here(__file__)
-choice = choices[st.selectbox("Model", list(choices), format_func=lambda k: choices[k].label, key=f"{K}_model")]
+    stop()
+choice = saliency_controls.choose_model(choices)
 model = saliency.load_model(choice)
 if model is None:
     st.error("This model's run could not be read from the run store (it was deleted, or its files are damaged): "
              "choose another one, or train it again.", icon=":material/error:")
-    stop_here(__file__)
-raw = saliency.image_source(K, choice)
-if raw is None:
-    stop_here(__file__)
-prepared = saliency.prepare(choice, raw)
-if prepared is None:
-    st.error("No digit stands out from the paper in this picture. Photograph one dark digit on white paper, "
-             "filling most of the frame.", icon=":material/error:")
-    stop_here(__file__)
+    stop()
+picture = saliency_inputs.image_source(K, choice)
+if picture is None:
+    stop()
+prepared = saliency.prepare(choice, picture.pixels)
+photo_models = {k: c for k, c in choices.items() if not c.digits}
+if choice.digits and (picture.photo or prepared is None):
+    saliency_controls.not_a_digit(choice, picture, prepared, photo_models)
+    stop()
 
 c_in, c_pred = st.columns([1, 2])
 c_in.image(prepared.view, caption=f"What the model sees: {saliency.seen_as(choice)}", width=220, clamp=True)
 pred = saliency.prediction(choice.key, prepared.digest, model, prepared, choice.norm)
-c_pred.plotly_chart(top_classes(pred.top, choice.classes), key=f"{K}_top")
-classes = list(range(len(choice.classes)))
-target = st.selectbox("Explain the class", classes, index=pred.predicted, key=f"{K}_target",
-                      format_func=lambda c: f"{choice.classes[c]} ({100 * pred.probs[c]:.1f}%)"
-                      + (" · predicted" if c == pred.predicted else ""))
+if choice.digits and picture.source == saliency_inputs.UPLOAD:
+    saliency_controls.digits_only_caution(choice, photo_models)
+target = saliency_controls.class_to_explain(choice, prepared, pred)
+c_pred.plotly_chart(top_classes(pred.top, choice.classes, target), key=f"{K}_top")
 
 layers = saliency.layers(choice.key, (choice.channels, choice.side, choice.side), model)
 usable = [m for m in METHODS if unavailable_reason(m, layers) is None]
-methods = st.multiselect("Methods", usable, default=usable[:1], format_func=lambda m: METHODS[m].label,
-                         key=f"{K}_methods")
+methods = saliency_controls.chosen_methods(usable)
 for m in METHODS:
     if m not in usable:
         st.caption(f"{METHODS[m].label} is off for this model: {unavailable_reason(m, layers)}")
@@ -66,16 +72,19 @@ with st.expander("Method settings"):
     baseline = c1.selectbox("Integrated Gradients: baseline", ["black", "blurred", "noise"], key=f"{K}_baseline")
     samples = c2.slider("SmoothGrad: samples", 2, 100, 25, key=f"{K}_samples")
     noise = c2.slider("SmoothGrad: noise (fraction of the pixel range)", 0.0, 0.5, 0.15, 0.01, key=f"{K}_noise")
-    layer = c3.selectbox("Grad-CAM layer", list(layers.names) or [None],
-                         index=layers.names.index(layers.default) if layers.default else 0, key=f"{K}_layer")
+    layer = c3.selectbox("Grad-CAM layer", list(layers.names) or [None],  # one per model: each has its own layers
+                         index=layers.names.index(layers.default) if layers.default else 0,
+                         key=f"{K}_layer_{saliency.short_key(choice.key)}")
     relu = c3.checkbox("Grad-CAM: keep only positive evidence (ReLU, as in the paper)", True, key=f"{K}_relu",
                        help="Captum's LayerGradCam defaults to relu_attributions=False; the Grad-CAM paper applies "
                             "a ReLU. Untick it to see the negative evidence too.")
-    window = c3.slider("Occlusion: window (px)", 2, max(3, choice.side // 2), max(2, choice.side // 7), key=f"{K}_win")
+    window = c3.slider("Occlusion: window (px)", 2, max(3, choice.side // 2), max(2, choice.side // 7),
+                       key=f"{K}_win_{choice.side}")
 v1, v2, v3 = st.columns([2, 1.3, 1.3])  # the four sign choices fit on one line at 1280 px
 view = View(v1.radio("Sign", SIGNS, horizontal=True, key=f"{K}_sign"),
             v2.slider("Clip at percentile", 90.0, 100.0, 99.0, 0.5, key=f"{K}_clip"),
             v3.slider("Overlay alpha", 0.0, 1.0, 0.6, 0.05, key=f"{K}_alpha"))
+saliency_controls.keep_controls()
 
 results = {}
 for m in methods:
@@ -85,18 +94,23 @@ for m in methods:
         results[m] = (spec, saliency.explain(choice.key, prepared.digest, spec, target, model, prepared, choice.norm))
     except MethodUnavailable as e:
         st.warning(str(e), icon=":material/block:")
+if not methods:
+    st.caption("Choose one or more methods above to see their maps.")
 if len(results) > 1:
     st.plotly_chart(side_by_side(prepared.view, [(METHODS[m].label, a.map2d()) for m, (_, a) in results.items()],
                                  view), key=f"{K}_compare")
 if results:
     first = next(iter(results))
-    saliency.explain_cell(K, choice, model, results[first][0], METHODS[first].label)
+    saliency_inputs.explain_cell(K, choice, model, results[first][0], METHODS[first].label)
 for m, (spec, a) in results.items():
     st.subheader(f"{METHODS[m].label} · class {choice.classes[a.target]} · {1000 * a.seconds:.0f} ms")
     st.markdown(f"**What it computes.** {METHODS[m].computes}  \n**When it misleads.** {METHODS[m].misleads}")
     if a.layer in layers.names:
         c, h, w = layers.shapes[layers.names.index(a.layer)]
         st.caption(f"Layer `{a.layer}` of this model: {c} maps of {h}×{w}, upsampled to {choice.side}×{choice.side}.")
+    note = empty_note(a.map2d(), view, spec.relu if m == "grad_cam" else None)
+    if note:
+        st.info(note, icon=":material/visibility_off:")
     st.plotly_chart(explanation(prepared.view, a.map2d(), view, units="attribution (pixel units)"), key=f"{K}_{m}")
     buf = io.BytesIO()
     np.save(buf, a.values)

@@ -22,11 +22,13 @@ from tools.app_server import CHROMIUM, CHROMIUM_ARGS, running_server
 
 # ---------------------------------------------------------------- environment
 def pytest_configure(config: pytest.Config) -> None:
-    """Offline, a private home and two threads for everything the session imports or starts."""
+    """Offline, a private home (torch hub's cache too) and two threads for everything the session imports or
+    starts."""
     home = tempfile.mkdtemp(prefix="ptce-test-")
     config._ptce_home = home  # removed in pytest_unconfigure
     os.environ["PTCE_OFFLINE"] = "1"
     os.environ["PTCE_HOME"] = home
+    os.environ["TORCH_HOME"] = os.path.join(home, "torch")  # no ImageNet weights unless a test writes them
     os.environ.setdefault("PTCE_THREADS", "2")
     os.environ["PTCE_CHECK_FIGURES"] = "1"  # every figure the suite draws is validated (core.figures.base.figure)
 

@@ -63,6 +63,19 @@ def entry_app() -> AppTest:
     return rerun(AppTest.from_file(ENTRY, default_timeout=APPTEST_TIMEOUT))
 
 
+def home_at(monkeypatch, root: Path):
+    """Point the app's paths at `root` for one test (store cache cleared). The server's training pool is made first,
+    on the session's own home: a page that only asks it for a job's state (Transfer, Saliency) would otherwise
+    create it on `root`, and every later test's training would land in this test's deleted store."""
+    from core.config import Paths
+    from ui import resources
+
+    resources.jobs()
+    monkeypatch.setattr(resources, "paths", lambda: Paths(root))
+    resources.store.clear()
+    return Paths(root)
+
+
 def texts(at: AppTest, *kinds: str) -> str:
     """The text of every element of these kinds (default: all message-like kinds), one per line."""
     kinds = kinds or ("markdown", "info", "success", "error", "warning", "caption", "code")
@@ -101,6 +114,90 @@ def ensure_tiny_runs() -> dict:
             assert run.status == "ok"
         out[arch] = cfg
     return out
+
+
+# ---------------------------------------------------------------- test-made stand-ins for the downloads
+def fake_imagenet_state(seed: int = 0) -> dict[str, torch.Tensor]:
+    """An ImageNet-shaped ResNet-18 state dict: torchvision's real keys and shapes, random values (positive
+    running variances, so BatchNorm stays finite)."""
+    from torchvision.models import resnet18
+
+    g = torch.Generator().manual_seed(seed)
+
+    def fake(k: str, v: torch.Tensor) -> torch.Tensor:
+        if not v.is_floating_point():
+            return torch.zeros(v.shape, dtype=v.dtype)
+        if k.endswith("running_var"):
+            return torch.rand(v.shape, generator=g) + 0.5
+        return torch.randn(v.shape, generator=g)
+
+    return {k: fake(k, v) for k, v in resnet18(weights=None).state_dict().items()}
+
+
+def write_fake_imagenet(path: Path, seed: int = 0) -> dict[str, torch.Tensor]:
+    """The fake weights saved as torchvision's file would be (torch.save of the state dict) at `path`."""
+    state = fake_imagenet_state(seed)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(state, path)
+    return state
+
+
+def fake_imagenet_bytes(seed: int = 0) -> bytes:
+    """What a mirror would serve instead of resnet18-f37072fd.pth: the fake weights' file."""
+    import io
+
+    buf = io.BytesIO()
+    torch.save(fake_imagenet_state(seed), buf)
+    return buf.getvalue()
+
+
+def write_cifar(folder: Path, n: int = 6, seed: int = 0) -> dict[str, tuple]:
+    """A tiny CIFAR-10 folder as torchvision extracts it (python pickles, protocol 2) with its manifest: n images
+    per batch file -> {file name: (data (n, 3072) uint8, labels)}."""
+    import pickle
+
+    import numpy as np
+
+    from core.data import cifar
+
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True)
+    written = {}
+    for name in (*cifar.TRAIN_FILES, cifar.TEST_FILE):
+        data = rng.integers(0, 256, (n, 3072), dtype=np.uint8)
+        labels = [int(v) for v in rng.integers(0, 10, n)]
+        (folder / name).write_bytes(pickle.dumps({"batch_label": name, "data": data, "labels": labels,
+                                                  "filenames": [f"{i}.png" for i in range(n)]}, protocol=2))
+        written[name] = (data, labels)
+    (folder / cifar.META_FILE).write_bytes(pickle.dumps({"label_names": list(cifar.CIFAR_CLASSES),
+                                                         "num_cases_per_batch": n, "num_vis": 3072}))
+    cifar.write_manifest(folder)
+    return written
+
+
+def cifar_archive(tmp: Path, n: int = 6, seed: int = 0):
+    """(the bytes of a cifar-10-python.tar.gz holding a tiny test-made CIFAR-10, the CifarSource whose md5s match
+    it, served at the official URL's path)."""
+    import tarfile
+
+    from core.data import cifar
+
+    folder = tmp / "cifar-src" / cifar.FOLDER
+    write_cifar(folder, n, seed)
+    (folder / cifar.MANIFEST).unlink()  # the real archive has none
+    archive = tmp / "cifar-src" / "cifar-10-python.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(folder, arcname=cifar.FOLDER)
+    official = cifar.official_source()
+    files = tuple((name, cifar._md5(folder / name)) for name, _ in official.files)
+    return archive.read_bytes(), cifar.CifarSource(official.url, cifar._md5(archive), files)
+
+
+def url_path(url: str) -> str:
+    """The path a PTCE_DOWNLOAD_BASE mirror serves `url` at (no leading slash)."""
+    from urllib.parse import urlsplit
+
+    return urlsplit(url).path.lstrip("/")
 
 
 # ---------------------------------------------------------------- browser and store helpers

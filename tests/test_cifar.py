@@ -6,11 +6,11 @@ import os
 import pickle
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 
 from core.data import cifar
+from support import write_cifar as _write_cifar
 
 
 class _Payload:
@@ -19,22 +19,6 @@ class _Payload:
 
     def __reduce__(self):
         return (os.system, (f"touch {self.target}",))
-
-
-def _write_cifar(folder: Path, n: int = 6, seed: int = 0) -> dict[str, np.ndarray]:
-    rng = np.random.default_rng(seed)
-    folder.mkdir(parents=True)
-    written = {}
-    for name in (*cifar.TRAIN_FILES, cifar.TEST_FILE):
-        data = rng.integers(0, 256, (n, 3072), dtype=np.uint8)
-        labels = [int(v) for v in rng.integers(0, 10, n)]
-        (folder / name).write_bytes(pickle.dumps({"batch_label": name, "data": data, "labels": labels,
-                                                  "filenames": [f"{i}.png" for i in range(n)]}, protocol=2))
-        written[name] = (data, labels)
-    (folder / cifar.META_FILE).write_bytes(pickle.dumps({"label_names": list(cifar.CIFAR_CLASSES),
-                                                         "num_cases_per_batch": n, "num_vis": 3072}))
-    cifar.write_manifest(folder)
-    return written
 
 
 def test_tiny_cifar_folder_loads_as_uint8_tensors(tmp_path):

@@ -7,13 +7,8 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import http.server
 import json
-import socket
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +23,7 @@ from core.data.download import DownloadLimits, sweep_data
 from core.data.mnist import DatasetCorrupt, download_mnist, load_full, load_mnist, load_sample, normalize, to_input
 from core.data.normalization import MNIST_MEAN, MNIST_STD
 from core.locks import hold
+from tools.file_server import file_server, stalled_server
 
 
 def test_sample_is_real_stratified_and_deterministic(sample):
@@ -143,35 +139,6 @@ def test_legacy_processed_tensors_are_never_read(tmp_path):
     assert not torch.equal(d.train.labels[:3], foreign[1])
 
 
-@contextmanager
-def stalled_server() -> Iterator[str]:
-    """Accepts connections and never answers (the stalled mirror of issue 12)."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(16)
-    held: list[socket.socket] = []
-    stop = threading.Event()
-
-    def accept() -> None:
-        sock.settimeout(0.1)
-        while not stop.is_set():
-            try:
-                held.append(sock.accept()[0])
-            except OSError:
-                continue
-
-    t = threading.Thread(target=accept, daemon=True)
-    t.start()
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}/"
-    finally:
-        stop.set()
-        t.join()
-        for c in held:
-            c.close()
-        sock.close()
-
-
 def test_a_mirror_that_never_answers_fails_within_the_bound(tmp_path):
     with stalled_server() as url:
         t0 = time.monotonic()
@@ -180,43 +147,6 @@ def test_a_mirror_that_never_answers_fails_within_the_bound(tmp_path):
         took = time.monotonic() - t0
     assert took < FAST.total_s + FAST.read_s + 1.0  # generous bound on a busy machine; unbounded hangs forever
     assert [p.name for p in tmp_path.iterdir()] == [".download.lock"]  # no partial files, no temp folder
-
-
-@contextmanager
-def file_server(files: dict[str, bytes], trickle_s: float = 0.0) -> Iterator[str]:
-    """A local HTTP mirror serving `files`; with `trickle_s`, one byte every trickle_s seconds."""
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - the http.server API
-            blob = files.get(self.path.lstrip("/"))
-            if blob is None:
-                self.send_error(404)
-                return
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(blob)))
-            self.end_headers()
-            try:
-                if trickle_s:
-                    for i in range(len(blob)):
-                        self.wfile.write(blob[i:i + 1])
-                        self.wfile.flush()
-                        time.sleep(trickle_s)
-                else:
-                    self.wfile.write(blob)
-            except OSError:
-                pass
-
-        def log_message(self, *args) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    t = threading.Thread(target=server.serve_forever, daemon=True)
-    t.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/"
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def archives() -> tuple[dict[str, bytes], list[tuple[str, str]]]:
@@ -228,7 +158,7 @@ def test_download_from_a_mirror_verifies_extracts_and_loads(tmp_path):
     files, resources = archives()
     bad = {name: b"not the archive" for name in files}
     with file_server(bad) as wrong, file_server(files) as good:
-        download_mnist(tmp_path / "data", limits=FAST, mirrors=[wrong, good], resources=resources)
+        download_mnist(tmp_path / "data", limits=FAST, mirrors=[wrong.url, good.url], resources=resources)
     d = load_mnist(Paths(tmp_path), allow_download=False)
     assert d.source == "mnist-full" and (len(d.train), len(d.test)) == (6, 4)
     assert sorted(p.name for p in (tmp_path / "data").iterdir()) == [".download.lock", "MNIST"]
@@ -237,9 +167,9 @@ def test_download_from_a_mirror_verifies_extracts_and_loads(tmp_path):
 def test_a_download_failing_half_way_leaves_no_partial_files(tmp_path, monkeypatch):
     files, resources = archives()
     del files["t10k-images-idx3-ubyte.gz"]
-    with file_server(files) as url:
+    with file_server(files) as served:
         monkeypatch.setattr(mnist, "download_mnist",
-                            lambda d, p=None: download_mnist(d, p, FAST, [url], resources))
+                            lambda d, p=None: download_mnist(d, p, FAST, [served.url], resources))
         monkeypatch.delenv(download.OFFLINE_ENV, raising=False)
         d = load_mnist(Paths(tmp_path), allow_download=True)
     assert d.source == "mnist-sample" and "could not be downloaded" in d.note and "404" in d.note
@@ -248,10 +178,10 @@ def test_a_download_failing_half_way_leaves_no_partial_files(tmp_path, monkeypat
 
 def test_a_trickling_mirror_hits_the_total_deadline(tmp_path):
     files, resources = archives()
-    with file_server(files, trickle_s=0.05) as url:
+    with file_server(files, trickle_s=0.05) as served:
         t0 = time.monotonic()
         with pytest.raises(ConnectionError, match="longer than"):
-            download_mnist(tmp_path, limits=DownloadLimits(1.0, 1.0, 1.5), mirrors=[url], resources=resources)
+            download_mnist(tmp_path, limits=DownloadLimits(1.0, 1.0, 1.5), mirrors=[served.url], resources=resources)
         assert time.monotonic() - t0 < 4.0
 
 

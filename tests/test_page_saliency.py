@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from support import ensure_tiny_runs, rerun, selectbox_options, texts
+from support import ensure_tiny_runs, home_at, rerun, selectbox_options, texts
 
 PAGE = str(Path(__file__).resolve().parents[1] / "pages" / "saliency.py")
 
@@ -55,7 +55,8 @@ def test_explains_a_test_digit_with_several_methods(at):
     keys = [c.proto.id for c in at.get("plotly_chart")]
     assert len(keys) >= 5  # top-5, side by side, one explanation per method
     assert any("What it computes" in m.value for m in at.markdown)
-    assert any("ImageNet ResNet-18 is not available" in i.value for i in at.info)  # no weights offline: said so
+    assert "**ImageNet ResNet-18 weights** · 44.7 MB" in texts(at, "markdown")  # no weights offline: said so,
+    assert "`python -m core.transfer.pretrained --download`" in texts(at, "caption")  # with the command
     at.slider(key="sal_alpha").set_value(0.3)
     rerun(at)  # a view change reuses the cached attribution (st.cache_data) and still draws
 
@@ -92,6 +93,13 @@ def test_bad_uploads_get_a_message_and_the_page_keeps_working(at):
     at.file_uploader(key="sal_upload").set_value(("digit.jpg", good, "image/jpeg"))
     rerun(at)
     assert not at.error
+
+
+def labelled(at: AppTest, label: str):
+    """The one selectbox with this label (the class and layer selectboxes are keyed by picture and model)."""
+    found = [b for b in at.selectbox if b.label == label]
+    assert len(found) == 1, [b.label for b in at.selectbox]
+    return found[0]
 
 
 def cnn_choice(app: AppTest) -> str:
@@ -185,6 +193,7 @@ def transfer_home(tmp_path, monkeypatch):
     (a whole model) and feature extraction at 32 px (a head on the stored digits pretraining)."""
     import ui.resources
     import ui.saliency
+    import ui.saliency_inputs
     import ui.transfer
     from core.config import Paths
     from core.runs.store import RunStore
@@ -198,9 +207,10 @@ def transfer_home(tmp_path, monkeypatch):
     store = RunStore(Paths(tmp_path).runs)
     for seed, cfg in enumerate((pretraining_config(), finetune, feature, cifar)):
         store.save(make_transfer_run(cfg, seed))
-    monkeypatch.setattr(ui.resources, "paths", lambda: Paths(tmp_path))
-    caches = (ui.resources.store, ui.transfer._stored, ui.saliency._transfer_model, ui.saliency._transfer_predictions,
-              ui.saliency.explain, ui.saliency._twins, ui.saliency.layers, ui.saliency.prediction)
+    home_at(monkeypatch, tmp_path)
+    caches = (ui.resources.store, ui.transfer._stored, ui.saliency._transfer_model,
+              ui.saliency_inputs._transfer_predictions, ui.saliency.explain, ui.saliency._twins, ui.saliency.layers,
+              ui.saliency.prediction)
     for cache in caches:
         cache.clear()
     yield {"finetune": finetune, "feature": feature, "cifar": cifar, "store": store}
@@ -243,8 +253,8 @@ def test_a_stored_transfer_model_is_explained_and_left_untouched(transfer_home):
     at.multiselect(key="sal_methods").set_value(["saliency", "grad_cam", "guided_backprop"])
     rerun(at)
     assert not at.error and not at.warning
-    assert at.selectbox(key="sal_layer").value == "layer4"  # 2×2 at 64 px: Grad-CAM's ResNet default
-    assert all(o[0] in "56789" for o in at.selectbox(key="sal_target").options)
+    assert labelled(at, "Grad-CAM layer").value == "layer4"  # 2×2 at 64 px: Grad-CAM's ResNet default
+    assert all(o[0] in "56789" for o in labelled(at, "Explain the class").options)
     assert "64×64 (MNIST-style digit padded to 32 px, resized to 64 px" in at.get("image")[0].captions[0]
     assert "`layer4` of this model: 512 maps of 2×2, upsampled to 64×64" in texts(at, "caption")
     assert "True label: **0** — not a class this model knows" in texts(at, "caption")  # test digit 0 is a 0
@@ -252,7 +262,7 @@ def test_a_stored_transfer_model_is_explained_and_left_untouched(transfer_home):
     assert len(titles) == 3 and all(" · class " in t for t in titles)
     choice = ui.transfer_choices()[0]["transfer:" + finetune.key()]
     prepared = ui.prepare(choice, load_sample().test.images[0].numpy())
-    target = at.selectbox(key="sal_target").value
+    target = labelled(at, "Explain the class").value
     spec = AttributionSpec("grad_cam", layer="layer4")
     page_map = ui.explain(choice.key, prepared.digest, spec, target, model, prepared, choice.norm).values
     assert page_map.shape == (64, 64) and np.isfinite(page_map).all()
@@ -262,7 +272,7 @@ def test_a_stored_transfer_model_is_explained_and_left_untouched(transfer_home):
     at.selectbox(key="sal_model").set_value("transfer:" + feature.key())
     at.multiselect(key="sal_methods").set_value(["grad_cam"])
     rerun(at)
-    assert at.selectbox(key="sal_layer").value == "layer3"  # layer4 is 1×1 at 32 px: said on the page
+    assert labelled(at, "Grad-CAM layer").value == "layer3"  # layer4 is 1×1 at 32 px: said on the page
     assert any("cannot use layer4" in c.value for c in at.caption) and not at.error
     head = ui._transfer_model(feature)
     backbone = transfer_home["store"].load(pretraining_config()).state
@@ -286,7 +296,7 @@ def test_a_stored_transfer_model_is_explained_and_left_untouched(transfer_home):
     rerun(at)
     assert at.radio(key="sal_source").options == ["Upload", "Sample photo", "MNIST test digit"]
     assert "(resized and centre-cropped to 32 px like a CIFAR-10 image)" in at.get("image")[0].captions[0]
-    assert {o.split(" (")[0] for o in at.selectbox(key="sal_target").options} == set(CIFAR_CLASSES)
+    assert {o.split(" (")[0] for o in labelled(at, "Explain the class").options} == set(CIFAR_CLASSES)
     assert ui.transfer_choices()[0]["transfer:" + cifar.key()].norm == IMAGENET_NORM and not at.error
 
     assert_untouched(before, model)
@@ -337,8 +347,9 @@ def test_upload_a_png_and_see_the_overlay_and_raw_uploads_are_refused(browser, s
     page.on("request", lambda r: puts.append(r) if r.method == "PUT" and "/_stcore/upload_file/" in r.url else None)
     try:
         page.goto(server_with_runs + "/saliency")
+        page.get_by_text("Upload", exact=True).first.click(timeout=90_000)  # a digit model opens on a test digit
         uploader = page.locator("input[type=file]")
-        uploader.wait_for(state="attached", timeout=90_000)  # "Upload" is the default image source
+        uploader.wait_for(state="attached", timeout=90_000)
         uploader.set_input_files(files=[{"name": "digit.png", "mimeType": "image/png", "buffer": digit_png()}])
         page.get_by_text("overlay (alpha").first.wait_for(timeout=120_000)
         assert page.locator(EXCEPTION).count() == 0 and not errors, errors

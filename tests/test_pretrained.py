@@ -12,15 +12,7 @@ from torchvision.models import resnet18
 from core.transfer import pretrained
 from core.transfer.features import backbone_features
 from core.transfer.model import build_resnet18
-
-
-def _write_fake_imagenet(path: Path) -> dict[str, torch.Tensor]:
-    state = {k: (torch.rand(v.shape) + 0.5 if k.endswith("running_var") else torch.randn(v.shape))
-             if v.is_floating_point() else torch.zeros(v.shape, dtype=v.dtype)
-             for k, v in resnet18(weights=None).state_dict().items()}  # random values, the real keys
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(state, path)
-    return state
+from support import write_fake_imagenet as _write_fake_imagenet
 
 
 def test_weights_load_from_test_written_hub_cache(tmp_path, monkeypatch):

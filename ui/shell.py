@@ -6,7 +6,7 @@ from pathlib import Path
 import streamlit as st
 
 from core.config import HOME_ENV, device_label
-from ui import resources
+from ui import downloads, resources
 
 ICON = str(Path(__file__).with_name("icon.png"))  # the browser tab's icon, served by this server
 
@@ -23,13 +23,25 @@ def layout_rules() -> None:
     st.html(LAYOUT_CSS)
 
 
+def data_line(source: str, n_train: int, n_test: int, note: str) -> str:
+    """The sidebar's one line about the data in use (details are one click away, never on every page)."""
+    name = "Full MNIST" if source == "mnist-full" else "MNIST sample"
+    return f"**Data** · {name}, {n_train:,} + {n_test:,} digits" + (" (full set not here)" if note else "")
+
+
 def sidebar_status() -> None:
+    """Quiet by default: device, data and the store's folder in one line each, a progress line per running
+    download; the data's origin, why full MNIST is missing and the download buttons in a details panel."""
     data = resources.mnist()
     with st.sidebar:
         st.caption("**Device** · " + device_label(resources.device()))
-        st.caption("**Data** · " + data.description)
-        if data.note:
-            st.caption(":material/warning: " + data.note)
+        st.caption(data_line(data.source, len(data.train), len(data.test), data.note))
+        downloads.sidebar()
+        with st.expander("Data details and downloads", icon=":material/database:"):
+            st.caption(data.description)
+            if data.note:
+                st.caption(data.note)
+            downloads.sidebar_offers()
         st.caption(f"**Runs stored in** · `{resources.paths().runs}` (set `{HOME_ENV}` to move it)")
         if resources.store().unwritable:
             st.caption(":material/lock: It cannot be written: stored runs open, nothing new is trained or stored.")

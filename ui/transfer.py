@@ -12,7 +12,7 @@ import numpy as np
 import streamlit as st
 import torch
 
-from core.data.cifar import load_cifar10
+from core.data.cifar import MANIFEST, CifarData, cifar_dir, load_cifar10
 from core.data.mnist import load_sample
 from core.models.inspection import LayerRow, confusion_matrix, count_params, layer_table
 from core.models.zoo import resnet18
@@ -20,13 +20,13 @@ from core.runs.store import RunSummary
 from core.training.record import Run
 from core.transfer.config import TRANSFER_RESOLUTIONS, TRANSFER_STRATEGY_LABELS, TransferConfig
 from core.transfer.estimate import estimate_seconds, time_per_image
-from core.transfer.features import normalization
+from core.transfer.features import feature_config, feature_pass, head_predictions, normalization
 from core.transfer.model import build_resnet18, model_of, predict
-from core.transfer.pretrained import WeightsResult, load_imagenet_weights
+from core.transfer.pretrained import WeightsResult, hub_cache_file, load_imagenet_weights
 from core.transfer.report import Anatomy, RunResult, first_filters
 from core.transfer.strategies import STRATEGIES, LayerGrad, ParamGroup, apply_strategy, gradient_norms, param_groups
 from core.transfer.tasks import ImageTask, cifar_task, digit_tasks, pretraining_config
-from ui import resources
+from ui import downloads, resources
 
 K = "tl"  # widget-key prefix
 
@@ -43,21 +43,59 @@ ROUTES = {"digits": "Offline: digits 0-4 -> digits 5-9 (pretrained here)",
 
 
 # ---------------------------------------------------------------- data and weights
-@st.cache_resource(max_entries=1, show_spinner=False)
-def imagenet() -> WeightsResult:
+def stamp(path) -> tuple:
+    """What a cache that reads `path` is keyed by: the path and, when it exists, its size and change time. A file
+    that appears (a download landed), changes or goes away makes a new key, so no session keeps a stale answer
+    (a cache keyed by nothing kept "missing" for the server's life)."""
+    try:
+        st_ = path.stat()
+    except OSError:
+        return (str(path),)
+    return str(path), st_.st_size, st_.st_mtime_ns
+
+
+@st.cache_resource(max_entries=2, show_spinner="Reading the ImageNet weights…")
+def _imagenet(file_stamp: tuple) -> WeightsResult:
     return load_imagenet_weights(allow_download=False)
 
 
-@st.cache_resource(max_entries=1, show_spinner="Loading CIFAR-10…")
-def _cifar():
-    return load_cifar10(resources.paths().data, allow_download=False)
+def imagenet() -> WeightsResult:
+    """ResNet-18's ImageNet weights from torch hub's cache (read again only when the file changes)."""
+    return _imagenet(stamp(hub_cache_file()))
 
 
-def missing() -> list[str]:
-    """Plain words for each of ImageNet weights / CIFAR-10 that is not on this machine (empty: both are)."""
+@st.cache_resource(max_entries=2, show_spinner="Loading CIFAR-10…")
+def _cifar(manifest_stamp: tuple, data_dir: str) -> tuple[CifarData | None, str]:
+    return load_cifar10(data_dir, allow_download=False)
+
+
+def cifar() -> tuple[CifarData | None, str]:
+    """(CIFAR-10, '') or (None, why not): decoded and verified once per manifest file."""
+    data_dir = resources.paths().data
+    return _cifar(stamp(cifar_dir(data_dir) / MANIFEST), str(data_dir))
+
+
+def missing() -> dict[str, str]:
+    """{asset key: why it cannot be used} for the ImageNet weights and CIFAR-10 (empty: both are here and good).
+    The reason is '' for a file that is simply not here yet (its download button says the rest)."""
+    out = {}
     w = imagenet()
-    notes = [] if w.ok else [f"**ImageNet weights.** {w.reason} {w.how_to}"]
-    return notes + ([] if _cifar()[0] is not None else [f"**CIFAR-10.** {_cifar()[1]}"])
+    if not w.ok:
+        out["imagenet-resnet18"] = w.reason if downloads.present("imagenet-resnet18") else ""
+    data, note = cifar()
+    if data is None:
+        out["cifar10"] = note if downloads.present("cifar10") else ""
+    return out
+
+
+def route_offer(gaps: dict[str, str]) -> None:
+    """What the seed's route needs, with a download button per missing file."""
+    with st.container(border=True):
+        st.markdown("**The seed's route, CIFAR-10 with ImageNet weights, needs "
+                    + ("these downloads" if len(gaps) > 1 else "this download")
+                    + ".** Until then this page teaches with the offline route (digits).")
+        for key, problem in gaps.items():
+            downloads.offer(key, "transfer", problem)
 
 
 @st.cache_resource(max_entries=1, show_spinner="Loading the bundled digits…")
@@ -71,7 +109,7 @@ def _sample():
 def task(source: str, labels_per_class: int, subset: int) -> ImageTask:
     """The target task: digits 5-9 with few labels (bundled MNIST), or a class-balanced CIFAR-10 subset."""
     if source == "cifar10":
-        return cifar_task(_cifar()[0], subset)
+        return cifar_task(cifar()[0], subset)
     return digit_tasks(_sample(), labels_per_class)[1]
 
 
@@ -86,9 +124,7 @@ def controls() -> TransferConfig:
     gaps = missing()
     routes = ["digits"] if gaps else ["cifar10", "digits"]
     if gaps:
-        with st.expander("ImageNet weights or CIFAR-10 are missing here: this page teaches with the offline route",
-                         icon=":material/cloud_off:"):
-            st.markdown("\n\n".join(gaps))
+        route_offer(gaps)
     source = st.radio("Route", routes, format_func=ROUTES.get, horizontal=True, key=f"{K}_route")
     if source == "digits":
         st.info("A ResNet-18 **pretrained here on digits 0-4** (the bundled MNIST sample, 2 epochs at 32 px) is "
@@ -169,7 +205,10 @@ def _fresh_resnet(num_classes: int) -> torch.nn.Module:
 def _per_image(strategy: str, k: int, resolution: int, num_classes: int) -> tuple[float, float]:
     cfg = TransferConfig(strategy=strategy, k_stages=k, resolution=resolution,
                          weights="random" if strategy == "scratch" else "digits-pretrained")
-    batch = max(1, 8 * 32 * 32 // resolution ** 2)  # about the same work at every resolution
+    if strategy == "feature":  # timed in the batches the one backbone pass runs (8 images at 224 px on a CPU)
+        batch = feature_pass(resolution, resources.device())[1]
+    else:
+        batch = max(1, 8 * 32 * 32 // resolution ** 2)  # about the same work at every resolution
     return time_per_image(_fresh_resnet(num_classes), cfg, resources.device(), batch)
 
 
@@ -220,6 +259,24 @@ def trained_runs(like: TransferConfig) -> list[RunSummary]:
     return [s for s in task_runs(like) if s.config.resolution == like.resolution]
 
 
+def stored_features(cfg: TransferConfig) -> Run | None:
+    """The frozen backbone's stored features a feature-extraction run of `cfg` trains (or trained) its head on."""
+    if cfg.strategy != "feature" or cfg.weights == "random":
+        return None
+    pre = pretraining_config().key() if cfg.weights == "digits-pretrained" else ""
+    fcfg = feature_config(cfg, task_of(cfg), pre)
+    return resources.store().load(fcfg) if resources.store().has(fcfg) else None
+
+
+def test_predictions_from_features(cfg: TransferConfig) -> torch.Tensor | None:
+    """(N_test,) classes a stored feature-extraction run predicts, from its stored test features (its head alone:
+    the backbone over 10,000 CIFAR-10 images at 224 px would take minutes on a CPU); None for other runs."""
+    run, feats = trained(cfg), stored_features(cfg)
+    if run is None or feats is None:
+        return None
+    return head_predictions(run.state, feats.state["test"])
+
+
 def needs_pretraining(cfg: TransferConfig) -> bool:
     return cfg.weights == "digits-pretrained" and trained(pretraining_config()) is None
 
@@ -256,6 +313,11 @@ def progress_view(cfg: TransferConfig) -> None:
         ahead = pool.position(job)
         if ahead is not None:
             st.caption(f"{what}: waiting for a free training worker ({ahead} ahead).")
+        elif job.stage == "features":
+            st.progress(job.stage_done / max(1, job.stage_total),
+                        text=f"The frozen backbone's one pass: {job.stage_done:,} of {job.stage_total:,} images at "
+                             f"{c.resolution} px ({duration(job.elapsed_s)} so far; stored once, then every head "
+                             f"trained on these features skips it)")
         elif not job.total_steps:
             st.progress(0.0, text=f"{what}: the worker is getting the model, data and starting weights ready…")
         else:
@@ -289,7 +351,9 @@ def evaluation(cfg: TransferConfig) -> Evaluation:
         raise LookupError(cfg.key())
     data, start = task_of(cfg), backbone(cfg)
     model = model_of(run, len(data.classes), start).to(resources.device())
-    pred = predict(model, data.test.images, cfg)
+    pred = test_predictions_from_features(cfg)
+    if pred is None:
+        pred = predict(model, data.test.images, cfg)
     cm = confusion_matrix(data.test.labels, pred, len(data.classes))
     names = data.classes
     pick = torch.linspace(0, len(data.test) - 1, min(16, len(data.test))).long()  # spread over every class
@@ -327,9 +391,29 @@ def run_rows(runs: list[RunSummary]) -> list[dict]:
              "images/s": None if "images_per_s" not in r.metrics else round(r.metrics["images_per_s"])} for r in runs]
 
 
+def duration(seconds: float) -> str:
+    """'40 s', '1 min 35 s', '32 min', '1.5 h': a time a learner can plan around."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    minutes, rest = divmod(round(seconds), 60)
+    if minutes < 10:
+        return f"{minutes} min {rest} s"
+    return f"{seconds / 60:.0f} min" if seconds < 90 * 60 else f"{seconds / 3600:.1f} h"
+
+
 def estimate_text(cfg: TransferConfig, data: ImageTask, seconds: float) -> str:
+    """The time a run will take, said before Train is pressed (from timed steps on this device)."""
     first = (" Plus, once, the pretraining on digits 0-4 (about a minute on a CPU; stored and reused)."
              if needs_pretraining(cfg) else "")
-    return (f"Not trained yet. Estimated time: **~{seconds:.0f} s** on {resources.device().type.upper()} "
-            f"({len(data.train):,} training and {len(data.test):,} test images at {cfg.resolution} px, "
-            f"measured from timed steps just now).{first}")
+    images = f"{len(data.train):,} training and {len(data.test):,} test images at {cfg.resolution} px"
+    device = resources.device().type.upper()
+    if cfg.strategy == "feature":
+        if stored_features(cfg) is not None:
+            return (f"Not trained yet. The backbone's features of these {images} are stored already, so only the "
+                    f"head trains: a few seconds.{first}")
+        return (f"Not trained yet. Estimated time: **~{duration(seconds)}** on {device}: the frozen backbone runs "
+                f"once over {images} (timed just now on a few images), then the head trains on the stored "
+                f"features in seconds. The features are stored, so every later head on this data skips that "
+                f"pass.{first}")
+    return (f"Not trained yet. Estimated time: **~{duration(seconds)}** on {device} ({images}, measured from "
+            f"timed steps just now).{first}")

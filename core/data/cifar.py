@@ -1,9 +1,10 @@
 """CIFAR-10 as uint8 tensors (N, 3, 32, 32), decoded once.
 
-Download: torchvision's own code (`download_and_extract_archive`, md5 of the archive checked) into a temp
-folder beside the target, after a reachability check with a timeout; every batch file is then checked
-against torchvision's md5 list and the folder moved into place in one `os.replace`, with a manifest of
-sha256s. Any failure removes the temp folder: no partial files.
+Download (`download_cifar`, the app's button and `python -m core.data.cifar --download` alike): the archive over
+the one bounded transfer (core.data.download.fetch: mirror setting, connect/stall/total bounds) into a temp folder
+beside the target, under the data folder's download lock; its md5 and every batch file's md5 checked against
+torchvision's list; only the expected files extracted; then one `os.replace` into place, with a manifest of
+sha256s. Any failure removes the temp folder, and a killed download's temp folder is swept by the next one.
 
 Reading: CIFAR's python batches are pickles, so they are read with a restricted unpickler that resolves
 only numpy's array-reconstruction globals (anything else, e.g. `os.system`, is refused before it runs).
@@ -11,21 +12,23 @@ Every record is then validated (shapes, dtypes, label range, class names) before
 """
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
 import pickle
 import shutil
+import tarfile
 import tempfile
 import time
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import numpy as np
 import torch
 
-from core.atomic import atomic_write_json, remove, retry_busy, sha256_file
-from core.data.download import OFFLINE_ENV, DownloadLimits, OnDownload, fetch
+from core.atomic import TMP_PREFIX, atomic_write_json, remove, retry_busy, sha256_file
+from core.data.download import DownloadError, DownloadLimits, OnDownload, _download_lock, _sweep, fetch, offline
 from core.data.split import Split
 
 FOLDER = "cifar-10-batches-py"
@@ -128,51 +131,106 @@ def load_folder(folder: Path) -> CifarData:
                      tuple(classes))
 
 
-CIFAR_LIMITS = DownloadLimits(connect_s=10.0, read_s=30.0, total_s=1800.0)  # 163 MB
+CIFAR_LIMITS = DownloadLimits(connect_s=10.0, read_s=30.0, total_s=1800.0)
+CIFAR_MB = 162.6  # the archive, in MiB (170,498,071 bytes)
+COMMAND = "python -m core.data.cifar --download"
 
 
-def download_cifar(data_dir: Path, on_progress: OnDownload | None = None,
-                   limits: DownloadLimits = CIFAR_LIMITS) -> Path:
-    """A bounded download (core.data.fetch: connect/read timeouts, a total deadline) of torchvision's archive,
-    torchvision's md5 checks and extraction into a temp folder, then one move into place."""
+@dataclass(frozen=True)
+class CifarSource:
+    """Where the archive comes from and what it must hash to (torchvision's own list)."""
+
+    url: str
+    archive_md5: str
+    files: tuple[tuple[str, str], ...]  # (batch file name, md5) for data_batch_1..5, test_batch, batches.meta
+
+
+def official_source() -> CifarSource:
     from torchvision.datasets import CIFAR10
-    from torchvision.datasets.utils import check_integrity, extract_archive
 
+    files = (*CIFAR10.train_list, *CIFAR10.test_list, (CIFAR10.meta["filename"], CIFAR10.meta["md5"]))
+    return CifarSource(CIFAR10.url, CIFAR10.tgz_md5, tuple((n, m) for n, m in files))
+
+
+def _md5(path: Path) -> str:
+    h = hashlib.md5(usedforsecurity=False)
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _extract(archive: Path, out: Path, names: set[str]) -> None:
+    """Only the expected batch files, as plain files into `out` (no path in the archive is ever followed)."""
+    out.mkdir()
+    with tarfile.open(archive, "r:gz") as tar:
+        for m in tar:
+            p = PurePosixPath(m.name)
+            if m.isfile() and len(p.parts) == 2 and p.parts[0] == FOLDER and p.name in names and m.size < 1 << 28:
+                with tar.extractfile(m) as src, open(out / p.name, "wb") as dst:  # type: ignore[union-attr]
+                    shutil.copyfileobj(src, dst)
+
+
+def download_cifar(data_dir: Path, on_progress: OnDownload | None = None, limits: DownloadLimits = CIFAR_LIMITS,
+                   source: CifarSource | None = None) -> Path:
+    """Download, verify (md5 of the archive and of every batch file) and move CIFAR-10 into place; raises
+    DownloadError with a plain sentence, leaving no partial files."""
     report = on_progress or (lambda f, m: None)
+    source = source or official_source()
     data_dir = Path(data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".tmp-cifar-", dir=data_dir))
-    try:
-        report(0.0, "Downloading CIFAR-10 (163 MB)")
-        archive = tmp / CIFAR10.filename
-        fetch(CIFAR10.url, archive, limits, time.monotonic() + limits.total_s)
-        if not check_integrity(str(archive), CIFAR10.tgz_md5):
-            raise CifarUnavailable(f"{CIFAR10.filename} failed its md5 check")
-        extract_archive(str(archive), str(tmp))
-        extracted = tmp / FOLDER
-        for name, md5 in (*CIFAR10.train_list, *CIFAR10.test_list, (CIFAR10.meta["filename"], CIFAR10.meta["md5"])):
-            if not check_integrity(str(extracted / name), md5):
-                raise CifarUnavailable(f"{name} failed its md5 check")
-        write_manifest(extracted)
-        target = cifar_dir(data_dir)
-        if os.path.lexists(target):
-            remove(target)
-        retry_busy(os.replace, extracted, target)  # Windows: retried while a scanner looks at the new files
-        report(1.0, "CIFAR-10 downloaded and verified")
-        return target
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    deadline = time.monotonic() + limits.total_s
+    with _download_lock(data_dir, blocking=False) as held:
+        if not held:
+            raise DownloadError("Another download into this data folder is running (another session or program); "
+                                "try again when it has finished.")
+        _sweep(data_dir)  # temp folders of downloads that were killed
+        tmp = Path(tempfile.mkdtemp(prefix=TMP_PREFIX + "cifar-", dir=data_dir))
+        try:
+            archive = tmp / "cifar-10-python.tar.gz"
+            report(0.0, f"Downloading CIFAR-10 ({CIFAR_MB:.0f} MB)")
+            fetch(source.url, archive, limits, deadline, on_bytes=lambda done, total: report(
+                0.95 * done / total if total else 0.0,
+                f"Downloading CIFAR-10: {done / 2**20:.1f} of {total / 2**20:.1f} MB"))
+            report(0.95, "Checking CIFAR-10's checksums")
+            if _md5(archive) != source.archive_md5:
+                raise DownloadError("The downloaded CIFAR-10 archive failed its md5 check (it is not the official "
+                                    "file), so it was deleted; try again, or check the mirror (PTCE_DOWNLOAD_BASE).")
+            extracted = tmp / FOLDER
+            _extract(archive, extracted, {n for n, _ in source.files})
+            archive.unlink()
+            bad = [n for n, md5 in source.files if not (extracted / n).is_file() or _md5(extracted / n) != md5]
+            if bad:
+                raise DownloadError(f"CIFAR-10's {', '.join(bad)} failed the md5 check, so nothing was kept.")
+            write_manifest(extracted)
+            target = cifar_dir(data_dir)
+            if os.path.lexists(target):
+                remove(target)
+            retry_busy(os.replace, extracted, target)  # Windows: retried while a scanner looks at the new files
+            report(1.0, "CIFAR-10 downloaded and verified")
+            return target
+        except OSError as e:
+            if isinstance(e, DownloadError):
+                raise
+            raise DownloadError(f"CIFAR-10 could not be written to {data_dir}: {e.strerror or e}.") from e
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def present(data_dir: Path) -> bool:
+    """Whether a downloaded (or adopted) CIFAR-10 folder is here; load_folder verifies it."""
+    return (cifar_dir(data_dir) / MANIFEST).is_file()
 
 
 def load_cifar10(data_dir: Path, allow_download: bool = False,
                  on_progress: OnDownload | None = None) -> tuple[CifarData | None, str]:
     """(data, '') when CIFAR-10 is here (or downloadable), else (None, what is missing and how to get it)."""
     folder = cifar_dir(data_dir)
-    if not folder.is_dir() and allow_download and os.environ.get(OFFLINE_ENV) != "1":
+    if not folder.is_dir() and allow_download and not offline():
         try:
             download_cifar(data_dir, on_progress)
-        except Exception as e:  # noqa: BLE001 - any download failure is explained, not raised
-            return None, f"CIFAR-10 could not be downloaded ({e}). {how_to_get(data_dir)}"
+        except DownloadError as e:
+            return None, f"CIFAR-10 could not be downloaded: {e} {how_to_get(data_dir)}"
     if not folder.is_dir():
         return None, f"CIFAR-10 is not on this machine ({folder} does not exist). {how_to_get(data_dir)}"
     try:
@@ -184,25 +242,26 @@ def load_cifar10(data_dir: Path, allow_download: bool = False,
 def _main() -> None:
     import argparse
 
-    from torchvision.datasets import CIFAR10
-    from torchvision.datasets.utils import check_integrity
-
     from core.config import Paths
 
     parser = argparse.ArgumentParser(description="Fetch or check CIFAR-10 for the transfer-learning page.")
-    parser.add_argument("--download", action="store_true", help="download CIFAR-10 now")
+    parser.add_argument("--download", action="store_true", help="download CIFAR-10 now (as the app's button does)")
     parser.add_argument("--adopt", action="store_true", help="verify an extracted folder (md5) and write its manifest")
     args = parser.parse_args()
     data_dir = Paths.from_env().data
     if args.adopt:
         folder = cifar_dir(data_dir)
-        files = (*CIFAR10.train_list, *CIFAR10.test_list, (CIFAR10.meta["filename"], CIFAR10.meta["md5"]))
-        bad = [n for n, md5 in files if not check_integrity(str(folder / n), md5)]
+        bad = [n for n, md5 in official_source().files if not (folder / n).is_file() or _md5(folder / n) != md5]
         if bad:
             raise SystemExit(f"md5 mismatch or missing in {folder}: {', '.join(bad)}")
         write_manifest(folder)
-    data, note = load_cifar10(data_dir, allow_download=args.download,
-                              on_progress=lambda f, m: print(f"[{f:4.0%}] {m}"))
+    if args.download and not present(data_dir):
+        try:
+            download_cifar(data_dir, lambda f, m: print(f"[{f:4.0%}] {m}", end="\r", flush=True))
+            print()
+        except DownloadError as e:
+            raise SystemExit(f"\n{e}") from None
+    data, note = load_cifar10(data_dir)
     print(data.description if data else note)
 
 

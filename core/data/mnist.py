@@ -30,7 +30,16 @@ import torch
 
 from core.atomic import TMP_PREFIX, atomic_write_json, remove, retry_busy, sha256_file
 from core.config import Paths
-from core.data.download import OFFLINE_ENV, DownloadLimits, OnDownload, _download_lock, _sweep, fetch, sweep_data
+from core.data.download import (
+    OFFLINE_ENV,
+    DownloadError,
+    DownloadLimits,
+    OnDownload,
+    _download_lock,
+    _sweep,
+    fetch,
+    sweep_data,
+)
 from core.data.normalization import MNIST_MEAN, MNIST_STD
 from core.data.split import Split
 
@@ -149,11 +158,12 @@ def download_mnist(data_dir: Path, on_progress: OnDownload | None = None, limits
                         extract_archive(str(raw / filename), str(raw), remove_finished=True)
                         break
                     except (OSError, ValueError, http.client.HTTPException) as e:  # timeouts are OSErrors
-                        errors.append(f"{mirror}: {e}")
+                        errors.append(str(e) if isinstance(e, DownloadError) else f"{mirror}: {e}")
                         if time.monotonic() > deadline:
                             break
                 else:
-                    raise ConnectionError(f"download of {filename} failed: {'; '.join(errors) or 'no mirror'}")
+                    raise ConnectionError(f"download of {filename} failed: "  # callers add the full stop
+                                          f"{' '.join(dict.fromkeys(errors)).rstrip('.') or 'no mirror'}")
                 if not (raw / filename.removesuffix(".gz")).is_file():
                     raise ConnectionError(f"download of {filename} failed: {'; '.join(errors)}")
             atomic_write_json(tmp / "MNIST" / MANIFEST, _manifest(raw))

@@ -158,6 +158,9 @@ class Job:
     trained: bool = False  # False when the run came from the store (someone else trained it)
     metrics: dict = field(default_factory=dict)
     error: str = ""  # plain-words reason when the job failed, crashed or was stopped
+    stage: str = ""  # a step before training proper ("features": the frozen backbone's pass), "" once training
+    stage_done: int = 0  # images of that stage done so far, of stage_total
+    stage_total: int = 0
     done: threading.Event = field(default_factory=threading.Event)
     reported: threading.Event = field(default_factory=threading.Event)  # set by the first progress report
 
@@ -166,6 +169,11 @@ class Job:
         return min(1.0, len(self.step_loss) / self.total_steps) if self.total_steps else 0.0
 
     def _progress(self, p: Progress) -> None:
+        self.elapsed_s = p.elapsed_s
+        if p.stage:  # a stage before training: its own counts, the training's are untouched
+            self.stage, self.stage_done, self.stage_total = p.stage, p.step, p.total_steps
+            return
+        self.stage = ""
         self.step_loss.extend(p.new_losses)
         self.total_steps, self.epoch, self.elapsed_s = p.total_steps, p.epoch, p.elapsed_s
         if p.val_acc is not None:

@@ -35,6 +35,7 @@ class Progress:
     elapsed_s: float
     val_loss: float | None = None  # set at epoch ends
     val_acc: float | None = None
+    stage: str = ""  # "" while training; "features": a frozen backbone's one pass, step/total_steps count images
 
 
 OnProgress = Callable[[Progress], None]  # a trainer reports to this

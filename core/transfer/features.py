@@ -5,6 +5,7 @@ which is exactly the backbone + head in eval mode at a fraction of the cost.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -37,20 +38,31 @@ def feature_pass(resolution: int, device: torch.device) -> tuple[torch.memory_fo
     return torch.contiguous_format, 256
 
 
+OnImages = Callable[[int], None]  # images done so far (the backbone pass's progress)
+
+
 @torch.inference_mode()
 def extract_features(model: nn.Module, images: torch.Tensor, resolution: int,
                      norm: tuple[tuple[float, ...], tuple[float, ...]], device: torch.device,
-                     batch: int | None = None) -> torch.Tensor:
+                     batch: int | None = None, on_images: OnImages | None = None) -> torch.Tensor:
     """Run the (eval-mode) backbone once over uint8 `images` (N, 3, H, W), batched on the device -> (N, 512),
     in `feature_pass`'s layout (a model already in that layout, as `compute_features` makes, skips a weight
-    reorder per batch; any model gives the same features)."""
+    reorder per batch; any model gives the same features). `on_images(done)` after every batch."""
     layout, auto = feature_pass(resolution, device)
     batch = batch or auto
     out = torch.empty(len(images), 512, device=device)
     for i in range(0, len(images), batch):
         xb = prepare(images[i:i + batch].to(device, non_blocking=True), resolution, norm)  # (b, 3, r, r)
         out[i:i + batch] = backbone_features(model, xb.contiguous(memory_format=layout))
+        if on_images is not None:
+            on_images(min(i + batch, len(images)))
     return out
+
+
+def head_predictions(head: dict[str, torch.Tensor], features: torch.Tensor) -> torch.Tensor:
+    """(N,) classes a feature-extraction run's head ({"fc.weight", "fc.bias"}) predicts from stored (N, 512)
+    features: what backbone + head predict, without running the backbone again."""
+    return torch.addmm(head["fc.bias"].float(), features.float(), head["fc.weight"].float().T).argmax(1)
 
 
 def feature_config(cfg: TransferConfig, data: ImageTask, pretraining: str = "") -> FeatureConfig:
@@ -60,16 +72,21 @@ def feature_config(cfg: TransferConfig, data: ImageTask, pretraining: str = "") 
 
 
 def compute_features(fcfg: FeatureConfig, data: ImageTask, backbone: dict[str, torch.Tensor],
-                     device: torch.device | None = None) -> Run:
+                     device: torch.device | None = None, on_images: Callable[[int, int], None] | None = None) -> Run:
     """The frozen backbone once over the train and test images (inference mode, batched, on the device) -> a
-    storable record whose state is {"train": (N, 512), "test": (M, 512)}."""
+    storable record whose state is {"train": (N, 512), "test": (M, 512)}. `on_images(done, total)` after every
+    batch (train and test images together)."""
     device = device or default_device()
     t0 = time.perf_counter()
     model = build_resnet18(len(data.classes), torch.Generator().manual_seed(0), backbone).to(device).eval()
     model = model.to(memory_format=feature_pass(fcfg.resolution, device)[0])  # private: its layout is ours to set
     norm = normalization(TransferConfig(weights=fcfg.weights, source=fcfg.source))
-    train = extract_features(model, data.train.images, fcfg.resolution, norm, device)  # (N, 512)
-    test = extract_features(model, data.test.images, fcfg.resolution, norm, device)  # (M, 512)
+    n_train, total = len(data.train), len(data.train) + len(data.test)
+    report = on_images or (lambda done, total: None)
+    train = extract_features(model, data.train.images, fcfg.resolution, norm, device,
+                             on_images=lambda done: report(done, total))  # (N, 512)
+    test = extract_features(model, data.test.images, fcfg.resolution, norm, device,
+                            on_images=lambda done: report(n_train + done, total))  # (M, 512)
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     s = time.perf_counter() - t0

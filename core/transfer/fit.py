@@ -16,7 +16,7 @@ from core.config import default_device
 from core.models.inspection import count_params
 from core.optimizers import make_optimizer
 from core.training.loop import Fitted, Schedule, TensorData, train_loop
-from core.training.record import OnProgress, Run
+from core.training.record import OnProgress, Progress, Run
 from core.transfer.config import TransferConfig
 from core.transfer.features import compute_features, feature_config
 from core.transfer.inputs import normalization, prepare
@@ -109,6 +109,20 @@ def fit_transfer(cfg: TransferConfig, data: ImageTask, device: torch.device | No
     return Run(cfg, state, done.history, metrics, "diverged" if done.diverged else "ok", _blew_up(cfg, done))
 
 
+def _features_progress(on_progress: OnProgress | None, every_s: float = 1.0):
+    """The backbone pass's images done, as a "features" Progress at most once a second (and at the end)."""
+    if on_progress is None:
+        return None
+    t0, last = time.perf_counter(), [-every_s]
+
+    def report(done: int, total: int) -> None:
+        now = time.perf_counter() - t0
+        if now - last[0] >= every_s or done == total:
+            last[0] = now
+            on_progress(Progress(done, total, 0, [], now, stage="features"))
+    return report
+
+
 def train_stored(cfg: TransferConfig, store, data_dir: Path, device: torch.device | None = None,
                  on_progress: OnProgress | None = None, digits=None) -> Run:
     """Train `cfg` with everything it starts from taken from (or put into) `store` (a core.store.RunStore):
@@ -137,5 +151,6 @@ def train_stored(cfg: TransferConfig, store, data_dir: Path, device: torch.devic
     features = None
     if cfg.strategy == "feature":
         fcfg = feature_config(cfg, data, pre)
-        features, _ = store.get_or_train(fcfg, lambda: compute_features(fcfg, data, backbone, device))
+        features, _ = store.get_or_train(fcfg, lambda: compute_features(fcfg, data, backbone, device,
+                                                                        _features_progress(on_progress)))
     return fit_transfer(cfg, data, device, on_progress, backbone, features)

@@ -4,8 +4,10 @@ Where the weights can come from, in order:
 - a file the user names (`.pth` loaded with `torch.load(weights_only=True)`, or `.safetensors`);
 - torch hub's cache, `$TORCH_HOME/hub/checkpoints/resnet18-f37072fd.pth`, read by
   `ResNet18_Weights.IMAGENET1K_V1.get_state_dict(weights_only=True)` (torchvision's path);
-- a download (only when allowed): streamed with a timeout and progress into a temp file beside the cache
-  entry, its sha256 checked against the prefix in the file name, then moved into place.
+- a download (`download_weights`: the app's button and `python -m core.transfer.pretrained --download` alike):
+  the one bounded transfer (core.data.download.fetch: mirror setting, connect/stall/total bounds) into a temp
+  file beside the cache entry, its sha256 checked against the prefix in torchvision's file name, then moved into
+  place; a failure removes the temp file and a killed download's is swept by the next one.
 
 Nothing here raises for a missing or broken file: `load_imagenet_weights` returns a `WeightsResult`
 with the state dict, or with a plain-words reason and how to get the weights. Every state dict is checked
@@ -13,17 +15,21 @@ key by key and shape by shape against ResNet-18 before anyone uses it.
 """
 from __future__ import annotations
 
-import hashlib
 import os
-import urllib.request
+import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from core.atomic import atomic_write
-from core.data.download import OnDownload
+from core.atomic import TMP_PREFIX, sha256_file
+from core.data.download import DownloadError, DownloadLimits, OnDownload, _download_lock, fetch, offline
+
+WEIGHTS_LIMITS = DownloadLimits(connect_s=10.0, read_s=30.0, total_s=900.0)
+WEIGHTS_MB = 44.7  # resnet18-f37072fd.pth, in MiB (46,830,571 bytes)
+COMMAND = "python -m core.transfer.pretrained --download"
 
 
 @dataclass(frozen=True)
@@ -50,9 +56,18 @@ def hub_cache_file() -> Path:
     return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(url)
 
 
+def sha256_prefix() -> str:
+    """The start of the file's sha256 that torchvision writes in its name (resnet18-f37072fd.pth -> f37072fd)."""
+    return hub_cache_file().stem.split("-")[-1]
+
+
+def present() -> bool:
+    return hub_cache_file().is_file()
+
+
 def how_to_get() -> str:
     w = _imagenet_weights()
-    return (f"While online, run `python -m core.transfer.pretrained --download` (or open this page online once); "
+    return (f"While online, press the download button on the Transfer learning or Saliency page, or run `{COMMAND}`; "
             f"or download {w.url} yourself and put it at {hub_cache_file()}; "
             f"or name a weights file (.pth or .safetensors with ResNet-18's keys).")
 
@@ -100,31 +115,49 @@ def _result(state: object, origin: str) -> WeightsResult:
     return WeightsResult({k: v.detach().to("cpu") for k, v in state.items()}, origin)  # type: ignore[union-attr]
 
 
-def download_weights(timeout_s: float = 30.0, on_progress: OnDownload | None = None) -> Path:
-    """Stream the weights into the hub cache; the sha256 prefix in the file name is checked before the move."""
+def download_weights(on_progress: OnDownload | None = None, limits: DownloadLimits = WEIGHTS_LIMITS) -> Path:
+    """Download the weights into torch hub's cache: a temp file beside it, its sha256 checked against the prefix in
+    the file name, then one move into place. Raises DownloadError with a plain sentence; leaves no partial file."""
     url, dest = _imagenet_weights().url, hub_cache_file()
-    want = dest.stem.split("-")[-1]  # "f37072fd"
+    want = sha256_prefix()
     report = on_progress or (lambda f, m: None)
-
-    def write(tmp: Path) -> None:
-        h = hashlib.sha256()
-        with urllib.request.urlopen(url, timeout=timeout_s) as r, open(tmp, "wb") as f:
-            total = int(r.headers.get("Content-Length") or 0)
-            done = 0
-            while chunk := r.read(1 << 20):
-                f.write(chunk)
-                h.update(chunk)
-                done += len(chunk)
-                report(done / total if total else 0.0, f"Downloading ResNet-18 weights: {done / 2**20:.1f} MiB")
-        if not h.hexdigest().startswith(want):
-            raise ValueError(f"downloaded file's sha256 {h.hexdigest()[:8]} does not match {want}")
-
-    atomic_write(dest, write)  # a failure leaves no partial file
+    folder = dest.parent
+    folder.mkdir(parents=True, exist_ok=True)
+    deadline = time.monotonic() + limits.total_s
+    with _download_lock(folder, blocking=False) as held:
+        if not held:
+            raise DownloadError("Another download of these weights is running (another session or program); try "
+                                "again when it has finished.")
+        for stale in folder.glob(f"{TMP_PREFIX}{dest.stem}-*"):  # temp files of downloads that were killed
+            stale.unlink(missing_ok=True)
+        fd, name = tempfile.mkstemp(prefix=f"{TMP_PREFIX}{dest.stem}-", suffix=".part", dir=folder)
+        os.close(fd)
+        tmp = Path(name)
+        try:
+            report(0.0, f"Downloading the ResNet-18 weights ({WEIGHTS_MB} MB)")
+            fetch(url, tmp, limits, deadline, on_bytes=lambda done, total: report(
+                0.98 * done / total if total else 0.0,
+                f"Downloading the ResNet-18 weights: {done / 2**20:.1f} of {total / 2**20:.1f} MB"))
+            report(0.98, "Checking the weights' sha256")
+            got = sha256_file(tmp)
+            if not got.startswith(want):
+                raise DownloadError(f"The downloaded weights failed their checksum (sha256 {got[:8]}…, the file name "
+                                    f"says {want}…), so they were deleted; try again, or check the mirror "
+                                    f"(PTCE_DOWNLOAD_BASE).")
+            with open(tmp, "rb") as f:
+                os.fsync(f.fileno())
+            os.replace(tmp, dest)
+        except OSError as e:
+            if isinstance(e, DownloadError):
+                raise
+            raise DownloadError(f"The weights could not be written to {folder}: {e.strerror or e}.") from e
+        finally:
+            tmp.unlink(missing_ok=True)
     report(1.0, "ResNet-18 weights downloaded and verified")
     return dest
 
 
-def load_imagenet_weights(file: Path | None = None, allow_download: bool = False, timeout_s: float = 30.0,
+def load_imagenet_weights(file: Path | None = None, allow_download: bool = False,
                           on_progress: OnDownload | None = None) -> WeightsResult:
     """ResNet-18 IMAGENET1K_V1 weights from `file`, the hub cache, or a download; never raises for bad files."""
     if file is not None:
@@ -137,13 +170,13 @@ def load_imagenet_weights(file: Path | None = None, allow_download: bool = False
             return WeightsResult(None, str(path), f"{path} is not a readable weights file ({e}).", how_to_get())
     cached = hub_cache_file()
     if not cached.is_file():
-        if not allow_download or os.environ.get("PTCE_OFFLINE") == "1":
-            return WeightsResult(None, str(cached), f"The ImageNet weights are not in torch hub's cache ({cached}) "
-                                 f"and downloads are off.", how_to_get())
+        if not allow_download or offline():
+            return WeightsResult(None, str(cached), f"The ImageNet weights are not in torch hub's cache ({cached}).",
+                                 how_to_get())
         try:
-            download_weights(timeout_s, on_progress)
-        except Exception as e:  # noqa: BLE001 - offline, timeout, bad hash: report it
-            return WeightsResult(None, str(cached), f"The ImageNet weights could not be downloaded ({e}).",
+            download_weights(on_progress)
+        except DownloadError as e:
+            return WeightsResult(None, str(cached), f"The ImageNet weights could not be downloaded: {e}",
                                  how_to_get())
     try:  # torchvision's own path: torch.hub.load_state_dict_from_url finds the cached file
         state = _imagenet_weights().get_state_dict(progress=False, weights_only=True, check_hash=True)
@@ -175,11 +208,17 @@ def _main() -> None:
     import argparse
 
     parser = argparse.ArgumentParser(description="Get or check ResNet-18's ImageNet weights.")
-    parser.add_argument("--download", action="store_true", help="download them into torch hub's cache now")
+    parser.add_argument("--download", action="store_true",
+                        help="download them into torch hub's cache now (as the app's button does)")
     args = parser.parse_args()
-    res = load_imagenet_weights(allow_download=args.download,
-                                on_progress=lambda f, m: print(f"[{f:4.0%}] {m}", end="\r"))
-    print(f"\nResNet-18 ImageNet weights: {'ready' if res.ok else 'missing'} ({res.origin})")
+    if args.download and not present():
+        try:
+            download_weights(lambda f, m: print(f"[{f:4.0%}] {m}", end="\r", flush=True))
+            print()
+        except DownloadError as e:
+            raise SystemExit(f"\n{e}") from None
+    res = load_imagenet_weights()
+    print(f"ResNet-18 ImageNet weights: {'ready' if res.ok else 'missing'} ({res.origin})")
     if not res.ok:
         print(res.reason)
         print(res.how_to)
