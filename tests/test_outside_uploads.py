@@ -38,8 +38,8 @@ def test_the_server_cap_is_the_largest_widget_cap(tmp_path):
     with own_home(tmp_path):
         RunStore(tmp_path / "runs").save(synthetic_run(0))  # a model for the Saliency page to explain
         caps = {}
-        for page in ("saliency", "runs"):  # "Upload" is the Saliency page's default image source
-            for up in page_app(page).file_uploader:
+        for page, session in (("saliency", {"sal_source": "Upload"}), ("runs", {})):
+            for up in page_app(page, session=session).file_uploader:
                 caps[up.key] = up.proto.max_upload_size_mb
     assert caps == {"sal_upload": MAX_FILE_BYTES >> 20, "runs_import": MAX_ARCHIVE_BYTES >> 20}, caps
     assert caps["sal_upload"] == 10
