@@ -63,19 +63,6 @@ def entry_app() -> AppTest:
     return rerun(AppTest.from_file(ENTRY, default_timeout=APPTEST_TIMEOUT))
 
 
-def home_at(monkeypatch, root: Path):
-    """Point the app's paths at `root` for one test (store cache cleared). The server's training pool is made first,
-    on the session's own home: a page that only asks it for a job's state (Transfer, Saliency) would otherwise
-    create it on `root`, and every later test's training would land in this test's deleted store."""
-    from core.config import Paths
-    from ui import resources
-
-    resources.jobs()
-    monkeypatch.setattr(resources, "paths", lambda: Paths(root))
-    resources.store.clear()
-    return Paths(root)
-
-
 def texts(at: AppTest, *kinds: str) -> str:
     """The text of every element of these kinds (default: all message-like kinds), one per line."""
     kinds = kinds or ("markdown", "info", "success", "error", "warning", "caption", "code")

@@ -22,7 +22,7 @@ import ui.saliency
 import ui.transfer
 from core.data import cifar, download
 from core.transfer import pretrained
-from support import ROOT, cifar_archive, entry_app, fake_imagenet_bytes, home_at, rerun, texts, url_path
+from support import ROOT, cifar_archive, entry_app, fake_imagenet_bytes, own_home, rerun, texts, url_path
 from tools.file_server import file_server
 
 TRANSFER, SALIENCY = str(ROOT / "pages" / "transfer.py"), str(ROOT / "pages" / "saliency.py")
@@ -38,13 +38,13 @@ def online(tmp_path, monkeypatch):
     monkeypatch.delenv(download.OFFLINE_ENV, raising=False)
     monkeypatch.setattr(pretrained, "sha256_prefix", lambda: hashlib.sha256(weights).hexdigest()[:8])
     monkeypatch.setattr(cifar, "official_source", lambda: source)
-    home_at(monkeypatch, tmp_path / "home")
-    caches = (ui.downloads.downloads, ui.resources.store, ui.transfer.task, ui.transfer._stored)
-    for cache in caches:
-        cache.clear()
-    yield {WEIGHTS_PATH: weights, url_path(source.url): archive}
-    for cache in caches:
-        cache.clear()
+    caches = (ui.downloads.downloads, ui.transfer.task, ui.transfer._stored)
+    with own_home(tmp_path / "home"):
+        for cache in caches:
+            cache.clear()
+        yield {WEIGHTS_PATH: weights, url_path(source.url): archive}
+        for cache in caches:
+            cache.clear()
 
 
 def button(at: AppTest, asset: str, where: str):
@@ -103,8 +103,8 @@ def test_clicks_only_from_an_empty_store_to_the_seeds_route_and_imagenet_salienc
 
 def test_offline_shows_the_command_instead_of_the_button(tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
-    home_at(monkeypatch, tmp_path)
-    at = rerun(AppTest.from_file(TRANSFER, default_timeout=300))
+    with own_home(tmp_path):
+        at = rerun(AppTest.from_file(TRANSFER, default_timeout=300))
     assert not [b for b in at.button if b.key.startswith("dl_")]
     said = texts(at, "caption")
     assert "`python -m core.transfer.pretrained --download`" in said

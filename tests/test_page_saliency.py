@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from support import ensure_tiny_runs, home_at, rerun, selectbox_options, texts
+from support import ensure_tiny_runs, own_home, rerun, selectbox_options, texts
 
 PAGE = str(Path(__file__).resolve().parents[1] / "pages" / "saliency.py")
 
@@ -207,15 +207,14 @@ def transfer_home(tmp_path, monkeypatch):
     store = RunStore(Paths(tmp_path).runs)
     for seed, cfg in enumerate((pretraining_config(), finetune, feature, cifar)):
         store.save(make_transfer_run(cfg, seed))
-    home_at(monkeypatch, tmp_path)
-    caches = (ui.resources.store, ui.transfer._stored, ui.saliency._transfer_model,
-              ui.saliency_inputs._transfer_predictions, ui.saliency.explain, ui.saliency._twins, ui.saliency.layers,
-              ui.saliency.prediction)
-    for cache in caches:
-        cache.clear()
-    yield {"finetune": finetune, "feature": feature, "cifar": cifar, "store": store}
-    for cache in caches:
-        cache.clear()
+    caches = (ui.transfer._stored, ui.saliency._transfer_model, ui.saliency_inputs._transfer_predictions,
+              ui.saliency.explain, ui.saliency._twins, ui.saliency.layers, ui.saliency.prediction)
+    with own_home(tmp_path):
+        for cache in caches:
+            cache.clear()
+        yield {"finetune": finetune, "feature": feature, "cifar": cifar, "store": store}
+        for cache in caches:
+            cache.clear()
 
 
 @pytest.mark.slow

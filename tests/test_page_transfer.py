@@ -13,7 +13,7 @@ import ui.transfer
 from core.data import cifar
 from core.transfer import pretrained
 from core.transfer.config import TransferConfig
-from support import home_at, rerun
+from support import own_home, rerun
 from support import write_cifar as _write_cifar
 from support import write_fake_imagenet as _write_fake_imagenet
 
@@ -111,10 +111,10 @@ def cifar_and_weights(tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     _write_fake_imagenet(pretrained.hub_cache_file())
     _write_cifar(cifar.cifar_dir(tmp_path / "data"))
-    home_at(monkeypatch, tmp_path)
-    ui.transfer.task.clear()  # the weights and CIFAR-10 caches are keyed by the files themselves
-    yield
-    ui.transfer.task.clear()
+    with own_home(tmp_path):
+        ui.transfer.task.clear()  # the weights and CIFAR-10 caches are keyed by the files themselves
+        yield
+        ui.transfer.task.clear()
 
 
 def test_cifar_route_with_imagenet_weights(cifar_and_weights):

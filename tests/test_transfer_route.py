@@ -18,7 +18,7 @@ from core.transfer import pretrained
 from core.transfer.config import TransferConfig
 from core.transfer.features import compute_features, feature_config
 from core.transfer.tasks import ImageTask
-from support import ROOT, home_at, rerun, write_cifar, write_fake_imagenet
+from support import ROOT, own_home, rerun, write_cifar, write_fake_imagenet
 
 PAGE = str(ROOT / "pages" / "transfer.py")
 SEED = TransferConfig(strategy="feature", source="cifar10", weights="imagenet", subset=50_000, resolution=224)
@@ -29,12 +29,12 @@ def seed_files(tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     write_fake_imagenet(pretrained.hub_cache_file())
     write_cifar(cifar.cifar_dir(tmp_path / "data"), n=4)
-    home_at(monkeypatch, tmp_path)
-    for cache in (ui.resources.store, ui.transfer.task, ui.transfer._stored):
-        cache.clear()
-    yield Paths(tmp_path)
-    for cache in (ui.resources.store, ui.transfer.task, ui.transfer._stored):
-        cache.clear()
+    with own_home(tmp_path):
+        for cache in (ui.transfer.task, ui.transfer._stored):
+            cache.clear()
+        yield Paths(tmp_path)
+        for cache in (ui.transfer.task, ui.transfer._stored):
+            cache.clear()
 
 
 def the_seeds_settings(at: AppTest) -> None:
