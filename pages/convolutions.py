@@ -8,7 +8,7 @@ from torch import nn
 
 from core.training.config import TrainConfig
 from ui import conv
-from ui.code import TRAINING_CAPTION, code_panel, training_program
+from ui.code import training_code_panel
 from ui.path import next_step
 from ui.predictions import predictions_panel
 from ui.training import config_controls, run_overlay, training_panel
@@ -25,7 +25,7 @@ st.markdown(
 cfg = config_controls("cnn", K)
 result = training_panel(cfg, K)
 run_overlay(cfg, K)
-code_panel(training_program(cfg), caption=TRAINING_CAPTION)
+training_code_panel(cfg)
 
 init = conv.initial_model(cfg.model, cfg.seed)
 trained = result[1] if result else None

@@ -9,7 +9,7 @@ from core.figures.images import mosaic
 from core.fmt import num
 from core.models.inspection import top_level
 from core.models.registry import architecture
-from ui.code import TRAINING_CAPTION, code_panel, training_program
+from ui.code import training_code_panel
 from ui.inspection import layer_table
 from ui.path import next_step, stop_here
 from ui.predictions import predictions_panel
@@ -43,7 +43,7 @@ st.caption(f"Total: **{num(sum(r.total_params for r in top_level(rows)))} parame
 
 st.subheader("2 · Train")
 stored = training_panel(cfg, key=K)
-code_panel(training_program(cfg), caption=TRAINING_CAPTION)
+training_code_panel(cfg)
 if stored is None:
     stop_here(__file__)
 run, model = stored

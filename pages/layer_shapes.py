@@ -9,7 +9,7 @@ from core.figures.layers import shape_flow
 from core.models import stacks as L
 from core.models.registry import architecture
 from ui import layers
-from ui.code import TRAINING_CAPTION, code_panel, training_program
+from ui.code import training_code_panel
 from ui.path import next_step
 from ui.training import run_overlay, training_panel
 
@@ -73,7 +73,7 @@ with builder:
         cfg = layers.train_settings(built)
         if training_panel(cfg, key=f"{K}_train") is not None:
             run_overlay(cfg, key=f"{K}_train")  # with the other stacks' stored runs
-        code_panel(training_program(cfg), caption=TRAINING_CAPTION)
+        training_code_panel(cfg)
 
 with models:
     st.markdown("Every model of the app, measured on a shape-only copy (the shapes and counts do not depend on "

