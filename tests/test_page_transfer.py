@@ -159,3 +159,55 @@ def test_resolution_tradeoff_appears_once_two_resolutions_are_stored():
     assert f"{hi['wall_s'] / lo['wall_s']:.1f}× the time" in verdict
     charts = [c for c in at.get("plotly_chart") if "Input resolution vs target accuracy" in c.proto.spec]
     assert len(charts) == 1 and not at.error
+
+
+LINKED = TransferConfig(strategy="finetune", k_stages=2, head_lr=3e-3, backbone_lr=3e-4, epochs=3, resolution=64,
+                        labels_per_class=10, seed=5)  # every setting away from the page's defaults
+
+
+def test_a_stored_runs_link_opens_the_page_on_that_run():
+    """Issue 19: Training runs linked a ResNet run to a bare /transfer (defaults, "Not trained yet"). The kind's
+    link carries the run's settings, and the page opened on it shows that run."""
+    from core.runs.kinds import KINDS
+    from tools.fake_runs import make_transfer_run
+
+    store = ui.resources.store()
+    if not store.has(LINKED):
+        store.save(make_transfer_run(LINKED))
+    page, settings = KINDS["transfer"].link(LINKED)
+    assert page == "transfer" and settings["k"] == "2" and settings["blr"] == "0.0003"
+    at = AppTest.from_file(PAGE, default_timeout=300)
+    at.query_params.update(settings)
+    rerun(at)
+    assert not at.warning, [w.value for w in at.warning]
+    assert at.success and at.success[0].value == f"Loaded from the run store: {LINKED.label()}."
+
+
+def test_settings_survive_a_trip_to_another_page_and_bad_values_are_named():
+    """Issue 19: the Transfer page's controls reset to defaults after a sidebar trip; now they are kept in the
+    session and the address, and an address value the controls don't offer is ignored with one sentence."""
+    from support import entry_app
+
+    at = entry_app()
+    at.switch_page("pages/transfer.py")
+    rerun(at)
+    at.selectbox(key="tl_strategy").set_value("full")
+    at.select_slider(key="tl_labels").set_value(50)
+    at.slider(key="tl_epochs").set_value(4)
+    at.number_input(key="tl_seed").set_value(3)
+    rerun(at)
+    assert (at.query_params["strategy"], at.query_params["labels"], at.query_params["ep"]) == ("full", "50", "4")
+    at.query_params.clear()  # a sidebar link carries no query string
+    at.switch_page("pages/tensors.py")
+    rerun(at)
+    at.switch_page("pages/transfer.py")
+    rerun(at)
+    assert at.selectbox(key="tl_strategy").value == "full" and at.select_slider(key="tl_labels").value == 50
+    assert at.slider(key="tl_epochs").value == 4 and at.number_input(key="tl_seed").value == 3
+    assert at.query_params["seed"] == "3"
+
+    bad = AppTest.from_file(PAGE, default_timeout=300)
+    bad.query_params.update({"strategy": "magic", "res": "33"})
+    rerun(bad)
+    assert len(bad.warning) == 2 and "strategy=magic" in bad.warning[0].value
+    assert bad.selectbox(key="tl_strategy").value == "feature" and bad.select_slider(key="tl_res").value == 32

@@ -3,8 +3,6 @@ run overlays. Used by every page that trains a model."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
 
 import streamlit as st
 import torch
@@ -15,44 +13,33 @@ from core.models.registry import Arch, ModelConfig, architecture
 from core.optimizers import OPTIMIZER_LABELS
 from core.runs.store import RunSummary
 from core.training.analysis import overfitting
-from core.training.config import TrainConfig, default_config
+from core.training.config import ADDRESS, TRAIN_BOUNDS, TrainConfig, default_config
 from core.training.estimate import estimate_seconds, time_steps
 from core.training.loop import REPORT_S, check_config, diagnose
 from core.training.record import STATUS_LABELS, Run
-from ui import resources
+from ui import address, resources
 
 HIDDEN_CHOICES = [16, 32, 64, 128, 256, 512]
 LR_CHOICES = [1e-4, 3e-4, 1e-3, 3e-3, 5e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0, 3.0, 10.0]
 BATCH_CHOICES = [16, 32, 64, 128, 256, 512, 1024, 4096, 8192]
 
 
-# Session-state keys, defined once. Widget state is dropped when the learner leaves a page, so each page's
-# training settings are also kept here (and mirrored to the URL, which a reload restores them from).
-SETTINGS_STATE = "training_settings"  # {page key: {TrainConfig field: value}}
+# Session-state keys, defined once. The training settings themselves are kept by ui.address (session + URL).
 LATEST_STATE = "latest_runs"  # {arch: config key of the run this learner trained or looked at last}
 TRAINED_HERE_STATE = "trained_here"  # {config key: "you pressed Train at 10:02:03"} of runs trained for this learner
 REFRESH_S = REPORT_S  # the progress line redraws as often as the worker reports (core.train.REPORT_S)
 # The live curve redraws once a second: building its figure is most of a watching session's tick (bench/NOTES.md).
 CURVE_REFRESH_S = 1.0
 
-
-@dataclass(frozen=True)
-class Setting:
-    """One training control: its URL parameter, its widget key suffix and the values it allows."""
-
-    url: str
-    widget: str
-    choices: list
-    parse: Callable[[str], object]
-
-
-SETTINGS: dict[str, Setting] = {  # TrainConfig field (hidden: of its ModelConfig) -> control
-    "hidden": Setting("hidden", "hidden", HIDDEN_CHOICES, int),
-    "optimizer": Setting("opt", "optimizer", list(OPTIMIZER_LABELS), str),
-    "lr": Setting("lr", "lr", LR_CHOICES, float),
-    "batch_size": Setting("bs", "batch", BATCH_CHOICES, int),
-    "epochs": Setting("ep", "epochs", list(range(1, 61)), int),
-    "seed": Setting("seed", "seed", list(range(10_000)), int),
+# TrainConfig field (hidden: of its ModelConfig) -> its control; the address names come from core (ADDRESS), so the
+# Training runs page's links (core.training.config.address) and these controls read the same parameters.
+SETTINGS: dict[str, address.Setting] = {
+    "hidden": address.choice(ADDRESS["hidden"], "hidden", HIDDEN_CHOICES, int),
+    "optimizer": address.choice(ADDRESS["optimizer"], "optimizer", list(OPTIMIZER_LABELS)),
+    "lr": address.choice(ADDRESS["lr"], "lr", LR_CHOICES, float, address.number),
+    "batch_size": address.choice(ADDRESS["batch_size"], "batch", BATCH_CHOICES, int),
+    "epochs": address.slider(ADDRESS["epochs"], "epochs", *TRAIN_BOUNDS.epochs, whole=True),
+    "seed": address.slider(ADDRESS["seed"], "seed", *TRAIN_BOUNDS.seed, whole=True),
 }
 
 
@@ -62,46 +49,21 @@ def step_seconds(model: ModelConfig, optimizer: str, batch_size: int, device_nam
     return time_steps(model, optimizer, batch_size, torch.device(device_name))
 
 
-def _url_value(name: str, choices: list, parse) -> object | None:
-    """A setting from the page URL (?lr=0.01&bs=64...) if it is one of the allowed choices, else None."""
-    raw = st.query_params.get(name)
-    if raw is None:
-        return None
-    try:
-        value = parse(raw)
-    except ValueError:
-        value = None
-    if value not in choices:
-        st.warning(f"Ignored `{name}={raw}` in the page address: it is not one of the available settings.")
-        return None
-    return value
-
-
-def _restore_settings(key: str, defaults: dict, names: list[str]) -> None:
-    """Seed each control that has no widget state (first run of this page visit): from the URL (a link, a
-    reload), else from the settings this learner last used on this page, else the default."""
-    kept = st.session_state.get(SETTINGS_STATE, {}).get(key, {})
-    for name in names:
-        s = SETTINGS[name]
-        widget = f"{key}_{s.widget}"
-        if widget not in st.session_state:
-            from_url = _url_value(s.url, s.choices, s.parse)
-            st.session_state[widget] = next(v for v in (from_url, kept.get(name), defaults[name]) if v is not None)
-
-
 def config_controls(arch: Arch, key: str, model: ModelConfig | None = None) -> TrainConfig:
     """Hyperparameter widgets (explicit keys, so tests can drive them) -> the TrainConfig they describe.
 
     `model`: the spec to train (default: the entry's default spec); the hidden-units control appears only for
     entries whose model it changes. The settings follow the learner across pages (session state) and are
-    mirrored in the page URL, so a link, bookmark or reload reproduces them exactly."""
+    mirrored in the page URL, so a link, bookmark or reload reproduces them exactly (ui.address)."""
     data = resources.mnist()
     d = default_config(arch, data.source, model)
     uses_hidden = architecture(arch).uses_hidden
-    names = [n for n in SETTINGS if uses_hidden or n != "hidden"]
-    _restore_settings(key, {"hidden": d.model.hidden, "optimizer": d.optimizer, "lr": d.lr,
-                            "batch_size": d.batch_size, "epochs": d.epochs, "seed": d.seed}, names)
-    w = {name: f"{key}_{s.widget}" for name, s in SETTINGS.items()}
+    here = address.Address(key, SETTINGS)
+    defaults = {"hidden": d.model.hidden, "optimizer": d.optimizer, "lr": d.lr, "batch_size": d.batch_size,
+                "epochs": d.epochs, "seed": d.seed}
+    if not uses_hidden:
+        del defaults["hidden"]
+    w = here.controls(defaults)
     with st.container(border=True):
         st.markdown("**Training settings** — moving a control never retrains; press **Train** to train.")
         c1, c2, c3 = st.columns(3)
@@ -111,16 +73,14 @@ def config_controls(arch: Arch, key: str, model: ModelConfig | None = None) -> T
                                  key=w["optimizer"])
         lr = c3.select_slider("Learning rate", LR_CHOICES, key=w["lr"], format_func=lambda v: f"{v:g}")
         batch = c1.select_slider("Batch size", BATCH_CHOICES, key=w["batch_size"])
-        epochs = c2.slider("Epochs", 1, 60, key=w["epochs"])
-        seed = c3.number_input("Seed", 0, 9999, key=w["seed"])
+        epochs = c2.slider("Epochs", *TRAIN_BOUNDS.epochs, key=w["epochs"])
+        seed = c3.number_input("Seed", *TRAIN_BOUNDS.seed, key=w["seed"])
     spec = ModelConfig(arch=arch, hidden=int(hidden)) if uses_hidden else d.model
     cfg = TrainConfig(model=spec, optimizer=optimizer, lr=float(lr), batch_size=int(batch), epochs=int(epochs),
                       seed=int(seed), data_source=data.source)
     values = {"hidden": cfg.model.hidden, "optimizer": cfg.optimizer, "lr": cfg.lr, "batch_size": cfg.batch_size,
               "epochs": cfg.epochs, "seed": cfg.seed}
-    values = {n: values[n] for n in names}
-    st.session_state.setdefault(SETTINGS_STATE, {})[key] = values
-    st.query_params.update({SETTINGS[n].url: (f"{v:g}" if n == "lr" else v) for n, v in values.items()})
+    here.mirror({n: values[n] for n in defaults})
     return cfg
 
 

@@ -18,6 +18,7 @@ from core.models.inspection import LayerRow, confusion_matrix, count_params, lay
 from core.models.zoo import resnet18
 from core.runs.store import RunSummary
 from core.training.record import Run
+from core.transfer.config import ADDRESS as TRANSFER_ADDRESS
 from core.transfer.config import TRANSFER_RESOLUTIONS, TRANSFER_STRATEGY_LABELS, TransferConfig
 from core.transfer.estimate import estimate_seconds, time_per_image
 from core.transfer.features import normalization
@@ -26,7 +27,7 @@ from core.transfer.pretrained import WeightsResult, load_imagenet_weights
 from core.transfer.report import Anatomy, RunResult, first_filters
 from core.transfer.strategies import STRATEGIES, LayerGrad, ParamGroup, apply_strategy, gradient_norms, param_groups
 from core.transfer.tasks import ImageTask, cifar_task, digit_tasks, pretraining_config
-from ui import resources
+from ui import address, resources
 
 K = "tl"  # widget-key prefix
 
@@ -81,43 +82,92 @@ def task_of(cfg: TransferConfig) -> ImageTask:
 
 
 # ---------------------------------------------------------------- controls
+LABEL_CHOICES = (8, 10, 20, 50)  # labelled images per class (digits route)
+SUBSET_CHOICES = (200, 500, 1000, 2000, 5000, 50_000)  # training images (CIFAR-10 route)
+HEAD_LRS = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2)
+BACKBONE_LRS = (1e-5, 3e-5, 1e-4, 3e-4, 1e-3)
+EPOCHS = (1, 30)
+
+
+def default_head_lr(strategy: str) -> float:
+    """A linear head on frozen features takes a larger step than a head trained with its backbone."""
+    return 1e-2 if strategy == "feature" else 1e-3
+
+
+def _address(routes: list[str]) -> address.Address:
+    """The page's controls in its address (parameter names from core.transfer.config.ADDRESS)."""
+    a, n = TRANSFER_ADDRESS, address.number
+    return address.Address(K, {
+        "source": address.choice(a["source"], "route", routes),
+        "strategy": address.choice(a["strategy"], "strategy", list(STRATEGIES)),
+        "k_stages": address.slider(a["k_stages"], "k", 1, 4, whole=True),
+        "labels_per_class": address.choice(a["labels_per_class"], "labels", LABEL_CHOICES, int),
+        "subset": address.choice(a["subset"], "subset", SUBSET_CHOICES, int),
+        "resolution": address.choice(a["resolution"], "res", TRANSFER_RESOLUTIONS, int),
+        "epochs": address.slider(a["epochs"], "epochs", *EPOCHS, whole=True),
+        "head_lr": address.choice(a["head_lr"], "head_lr", HEAD_LRS, float, n),
+        "backbone_lr": address.choice(a["backbone_lr"], "bb_lr", BACKBONE_LRS, float, n),
+        "seed": address.slider(a["seed"], "seed", 0, 9999, whole=True),
+    })
+
+
 def controls() -> TransferConfig:
-    """Route, strategy and training settings -> the TransferConfig they describe."""
+    """Route, strategy and training settings -> the TransferConfig they describe (kept in the page address and
+    the session: ui.address)."""
     gaps = missing()
     routes = ["digits"] if gaps else ["cifar10", "digits"]
     if gaps:
         with st.expander("ImageNet weights or CIFAR-10 are missing here: this page teaches with the offline route",
                          icon=":material/cloud_off:"):
             st.markdown("\n\n".join(gaps))
-    source = st.radio("Route", routes, format_func=ROUTES.get, horizontal=True, key=f"{K}_route")
+    here = _address(routes)
+    w = here.controls({"source": routes[0], "strategy": "feature", "k_stages": 1, "resolution": 32, "epochs": 10,
+                       "backbone_lr": 1e-4, "seed": 0})
+    source = st.radio("Route", routes, format_func=ROUTES.get, horizontal=True, key=w["source"])
     if source == "digits":
         st.info("A ResNet-18 **pretrained here on digits 0-4** (the bundled MNIST sample, 2 epochs at 32 px) is "
                 "transferred to digits 5-9 with only a few labelled images per class. No ImageNet weights are used.",
                 icon=":material/info:")
     c1, c2, c3, c4 = st.columns(4)
-    strategy = c1.selectbox("Strategy", list(STRATEGIES), format_func=TRANSFER_STRATEGY_LABELS.get, key=f"{K}_strategy")
-    k = c2.slider("Stages to fine-tune (k)", 1, 4, 1, key=f"{K}_k", disabled=strategy != "finetune",
+    strategy = c1.selectbox("Strategy", list(STRATEGIES), format_func=TRANSFER_STRATEGY_LABELS.get, key=w["strategy"])
+    # Controls keyed by what they depend on: the amount by route, the head's rate by strategy (feature or not).
+    amount_name = "labels_per_class" if source == "digits" else "subset"
+    keyed = {"head_lr": f"{K}_head_lr_{strategy == 'feature'}"}
+    w |= here.controls({amount_name: 20 if source == "digits" else 1000, "head_lr": default_head_lr(strategy)},
+                       keyed)
+    k = c2.slider("Stages to fine-tune (k)", 1, 4, key=w["k_stages"], disabled=strategy != "finetune",
                   help="k = 1 unfreezes layer4, 2 adds layer3, then layer2, layer1")
     if source == "digits":
-        amount = c3.select_slider("Labelled images per class", [8, 10, 20, 50], 20, key=f"{K}_labels")
+        amount = c3.select_slider("Labelled images per class", LABEL_CHOICES, key=w[amount_name])
     else:
-        amount = c3.select_slider("Training images (subset)", [200, 500, 1000, 2000, 5000, 50_000], 1000,
-                                  key=f"{K}_subset", help="a CPU gets a result in under a minute up to ~1,000 at 32 px")
-    resolution = c4.select_slider("Input resolution (px)", list(TRANSFER_RESOLUTIONS), 32, key=f"{K}_res",
+        amount = c3.select_slider("Training images (subset)", SUBSET_CHOICES, key=w[amount_name],
+                                  help="a CPU gets a result in under a minute up to ~1,000 at 32 px")
+    resolution = c4.select_slider("Input resolution (px)", list(TRANSFER_RESOLUTIONS), key=w["resolution"],
                                   help="images are resized on the device; 224 is what ImageNet weights saw")
-    c5, c6, c7 = st.columns(3)
-    epochs = c5.slider("Epochs", 1, 30, 10, key=f"{K}_epochs")
-    head_lr = c6.select_slider("Head learning rate", [1e-4, 3e-4, 1e-3, 3e-3, 1e-2], 1e-2 if strategy == "feature"
-                               else 1e-3, key=f"{K}_head_lr_{strategy == 'feature'}")
-    backbone_lr = c7.select_slider("Backbone learning rate", [1e-5, 3e-5, 1e-4, 3e-4, 1e-3], 1e-4, key=f"{K}_bb_lr",
-                                   disabled=strategy in ("feature", "scratch"))
+    c5, c6, c7, c8 = st.columns(4)
+    epochs = c5.slider("Epochs", *EPOCHS, key=w["epochs"])
+    head_lr = c6.select_slider("Head learning rate", HEAD_LRS, key=w["head_lr"], format_func=lambda v: f"{v:g}",
+                               help="Default: 0.01 for a linear head on frozen features, 0.001 when the backbone "
+                                    "trains too.")
+    backbone_lr = c7.select_slider("Backbone learning rate", BACKBONE_LRS, key=w["backbone_lr"],
+                                   format_func=lambda v: f"{v:g}", disabled=strategy in ("feature", "scratch"))
+    seed = int(c8.number_input("Seed", 0, 9999, key=w["seed"], help="Initialization and shuffling: train the same "
+                               "settings with other seeds to see how much the accuracy varies by chance."))
     weights = "random" if strategy == "scratch" else ("imagenet" if source == "cifar10" else "digits-pretrained")
     if strategy in ("feature", "scratch"):  # no backbone group of its own: one key whatever the unused slider says
         backbone_lr = TransferConfig.backbone_lr
-    return TransferConfig(strategy=strategy, k_stages=k if strategy == "finetune" else 1, head_lr=head_lr,
-                          backbone_lr=backbone_lr, epochs=epochs, resolution=resolution, source=source,
-                          labels_per_class=amount if source == "digits" else 20,
-                          subset=amount if source == "cifar10" else 2000, weights=weights)
+    cfg = TransferConfig(strategy=strategy, k_stages=k if strategy == "finetune" else 1, head_lr=head_lr,
+                         backbone_lr=backbone_lr, epochs=epochs, resolution=resolution, source=source,
+                         labels_per_class=amount if source == "digits" else 20,
+                         subset=amount if source == "cifar10" else 2000, weights=weights, seed=seed)
+    shown = {"source": source, "strategy": strategy, "resolution": resolution, "epochs": epochs, "head_lr": head_lr,
+             "seed": seed, amount_name: amount}
+    if strategy == "finetune":
+        shown["k_stages"] = k
+    if strategy in ("finetune", "full"):
+        shown["backbone_lr"] = backbone_lr
+    here.mirror(shown, keyed)
+    return cfg
 
 
 def normalization_text(cfg: TransferConfig) -> str:
