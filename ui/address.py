@@ -32,20 +32,28 @@ class Setting:
     choices: Sequence | None = None  # the values the control offers, or
     bounds: tuple[float, float] | None = None  # a slider's range (finite numbers inside it)
     text: Callable[[object], str] = str  # value -> its text in the address
+    remember: bool = True  # False: a new visit starts from the default (one the page computes, e.g. a latest run)
 
-    def read(self, raw: str) -> object | None:
-        """The value `raw` stands for if the control offers it, else None."""
+    def read(self, raw: str) -> object:
+        """The value `raw` stands for; ValueError if the control does not offer it."""
         try:
             value = self.parse(raw)
-        except (ValueError, TypeError):
-            return None
+        except (ValueError, TypeError, KeyError) as e:
+            raise ValueError(raw) from e
         if self.choices is not None and value not in self.choices:
-            return None
+            raise ValueError(raw)
         if self.bounds is not None:
             lo, hi = self.bounds
             if not (isinstance(value, (int, float)) and math.isfinite(value) and lo <= value <= hi):
-                return None
+                raise ValueError(raw)
         return value
+
+    def offers(self, value: object) -> bool:
+        try:
+            self.read(self.text(value))
+        except (ValueError, TypeError):
+            return False
+        return True
 
 
 def number(v: object) -> str:
@@ -54,8 +62,8 @@ def number(v: object) -> str:
 
 
 def choice(url: str, widget: str, choices: Sequence, parse: Callable[[str], object] = str,
-           text: Callable[[object], str] = str) -> Setting:
-    return Setting(url, widget, parse, choices=list(choices), text=text)
+           text: Callable[[object], str] = str, remember: bool = True) -> Setting:
+    return Setting(url, widget, parse, choices=list(choices), text=text, remember=remember)
 
 
 def slider(url: str, widget: str, lo: float, hi: float, whole: bool = False) -> Setting:
@@ -117,28 +125,34 @@ class Address:
                 continue
             s = self.settings[name]
             raw = st.query_params.get(s.url)
-            from_url = None
+            value = defaults[name]
+            if s.remember and widget in kept and s.offers(kept[widget]):  # not, e.g., a choice that went away
+                value = kept[widget]
             if raw is not None and raw != written.get(s.url):  # a link, a bookmark, a reload: not our own writing
-                from_url = s.read(raw)
-                if from_url is None:
+                try:
+                    value = s.read(raw)
+                except ValueError:
                     st.warning(f"Ignored `{s.url}={_shown(raw)}` in the page address: it is not one of the "
                                "values this control offers.", icon=":material/link_off:")
-            kept_value = kept.get(widget)
-            if kept_value is not None and s.read(s.text(kept_value)) is None:
-                kept_value = None  # e.g. a choice list that changed under it
-            st.session_state[widget] = next(v for v in (from_url, kept_value, defaults[name]) if v is not None)
+            st.session_state[widget] = value
 
-    def mirror(self, values: Mapping[str, object], keys: Mapping[str, str] | None = None) -> None:
-        """Keep the controls' values in the session and write them into the page address; parameters of this
-        table's controls that are not shown now (`values` leaves them out) leave the address."""
+    def mirror(self, values: Mapping[str, object], keys: Mapping[str, str] | None = None,
+               partial: bool = False) -> None:
+        """Keep the controls' values in the session and write them into the page address. Parameters of this
+        table's controls that `values` leaves out (not shown now) leave the address, unless `partial` (a later
+        part of the page adds its own controls to what an earlier call wrote)."""
         kept = st.session_state.setdefault(KEPT, {})
         for name, widget in self._keys(list(values), keys).items():
             kept[widget] = values[name]
         written = {self.settings[n].url: self.settings[n].text(v) for n, v in values.items()}
-        st.session_state.setdefault(WRITTEN, {})[self.prefix] = written
-        for s in self.settings.values():
-            if s.url not in written and s.url in st.query_params:
-                del st.query_params[s.url]
+        all_written = st.session_state.setdefault(WRITTEN, {})
+        if partial:
+            written = {**all_written.get(self.prefix, {}), **written}
+        else:
+            for s in self.settings.values():
+                if s.url not in written and s.url in st.query_params:
+                    del st.query_params[s.url]
+        all_written[self.prefix] = written
         if any(st.query_params.get(k) != v for k, v in written.items()):
             st.query_params.update(written)
 
@@ -146,3 +160,22 @@ class Address:
         """restore(defaults, keys), then the widget key of each control, for the page to create it with."""
         self.restore(defaults, keys)
         return self._keys(list(defaults), keys)
+
+
+class Form:
+    """Controls made one at a time (each may depend on the last): `key(name, default)` restores one control and
+    names its widget key, `keep(name, value)` records what it shows, `mirror()` writes them all at the end."""
+
+    def __init__(self, here: Address) -> None:
+        self.here = here
+        self.values: dict[str, object] = {}
+
+    def key(self, name: str, default: object) -> str:
+        return self.here.controls({name: default})[name]
+
+    def keep(self, name: str, value: object) -> object:
+        self.values[name] = value
+        return value
+
+    def mirror(self) -> None:
+        self.here.mirror(self.values)

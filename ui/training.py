@@ -221,20 +221,32 @@ def summary_label(s: RunSummary) -> str:
 
 def pick_stored_run(arch: Arch, key: str) -> TrainConfig | None:
     """A selectbox over the stored runs of `arch` on the active data, defaulting to this learner's latest
-    (else the newest); runs that did not learn are left out unless the learner asks for them."""
+    (else the newest); runs that did not learn are left out unless the learner asks for them. The pick is in the
+    page address (?run=<key>) and becomes the learner's latest, so it is the default wherever a run is picked."""
     runs = resources.stored_runs(arch)
     latest = st.session_state.get(LATEST_STATE, {}).get(arch)
+    here = address.Address(key, {"all": address.flag("all", "all_runs"),
+                                 "run": address.choice("run", "run", [s.key for s in runs], remember=False)})
+    w = here.controls({"all": False})
     c1, c2 = st.columns([2, 1], vertical_alignment="bottom")
-    if not c2.toggle("Include did-not-learn runs", False, key=f"{key}_all_runs"):
-        runs = [s for s in runs if s.status == "ok" or s.key == latest]
+    include_all = c2.toggle("Include did-not-learn runs", key=w["all"])
+    linked = st.query_params.get("run")
+    if not include_all:
+        runs = [s for s in runs if s.status == "ok" or s.key in (latest, linked)]
     if not runs:
+        here.mirror({"all": include_all})
         return None
     keys = [s.key for s in runs]
     by_key = {s.key: s for s in runs}
-    chosen = c1.selectbox("Stored run", keys, index=keys.index(latest) if latest in keys else 0,
-                          format_func=lambda k: summary_label(by_key[k]), key=f"{key}_run",
+    here = address.Address(key, {**here.settings, "run": address.choice("run", "run", keys, remember=False)})
+    w |= here.controls({"run": latest if latest in keys else keys[0]})
+    if st.session_state[w["run"]] not in keys:  # e.g. a did-not-learn run, then the toggle switched off
+        st.session_state[w["run"]] = latest if latest in keys else keys[0]
+    chosen = c1.selectbox("Stored run", keys, format_func=lambda k: summary_label(by_key[k]), key=w["run"],
+                          on_change=lambda: remember_latest(by_key[st.session_state[w["run"]]].config),
                           help="Every stored run of this architecture; the default is the one you trained or "
                                "looked at last.")
+    here.mirror({"all": include_all, "run": chosen})
     return by_key[chosen].config
 
 
