@@ -34,8 +34,8 @@ CE, REG, MODEL = "ce", "reg", "loss"  # widget-key prefixes of the three tabs
 ensure_navigation()
 st.title(":material/trending_down: Loss functions")
 st.caption("Every number is computed by PyTorch right now from the values you set.")
-tab_ce, tab_reg, tab_model = st.tabs(["CrossEntropy taken apart", "Regression losses & outliers",
-                                      "On the real model"])
+tab_ce, tab_reg, tab_model = address.tabs(MODEL, ["CrossEntropy taken apart",
+                                                    "Regression losses & outliers", "On the real model"])
 
 
 LOGITS = [2.0, 1.0, 0.1, -1.0, 0.5, -0.5]  # the sliders' defaults

@@ -35,7 +35,8 @@ ensure_navigation()
 st.title(":material/landscape: Optimizers")
 st.caption("Paths come from `torch.optim` itself: a 2-element parameter tensor, `loss.backward()`, "
            "`optimizer.step()` — as in any training loop.")
-tab_2d, tab_model = st.tabs(["On a 2-D loss surface", "On the real model (Fully Connected net)"])
+tab_2d, tab_model = address.tabs(SURFACES, ["On a 2-D loss surface",
+                                                     "On the real model (Fully Connected net)"])
 LRS = [*LR_CHOICES, 100.0]  # the training controls' choices, plus one that always diverges
 
 

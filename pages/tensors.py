@@ -24,7 +24,7 @@ st.title(":material/data_array: Tensors & autograd")
 cuda = torch.cuda.is_available()
 st.caption(f"Every value below is computed by PyTorch {torch.__version__} as you change the controls. "
            f"Tensors live on **{'CPU (CUDA is available: timings for both are shown)' if cuda else 'CPU'}**.")
-tab_ops, tab_grad = st.tabs(["Tensors and operations", "Autograd: a computation graph"])
+tab_ops, tab_grad = address.tabs(AG, ["Tensors and operations", "Autograd: a computation graph"])
 
 
 @st.fragment
@@ -76,7 +76,7 @@ def autograd_view() -> None:
     st.markdown(r"A one-input linear model and its squared error: $y = w\,x + b$, $\;\text{loss} = (y - t)^2$. "
                 "`w` and `b` are leaf tensors with `requires_grad=True`; `x` and `t` are plain inputs.")
     c = st.columns(4)
-    here = address.Address(AG, {n: address.slider(n, n, -3.0, 3.0) for n in "wxbt"})
+    here = address.Address(AG, {n: address.slider(f"g{n}", n, -3.0, 3.0) for n in "wxbt"})  # ?gw=2: b is a tensor
     w = here.controls({"w": 2.0, "x": 1.5, "b": 0.5, "t": 1.0})
     inp = AutogradInputs(w=c[0].slider("w (weight)", -3.0, 3.0, step=0.1, key=w["w"]),
                          x=c[1].slider("x (input)", -3.0, 3.0, step=0.1, key=w["x"]),

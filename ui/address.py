@@ -145,14 +145,14 @@ class Address:
         for name, widget in self._keys(list(values), keys).items():
             kept[widget] = values[name]
         written = {self.settings[n].url: self.settings[n].text(v) for n, v in values.items()}
-        all_written = st.session_state.setdefault(WRITTEN, {})
-        if partial:
-            written = {**all_written.get(self.prefix, {}), **written}
-        else:
+        mine = st.session_state.setdefault(WRITTEN, {}).setdefault(self.prefix, {})  # tables may share a prefix
+        if not partial:
             for s in self.settings.values():
-                if s.url not in written and s.url in st.query_params:
-                    del st.query_params[s.url]
-        all_written[self.prefix] = written
+                if s.url not in written:
+                    mine.pop(s.url, None)
+                    if s.url in st.query_params:
+                        del st.query_params[s.url]
+        mine.update(written)
         if any(st.query_params.get(k) != v for k, v in written.items()):
             st.query_params.update(written)
 
@@ -179,3 +179,13 @@ class Form:
 
     def mirror(self) -> None:
         self.here.mirror(self.values)
+
+
+def tabs(prefix: str, labels: Sequence[str]) -> Sequence:
+    """st.tabs whose open tab is kept like any control (?{prefix}_tab=Filters): a sidebar trip or a reload opens
+    it again. Each returned tab's `.open` says whether it is the open one (a page may run only that one)."""
+    here = Address(prefix, {"tab": choice(f"{prefix}_tab", "tab", list(labels))})
+    key = here.controls({"tab": labels[0]})["tab"]
+    out = st.tabs(list(labels), key=key, on_change="rerun")
+    here.mirror({"tab": st.session_state[key]})
+    return out

@@ -22,7 +22,7 @@ from core.models import conv_arithmetic
 from core.models import stacks as L
 from core.models.inspection import activations
 from core.models.registry import ModelConfig
-from ui import resources
+from ui import address, resources
 from ui.layers import URL_KEY
 from ui.plotly_select import clicked_cell
 from ui.session import drawn_digit
@@ -119,14 +119,19 @@ def _chosen_input(key: str) -> tuple[torch.Tensor, str]:
     data = resources.mnist()
     drawn = drawn_digit()
     sources = ["test digit"] + (["your drawing"] if drawn is not None else [])
+    f = address.Form(address.Address(key, {"source": address.choice("image", "source", sources),
+                                           "index": address.slider("digit", "index", 0, len(data.test) - 1,
+                                                                   whole=True)}))
     c1, c2, c3 = st.columns([2, 2, 1])
-    source = c1.radio("Image", sources, horizontal=True, key=f"{key}_source",
-                      help="Draw on the 'Draw a digit' page and your drawing appears here too.")
+    source = f.keep("source", c1.radio("Image", sources, horizontal=True, key=f.key("source", sources[0]),
+                                       help="Draw on the 'Draw a digit' page and your drawing appears here too."))
     if source == "your drawing" and drawn is not None:
+        f.mirror()
         return ink_input(drawn).to(resources.device()), "your drawing"  # (1, 1, 28, 28)
     n = len(data.test)
-    i = c2.number_input(f"Test digit # (0–{n - 1})", 0, n - 1, key=f"{key}_index")
+    i = int(f.keep("index", c2.number_input(f"Test digit # (0–{n - 1})", 0, n - 1, key=f.key("index", 0))))
     c3.button("Another", icon=":material/casino:", on_click=_pick_random, args=(key, n), key=f"{key}_random")
+    f.mirror()
     x = to_input(data.test.images[i:i + 1], resources.device())  # (1, 1, 28, 28)
     return x, f"test digit #{i}, label {int(data.test.labels[i])}"
 
@@ -160,24 +165,34 @@ def _pixel_clicked(key: str) -> None:
 def _one_value(model: nn.Module, acts: dict[str, torch.Tensor], key: str) -> None:
     st.subheader("One output value, by hand")
     c1, c2, c3, c4, c5 = st.columns(5)
-    layer_name = c1.radio("Layer", ["conv1", "conv2"], horizontal=True, key=f"{key}_ar_layer")
+    f = address.Form(address.Address(f"{key}_ar", {
+        "layer": address.choice("ar_layer", "layer", ["conv1", "conv2"]),
+        **{name: address.slider(f"ar_{name}", name, 0, 31, whole=True) for name in ("ch", "row", "col", "in")}}))
+    layer_name = f.keep("layer", c1.radio("Layer", ["conv1", "conv2"], horizontal=True, key=f.key("layer", "conv1")))
     layer = getattr(model, layer_name)
     inp = acts["input" if layer_name == "conv1" else "pool1"][0]  # (C_in, H, W)
     out = acts[layer_name][0]  # (C_out, H, W)
-    ch = int(c2.number_input(f"Output channel (0–{out.shape[0] - 1})", 0, out.shape[0] - 1, 0, key=f"{key}_ar_ch"))
-    for axis, size in (("row", out.shape[1]), ("col", out.shape[2])):  # start mid-map; stay inside this layer's map
-        if st.session_state.get(f"{key}_ar_{axis}", size) >= size:
-            st.session_state[f"{key}_ar_{axis}"] = size // 2
+    sizes = {"ch": out.shape[0], "row": out.shape[1], "col": out.shape[2], "in": inp.shape[0]}
+    keys = {name: f.key(name, 0 if name in ("ch", "in") else size // 2) for name, size in sizes.items()}
+    for name, size in sizes.items():  # stay inside this layer's maps (rows and columns start mid-map)
+        if st.session_state[keys[name]] >= size:
+            st.session_state[keys[name]] = 0 if name in ("ch", "in") else size // 2
+    ch = int(f.keep("ch", c2.number_input(f"Output channel (0–{out.shape[0] - 1})", 0, out.shape[0] - 1,
+                                          key=keys["ch"])))
     # the keyboard way to the same pixel a click picks (value: session state, which a click or a button sets)
-    r = int(c3.number_input(f"Output row (0–{out.shape[1] - 1})", 0, out.shape[1] - 1, key=f"{key}_ar_row"))
-    c = int(c4.number_input(f"Output column (0–{out.shape[2] - 1})", 0, out.shape[2] - 1, key=f"{key}_ar_col"))
+    r = int(f.keep("row", c3.number_input(f"Output row (0–{out.shape[1] - 1})", 0, out.shape[1] - 1,
+                                          key=keys["row"])))
+    c = int(f.keep("col", c4.number_input(f"Output column (0–{out.shape[2] - 1})", 0, out.shape[2] - 1,
+                                          key=keys["col"])))
     in_ch = 0
     if inp.shape[0] > 1:
-        in_ch = int(c5.number_input(f"Input channel (0–{inp.shape[0] - 1})", 0, inp.shape[0] - 1, 0,
-                                    key=f"{key}_ar_in", help="conv2 sums over all 16 channels of pool1; the "
-                                    "9 products of one of them are shown, every channel's sum below."))
+        in_ch = int(f.keep("in", c5.number_input(
+            f"Input channel (0–{inp.shape[0] - 1})", 0, inp.shape[0] - 1, key=keys["in"],
+            help="conv2 sums over all 16 channels of pool1; the 9 products of one of them are shown, every "
+                 "channel's sum below.")))
     else:
         c5.caption("conv1 has one input channel: the image.")
+    f.mirror()
     step = conv_arithmetic.conv_at(inp, layer, ch, r, c)
     t, b = step.rows_in
     le, ri = step.cols_in
@@ -218,15 +233,22 @@ def _one_value(model: nn.Module, acts: dict[str, torch.Tensor], key: str) -> Non
 def sandbox_tab(key: str) -> None:
     st.markdown("Change the settings and watch the output size follow PyTorch's formula. Invalid settings are "
                 "allowed here on purpose: see what goes wrong, and what PyTorch says.")
+    here = address.Address(f"{key}_sb", {
+        "op": address.choice("sb_op", "op", list(conv_arithmetic.OP_LABELS)),
+        **{name: address.slider(f"sb_{name}", name, lo, hi, whole=True)
+           for name, lo, hi in (("n", 1, 32), ("k", 1, 9), ("s", 0, 5), ("p", 0, 4), ("d", 1, 3))}})
+    w = here.controls({"op": list(conv_arithmetic.OP_LABELS)[0]})
     op = st.radio("Layer", list(conv_arithmetic.OP_LABELS), format_func=conv_arithmetic.OP_LABELS.get, horizontal=True,
-                  key=f"{key}_sb_op")
+                  key=w["op"])
+    stride_key = {"s": f"{key}_sb_s_{op}"}  # a pool's stride defaults to its kernel's 2, a conv's to 1
+    w |= here.controls({"n": 7, "k": 3, "s": 2 if op == "pool" else 1, "p": 0, "d": 1}, stride_key)
     c1, c2, c3, c4, c5 = st.columns(5)
     spec = conv_arithmetic.ConvSpec(
-        size=c1.slider("Input size", 1, 32, 7, key=f"{key}_sb_n"),
-        kernel=c2.slider("Kernel size", 1, 9, 3, key=f"{key}_sb_k"),
-        stride=c3.slider("Stride", 0, 5, 2 if op == "pool" else 1, key=f"{key}_sb_s_{op}"),
-        padding=c4.slider("Padding", 0, 4, 0, key=f"{key}_sb_p"),
-        dilation=c5.slider("Dilation", 1, 3, 1, key=f"{key}_sb_d"), op=op)
+        size=c1.slider("Input size", 1, 32, key=w["n"]), kernel=c2.slider("Kernel size", 1, 9, key=w["k"]),
+        stride=c3.slider("Stride", 0, 5, key=w["s"]), padding=c4.slider("Padding", 0, 4, key=w["p"]),
+        dilation=c5.slider("Dilation", 1, 3, key=w["d"]), op=op)
+    here.mirror({"op": op, "n": spec.size, "k": spec.kernel, "s": spec.stride, "p": spec.padding, "d": spec.dilation},
+                stride_key)
     res = conv_arithmetic.check(spec)
     torch_size, torch_error = conv_arithmetic.pytorch_output_size(spec)
     st.markdown(f"`{spec.torch_call()}` on a 1×1×{spec.size}×{spec.size} input:")
