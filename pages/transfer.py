@@ -67,8 +67,7 @@ if run is not None:
 elif transfer.running(cfg):
     transfer.progress_view(cfg)
 else:
-    if transfer.job_error(cfg):
-        st.error(transfer.job_error(cfg), icon=":material/error:")
+    transfer.job_notice(cfg)
     st.caption(transfer.estimate_text(cfg, data, transfer.estimate(cfg, len(data.train), len(data.test), classes)))
     with st.form("tl_train"):
         if st.form_submit_button("Train this strategy", icon=":material/play_arrow:", type="primary"):

@@ -11,12 +11,14 @@ from core.config import ConfigError
 from core.figures.training import Curve, live_loss, run_curves
 from core.models.registry import Arch, ModelConfig, architecture
 from core.optimizers import OPTIMIZER_LABELS
+from core.runs.jobs import STOPPED
 from core.runs.store import RunSummary
-from core.training.analysis import overfitting
+from core.training.analysis import Note, overfitting
 from core.training.config import ADDRESS, TRAIN_BOUNDS, TrainConfig, default_config
-from core.training.estimate import estimate_seconds, time_steps
+from core.training.estimate import Estimate, Overheads, estimate, past_run, time_eval, time_steps
 from core.training.loop import REPORT_S, check_config, diagnose
 from core.training.record import STATUS_LABELS, Run
+from core.training.validation import curve_split, held_out, split_text
 from ui import address, resources
 
 HIDDEN_CHOICES = [16, 32, 64, 128, 256, 512]
@@ -25,6 +27,7 @@ BATCH_CHOICES = [16, 32, 64, 128, 256, 512, 1024, 4096, 8192]
 
 
 # Session-state keys, defined once. The training settings themselves are kept by ui.address (session + URL).
+ESTIMATES_STATE = "estimates"  # {config key: (estimated seconds, time of the Train press)} of this learner's runs
 LATEST_STATE = "latest_runs"  # {arch: config key of the run this learner trained or looked at last}
 TRAINED_HERE_STATE = "trained_here"  # {config key: "you pressed Train at 10:02:03"} of runs trained for this learner
 REFRESH_S = REPORT_S  # the progress line redraws as often as the worker reports (core.train.REPORT_S)
@@ -47,6 +50,39 @@ SETTINGS: dict[str, address.Setting] = {
 def step_seconds(model: ModelConfig, optimizer: str, batch_size: int, device_name: str) -> float:
     """Measured seconds per optimizer step for this model and batch (a few real steps on random data)."""
     return time_steps(model, optimizer, batch_size, torch.device(device_name))
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def eval_seconds(model: ModelConfig, device_name: str) -> float:
+    """Measured seconds per example of an evaluation pass of this model."""
+    return time_eval(model, torch.device(device_name))
+
+
+@st.cache_resource
+def overheads() -> Overheads:
+    """What this server has learned from the runs it watched land (core.training.estimate.Overheads); made with
+    the worker pool (`pool()`), so its clock starts when the workers do."""
+    return Overheads()
+
+
+def pool():
+    """The server's worker pool, with the overheads clock started beside it."""
+    overheads()
+    return resources.jobs()
+
+
+def estimate_for(cfg: TrainConfig) -> Estimate:
+    """What pressing Train on `cfg` will cost, from timed steps, this machine's stored runs and the landings seen."""
+    data, dev = resources.mnist(), resources.device()
+    n_val = held_out(data.train.labels)
+    n_train = len(data.train) - n_val
+    step_s = step_seconds(cfg.model, cfg.optimizer, min(cfg.batch_size, n_train), str(dev))
+    past = [past_run(s.config, s.metrics) for s in resources.stored_runs(cfg.model.arch)
+            if s.metrics.get("device") == str(dev)]
+    clock = overheads()
+    pool()
+    return estimate(cfg, n_train, n_val, len(data.test), step_s, eval_seconds(cfg.model, str(dev)), past,
+                    clock.wait_s(), clock.setup_s())
 
 
 def config_controls(arch: Arch, key: str, model: ModelConfig | None = None) -> TrainConfig:
@@ -101,8 +137,8 @@ def _eta_text(job) -> str:
 
 @st.fragment(run_every=REFRESH_S)
 def _progress_view(cfg: TrainConfig, key: str) -> None:
-    pool = resources.jobs()
-    job = pool.get(cfg)
+    jobs = pool()
+    job = jobs.get(cfg)
     landed = resources.stored_run(cfg) is not None  # even if a worker's message was lost (stored_run stats first)
     if job is None or job.done.is_set() or landed:
         st.rerun()  # the whole page now shows the finished run (or the failure)
@@ -111,7 +147,10 @@ def _progress_view(cfg: TrainConfig, key: str) -> None:
     # learners pressing Train on one config make one job; the page shows them all its progress, not a button)
     trained_here = st.session_state.setdefault(TRAINED_HERE_STATE, {})
     trained_here.setdefault(cfg.key(), f"you watched it train from {time.strftime('%X')}")
-    ahead = pool.position(job)
+    watched = st.session_state.get(ESTIMATES_STATE, {}).get(cfg.key())
+    if watched is not None:
+        watched["seen_running"] = time.time()  # the landing this page sees next is timely (it was watching)
+    ahead = jobs.position(job)
     if ahead is not None:
         st.info(_waiting_text(ahead), icon=":material/hourglass_top:")
     elif not job.total_steps:
@@ -122,7 +161,7 @@ def _progress_view(cfg: TrainConfig, key: str) -> None:
             label += f" · validation accuracy {100 * job.val_acc[-1]:.1f}%"
         st.progress(job.fraction, text=label + _eta_text(job))
     if st.button("Stop training", key=f"{key}_stop", icon=":material/stop_circle:"):
-        pool.stop(job)  # kills its worker at once; nothing is stored
+        jobs.stop(job)  # kills its worker at once; nothing is stored
         trained_here.pop(cfg.key(), None)
         st.rerun()
 
@@ -154,6 +193,33 @@ def _stored_banner(cfg: TrainConfig, run: Run) -> None:
         st.success(f"Trained run loaded from the store: {facts}.", icon=":material/save:")
 
 
+def quiet_notes(notes: list[Note], key: str) -> None:
+    """Each remark as one sentence; their details together in one closed expander (two long warnings pushed
+    Draw's results below the fold)."""
+    for note in notes:
+        st.warning(note.headline, icon=":material/warning:")
+    details = [n.details for n in notes if n.details]
+    if details:
+        with st.expander("Why, and what to try", icon=":material/help:"):
+            st.markdown("\n\n".join(details))
+
+
+def _estimate_vs_actual(cfg: TrainConfig, run: Run) -> None:
+    """Once this learner's run has landed: the estimate given before the Train press against the time from the
+    press to this result; a landing this page was watching also teaches the server's overheads."""
+    mine = st.session_state.get(ESTIMATES_STATE, {}).get(cfg.key())
+    if mine is None:
+        return
+    if "actual" not in mine:
+        now = time.time()
+        mine["actual"] = now - mine["clicked"]
+        if now - mine.get("seen_running", 0.0) <= 2 * REFRESH_S + 2:  # watched to the end: a fair measurement
+            overheads().observe(mine["clicked"], now, float(run.metrics["wall_s"]))
+    est, actual = mine["estimate"], mine["actual"]
+    st.caption(f"Estimated **~{est:.0f} s** before you pressed Train; it took **{actual:.1f} s** from your click to "
+               f"this result ({100 * (actual - est) / max(est, 1e-9):+.0f}%). The next estimates learn from it.")
+
+
 def training_panel(cfg: TrainConfig, key: str, remember: bool = True) -> tuple[Run, torch.nn.Module] | None:
     """Stored run -> returned at once. Running job -> live progress. Else: estimate and a Train button.
 
@@ -165,11 +231,12 @@ def training_panel(cfg: TrainConfig, key: str, remember: bool = True) -> tuple[R
         if remember:
             remember_latest(cfg)
         _stored_banner(cfg, run)
-        for note in diagnose(run.history):
-            st.warning(note, icon=":material/warning:")
+        _estimate_vs_actual(cfg, run)
+        notes = diagnose(run.history)
         overfit = overfitting(run.history.val_loss)
         if overfit is not None:
-            st.warning(overfit.sentence(), icon=":material/trending_up:")
+            notes.append(overfit.note(curve_split(run.metrics)))
+        quiet_notes(notes, key)
         return stored
     problem = resources.store().last_problem(cfg)
     if problem:
@@ -184,18 +251,16 @@ def training_panel(cfg: TrainConfig, key: str, remember: bool = True) -> tuple[R
         _progress_view(cfg, key)
         _live_curve(cfg, key)
         return None
-    if job is not None and job.error:
+    if job is not None and job.error == STOPPED:
+        st.info(job.error, icon=":material/stop_circle:")  # the learner's own choice: no error
+    elif job is not None and job.error:
         st.error(job.error, icon=":material/error:")
-    data = resources.mnist()
-    dev = resources.device()
-    step_s = step_seconds(cfg.model, cfg.optimizer, min(cfg.batch_size, len(data.train)), str(dev))
-    est = estimate_seconds(cfg, len(data.train), len(data.test), step_s)
-    st.info(f"Not trained yet. Estimated training time: **~{est:.0f} s** on {dev.type.upper()} "
-            f"({cfg.epochs} epochs × {len(data.train):,} digits, {1000 * step_s:.1f} ms per step measured just now; "
-            f"a live estimate from the real steps replaces it once training starts).",
-            icon=":material/timer:")
+    est = estimate_for(cfg)
+    st.info(f"Not trained yet. Estimated training time, from pressing Train to the result: **~{est.total:.0f} s** on "
+            f"{resources.device().type.upper()} ({est.parts()}; training speed from {est.basis}). A live estimate "
+            "from the real steps replaces it once training starts.", icon=":material/timer:")
     if st.button("Train", type="primary", key=f"{key}_train"):
-        submit(cfg)
+        submit(cfg, est.total)
         st.rerun()
     return None
 
@@ -206,10 +271,13 @@ def untrained(cfg: TrainConfig) -> bool:
     return resources.stored_run(cfg) is None and (job is None or job.done.is_set())
 
 
-def submit(cfg: TrainConfig) -> None:
+def submit(cfg: TrainConfig, estimated_s: float | None = None) -> None:
     """The learner asked to train `cfg`: it trains in a worker process (this page only watches), and the
-    panels say it was trained now, not loaded, once it lands."""
-    resources.jobs().submit(cfg)
+    panels say it was trained now, not loaded, once it lands (with the estimate against the actual time)."""
+    if estimated_s is not None:
+        st.session_state.setdefault(ESTIMATES_STATE, {})[cfg.key()] = {"estimate": estimated_s,
+                                                                         "clicked": time.time()}
+    pool().submit(cfg)
     st.session_state.setdefault(TRAINED_HERE_STATE, {})[cfg.key()] = f"you pressed Train at {time.strftime('%X')}"
     remember_latest(cfg)
 
@@ -261,6 +329,10 @@ def run_overlay(current: TrainConfig, key: str) -> None:
         curves.append(Curve.of(summary_label(s), s.history))
     if curves:
         st.plotly_chart(run_curves(curves), key=f"{key}_curves")
-        st.caption("Validation = the held-out test digits, evaluated after every epoch; the model never trains "
-                   "on them. Train loss is per batch, smoothed like TensorBoard's.")
+        data = resources.mnist()
+        n_val = held_out(data.train.labels)
+        older = [s for s in summaries if s.key in {current.key(), *chosen} and curve_split(s.metrics) == "test"]
+        st.caption(split_text(len(data.train) - n_val, n_val, len(data.test)) + " Train loss is per batch, smoothed "
+                   "like TensorBoard's." + (" Runs stored before the validation split show the test set per epoch "
+                                            "instead." if older else ""))
 

@@ -16,6 +16,7 @@ from core.data.cifar import load_cifar10
 from core.data.mnist import load_sample
 from core.models.inspection import LayerRow, confusion_matrix, count_params, layer_table
 from core.models.zoo import resnet18
+from core.runs.jobs import STOPPED
 from core.runs.store import RunSummary
 from core.training.record import Run
 from core.transfer.config import ADDRESS as TRANSFER_ADDRESS
@@ -290,6 +291,15 @@ def running(cfg: TransferConfig) -> bool:
 def job_error(cfg: TransferConfig) -> str:
     job = resources.jobs().get(cfg)
     return job.error if job is not None and job.done.is_set() and not resources.store().has(cfg) else ""
+
+
+def job_notice(cfg: TransferConfig) -> None:
+    """Why the last job of `cfg` ended without a run: stopped by the learner (neutral), or failed (an error)."""
+    error = job_error(cfg)
+    if error == STOPPED:
+        st.info(error, icon=":material/stop_circle:")
+    elif error:
+        st.error(error, icon=":material/error:")
 
 
 @st.fragment(run_every=0.5)
