@@ -64,14 +64,16 @@ st.subheader("4 · Train and compare")
 run = transfer.trained(cfg)
 if run is not None:
     st.success(f"Loaded from the run store: {run.config.label()}.", icon=":material/save:")
+    transfer.estimate_vs_actual(cfg)
 elif transfer.running(cfg):
     transfer.progress_view(cfg)
 else:
     transfer.job_notice(cfg)
-    st.caption(transfer.estimate_text(cfg, data, transfer.estimate(cfg, len(data.train), len(data.test), classes)))
+    estimated = transfer.estimate(cfg, data)
+    st.caption(transfer.estimate_text(cfg, data, estimated))
     with st.form("tl_train"):
         if st.form_submit_button("Train this strategy", icon=":material/play_arrow:", type="primary"):
-            transfer.submit(cfg)  # trains in a worker process; this page only watches
+            transfer.submit(cfg, estimated[0])  # trains in a worker process; this page only watches
             st.rerun()
 runs = transfer.trained_runs(cfg)
 if runs:
@@ -79,7 +81,7 @@ if runs:
                                chance=100 / classes),
                     key=f"{K}_curves")
     st.dataframe(transfer.run_rows(runs), hide_index=True, width="stretch", key=f"{K}_runs",
-                 column_config=transfer.totals_columns(cfg.strategy))
+                 column_config=transfer.RUN_COLUMNS)
     st.markdown(conclusion(transfer.results(runs)))
 points = resolution_points(transfer.task_runs(cfg))  # this task's runs at every resolution: the trade-off
 trade_off = resolution_conclusion(points, cfg.strategy, cfg.resolution)

@@ -86,11 +86,11 @@ def test_train_a_tiny_config_and_see_the_results():
     rerun(at)
     assert not at.error
     assert "Loaded from the run store" in at.success[0].value
-    runs = frame(at, "target accuracy %")
-    assert runs["strategy"].tolist() == ["From scratch (1 ep, head lr 0.001)"]
+    runs = frame(at, "accuracy %")
+    assert runs["run"].tolist() == ["From scratch (1 ep, head lr 0.001)"]
     assert runs["trainable"].tolist() == [11_179_077]
-    verdict = next(m.value for m in at.markdown if " won with " in m.value)
-    assert f"{runs['target accuracy %'][0]:.1f}% target accuracy" in verdict
+    verdict = next(m.value for m in at.markdown if m.value.startswith("**From scratch"))
+    assert f"{runs['accuracy %'][0]:.1f}% (95% interval" in verdict
     assert "Estimated time" not in "\n".join(c.value for c in at.caption)
     stored = ui.resources.store().load(ui.transfer.trained(at_config(at)).config)
     assert stored is not None and stored.metrics["trainable_params"] == 11_179_077

@@ -204,9 +204,9 @@ def quiet_notes(notes: list[Note], key: str) -> None:
             st.markdown("\n\n".join(details))
 
 
-def _estimate_vs_actual(cfg: TrainConfig, run: Run) -> None:
-    """Once this learner's run has landed: the estimate given before the Train press against the time from the
-    press to this result; a landing this page was watching also teaches the server's overheads."""
+def estimate_vs_actual(cfg, run: Run) -> None:
+    """Once this learner's run of `cfg` (any run kind) has landed: the estimate given before the Train press against
+    the time from the press to this result; a landing this page was watching also teaches the server's overheads."""
     mine = st.session_state.get(ESTIMATES_STATE, {}).get(cfg.key())
     if mine is None:
         return
@@ -231,7 +231,7 @@ def training_panel(cfg: TrainConfig, key: str, remember: bool = True) -> tuple[R
         if remember:
             remember_latest(cfg)
         _stored_banner(cfg, run)
-        _estimate_vs_actual(cfg, run)
+        estimate_vs_actual(cfg, run)
         notes = diagnose(run.history)
         overfit = overfitting(run.history.val_loss)
         if overfit is not None:

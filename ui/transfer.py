@@ -6,7 +6,9 @@ evaluation are private to the cache and never trained in place.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import statistics
+import time
+from dataclasses import dataclass, replace
 
 import numpy as np
 import streamlit as st
@@ -22,13 +24,15 @@ from core.training.record import Run
 from core.transfer.config import ADDRESS as TRANSFER_ADDRESS
 from core.transfer.config import TRANSFER_RESOLUTIONS, TRANSFER_STRATEGY_LABELS, TransferConfig
 from core.transfer.estimate import estimate_seconds, time_per_image
-from core.transfer.features import normalization
+from core.transfer.features import feature_config, normalization
 from core.transfer.model import build_resnet18, model_of, predict
 from core.transfer.pretrained import WeightsResult, load_imagenet_weights
-from core.transfer.report import Anatomy, RunResult, first_filters
+from core.transfer.report import Anatomy, RunResult, first_filters, wilson
 from core.transfer.strategies import STRATEGIES, LayerGrad, ParamGroup, apply_strategy, gradient_norms, param_groups
 from core.transfer.tasks import ImageTask, cifar_task, digit_tasks, pretraining_config
 from ui import address, resources
+from ui.training import ESTIMATES_STATE, overheads, pool
+from ui.training import estimate_vs_actual as estimate_vs_actual_caption
 
 K = "tl"  # widget-key prefix
 
@@ -224,9 +228,50 @@ def _per_image(strategy: str, k: int, resolution: int, num_classes: int) -> tupl
     return time_per_image(_fresh_resnet(num_classes), cfg, resources.device(), batch)
 
 
-def estimate(cfg: TransferConfig, n_train: int, n_test: int, num_classes: int) -> float:
-    per = _per_image(cfg.strategy, cfg.k_stages, cfg.resolution, num_classes)
-    return estimate_seconds(cfg, n_train, n_test, per)
+def _features_stored(cfg: TransferConfig, data: ImageTask) -> bool:
+    """Feature extraction whose backbone pass is already in the store (later runs only train the head)."""
+    if cfg.strategy != "feature":
+        return False
+    pre = trained(pretraining_config())
+    if cfg.weights == "digits-pretrained" and pre is None:
+        return False
+    return resources.store().has(feature_config(cfg, data, pretraining_config().key() if pre is not None else ""))
+
+
+def _loop_seconds(cfg: TransferConfig, data: ImageTask) -> tuple[float, str]:
+    """The run's own loop: from stored runs of the same strategy, stages, task and resolution on this machine
+    (per epoch, the backbone pass apart), else from steps timed now."""
+    same = ("strategy", "k_stages", "source", "labels_per_class", "subset", "resolution", "batch_size", "task")
+    dev = str(resources.device())
+    past = [s for s in resources.store().summaries("transfer") if all(getattr(s.config, f) == getattr(cfg, f)
+                                                                     for f in same) and s.metrics["device"] == dev]
+    pass_s = 0.0 if _features_stored(cfg, data) else None
+    if past:
+        per_epoch = statistics.median((s.metrics["wall_s"] - s.metrics.get("features_s", 0.0)) / s.config.epochs
+                                      for s in past)
+        if pass_s is None:
+            pass_s = statistics.median(s.metrics.get("features_s", 0.0) for s in past)
+        return per_epoch * cfg.epochs + pass_s, f"{len(past)} stored run{'s' if len(past) > 1 else ''} like it here"
+    per = _per_image(cfg.strategy, cfg.k_stages, cfg.resolution, len(data.classes))
+    if pass_s == 0.0:  # the head alone, on stored features: milliseconds
+        return 0.0, "the stored backbone pass (only the head trains)"
+    return estimate_seconds(cfg, len(data.train), len(data.test), per), "steps timed just now"
+
+
+def estimate(cfg: TransferConfig, data: ImageTask) -> tuple[float, str]:
+    """(seconds from pressing Train to the result, what the parts are): the worker's start when the pool is new,
+    the pretraining once when it is needed, the loop, and the set-up the server has seen runs take."""
+    loop_s, basis = _loop_seconds(cfg, data)
+    clock = overheads()
+    pool()
+    parts = [(loop_s, f"training ({basis})"), (clock.setup_s(), "set-up and storing")]
+    if needs_pretraining(cfg):
+        pre, pre_data = pretraining_config(), task(pretraining_config().source, 0, 0)
+        pre_s = estimate_seconds(pre, len(pre_data.train), len(pre_data.test), _per_image("scratch", 1, 32, 5))
+        parts.append((pre_s + clock.setup_s(), "the pretraining on digits 0-4, once"))
+    if clock.wait_s() >= 0.05:
+        parts.append((clock.wait_s(), "for a training worker to start"))
+    return sum(s for s, _ in parts), " + ".join(f"{s:.1f} s {what}" for s, what in parts)
 
 
 # ---------------------------------------------------------------- training: worker processes, runs in the store
@@ -275,12 +320,22 @@ def needs_pretraining(cfg: TransferConfig) -> bool:
     return cfg.weights == "digits-pretrained" and trained(pretraining_config()) is None
 
 
-def submit(cfg: TransferConfig) -> None:
+def submit(cfg: TransferConfig, estimated_s: float | None = None) -> None:
     """Queue the pretraining (when this route needs it and it is not stored) and the run: worker processes
     train them in order; the pretraining lands in the store once and every later run reuses it."""
+    if estimated_s is not None:
+        st.session_state.setdefault(ESTIMATES_STATE, {})[cfg.key()] = {"estimate": estimated_s,
+                                                                         "clicked": time.time()}
     if needs_pretraining(cfg):
-        resources.jobs().submit(pretraining_config())
-    resources.jobs().submit(cfg)
+        pool().submit(pretraining_config())
+    pool().submit(cfg)
+
+
+def estimate_vs_actual(cfg: TransferConfig) -> None:
+    """After this learner's run landed: the estimate beside the time from the click to the result."""
+    run = trained(cfg)
+    if run is not None:
+        estimate_vs_actual_caption(cfg, run)
 
 
 def running(cfg: TransferConfig) -> bool:
@@ -308,6 +363,9 @@ def progress_view(cfg: TransferConfig) -> None:
     if not running(cfg):
         st.rerun()
         return
+    watched = st.session_state.get(ESTIMATES_STATE, {}).get(cfg.key())
+    if watched is not None:
+        watched["seen_running"] = time.time()  # the landing this page sees next is timely (it was watching)
     pool = resources.jobs()
     for c, what in ((pretraining_config(), "Pretraining on digits 0-4 (once, stored)"), (cfg, "Training")):
         job = pool.get(c)
@@ -363,13 +421,36 @@ def evaluation(cfg: TransferConfig) -> Evaluation:
                       grads, first_filters(init).numpy(), first_filters(model.state_dict()).cpu().numpy())
 
 
+def _settings(cfg: TransferConfig) -> dict[str, str]:
+    """What a run was trained with besides its strategy (the backbone's rate only where it has a group)."""
+    out = {"head learning rate": f"{cfg.head_lr:g}", "epochs": str(cfg.epochs)}
+    if cfg.strategy in ("finetune", "full"):
+        out["backbone learning rate"] = f"{cfg.backbone_lr:g}"
+    return out
+
+
 def results(runs: list[RunSummary]) -> list[RunResult]:
-    return [RunResult(short_label(r.config), r.config.strategy, float(r.metrics["test_acc"]),
-                      float(r.metrics["wall_s"]), int(r.metrics["trainable_params"])) for r in runs]
+    """One result per setting: runs that differ only in their seed are averaged (the conclusion counts their test
+    images once per seed and states their spread)."""
+    groups: dict[str, list[RunSummary]] = {}
+    for r in runs:
+        groups.setdefault(replace(r.config, seed=0).key(), []).append(r)
+    out = []
+    for same in groups.values():
+        cfg, accs = same[0].config, [float(r.metrics["test_acc"]) for r in same]
+        label = short_label(cfg) if len(same) == 1 else short_label(replace(cfg, seed=0)).replace(
+            ")", f", {len(same)} seeds)")
+        out.append(RunResult(label, cfg.strategy, sum(accs) / len(accs),
+                             sum(float(r.metrics["wall_s"]) for r in same) / len(same),
+                             int(same[0].metrics["trainable_params"]), int(same[0].metrics["n_test"]), _settings(cfg),
+                             len(same), max(accs) - min(accs),
+                             any(int(r.metrics.get("concurrent_runs", 1)) > 1 for r in same)))
+    return out
 
 
 def short_label(cfg: TransferConfig) -> str:
-    return cfg.label().split(" · ")[0] + f" ({cfg.epochs} ep, head lr {cfg.head_lr:g})"
+    seed = f", seed {cfg.seed}" if cfg.seed else ""
+    return cfg.label().split(" · ")[0] + f" ({cfg.epochs} ep, head lr {cfg.head_lr:g}{seed})"
 
 
 def stage_rows(arch: Anatomy, resolution: int) -> list[dict]:
@@ -380,15 +461,32 @@ def stage_rows(arch: Anatomy, resolution: int) -> list[dict]:
 
 
 def run_rows(runs: list[RunSummary]) -> list[dict]:
-    return [{"strategy": short_label(r.config), "target accuracy %": round(100 * r.metrics["test_acc"], 1),
-             "wall s": round(r.metrics["wall_s"], 1),
-             "of which backbone pass s (stored, shared)": round(r.metrics.get("features_s", 0.0), 1),
-             "trainable": r.metrics["trainable_params"], "images/s": round(r.metrics["images_per_s"])} for r in runs]
+    """The results table: short headers (it fits 1280 px), the accuracy's 95 % interval from the test images."""
+    rows = []
+    for r in runs:
+        lo, hi = wilson(float(r.metrics["test_acc"]), int(r.metrics["n_test"]))
+        rows.append({"run": short_label(r.config), "accuracy %": round(100 * r.metrics["test_acc"], 1),
+                     "95% interval": f"{100 * lo:.1f}–{100 * hi:.1f}", "time s": round(r.metrics["wall_s"], 1),
+                     "backbone pass s": round(r.metrics.get("features_s", 0.0), 1),
+                     "trainable": r.metrics["trainable_params"], "images/s": round(r.metrics["images_per_s"])})
+    return rows
 
 
-def estimate_text(cfg: TransferConfig, data: ImageTask, seconds: float) -> str:
-    first = (" Plus, once, the pretraining on digits 0-4 (about a minute on a CPU; stored and reused)."
-             if needs_pretraining(cfg) else "")
-    return (f"Not trained yet. Estimated time: **~{seconds:.0f} s** on {resources.device().type.upper()} "
-            f"({len(data.train):,} training and {len(data.test):,} test images at {cfg.resolution} px, "
-            f"measured from timed steps just now).{first}")
+RUN_COLUMNS = {
+    "run": st.column_config.TextColumn(width="large"),
+    "accuracy %": st.column_config.NumberColumn(help="Target test accuracy of the trained run"),
+    "95% interval": st.column_config.TextColumn(help="Wilson interval of the accuracy from the number of test "
+                                                     "images: a gap inside it can be chance"),
+    "time s": st.column_config.NumberColumn(help="Wall time of the run (measured on a shared machine)"),
+    "backbone pass s": st.column_config.NumberColumn(help="Feature extraction: the one pass of the frozen backbone "
+                                                          "over the images, stored and shared by later runs"),
+    "trainable": st.column_config.NumberColumn(format="localized"),
+    "images/s": st.column_config.NumberColumn(format="localized"),
+}
+
+
+def estimate_text(cfg: TransferConfig, data: ImageTask, estimated: tuple[float, str]) -> str:
+    seconds, parts = estimated
+    return (f"Not trained yet. Estimated time from pressing Train to the result: **~{seconds:.0f} s** on "
+            f"{resources.device().type.upper()} ({len(data.train):,} training and {len(data.test):,} test images at "
+            f"{cfg.resolution} px: {parts}).")
