@@ -111,6 +111,6 @@ if steps is not None and results:
         acts = draw.feature_maps(results["cnn"], steps)
         st.markdown("**The CNN's feature maps** for your drawing (after ReLU: 0 is white, stronger red is a "
                     "stronger response). Open the Convolutions page to take any of them apart.")
-        feature_map_grid(acts, (("relu1", "relu2"),), K, height=300)
+        feature_map_grid(acts, ("relu1", "relu2"), K)
 
 next_step(__file__)

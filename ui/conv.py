@@ -3,6 +3,7 @@ by hand, the size sandbox), plus the feature-map widget the Draw page shares. Ev
 as parameters."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import partial
 from urllib.parse import urlencode
 
@@ -39,16 +40,39 @@ def shape_stages(model: ModelConfig) -> list[conv_stages.Stage]:
     return conv_stages.shape_stages(conv_stages.initial_model(model, 0))
 
 
-def feature_map_grid(acts: dict[str, torch.Tensor], rows: tuple[tuple[str, ...], ...], key: str,
-                     height: int) -> None:
-    """Every channel of the named activations, one mosaic per layer, `rows` of them side by side."""
-    for row in rows:
-        for col, name in zip(st.columns(len(row)), row):
-            a = acts[name][0].cpu().numpy()  # (C, H, W)
-            col.plotly_chart(mosaic(a, 4 if a.shape[0] == 16 else 8, title=f"{name}: {'×'.join(map(str, a.shape))}",
-                                    tile_label="channel", colorbar_title="value", height=height,
-                                    colours="diverging" if name.startswith("conv") else "sequential"),
-                             key=f"{key}_maps_{name}")
+# Tiles per row of a feature-map mosaic: a mosaic gets ~700 px at 1280 px (sidebar open), ~85 px a tile.
+TILE_COLUMNS = 8
+
+
+def _zoom_to(key: str, layer: str, cols: int, n: int) -> None:
+    cell = clicked_cell(f"{key}_maps_{layer}")
+    if cell is not None and cell[0] * cols + cell[1] < n:
+        st.session_state[f"{key}_zoom"] = (layer, cell[0] * cols + cell[1])
+
+
+@st.dialog("One channel, zoomed", width="medium")
+def _zoomed(a: np.ndarray, layer: str, ch: int, key: str) -> None:
+    st.plotly_chart(image(a, f"{layer} channel {ch} ({a.shape[0]}×{a.shape[1]})", 420,
+                          diverging=layer.startswith("conv"), show_scale=True), key=f"{key}_zoomed")
+    st.caption(f"Channel {ch} of {layer}: hover for each value. Close this and click another tile to zoom it.")
+
+
+def feature_map_grid(acts: dict[str, torch.Tensor], layers: Sequence[str], key: str) -> None:
+    """Every channel of the named activations, one mosaic per layer across the page's width (tiles large enough
+    to see); a click on a tile opens that channel large, in a dialog."""
+    zoom = st.session_state.pop(f"{key}_zoom", None)
+    if zoom is not None and zoom[0] in layers and zoom[1] < acts[zoom[0]].shape[1]:
+        _zoomed(acts[zoom[0]][0, zoom[1]].cpu().numpy(), zoom[0], zoom[1], key)  # (H, W)
+    st.caption("Click any tile to see it large, with its values on hover.")
+    for layer in layers:
+        a = acts[layer][0].cpu().numpy()  # (C, H, W)
+        cols = min(TILE_COLUMNS, a.shape[0])
+        rows = -(-a.shape[0] // cols)
+        st.plotly_chart(mosaic(a, cols, title=f"{layer}: {'×'.join(map(str, a.shape))}", tile_label="channel",
+                               colorbar_title="value", height=60 + 88 * rows, clickable=True,
+                               colours="diverging" if layer.startswith("conv") else "sequential"),
+                        key=f"{key}_maps_{layer}", on_select=partial(_zoom_to, key, layer, cols, a.shape[0]),
+                        selection_mode="points")
 
 
 # ------------------------------------------------------------------ shape flow
@@ -145,13 +169,12 @@ def feature_maps_tab(model: nn.Module, trained: bool, key: str) -> None:
     state_label = "trained" if trained else "untrained (initial weights: train above to see what learning changes)"
     ci, cm = st.columns([1, 5])
     ci.plotly_chart(image(x[0, 0].cpu().numpy(), "input", 200, show_scale=False), key=f"{key}_input")
-    ci.markdown(f"{caption}  \n{'Trained' if trained else 'Untrained'} model says **{pred}**")
-    with cm:
-        st.markdown("Every channel after each layer (" + state_label + "). conv outputs are signed: red positive, "
-                    "blue negative, white 0. After ReLU nothing is negative, so relu and pool maps use a scale "
-                    "from white (0) to red; each picture on its own scale. ReLU turns every blue value to 0; "
-                    "max-pool keeps the largest value of each 2×2 block.")
-        feature_map_grid(acts, (("conv1", "relu1", "pool1"), ("conv2", "relu2", "pool2")), key, height=260)
+    cm.markdown(f"{caption}: the {'trained' if trained else 'untrained'} model says **{pred}**.\n\n"
+                "Every channel after each layer (" + state_label + "). conv outputs are signed: red positive, "
+                "blue negative, white 0. After ReLU nothing is negative, so relu and pool maps use a scale "
+                "from white (0) to red; each picture on its own scale. ReLU turns every blue value to 0; "
+                "max-pool keeps the largest value of each 2×2 block.")
+    feature_map_grid(acts, ("conv1", "relu1", "pool1", "conv2", "relu2", "pool2"), key)
     _one_value(model, acts, key)
 
 
