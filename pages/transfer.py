@@ -80,8 +80,8 @@ if runs:
     st.plotly_chart(run_curves([Curve.of(transfer.short_label(r.config), r.history) for r in runs],
                                chance=100 / classes),
                     key=f"{K}_curves")
-    st.dataframe(transfer.run_rows(runs), hide_index=True, width="stretch", key=f"{K}_runs",
-                 column_config=transfer.RUN_COLUMNS)
+    st.container(key=f"{K}_results").dataframe(transfer.run_rows(runs), hide_index=True, width="stretch",
+                                               key=f"{K}_runs", column_config=transfer.RUN_COLUMNS)
     st.markdown(conclusion(transfer.results(runs)))
 points = resolution_points(transfer.task_runs(cfg))  # this task's runs at every resolution: the trade-off
 trade_off = resolution_conclusion(points, cfg.strategy, cfg.resolution)
