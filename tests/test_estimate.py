@@ -5,7 +5,17 @@ import pytest
 
 from core.models.registry import ModelConfig
 from core.training.config import TrainConfig
-from core.training.estimate import SETUP_S, WORKER_START_S, Overheads, PastRun, estimate, past_run
+from core.training.estimate import (
+    SETUP_S,
+    WORKER_START_S,
+    Overheads,
+    PastRun,
+    estimate,
+    load_start_times,
+    past_run,
+    save_start_times,
+    worker_wait,
+)
 
 CFG = TrainConfig(model=ModelConfig("net2", 128), optimizer="adam", lr=1e-3, batch_size=100, epochs=4)
 
@@ -39,11 +49,29 @@ def test_past_run_reads_a_stored_runs_metrics():
 
 
 def test_the_server_learns_its_overheads_from_the_runs_it_watched_land():
-    clock = Overheads(born=1000.0)
-    assert clock.wait_s(now=1001.0) == pytest.approx(WORKER_START_S - 1)  # nothing seen yet: the bench's numbers
-    clock.observe(submitted=1000.5, landed=1010.5, loop_s=2.0)  # submitted while the pool started: 8 s overhead
+    clock = Overheads()
+    assert clock.setup_s() == SETUP_S  # nothing seen yet: the bench's number
     for t in (2000.0, 2100.0, 2200.0):
-        clock.observe(submitted=t, landed=t + 3.5, loop_s=2.0)  # warm: 1.5 s
+        clock.observe(submitted=t, landed=t + 3.5, loop_s=2.0)
     assert clock.setup_s() == pytest.approx(1.5)
-    assert clock.worker_start_s() == pytest.approx(8.0 - 1.5)
-    assert clock.wait_s(now=1003.0) == pytest.approx(6.5 - 3.0) and clock.wait_s(now=5000.0) == 0.0
+
+
+def test_a_run_waits_for_a_starting_worker_as_long_as_workers_took_to_start_here():
+    assert worker_wait(None, [5.0]) == 0.0  # a worker is ready
+    assert worker_wait(1.0, []) == pytest.approx(WORKER_START_S - 1.0)  # none has started yet on this server
+    assert worker_wait(2.0, [9.0, 11.0, 10.0]) == pytest.approx(8.0) and worker_wait(20.0, [10.0]) == 0.0
+
+
+@pytest.mark.parametrize("content", [b"[]", b"null", b'{"worker_start_s": "7"}', b'{"worker_start_s": [true, -1, 1e9]}',
+                                     b"\xff\xfe", b"x" * 5000])
+def test_saved_worker_start_times_are_read_as_a_strangers_file(tmp_path, content):
+    path = tmp_path / "timings.json"
+    path.write_bytes(content)
+    assert load_start_times(path) == []
+
+
+def test_worker_start_times_round_trip_for_the_next_server(tmp_path):
+    path = tmp_path / "timings.json"
+    assert load_start_times(path) == []
+    save_start_times(path, [float(i) for i in range(1, 15)])
+    assert load_start_times(path) == [float(i) for i in range(5, 15)]  # the last ten

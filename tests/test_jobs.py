@@ -2,8 +2,10 @@
 server's pool serves every session; stop and crash tests also prove that the pool replaces its worker."""
 from __future__ import annotations
 
+import tempfile
 import threading
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 import torch
@@ -152,3 +154,17 @@ def test_the_page_shows_the_queue_position_and_its_stop_button_takes_the_run_out
         assert hanging.position(waiting) == 0 and running.state == "running"
     finally:
         hanging.shutdown()
+
+
+def test_a_worker_says_when_it_is_ready_and_the_pool_remembers_how_long_it_took():
+    """Issue 19: the first run waited for a worker to start, and the estimate did not know. A worker reports
+    "ready" once its data is decoded; the pool keeps how long that took and whether one is ready now."""
+    jobs = Jobs(Paths(Path(tempfile.mkdtemp(prefix="jobs-ready-"))), size=1, trainers=TEST_TRAINERS)
+    try:
+        assert jobs.starting_s() is not None and jobs.starting_s() >= 0.0  # just spawned
+        job = jobs.submit(replace(TINY, seed=71))
+        assert job.done.wait(WAIT_S) and job.error == ""
+        assert jobs.starting_s() is None  # it said "ready" before it took the job
+        assert len(jobs.start_s) == 1 and 0.0 < jobs.start_s[0] < WAIT_S
+    finally:
+        jobs.shutdown()

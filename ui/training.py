@@ -15,7 +15,18 @@ from core.runs.jobs import STOPPED
 from core.runs.store import RunSummary
 from core.training.analysis import Note, overfitting
 from core.training.config import ADDRESS, TRAIN_BOUNDS, TrainConfig, default_config
-from core.training.estimate import Estimate, Overheads, estimate, past_run, time_eval, time_steps
+from core.training.estimate import (
+    TIMINGS_FILE,
+    Estimate,
+    Overheads,
+    estimate,
+    load_start_times,
+    past_run,
+    save_start_times,
+    time_eval,
+    time_steps,
+    worker_wait,
+)
 from core.training.loop import REPORT_S, check_config, diagnose
 from core.training.record import STATUS_LABELS, Run
 from core.training.validation import curve_split, held_out, split_text
@@ -60,15 +71,35 @@ def eval_seconds(model: ModelConfig, device_name: str) -> float:
 
 @st.cache_resource
 def overheads() -> Overheads:
-    """What this server has learned from the runs it watched land (core.training.estimate.Overheads); made with
-    the worker pool (`pool()`), so its clock starts when the workers do."""
+    """What this server has learned from the runs it watched land (core.training.estimate.Overheads)."""
     return Overheads()
 
 
 def pool():
-    """The server's worker pool, with the overheads clock started beside it."""
-    overheads()
+    """The server's worker pool (ui.resources.jobs)."""
     return resources.jobs()
+
+
+@st.cache_resource
+def _start_times() -> dict:
+    """Worker start times: those saved by earlier servers on this machine, and how many of this pool's are saved."""
+    return {"saved": load_start_times(resources.paths().root / TIMINGS_FILE), "mine": 0}
+
+
+def wait_s() -> float:
+    """What a run submitted now waits for a training worker to finish starting: as long as workers took to start
+    on this machine (this server's, then earlier servers'), less the time the starting one has had."""
+    jobs, known = pool(), _start_times()
+    mine = list(jobs.start_s)
+    if len(mine) > known["mine"]:  # a worker started since: remembered for the next server too
+        known["mine"] = len(mine)
+        save_start_times(resources.paths().root / TIMINGS_FILE, known["saved"] + mine)
+    return worker_wait(jobs.starting_s(), known["saved"] + mine)
+
+
+def seconds(s: float) -> str:
+    """An estimate's seconds: whole above 10 ("~23"), one decimal below ("~2.9")."""
+    return f"{s:.0f}" if s >= 10 else f"{s:.1f}"
 
 
 def estimate_for(cfg: TrainConfig) -> Estimate:
@@ -79,10 +110,8 @@ def estimate_for(cfg: TrainConfig) -> Estimate:
     step_s = step_seconds(cfg.model, cfg.optimizer, min(cfg.batch_size, n_train), str(dev))
     past = [past_run(s.config, s.metrics) for s in resources.stored_runs(cfg.model.arch)
             if s.metrics.get("device") == str(dev)]
-    clock = overheads()
-    pool()
     return estimate(cfg, n_train, n_val, len(data.test), step_s, eval_seconds(cfg.model, str(dev)), past,
-                    clock.wait_s(), clock.setup_s())
+                    wait_s(), overheads().setup_s())
 
 
 def config_controls(arch: Arch, key: str, model: ModelConfig | None = None) -> TrainConfig:
@@ -213,11 +242,12 @@ def estimate_vs_actual(cfg, run: Run) -> None:
     if "actual" not in mine:
         now = time.time()
         mine["actual"] = now - mine["clicked"]
-        if now - mine.get("seen_running", 0.0) <= 2 * REFRESH_S + 2:  # watched to the end: a fair measurement
+        if mine["warm"] and now - mine.get("seen_running", 0.0) <= 2 * REFRESH_S + 2:  # watched to the end
             overheads().observe(mine["clicked"], now, float(run.metrics["wall_s"]))
     est, actual = mine["estimate"], mine["actual"]
-    st.caption(f"Estimated **~{est:.0f} s** before you pressed Train; it took **{actual:.1f} s** from your click to "
-               f"this result ({100 * (actual - est) / max(est, 1e-9):+.0f}%). The next estimates learn from it.")
+    st.caption(f"Estimated **~{seconds(est)} s** before you pressed Train; it took **{actual:.1f} s** from your "
+               f"click to this result ({100 * (actual - est) / max(est, 1e-9):+.0f}%). The next estimates learn from "
+               "it.")
 
 
 def training_panel(cfg: TrainConfig, key: str, remember: bool = True) -> tuple[Run, torch.nn.Module] | None:
@@ -256,8 +286,9 @@ def training_panel(cfg: TrainConfig, key: str, remember: bool = True) -> tuple[R
     elif job is not None and job.error:
         st.error(job.error, icon=":material/error:")
     est = estimate_for(cfg)
-    st.info(f"Not trained yet. Estimated training time, from pressing Train to the result: **~{est.total:.0f} s** on "
-            f"{resources.device().type.upper()} ({est.parts()}; training speed from {est.basis}). A live estimate "
+    st.info(f"Not trained yet. Estimated training time, from pressing Train to the result: "
+            f"**~{seconds(est.total)} s** on {resources.device().type.upper()} ({est.parts()}; training speed from "
+            f"{est.basis}). A live estimate "
             "from the real steps replaces it once training starts.", icon=":material/timer:")
     if st.button("Train", type="primary", key=f"{key}_train"):
         submit(cfg, est.total)
@@ -275,9 +306,15 @@ def submit(cfg: TrainConfig, estimated_s: float | None = None) -> None:
     """The learner asked to train `cfg`: it trains in a worker process (this page only watches), and the
     panels say it was trained now, not loaded, once it lands (with the estimate against the actual time)."""
     if estimated_s is not None:
-        st.session_state.setdefault(ESTIMATES_STATE, {})[cfg.key()] = {"estimate": estimated_s,
-                                                                         "clicked": time.time()}
+        expect(cfg, estimated_s)
     pool().submit(cfg)
+
+
+def expect(cfg, estimated_s: float, teaches: bool = True) -> None:
+    """Remember the estimate of a run this learner is starting, and when, to compare once it lands. A run that first
+    waits for a worker to start (or for another run: `teaches` False) says nothing about the set-up: not observed."""
+    st.session_state.setdefault(ESTIMATES_STATE, {})[cfg.key()] = {
+        "estimate": estimated_s, "clicked": time.time(), "warm": teaches and pool().starting_s() is None}
     st.session_state.setdefault(TRAINED_HERE_STATE, {})[cfg.key()] = f"you pressed Train at {time.strftime('%X')}"
     remember_latest(cfg)
 

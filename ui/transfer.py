@@ -31,8 +31,9 @@ from core.transfer.report import Anatomy, RunResult, first_filters, wilson
 from core.transfer.strategies import STRATEGIES, LayerGrad, ParamGroup, apply_strategy, gradient_norms, param_groups
 from core.transfer.tasks import ImageTask, cifar_task, digit_tasks, pretraining_config
 from ui import address, resources
-from ui.training import ESTIMATES_STATE, overheads, pool
+from ui.training import ESTIMATES_STATE, expect, overheads, pool, wait_s
 from ui.training import estimate_vs_actual as estimate_vs_actual_caption
+from ui.training import seconds as seconds_text
 
 K = "tl"  # widget-key prefix
 
@@ -262,15 +263,14 @@ def estimate(cfg: TransferConfig, data: ImageTask) -> tuple[float, str]:
     """(seconds from pressing Train to the result, what the parts are): the worker's start when the pool is new,
     the pretraining once when it is needed, the loop, and the set-up the server has seen runs take."""
     loop_s, basis = _loop_seconds(cfg, data)
-    clock = overheads()
-    pool()
+    clock, wait = overheads(), wait_s()
     parts = [(loop_s, f"training ({basis})"), (clock.setup_s(), "set-up and storing")]
     if needs_pretraining(cfg):
         pre, pre_data = pretraining_config(), task(pretraining_config().source, 0, 0)
         pre_s = estimate_seconds(pre, len(pre_data.train), len(pre_data.test), _per_image("scratch", 1, 32, 5))
         parts.append((pre_s + clock.setup_s(), "the pretraining on digits 0-4, once"))
-    if clock.wait_s() >= 0.05:
-        parts.append((clock.wait_s(), "for a training worker to start"))
+    if wait >= 0.05:
+        parts.append((wait, "for a training worker to start"))
     return sum(s for s, _ in parts), " + ".join(f"{s:.1f} s {what}" for s, what in parts)
 
 
@@ -324,8 +324,7 @@ def submit(cfg: TransferConfig, estimated_s: float | None = None) -> None:
     """Queue the pretraining (when this route needs it and it is not stored) and the run: worker processes
     train them in order; the pretraining lands in the store once and every later run reuses it."""
     if estimated_s is not None:
-        st.session_state.setdefault(ESTIMATES_STATE, {})[cfg.key()] = {"estimate": estimated_s,
-                                                                         "clicked": time.time()}
+        expect(cfg, estimated_s, teaches=not needs_pretraining(cfg))
     if needs_pretraining(cfg):
         pool().submit(pretraining_config())
     pool().submit(cfg)
@@ -487,6 +486,6 @@ RUN_COLUMNS = {
 
 def estimate_text(cfg: TransferConfig, data: ImageTask, estimated: tuple[float, str]) -> str:
     seconds, parts = estimated
-    return (f"Not trained yet. Estimated time from pressing Train to the result: **~{seconds:.0f} s** on "
+    return (f"Not trained yet. Estimated time from pressing Train to the result: **~{seconds_text(seconds)} s** on "
             f"{resources.device().type.upper()} ({len(data.train):,} training and {len(data.test):,} test images at "
             f"{cfg.resolution} px: {parts}).")

@@ -6,7 +6,8 @@ the OpenMP runtime), not a `multiprocessing` child: spawn and forkserver re-impo
 FD is this end of a socketpair, used as a `multiprocessing.connection.Connection`.
 
 Protocol, server -> worker: ("setup", WorkerSetup) once, then ("train", key, config) per job, or None
-to exit. Worker -> server, per job: ("progress", key, Progress) many times, then ("done", key, dict) or
+to exit. Worker -> server: ("ready", "", None) once its data is decoded, then per job: ("progress", key,
+Progress) many times, then ("done", key, dict) or
 ("failed", key, text). The worker also exits when the server is gone (its end of the pipe closes).
 """
 from __future__ import annotations
@@ -37,6 +38,7 @@ def main(conn: Connection, server_pid: int) -> None:
     setup = message[1]
     setup.configure()
     context = setup.context()  # decodes the data once, before the first job
+    conn.send(("ready", "", None))  # the server's estimates learn how long a worker takes to start
     while True:
         try:
             message = conn.recv()

@@ -4,15 +4,18 @@ steps and the evaluation passes, each from something measured: real timed steps 
 machine, and the runs this server has watched land (`Overheads`)."""
 from __future__ import annotations
 
+import json
 import math
 import statistics
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
+from core.atomic import atomic_write_bytes
 from core.models.registry import ModelConfig, build_model
 from core.optimizers import make_optimizer
 from core.training.config import TrainConfig
@@ -128,28 +131,54 @@ def past_run(config: TrainConfig, metrics: dict) -> PastRun:
                    float(metrics["samples_per_s"]), per_eval, int(metrics.get("concurrent_runs", 1)) <= 1)
 
 
-class Overheads:
-    """What this server learns from the runs it watches land: the seconds between a Train press and the result
-    beyond the run's own loop (set-up, storing, the page noticing), and what a run submitted while the worker pool
-    was still starting waited on top. Thread-safe enough for appends and medians (lists, one process)."""
+TIMINGS_FILE = "timings.json"  # under PTCE_HOME: how long this machine's training workers took to start
+_KEEP = 10
 
-    def __init__(self, born: float | None = None) -> None:
-        self.born = time.time() if born is None else born  # when the worker pool was started
-        self.warm: list[float] = []  # overheads of runs submitted to a started pool
-        self.cold: list[float] = []  # overheads of runs submitted while it started
+
+def load_start_times(path: Path) -> list[float]:
+    """Worker start times saved on this machine by earlier servers. A file from outside: anything but a small
+    {"worker_start_s": [numbers in 0..600]} is ignored."""
+    try:
+        if path.stat().st_size > 4096:
+            return []
+        raw = json.loads(path.read_bytes())
+    except (OSError, ValueError):
+        return []
+    values = raw.get("worker_start_s") if isinstance(raw, dict) else None
+    if not isinstance(values, list):
+        return []
+    return [float(v) for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)
+            and math.isfinite(v) and 0 < v <= 600][-_KEEP:]
+
+
+def save_start_times(path: Path, times: Sequence[float]) -> None:
+    """Keep the last few worker start times for the next server (atomic; a read-only home just keeps none)."""
+    try:
+        atomic_write_bytes(path, json.dumps({"worker_start_s": [round(t, 3) for t in times[-_KEEP:]]}).encode())
+    except OSError:
+        pass
+
+
+def worker_wait(starting_s: float | None, start_times: Sequence[float]) -> float:
+    """Seconds a run submitted now waits for a worker to finish starting: 0 when one is ready (`starting_s` None),
+    else how long workers took to start on this server (WORKER_START_S until one has) less the time this one has had
+    (core.runs.jobs.Jobs.starting_s and .start_s)."""
+    if starting_s is None:
+        return 0.0
+    return max(0.0, (_median(start_times[-5:]) or WORKER_START_S) - starting_s)
+
+
+class Overheads:
+    """What this server learns from the runs it watches land on a ready worker: the seconds between the Train press
+    and the result beyond the run's own loop (set-up, storing, the page noticing). Lists in one process."""
+
+    def __init__(self) -> None:
+        self.seen: list[float] = []
 
     def setup_s(self) -> float:
-        return _median(self.warm[-20:]) or SETUP_S
-
-    def worker_start_s(self) -> float:
-        cold = _median(self.cold[-5:])
-        return max(0.0, cold - self.setup_s()) if cold is not None else WORKER_START_S
-
-    def wait_s(self, now: float | None = None) -> float:
-        """What a run submitted now waits for a worker (0 once the pool has had time to start)."""
-        return max(0.0, self.born + self.worker_start_s() - (time.time() if now is None else now))
+        """The median overhead seen, with the bench's SETUP_S counted as one more observation (one run is noise)."""
+        return statistics.median([SETUP_S, *self.seen[-20:]])
 
     def observe(self, submitted: float, landed: float, loop_s: float) -> None:
         """One run that landed `landed - submitted` seconds after its Train press; its loop took `loop_s`."""
-        overhead = max(0.0, landed - submitted - loop_s)
-        (self.cold if submitted < self.born + self.worker_start_s() else self.warm).append(overhead)
+        self.seen.append(max(0.0, landed - submitted - loop_s))
