@@ -77,6 +77,8 @@ def surface_view() -> None:
     s1, s2 = st.columns(2)
     start = (s1.slider("Start x", *surface.xrange, step=0.05, key=w["sx"]),
              s2.slider("Start y", *surface.yrange, step=0.05, key=w["sy"]))
+    st.latex(surface.latex())
+    chart = st.container()  # the paths, drawn once the step slider below them is read
     here = optim.race_address(surface, steps)
     at_key = optim.race_keys(name, steps)
     w |= here.controls({"at": steps}, at_key)
@@ -87,7 +89,6 @@ def surface_view() -> None:
     if name == "bowl":
         shown["cond"] = cond
     here.mirror(shown, at_key)
-    st.latex(surface.latex())
     short = [OPT_LABELS[o] for o in chosen if (name, o) in STILL_ON_ITS_WAY]
     st.caption(f"A fair race: each optimizer at its own tuned learning rate for this surface (one with which it "
                f"reaches the minimum within the default {surface.default_steps:,} steps), from the same start, for "
@@ -103,9 +104,9 @@ def surface_view() -> None:
     legend = {o: f"{OPT_LABELS[o]} · lr {specs[o].lr:g}" for o in trajs}
     xs, ys, Z = optim.surface_grid(surface)
     title = f"{SURFACE_LABELS[name]} · step {at} of {steps} · each optimizer at its own learning rate"
-    st.plotly_chart(optim_figures.contour_paths(xs, ys, Z, {legend[o]: t.path for o, t in trajs.items()},
-                                                surface.minima, name == "rosenbrock", title, at=at),
-                    key=f"{SURFACES}_contour")
+    chart.plotly_chart(optim_figures.contour_paths(xs, ys, Z, {legend[o]: t.path for o, t in trajs.items()},
+                                                   surface.minima, name == "rosenbrock", title, at=at),
+                       key=f"{SURFACES}_contour")
     if not trajs:
         st.info("Pick at least one optimizer.")
         return

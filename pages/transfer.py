@@ -78,7 +78,7 @@ else:
 runs = transfer.trained_runs(cfg)
 if runs:
     st.plotly_chart(run_curves([Curve.of(transfer.short_label(r.config), r.history) for r in runs],
-                               chance=100 / classes),
+                               chance=100 / classes, evaluated_on="test"),  # too few labels to hold some out
                     key=f"{K}_curves")
     st.container(key=f"{K}_results").dataframe(transfer.run_rows(runs), hide_index=True, width="stretch",
                                                key=f"{K}_runs", column_config=transfer.RUN_COLUMNS)

@@ -234,9 +234,9 @@ def _matmul_fixes(sa: tuple[int, ...], sb: tuple[int, ...]) -> str:
         except RuntimeError:
             continue
     k_b = sb[0] if len(sb) == 1 else sb[-2]
-    change = f"an a whose last dimension has size {k_b}"
+    change = f"change a so its last dimension is {k_b}"
     if not works:
-        return f"Neither a transpose nor swapping a and b fixes these shapes: you need {change}."
+        return f"Neither a transpose nor swapping a and b fixes these shapes: {change}."
     return f"These shapes would work: {', '.join(works)}; or {change}. Check which one you mean."
 
 
