@@ -10,7 +10,7 @@ import pytest
 from support import LEARNER_VIEWPORT
 from tools.browser import exceptions
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
 def settled(page, timeout: float = 180_000) -> None:
@@ -31,21 +31,22 @@ def test_a_short_tab_is_followed_at_once_by_the_rest_of_the_page(app_server, pag
     assert exceptions(page) == 0
 
 
-def test_the_transfer_results_table_fits_at_1280(server_with_runs, page_at):
+def test_the_transfer_results_table_fits_at_1280(tmp_path, page_at):
     """Every column of the results table, images/s included, is inside the table's width (no sideways scroll)."""
-    import os
-    from pathlib import Path
-
     from core.runs.store import RunStore
     from core.transfer.config import TransferConfig, address
+    from tools.app_server import running_server
     from tools.fake_runs import make_transfer_run
 
     cfg = TransferConfig(strategy="feature", epochs=2, labels_per_class=8, seed=11)
-    store = RunStore(Path(os.environ["PTCE_HOME"]) / "runs")
-    if not store.has(cfg):
-        store.save(make_transfer_run(cfg))
+    RunStore(tmp_path / "runs").save(make_transfer_run(cfg))  # this server's own store: no other test sees it
+    with running_server(tmp_path, timeout_s=60) as (_, url):
+        _results_table_fits(page_at, url, cfg, address)
+
+
+def _results_table_fits(page_at, server, cfg, address) -> None:
     page = page_at(*LEARNER_VIEWPORT)
-    page.goto(f"{server_with_runs}/transfer?{urlencode(address(cfg))}")
+    page.goto(f"{server}/transfer?{urlencode(address(cfg))}")
     page.get_by_text("Loaded from the run store").wait_for(timeout=240_000)
     table = page.locator(".st-key-tl_results [data-testid='stDataFrame']")  # the results table
     table.scroll_into_view_if_needed()

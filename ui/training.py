@@ -308,6 +308,8 @@ def submit(cfg: TrainConfig, estimated_s: float | None = None) -> None:
     if estimated_s is not None:
         expect(cfg, estimated_s)
     pool().submit(cfg)
+    st.session_state.setdefault(TRAINED_HERE_STATE, {})[cfg.key()] = f"you pressed Train at {time.strftime('%X')}"
+    remember_latest(cfg)
 
 
 def expect(cfg, estimated_s: float, teaches: bool = True) -> None:
@@ -315,8 +317,6 @@ def expect(cfg, estimated_s: float, teaches: bool = True) -> None:
     waits for a worker to start (or for another run: `teaches` False) says nothing about the set-up: not observed."""
     st.session_state.setdefault(ESTIMATES_STATE, {})[cfg.key()] = {
         "estimate": estimated_s, "clicked": time.time(), "warm": teaches and pool().starting_s() is None}
-    st.session_state.setdefault(TRAINED_HERE_STATE, {})[cfg.key()] = f"you pressed Train at {time.strftime('%X')}"
-    remember_latest(cfg)
 
 
 def summary_label(s: RunSummary) -> str:
