@@ -96,9 +96,14 @@ def shape_flow_tab(model: ModelConfig, key: str) -> None:
 def filters_tab(init: nn.Module, trained: nn.Module | None, key: str) -> None:
     """conv1's filters and conv2's kernels at initialisation and, when `trained` is given, after training."""
     w0_1, w0_2 = init.conv1.weight.cpu().numpy(), init.conv2.weight.cpu().numpy()  # (16,1,3,3), (32,16,3,3)
-    same = st.toggle("Same colour scale before and after", value=True, key=f"{key}_same_scale",
-                     help="On: colours compare directly (weights grow during training). Off: each picture uses "
-                          "its own range, which shows patterns in small weights.")
+    f = address.Form(address.Address(key, {"same_scale": address.flag("same", "same_scale"),
+                                           "f2_which": address.choice("f2", "f2_which",
+                                                                      ["after training", "initialisation"]),
+                                           "f2_out": address.slider("f2_out", "f2_out", 0, 31, whole=True)}))
+    same = f.keep("same_scale", st.toggle(
+        "Same colour scale before and after", key=f.key("same_scale", True),
+        help="On: colours compare directly (weights grow during training). Off: each picture uses its own range, "
+             "which shows patterns in small weights."))
     c1, c2 = st.columns(2)
     if trained is not None:
         w1_1, w1_2 = trained.conv1.weight.cpu().numpy(), trained.conv2.weight.cpu().numpy()
@@ -115,10 +120,14 @@ def filters_tab(init: nn.Module, trained: nn.Module | None, key: str) -> None:
                 "on the other responds to an **edge**. Initial weights are random noise, uniform in "
                 "±1/√(fan-in) = ±1/3 for conv1.")
     c1, c2 = st.columns([2, 1])
-    which = c1.radio("conv2 weights", ["after training", "initialisation"] if trained is not None else
-                     ["initialisation"], horizontal=True, key=f"{key}_f2_which")
-    out_ch = c2.number_input(f"conv2 output channel (0–{w0_2.shape[0] - 1})", 0, w0_2.shape[0] - 1, 0,
-                             key=f"{key}_f2_out")
+    options = ["after training", "initialisation"] if trained is not None else ["initialisation"]
+    which_key = f.key("f2_which", options[0])
+    if st.session_state[which_key] not in options:  # "after training" kept, and no trained run now
+        st.session_state[which_key] = options[0]
+    which = f.keep("f2_which", c1.radio("conv2 weights", options, horizontal=True, key=which_key))
+    out_ch = f.keep("f2_out", c2.number_input(f"conv2 output channel (0–{w0_2.shape[0] - 1})", 0, w0_2.shape[0] - 1,
+                                              key=f.key("f2_out", 0)))
+    f.mirror()
     w2 = w1_2 if trained is not None and which == "after training" else w0_2
     lim2 = symmetric_limit(w0_2, w1_2) if trained is not None and same else symmetric_limit(w2)
     st.plotly_chart(conv_figures.channel_kernels(w2, int(out_ch), lim2,

@@ -359,8 +359,12 @@ def run_overlay(current: TrainConfig, key: str) -> None:
     """TensorBoard-style: overlay the current run with other stored runs of the same architecture."""
     summaries = resources.stored_runs(current.model.arch, current.data_source)
     others = {s.key: s for s in summaries if s.key != current.key()}
+    here = address.Address(key, {"overlay": address.several("overlay", "overlay", list(others))})
+    overlay_key = here.controls({"overlay": []})["overlay"]
+    st.session_state[overlay_key] = [k for k in st.session_state[overlay_key] if k in others]  # e.g. now the current
     chosen = st.multiselect("Overlay other stored runs", list(others), format_func=lambda k: summary_label(others[k]),
-                            key=f"{key}_overlay", placeholder="Pick runs to compare")
+                            key=overlay_key, placeholder="Pick runs to compare")
+    here.mirror({"overlay": chosen})
     curves = []
     for s in [s for s in summaries if s.key == current.key()] + [others[k] for k in chosen]:
         curves.append(Curve.of(summary_label(s), s.history))
