@@ -44,7 +44,7 @@ def estimate_vs_actual(url: str, button: str, timeout_s: float = 900.0) -> tuple
         s.click(button)
         landed = s.wait_for(LANDED, timeout_s, since=since)
         assert s.exceptions == 0, s.state()
-        parts = re.search(r"\((.*?)[;)]", text[shown.end():])
+        parts = re.search(r"(\d[^;(]*? s training.*?)(?:; training speed|\)\.)", text)  # "8.1 s training + ..."
         return float(shown.group(1)), landed - t0, parts.group(1) if parts else ""
 
 

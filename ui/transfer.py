@@ -82,6 +82,12 @@ def task(source: str, labels_per_class: int, subset: int) -> ImageTask:
     return digit_tasks(_sample(), labels_per_class)[1]
 
 
+@st.cache_resource(max_entries=1, show_spinner=False)
+def _source_task() -> ImageTask:
+    """The pretraining's task: digits 0-4, every label (the target's labels per class do not change it)."""
+    return digit_tasks(_sample(), 1)[0]
+
+
 def task_of(cfg: TransferConfig) -> ImageTask:
     return task(cfg.source, cfg.labels_per_class if cfg.source == "digits" else 0,
                 cfg.subset if cfg.source == "cifar10" else 0)
@@ -222,11 +228,13 @@ def _fresh_resnet(num_classes: int) -> torch.nn.Module:
 
 
 @st.cache_data(max_entries=32, show_spinner="Timing a training step…")
-def _per_image(strategy: str, k: int, resolution: int, num_classes: int) -> tuple[float, float]:
+def _per_image(strategy: str, k: int, resolution: int, num_classes: int, batch: int = 32) -> tuple[float, float]:
+    """Seconds per image (training, inference) timed on batches of the run's size (fewer at high resolutions:
+    about the pixels of `batch` 32 px images), which is what a step costs per image in its loop."""
     cfg = TransferConfig(strategy=strategy, k_stages=k, resolution=resolution,
                          weights="random" if strategy == "scratch" else "digits-pretrained")
-    batch = max(1, 8 * 32 * 32 // resolution ** 2)  # about the same work at every resolution
-    return time_per_image(_fresh_resnet(num_classes), cfg, resources.device(), batch)
+    timed_batch = max(1, batch * 32 * 32 // resolution ** 2)
+    return time_per_image(_fresh_resnet(num_classes), cfg, resources.device(), timed_batch)
 
 
 def _features_stored(cfg: TransferConfig, data: ImageTask) -> bool:
@@ -253,7 +261,7 @@ def _loop_seconds(cfg: TransferConfig, data: ImageTask) -> tuple[float, str]:
         if pass_s is None:
             pass_s = statistics.median(s.metrics.get("features_s", 0.0) for s in past)
         return per_epoch * cfg.epochs + pass_s, f"{len(past)} stored run{'s' if len(past) > 1 else ''} like it here"
-    per = _per_image(cfg.strategy, cfg.k_stages, cfg.resolution, len(data.classes))
+    per = _per_image(cfg.strategy, cfg.k_stages, cfg.resolution, len(data.classes), cfg.batch_size)
     if pass_s == 0.0:  # the head alone, on stored features: milliseconds
         return 0.0, "the stored backbone pass (only the head trains)"
     return estimate_seconds(cfg, len(data.train), len(data.test), per), "steps timed just now"
@@ -266,8 +274,9 @@ def estimate(cfg: TransferConfig, data: ImageTask) -> tuple[float, str]:
     clock, wait = overheads(), wait_s()
     parts = [(loop_s, f"training ({basis})"), (clock.setup_s(), "set-up and storing")]
     if needs_pretraining(cfg):
-        pre, pre_data = pretraining_config(), task(pretraining_config().source, 0, 0)
-        pre_s = estimate_seconds(pre, len(pre_data.train), len(pre_data.test), _per_image("scratch", 1, 32, 5))
+        pre, pre_data = pretraining_config(), _source_task()
+        pre_s = estimate_seconds(pre, len(pre_data.train), len(pre_data.test),
+                                 _per_image("scratch", 1, pre.resolution, len(pre_data.classes), pre.batch_size))
         parts.append((pre_s + clock.setup_s(), "the pretraining on digits 0-4, once"))
     if wait >= 0.05:
         parts.append((wait, "for a training worker to start"))
