@@ -7,8 +7,8 @@ import streamlit as st
 from torch import nn
 
 from core.training.config import TrainConfig
-from ui import conv
-from ui.code import TRAINING_CAPTION, code_panel, training_program
+from ui import address, conv
+from ui.code import training_code_panel
 from ui.path import next_step
 from ui.predictions import predictions_panel
 from ui.training import config_controls, run_overlay, training_panel
@@ -25,16 +25,15 @@ st.markdown(
 cfg = config_controls("cnn", K)
 result = training_panel(cfg, K)
 run_overlay(cfg, K)
-code_panel(training_program(cfg), caption=TRAINING_CAPTION)
+training_code_panel(cfg)
 
 init = conv.initial_model(cfg.model, cfg.seed)
 trained = result[1] if result else None
 shown = init if trained is None else trained  # the model the feature maps go through
 
 # Only the open tab runs (its .open is tracked), and the URL remembers it (?conv_tab=Filters).
-tab_shape, tab_filters, tab_maps, tab_sandbox, tab_mistakes = st.tabs(
-    ["Shape flow", "Filters", "Feature maps & arithmetic", "Conv sandbox", "Mistakes"],
-    key=f"{K}_tab", on_change="rerun", bind="query-params")
+tab_shape, tab_filters, tab_maps, tab_sandbox, tab_mistakes = address.tabs(
+    K, ["Shape flow", "Filters", "Feature maps & arithmetic", "Conv sandbox", "Mistakes"])
 
 
 def mistakes_tab(cfg: TrainConfig, trained: nn.Module | None) -> None:

@@ -13,7 +13,7 @@ from core.figures.images import probability_bars
 from core.figures.images import steps as steps_figure
 from core.models.registry import ARCH_LABELS
 from core.training.config import default_config
-from ui import draw, resources
+from ui import address, draw, resources
 from ui.conv import feature_map_grid
 from ui.path import next_step
 from ui.session import set_drawn_digit
@@ -75,9 +75,11 @@ for col, arch in zip(cols, ("net2", "cnn")):
         # Preselect the default settings when they are trained, else the most recently trained run.
         default_key = default.key()
         first = default_key if default_key in {c.key() for c in stored} or not stored else stored[0].key()
-        choice = st.selectbox("Model", list(options), index=list(options).index(first), key=f"{K}_{arch}_cfg",
+        here = address.Address(K, {arch: address.choice(arch, f"{arch}_cfg", list(options))})
+        choice = st.selectbox("Model", list(options), key=here.controls({arch: first})[arch],
                               format_func=lambda k, d=default_key, o=options:
                               ("Default settings · " if k == d else "Stored · ") + o[k].label())
+        here.mirror({arch: choice}, partial=True)
         cfg = options[choice]
         loaded = training_panel(cfg, f"{K}_{arch}")
         if loaded is not None and steps is not None:
@@ -109,6 +111,6 @@ if steps is not None and results:
         acts = draw.feature_maps(results["cnn"], steps)
         st.markdown("**The CNN's feature maps** for your drawing (after ReLU: 0 is white, stronger red is a "
                     "stronger response). Open the Convolutions page to take any of them apart.")
-        feature_map_grid(acts, (("relu1", "relu2"),), K, height=300)
+        feature_map_grid(acts, ("relu1", "relu2"), K)
 
 next_step(__file__)

@@ -9,7 +9,8 @@ from core.figures.images import mosaic
 from core.fmt import num
 from core.models.inspection import top_level
 from core.models.registry import architecture
-from ui.code import TRAINING_CAPTION, code_panel, training_program
+from ui import address
+from ui.code import training_code_panel
 from ui.inspection import layer_table
 from ui.path import next_step, stop_here
 from ui.predictions import predictions_panel
@@ -43,7 +44,7 @@ st.caption(f"Total: **{num(sum(r.total_params for r in top_level(rows)))} parame
 
 st.subheader("2 · Train")
 stored = training_panel(cfg, key=K)
-code_panel(training_program(cfg), caption=TRAINING_CAPTION)
+training_code_panel(cfg)
 if stored is None:
     stop_here(__file__)
 run, model = stored
@@ -52,8 +53,12 @@ run_overlay(cfg, key=K)
 st.subheader("3 · What the network learned")
 st.markdown("Each hidden unit of `fc1` has one weight per input pixel: reshaped to 28×28 it shows which strokes "
             "push that unit up (red) or down (blue).")
-n_units = st.slider("Hidden units to show", 8, min(64, cfg.model.hidden), min(16, cfg.model.hidden), 8,
-                    key=f"{K}_units")
+top = min(64, cfg.model.hidden)
+shown = address.Address(K, {"units": address.slider("units", "units", 8, 64, whole=True)})
+units_key = shown.controls({"units": min(16, cfg.model.hidden)})["units"]
+st.session_state[units_key] = min(st.session_state[units_key], top)  # a smaller network than the kept count
+n_units = st.slider("Hidden units to show", 8, top, step=8, key=units_key)
+shown.mirror({"units": n_units})
 w = run.state["fc1.weight"][:n_units].reshape(-1, *shape[1:]).numpy()  # (n_units, 28, 28)
 st.plotly_chart(mosaic(w, 8, titles=[f"unit {i}" for i in range(n_units)], tile_label="unit",
                        colorbar_title="weight"), key=f"{K}_weights")  # hover: tile = unit

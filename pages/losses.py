@@ -22,7 +22,7 @@ from core.lessons.losses import (
     targets_with_outlier,
 )
 from core.training.config import default_config
-from ui import resources
+from ui import address, resources
 from ui.code import code_panel
 from ui.errors import show_input_error
 from ui.path import next_step
@@ -34,32 +34,54 @@ CE, REG, MODEL = "ce", "reg", "loss"  # widget-key prefixes of the three tabs
 ensure_navigation()
 st.title(":material/trending_down: Loss functions")
 st.caption("Every number is computed by PyTorch right now from the values you set.")
-tab_ce, tab_reg, tab_model = st.tabs(["CrossEntropy taken apart", "Regression losses & outliers",
-                                      "On the real model"])
+tab_ce, tab_reg, tab_model = address.tabs(MODEL, ["CrossEntropy taken apart",
+                                                    "Regression losses & outliers", "On the real model"])
+
+
+LOGITS = [2.0, 1.0, 0.1, -1.0, 0.5, -0.5]  # the sliders' defaults
+TEMPS = [0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0]
+CE_ADDRESS = address.Address(CE, {
+    "typed": address.flag("typed", "typed"), "n": address.slider("n", "n", 2, 6, whole=True),
+    "text": address.text("logits", "text", 120), "target": address.slider("target", "target", 0, 5, whole=True),
+    **{f"z{i}": address.slider(f"z{i}", f"logit{i}", -8.0, 8.0) for i in range(len(LOGITS))},
+    "temp": address.choice("T", "temp", TEMPS, float, address.number)})
+DIGIT_ORDERS = ["highest loss", "lowest loss", "first 8"]
+REG_ADDRESS = address.Address(REG, {
+    "target": address.slider("y", "target", -3.0, 3.0), "outlier": address.flag("outlier", "outlier"),
+    "beta": address.choice("beta", "beta", [0.25, 0.5, 1.0, 2.0], float, address.number)})
 
 
 @st.fragment
 def ce_view() -> None:
+    w = CE_ADDRESS.controls({"typed": False, "n": 3, "text": "2, 1, 0.1", "target": 0, "temp": 1.0,
+                             **{f"z{i}": v for i, v in enumerate(LOGITS)}})
     c1, c2, c3 = st.columns([2, 1, 1])
-    typed = c1.toggle("Type the logits instead of sliders", False, key=f"{CE}_typed")
-    n = c2.slider("Classes", 2, 6, 3, key=f"{CE}_n", disabled=typed,
+    typed = c1.toggle("Type the logits instead of sliders", key=w["typed"])
+    n = c2.slider("Classes", 2, 6, key=w["n"], disabled=typed,
                   help="With typed logits, the number of classes is the number of values typed.")
+    shown: dict[str, object] = {"typed": typed}
     if typed:
-        text = c1.text_input("Logits (comma separated, e.g. 2, 1, nan)", "2, 1, 0.1", key=f"{CE}_text")
+        text = c1.text_input("Logits (comma separated, e.g. 2, 1, nan)", key=w["text"])
+        shown["text"] = text
         try:
             logits = parse_logits(text)
         except InputError as e:
+            CE_ADDRESS.mirror(shown)
             show_input_error(e)
             return
         n = max(len(logits), 1)  # the typed logits decide the classes; the slider is disabled
-    target = c3.selectbox("Target class", list(range(n)), key=f"{CE}_target")
+    else:
+        shown["n"] = n
+    if st.session_state[w["target"]] >= n:  # fewer classes than the kept target
+        st.session_state[w["target"]] = 0
+    target = c3.selectbox("Target class", list(range(n)), key=w["target"])
     if not typed:
-        defaults = [2.0, 1.0, 0.1, -1.0, 0.5, -0.5]
         sl = st.columns(n)
-        logits = tuple(sl[i].slider(f"logit {i}", -8.0, 8.0, defaults[i], 0.1, key=f"{CE}_logit{i}") for i in range(n))
-    temps = [0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0]
+        logits = tuple(sl[i].slider(f"logit {i}", -8.0, 8.0, step=0.1, key=w[f"z{i}"]) for i in range(n))
+        shown |= {f"z{i}": v for i, v in enumerate(logits)}
     T = st.select_slider("Temperature T (logits are divided by T: small T = confident, large T = unsure)",
-                         temps, value=1.0, key=f"{CE}_temp")
+                         TEMPS, key=w["temp"])
+    CE_ADDRESS.mirror(shown | {"target": target, "temp": T})
     inp = CEInputs(logits=logits, target=int(target), temperature=float(T))
     try:
         r = ce_breakdown(inp)
@@ -90,11 +112,12 @@ def ce_view() -> None:
 
 @st.fragment
 def regression_view() -> None:
+    w = REG_ADDRESS.controls({"target": 0.0, "beta": 1.0, "outlier": True})
     c1, c2, c3 = st.columns(3)
-    target = c1.slider("Target value", -3.0, 3.0, 0.0, 0.5, key=f"{REG}_target")
-    beta = c2.select_slider("SmoothL1 beta (quadratic below, linear above)", [0.25, 0.5, 1.0, 2.0], 1.0,
-                            key=f"{REG}_beta")
-    outlier = c3.toggle("Add an outlier (one target = 12)", True, key=f"{REG}_outlier")
+    target = c1.slider("Target value", -3.0, 3.0, step=0.5, key=w["target"])
+    beta = c2.select_slider("SmoothL1 beta (quadratic below, linear above)", [0.25, 0.5, 1.0, 2.0], key=w["beta"])
+    outlier = c3.toggle("Add an outlier (one target = 12)", key=w["outlier"])
+    REG_ADDRESS.mirror({"target": target, "beta": beta, "outlier": outlier})
     preds = np.linspace(target - 4, target + 4, 161)
     st.plotly_chart(loss_figures.regression_curves(preds, regression_curves(target, preds, beta), target),
                     key=f"{REG}_curves")
@@ -128,8 +151,10 @@ def model_view() -> None:
     ml = test_losses(cfg)
     labels = data.test.labels
     st.plotly_chart(loss_figures.per_class_loss(ml.per_class, ml.mean), key=f"{MODEL}_per_class")
-    which = st.radio("Show test digits", ["highest loss", "lowest loss", "first 8"], horizontal=True,
-                     key=f"{MODEL}_digits")
+    shown = address.Address(MODEL, {"digits": address.choice("digits", "digits", DIGIT_ORDERS)})
+    which = st.radio("Show test digits", DIGIT_ORDERS, horizontal=True,
+                     key=shown.controls({"digits": DIGIT_ORDERS[0]})["digits"])
+    shown.mirror({"digits": which})
     order = np.argsort(-ml.per_sample) if which == "highest loss" else \
         (np.argsort(ml.per_sample) if which == "lowest loss" else np.arange(len(ml.per_sample)))
     idx = order[:8]

@@ -11,6 +11,7 @@ from core.errors import InputError
 from core.figures.tensors import autograd_graph
 from core.lessons.autograd import AutogradInputs, autograd_code, run_autograd
 from core.lessons.tensor_ops import OPS, apply_op, tensor_code, time_on_devices
+from ui import address
 from ui.code import code_panel
 from ui.concept_widgets import op_controls, show_op_error, show_op_result, show_tensor, tensor_controls
 from ui.errors import show_input_error
@@ -23,7 +24,7 @@ st.title(":material/data_array: Tensors & autograd")
 cuda = torch.cuda.is_available()
 st.caption(f"Every value below is computed by PyTorch {torch.__version__} as you change the controls. "
            f"Tensors live on **{'CPU (CUDA is available: timings for both are shown)' if cuda else 'CPU'}**.")
-tab_ops, tab_grad = st.tabs(["Tensors and operations", "Autograd: a computation graph"])
+tab_ops, tab_grad = address.tabs(AG, ["Tensors and operations", "Autograd: a computation graph"])
 
 
 @st.fragment
@@ -75,10 +76,13 @@ def autograd_view() -> None:
     st.markdown(r"A one-input linear model and its squared error: $y = w\,x + b$, $\;\text{loss} = (y - t)^2$. "
                 "`w` and `b` are leaf tensors with `requires_grad=True`; `x` and `t` are plain inputs.")
     c = st.columns(4)
-    inp = AutogradInputs(w=c[0].slider("w (weight)", -3.0, 3.0, 2.0, 0.1, key=f"{AG}_w"),
-                         x=c[1].slider("x (input)", -3.0, 3.0, 1.5, 0.1, key=f"{AG}_x"),
-                         b=c[2].slider("b (bias)", -3.0, 3.0, 0.5, 0.1, key=f"{AG}_b"),
-                         t=c[3].slider("t (target)", -3.0, 3.0, 1.0, 0.1, key=f"{AG}_t"))
+    here = address.Address(AG, {n: address.slider(f"g{n}", n, -3.0, 3.0) for n in "wxbt"})  # ?gw=2: b is a tensor
+    w = here.controls({"w": 2.0, "x": 1.5, "b": 0.5, "t": 1.0})
+    inp = AutogradInputs(w=c[0].slider("w (weight)", -3.0, 3.0, step=0.1, key=w["w"]),
+                         x=c[1].slider("x (input)", -3.0, 3.0, step=0.1, key=w["x"]),
+                         b=c[2].slider("b (bias)", -3.0, 3.0, step=0.1, key=w["b"]),
+                         t=c[3].slider("t (target)", -3.0, 3.0, step=0.1, key=w["t"]))
+    here.mirror({"w": inp.w, "x": inp.x, "b": inp.b, "t": inp.t})
     try:
         r = run_autograd(inp)
     except InputError as e:

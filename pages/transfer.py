@@ -15,7 +15,6 @@ from core.transfer.strategies import STRATEGIES
 from ui import transfer
 from ui.code import code_panel
 from ui.path import next_step, stop_here
-from ui.text import md
 from ui.training import store_locked
 
 K = "tl"  # widget-key prefix of this page
@@ -66,24 +65,25 @@ st.subheader("4 · Train and compare")
 run = transfer.trained(cfg)
 if run is not None:
     st.success(f"Loaded from the run store: {run.config.label()}.", icon=":material/save:")
+    transfer.estimate_vs_actual(cfg)
 elif transfer.running(cfg):
     transfer.progress_view(cfg)
 else:
-    if transfer.job_error(cfg):
-        st.error(md(transfer.job_error(cfg), 600), icon=":material/error:")
-    st.caption(transfer.estimate_text(cfg, data, transfer.estimate(cfg, len(data.train), len(data.test), classes)))
+    transfer.job_notice(cfg)
+    estimated = transfer.estimate(cfg, data)
+    st.caption(transfer.estimate_text(cfg, data, estimated))
     locked = store_locked()  # a store that cannot be written: said, and the button disabled
     with st.form("tl_train"):
         if st.form_submit_button("Train this strategy", icon=":material/play_arrow:", type="primary", disabled=locked):
-            transfer.submit(cfg)  # trains in a worker process; this page only watches
+            transfer.submit(cfg, estimated[0])  # trains in a worker process; this page only watches
             st.rerun()
 runs = transfer.trained_runs(cfg)
 if runs:
     st.plotly_chart(run_curves([Curve.of(transfer.short_label(r.config), r.history) for r in runs],
-                               chance=100 / classes),
+                               chance=100 / classes, evaluated_on="test"),  # too few labels to hold some out
                     key=f"{K}_curves")
-    st.dataframe(transfer.run_rows(runs), hide_index=True, width="stretch", key=f"{K}_runs",
-                 column_config=transfer.totals_columns(cfg.strategy))
+    st.container(key=f"{K}_results").dataframe(transfer.run_rows(runs), hide_index=True, width="stretch",
+                                               key=f"{K}_runs", column_config=transfer.RUN_COLUMNS)
     st.markdown(conclusion(transfer.results(runs)))
 points = resolution_points(transfer.task_runs(cfg))  # this task's runs at every resolution: the trade-off
 trade_off = resolution_conclusion(points, cfg.strategy, cfg.resolution)

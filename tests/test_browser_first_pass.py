@@ -159,9 +159,9 @@ def test_strokes_stay_and_add_up_on_a_first_visit_straight_to_draw(browser, tmp_
 # ------------------------------------------------------------------ screenshots of every page
 def save_full_page(page, path: Path) -> None:
     """The whole page as laid out at 1280 px wide. Streamlit scrolls its main element, not the window, so the
-    window is made as tall as the content for the shot (tab panels' one-window minimum height is lifted, or it
+    window is made as tall as the content for the shot (the room kept below a page with tabs is lifted, or it
     would grow with the window) and put back to 800 px after."""
-    page.add_style_tag(content="[data-testid='stTabs'] [role='tabpanel'] { min-height: 0 !important; }")
+    page.add_style_tag(content="[data-testid='stMainBlockContainer'] { padding-bottom: 2rem !important; }")
     height = page.evaluate("() => document.querySelector(\"[data-testid='stMain']\").scrollHeight")
     page.set_viewport_size({"width": VIEWPORT["width"], "height": min(int(height), 16_000)})
     page.wait_for_timeout(600)  # plotly redraws for the new window

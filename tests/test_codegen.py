@@ -11,6 +11,7 @@ from core.data.mnist import to_input
 from core.models.inspection import count_params
 from core.models.registry import ModelConfig, build_model
 from core.training.code import training_code
+from core.training.validation import carve
 from support import TINY
 
 
@@ -44,15 +45,17 @@ def test_sample_program_trains_on_the_apps_own_sample_split(sample):
     code = training_code(replace(TINY, batch_size=512, epochs=1))  # data_source "mnist-sample"
     assert "mnist_data()" in code and "datasets.MNIST" not in code
     scope = run_program(code)
-    assert torch.equal(scope["x_train"].cpu(), to_input(sample.train.images))
+    train, val = carve(sample.train)  # the app's validation split, written out in the program
+    assert torch.equal(scope["x_train"].cpu(), to_input(train.images))
+    assert torch.equal(scope["x_val"].cpu(), to_input(val.images))
     assert torch.equal(scope["x_test"].cpu(), to_input(sample.test.images))
-    assert torch.equal(scope["y_train"].cpu(), sample.train.labels)
+    assert torch.equal(scope["y_train"].cpu(), train.labels)
     assert torch.equal(scope["y_test"].cpu(), sample.test.labels)
     assert 0.0 <= scope["accuracy"] <= 1.0
 
 
 def test_full_mnist_program_downloads_full_mnist(sample, monkeypatch):
-    code = training_code(replace(TINY, batch_size=512, epochs=1, data_source="mnist"))
+    code = training_code(replace(TINY, batch_size=512, epochs=1, data_source="mnist-full"))
     assert "datasets.MNIST" in code and "mnist_data" not in code
 
     class FakeMNIST:  # stands in for torchvision's MNIST download, which tests must not do
@@ -64,5 +67,6 @@ def test_full_mnist_program_downloads_full_mnist(sample, monkeypatch):
 
     monkeypatch.setattr(torchvision.datasets, "MNIST", FakeMNIST)
     scope = run_program(code)
-    assert torch.equal(scope["y_train"].cpu(), sample.train.labels[:128])
+    assert torch.equal(scope["y_train"].cpu(), carve(replace(sample.train, images=sample.train.images[:128],
+                                                             labels=sample.train.labels[:128]))[0].labels)
     assert 0.0 <= scope["accuracy"] <= 1.0

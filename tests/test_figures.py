@@ -346,3 +346,20 @@ def test_run_curves_by_step_or_time_smoothing_and_log_scale():
     smoothed = [tr for tr in wall.data if tr.name == "train loss (smoothed)"][0]
     assert np.isclose(smoothed.x[-1], 8.0) and np.allclose(smoothed.y, training.smooth(a.step_loss, 0.6))
     assert wall.layout.yaxis.type != "log" and wall.layout.xaxis.title.text == "training time (s)"
+
+
+def test_a_narrow_log_axis_labels_each_tick_with_its_own_number():
+    """Issue 19: the gradient-norm chart's log axis read "2, 1, 5, 2, 0.1, 5" (Plotly's minor labels). Within two
+    decades the ticks are 1-2-5 steps whose labels are their values; the gradient chart uses them."""
+    from core.figures.transfer import gradient_norms
+    from core.transfer.strategies import LayerGrad
+
+    ticks = base.log_ticks(0.02, 0.9)
+    assert ticks["tickvals"] == [0.02, 0.05, 0.1, 0.2, 0.5]
+    assert ticks["ticktext"] == ["0.02", "0.05", "0.1", "0.2", "0.5"]
+    assert len(base.log_ticks(1.1, 1.5)["tickvals"]) == 2  # narrower than one step: its ends
+    narrow = [LayerGrad("layer4.1.conv2", 0.3, True), LayerGrad("fc", 0.7, True), LayerGrad("conv1", 0.0, False)]
+    y = gradient_norms(narrow).layout.yaxis
+    assert y.type == "log" and [float(t) for t in y.ticktext] == list(y.tickvals) and len(y.tickvals) >= 3, y
+    wide = gradient_norms([LayerGrad("fc", 5.0, True), LayerGrad("layer1.0.conv1", 1e-4, True)]).layout.yaxis
+    assert wide.dtick == 1 and wide.tickvals is None  # over many decades: powers of ten only

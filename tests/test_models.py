@@ -114,7 +114,8 @@ def test_a_built_stack_trains_and_round_trips_the_store(tmp_path):
     data = MNISTData("mnist-sample", "bands standing in for digits", split(600, 0), split(200, 1))
     cfg = replace(default_config("built", "mnist-sample", BUILT), epochs=2, batch_size=50, lr=3e-3)
     run = fit(cfg, data, torch.device("cpu"))
-    assert run.status == "ok" and len(run.history.step_loss) == 24 and run.history.val_acc[-1] > 0.5  # it learns
+    assert run.status == "ok" and run.history.val_acc[-1] > 0.5  # it learns
+    assert len(run.history.step_loss) == 2 * -(-run.metrics["n_train"] // 50)  # 600 less the validation digits
     assert {k: tuple(v.shape) for k, v in run.state.items()} == {"conv.weight": (4, 1, 3, 3), "conv.bias": (4,),
                                                                  "fc.weight": (10, 676), "fc.bias": (10,)}
     store = RunStore(tmp_path)

@@ -212,3 +212,26 @@ def test_click_a_confusion_matrix_cell_to_see_its_digits(server_with_runs, page_
     click(true, pred)  # a mistake: chosen in the selectbox
     expect(box.locator("input")).to_have_value(options[-1], timeout=60_000)
     assert page.locator("[data-testid='stException']").count() == 0
+
+
+@pytest.mark.browser
+def test_feature_map_tiles_are_large_enough_and_zoom_on_click(app_server, page_at):
+    """Issue 19 at 1280×800: conv2/pool2 tiles were ~16 px. Each layer's mosaic now takes the page's width (at
+    least ~48 px a tile), and a click on a tile shows that channel large."""
+    page = page_at(*LEARNER_VIEWPORT)
+    page.goto(f"{app_server}/convolutions?{urlencode({'conv_tab': 'Feature maps & arithmetic'})}")
+    page.get_by_text("Click any tile to see it large").wait_for(timeout=120_000)
+    for layer, channels in (("conv1", 16), ("conv2", 32), ("pool2", 32)):
+        chart = page.locator(f".st-key-conv_maps_{layer}")
+        chart.scroll_into_view_if_needed()
+        area = chart.locator(".heatmaplayer image").first.bounding_box()
+        rows = channels // 8
+        assert area["width"] / 8 >= 48 and area["height"] / rows >= 48, (layer, area)
+    chart = page.locator(".st-key-conv_maps_pool2")
+    chart.scroll_into_view_if_needed()
+    area = chart.locator(".heatmaplayer image").first.bounding_box()
+    page.mouse.click(area["x"] + 3.5 * area["width"] / 8, area["y"] + 2.5 * area["height"] / 4)  # row 2, col 3
+    page.get_by_text("Channel 19 of pool2: hover for each value").wait_for(timeout=60_000)
+    zoomed = page.locator("[role='dialog'] .heatmaplayer image").first.bounding_box()
+    assert zoomed["height"] >= 150
+    assert page.locator("[data-testid='stException']").count() == 0

@@ -180,3 +180,33 @@ def test_draw_never_offers_a_run_that_did_not_learn(monkeypatch):
     box = at.selectbox(key="draw_net2_cfg")
     assert any(learned.label() in o for o in box.options) and not any(failed.label() in o for o in box.options)
     assert box.value != failed.key()
+
+
+def test_a_runs_remarks_are_one_sentence_each_with_details_on_demand(monkeypatch):
+    """Issue 19: Draw showed two long over-fitting warnings per model and pushed its results below the fold. Each
+    remark is now one sentence; the explanations wait in one closed expander."""
+    from core.config import Paths
+    from core.training.config import default_config
+    from core.training.record import History
+
+    def st_canvas(*args, **kwargs):
+        return types.SimpleNamespace(image_data=None, json_data={"objects": []})
+
+    monkeypatch.setitem(sys.modules, "streamlit_drawable_canvas", types.SimpleNamespace(st_canvas=st_canvas))
+    cfg = default_config("net2", "mnist-sample")
+    run = make_run(cfg)
+    spe, n = 3, cfg.epochs
+    losses = [2.3] * (spe * n)
+    losses[4] = 500.0  # a spike
+    val = [0.5 - 0.02 * e for e in range(n // 2)] + [0.4 + 0.05 * e for e in range(n - n // 2)]  # over-fits
+    run = replace(run, history=History(losses, spe, val, [0.9] * n),
+                  metrics={**run.metrics, "n_val": 400})  # a validation curve
+    RunStore(Paths.from_env().runs).save(run)
+    at = AppTest.from_file(str(Path(__file__).parents[1] / "pages" / "draw.py"), default_timeout=120)
+    rerun(at)
+    mine = [w.value for w in at.warning if "spiked" in w.value or "Over-fitting" in w.value]
+    assert len(mine) == 2
+    for text in mine:
+        assert text.count(". ") == 0 and len(text) < 160, text  # one sentence
+    assert any(e.label == "Why, and what to try" for e in at.expander)
+    assert "updates overshoot" in texts(at, "markdown")  # the details, inside the expander

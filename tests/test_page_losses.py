@@ -7,7 +7,7 @@ import torch
 
 from core.models.registry import build_model
 from core.training.record import History, Run
-from support import page_app, rerun, texts
+from support import own_home, page_app, rerun, texts
 
 
 def test_losses_ce_controls_and_equality():
@@ -67,13 +67,11 @@ def test_losses_outlier_sentence_only_with_the_outlier():
     assert "outlier" not in texts(at, "markdown") and "MSE picks the mean" in texts(at, "markdown")
 
 
-def test_losses_without_stored_run_offers_training(monkeypatch):
-    from ui import resources
-
-    monkeypatch.setattr(resources.store(), "summaries", lambda: [])  # other tests of the session store Net2 runs
-    at = page_app("losses")
-    assert "Not trained yet" in texts(at, "info")
-    assert at.button(key="loss_net2_train")
+def test_losses_without_stored_run_offers_training(tmp_path):
+    with own_home(tmp_path):  # an empty store: other tests of the session store Net2 runs
+        at = page_app("losses")
+        assert "Not trained yet" in texts(at, "info")
+        assert at.button(key="loss_net2_train")
 
 
 def test_losses_with_stored_run(monkeypatch):

@@ -27,11 +27,15 @@ def _values(v) -> np.ndarray:
 
 
 def drawn_paths(at) -> dict[str, np.ndarray]:
-    """{legend name: (n, 2) path} of the optimizer paths in the contour chart."""
+    """{legend name: (n, 2) path walked so far} of the optimizer paths in the contour chart (not the faint road
+    ahead, not the current-point markers)."""
+    return {t["name"]: np.stack([_values(t["x"]), _values(t["y"])], 1) for t in contour_traces(at)
+            if t.get("type") == "scatter" and t.get("showlegend", True) and " · lr " in t.get("name", "")}
+
+
+def contour_traces(at) -> list[dict]:
     chart = next(c for c in at.get("plotly_chart") if c.key == "opt_contour")
-    traces = json.loads(chart.proto.spec)["data"]
-    return {t["name"]: np.stack([_values(t["x"]), _values(t["y"])], 1) for t in traces
-            if t.get("type") == "scatter" and " · lr " in t.get("name", "")}
+    return json.loads(chart.proto.spec)["data"]
 
 
 def test_each_optimizer_runs_at_its_own_learning_rate_as_torch_optim_does():
@@ -126,3 +130,70 @@ def test_optimizers_real_model_trains_on_request(monkeypatch):
     rerun(at)
     assert texts(at, "success").count("Trained now") == 3  # this learner pressed Train: not "loaded"
     assert any(True for _ in at.get("plotly_chart"))
+
+
+def test_the_race_can_be_replayed_step_by_step_with_each_path_told_apart():
+    """Issue 19: four paths overlapping along Rosenbrock's valley could not be stepped through. A step slider
+    marks where each optimizer is after that many steps; each path has its own dash and marker symbol."""
+    at = page_app("optimizers")
+    at.selectbox(key="opt_surface").set_value("rosenbrock")
+    rerun(at)
+    full = drawn_paths(at)
+    at.slider(key="opt_at_rosenbrock_2000").set_value(300)
+    rerun(at)
+    walked = drawn_paths(at)
+    traces = contour_traces(at)
+    for name, path in walked.items():
+        assert np.array_equal(path, full[name][:301])  # walked up to step 300, the rest drawn faint
+        here = next(t for t in traces if t.get("name") == f"{name} at step 300")
+        assert np.allclose([_values(here["x"])[0], _values(here["y"])[0]], full[name][300])
+    lines = [t for t in traces if t.get("name") in walked]
+    assert len({t["line"]["dash"] for t in lines}) == 4 and len({t["line"]["color"] for t in lines}) == 4
+    symbols = {t["marker"]["symbol"] for t in traces if " at step 300" in t.get("name", "")}
+    assert len(symbols) == 4
+    loss = json.loads(next(c for c in at.get("plotly_chart") if c.key == "opt_losscurve").proto.spec)
+    assert loss["layout"]["shapes"][0]["x0"] == 300
+    assert at.query_params["at"] == "300"
+
+
+def test_the_race_settings_live_in_the_address():
+    """Issue 19: the Optimizers surface reset to defaults after a reload or a sidebar trip."""
+    at = page_app("optimizers")
+    at.selectbox(key="opt_surface").set_value("saddle")
+    rerun(at)
+    at.select_slider(key="opt_lr_saddle_adam").set_value(0.3)
+    at.slider(key="opt_sx_saddle").set_value(1.0)
+    at.slider(key="opt_momentum").set_value(0.5)
+    at.button_group(key="opt_chosen").set_value(["adam", "sgd"])
+    rerun(at)
+    address = {k: at.query_params[k] for k in ("surface", "lr_adam", "sx", "mom", "opts")}
+    assert address == {"surface": "saddle", "lr_adam": "0.3", "sx": "1", "mom": "0.5", "opts": "sgd,adam"}
+    again = page_app("optimizers", query=dict(at.query_params))  # a reload: a new session, the same address
+    assert again.selectbox(key="opt_surface").value == "saddle"
+    assert again.select_slider(key="opt_lr_saddle_adam").value == 0.3 and again.slider(key="opt_sx_saddle").value == 1.0
+    assert again.slider(key="opt_momentum").value == 0.5
+    assert set(drawn_paths(again)) == {"SGD · lr 0.1", "Adam · lr 0.3"}
+    bad = page_app("optimizers", query={"surface": "moon", "lr_sgd": "7"})
+    assert [w.value for w in bad.warning if "page address" in w.value] and \
+        bad.selectbox(key="opt_surface").value == "bowl"
+
+
+def test_every_surfaces_default_race_is_computed_once_in_the_background(monkeypatch):
+    """Issue 19: switching surface took 6.4 s (Rosenbrock's four 2,000-step races). The page starts, once per
+    server, a background thread that computes every surface's default race; switching then computes nothing."""
+    import core.lessons.optim2d
+    import ui.optim
+
+    ui.optim.optim_trajectory.clear()
+    ui.optim.warm_default_races.clear()
+    at = page_app("optimizers")
+    ui.optim.warm_default_races().join()  # the same thread the page started
+
+    def no_steps(*a, **k):
+        raise AssertionError("the default race should have been computed in the background")
+
+    monkeypatch.setattr(core.lessons.optim2d, "trajectory", no_steps)
+    for name in ("rosenbrock", "saddle"):
+        at.selectbox(key="opt_surface").set_value(name)
+        rerun(at)
+        assert len(drawn_paths(at)) == 4

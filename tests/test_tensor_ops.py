@@ -231,3 +231,21 @@ def test_op_table_entries_are_complete():
     for name, op in OPS.items():
         assert op.arity in (1, 2) and op.label and callable(op.compute) and callable(op.code), name
         assert isinstance(op.code(OpSpec(name)), str)
+
+
+@pytest.mark.parametrize("sa, sb", [((2, 3), (2,)), ((2, 3), (2, 3)), ((2, 3, 4), (2, 5, 4)), ((3,), (2, 3)),
+                                    ((2, 2, 3), (2,)), ((2, 3), (4,))])
+def test_matmul_hint_offers_only_rewrites_that_run(sa, sb):
+    """Issue 19: the hint suggested b.T for a 1-D b, a no-op. Every `expr` the hint names must run on these
+    shapes and give the shape it states; b.T is never offered for a 1-D b."""
+    import re
+
+    a, b = torch.ones(*sa), torch.ones(*sb)
+    err = apply_op(a, b, OpSpec("matmul")).error
+    assert err is not None
+    offered = re.findall(r"`([^`]+)` \(gives (\[[0-9, ]*\])\)", err.explanation)
+    if len(sb) == 1:
+        assert "b.T" not in err.explanation
+    for expr, shape in offered:
+        assert str(list(eval(expr, {"a": a, "b": b}).shape)) == shape  # noqa: S307 - our own fixed expressions
+    assert offered or "Neither a transpose" in err.explanation

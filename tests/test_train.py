@@ -21,9 +21,10 @@ def test_short_run_lowers_loss_and_replays_exactly(sample):
     progress = []
     run = fit(TINY, sample, torch.device("cpu"), on_progress=progress.append, report_every=5)
     h = run.history
-    assert run.status == "ok" and len(h.step_loss) == 2 * math.ceil(4000 / 128) and len(h.val_acc) == 2
+    assert run.status == "ok" and len(h.step_loss) == 2 * math.ceil(3600 / 128) and len(h.val_acc) == 2
+    assert (run.metrics["n_train"], run.metrics["n_val"], run.metrics["n_test"]) == (3600, 400, 1000)
     assert sum(h.step_loss[-5:]) / 5 < sum(h.step_loss[:5]) / 5 * 0.6
-    assert h.val_acc[-1] > 0.8 and run.metrics["test_acc"] == h.val_acc[-1]
+    assert h.val_acc[-1] > 0.8 and run.metrics["test_acc"] > 0.8  # validation per epoch, the test set once
     assert progress[-1].step == progress[-1].total_steps and progress[-1].val_acc == h.val_acc[-1]
     again = fit(TINY, sample, torch.device("cpu"))
     assert state_equal(run.state, again.state) and again.history.step_loss == h.step_loss
@@ -58,7 +59,7 @@ def test_non_finite_loss_stops_cleanly_and_is_not_stored(sample, tmp_path, monke
     monkeypatch.setattr(core.training.loop.F, "cross_entropy", cross_entropy)
     run = fit(cfg, sample, torch.device("cpu"))
     assert run.status == "diverged" and "Lower the learning rate" in run.reason
-    assert len(run.history.step_loss) < 3 * math.ceil(4000 / 128)
+    assert len(run.history.step_loss) < 3 * math.ceil(3600 / 128)
     store = RunStore(tmp_path)
     got, trained = store.get_or_train(cfg, lambda: run)
     assert trained and got.status == "diverged" and store.load(cfg) is None
@@ -134,7 +135,8 @@ def plain_loop(model: torch.nn.Module, opt: torch.optim.Optimizer, x: torch.Tens
 @pytest.mark.parametrize("arch,optimizer", [("net2", "adam"), ("cnn", "momentum")])
 def test_fit_is_bit_identical_to_a_plain_pytorch_loop(sample, arch, optimizer):
     """Net2 and CNNDemo through the generalized loop give exactly the weights and losses of the plain loop
-    (same seed: the generator draws the initialization, then each epoch's order), so stored runs stay valid."""
+    (same seed: the generator draws the initialization, then each epoch's order) on the training digits left after
+    the validation split (core.training.validation.carve)."""
     from core.data.mnist import MNISTData
     from core.data.normalization import MNIST_MEAN, MNIST_STD
     from core.data.split import Split
@@ -148,8 +150,11 @@ def test_fit_is_bit_identical_to_a_plain_pytorch_loop(sample, arch, optimizer):
     model = build_model(cfg.model, g)
     opt = (torch.optim.Adam(model.parameters(), lr=cfg.lr, fused=True) if optimizer == "adam" else
            torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum))
-    x = (small.train.images.unsqueeze(1).float() / 255 - MNIST_MEAN) / MNIST_STD  # (600, 1, 28, 28)
-    losses = plain_loop(model, opt, x, small.train.labels, cfg.epochs, cfg.batch_size, g)
+    from core.training.validation import carve
+
+    train, _ = carve(small.train)  # 540 train, 60 validation
+    x = (train.images.unsqueeze(1).float() / 255 - MNIST_MEAN) / MNIST_STD  # (540, 1, 28, 28)
+    losses = plain_loop(model, opt, x, train.labels, cfg.epochs, cfg.batch_size, g)
     assert run.history.step_loss == losses and len(losses) == 2 * 5
     assert state_equal(run.state, model.state_dict())
 
@@ -201,3 +206,27 @@ def test_one_loop_takes_any_image_tensors_a_transform_and_frozen_norms():
     assert done.history.step_loss == losses and state_equal(model.state_dict(), ref.state_dict())
     with pytest.raises(ValueError, match="differ in length"):
         TensorData(x, y[:5], x, y, 3)
+
+
+def test_validation_is_carved_from_training_and_the_test_set_is_only_reported(sample):
+    """Issue 19: over-fitting advice came from the test curve. Each epoch is now judged on a stratified, seeded
+    10% of the training digits, which the model never trains on; the test set is evaluated once, at the end."""
+    from core.training.loop import evaluate, load_model
+    from core.training.validation import carve, held_out
+
+    train, val = carve(sample.train)
+    assert len(val) == held_out(sample.train.labels) == 400 and len(train) + len(val) == len(sample.train)
+    per_class = torch.bincount(val.labels, minlength=10).float() / torch.bincount(sample.train.labels, minlength=10)
+    assert torch.allclose(per_class, torch.full((10,), 0.1), atol=0.005)  # stratified
+    seen = set(map(bytes, (x.numpy().tobytes() for x in train.images)))
+    assert not any(x.numpy().tobytes() in seen for x in val.images[:50])  # held out, not also trained on
+    assert torch.equal(carve(sample.train)[1].labels, val.labels)  # seeded: the same split every time
+
+    from core.data.mnist import to_input
+
+    run = fit(TINY, sample, torch.device("cpu"))
+    model = load_model(run, torch.device("cpu"))
+    assert evaluate(model, to_input(val.images), val.labels) == pytest.approx(
+        (run.history.val_loss[-1], run.history.val_acc[-1]))
+    assert evaluate(model, to_input(sample.test.images), sample.test.labels) == pytest.approx(
+        (run.metrics["test_loss"], run.metrics["test_acc"]))

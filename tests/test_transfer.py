@@ -26,7 +26,7 @@ from core.transfer.estimate import estimate_seconds, time_per_image
 from core.transfer.features import backbone_features, extract_features, normalization, prepare
 from core.transfer.fit import fit_transfer
 from core.transfer.model import build_resnet18, model_of, predict
-from core.transfer.report import RunResult, anatomy, conclusion, first_filters
+from core.transfer.report import RunResult, anatomy, conclusion, first_filters, wilson
 from core.transfer.strategies import (
     STAGES,
     apply_strategy,
@@ -203,15 +203,30 @@ def test_conclusion_is_computed_from_the_runs():
             RunResult("Full fine-tuning", "full", 0.91, 20.0, 11_179_077),
             RunResult("From scratch", "scratch", 0.55, 19.0, 11_179_077)]
     text = conclusion(runs)
-    assert text.startswith("**Full fine-tuning** won with 91.0% target accuracy in 20.0 s, training 11,179,077")
-    assert "9.0 points ahead of Feature extraction (82.0%, 2.0 s, 2,565 trainable)" in text
+    assert text.startswith("**Full fine-tuning** won with 91.0% (95% interval 88.2–93.2%) target accuracy in 20.0 s")
+    assert "9.0 points ahead of Feature extraction (82.0%" in text and "more than the ±4.2 points" in text
     assert "10.0× less" in text and "Every pretrained strategy beat from scratch (55.0%)" in text
     flipped = conclusion([RunResult("Feature extraction", "feature", 0.40, 2.0, 2_565),
                           RunResult("From scratch", "scratch", 0.60, 19.0, 11_179_077)])
-    assert flipped.startswith("**From scratch** won") and "matched or beat Feature extraction" in flipped
+    assert flipped.startswith("**From scratch** won") and "beat Feature extraction" in flipped
     assert "do not fit this target" in flipped and conclusion([]) == ""
 
 
+def test_a_gap_inside_the_test_sets_uncertainty_wins_nothing():
+    """Issue 19: a strategy "won" on a 1.6-point gap over 500 test images, with a different head learning rate, and
+    a 8.2 s vs 8.8 s timing was read as faster. Now: the Wilson interval from the test images, no winner inside the
+    noise, the other differing settings named, and times within 25% called noise on a shared machine."""
+    a = RunResult("Feature extraction", "feature", 0.824, 8.8, 2_565, 500, {"head learning rate": "0.01"})
+    b = RunResult("Full fine-tuning", "full", 0.808, 8.2, 11_179_077, 500,
+                  {"head learning rate": "0.001", "backbone learning rate": "0.0001"}, shared=True)
+    text = conclusion([a, b])
+    assert " won " not in text and "within the test set's uncertainty" in text and "neither has won" in text
+    assert "1.6-point gap is less than the ±4.8 points" in text
+    assert wilson(0.824, 500) == pytest.approx((0.7881, 0.8548), abs=1e-4)  # Wilson by hand: 95 %, n = 500
+    assert "head learning rate (0.01 vs 0.001)" in text and "backbone" not in text.split("differ in")[1][:60]
+    assert "within timing noise" in text and "shared machine" in text
+    many = [replace(a, n_test=500, seeds=5), replace(b, n_test=500, seeds=5, acc=0.70)]
+    assert "**Feature extraction** won" in conclusion(many)  # 12 points over 5 seeds each: more than chance
 def test_predict_and_filters_match_the_model(resnet10):
     resnet10.eval()
     cfg = TransferConfig(resolution=64)

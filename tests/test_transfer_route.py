@@ -64,8 +64,9 @@ def test_the_estimate_is_said_before_train_and_the_progress_while_the_features_r
     at = rerun(AppTest.from_file(PAGE, default_timeout=300))
     the_seeds_settings(at)
     said = "\n".join(c.value for c in at.caption)
-    assert "Estimated time: **~" in said and "the frozen backbone runs once over 20 training and 4 test images at " \
-        "224 px" in said and "every later head on this data skips that pass" in said
+    assert "Estimated time from pressing Train to the result: **~" in said
+    assert "the frozen backbone runs once over 20 training and 4 test images at 224 px" in said
+    assert "every later head on this data skips that pass" in said
 
     cfg = TransferConfig(strategy="feature", source="cifar10", weights="imagenet", subset=50_000, resolution=224,
                          epochs=2)

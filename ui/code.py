@@ -3,11 +3,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core.training.code import training_code
+from core.training.code import training_caption, training_code
 from core.training.config import TrainConfig
-
-TRAINING_CAPTION = ("Run as is, it downloads MNIST and trains this network with these settings, printing the test "
-                    "accuracy after each epoch.")
 
 
 def code_panel(code: str, title: str = "PyTorch code for these settings",
@@ -16,6 +13,11 @@ def code_panel(code: str, title: str = "PyTorch code for these settings",
     with st.expander(title):
         st.code(code, language="python")
         st.caption(caption)
+
+
+def training_code_panel(cfg: TrainConfig) -> None:
+    """The training program for `cfg`, with a caption true for the data it uses (sample or full MNIST)."""
+    code_panel(training_program(cfg), caption=training_caption(cfg))
 
 
 @st.cache_data(show_spinner=False, max_entries=64)

@@ -3,6 +3,7 @@ by hand, the size sandbox), plus the feature-map widget the Draw page shares. Ev
 as parameters."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import partial
 from urllib.parse import urlencode
 
@@ -21,7 +22,7 @@ from core.lessons import conv_stages
 from core.models import conv_arithmetic, stacks
 from core.models.inspection import activations
 from core.models.registry import ModelConfig
-from ui import resources
+from ui import address, resources
 from ui.layers import URL_KEY
 from ui.plotly_select import clicked_cell
 from ui.session import drawn_digit
@@ -38,16 +39,39 @@ def shape_stages(model: ModelConfig) -> list[conv_stages.Stage]:
     return conv_stages.shape_stages(conv_stages.initial_model(model, 0))
 
 
-def feature_map_grid(acts: dict[str, torch.Tensor], rows: tuple[tuple[str, ...], ...], key: str,
-                     height: int) -> None:
-    """Every channel of the named activations, one mosaic per layer, `rows` of them side by side."""
-    for row in rows:
-        for col, name in zip(st.columns(len(row)), row):
-            a = acts[name][0].cpu().numpy()  # (C, H, W)
-            col.plotly_chart(mosaic(a, 4 if a.shape[0] == 16 else 8, title=f"{name}: {'×'.join(map(str, a.shape))}",
-                                    tile_label="channel", colorbar_title="value", height=height,
-                                    colours="diverging" if name.startswith("conv") else "sequential"),
-                             key=f"{key}_maps_{name}")
+# Tiles per row of a feature-map mosaic: a mosaic gets ~700 px at 1280 px (sidebar open), ~85 px a tile.
+TILE_COLUMNS = 8
+
+
+def _zoom_to(key: str, layer: str, cols: int, n: int) -> None:
+    cell = clicked_cell(f"{key}_maps_{layer}")
+    if cell is not None and cell[0] * cols + cell[1] < n:
+        st.session_state[f"{key}_zoom"] = (layer, cell[0] * cols + cell[1])
+
+
+@st.dialog("One channel, zoomed", width="medium")
+def _zoomed(a: np.ndarray, layer: str, ch: int, key: str) -> None:
+    st.plotly_chart(image(a, f"{layer} channel {ch} ({a.shape[0]}×{a.shape[1]})", 420,
+                          diverging=layer.startswith("conv"), show_scale=True), key=f"{key}_zoomed")
+    st.caption(f"Channel {ch} of {layer}: hover for each value. Close this and click another tile to zoom it.")
+
+
+def feature_map_grid(acts: dict[str, torch.Tensor], layers: Sequence[str], key: str) -> None:
+    """Every channel of the named activations, one mosaic per layer across the page's width (tiles large enough
+    to see); a click on a tile opens that channel large, in a dialog."""
+    zoom = st.session_state.pop(f"{key}_zoom", None)
+    if zoom is not None and zoom[0] in layers and zoom[1] < acts[zoom[0]].shape[1]:
+        _zoomed(acts[zoom[0]][0, zoom[1]].cpu().numpy(), zoom[0], zoom[1], key)  # (H, W)
+    st.caption("Click any tile to see it large, with its values on hover.")
+    for layer in layers:
+        a = acts[layer][0].cpu().numpy()  # (C, H, W)
+        cols = min(TILE_COLUMNS, a.shape[0])
+        rows = -(-a.shape[0] // cols)
+        st.plotly_chart(mosaic(a, cols, title=f"{layer}: {'×'.join(map(str, a.shape))}", tile_label="channel",
+                               colorbar_title="value", height=60 + 88 * rows, clickable=True,
+                               colours="diverging" if layer.startswith("conv") else "sequential"),
+                        key=f"{key}_maps_{layer}", on_select=partial(_zoom_to, key, layer, cols, a.shape[0]),
+                        selection_mode="points")
 
 
 # ------------------------------------------------------------------ shape flow
@@ -71,9 +95,14 @@ def shape_flow_tab(model: ModelConfig, key: str) -> None:
 def filters_tab(init: nn.Module, trained: nn.Module | None, key: str) -> None:
     """conv1's filters and conv2's kernels at initialisation and, when `trained` is given, after training."""
     w0_1, w0_2 = init.conv1.weight.cpu().numpy(), init.conv2.weight.cpu().numpy()  # (16,1,3,3), (32,16,3,3)
-    same = st.toggle("Same colour scale before and after", value=True, key=f"{key}_same_scale",
-                     help="On: colours compare directly (weights grow during training). Off: each picture uses "
-                          "its own range, which shows patterns in small weights.")
+    f = address.Form(address.Address(key, {"same_scale": address.flag("same", "same_scale"),
+                                           "f2_which": address.choice("f2", "f2_which",
+                                                                      ["after training", "initialisation"]),
+                                           "f2_out": address.slider("f2_out", "f2_out", 0, 31, whole=True)}))
+    same = f.keep("same_scale", st.toggle(
+        "Same colour scale before and after", key=f.key("same_scale", True),
+        help="On: colours compare directly (weights grow during training). Off: each picture uses its own range, "
+             "which shows patterns in small weights."))
     c1, c2 = st.columns(2)
     if trained is not None:
         w1_1, w1_2 = trained.conv1.weight.cpu().numpy(), trained.conv2.weight.cpu().numpy()
@@ -90,10 +119,14 @@ def filters_tab(init: nn.Module, trained: nn.Module | None, key: str) -> None:
                 "on the other responds to an **edge**. Initial weights are random noise, uniform in "
                 "±1/√(fan-in) = ±1/3 for conv1.")
     c1, c2 = st.columns([2, 1])
-    which = c1.radio("conv2 weights", ["after training", "initialisation"] if trained is not None else
-                     ["initialisation"], horizontal=True, key=f"{key}_f2_which")
-    out_ch = c2.number_input(f"conv2 output channel (0–{w0_2.shape[0] - 1})", 0, w0_2.shape[0] - 1, 0,
-                             key=f"{key}_f2_out")
+    options = ["after training", "initialisation"] if trained is not None else ["initialisation"]
+    which_key = f.key("f2_which", options[0])
+    if st.session_state[which_key] not in options:  # "after training" kept, and no trained run now
+        st.session_state[which_key] = options[0]
+    which = f.keep("f2_which", c1.radio("conv2 weights", options, horizontal=True, key=which_key))
+    out_ch = f.keep("f2_out", c2.number_input(f"conv2 output channel (0–{w0_2.shape[0] - 1})", 0, w0_2.shape[0] - 1,
+                                              key=f.key("f2_out", 0)))
+    f.mirror()
     w2 = w1_2 if trained is not None and which == "after training" else w0_2
     lim2 = symmetric_limit(w0_2, w1_2) if trained is not None and same else symmetric_limit(w2)
     st.plotly_chart(conv_figures.channel_kernels(w2, int(out_ch), lim2,
@@ -118,14 +151,19 @@ def _chosen_input(key: str) -> tuple[torch.Tensor, str]:
     data = resources.mnist()
     drawn = drawn_digit()
     sources = ["test digit"] + (["your drawing"] if drawn is not None else [])
+    f = address.Form(address.Address(key, {"source": address.choice("image", "source", sources),
+                                           "index": address.slider("digit", "index", 0, len(data.test) - 1,
+                                                                   whole=True)}))
     c1, c2, c3 = st.columns([2, 2, 1])
-    source = c1.radio("Image", sources, horizontal=True, key=f"{key}_source",
-                      help="Draw on the 'Draw a digit' page and your drawing appears here too.")
+    source = f.keep("source", c1.radio("Image", sources, horizontal=True, key=f.key("source", sources[0]),
+                                       help="Draw on the 'Draw a digit' page and your drawing appears here too."))
     if source == "your drawing" and drawn is not None:
+        f.mirror()
         return ink_input(drawn).to(resources.device()), "your drawing"  # (1, 1, 28, 28)
     n = len(data.test)
-    i = c2.number_input(f"Test digit # (0–{n - 1})", 0, n - 1, key=f"{key}_index")
+    i = int(f.keep("index", c2.number_input(f"Test digit # (0–{n - 1})", 0, n - 1, key=f.key("index", 0))))
     c3.button("Another", icon=":material/casino:", on_click=_pick_random, args=(key, n), key=f"{key}_random")
+    f.mirror()
     x = to_input(data.test.images[i:i + 1], resources.device())  # (1, 1, 28, 28)
     return x, f"test digit #{i}, label {int(data.test.labels[i])}"
 
@@ -139,13 +177,12 @@ def feature_maps_tab(model: nn.Module, trained: bool, key: str) -> None:
     state_label = "trained" if trained else "untrained (initial weights: train above to see what learning changes)"
     ci, cm = st.columns([1, 5])
     ci.plotly_chart(image(x[0, 0].cpu().numpy(), "input", 200, show_scale=False), key=f"{key}_input")
-    ci.markdown(f"{caption}  \n{'Trained' if trained else 'Untrained'} model says **{pred}**")
-    with cm:
-        st.markdown("Every channel after each layer (" + state_label + "). conv outputs are signed: red positive, "
-                    "blue negative, white 0. After ReLU nothing is negative, so relu and pool maps use a scale "
-                    "from white (0) to red; each picture on its own scale. ReLU turns every blue value to 0; "
-                    "max-pool keeps the largest value of each 2×2 block.")
-        feature_map_grid(acts, (("conv1", "relu1", "pool1"), ("conv2", "relu2", "pool2")), key, height=260)
+    cm.markdown(f"{caption}: the {'trained' if trained else 'untrained'} model says **{pred}**.\n\n"
+                "Every channel after each layer (" + state_label + "). conv outputs are signed: red positive, "
+                "blue negative, white 0. After ReLU nothing is negative, so relu and pool maps use a scale "
+                "from white (0) to red; each picture on its own scale. ReLU turns every blue value to 0; "
+                "max-pool keeps the largest value of each 2×2 block.")
+    feature_map_grid(acts, ("conv1", "relu1", "pool1", "conv2", "relu2", "pool2"), key)
     _one_value(model, acts, key)
 
 
@@ -159,24 +196,34 @@ def _pixel_clicked(key: str) -> None:
 def _one_value(model: nn.Module, acts: dict[str, torch.Tensor], key: str) -> None:
     st.subheader("One output value, by hand")
     c1, c2, c3, c4, c5 = st.columns(5)
-    layer_name = c1.radio("Layer", ["conv1", "conv2"], horizontal=True, key=f"{key}_ar_layer")
+    f = address.Form(address.Address(f"{key}_ar", {
+        "layer": address.choice("ar_layer", "layer", ["conv1", "conv2"]),
+        **{name: address.slider(f"ar_{name}", name, 0, 31, whole=True) for name in ("ch", "row", "col", "in")}}))
+    layer_name = f.keep("layer", c1.radio("Layer", ["conv1", "conv2"], horizontal=True, key=f.key("layer", "conv1")))
     layer = getattr(model, layer_name)
     inp = acts["input" if layer_name == "conv1" else "pool1"][0]  # (C_in, H, W)
     out = acts[layer_name][0]  # (C_out, H, W)
-    ch = int(c2.number_input(f"Output channel (0–{out.shape[0] - 1})", 0, out.shape[0] - 1, 0, key=f"{key}_ar_ch"))
-    for axis, size in (("row", out.shape[1]), ("col", out.shape[2])):  # start mid-map; stay inside this layer's map
-        if st.session_state.get(f"{key}_ar_{axis}", size) >= size:
-            st.session_state[f"{key}_ar_{axis}"] = size // 2
+    sizes = {"ch": out.shape[0], "row": out.shape[1], "col": out.shape[2], "in": inp.shape[0]}
+    keys = {name: f.key(name, 0 if name in ("ch", "in") else size // 2) for name, size in sizes.items()}
+    for name, size in sizes.items():  # stay inside this layer's maps (rows and columns start mid-map)
+        if st.session_state[keys[name]] >= size:
+            st.session_state[keys[name]] = 0 if name in ("ch", "in") else size // 2
+    ch = int(f.keep("ch", c2.number_input(f"Output channel (0–{out.shape[0] - 1})", 0, out.shape[0] - 1,
+                                          key=keys["ch"])))
     # the keyboard way to the same pixel a click picks (value: session state, which a click or a button sets)
-    r = int(c3.number_input(f"Output row (0–{out.shape[1] - 1})", 0, out.shape[1] - 1, key=f"{key}_ar_row"))
-    c = int(c4.number_input(f"Output column (0–{out.shape[2] - 1})", 0, out.shape[2] - 1, key=f"{key}_ar_col"))
+    r = int(f.keep("row", c3.number_input(f"Output row (0–{out.shape[1] - 1})", 0, out.shape[1] - 1,
+                                          key=keys["row"])))
+    c = int(f.keep("col", c4.number_input(f"Output column (0–{out.shape[2] - 1})", 0, out.shape[2] - 1,
+                                          key=keys["col"])))
     in_ch = 0
     if inp.shape[0] > 1:
-        in_ch = int(c5.number_input(f"Input channel (0–{inp.shape[0] - 1})", 0, inp.shape[0] - 1, 0,
-                                    key=f"{key}_ar_in", help="conv2 sums over all 16 channels of pool1; the "
-                                    "9 products of one of them are shown, every channel's sum below."))
+        in_ch = int(f.keep("in", c5.number_input(
+            f"Input channel (0–{inp.shape[0] - 1})", 0, inp.shape[0] - 1, key=keys["in"],
+            help="conv2 sums over all 16 channels of pool1; the 9 products of one of them are shown, every "
+                 "channel's sum below.")))
     else:
         c5.caption("conv1 has one input channel: the image.")
+    f.mirror()
     step = conv_arithmetic.conv_at(inp, layer, ch, r, c)
     t, b = step.rows_in
     le, ri = step.cols_in
@@ -217,15 +264,22 @@ def _one_value(model: nn.Module, acts: dict[str, torch.Tensor], key: str) -> Non
 def sandbox_tab(key: str) -> None:
     st.markdown("Change the settings and watch the output size follow PyTorch's formula. Invalid settings are "
                 "allowed here on purpose: see what goes wrong, and what PyTorch says.")
+    here = address.Address(f"{key}_sb", {
+        "op": address.choice("sb_op", "op", list(conv_arithmetic.OP_LABELS)),
+        **{name: address.slider(f"sb_{name}", name, lo, hi, whole=True)
+           for name, lo, hi in (("n", 1, 32), ("k", 1, 9), ("s", 0, 5), ("p", 0, 4), ("d", 1, 3))}})
+    w = here.controls({"op": list(conv_arithmetic.OP_LABELS)[0]})
     op = st.radio("Layer", list(conv_arithmetic.OP_LABELS), format_func=conv_arithmetic.OP_LABELS.get, horizontal=True,
-                  key=f"{key}_sb_op")
+                  key=w["op"])
+    stride_key = {"s": f"{key}_sb_s_{op}"}  # a pool's stride defaults to its kernel's 2, a conv's to 1
+    w |= here.controls({"n": 7, "k": 3, "s": 2 if op == "pool" else 1, "p": 0, "d": 1}, stride_key)
     c1, c2, c3, c4, c5 = st.columns(5)
     spec = conv_arithmetic.ConvSpec(
-        size=c1.slider("Input size", 1, 32, 7, key=f"{key}_sb_n"),
-        kernel=c2.slider("Kernel size", 1, 9, 3, key=f"{key}_sb_k"),
-        stride=c3.slider("Stride", 0, 5, 2 if op == "pool" else 1, key=f"{key}_sb_s_{op}"),
-        padding=c4.slider("Padding", 0, 4, 0, key=f"{key}_sb_p"),
-        dilation=c5.slider("Dilation", 1, 3, 1, key=f"{key}_sb_d"), op=op)
+        size=c1.slider("Input size", 1, 32, key=w["n"]), kernel=c2.slider("Kernel size", 1, 9, key=w["k"]),
+        stride=c3.slider("Stride", 0, 5, key=w["s"]), padding=c4.slider("Padding", 0, 4, key=w["p"]),
+        dilation=c5.slider("Dilation", 1, 3, key=w["d"]), op=op)
+    here.mirror({"op": op, "n": spec.size, "k": spec.kernel, "s": spec.stride, "p": spec.padding, "d": spec.dilation},
+                stride_key)
     res = conv_arithmetic.check(spec)
     torch_size, torch_error = conv_arithmetic.pytorch_output_size(spec)
     st.markdown(f"`{spec.torch_call()}` on a 1×1×{spec.size}×{spec.size} input:")

@@ -16,7 +16,7 @@ from core.figures.training import confusion, per_class_bars
 from core.lessons.losses import ModelLosses, model_losses
 from core.training.config import TrainConfig
 from core.training.evaluation import Evaluation, evaluate
-from ui import resources
+from ui import address, resources
 from ui.confusion_cells import pick_cell
 
 
@@ -37,9 +37,14 @@ def evaluation(cfg: TrainConfig) -> Evaluation:
 def _samples(ev: Evaluation, images: np.ndarray, key: str, model_name: str) -> None:
     """Four test digits (random, or mistakes only) with their 10 probabilities."""
     st.markdown(f"**Predictions on test digits** — {ev.correct:,} of {len(ev.labels):,} correct.")
-    show = st.radio("Show", ["random digits", "mistakes only"], horizontal=True, key=f"{key}_show")
+    shows = ["random digits", "mistakes only"]
+    f = address.Form(address.Address(key, {"show": address.choice("show", "show", shows),
+                                           "pick": address.slider("pick", "pick", 0, 9999, whole=True)}))
+    show = f.keep("show", st.radio("Show", shows, horizontal=True, key=f.key("show", shows[0])))
     pool = ev.mistakes() if show == "mistakes only" else np.arange(len(ev.labels))
-    pick_seed = st.number_input("Which digits (change to draw another four)", 0, 9999, 0, key=f"{key}_pick")
+    pick_seed = f.keep("pick", st.number_input("Which digits (change to draw another four)", 0, 9999,
+                                               key=f.key("pick", 0)))
+    f.mirror()
     chosen = (np.random.default_rng(int(pick_seed)).choice(pool, size=min(4, len(pool)), replace=False)
               if len(pool) else [])
     for col, i in zip(st.columns(4), chosen):

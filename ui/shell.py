@@ -10,10 +10,11 @@ from ui import downloads, resources
 
 ICON = str(Path(__file__).with_name("icon.png"))  # the browser tab's icon, served by this server
 
-# Every tab panel is at least a window tall: a shorter one shortens the page when its tab opens, and the click
-# lands on whatever slid under the pointer (bench/NOTES.md).
+# A page with tabs keeps room below its content: opening a shorter tab then never shortens the page under the
+# window (the browser would scroll up and the click land on whatever slid under the pointer, bench/NOTES.md),
+# and a short tab is followed at once by what comes after it, not by a window's height of blank panel.
 LAYOUT_CSS = """<style>
-[data-testid='stTabs'] [role='tabpanel'] { min-height: calc(100vh - 12rem); }
+[data-testid='stMainBlockContainer']:has([data-testid='stTabs']) { padding-bottom: calc(100vh - 12rem); }
 </style>"""
 
 

@@ -6,7 +6,9 @@ evaluation are private to the cache and never trained in place.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import statistics
+import time
+from dataclasses import dataclass, replace
 
 import numpy as np
 import streamlit as st
@@ -16,17 +18,22 @@ from core.data.cifar import MANIFEST, CifarData, cifar_dir, load_cifar10
 from core.data.mnist import load_sample
 from core.models.inspection import LayerRow, confusion_matrix, count_params, layer_table
 from core.models.zoo import resnet18
+from core.runs.jobs import STOPPED
 from core.runs.store import RunSummary
 from core.training.record import Run
+from core.transfer.config import ADDRESS as TRANSFER_ADDRESS
 from core.transfer.config import TRANSFER_RESOLUTIONS, TRANSFER_STRATEGY_LABELS, TransferConfig
 from core.transfer.estimate import estimate_seconds, time_per_image
 from core.transfer.features import feature_config, feature_pass, head_predictions, normalization
 from core.transfer.model import build_resnet18, model_of, predict
 from core.transfer.pretrained import WeightsResult, hub_cache_file, load_imagenet_weights
-from core.transfer.report import Anatomy, RunResult, first_filters
+from core.transfer.report import Anatomy, RunResult, first_filters, wilson
 from core.transfer.strategies import STRATEGIES, LayerGrad, ParamGroup, apply_strategy, gradient_norms, param_groups
 from core.transfer.tasks import ImageTask, cifar_task, digit_tasks, pretraining_config
-from ui import downloads, resources
+from ui import address, downloads, resources
+from ui.text import md
+from ui.training import ESTIMATES_STATE, expect, overheads, pool, wait_s
+from ui.training import estimate_vs_actual as estimate_vs_actual_caption
 
 K = "tl"  # widget-key prefix
 
@@ -113,47 +120,102 @@ def task(source: str, labels_per_class: int, subset: int) -> ImageTask:
     return digit_tasks(_sample(), labels_per_class)[1]
 
 
+@st.cache_resource(max_entries=1, show_spinner=False)
+def _source_task() -> ImageTask:
+    """The pretraining's task: digits 0-4, every label (the target's labels per class do not change it)."""
+    return digit_tasks(_sample(), 1)[0]
+
+
 def task_of(cfg: TransferConfig) -> ImageTask:
     return task(cfg.source, cfg.labels_per_class if cfg.source == "digits" else 0,
                 cfg.subset if cfg.source == "cifar10" else 0)
 
 
 # ---------------------------------------------------------------- controls
+LABEL_CHOICES = (8, 10, 20, 50)  # labelled images per class (digits route)
+SUBSET_CHOICES = (200, 500, 1000, 2000, 5000, 50_000)  # training images (CIFAR-10 route)
+HEAD_LRS = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2)
+BACKBONE_LRS = (1e-5, 3e-5, 1e-4, 3e-4, 1e-3)
+EPOCHS = (1, 30)
+
+
+def default_head_lr(strategy: str) -> float:
+    """A linear head on frozen features takes a larger step than a head trained with its backbone."""
+    return 1e-2 if strategy == "feature" else 1e-3
+
+
+def _address(routes: list[str]) -> address.Address:
+    """The page's controls in its address (parameter names from core.transfer.config.ADDRESS)."""
+    a, n = TRANSFER_ADDRESS, address.number
+    return address.Address(K, {
+        "source": address.choice(a["source"], "route", routes),
+        "strategy": address.choice(a["strategy"], "strategy", list(STRATEGIES)),
+        "k_stages": address.slider(a["k_stages"], "k", 1, 4, whole=True),
+        "labels_per_class": address.choice(a["labels_per_class"], "labels", LABEL_CHOICES, int),
+        "subset": address.choice(a["subset"], "subset", SUBSET_CHOICES, int),
+        "resolution": address.choice(a["resolution"], "res", TRANSFER_RESOLUTIONS, int),
+        "epochs": address.slider(a["epochs"], "epochs", *EPOCHS, whole=True),
+        "head_lr": address.choice(a["head_lr"], "head_lr", HEAD_LRS, float, n),
+        "backbone_lr": address.choice(a["backbone_lr"], "bb_lr", BACKBONE_LRS, float, n),
+        "seed": address.slider(a["seed"], "seed", 0, 9999, whole=True),
+    })
+
+
 def controls() -> TransferConfig:
-    """Route, strategy and training settings -> the TransferConfig they describe."""
+    """Route, strategy and training settings -> the TransferConfig they describe (kept in the page address and
+    the session: ui.address)."""
     gaps = missing()
     routes = ["digits"] if gaps else ["cifar10", "digits"]
     if gaps:
         route_offer(gaps)
-    source = st.radio("Route", routes, format_func=ROUTES.get, horizontal=True, key=f"{K}_route")
+    here = _address(routes)
+    w = here.controls({"source": routes[0], "strategy": "feature", "k_stages": 1, "resolution": 32, "epochs": 10,
+                       "backbone_lr": 1e-4, "seed": 0})
+    source = st.radio("Route", routes, format_func=ROUTES.get, horizontal=True, key=w["source"])
     if source == "digits":
         st.info("A ResNet-18 **pretrained here on digits 0-4** (the bundled MNIST sample, 2 epochs at 32 px) is "
                 "transferred to digits 5-9 with only a few labelled images per class. No ImageNet weights are used.",
                 icon=":material/info:")
     c1, c2, c3, c4 = st.columns(4)
-    strategy = c1.selectbox("Strategy", list(STRATEGIES), format_func=TRANSFER_STRATEGY_LABELS.get, key=f"{K}_strategy")
-    k = c2.slider("Stages to fine-tune (k)", 1, 4, 1, key=f"{K}_k", disabled=strategy != "finetune",
+    strategy = c1.selectbox("Strategy", list(STRATEGIES), format_func=TRANSFER_STRATEGY_LABELS.get, key=w["strategy"])
+    # Controls keyed by what they depend on: the amount by route, the head's rate by strategy (feature or not).
+    amount_name = "labels_per_class" if source == "digits" else "subset"
+    keyed = {"head_lr": f"{K}_head_lr_{strategy == 'feature'}"}
+    w |= here.controls({amount_name: 20 if source == "digits" else 1000, "head_lr": default_head_lr(strategy)},
+                       keyed)
+    k = c2.slider("Stages to fine-tune (k)", 1, 4, key=w["k_stages"], disabled=strategy != "finetune",
                   help="k = 1 unfreezes layer4, 2 adds layer3, then layer2, layer1")
     if source == "digits":
-        amount = c3.select_slider("Labelled images per class", [8, 10, 20, 50], 20, key=f"{K}_labels")
+        amount = c3.select_slider("Labelled images per class", LABEL_CHOICES, key=w[amount_name])
     else:
-        amount = c3.select_slider("Training images (subset)", [200, 500, 1000, 2000, 5000, 50_000], 1000,
-                                  key=f"{K}_subset", help="a CPU gets a result in under a minute up to ~1,000 at 32 px")
-    resolution = c4.select_slider("Input resolution (px)", list(TRANSFER_RESOLUTIONS), 32, key=f"{K}_res",
+        amount = c3.select_slider("Training images (subset)", SUBSET_CHOICES, key=w[amount_name],
+                                  help="a CPU gets a result in under a minute up to ~1,000 at 32 px")
+    resolution = c4.select_slider("Input resolution (px)", list(TRANSFER_RESOLUTIONS), key=w["resolution"],
                                   help="images are resized on the device; 224 is what ImageNet weights saw")
-    c5, c6, c7 = st.columns(3)
-    epochs = c5.slider("Epochs", 1, 30, 10, key=f"{K}_epochs")
-    head_lr = c6.select_slider("Head learning rate", [1e-4, 3e-4, 1e-3, 3e-3, 1e-2], 1e-2 if strategy == "feature"
-                               else 1e-3, key=f"{K}_head_lr_{strategy == 'feature'}")
-    backbone_lr = c7.select_slider("Backbone learning rate", [1e-5, 3e-5, 1e-4, 3e-4, 1e-3], 1e-4, key=f"{K}_bb_lr",
-                                   disabled=strategy in ("feature", "scratch"))
+    c5, c6, c7, c8 = st.columns(4)
+    epochs = c5.slider("Epochs", *EPOCHS, key=w["epochs"])
+    head_lr = c6.select_slider("Head learning rate", HEAD_LRS, key=w["head_lr"], format_func=lambda v: f"{v:g}",
+                               help="Default: 0.01 for a linear head on frozen features, 0.001 when the backbone "
+                                    "trains too.")
+    backbone_lr = c7.select_slider("Backbone learning rate", BACKBONE_LRS, key=w["backbone_lr"],
+                                   format_func=lambda v: f"{v:g}", disabled=strategy in ("feature", "scratch"))
+    seed = int(c8.number_input("Seed", 0, 9999, key=w["seed"], help="Initialization and shuffling: train the same "
+                               "settings with other seeds to see how much the accuracy varies by chance."))
     weights = "random" if strategy == "scratch" else ("imagenet" if source == "cifar10" else "digits-pretrained")
     if strategy in ("feature", "scratch"):  # no backbone group of its own: one key whatever the unused slider says
         backbone_lr = TransferConfig.backbone_lr
-    return TransferConfig(strategy=strategy, k_stages=k if strategy == "finetune" else 1, head_lr=head_lr,
-                          backbone_lr=backbone_lr, epochs=epochs, resolution=resolution, source=source,
-                          labels_per_class=amount if source == "digits" else 20,
-                          subset=amount if source == "cifar10" else 2000, weights=weights)
+    cfg = TransferConfig(strategy=strategy, k_stages=k if strategy == "finetune" else 1, head_lr=head_lr,
+                         backbone_lr=backbone_lr, epochs=epochs, resolution=resolution, source=source,
+                         labels_per_class=amount if source == "digits" else 20,
+                         subset=amount if source == "cifar10" else 2000, weights=weights, seed=seed)
+    shown = {"source": source, "strategy": strategy, "resolution": resolution, "epochs": epochs, "head_lr": head_lr,
+             "seed": seed, amount_name: amount}
+    if strategy == "finetune":
+        shown["k_stages"] = k
+    if strategy in ("finetune", "full"):
+        shown["backbone_lr"] = backbone_lr
+    here.mirror(shown, keyed)
+    return cfg
 
 
 def normalization_text(cfg: TransferConfig) -> str:
@@ -202,19 +264,62 @@ def _fresh_resnet(num_classes: int) -> torch.nn.Module:
 
 
 @st.cache_data(max_entries=32, show_spinner="Timing a training step…")
-def _per_image(strategy: str, k: int, resolution: int, num_classes: int) -> tuple[float, float]:
+def _per_image(strategy: str, k: int, resolution: int, num_classes: int, batch: int = 32) -> tuple[float, float]:
+    """Seconds per image (training, inference) timed on batches of the run's size (fewer at high resolutions:
+    about the pixels of `batch` 32 px images), which is what a step costs per image in its loop."""
     cfg = TransferConfig(strategy=strategy, k_stages=k, resolution=resolution,
                          weights="random" if strategy == "scratch" else "digits-pretrained")
     if strategy == "feature":  # timed in the batches the one backbone pass runs (8 images at 224 px on a CPU)
-        batch = feature_pass(resolution, resources.device())[1]
+        timed_batch = feature_pass(resolution, resources.device())[1]
     else:
-        batch = max(1, 8 * 32 * 32 // resolution ** 2)  # about the same work at every resolution
-    return time_per_image(_fresh_resnet(num_classes), cfg, resources.device(), batch)
+        timed_batch = max(1, batch * 32 * 32 // resolution ** 2)  # about the same work at every resolution
+    return time_per_image(_fresh_resnet(num_classes), cfg, resources.device(), timed_batch)
 
 
-def estimate(cfg: TransferConfig, n_train: int, n_test: int, num_classes: int) -> float:
-    per = _per_image(cfg.strategy, cfg.k_stages, cfg.resolution, num_classes)
-    return estimate_seconds(cfg, n_train, n_test, per)
+def _features_stored(cfg: TransferConfig, data: ImageTask) -> bool:
+    """Feature extraction whose backbone pass is already in the store (later runs only train the head)."""
+    if cfg.strategy != "feature":
+        return False
+    pre = trained(pretraining_config())
+    if cfg.weights == "digits-pretrained" and pre is None:
+        return False
+    return resources.store().has(feature_config(cfg, data, pretraining_config().key() if pre is not None else ""))
+
+
+def _loop_seconds(cfg: TransferConfig, data: ImageTask) -> tuple[float, str]:
+    """The run's own loop: from stored runs of the same strategy, stages, task and resolution on this machine
+    (per epoch, the backbone pass apart), else from steps timed now."""
+    same = ("strategy", "k_stages", "source", "labels_per_class", "subset", "resolution", "batch_size", "task")
+    dev = str(resources.device())
+    past = [s for s in resources.store().summaries("transfer") if all(getattr(s.config, f) == getattr(cfg, f)
+                                                                     for f in same) and s.metrics["device"] == dev]
+    pass_s = 0.0 if _features_stored(cfg, data) else None
+    if past:
+        per_epoch = statistics.median((s.metrics["wall_s"] - s.metrics.get("features_s", 0.0)) / s.config.epochs
+                                      for s in past)
+        if pass_s is None:
+            pass_s = statistics.median(s.metrics.get("features_s", 0.0) for s in past)
+        return per_epoch * cfg.epochs + pass_s, f"{len(past)} stored run{'s' if len(past) > 1 else ''} like it here"
+    per = _per_image(cfg.strategy, cfg.k_stages, cfg.resolution, len(data.classes), cfg.batch_size)
+    if pass_s == 0.0:  # the head alone, on stored features: milliseconds
+        return 0.0, "the stored backbone pass (only the head trains)"
+    return estimate_seconds(cfg, len(data.train), len(data.test), per), "steps timed just now"
+
+
+def estimate(cfg: TransferConfig, data: ImageTask) -> tuple[float, str]:
+    """(seconds from pressing Train to the result, what the parts are): the worker's start when the pool is new,
+    the pretraining once when it is needed, the loop, and the set-up the server has seen runs take."""
+    loop_s, basis = _loop_seconds(cfg, data)
+    clock, wait = overheads(), wait_s()
+    parts = [(loop_s, f"training ({basis})"), (clock.setup_s(), "set-up and storing")]
+    if needs_pretraining(cfg):
+        pre, pre_data = pretraining_config(), _source_task()
+        pre_s = estimate_seconds(pre, len(pre_data.train), len(pre_data.test),
+                                 _per_image("scratch", 1, pre.resolution, len(pre_data.classes), pre.batch_size))
+        parts.append((pre_s + clock.setup_s(), "the pretraining on digits 0-4, once"))
+    if wait >= 0.05:
+        parts.append((wait, "for a training worker to start"))
+    return sum(s for s, _ in parts), " + ".join(f"{s:.1f} s {what}" for s, what in parts)
 
 
 # ---------------------------------------------------------------- training: worker processes, runs in the store
@@ -281,12 +386,21 @@ def needs_pretraining(cfg: TransferConfig) -> bool:
     return cfg.weights == "digits-pretrained" and trained(pretraining_config()) is None
 
 
-def submit(cfg: TransferConfig) -> None:
+def submit(cfg: TransferConfig, estimated_s: float | None = None) -> None:
     """Queue the pretraining (when this route needs it and it is not stored) and the run: worker processes
     train them in order; the pretraining lands in the store once and every later run reuses it."""
+    if estimated_s is not None:
+        expect(cfg, estimated_s, teaches=not needs_pretraining(cfg))
     if needs_pretraining(cfg):
-        resources.jobs().submit(pretraining_config())
-    resources.jobs().submit(cfg)
+        pool().submit(pretraining_config())
+    pool().submit(cfg)
+
+
+def estimate_vs_actual(cfg: TransferConfig) -> None:
+    """After this learner's run landed: the estimate beside the time from the click to the result."""
+    run = trained(cfg)
+    if run is not None:
+        estimate_vs_actual_caption(cfg, run)
 
 
 def running(cfg: TransferConfig) -> bool:
@@ -299,12 +413,24 @@ def job_error(cfg: TransferConfig) -> str:
     return job.error if job is not None and job.done.is_set() and not resources.store().has(cfg) else ""
 
 
+def job_notice(cfg: TransferConfig) -> None:
+    """Why the last job of `cfg` ended without a run: stopped by the learner (neutral), or failed (an error)."""
+    error = job_error(cfg)
+    if error == STOPPED:
+        st.info(error, icon=":material/stop_circle:")
+    elif error:
+        st.error(md(error, 600), icon=":material/error:")
+
+
 @st.fragment(run_every=0.5)
 def progress_view(cfg: TransferConfig) -> None:
     """The pretraining's, then the run's progress, until the run lands in the store (then the page reruns)."""
     if not running(cfg):
         st.rerun()
         return
+    watched = st.session_state.get(ESTIMATES_STATE, {}).get(cfg.key())
+    if watched is not None:
+        watched["seen_running"] = time.time()  # the landing this page sees next is timely (it was watching)
     pool = resources.jobs()
     for c, what in ((pretraining_config(), "Pretraining on digits 0-4 (once, stored)"), (cfg, "Training")):
         job = pool.get(c)
@@ -367,13 +493,36 @@ def evaluation(cfg: TransferConfig) -> Evaluation:
                       grads, first_filters(init).numpy(), first_filters(model.state_dict()).cpu().numpy())
 
 
+def _settings(cfg: TransferConfig) -> dict[str, str]:
+    """What a run was trained with besides its strategy (the backbone's rate only where it has a group)."""
+    out = {"head learning rate": f"{cfg.head_lr:g}", "epochs": str(cfg.epochs)}
+    if cfg.strategy in ("finetune", "full"):
+        out["backbone learning rate"] = f"{cfg.backbone_lr:g}"
+    return out
+
+
 def results(runs: list[RunSummary]) -> list[RunResult]:
-    return [RunResult(short_label(r.config), r.config.strategy, float(r.metrics["test_acc"]),
-                      float(r.metrics["wall_s"]), r.metrics.get("trainable_params")) for r in runs]
+    """One result per setting: runs that differ only in their seed are averaged (the conclusion counts their test
+    images once per seed and states their spread)."""
+    groups: dict[str, list[RunSummary]] = {}
+    for r in runs:
+        groups.setdefault(replace(r.config, seed=0).key(), []).append(r)
+    out = []
+    for same in groups.values():
+        cfg, accs = same[0].config, [float(r.metrics["test_acc"]) for r in same]
+        label = short_label(cfg) if len(same) == 1 else short_label(replace(cfg, seed=0)).replace(
+            ")", f", {len(same)} seeds)")
+        out.append(RunResult(label, cfg.strategy, sum(accs) / len(accs),
+                             sum(float(r.metrics["wall_s"]) for r in same) / len(same),
+                             same[0].metrics.get("trainable_params"), int(same[0].metrics["n_test"]), _settings(cfg),
+                             len(same), max(accs) - min(accs),
+                             any(int(r.metrics.get("concurrent_runs", 1)) > 1 for r in same)))
+    return out
 
 
 def short_label(cfg: TransferConfig) -> str:
-    return cfg.label().split(" · ")[0] + f" ({cfg.epochs} ep, head lr {cfg.head_lr:g})"
+    seed = f", seed {cfg.seed}" if cfg.seed else ""
+    return cfg.label().split(" · ")[0] + f" ({cfg.epochs} ep, head lr {cfg.head_lr:g}{seed})"
 
 
 def stage_rows(arch: Anatomy, resolution: int) -> list[dict]:
@@ -384,11 +533,29 @@ def stage_rows(arch: Anatomy, resolution: int) -> list[dict]:
 
 
 def run_rows(runs: list[RunSummary]) -> list[dict]:
-    return [{"strategy": short_label(r.config), "target accuracy %": round(100 * r.metrics["test_acc"], 1),
-             "wall s": round(r.metrics["wall_s"], 1),
-             "of which backbone pass s (stored, shared)": round(r.metrics.get("features_s", 0.0), 1),
-             "trainable": r.metrics.get("trainable_params"),  # optional metrics: None (a blank cell) when absent
-             "images/s": None if "images_per_s" not in r.metrics else round(r.metrics["images_per_s"])} for r in runs]
+    """The results table: short headers (it fits 1280 px), the accuracy's 95 % interval from the test images."""
+    rows = []
+    for r in runs:
+        lo, hi = wilson(float(r.metrics["test_acc"]), int(r.metrics["n_test"]))
+        rows.append({"run": short_label(r.config), "accuracy %": round(100 * r.metrics["test_acc"], 1),
+                     "95% interval": f"{100 * lo:.1f}–{100 * hi:.1f}", "time s": round(r.metrics["wall_s"], 1),
+                     "backbone pass s": round(r.metrics.get("features_s", 0.0), 1),
+                     "trainable": r.metrics.get("trainable_params"),  # optional metrics: a blank cell when absent
+                     "images/s": None if "images_per_s" not in r.metrics else round(r.metrics["images_per_s"])})
+    return rows
+
+
+RUN_COLUMNS = {
+    "run": st.column_config.TextColumn(width=280),  # the table fits 1280 px, images/s included
+    "accuracy %": st.column_config.NumberColumn(help="Target test accuracy of the trained run"),
+    "95% interval": st.column_config.TextColumn(help="Wilson interval of the accuracy from the number of test "
+                                                     "images: a gap inside it can be chance"),
+    "time s": st.column_config.NumberColumn(help="Wall time of the run (measured on a shared machine)"),
+    "backbone pass s": st.column_config.NumberColumn(help="Feature extraction: the one pass of the frozen backbone "
+                                                          "over the images, stored and shared by later runs"),
+    "trainable": st.column_config.NumberColumn(format="localized"),
+    "images/s": st.column_config.NumberColumn(format="localized"),
+}
 
 
 def duration(seconds: float) -> str:
@@ -401,19 +568,14 @@ def duration(seconds: float) -> str:
     return f"{seconds / 60:.0f} min" if seconds < 90 * 60 else f"{seconds / 3600:.1f} h"
 
 
-def estimate_text(cfg: TransferConfig, data: ImageTask, seconds: float) -> str:
-    """The time a run will take, said before Train is pressed (from timed steps on this device)."""
-    first = (" Plus, once, the pretraining on digits 0-4 (about a minute on a CPU; stored and reused)."
-             if needs_pretraining(cfg) else "")
+def estimate_text(cfg: TransferConfig, data: ImageTask, estimated: tuple[float, str]) -> str:
+    """The time from pressing Train to the result, said before Train is pressed, with what it is made of."""
+    seconds, parts = estimated
     images = f"{len(data.train):,} training and {len(data.test):,} test images at {cfg.resolution} px"
-    device = resources.device().type.upper()
-    if cfg.strategy == "feature":
-        if stored_features(cfg) is not None:
-            return (f"Not trained yet. The backbone's features of these {images} are stored already, so only the "
-                    f"head trains: a few seconds.{first}")
-        return (f"Not trained yet. Estimated time: **~{duration(seconds)}** on {device}: the frozen backbone runs "
-                f"once over {images} (timed just now on a few images), then the head trains on the stored "
-                f"features in seconds. The features are stored, so every later head on this data skips that "
-                f"pass.{first}")
-    return (f"Not trained yet. Estimated time: **~{duration(seconds)}** on {device} ({images}, measured from "
-            f"timed steps just now).{first}")
+    text = (f"Not trained yet. Estimated time from pressing Train to the result: **~{duration(seconds)}** on "
+            f"{resources.device().type.upper()} ({images}: {parts}).")
+    if cfg.strategy == "feature" and not _features_stored(cfg, data):
+        text += (f" With feature extraction the frozen backbone runs once over {images}, then the head trains on "
+                 "the stored features in seconds; the features are stored, so every later head on this data skips "
+                 "that pass.")
+    return text

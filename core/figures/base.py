@@ -193,8 +193,18 @@ def integer_ticks(n: int) -> dict:
 
 
 def log_ticks(lo: float, hi: float) -> dict:
-    """Axis entries for a log axis from lo to hi (> 0): ticks at powers of ten only, written 0.1, 1, 10 over a few
-    decades and 10⁻⁶ over many (never Plotly's "5 6 7 8 9 0.1 2 3" minor labels)."""
-    decades = np.log10(max(hi, 1e-300)) - np.log10(max(lo, 1e-300))
+    """Axis entries for a log axis from lo to hi (> 0) whose every label is the number at its tick: over a few
+    decades powers of ten only, written 0.1, 1, 10 (10⁻⁶ over many); within two decades 1-2-5 steps written out
+    (0.02, 0.05, 0.1, 0.2), never Plotly's "2 5 0.1 2 5" minor labels, which read as the numbers 2 and 5."""
+    lo, hi = max(min(lo, hi), 1e-300), max(lo, hi, 1e-300)
+    decades = np.log10(hi) - np.log10(lo)
+    if decades < 2:
+        first, last = int(np.floor(np.log10(lo))), int(np.ceil(np.log10(hi)))
+        steps = [m * 10.0 ** e for e in range(first, last + 1) for m in (1, 2, 5)]
+        vals = [v for v in steps if lo * 0.9999 <= v <= hi * 1.0001]
+        if len(vals) < 2:  # a range narrower than one 1-2-5 step: its ends
+            vals = [float(f"{lo:.2g}"), float(f"{hi:.2g}")]
+        vals = sorted({float(f"{v:.6g}") for v in vals})
+        return {"type": "log", "tickvals": vals, "ticktext": [f"{v:g}" for v in vals]}
     return {"type": "log", "dtick": max(1, int(np.ceil(decades / 8))),
             "exponentformat": "power" if decades > 6 or hi > 1e4 or lo < 1e-3 else "none"}

@@ -30,12 +30,13 @@ def tile(maps: np.ndarray, cols: int, gap: int = 1) -> tuple[np.ndarray, np.ndar
 
 def mosaic(maps: np.ndarray, cols: int = 8, *, titles: Sequence[str] = (), title: str = "", gap: int | None = None,
            colours: str = "diverging", limit: float | None = None, colorbar_title: str = "value",
-           tile_label: str = "tile", height: int | None = None) -> go.Figure:
+           tile_label: str = "tile", height: int | None = None, clickable: bool = False) -> go.Figure:
     """Many (H, W) maps as tiles of ONE heatmap (one trace: fast to build and to send), in one colour scale.
 
     titles: one per tile, written above it (the gaps widen to hold them). colours: "diverging" (symmetric around
     0, red +, blue −, up to `limit` or the largest |value|), "sequential" (0 up) or "ink" (0 white, no colour bar).
-    Hover names the tile, its row and column, and the value."""
+    Hover names the tile, its row and column, and the value. clickable: each tile a click target
+    (`base.cell_targets`: `ui.plotly_select.clicked_cell` gives its (row, col) in the grid of tiles)."""
     maps = np.asarray(maps, dtype=np.float32)  # (N, H, W)
     n, h, w = maps.shape
     gap = gap if gap is not None else (max(1, h // 4) if titles else 1)
@@ -58,7 +59,14 @@ def mosaic(maps: np.ndarray, cols: int = 8, *, titles: Sequence[str] = (), title
         height = (130 * rows + 40) if titles else int(min(900, max(140, 60 + 700 * z.shape[0] / max(z.shape[1], 1))))
     layout = {"title": heading(title), "height": height, "margin": margin(top), "plot_bgcolor": "white",
               "annotations": annotations, **image_axes()}
-    return figure([trace], layout)
+    data = [trace]
+    if clickable:  # an invisible marker at each tile's centre (heatmaps emit no click events)
+        data.append(base.cell_targets(rows, cols, x=[c * (w + gap) + (w - 1) / 2 for c in range(cols)],
+                                      y=[r * (h + gap) + (h - 1) / 2 for r in range(rows)],
+                                      extra=np.arange(rows * cols), size=28,
+                                      hover=f"{tile_label} %{{customdata[2]}}: click to zoom"))
+        layout.update(base.CLICK_LAYOUT)
+    return figure(data, layout)
 
 
 def _box_shapes(box: tuple[int, int, int, int]) -> list[dict]:

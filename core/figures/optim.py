@@ -9,12 +9,24 @@ import plotly.graph_objects as go
 from core.figures.base import HEIGHTS, figure, log_ticks, margin, top_legend
 
 PATH_COLORS = ("#ff4136", "#00d5ff", "#ff851b", "#f012be")  # readable on Viridis contours and on white
+# Paths overlap along a valley floor (Rosenbrock's): each also has its own dash and current-point symbol, so they
+# stay apart in grayscale and where one is drawn over another.
+PATH_DASHES = ("solid", "dash", "dot", "dashdot")
+PATH_SYMBOLS = ("circle", "square", "diamond", "triangle-up")
+STEP_MARKERS_UP_TO = 300  # paths this short get a dot per step (the zig-zag is visible); longer ones a line only
+
+
+def _style(i: int) -> tuple[str, str, str]:
+    return PATH_COLORS[i % len(PATH_COLORS)], PATH_DASHES[i % len(PATH_DASHES)], PATH_SYMBOLS[i % len(PATH_SYMBOLS)]
 
 
 def contour_paths(xs: np.ndarray, ys: np.ndarray, Z: np.ndarray, paths: dict[str, np.ndarray],
-                  minima: Sequence[tuple[float, float]], log_scale: bool, title: str) -> go.Figure:
+                  minima: Sequence[tuple[float, float]], log_scale: bool, title: str,
+                  at: int | None = None) -> go.Figure:
     """Filled contours of the surface (colour bar = loss, or log10 of loss above its minimum) with each
-    optimizer's path: a marker per step, the start circled, minima as stars."""
+    optimizer's path (S + 1, 2): walked up to step `at` (None: the end), the rest faint, and a large marker where
+    each optimizer is at that step (a path that stopped early stays at its last point). The start is circled,
+    minima are stars."""
     if log_scale:
         z = np.log10(Z - float(Z.min()) + 1e-3)
         cb = "log10(loss − min)"
@@ -25,11 +37,23 @@ def contour_paths(xs: np.ndarray, ys: np.ndarray, Z: np.ndarray, paths: dict[str
                  hovertemplate="x %{x:.2f}, y %{y:.2f}: " + ("log10 " if log_scale else "") +
                  "%{z:.3g}<extra></extra>", showlegend=False)]
     for i, (name, path) in enumerate(paths.items()):
-        c = PATH_COLORS[i % len(PATH_COLORS)]
-        data.append(dict(type="scatter", x=path[:, 0], y=path[:, 1], mode="lines+markers", name=name,
-                         line=dict(color=c, width=2), marker=dict(size=4, color=c, line=dict(color="#000", width=0.5)),
-                         customdata=np.arange(len(path)),
-                         hovertemplate=name + " step %{customdata}: (%{x:.3f}, %{y:.3f})<extra></extra>"))
+        c, dash, symbol = _style(i)
+        end = len(path) - 1 if at is None else min(at, len(path) - 1)
+        walked = path[:end + 1]
+        hover = name + " step %{customdata}: (%{x:.3f}, %{y:.3f})<extra></extra>"
+        if end < len(path) - 1:  # the road ahead, faint
+            data.append(dict(type="scatter", x=path[end:, 0], y=path[end:, 1], mode="lines", legendgroup=name,
+                             showlegend=False, line=dict(color=c, width=1, dash=dash), opacity=0.35,
+                             hoverinfo="skip", name=name + " (ahead)"))
+        dots = len(path) <= STEP_MARKERS_UP_TO
+        data.append(dict(type="scatter", x=walked[:, 0], y=walked[:, 1], mode="lines+markers" if dots else "lines",
+                         name=name, legendgroup=name, line=dict(color=c, width=2.5, dash=dash),
+                         **({"marker": dict(size=4, color=c, line=dict(color="#000", width=0.5))} if dots else {}),
+                         customdata=np.arange(end + 1), hovertemplate=hover))
+        data.append(dict(type="scatter", x=[walked[-1, 0]], y=[walked[-1, 1]], mode="markers", legendgroup=name,
+                         showlegend=False, name=f"{name} at step {end}",
+                         marker=dict(symbol=symbol, size=15, color=c, line=dict(color="#fff", width=2)),
+                         customdata=[end], hovertemplate=hover))
     if paths:
         start = next(iter(paths.values()))[0]
         data.append(dict(type="scatter", x=[start[0]], y=[start[1]], mode="markers", name="start",
@@ -53,10 +77,12 @@ def _log_axis(losses: dict[str, np.ndarray], floor: float) -> dict:
     return log_ticks(float(vals.min()), float(vals.max())) if vals.size else {"type": "log"}
 
 
-def loss_per_step(losses: dict[str, np.ndarray], log_y: bool, floor: float = 1e-12) -> go.Figure:
-    """Loss after each step; on a log axis values below `floor` (float32 reaching 0) are drawn at `floor`."""
+def loss_per_step(losses: dict[str, np.ndarray], log_y: bool, floor: float = 1e-12,
+                  at: int | None = None) -> go.Figure:
+    """Loss after each step (each optimizer in its path's colour and dash); on a log axis values below `floor`
+    (float32 reaching 0) are drawn at `floor`. `at`: a vertical line at the step the race shows."""
     data = [dict(type="scatter", x=np.arange(len(vals)), y=np.maximum(vals, floor) if log_y else vals, mode="lines",
-                 name=name, line=dict(color=PATH_COLORS[i % len(PATH_COLORS)], width=2))
+                 name=name, line=dict(color=_style(i)[0], width=2, dash=_style(i)[1]))
             for i, (name, vals) in enumerate(losses.items())]
     layout = dict(height=320, margin=margin(70),
                   title=dict(text="Loss f(x, y) after each step", font=dict(size=14)),
@@ -64,4 +90,7 @@ def loss_per_step(losses: dict[str, np.ndarray], log_y: bool, floor: float = 1e-
                   yaxis=dict(title=dict(text="loss" + (f" (log scale, floor {floor:g})" if log_y else "")),
                              **(_log_axis(losses, floor) if log_y else {"type": "linear"})),
                   legend=dict(orientation="h", yanchor="bottom", y=1.0, x=1, xanchor="right"))
+    if at is not None:
+        layout["shapes"] = [dict(type="line", xref="x", yref="paper", x0=at, x1=at, y0=0, y1=1,
+                                 line=dict(color="#555", width=1, dash="dot"))]
     return figure(data, layout)

@@ -97,7 +97,7 @@ def _train_y(cv: Curve, smoothing: float) -> np.ndarray:
     return smooth(cv.step_loss, smoothing) if smoothing > 0 else np.asarray(cv.step_loss, dtype=float)
 
 
-def _single_run(cv: Curve, x: XAxis, smoothing: float) -> list[dict]:
+def _single_run(cv: Curve, x: XAxis, smoothing: float, on: str = "validation") -> list[dict]:
     """One run: four curves, each with its own legend entry (clicking one hides only that one)."""
     train, val = ROLE["train"], ROLE["validation"]
     xs, xe = _x(cv, x)
@@ -107,13 +107,13 @@ def _single_run(cv: Curve, x: XAxis, smoothing: float) -> list[dict]:
         {"type": "scatter", "x": xs, "y": _train_y(cv, smoothing), "mode": "lines",
          "line": {"color": train, "width": 2}, "name": "train loss (smoothed)"},
         {"type": "scatter", "x": xe, "y": np.asarray(cv.val_loss, dtype=float), "mode": "lines+markers",
-         "line": {"color": val, "dash": "dot"}, "name": "validation loss"},
+         "line": {"color": val, "dash": "dot"}, "name": f"{on} loss"},
         {"type": "scatter", "x": xe, "y": 100 * np.asarray(cv.val_acc, dtype=float),
          "mode": "lines+markers", "line": {"color": val}, "xaxis": "x2", "yaxis": "y2",
-         "name": "validation accuracy"}]
+         "name": f"{on} accuracy"}]
 
 
-def _one_of_runs(cv: Curve, x: XAxis, smoothing: float, colour: str) -> list[dict]:
+def _one_of_runs(cv: Curve, x: XAxis, smoothing: float, colour: str, on: str = "validation") -> list[dict]:
     """One of several runs: its colour in both panels and ONE legend entry (the run's label) that shows or hides
     the whole run; the line styles are explained once, in the legend's title."""
     name = plain(cv.label)  # a run's name is the learner's text: shown as written, never as markup
@@ -126,26 +126,28 @@ def _one_of_runs(cv: Curve, x: XAxis, smoothing: float, colour: str) -> list[dic
         {"type": "scatter", "x": xe, "y": np.asarray(cv.val_loss, dtype=float),
          "mode": "lines+markers", "name": name, "showlegend": False, **group,
          "line": {"color": colour, "dash": "dot"},
-         "hovertemplate": f"validation %{{y:.3f}} {at}<extra>%{{fullData.name}}</extra>"},
+         "hovertemplate": f"{on} %{{y:.3f}} {at}<extra>%{{fullData.name}}</extra>"},
         {"type": "scatter", "x": xe, "y": 100 * np.asarray(cv.val_acc, dtype=float),
          "mode": "lines+markers", "xaxis": "x2", "yaxis": "y2", "name": name, "showlegend": False, **group,
-         "hovertemplate": f"validation accuracy %{{y:.2f}}% {at}<extra>%{{fullData.name}}</extra>"}]
+         "hovertemplate": f"{on} accuracy %{{y:.2f}}% {at}<extra>%{{fullData.name}}</extra>"}]
 
 
 def run_curves(curves: Sequence[Curve], x: XAxis = "epoch", smoothing: float = 0.9,
-               log_y: bool = False, chance: float = CHANCE) -> go.Figure:
+               log_y: bool = False, chance: float = CHANCE, evaluated_on: str = "validation") -> go.Figure:
     """Overlay runs. Left: train loss per batch (smoothed with a debiased EMA of weight `smoothing`, 0 = raw; raw
     too for a single run) and validation loss per epoch (dotted). Right: validation accuracy per epoch, on an axis
     from 0 % with chance (`chance` %) marked, so a 1-point difference looks like one point. x: by optimizer step,
     epoch (ticks at whole epochs only) or training time; `log_y` puts the loss on a log scale.
 
-    The legend sits under the plot, in pixels below the axis titles (it grows the figure instead of covering them):
-    one entry per curve for a single run, one entry per run for several."""
+    `evaluated_on`: what the per-epoch curves were measured on ("validation", or "test" where a task has too few
+    labels to hold some out, as transfer's). The legend sits under the plot, in pixels below the axis titles (it
+    grows the figure instead of covering them): one entry per curve for a single run, one entry per run for
+    several."""
     single = len(curves) == 1
     data: list[dict] = []
     for i, cv in enumerate(curves):
-        data += _single_run(cv, x, smoothing) if single else _one_of_runs(cv, x, smoothing,
-                                                                          PALETTE[i % len(PALETTE)])
+        data += _single_run(cv, x, smoothing, evaluated_on) if single else _one_of_runs(
+            cv, x, smoothing, PALETTE[i % len(PALETTE)], evaluated_on)
     epochs = max((max(len(cv.val_loss), len(cv.step_loss) / max(cv.steps_per_epoch, 1)) for cv in curves),
                  default=1)
     epochs = int(np.ceil(epochs))
@@ -153,11 +155,11 @@ def run_curves(curves: Sequence[Curve], x: XAxis = "epoch", smoothing: float = 0
     per_row = 2 if single else 1
     legend_px = 24 * (-(-entries // per_row)) + (22 if not single else 0)
     layout = {"height": 380 + legend_px, "margin": margin(40, b=60 + legend_px),
-              "annotations": panel_titles(("Loss", "Validation accuracy"), gap=0.1, size=16),
+              "annotations": panel_titles(("Loss", f"{evaluated_on.capitalize()} accuracy"), gap=0.1, size=16),
               "legend": {"orientation": "h" if single else "v", "yref": "container", "y": 0, "yanchor": "bottom",
                          "x": 0, "entrywidth": 0.5 if single else None, "entrywidthmode": "fraction",
-                         "title": {"text": "" if single else "solid: train loss (smoothed) · dotted: validation loss"
-                                   " · right: validation accuracy", "side": "top"}},
+                         "title": {"text": "" if single else "solid: train loss (smoothed) · dotted: "
+                                   f"{evaluated_on} loss · right: {evaluated_on} accuracy", "side": "top"}},
               "shapes": [{"type": "line", "xref": "x2 domain", "x0": 0, "x1": 1, "yref": "y2", "y0": chance,
                           "y1": chance, "line": {"color": ROLE["neutral"], "dash": "dash", "width": 1}}],
               **columns(2, gap=0.1)}

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import plotly.graph_objects as go
 
-from core.figures.base import MUTED, PALETTE, figure, heading, margin
+from core.figures.base import MUTED, PALETTE, figure, heading, log_ticks, margin
 from core.transfer.config import TRANSFER_RESOLUTIONS, TRANSFER_STRATEGY_LABELS
 
 STATE_COLOURS = {"True": "#2ca02c", "False": "#9e9e9e", "Partial": "#ff7f0e"}
@@ -81,7 +81,8 @@ def gradient_norms(grads: Sequence) -> go.Figure:
         "margin": margin(40, 10, 10), "legend": {"orientation": "h", "y": 1.08, "x": 1, "xanchor": "right"},
         "xaxis": {"type": "category", "categoryorder": "array", "categoryarray": names, "tickangle": -60,
                   "tickfont": {"size": 9}},
-        "yaxis": {"type": "log", "title": {"text": "‖grad‖₂"}}})
+        "yaxis": {**log_ticks(floor * 0.8, max((g.grad_norm for g in live), default=floor * 10) * 1.25),
+                  "title": {"text": "‖grad‖₂"}}})
 
 
 def resolution_tradeoff(points: Sequence) -> go.Figure:

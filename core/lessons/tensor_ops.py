@@ -210,6 +210,36 @@ def _explain_broadcast(op: OpSpec, a: Tensor, b: Tensor | None, msg: str) -> OpE
         f"or make them equal.", msg, sa, sb, bad.dim)
 
 
+# Rewrites of `a @ b` worth trying when its inner dimensions differ: a transpose of a 1-D tensor is a no-op
+# (so never offered for one), and each candidate is kept only if PyTorch accepts its shapes.
+_MATMUL_REWRITES: tuple[tuple[str, Callable[[Tensor, Tensor], Tensor], Callable[[int, int], bool]], ...] = (
+    ("a @ b.T", lambda a, b: a @ b.T, lambda da, db: db == 2),
+    ("a @ b.mT", lambda a, b: a @ b.mT, lambda da, db: db > 2),
+    ("a.T @ b", lambda a, b: a.T @ b, lambda da, db: da == 2),
+    ("a.mT @ b", lambda a, b: a.mT @ b, lambda da, db: da > 2),
+    ("b @ a", lambda a, b: b @ a, lambda da, db: True),
+)
+
+
+def _matmul_fixes(sa: tuple[int, ...], sb: tuple[int, ...]) -> str:
+    """One sentence naming the rewrites of a @ b that PyTorch accepts for these shapes (checked on the meta
+    device: shapes only), or how a would have to change."""
+    a, b = torch.empty(sa, device="meta"), torch.empty(sb, device="meta")
+    works = []
+    for expr, fn, applies in _MATMUL_REWRITES:
+        if not applies(len(sa), len(sb)):
+            continue
+        try:
+            works.append(f"`{expr}` (gives {list(fn(a, b).shape)})")
+        except RuntimeError:
+            continue
+    k_b = sb[0] if len(sb) == 1 else sb[-2]
+    change = f"change a so its last dimension is {k_b}"
+    if not works:
+        return f"Neither a transpose nor swapping a and b fixes these shapes: {change}."
+    return f"These shapes would work: {', '.join(works)}; or {change}. Check which one you mean."
+
+
 def _explain_matmul(op: OpSpec, a: Tensor, b: Tensor | None, msg: str) -> OpError | None:
     if b is None:
         return None
@@ -225,7 +255,7 @@ def _explain_matmul(op: OpSpec, a: Tensor, b: Tensor | None, msg: str) -> OpErro
         return OpError(
             "Inner dimensions of a @ b don't match",
             f"a @ b sums over the last dimension of a (size {k_a}) and {which_b} of b (size {k_b}). "
-            f"They must be equal: a is {list(sa)}, b is {list(sb)}. Try b.T, or a with {k_b} columns.",
+            f"They must be equal: a is {list(sa)}, b is {list(sb)}. {_matmul_fixes(sa, sb)}",
             msg, sa, sb, -1)
     if len(sa) > 2 and len(sb) > 2:
         bad = next((c for c in explain_broadcast(sa[:-2], sb[:-2]).columns if c.note == "MISMATCH"), None)

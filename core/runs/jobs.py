@@ -191,6 +191,8 @@ class _Worker:
     process: subprocess.Popen  # python -m core.runs.worker
     authkey: bytes  # sent on its stdin; it listens with it
     conn: Connection | None = None  # set by the reader thread once the worker has started listening
+    spawned: float = field(default_factory=time.monotonic)
+    ready: bool = False  # its data decoded: a job sent now starts at once
     job: Job | None = None
     retiring: bool = False  # killed by Stop: gets no new job; the reader replaces it once it has exited
 
@@ -228,6 +230,7 @@ class Jobs:
         self._queue: deque[Job] = deque()
         self._closed = False
         self._idle_deaths = 0  # workers that exited without a job since the last finished one
+        self.start_s: list[float] = []  # how long each worker took to start (its "ready"), oldest first
         self._workers = [self._start() for _ in range(self.size)]  # the reader thread connects to them
         self._reader = threading.Thread(target=self._read, name="training-jobs", daemon=True)
         self._reader.start()
@@ -269,6 +272,13 @@ class Jobs:
                     w.job, w.retiring = None, True
                     w.process.kill()  # its pipe closes: the reader thread starts a fresh worker
             job._finish(STOPPED)
+
+    def starting_s(self) -> float | None:
+        """None when a worker is ready; else how long ago the longest-starting worker was spawned."""
+        with self._lock:
+            if any(w.ready for w in self._workers if not w.retiring):
+                return None
+            return max((time.monotonic() - w.spawned for w in self._workers), default=0.0)
 
     # ------------------------------------------------------------ for tests, the bench and shutdown
     def worker_pids(self) -> list[int]:
@@ -383,6 +393,10 @@ class Jobs:
     def _handle(self, w: _Worker, message: tuple) -> None:
         kind, key, payload = message
         with self._lock:
+            if kind == "ready":
+                w.ready = True
+                self.start_s.append(time.monotonic() - w.spawned)
+                return
             job = w.job
             if job is None or job.key != key:
                 return  # a message from a job that was stopped meanwhile

@@ -22,6 +22,7 @@ from core.training.config import TrainConfig, address
 from core.training.loop import fit
 from core.training.record import OnProgress, Run, StoredConfig
 from core.transfer.config import TRANSFER_STRATEGY_LABELS, FeatureConfig, TransferConfig
+from core.transfer.config import address as transfer_address
 from core.transfer.features import expected_features
 from core.transfer.fit import train_stored
 from core.transfer.model import expected_state
@@ -96,7 +97,7 @@ KINDS: dict[str, RunKind] = {k.name: k for k in (
             link=_mnist_link),
     RunKind("transfer", TransferConfig, expected_state, _train_transfer,
             family=lambda c: "ResNet-18 transfer", model=lambda c: "ResNet-18", settings=_transfer_settings,
-            data=lambda c: DATA_LABELS.get(c.source, c.source), link=lambda c: ("transfer", {})),
+            data=lambda c: DATA_LABELS.get(c.source, c.source), link=lambda c: ("transfer", transfer_address(c))),
     # A frozen backbone's (N, 512) features, computed once by the first feature-extraction run that needs them.
     RunKind("features", FeatureConfig, expected_features, None,
             family=lambda c: "ResNet-18 features", model=lambda c: "ResNet-18 backbone",

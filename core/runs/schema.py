@@ -58,6 +58,10 @@ METRICS: dict[str, tuple[Callable[[object], bool], bool]] = {
     "images_per_s": (_number(0.0, MAX_RATE), False),
     "concurrent_runs": (_whole(1, 10_000), False),  # most runs training at once in this process while it trained
     "features_s": (_number(0.0, MAX_SECONDS), False),  # feature extraction: the one backbone pass
+    # A validation split held out of the training data (core.training.validation): its size. Present: history's
+    # val_* are validation curves; absent (runs stored before it): they are the test set, evaluated every epoch.
+    "n_val": (_whole(1), False),
+    "eval_s": (_number(0.0, MAX_SECONDS), False),  # seconds evaluating (validation each epoch, the final test)
 }
 
 

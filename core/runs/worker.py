@@ -12,8 +12,9 @@ when the server exits, however it exits, the operating system closes it and the 
 mid-training.
 
 Protocol, server -> worker: ("setup", WorkerSetup) once, then ("train", key, config) per job, or None
-to exit. Worker -> server, per job: ("progress", key, Progress) many times, then ("done", key, dict) or
-("failed", key, text). The worker also exits when the connection closes.
+to exit. Worker -> server: ("ready", "", None) once its data is decoded, then per job: ("progress", key,
+Progress) many times, then ("done", key, dict) or ("failed", key, text). The worker also exits when the
+connection closes.
 """
 from __future__ import annotations
 
@@ -63,6 +64,7 @@ def main(conn: Connection) -> None:
     setup = message[1]
     setup.configure()
     context = setup.context()  # decodes the data once, before the first job
+    conn.send(("ready", "", None))  # the server's estimates learn how long a worker takes to start
     while True:
         try:
             message = conn.recv()

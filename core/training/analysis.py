@@ -10,6 +10,17 @@ from core.fmt import num
 
 
 @dataclass(frozen=True)
+class Note:
+    """A remark about a run: one sentence a page shows, and the details it keeps on demand."""
+
+    headline: str
+    details: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.headline} {self.details}".strip()
+
+
+@dataclass(frozen=True)
 class Overfit:
     """Validation loss reached its minimum before the last epoch and rose after it."""
     best_epoch: int  # 1-based epoch with the lowest validation loss
@@ -20,6 +31,17 @@ class Overfit:
     @property
     def rise(self) -> float:
         return self.last_loss - self.best_loss
+
+    def note(self, split: str = "validation") -> Note:
+        """The remark, for a curve measured on the `split` ("validation", or "test" for runs stored before the
+        validation split: a test curve must not choose the epochs, so it gives no advice)."""
+        if split != "validation":
+            return Note(f"The per-epoch test loss was lowest at epoch {self.best_epoch} and rose after it.",
+                        "This run was stored before the app held out a validation split, so its per-epoch curve is "
+                        "the test set; choosing the number of epochs on it would make the test accuracy "
+                        "optimistic. Train it again to get a validation curve. " + self.sentence())
+        return Note(f"Over-fitting: validation loss was lowest at epoch {self.best_epoch}, then rose; "
+                    f"{self.best_epoch} epochs would generalize better.", self.sentence())
 
     def sentence(self) -> str:
         return (f"Validation loss was lowest at epoch {self.best_epoch} ({num(self.best_loss, 3)}) and rose by "

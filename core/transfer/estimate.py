@@ -26,13 +26,16 @@ def time_per_image(model: nn.Module, cfg: TransferConfig, device: torch.device, 
     norm = normalization(cfg)
     sync = (lambda: torch.cuda.synchronize(device)) if device.type == "cuda" else (lambda: None)
 
-    def timed(fn: Callable[[], object]) -> float:
+    def timed(fn: Callable[[], object], repeats: int = 3) -> float:
         fn()  # warm-up: allocator, kernels, optimizer state
         sync()
-        t0 = time.perf_counter()
-        fn()
-        sync()
-        return (time.perf_counter() - t0) / batch
+        times = []
+        for _ in range(repeats):  # the fastest: the least disturbed by whatever else the machine is doing
+            t0 = time.perf_counter()
+            fn()
+            sync()
+            times.append(time.perf_counter() - t0)
+        return min(times) / batch
 
     def forward() -> None:
         with torch.inference_mode():

@@ -3,8 +3,9 @@ filters, and a conclusion computed from the stored runs.
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 import torch
 
@@ -62,40 +63,105 @@ class RunResult:
     acc: float  # target test accuracy, 0..1
     wall_s: float
     trainable: int | None  # None: the record does not say (the metric is optional, e.g. in an imported run)
+    n_test: int = 500  # test images behind `acc`
+    settings: Mapping[str, str] = field(default_factory=dict)  # besides the strategy: {"head learning rate": "0.01"}
+    seeds: int = 1  # runs averaged into this result (the same settings, other seeds)
+    spread: float = 0.0  # their accuracies' range (max - min), 0..1
+    shared: bool = False  # another run trained on the machine at the same time
 
 
 def _params(n: int | None) -> str:
     return "an unknown number of" if n is None else f"{n:,}"
 
 
+Z95 = 1.96  # two-sided 95 %
+TIME_NOISE = 1.25  # on a shared machine, times closer than this ratio are not told apart
+
+
+def wilson(acc: float, n: int, z: float = Z95) -> tuple[float, float]:
+    """The Wilson score interval of an accuracy measured on n test images (95 % by default), as (low, high)."""
+    if n <= 0:
+        return 0.0, 1.0
+    centre = (acc + z * z / (2 * n)) / (1 + z * z / n)
+    half = z / (1 + z * z / n) * math.sqrt(acc * (1 - acc) / n + z * z / (4 * n * n))
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def margin(a: RunResult, b: RunResult, z: float = Z95) -> float:
+    """The accuracy gap that chance alone makes on these test sets (95 %): z · sqrt(p(1-p)/n + q(1-q)/m), each run's
+    images counted once per seed it averages. Two runs judged on the same images are correlated, so this errs on the
+    side of calling a gap noise."""
+    return z * math.sqrt(a.acc * (1 - a.acc) / (a.n_test * a.seeds) + b.acc * (1 - b.acc) / (b.n_test * b.seeds))
+
+
+def _interval(r: RunResult) -> str:
+    lo, hi = wilson(r.acc, r.n_test * r.seeds)
+    seeds = f", mean of {r.seeds} seeds (range {100 * r.spread:.1f} points)" if r.seeds > 1 else ""
+    return f"{100 * r.acc:.1f}% (95% interval {100 * lo:.1f}–{100 * hi:.1f}%{seeds})"
+
+
+def _differences(a: RunResult, b: RunResult) -> list[str]:
+    """Settings both runs have (a backbone's rate only where both train one) that differ between them."""
+    return [f"{name} ({a.settings[name]} vs {b.settings[name]})" for name in a.settings
+            if name in b.settings and a.settings[name] != b.settings[name]]
+
+
 def conclusion(results: Sequence[RunResult]) -> str:
-    """Plain words computed from the stored runs: the winner, its margin, its cost, and why scratch lost or won."""
+    """Plain words computed from the stored runs: the best run, and whether it really beat the next one (the gap
+    against the test set's uncertainty), what else differed between them, its cost, and how scratch fared."""
     if not results:
         return ""
     ranked = sorted(results, key=lambda r: (-r.acc, r.wall_s))
     best = ranked[0]
-    text = (f"**{best.label}** won with {100 * best.acc:.1f}% target accuracy in {best.wall_s:.1f} s, "
-            f"training {_params(best.trainable)} parameters")
-    if len(ranked) > 1:
+    n = best.n_test * best.seeds
+    if len(ranked) == 1:
+        text = (f"**{best.label}**: {_interval(best)} target accuracy in {best.wall_s:.1f} s, training "
+                f"{_params(best.trainable)} parameters. The interval is what {n:,} test images can tell; train another "
+                "strategy to compare.")
+    else:
         second = ranked[1]
-        text += (f"; {100 * (best.acc - second.acc):.1f} points ahead of {second.label} "
-                 f"({100 * second.acc:.1f}%, {second.wall_s:.1f} s, {_params(second.trainable)} trainable)")
-    text += "."
+        gap, noise = best.acc - second.acc, margin(best, second)
+        if gap > noise:
+            text = (f"**{best.label}** won with {_interval(best)} target accuracy in {best.wall_s:.1f} s, "
+                    f"training {_params(best.trainable)} parameters; {100 * gap:.1f} points ahead of {second.label} "
+                    f"({_interval(second)}, {second.wall_s:.1f} s, {_params(second.trainable)} trainable), more "
+                    f"than the ±{100 * noise:.1f} points chance alone makes on these test images.")
+        else:
+            text = (f"**{best.label}**, {_interval(best)}, and **{second.label}**, {_interval(second)}, are within "
+                    f"the test set's uncertainty: a {100 * gap:.1f}-point gap is less than the ±{100 * noise:.1f} "
+                    "points chance alone makes on these test images, so neither has won. Train both with other seeds "
+                    "(the Seed control) to see how much each varies.")
+        differ = _differences(best, second)
+        if differ:
+            text += (f" They also differ in {', '.join(differ)}, not only in strategy: the gap is not the "
+                     "strategy's alone.")
     fastest = min(results, key=lambda r: r.wall_s)
     if fastest is not best:
-        text += (f" The cheapest, {fastest.label}, took {fastest.wall_s:.1f} s "
-                 f"({best.wall_s / max(fastest.wall_s, 1e-9):.1f}× less) for {100 * fastest.acc:.1f}%.")
+        ratio = best.wall_s / max(fastest.wall_s, 1e-9)
+        if ratio >= TIME_NOISE:
+            text += (f" The cheapest, {fastest.label}, took {fastest.wall_s:.1f} s ({ratio:.1f}× less) for "
+                     f"{100 * fastest.acc:.1f}%.")
+        else:
+            text += (f" {fastest.label} took {fastest.wall_s:.1f} s against {best.wall_s:.1f} s: on a shared "
+                     f"machine, less than {TIME_NOISE - 1:.0%} apart is within timing noise.")
+    if any(r.shared for r in results):
+        text += (" Times were measured on a shared machine: other runs trained at the same time as some of these, so "
+                 "they are slower than alone.")
     scratch = [r for r in results if r.strategy == "scratch"]
     pretrained = [r for r in results if r.strategy != "scratch"]
     if scratch and pretrained:
         s = max(scratch, key=lambda r: r.acc)
-        beaten = [r for r in pretrained if r.acc <= s.acc]
+        beaten = [r for r in pretrained if r.acc + margin(r, s) <= s.acc]
+        tied = [r for r in pretrained if r not in beaten and abs(r.acc - s.acc) <= margin(r, s)]
         if beaten:
-            text += (f" From scratch ({100 * s.acc:.1f}%) matched or beat {', '.join(r.label for r in beaten)}: "
-                     f"the pretrained features do not fit this target well enough (a different source task, or a "
-                     f"resolution far from the one the backbone was trained at), or the frozen part kept the "
-                     f"network from adapting; with so few labels such a gap is also within run-to-run noise.")
+            text += (f" From scratch ({100 * s.acc:.1f}%) beat {', '.join(r.label for r in beaten)}: the pretrained "
+                     f"features do not fit this target well enough (a different source task, or a resolution far "
+                     f"from the one the backbone was trained at), or the frozen part kept the network from "
+                     f"adapting.")
+        elif tied:
+            text += (f" From scratch ({100 * s.acc:.1f}%) is within the test set's uncertainty of "
+                     f"{', '.join(r.label for r in tied)}: with so few labels, these runs can't tell them apart.")
         else:
-            text += (f" Every pretrained strategy beat from scratch ({100 * s.acc:.1f}%): with few labels, "
-                     f"features learned on the source task are worth more than 11 million fresh weights.")
+            text += (f" Every pretrained strategy beat from scratch ({100 * s.acc:.1f}%) by more than chance: with "
+                     f"few labels, features learned on the source task are worth more than 11 million fresh weights.")
     return text
