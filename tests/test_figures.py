@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import inspect
+import math
 from types import SimpleNamespace
 
 import numpy as np
@@ -363,3 +364,17 @@ def test_a_narrow_log_axis_labels_each_tick_with_its_own_number():
     assert y.type == "log" and [float(t) for t in y.ticktext] == list(y.tickvals) and len(y.tickvals) >= 3, y
     wide = gradient_norms([LayerGrad("fc", 5.0, True), LayerGrad("layer1.0.conv1", 1e-4, True)]).layout.yaxis
     assert wide.dtick == 1 and wide.tickvals is None  # over many decades: powers of ten only
+
+
+def test_a_diverged_gradient_keeps_the_log_axis_of_the_finite_ones():
+    """A step whose gradient is NaN or infinite (a diverged run, odd weights) has no bar; the axis spans the
+    finite norms instead of failing on log10(NaN)."""
+    from core.figures.transfer import gradient_norms
+    from core.transfer.strategies import LayerGrad
+
+    y = gradient_norms([LayerGrad("fc", float("nan"), True), LayerGrad("layer4.1.conv2", 0.3, True),
+                        LayerGrad("layer4.0.conv1", float("inf"), True)]).layout.yaxis
+    assert y.type == "log" and all(math.isfinite(v) for v in y.tickvals) and 0.3 <= max(y.tickvals) * 2.5
+    for lo, hi in ((float("nan"), 1.0), (0.1, float("inf")), (float("nan"), float("nan"))):
+        ticks = base.log_ticks(lo, hi)
+        assert ticks["type"] == "log" and all(math.isfinite(v) for v in ticks.get("tickvals", [1.0]))

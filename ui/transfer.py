@@ -574,7 +574,9 @@ def estimate_text(cfg: TransferConfig, data: ImageTask, estimated: tuple[float, 
     images = f"{len(data.train):,} training and {len(data.test):,} test images at {cfg.resolution} px"
     text = (f"Not trained yet. Estimated time from pressing Train to the result: **~{duration(seconds)}** on "
             f"{resources.device().type.upper()} ({images}: {parts}).")
-    if cfg.strategy == "feature" and not _features_stored(cfg, data):
+    if cfg.strategy == "feature" and _features_stored(cfg, data):
+        text += f" The backbone's features of these {images} are stored already, so only the head trains."
+    elif cfg.strategy == "feature":
         text += (f" With feature extraction the frozen backbone runs once over {images}, then the head trains on "
                  "the stored features in seconds; the features are stored, so every later head on this data skips "
                  "that pass.")

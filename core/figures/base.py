@@ -196,6 +196,8 @@ def log_ticks(lo: float, hi: float) -> dict:
     """Axis entries for a log axis from lo to hi (> 0) whose every label is the number at its tick: over a few
     decades powers of ten only, written 0.1, 1, 10 (10⁻⁶ over many); within two decades 1-2-5 steps written out
     (0.02, 0.05, 0.1, 0.2), never Plotly's "2 5 0.1 2 5" minor labels, which read as the numbers 2 and 5."""
+    if not (np.isfinite(lo) and np.isfinite(hi)):  # a diverged value (NaN, inf) has no place on the axis
+        lo, hi = (lo, lo * 100) if np.isfinite(lo) else (hi / 100, hi) if np.isfinite(hi) else (0.01, 1.0)
     lo, hi = max(min(lo, hi), 1e-300), max(lo, hi, 1e-300)
     decades = np.log10(hi) - np.log10(lo)
     if decades < 2:

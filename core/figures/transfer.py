@@ -68,7 +68,8 @@ def gradient_norms(grads: Sequence) -> go.Figure:
     axis: trainable layers as bars, frozen layers as gray crosses on the floor, labelled exactly 0."""
     names = [g.name for g in grads]
     live = [g for g in grads if g.trainable]
-    floor = min((g.grad_norm for g in live if g.grad_norm > 0), default=1.0) / 10
+    finite = [g.grad_norm for g in live if math.isfinite(g.grad_norm)]  # a diverged step's NaN has no bar
+    floor = min((n for n in finite if n > 0), default=1.0) / 10
     data = [{"type": "bar", "x": [g.name for g in live], "y": [g.grad_norm for g in live], "name": "trainable",
              "marker": {"color": PALETTE[2]}, "hovertemplate": "%{x}: %{y:.3g}<extra></extra>"},
             {"type": "scatter", "mode": "markers", "x": [g.name for g in grads if not g.trainable],
@@ -81,7 +82,7 @@ def gradient_norms(grads: Sequence) -> go.Figure:
         "margin": margin(40, 10, 10), "legend": {"orientation": "h", "y": 1.08, "x": 1, "xanchor": "right"},
         "xaxis": {"type": "category", "categoryorder": "array", "categoryarray": names, "tickangle": -60,
                   "tickfont": {"size": 9}},
-        "yaxis": {**log_ticks(floor * 0.8, max((g.grad_norm for g in live), default=floor * 10) * 1.25),
+        "yaxis": {**log_ticks(floor * 0.8, max(finite, default=floor * 10) * 1.25),
                   "title": {"text": "‖grad‖₂"}}})
 
 
