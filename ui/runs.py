@@ -70,7 +70,8 @@ def table(summaries: list[RunSummary]) -> pd.DataFrame:
                      "model": v.model(s.config), "config": v.settings(s.config), "data": v.data(s.config),
                      "batch": getattr(s.config, "batch_size", None), "device": _device(m),
                      "epochs": len(s.history.val_loss),
-                     "acc": round(100 * float(m["test_acc"]), 2), "wall": round(float(m["wall_s"]), 1),
+                     "acc": round(100 * float(m["test_acc"]), 2) if "test_acc" in m else None,  # regression: none
+                     "wall": round(float(m["wall_s"]), 1),
                      "alongside": _alongside(m), "date": datetime.fromtimestamp(s.created).strftime("%m-%d %H:%M"),
                      "created": s.created})
     return pd.DataFrame(rows).set_index("key")
@@ -167,9 +168,9 @@ def compare(shown: pd.DataFrame, summaries: list[RunSummary], ticked: list[str])
     b = c2.selectbox("Run B", keys, index=keys.index(first[1]), format_func=shown["name"].get, key="runs_cmp_b")
 
     def facts(k: str) -> dict[str, str]:
-        s = by_key[k]
+        s, acc = by_key[k], shown.at[k, "acc"]
         return {"kind": s.kind, **_flat(s.config.to_dict()), "data": shown.at[k, "data"],
-                "device": str(s.metrics["device"]), "test accuracy (%)": f"{shown.at[k, 'acc']:.2f}",
+                "device": str(s.metrics["device"]), "test accuracy (%)": "—" if pd.isna(acc) else f"{acc:.2f}",
                 "wall time (s)": f"{shown.at[k, 'wall']:.1f}", "trained": shown.at[k, "alongside"],
                 "status": STATUS_LABELS[s.status], "date": shown.at[k, "date"]}
 

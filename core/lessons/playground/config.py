@@ -1,0 +1,411 @@
+"""The Playground's settings: TensorFlow Playground's whole control table as one frozen config, its choices and
+bounds, what a stored playground run is (the settings plus the learning-rate / regularization changes made while it
+trained), and the page address that carries it all.
+
+Ranges and defaults are TensorFlow Playground's (src/state.ts): 0-6 hidden layers of 1-8 neurons (default 4, 2),
+learning rates 1e-5 ... 10 (default 0.03), Tanh, noise 0-50 % in steps of 5, 50 % of the points to train on, batch
+10. Beyond it: a full-batch option, Adam and SGD + momentum from the app's one optimizer table, and cross-entropy as
+a second classification loss. No Streamlit here.
+"""
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, fields, replace
+from typing import Literal
+
+import torch
+
+from core.config import Checked, ConfigError, digest
+from core.optimizers import OPTIMIZER_LABELS
+
+Problem = Literal["classification", "regression"]
+PROBLEM_LABELS: dict[str, str] = {"classification": "Classification", "regression": "Regression"}
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    label: str
+    problem: Problem
+    points: int  # TFP: 500 for classification, 1,200 for regression
+
+
+DATASETS: dict[str, DatasetInfo] = {
+    "circle": DatasetInfo("Circle", "classification", 500),
+    "xor": DatasetInfo("Exclusive or (XOR)", "classification", 500),
+    "gauss": DatasetInfo("Two Gaussians", "classification", 500),
+    "spiral": DatasetInfo("Spiral", "classification", 500),
+    "plane": DatasetInfo("Plane", "regression", 1200),
+    "multigauss": DatasetInfo("Multi-Gaussian", "regression", 1200),
+}
+DEFAULT_DATASET: dict[str, str] = {"classification": "circle", "regression": "plane"}
+
+
+@dataclass(frozen=True)
+class Feature:
+    label: str  # as the page writes it
+    expr: str  # `fn` as Python on tensors x1, x2: the code panel prints it (a test checks they agree)
+    fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+# The input layer: which functions of the point (x1, x2) the network is given. Order = the input layer's order.
+FEATURES: dict[str, Feature] = {
+    "x1": Feature("x₁", "x1", lambda x1, x2: x1),
+    "x2": Feature("x₂", "x2", lambda x1, x2: x2),
+    "x1sq": Feature("x₁²", "x1 * x1", lambda x1, x2: x1 * x1),
+    "x2sq": Feature("x₂²", "x2 * x2", lambda x1, x2: x2 * x2),
+    "x1x2": Feature("x₁·x₂", "x1 * x2", lambda x1, x2: x1 * x2),
+    "sinx1": Feature("sin(x₁)", "torch.sin(x1)", lambda x1, x2: torch.sin(x1)),
+    "sinx2": Feature("sin(x₂)", "torch.sin(x2)", lambda x1, x2: torch.sin(x2)),
+}
+
+ACTIVATION_LABELS: dict[str, str] = {"relu": "ReLU", "tanh": "Tanh", "sigmoid": "Sigmoid", "linear": "Linear"}
+REGULARIZATION_LABELS: dict[str, str] = {"none": "None", "l1": "L1", "l2": "L2"}
+LOSS_LABELS: dict[str, str] = {"mse": "Squared error on a tanh output, labels ±1 (TFP's)",
+                               "bce": "Cross-entropy on a logit, labels 0/1 (BCEWithLogitsLoss)"}
+OPTIMIZER_CHOICES: tuple[str, ...] = ("sgd", "momentum", "adam")  # the training table's; "sgd" is TFP's
+MOMENTUM = 0.9  # "momentum": SGD's β
+
+LEARNING_RATES: tuple[float, ...] = (1e-5, 1e-4, 1e-3, 3e-3, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0)  # TFP's 11
+REG_RATES: tuple[float, ...] = (0.0, 1e-3, 3e-3, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0)  # TFP's 10
+NOISE_LEVELS: tuple[int, ...] = tuple(range(0, 55, 5))  # % of the domain a label is judged away from its point
+TRAIN_PERCENTS: tuple[int, ...] = tuple(range(10, 100, 10))
+BATCH_SIZES: tuple[int, ...] = (*range(1, 31), 0)  # 0 = the whole training set (full batch)
+MAX_LAYERS, MAX_NEURONS = 6, 8
+SEEDS = (0, 9999)
+DOMAIN = 6.0  # the input plane is [-6, 6]²
+
+# Settings that change while the network trains (from the next epoch on), as TFP's learning rate does; every other
+# setting makes a new network (data, features, shape, activation, optimizer, loss, batch size and seed).
+LIVE_FIELDS: tuple[str, ...] = ("lr", "regularization", "reg_rate")
+MAX_SEGMENTS = 100  # changes of the live settings recorded in one stored run
+
+
+def batch_label(batch_size: int) -> str:
+    return "full batch" if batch_size == 0 else str(batch_size)
+
+
+@dataclass(frozen=True)
+class PlaygroundConfig(Checked):
+    """Everything that decides what the Playground trains, TFP's defaults."""
+
+    problem: Problem = "classification"
+    dataset: str = "circle"
+    noise: int = 0  # % (0-50)
+    train_pct: int = 50  # % of the points trained on; the rest are the test points
+    batch_size: int = 10  # 1-30, or 0: the whole training set
+    features: tuple[str, ...] = ("x1", "x2")  # in FEATURES' order
+    hidden: tuple[int, ...] = (4, 2)  # neurons per hidden layer
+    activation: str = "tanh"  # of the hidden layers
+    lr: float = 0.03
+    regularization: str = "none"
+    reg_rate: float = 0.0
+    optimizer: str = "sgd"
+    loss: str = "mse"  # classification only; regression is squared error on a linear output
+    seed: int = 0  # the data, the initial weights and the order of the points each epoch
+
+    def key(self) -> str:
+        return digest({"kind": "playground-settings", **self.to_dict()})
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        return {**d, "features": list(self.features), "hidden": list(self.hidden)}
+
+    @staticmethod
+    def from_dict(d: object) -> PlaygroundConfig:
+        """The config a dict (from a file) describes, checked field by field: ConfigError if anything is off."""
+        names = [f.name for f in fields(PlaygroundConfig)]
+        if not isinstance(d, dict) or set(d) != set(names):
+            got = sorted(map(str, d)) if isinstance(d, dict) else type(d).__name__
+            raise ConfigError(f"a playground config has exactly the fields {names} (got {got})")
+        d = dict(d)
+        for name in ("features", "hidden"):
+            if not isinstance(d[name], list):
+                raise ConfigError(f"{name} must be a list (got {type(d[name]).__name__})")
+            d[name] = tuple(d[name])
+        cfg = PlaygroundConfig(**d)
+        cfg.check()
+        return cfg
+
+    def problems(self) -> list[str]:
+        p: list[str] = []
+
+        def whole(name: str, value: object, allowed) -> None:
+            if isinstance(value, bool) or not isinstance(value, int):
+                p.append(f"{name} must be a whole number (got {value!r})")
+            elif value not in allowed:
+                p.append(f"{name} {value} is not one of the choices ({_choices(allowed)})")
+
+        def number(name: str, value: object, allowed: tuple[float, ...]) -> None:
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                p.append(f"{name} must be a number (got {value!r})")
+            elif not any(math.isclose(value, a, rel_tol=1e-9, abs_tol=0.0) for a in allowed):
+                p.append(f"{name} {value:g} is not one of the choices ({_choices(allowed)})")
+
+        def word(name: str, value: object, allowed) -> None:
+            if not isinstance(value, str) or value not in allowed:
+                p.append(f"unknown {name} {value!r} (choices: {', '.join(allowed)})")
+
+        word("problem type", self.problem, PROBLEM_LABELS)
+        word("data set", self.dataset, DATASETS)
+        if self.dataset in DATASETS and self.problem in PROBLEM_LABELS and \
+                DATASETS[self.dataset].problem != self.problem:
+            p.append(f"the data set {self.dataset!r} is a {DATASETS[self.dataset].problem} set, not {self.problem}")
+        whole("noise", self.noise, NOISE_LEVELS)
+        whole("train percentage", self.train_pct, TRAIN_PERCENTS)
+        whole("batch size", self.batch_size, BATCH_SIZES)
+        if not isinstance(self.features, tuple) or not all(isinstance(f, str) and f in FEATURES for f in self.features):
+            p.append(f"features must be names from {', '.join(FEATURES)} (got {self.features!r})")
+        elif list(self.features) != [f for f in FEATURES if f in self.features]:
+            p.append("features must be listed once each, in the input layer's order")
+        if not isinstance(self.hidden, tuple) or len(self.hidden) > MAX_LAYERS or not all(
+                isinstance(n, int) and not isinstance(n, bool) and 1 <= n <= MAX_NEURONS for n in self.hidden):
+            p.append(f"hidden layers: at most {MAX_LAYERS}, each of 1 to {MAX_NEURONS} neurons (got {self.hidden!r})")
+        word("activation", self.activation, ACTIVATION_LABELS)
+        number("learning rate", self.lr, LEARNING_RATES)
+        word("regularization", self.regularization, REGULARIZATION_LABELS)
+        number("regularization rate", self.reg_rate, REG_RATES)
+        word("optimizer", self.optimizer, OPTIMIZER_CHOICES)
+        word("loss", self.loss, LOSS_LABELS)
+        if self.problem == "regression" and self.loss != "mse":
+            p.append("regression is trained with squared error (loss 'mse')")
+        whole("seed", self.seed, range(SEEDS[0], SEEDS[1] + 1))
+        return p
+
+    @property
+    def sizes(self) -> tuple[int, ...]:
+        """Neurons per layer, input to output: (features, *hidden, 1)."""
+        return (len(self.features), *self.hidden, 1)
+
+    @property
+    def points(self) -> int:
+        return DATASETS[self.dataset].points
+
+    @property
+    def n_train(self) -> int:
+        return self.points * self.train_pct // 100
+
+    def structure(self) -> PlaygroundConfig:
+        """This config with the live settings at their defaults: two configs with the same structure train the same
+        network, which can go on training when only the live settings change."""
+        return replace(self, **{f: getattr(PlaygroundConfig, f) for f in LIVE_FIELDS})
+
+    def shape_label(self) -> str:
+        """'2 → 4 → 2 → 1 Tanh'."""
+        return " → ".join(map(str, self.sizes)) + f" {ACTIVATION_LABELS.get(self.activation, self.activation)}"
+
+    def live_label(self) -> str:
+        reg = "" if self.regularization == "none" or self.reg_rate == 0 else \
+            f" · {REGULARIZATION_LABELS[self.regularization]} {self.reg_rate:g}"
+        return f"lr {self.lr:g}{reg}"
+
+    def label(self) -> str:
+        """'Circle · 2 → 4 → 2 → 1 Tanh · SGD lr 0.03 · batch 10 · seed 0'."""
+        return (f"{DATASETS[self.dataset].label} · {self.shape_label()} · {OPTIMIZER_LABELS[self.optimizer]} "
+                f"{self.live_label()} · batch {batch_label(self.batch_size)} · seed {self.seed}")
+
+
+def _choices(allowed) -> str:
+    values = list(allowed)
+    if len(values) > 12:
+        return f"{values[0]:g} to {values[-1]:g}"
+    return ", ".join(f"{v:g}" for v in values)
+
+
+# ---------------------------------------------------------------- a stored run: settings and their changes
+@dataclass(frozen=True)
+class Segment:
+    """Epochs trained with one set of live settings (TFP's learning rate, and regularization)."""
+
+    lr: float
+    regularization: str
+    reg_rate: float
+    epochs: int
+
+    def apply(self, cfg: PlaygroundConfig) -> PlaygroundConfig:
+        return replace(cfg, lr=self.lr, regularization=self.regularization, reg_rate=self.reg_rate)
+
+    @staticmethod
+    def of(cfg: PlaygroundConfig, epochs: int = 0) -> Segment:
+        return Segment(cfg.lr, cfg.regularization, cfg.reg_rate, epochs)
+
+
+@dataclass(frozen=True)
+class PlaygroundRun(Checked):
+    """A trained playground network as the store keeps it: the settings it ended with and every stretch of epochs
+    it trained, with the learning rate and regularization of each (one stretch unless they were changed while it
+    trained). Together with the seed that is everything needed to train the same network again."""
+
+    config: PlaygroundConfig
+    segments: tuple[Segment, ...]
+
+    @property
+    def epochs(self) -> int:
+        return sum(s.epochs for s in self.segments)
+
+    def key(self) -> str:
+        return digest({"kind": "playground", **self.to_dict()})
+
+    def to_dict(self) -> dict:
+        return {"config": self.config.to_dict(), "segments": [asdict(s) for s in self.segments]}
+
+    @staticmethod
+    def from_dict(d: object) -> PlaygroundRun:
+        if not isinstance(d, dict) or set(d) != {"config", "segments"}:
+            raise ConfigError("a playground run has exactly the fields config and segments")
+        segs = d["segments"]
+        if not isinstance(segs, list) or not 1 <= len(segs) <= MAX_SEGMENTS:
+            raise ConfigError(f"a playground run has 1 to {MAX_SEGMENTS} segments")
+        out = []
+        for s in segs:
+            if not isinstance(s, dict) or set(s) != {f.name for f in fields(Segment)}:
+                raise ConfigError("a segment has exactly the fields lr, regularization, reg_rate and epochs")
+            out.append(Segment(**s))
+        run = PlaygroundRun(PlaygroundConfig.from_dict(d["config"]), tuple(out))
+        run.check()
+        return run
+
+    def problems(self) -> list[str]:
+        if not isinstance(self.config, PlaygroundConfig):
+            return ["config must be a PlaygroundConfig"]
+        p = self.config.problems()
+        if not 1 <= len(self.segments) <= MAX_SEGMENTS:
+            p.append(f"a playground run has 1 to {MAX_SEGMENTS} segments (got {len(self.segments)})")
+        for s in self.segments:
+            if isinstance(s.epochs, bool) or not isinstance(s.epochs, int) or not 1 <= s.epochs <= MAX_EPOCHS:
+                p.append(f"each segment trains 1 to {MAX_EPOCHS:,} epochs (got {s.epochs!r})")
+            else:
+                p += [f"segment: {q}" for q in s.apply(self.config).problems()]
+        if self.segments and Segment.of(self.config, self.segments[-1].epochs) != self.segments[-1]:
+            p.append("the last segment's settings must be the config's")
+        if isinstance(self.epochs, int) and self.epochs > MAX_EPOCHS:
+            p.append(f"at most {MAX_EPOCHS:,} epochs (got {self.epochs:,})")
+        return p
+
+    def label(self) -> str:
+        changed = f" · {len(self.segments) - 1} change{'s' if len(self.segments) > 2 else ''} while training" \
+            if len(self.segments) > 1 else ""
+        return f"Playground · {self.config.label()} · {self.epochs:,} epochs{changed}"
+
+
+MAX_EPOCHS = 50_000  # one network's epochs (a session stops playing there): bounds its history's memory
+
+
+# ---------------------------------------------------------------- what the pictures show, and the page address
+EdgeView = Literal["weight", "gradient"]
+
+
+@dataclass(frozen=True)
+class View:
+    """How the pictures are drawn (changes nothing that trains)."""
+
+    show_test: bool = False
+    discretize: bool = False
+    edges: EdgeView = "weight"
+
+
+# config / view field -> its parameter in the page address (/playground?data=xor&hidden=4,2&lr=0.03 ...)
+ADDRESS: dict[str, str] = {"problem": "problem", "dataset": "data", "noise": "noise", "train_pct": "train",
+                           "batch_size": "batch", "features": "features", "hidden": "hidden",
+                           "activation": "act", "lr": "lr", "regularization": "reg", "reg_rate": "rate",
+                           "optimizer": "opt", "loss": "loss", "seed": "seed",
+                           "show_test": "test", "discretize": "discretize", "edges": "edges"}
+RUN_PARAM = "run"  # a stored playground run to open (its key)
+
+
+def _text(name: str, value) -> str:
+    if name in ("features", "hidden"):
+        return ",".join(map(str, value)) or "none"
+    if name == "batch_size":
+        return "full" if value == 0 else str(value)
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def address(cfg: PlaygroundConfig, view: View = View()) -> dict[str, str]:
+    """The page-address settings that reproduce `cfg` and `view` on the Playground page."""
+    values = {**asdict(cfg), **asdict(view)}
+    return {param: _text(name, values[name]) for name, param in ADDRESS.items()}
+
+
+def _parse(name: str, raw: str):
+    """One address value as the field's type (ValueError if it cannot be); ranges are checked by the config."""
+    if name in ("features", "hidden"):
+        parts = [] if raw in ("", "none") else raw.split(",")
+        return tuple(int(p) for p in parts) if name == "hidden" else tuple(parts)
+    if name == "batch_size":
+        return 0 if raw == "full" else int(raw)
+    if name in ("show_test", "discretize"):
+        if raw not in ("0", "1"):
+            raise ValueError(raw)
+        return raw == "1"
+    kind = {f.name: f.type for f in (*fields(PlaygroundConfig), *fields(View))}[name]
+    if kind == "float":
+        value = float(raw)
+        if not math.isfinite(value):
+            raise ValueError(raw)
+        return value
+    return int(raw) if kind == "int" else raw
+
+
+def _echo(raw: str) -> str:
+    """An address value as it may be shown back: letters, digits and . , - only (anything else as ?), 30 at most."""
+    return re.sub(r"[^0-9A-Za-z.,-]", "?", raw[:30])
+
+
+def parse_address(params: Mapping[str, str]) -> tuple[PlaygroundConfig, View, list[str]]:
+    """The settings in a page address, each value checked on its own: a value that is malformed or out of range is
+    named in the returned warnings (as plain text, safe to show) and replaced by its default, so one bad value never
+    discards the others. The data set decides the problem type; a loss regression does not use is dropped."""
+    warnings: list[str] = []
+    cfg, view = PlaygroundConfig(), View()
+    given = {name: str(params[p])[:200] for name, p in ADDRESS.items() if p in params}
+
+    def refuse(name: str) -> None:
+        warnings.append(f"{ADDRESS[name]}={_echo(given[name])} is not one of this page's settings")
+
+    problem, dataset = given.pop("problem", None), given.pop("dataset", None)
+    if dataset is not None and dataset in DATASETS:
+        cfg = replace(cfg, problem=DATASETS[dataset].problem, dataset=dataset)
+    elif dataset is not None:
+        given["dataset"] = dataset
+        refuse("dataset")
+        del given["dataset"]
+    if problem is not None and problem in PROBLEM_LABELS:
+        if dataset not in DATASETS:
+            cfg = replace(cfg, problem=problem, dataset=DEFAULT_DATASET[problem])  # type: ignore[arg-type]
+    elif problem is not None:
+        given["problem"] = problem
+        refuse("problem")
+        del given["problem"]
+    view_fields = {f.name for f in fields(View)}
+    for name, raw in given.items():
+        try:
+            value = _parse(name, raw)
+        except ValueError:
+            value = None
+        if name == "edges" and value not in ("weight", "gradient"):
+            value = None
+        if name == "features" and isinstance(value, tuple) and set(value) <= set(FEATURES) and \
+                len(set(value)) == len(value):
+            value = tuple(f for f in FEATURES if f in value)  # any order in the address
+        if name in ("lr", "reg_rate") and isinstance(value, float):  # the table's own number, for a stable key
+            table = LEARNING_RATES if name == "lr" else REG_RATES
+            value = next((v for v in table if math.isclose(v, value, rel_tol=1e-9)), value)
+        if value is not None and name in view_fields:
+            view = replace(view, **{name: value})
+        elif value is not None:
+            trial = replace(cfg, **{name: value})
+            if name == "loss" and cfg.problem == "regression":
+                trial = cfg if value == "mse" else None
+            if trial is not None and not trial.problems():
+                cfg = trial
+            else:
+                value = None
+        if value is None:
+            refuse(name)
+    return cfg, view, warnings

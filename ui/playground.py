@@ -1,0 +1,432 @@
+"""Playground page widgets: TensorFlow Playground's controls (kept in the page address and the session), the
+session's live network and its play loop, the pictures, and saving the network as a run.
+
+Where the network lives: each session's `Playground` (model, optimizer, data, history) sits in one process-wide
+`Pool` (core.lessons.playground.pool), looked up by a random id the session keeps in its state. Session state holds
+only UI state (the settings, that id, whether it plays); the pool is bounded (32 networks, idle ones dropped after
+30 minutes) and nothing in it is shared between sessions. Rebuilding the network from (settings, epoch) on every
+redraw was the other way: it costs the whole training again each time. The pool's one trainer thread trains the
+playing networks; a redraw (`st.fragment(run_every=TICK_S)`) only copies the weights and draws them.
+"""
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import asdict
+from functools import partial
+
+import streamlit as st
+import torch
+
+from core.config import ConfigError, device_label
+from core.errors import InputError
+from core.figures import playground as figures
+from core.fmt import num
+from core.lessons.playground import probe
+from core.lessons.playground.advice import verdicts
+from core.lessons.playground.code import program
+from core.lessons.playground.config import (
+    ACTIVATION_LABELS,
+    BATCH_SIZES,
+    DATASETS,
+    DEFAULT_DATASET,
+    FEATURES,
+    LEARNING_RATES,
+    LOSS_LABELS,
+    MAX_LAYERS,
+    MAX_NEURONS,
+    NOISE_LEVELS,
+    OPTIMIZER_CHOICES,
+    PROBLEM_LABELS,
+    REG_RATES,
+    REGULARIZATION_LABELS,
+    RUN_PARAM,
+    SEEDS,
+    TRAIN_PERCENTS,
+    PlaygroundConfig,
+    PlaygroundRun,
+    View,
+    address,
+    batch_label,
+    parse_address,
+)
+from core.lessons.playground.live import Playground, Snapshot, replay
+from core.lessons.playground.pool import Pool
+from core.lessons.playground.tries import TRIES
+from core.optimizers import OPTIMIZER_LABELS
+from core.runs.playground import playground_run
+from ui import resources
+from ui.code import code_panel
+from ui.plotly_select import clicked_cell
+
+TICK_S = 0.5  # redraws per second while playing: 2 (each redraw ≈ 40-60 ms of server time, see bench)
+
+# Session-state keys, defined once (widget keys are "pg_<name>")
+SESSION = "pg_session"  # this session's id in the pool
+PLAYING = "pg_playing"
+SETTINGS = "pg_settings"  # {"config": ..., "view": ...}: the settings last used here, restored on coming back
+PENDING = "pg_pending"  # "reset" or "step", asked for by a button and done by the next run
+OPEN_RUN = "pg_open_run"  # a stored run to open (from the address), once
+HAD_NETWORK = "pg_had_network"  # this session had a network in the pool (so a missing one was dropped)
+NOTICE = "pg_notice"  # (kind, text) shown once
+VIEW_WIDGETS = {"show_test": "pg_show_test", "discretize": "pg_discretize", "edges": "pg_edges"}
+
+
+@st.cache_resource
+def pool() -> Pool:
+    """The process's playground networks, one per session, and their trainer thread."""
+    return Pool()
+
+
+def session_id() -> str:
+    return st.session_state.setdefault(SESSION, uuid.uuid4().hex)
+
+
+# ---------------------------------------------------------------- settings: address, session, widgets
+def _start() -> None:
+    """On a session's first run here: the settings from the page address (a link, a reload), warning about any
+    value that is not one of the page's, else TFP's defaults. Later runs keep the session's own settings."""
+    if SETTINGS in st.session_state:
+        return
+    params = {k: st.query_params[k] for k in st.query_params}
+    cfg, view, warnings = parse_address(params)
+    for w in warnings:
+        st.warning(f"Ignored {w}; using the default instead.", icon=":material/link_off:")
+    key = params.get(RUN_PARAM)
+    if key is not None:
+        run = _stored_playground(key)
+        if run is None:
+            st.warning("The stored network named in the page address is not in this app's store (it may have been "
+                       "deleted); starting a new one with the address's settings.", icon=":material/link_off:")
+        else:
+            cfg = run.config
+            st.session_state[OPEN_RUN] = key
+    _keep(cfg, view)
+
+
+def _keep(cfg: PlaygroundConfig, view: View) -> None:
+    st.session_state[SETTINGS] = {"config": cfg.to_dict(), "view": asdict(view)}
+
+
+def _kept() -> tuple[PlaygroundConfig, View]:
+    d = st.session_state[SETTINGS]
+    try:
+        return PlaygroundConfig.from_dict(d["config"]), View(**d["view"])
+    except (ConfigError, TypeError, KeyError):  # an older session's settings: start again from the defaults
+        return PlaygroundConfig(), View()
+
+
+def _seed_widgets(cfg: PlaygroundConfig, view: View) -> None:
+    """Give every widget that has no value yet (first run, a widget not drawn last run) the kept settings' value."""
+    s = st.session_state
+    s.setdefault("pg_problem", cfg.problem)
+    for problem in PROBLEM_LABELS:
+        s.setdefault(f"pg_data_{problem}", cfg.dataset if DATASETS[cfg.dataset].problem == problem
+                     else DEFAULT_DATASET[problem])
+    for name, value in (("noise", cfg.noise), ("train", cfg.train_pct), ("batch", cfg.batch_size),
+                        ("seed", cfg.seed), ("act", cfg.activation), ("lr", cfg.lr), ("reg", cfg.regularization),
+                        ("rate", cfg.reg_rate), ("opt", cfg.optimizer), ("loss", cfg.loss),
+                        ("layers", len(cfg.hidden))):
+        s.setdefault(f"pg_{name}", value)
+    for f in FEATURES:
+        s.setdefault(f"pg_f_{f}", f in cfg.features)
+    for i in range(MAX_LAYERS):
+        s.setdefault(f"pg_n{i}", cfg.hidden[i] if i < len(cfg.hidden) else 2)  # TFP adds layers of 2
+    for name, key in VIEW_WIDGETS.items():
+        s.setdefault(key, getattr(view, name))
+
+
+def _view_from_widgets() -> View:
+    s = st.session_state
+    return View(bool(s[VIEW_WIDGETS["show_test"]]), bool(s[VIEW_WIDGETS["discretize"]]), s[VIEW_WIDGETS["edges"]])
+
+
+def controls(top, left) -> PlaygroundConfig:
+    """TFP's controls -> the config they describe. The problem type and the live settings (learning rate,
+    activation, regularization) go in `top`, the data, features and layers in `left`. The settings follow the
+    learner in the session and the page address."""
+    _start()
+    cfg0, view0 = _kept()
+    _seed_widgets(cfg0, view0)
+    with top:
+        c = st.columns([1.3, 1.2, 1, 1, 1.2])
+        problem = c[0].selectbox("Problem type", list(PROBLEM_LABELS), format_func=PROBLEM_LABELS.get,
+                                 key="pg_problem")
+        lr = c[1].select_slider("Learning rate", LEARNING_RATES, key="pg_lr", format_func=lambda v: f"{v:g}",
+                                help="Changes take effect from the next epoch, without a reset (as in TFP).")
+        activation = c[2].selectbox("Activation", list(ACTIVATION_LABELS), format_func=ACTIVATION_LABELS.get,
+                                    key="pg_act", help="Of every hidden neuron. A change starts a new network.")
+        reg = c[3].selectbox("Regularization", list(REGULARIZATION_LABELS), format_func=REGULARIZATION_LABELS.get,
+                             key="pg_reg", help="A penalty on the weights added to the loss: L1 rate·Σ|w|, L2 "
+                                                "rate·½Σw². Changes take effect from the next epoch.")
+        rate = c[4].select_slider("Regularization rate", REG_RATES, key="pg_rate", format_func=lambda v: f"{v:g}",
+                                  disabled=reg == "none")
+    with left:
+        st.markdown("**Data**")
+        names = [d for d, info in DATASETS.items() if info.problem == problem]
+        dataset = st.radio("Data set", names, format_func=lambda d: DATASETS[d].label, key=f"pg_data_{problem}",
+                           label_visibility="collapsed")
+        train_pct = st.select_slider("Training data (%)", TRAIN_PERCENTS, key="pg_train",
+                                     help="The rest are the test points.")
+        noise = st.select_slider("Noise (%)", NOISE_LEVELS, key="pg_noise")
+        batch = st.select_slider("Batch size", BATCH_SIZES, key="pg_batch", format_func=batch_label)
+        s1, s2 = st.columns([3, 2], vertical_alignment="bottom")
+        seed = s1.number_input("Seed", SEEDS[0], SEEDS[1], key="pg_seed",
+                               help="The data, the initial weights and the order of the points each epoch.")
+        s2.button("New data", key="pg_regenerate", on_click=_regenerate, icon=":material/refresh:",
+                  help="The next seed: new points and new initial weights.")
+        st.markdown("**Features**")
+        fc = st.columns(2)
+        features = tuple(f for i, f in enumerate(FEATURES) if fc[i % 2].checkbox(FEATURES[f].label, key=f"pg_f_{f}"))
+        st.markdown("**Hidden layers**")
+        layers = int(st.number_input("Hidden layers", 0, MAX_LAYERS, key="pg_layers", label_visibility="collapsed",
+                                     help=f"0 to {MAX_LAYERS} (TFP's limits)"))
+        hidden = tuple(int(st.number_input(f"Neurons in layer {i + 1}", 1, MAX_NEURONS, key=f"pg_n{i}"))
+                       for i in range(layers))
+        optimizer = st.selectbox("Optimizer", OPTIMIZER_CHOICES, key="pg_opt",
+                                 format_func=lambda o: OPTIMIZER_LABELS[o] + (" (TFP's)" if o == "sgd" else ""))
+        loss = "mse"
+        if problem == "classification":
+            loss = st.selectbox("Loss", list(LOSS_LABELS), format_func=LOSS_LABELS.get, key="pg_loss")
+    cfg = PlaygroundConfig(problem=problem, dataset=dataset, noise=int(noise), train_pct=int(train_pct),
+                           batch_size=int(batch), features=features, hidden=hidden, activation=activation,
+                           lr=float(lr), regularization=reg, reg_rate=float(rate), optimizer=optimizer, loss=loss,
+                           seed=int(seed))
+    view = _view_from_widgets()
+    _keep(cfg, view)
+    st.query_params.from_dict(address(cfg, view))
+    return cfg
+
+
+def _regenerate() -> None:
+    st.session_state.pg_seed = (int(st.session_state.get("pg_seed", 0)) + 1) % (SEEDS[1] + 1)
+
+
+def apply_settings(cfg: PlaygroundConfig) -> None:
+    """Put `cfg` in every control (from a button's callback) and start a new network with it, paused."""
+    view = _kept()[1]
+    for key in [k for k in st.session_state if isinstance(k, str) and k.startswith("pg_") and
+                (k.startswith(("pg_f_", "pg_n", "pg_data_")) or k in {f"pg_{n}" for n in (
+                    "problem", "noise", "train", "batch", "seed", "act", "lr", "reg", "rate", "opt", "loss",
+                    "layers")})]:
+        del st.session_state[key]
+    _keep(cfg, view)
+    st.session_state[PENDING] = "reset"
+    st.session_state[PLAYING] = False
+
+
+# ---------------------------------------------------------------- the session's network
+def _stored_playground(key: str) -> PlaygroundRun | None:
+    """The stored playground run with this key, if the store has one (the key from an address is only compared)."""
+    for s in resources.store().summaries(kind="playground"):
+        if s.key == key:
+            return s.config
+    return None
+
+
+def _open(run: PlaygroundRun) -> Playground:
+    """A stored run's network, trained again from its seed (the same numbers: training here is deterministic)."""
+    bar = st.progress(0.0, text=f"Opening the stored network: training its {run.epochs:,} epochs again…")
+    every = max(1, run.epochs // 50)
+
+    def progress(epoch: int, total: int) -> None:
+        if epoch % every == 0 or epoch == total:
+            bar.progress(epoch / total, text=f"Opening the stored network: epoch {epoch:,} of {total:,}…")
+
+    pg = replay(run, progress)
+    bar.empty()
+    stored = resources.store().load(run)
+    if stored is not None and not all(torch.allclose(pg.model.state_dict()[k], v, atol=1e-5)
+                                      for k, v in stored.state.items()):
+        with torch.no_grad():  # another machine or PyTorch version rounds differently: the stored weights win
+            pg.model.load_state_dict(stored.state)
+        st.session_state[NOTICE] = ("info", "Trained again here, this network came out slightly different from the "
+                                            "stored one (another machine or PyTorch version); the stored weights "
+                                            "are shown, the curves are this machine's.")
+    return pg
+
+
+def network(cfg: PlaygroundConfig) -> Playground:
+    """The session's network for `cfg`: the same one while only the live settings change (they are applied from
+    its next epoch), a new one (paused) when anything else changes or Reset was pressed."""
+    sid, p = session_id(), pool()
+    pg = p.get(sid)
+    pending = st.session_state.pop(PENDING, None)
+    if pg is None and st.session_state.get(HAD_NETWORK):
+        st.session_state[NOTICE] = ("info", "This network was idle for a long time (or the server made room for "
+                                            "others) and was set aside: it starts again from epoch 0.")
+    opening = st.session_state.pop(OPEN_RUN, None)
+    if opening is not None and (run := _stored_playground(opening)) is not None and run.config == cfg:
+        pg = _open(run)
+        p.put(sid, pg)
+        st.session_state[PLAYING] = False
+    elif pg is None or pending == "reset" or pg.cfg.structure() != cfg.structure():
+        pg = Playground(cfg)
+        p.put(sid, pg)
+        st.session_state[PLAYING] = False
+    else:
+        pg.set_live(cfg)
+    st.session_state[HAD_NETWORK] = True
+    if pending == "step":
+        p.pause(sid)
+        st.session_state[PLAYING] = False
+        pg.train(1)
+    return pg
+
+
+def _play() -> None:
+    st.session_state[PLAYING] = True
+
+
+def _pause() -> None:
+    st.session_state[PLAYING] = False
+    pool().pause(session_id())
+
+
+def _ask(what: str) -> None:
+    st.session_state[PENDING] = what
+    _pause()
+
+
+def play_bar(where) -> None:
+    """Play / Pause, Step and Reset (TFP's three buttons)."""
+    playing = st.session_state.setdefault(PLAYING, False)
+    with where:
+        b = st.columns(3, gap="small")
+        if playing:
+            b[0].button("Pause", key="pg_pause", on_click=_pause, icon=":material/pause:", width="stretch")
+        else:
+            b[0].button("Play", key="pg_play", on_click=_play, icon=":material/play_arrow:", type="primary",
+                        width="stretch")
+        b[1].button("Step", key="pg_step", on_click=_ask, args=("step",), icon=":material/skip_next:",
+                    width="stretch", help="Pause, and train one epoch.")
+        b[2].button("Reset", key="pg_reset", on_click=_ask, args=("reset",), icon=":material/restart_alt:",
+                    width="stretch", help="A new network from the seed: the same initial weights, epoch 0.")
+
+
+# ---------------------------------------------------------------- the pictures (redrawn live while playing)
+def board(pg: Playground) -> None:
+    """The epoch counter, losses, network diagram, output and loss curve: redrawn every TICK_S while playing."""
+    kind, text = st.session_state.pop(NOTICE, (None, ""))
+    if kind:
+        st.info(text, icon=":material/info:")
+    if st.session_state.get(PLAYING):
+        _ticking()
+    else:
+        _still()
+
+
+@st.fragment(run_every=TICK_S)
+def _ticking() -> None:
+    _draw(playing=True)
+
+
+@st.fragment
+def _still() -> None:
+    _draw(playing=False)
+
+
+def _neuron_clicked(key: str, pick: str) -> None:
+    cell = clicked_cell(key)
+    if cell is not None:
+        st.session_state[pick] = cell
+
+
+def _status(snap: Snapshot, playing: bool) -> None:
+    cfg = snap.cfg
+    c = st.columns(4 if cfg.problem == "classification" else 3)
+    c[0].metric("Epoch", f"{snap.epoch:07,d}",
+                help="One epoch = every training point once (TFP's step). "
+                     + (f"Training at {snap.rate:.0f} epochs/s." if playing and snap.rate else ""))
+    c[1].metric("Training loss", f"{snap.train_loss[-1]:.3f}")
+    c[2].metric("Test loss", f"{snap.test_loss[-1]:.3f}")
+    if cfg.problem == "classification":
+        c[3].metric("Test accuracy", f"{100 * snap.test_acc[-1]:.1f}%")
+
+
+def _draw(playing: bool) -> None:
+    t0 = time.perf_counter()
+    sid, p = session_id(), pool()
+    pg = p.get(sid)
+    if pg is None:  # set aside meanwhile: the full page makes a new one
+        st.rerun(scope="app")
+    if playing:
+        if pg.stopped:
+            st.session_state[PLAYING] = False
+            st.rerun(scope="app")
+        p.play(sid)
+    snap = pg.snapshot()
+    cfg = snap.cfg
+    _status(snap, playing)
+    look = probe.look(cfg, snap.state, pg.data)
+    train = (pg.data.train_xy.numpy(), pg.data.train_y[:, 0].numpy())
+    test = (pg.data.test_xy.numpy(), pg.data.test_y[:, 0].numpy())
+    left, right = st.columns([3, 2])
+    with right:
+        v = st.columns([1, 1, 1.4], vertical_alignment="center")
+        v[0].toggle("Test data", key=VIEW_WIDGETS["show_test"], help="Show the test points (black outline).")
+        v[1].toggle("Discretize", key=VIEW_WIDGETS["discretize"], help="Show only the output's sign: the class.")
+        v[2].segmented_control("Edges show", ["weight", "gradient"], key=VIEW_WIDGETS["edges"],
+                               format_func={"weight": "weight w", "gradient": "∂loss/∂w"}.get,
+                               label_visibility="collapsed", help="What the network's edges show.")
+        if st.session_state[VIEW_WIDGETS["edges"]] is None:  # a segmented control can be clicked off
+            st.session_state[VIEW_WIDGETS["edges"]] = "weight"
+        view = _view_from_widgets()
+        st.query_params.update({k: v for k, v in address(cfg, view).items() if k in ("test", "discretize", "edges")})
+        what = "class (sign of the output)" if view.discretize else "output"
+        st.plotly_chart(figures.boundary(look, cfg, view, train, test, title=f"The network's {what} over the "
+                                         "input plane"), key="pg_boundary")
+        st.plotly_chart(figures.loss_curves(snap.train_loss, snap.test_loss, snap.baseline), key="pg_curve")
+    with left:
+        pick = f"pg_neuron_{cfg.structure().key()}"  # keyed by the network's shape: its neurons
+        st.plotly_chart(figures.network(look, cfg, view, st.session_state.get(pick)), key="pg_network",
+                        on_select=partial(_neuron_clicked, "pg_network", pick), selection_mode="points")
+        edges = ("Edges: width = |w|, red positive, blue negative." if view.edges == "weight" else
+                 "Edges: width = |∂loss/∂w| over all training points (what backward() gives the optimizer), red "
+                 "positive (a step lowers that weight), blue negative.")
+        st.caption("Each square is one neuron's output over the whole input plane (the same plane as the big "
+                   f"picture, from −6 to 6), blue negative, red positive. {edges} Hover for numbers; click a "
+                   "neuron to enlarge it.")
+        nodes = [(layer, i) for layer, n in enumerate(cfg.sizes) for i in range(n)]
+        if st.session_state.get(pick) is not None and tuple(st.session_state[pick]) not in nodes:
+            del st.session_state[pick]
+        chosen = st.selectbox("Enlarge a neuron", nodes, index=None, key=pick, placeholder="Pick a neuron…",
+                              format_func=lambda n: figures.node_name(n[0], n[1], cfg))
+        if chosen is not None:
+            st.plotly_chart(figures.neuron(look, cfg, chosen[0], chosen[1], train), key="pg_neuron_big")
+    for verdict in verdicts(snap, look):
+        {"error": st.error, "warning": st.warning, "info": st.info}[verdict.level](
+            verdict.text, icon={"error": ":material/error:", "warning": ":material/warning:",
+                                "info": ":material/info:"}[verdict.level])
+    save_panel(snap)
+    code_panel(program(cfg, snap.segments), caption="Run as is, it makes the same points and trains the same "
+               "network, and prints the losses shown above (the page and the program share the data recipe).")
+    st.caption(f"Redrawn in {1000 * (time.perf_counter() - t0):.0f} ms"
+               + (f" · training at {snap.rate:.0f} epochs/s" if playing and snap.rate else "")
+               + f" · {snap.train_s:.1f} s spent training")
+
+
+# ---------------------------------------------------------------- a stored run
+def save_panel(snap: Snapshot) -> None:
+    """Save the network as a run (Training runs lists it; its link opens it here again)."""
+    c1, c2 = st.columns([1, 3], vertical_alignment="center")
+    if c1.button("Save as a run", key="pg_save", icon=":material/save:",
+                 help="Store this network (weights, losses, settings) in the run store: Training runs lists it."):
+        try:
+            run = playground_run(snap, device_label(torch.device("cpu")))
+            resources.store().save(run)
+        except InputError as e:
+            c2.warning(str(e), icon=":material/warning:")
+        else:
+            c2.success(f"Saved: {snap.epoch:,} epochs, test loss {num(run.metrics['test_loss'])}. Training runs "
+                       "lists it; its link opens it here again.", icon=":material/check_circle:")
+
+
+# ---------------------------------------------------------------- what to try
+def what_to_try() -> None:
+    """TFP's classic lessons, one button each: the settings go into the controls; press Play."""
+    for t in TRIES:
+        c1, c2 = st.columns([1, 3], vertical_alignment="center")
+        c1.button(t.title, key=f"pg_try_{t.key}", on_click=apply_settings, args=(t.config,), width="stretch")
+        c2.markdown(t.text)
+
