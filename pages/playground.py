@@ -18,9 +18,8 @@ st.caption("The loss is TensorFlow Playground's: the output goes through tanh, l
            "½·mean((output − label)²) (regression: the value itself, no tanh). Choose cross-entropy under *Loss* "
            "for the usual PyTorch classifier. Weights start as TFP's: uniform in [−0.5, 0.5), biases 0.1.")
 
-bar, top = st.columns([1.3, 4], vertical_alignment="bottom")
-PG.play_bar(bar)
-left, right = st.columns([1, 3.2], gap="medium")
+top = st.container()
+left, right = st.columns([1, 3.4], gap="medium")
 cfg = PG.controls(top, left)
 pg = PG.network(cfg)
 with right:

@@ -142,25 +142,26 @@ def _view_from_widgets() -> View:
 
 
 def controls(top, left) -> PlaygroundConfig:
-    """TFP's controls -> the config they describe. The problem type and the live settings (learning rate,
-    activation, regularization) go in `top`, the data, features and layers in `left`. The settings follow the
-    learner in the session and the page address."""
+    """TFP's controls -> the config they describe: Play / Step / Reset and the settings TFP puts in its top bar
+    (learning rate, activation, regularization, problem type) in `top`, the data, features and layers in `left`.
+    The settings follow the learner in the session and the page address."""
     _start()
     cfg0, view0 = _kept()
     _seed_widgets(cfg0, view0)
     with top:
-        c = st.columns([1.3, 1.2, 1, 1, 1.2])
-        problem = c[0].selectbox("Problem type", list(PROBLEM_LABELS), format_func=PROBLEM_LABELS.get,
-                                 key="pg_problem")
-        lr = c[1].select_slider("Learning rate", LEARNING_RATES, key="pg_lr", format_func=lambda v: f"{v:g}",
+        c = st.columns([1.2, 1.05, 1.15, 1.3, 1.05, 1.05, 1.15, 1.3], vertical_alignment="bottom")
+        play_buttons(c[:3])
+        lr = c[3].select_slider("Learning rate", LEARNING_RATES, key="pg_lr", format_func=lambda v: f"{v:g}",
                                 help="Changes take effect from the next epoch, without a reset (as in TFP).")
-        activation = c[2].selectbox("Activation", list(ACTIVATION_LABELS), format_func=ACTIVATION_LABELS.get,
+        activation = c[4].selectbox("Activation", list(ACTIVATION_LABELS), format_func=ACTIVATION_LABELS.get,
                                     key="pg_act", help="Of every hidden neuron. A change starts a new network.")
-        reg = c[3].selectbox("Regularization", list(REGULARIZATION_LABELS), format_func=REGULARIZATION_LABELS.get,
-                             key="pg_reg", help="A penalty on the weights added to the loss: L1 rate·Σ|w|, L2 "
-                                                "rate·½Σw². Changes take effect from the next epoch.")
-        rate = c[4].select_slider("Regularization rate", REG_RATES, key="pg_rate", format_func=lambda v: f"{v:g}",
-                                  disabled=reg == "none")
+        reg = c[5].selectbox("Penalty", list(REGULARIZATION_LABELS), format_func=REGULARIZATION_LABELS.get,
+                             key="pg_reg", help="Regularization: a penalty on the weights added to the loss, L1 "
+                                                "rate·Σ|w| or L2 rate·½Σw². Changes take effect from the next epoch.")
+        rate = c[6].select_slider("Penalty rate", REG_RATES, key="pg_rate", format_func=lambda v: f"{v:g}",
+                                  disabled=reg == "none", help="The regularization rate.")
+        problem = c[7].selectbox("Problem type", list(PROBLEM_LABELS), format_func=PROBLEM_LABELS.get,
+                                 key="pg_problem")
     with left:
         st.markdown("**Data**")
         names = [d for d, info in DATASETS.items() if info.problem == problem]
@@ -170,11 +171,10 @@ def controls(top, left) -> PlaygroundConfig:
                                      help="The rest are the test points.")
         noise = st.select_slider("Noise (%)", NOISE_LEVELS, key="pg_noise")
         batch = st.select_slider("Batch size", BATCH_SIZES, key="pg_batch", format_func=batch_label)
-        s1, s2 = st.columns([3, 2], vertical_alignment="bottom")
-        seed = s1.number_input("Seed", SEEDS[0], SEEDS[1], key="pg_seed",
+        seed = st.number_input("Seed", SEEDS[0], SEEDS[1], key="pg_seed",
                                help="The data, the initial weights and the order of the points each epoch.")
-        s2.button("New data", key="pg_regenerate", on_click=_regenerate, icon=":material/refresh:",
-                  help="The next seed: new points and new initial weights.")
+        st.button("New data", key="pg_regenerate", on_click=_regenerate, icon=":material/refresh:", width="stretch",
+                  help="TFP's Regenerate: the next seed, so new points and new initial weights.")
         st.markdown("**Features**")
         fc = st.columns(2)
         features = tuple(f for i, f in enumerate(FEATURES) if fc[i % 2].checkbox(FEATURES[f].label, key=f"pg_f_{f}"))
@@ -288,20 +288,18 @@ def _ask(what: str) -> None:
     _pause()
 
 
-def play_bar(where) -> None:
-    """Play / Pause, Step and Reset (TFP's three buttons)."""
+def play_buttons(cols) -> None:
+    """Play / Pause, Step and Reset (TFP's three buttons), one per column."""
     playing = st.session_state.setdefault(PLAYING, False)
-    with where:
-        b = st.columns(3, gap="small")
-        if playing:
-            b[0].button("Pause", key="pg_pause", on_click=_pause, icon=":material/pause:", width="stretch")
-        else:
-            b[0].button("Play", key="pg_play", on_click=_play, icon=":material/play_arrow:", type="primary",
-                        width="stretch")
-        b[1].button("Step", key="pg_step", on_click=_ask, args=("step",), icon=":material/skip_next:",
-                    width="stretch", help="Pause, and train one epoch.")
-        b[2].button("Reset", key="pg_reset", on_click=_ask, args=("reset",), icon=":material/restart_alt:",
-                    width="stretch", help="A new network from the seed: the same initial weights, epoch 0.")
+    if playing:
+        cols[0].button("Pause", key="pg_pause", on_click=_pause, icon=":material/pause:", width="stretch")
+    else:
+        cols[0].button("Play", key="pg_play", on_click=_play, icon=":material/play_arrow:", type="primary",
+                       width="stretch")
+    cols[1].button("Step", key="pg_step", on_click=_ask, args=("step",), icon=":material/skip_next:",
+                   width="stretch", help="Pause, and train one epoch.")
+    cols[2].button("Reset", key="pg_reset", on_click=_ask, args=("reset",), icon=":material/restart_alt:",
+                   width="stretch", help="A new network from the seed: the same initial weights, epoch 0.")
 
 
 # ---------------------------------------------------------------- the pictures (redrawn live while playing)
@@ -332,16 +330,13 @@ def _neuron_clicked(key: str, pick: str) -> None:
         st.session_state[pick] = cell
 
 
-def _status(snap: Snapshot, playing: bool) -> None:
-    cfg = snap.cfg
-    c = st.columns(4 if cfg.problem == "classification" else 3)
-    c[0].metric("Epoch", f"{snap.epoch:07,d}",
-                help="One epoch = every training point once (TFP's step). "
-                     + (f"Training at {snap.rate:.0f} epochs/s." if playing and snap.rate else ""))
-    c[1].metric("Training loss", f"{snap.train_loss[-1]:.3f}")
-    c[2].metric("Test loss", f"{snap.test_loss[-1]:.3f}")
-    if cfg.problem == "classification":
-        c[3].metric("Test accuracy", f"{100 * snap.test_acc[-1]:.1f}%")
+def _status(snap: Snapshot) -> None:
+    """TFP's counters: the epoch, the training and test loss (and test accuracy)."""
+    acc = f" · test accuracy **{100 * snap.test_acc[-1]:.1f}%**" if snap.cfg.problem == "classification" else ""
+    st.markdown(f"#### Epoch {snap.epoch:07,d}\ntraining loss **{snap.train_loss[-1]:.3f}** · test loss "
+                f"**{snap.test_loss[-1]:.3f}**{acc}",
+                help="One epoch = every training point once, in batches (TFP's step). Losses over all training "
+                     "and all test points.")
 
 
 def _draw(playing: bool) -> None:
@@ -357,43 +352,42 @@ def _draw(playing: bool) -> None:
         p.play(sid)
     snap = pg.snapshot()
     cfg = snap.cfg
-    _status(snap, playing)
+    _status(snap)
     look = probe.look(cfg, snap.state, pg.data)
     train = (pg.data.train_xy.numpy(), pg.data.train_y[:, 0].numpy())
     test = (pg.data.test_xy.numpy(), pg.data.test_y[:, 0].numpy())
-    left, right = st.columns([3, 2])
-    with right:
-        v = st.columns([1, 1, 1.4], vertical_alignment="center")
-        v[0].toggle("Test data", key=VIEW_WIDGETS["show_test"], help="Show the test points (black outline).")
-        v[1].toggle("Discretize", key=VIEW_WIDGETS["discretize"], help="Show only the output's sign: the class.")
-        v[2].segmented_control("Edges show", ["weight", "gradient"], key=VIEW_WIDGETS["edges"],
-                               format_func={"weight": "weight w", "gradient": "∂loss/∂w"}.get,
-                               label_visibility="collapsed", help="What the network's edges show.")
+    view = _view_from_widgets()
+    pick = f"pg_neuron_{cfg.structure().key()}"  # keyed by the network's shape: its neurons
+    nodes = [(layer, i) for layer, n in enumerate(cfg.sizes) for i in range(n)]
+    if st.session_state.get(pick) is not None and tuple(st.session_state[pick]) not in nodes:
+        del st.session_state[pick]
+    st.plotly_chart(figures.network(look, cfg, view, st.session_state.get(pick)), key="pg_network",
+                    on_select=partial(_neuron_clicked, "pg_network", pick), selection_mode="points")
+    edges = ("Edges: width |w|, red positive, blue negative." if view.edges == "weight" else
+             "Edges: width |∂loss/∂w| over all training points (what backward() hands the optimizer), red positive "
+             "(the next step lowers that weight), blue negative.")
+    st.caption("Each square is one neuron's output over the whole input plane (the plane of the output picture, "
+               f"−6 to 6), blue negative, red positive. {edges} Hover for numbers; click a neuron to enlarge it.")
+    out, side = st.columns([1.15, 1])
+    with side:
+        st.toggle("Show test data", key=VIEW_WIDGETS["show_test"], help="The test points, with a black outline.")
+        st.toggle("Discretize output", key=VIEW_WIDGETS["discretize"], help="Only the output's sign: the class.")
+        st.segmented_control("Edges show", ["weight", "gradient"], key=VIEW_WIDGETS["edges"],
+                             format_func={"weight": "weight w", "gradient": "gradient ∂loss/∂w"}.get)
         if st.session_state[VIEW_WIDGETS["edges"]] is None:  # a segmented control can be clicked off
             st.session_state[VIEW_WIDGETS["edges"]] = "weight"
-        view = _view_from_widgets()
-        st.query_params.update({k: v for k, v in address(cfg, view).items() if k in ("test", "discretize", "edges")})
-        what = "class (sign of the output)" if view.discretize else "output"
-        st.plotly_chart(figures.boundary(look, cfg, view, train, test, title=f"The network's {what} over the "
-                                         "input plane"), key="pg_boundary")
         st.plotly_chart(figures.loss_curves(snap.train_loss, snap.test_loss, snap.baseline), key="pg_curve")
-    with left:
-        pick = f"pg_neuron_{cfg.structure().key()}"  # keyed by the network's shape: its neurons
-        st.plotly_chart(figures.network(look, cfg, view, st.session_state.get(pick)), key="pg_network",
-                        on_select=partial(_neuron_clicked, "pg_network", pick), selection_mode="points")
-        edges = ("Edges: width = |w|, red positive, blue negative." if view.edges == "weight" else
-                 "Edges: width = |∂loss/∂w| over all training points (what backward() gives the optimizer), red "
-                 "positive (a step lowers that weight), blue negative.")
-        st.caption("Each square is one neuron's output over the whole input plane (the same plane as the big "
-                   f"picture, from −6 to 6), blue negative, red positive. {edges} Hover for numbers; click a "
-                   "neuron to enlarge it.")
-        nodes = [(layer, i) for layer, n in enumerate(cfg.sizes) for i in range(n)]
-        if st.session_state.get(pick) is not None and tuple(st.session_state[pick]) not in nodes:
-            del st.session_state[pick]
         chosen = st.selectbox("Enlarge a neuron", nodes, index=None, key=pick, placeholder="Pick a neuron…",
                               format_func=lambda n: figures.node_name(n[0], n[1], cfg))
-        if chosen is not None:
-            st.plotly_chart(figures.neuron(look, cfg, chosen[0], chosen[1], train), key="pg_neuron_big")
+    view = _view_from_widgets()
+    st.query_params.update({k: v for k, v in address(cfg, view).items() if k in ("test", "discretize", "edges")})
+    with out:
+        st.plotly_chart(figures.boundary(look, cfg, view, train, test, title="Output" + (
+            " (its sign)" if view.discretize else "")), key="pg_boundary")
+        st.caption("Points: training (white outline)" + (", test (black outline)" if view.show_test else "")
+                   + (". Black line: the decision boundary, output 0." if cfg.problem == "classification" else "."))
+    if chosen is not None:
+        st.plotly_chart(figures.neuron(look, cfg, chosen[0], chosen[1], train), key="pg_neuron_big")
     for verdict in verdicts(snap, look):
         {"error": st.error, "warning": st.warning, "info": st.info}[verdict.level](
             verdict.text, icon={"error": ":material/error:", "warning": ":material/warning:",

@@ -19,6 +19,10 @@ from core.lessons.playground.probe import Look
 
 THUMB = 20  # a neuron tile's cells per side (TFP: 10)
 TILE_LEVELS = 100  # tiles are sent as int8 in [-100, 100] of their colour range: a quarter of float32's bytes
+GAP = -TILE_LEVELS - 1  # the int8 between tiles, transparent in TILE_COLOURS
+# DIVERGING over [-TILE_LEVELS, TILE_LEVELS], with GAP (just below) fully transparent
+TILE_COLOURS = [[0.0, "rgba(255, 255, 255, 0)"]] + [
+    [round((1 + s * 2 * TILE_LEVELS) / (2 * TILE_LEVELS + 1), 6), c] for s, c in DIVERGING]
 COL = 2.4  # diagram units between layer columns (a tile is 1 unit wide)
 ROW = 1.3  # between neurons of a layer
 EDGE_WIDTHS = (0.5, 1.2, 2.2, 3.4, 4.8, 6.5)  # px, by the edge's share of the largest |value|
@@ -67,12 +71,11 @@ def boundary(look: Look, cfg: PlaygroundConfig, view: View, train: tuple[np.ndar
     if cfg.problem == "classification" and not view.discretize and np.nanmin(z) < 0 < np.nanmax(z):
         data.append({"type": "contour", "x": t[::2], "y": t[::2], "z": z[::2, ::2], "showscale": False,
                      "contours": {"start": 0, "end": 0, "size": 1, "coloring": "lines"}, "colorscale": ONE_COLOUR,
-                     "line": {"width": 1.5}, "hoverinfo": "skip", "name": "boundary (output 0)",
-                     "showlegend": True})
+                     "line": {"width": 1.5}, "hoverinfo": "skip", "name": "boundary (output 0)"})
     data += _points(*train, cfg, "train", "#ffffff")
     if view.show_test:
         data += _points(*test, cfg, "test", "#000000")
-    layout = {"title": heading(title), "height": 400, "margin": margin(60, b=30), "legend": top_legend(1.0),
+    layout = {"title": heading(title), "height": 360, "margin": margin(30, b=30), "showlegend": False,
               "xaxis": {**PLANE_AXIS, "title": {"text": "x₁"}},
               "yaxis": {**PLANE_AXIS, "title": {"text": "x₂"}, "scaleanchor": "x"}}
     return figure(data, layout)
@@ -80,7 +83,7 @@ def boundary(look: Look, cfg: PlaygroundConfig, view: View, train: tuple[np.ndar
 
 def _limit(cfg: PlaygroundConfig, layer: int, values: np.ndarray) -> float:
     """The colour range of a layer's tiles: ±1 where the outputs are bounded (tanh, sigmoid, the output), the
-    layer's largest |value| otherwise (inputs, ReLU, Linear), so tiles of one layer compare."""
+    largest |value| of `values` otherwise: a layer's (ReLU, Linear: its tiles compare), a feature's own (inputs)."""
     last = len(cfg.sizes) - 1
     if layer == last or (0 < layer < last and cfg.activation in ("tanh", "sigmoid")):
         return 1.0
@@ -112,33 +115,33 @@ def network(look: Look, cfg: PlaygroundConfig, view: View, selected: tuple[int, 
                 share = abs(float(v[j, i])) / biggest
                 key = (min(len(EDGE_WIDTHS) - 1, int(share * len(EDGE_WIDTHS))), bool(v[j, i] >= 0))
                 xs, ys = buckets.setdefault(key, ([], []))
-                xs += [x0 + 0.5, x1 - 0.5, None]
-                ys += [y0, y1, None]
+                xs += [x0 + 0.5, x1 - 0.5, np.nan]  # NaN: a gap between two edges of one trace
+                ys += [y0, y1, np.nan]
                 mid_x.append((x0 + x1) / 2)
                 mid_y.append((y0 + y1) / 2)
                 mid_text.append(f"{node_name(layer, i, cfg)} → {node_name(layer + 1, j, cfg)}<br>weight "
                                 f"{num(w[j, i])}<br>∂loss/∂w {float(grad[j, i]):.3g}")
     for (width, positive), (xs, ys) in sorted(buckets.items()):
         colour = ROLE["positive"] if positive else ROLE["negative"]
-        data.append({"type": "scatter", "x": xs, "y": ys, "mode": "lines", "hoverinfo": "skip", "showlegend": False,
+        data.append({"type": "scatter", "x": np.array(xs), "y": np.array(ys), "mode": "lines", "hoverinfo": "skip",
+                     "showlegend": False,
                      "line": {"color": colour if width else MUTED, "width": EDGE_WIDTHS[width]}, "opacity": 0.75})
     node_x, node_y, node_text, custom = [], [], [], []
     for layer, tiles in enumerate(look.layers):
-        limit = _limit(cfg, layer, tiles)
+        if not len(tiles):
+            continue
+        data.append(_column(tiles[:, ::step, ::step], centres[layer], cfg, layer))
         for i, (cx, cy) in enumerate(centres[layer]):
-            tile = np.clip(np.round(tiles[i, ::step, ::step] / limit * TILE_LEVELS), -TILE_LEVELS, TILE_LEVELS)
-            cells = tile.shape[0]
-            data.append({"type": "heatmap", "z": tile.astype(np.int8), "x0": cx - 0.5 + 0.5 / cells, "dx": 1 / cells,
-                         "y0": cy - 0.5 + 0.5 / cells, "dy": 1 / cells, **diverging(TILE_LEVELS),
-                         "showscale": False, "hoverinfo": "skip"})
             node_x.append(cx)
             node_y.append(cy)
             custom.append([layer, i])
             node_text.append(_node_text(look, cfg, layer, i))
-    data.append({"type": "scatter", "x": mid_x, "y": mid_y, "mode": "markers", "hovertext": mid_text,
+    # numbers as arrays, not lists: Plotly sends them as typed arrays and copies them without walking each element
+    data.append({"type": "scatter", "x": np.array(mid_x), "y": np.array(mid_y), "mode": "markers", "hovertext": mid_text,
                  "hoverinfo": "text", "marker": {"size": 8, "opacity": 0}, "showlegend": False, "name": "edges"})
     hidden = {"marker": {"opacity": 0}}
-    data.append({"type": "scatter", "x": node_x, "y": node_y, "mode": "markers", "customdata": custom,
+    data.append({"type": "scatter", "x": np.array(node_x), "y": np.array(node_y), "mode": "markers",
+                 "customdata": np.array(custom),
                  "hovertext": node_text, "hoverinfo": "text", "marker": {"size": 28, "opacity": 0, "color": "#000"},
                  "selected": hidden, "unselected": hidden, "showlegend": False, "name": "neurons"})
     rows = max(max(cfg.sizes), 3)
@@ -159,13 +162,31 @@ def network(look: Look, cfg: PlaygroundConfig, view: View, selected: tuple[int, 
     if not cfg.features:
         notes.append({"text": "no features on", "x": 0, "y": 0, "xref": "x", "yref": "y", "showarrow": False,
                       "font": {"size": 11, "color": ROLE["neutral"]}})
-    layout = {"height": int(np.clip(110 + 44 * rows, 250, 480)), "margin": margin(8, side=4, b=4),
+    layout = {"height": int(np.clip(90 + 40 * rows, 230, 420)), "margin": margin(8, side=4, b=4),
               "showlegend": False, "shapes": shapes, "annotations": notes, "clickmode": "event+select",
+              "coloraxis": {"colorscale": TILE_COLOURS, "cmin": GAP, "cmax": TILE_LEVELS, "showscale": False},
               "dragmode": False, "hovermode": "closest",
               "xaxis": {"visible": False, "range": [-1.9, last * COL + 0.7], "constrain": "domain"},
               "yaxis": {"visible": False, "range": [-top - 0.2, top + 0.75], "scaleanchor": "x",
                         "constrain": "domain"}}
     return figure(data, layout)
+
+
+def _column(tiles: np.ndarray, centres: list[tuple[float, float]], cfg: PlaygroundConfig, layer: int) -> dict:
+    """One heatmap trace for a whole layer: its tiles (neurons, T, T) stacked into one column image at their places,
+    the gaps between them GAP (drawn transparent), values as int8 in ±TILE_LEVELS of the layer's colour range (inputs:
+    each feature's own). One trace per layer instead of one per neuron: a 6 × 8 network is 8 traces, not 56, which
+    halves building and sending the figure."""
+    n, cells = len(tiles), tiles.shape[1]
+    bottom = centres[-1][1] - 0.5
+    height = int(round(((n - 1) * ROW + 1) * cells))
+    column = np.full((height, cells), GAP, dtype=np.int8)
+    for tile, (_, cy) in zip(tiles, centres):
+        limit = _limit(cfg, layer, tile if layer == 0 else tiles)
+        start = int(round((cy - 0.5 - bottom) * cells))
+        column[start:start + cells] = np.clip(np.round(tile / limit * TILE_LEVELS), -TILE_LEVELS, TILE_LEVELS)
+    return {"type": "heatmap", "z": column, "x0": centres[0][0] - 0.5 + 0.5 / cells, "dx": 1 / cells,
+            "y0": bottom + 0.5 / cells, "dy": 1 / cells, "coloraxis": "coloraxis", "hoverinfo": "skip"}
 
 
 def _node_text(look: Look, cfg: PlaygroundConfig, layer: int, i: int) -> str:
@@ -185,7 +206,7 @@ def neuron(look: Look, cfg: PlaygroundConfig, layer: int, index: int,
            train: tuple[np.ndarray, np.ndarray]) -> go.Figure:
     """One neuron's output over the whole plane, at full resolution, with the training points."""
     tiles = look.layers[layer]
-    limit = _limit(cfg, layer, tiles)
+    limit = _limit(cfg, layer, tiles[index] if layer == 0 else tiles)
     t = look.ticks
     name = node_name(layer, index, cfg)
     data = [{"type": "heatmap", "x": t, "y": t, "z": tiles[index], **diverging(limit), "opacity": 0.85,
@@ -211,11 +232,11 @@ def loss_curves(train: Sequence[float], test: Sequence[float], baseline: float, 
             {"type": "scatter", "x": epochs, "y": test[epochs], "mode": "lines", "name": "test",
              "line": {"color": ROLE["validation"], "width": 2}}]
     layout = {"height": 220, "margin": margin(30, b=35), "legend": top_legend(1.0),
-              "xaxis": {"title": {"text": "epoch"}, "rangemode": "tozero"},
+              "xaxis": {"title": {"text": "epoch"}, "range": [0, max(10, len(train) - 1)], "tickformat": ",d"},
               "yaxis": {"title": {"text": "loss"}, "rangemode": "tozero"},
               "shapes": [{"type": "line", "xref": "paper", "x0": 0, "x1": 1, "y0": baseline, "y1": baseline,
                           "line": {"color": ROLE["neutral"], "dash": "dash", "width": 1}}],
               "annotations": [{"text": "constant guess", "xref": "paper", "x": 1, "xanchor": "right", "y": baseline,
-                               "yanchor": "bottom", "showarrow": False,
+                               "yanchor": "top", "showarrow": False,
                                "font": {"size": 10, "color": ROLE["neutral"]}}]}
     return figure(data, layout)
