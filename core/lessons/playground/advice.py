@@ -13,7 +13,7 @@ from core.fmt import num
 from core.lessons.playground.config import PlaygroundConfig
 from core.lessons.playground.live import Snapshot
 from core.lessons.playground.network import NOT_LEARNED
-from core.lessons.playground.probe import Look
+from core.lessons.playground.probe import SATURATED, Look
 
 Level = Literal["error", "warning", "info"]
 LINEAR_FEATURES = frozenset({"x1", "x2"})  # a network of these alone, without hidden layers, draws a straight line
@@ -52,14 +52,19 @@ def verdicts(snap: Snapshot, look: Look) -> list[Verdict]:
     stuck = int(sum(s.sum() for s in look.stuck))
     hidden = int(sum(cfg.hidden))
     train, test = snap.train_loss, snap.test_loss
-    if snap.epoch >= 10 and hidden and stuck >= max(1, hidden // 2):
+    stuck_output = look.output_saturated >= SATURATED and train[-1] > snap.baseline
+    if snap.epoch >= 10 and ((hidden and stuck >= max(1, hidden // 2)) or stuck_output):
         what = "dead (a ReLU that outputs 0 for every point)" if cfg.activation == "relu" else \
-            "saturated (stuck at the end of its range for every point)"
+            "saturated (at the end of its range for almost every point)"
+        parts = [f"{stuck} of its {hidden} hidden neurons are {what}"] if stuck else []
+        if stuck_output:
+            parts.append(f"its tanh output sits at ±1 for {100 * look.output_saturated:.0f}% of the points (a worse "
+                         "loss than one constant guess)")
         top = max((float(np.abs(w).max()) for w in look.weights if w.size), default=0.0)
-        out.append(Verdict("warning", f"The network is stuck: {stuck} of its {hidden} hidden neurons are {what}, "
-                                      f"where their gradient is about 0, so training cannot move them back. The "
-                                      f"learning rate {cfg.lr:g} threw the weights too far (the largest is now "
-                                      f"{top:.3g}). Lower the learning rate and press Reset."))
+        out.append(Verdict("warning", f"The network is stuck: {' and '.join(parts)}. There the gradient is about 0, "
+                                      f"so training cannot move it back. The learning rate {cfg.lr:g} threw the "
+                                      f"weights too far (the largest is now {top:.3g}). Lower the learning rate and "
+                                      "press Reset."))
     elif snap.epoch >= 20:
         last = train[-21:]
         rises = int(np.sum(np.diff(last) > 1e-3 * np.maximum(last[:-1], 1e-6)))

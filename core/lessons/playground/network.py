@@ -13,9 +13,6 @@ from torch.nn.utils import skip_init
 
 from core.lessons.playground.config import PlaygroundConfig
 
-# PyTorch warns when a Linear without inputs (every feature switched off) initialises its empty weight: expected here.
-warnings.filterwarnings("ignore", message="Initializing zero-element tensors is a no-op")
-
 ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid,
                                            "linear": nn.Identity}  # Identity: a module, so hooks see the neuron
 
@@ -27,7 +24,9 @@ def build(cfg: PlaygroundConfig, device: str = "cpu") -> nn.Sequential:
     layers: list[nn.Module] = []
     sizes = cfg.sizes
     for i, (n_in, n_out) in enumerate(zip(sizes, sizes[1:])):
-        layers.append(skip_init(nn.Linear, n_in, n_out, device=device))
+        with warnings.catch_warnings():  # no features: PyTorch warns that Linear(0, n)'s empty weight is not set
+            warnings.filterwarnings("ignore", "Initializing zero-element tensors", UserWarning)
+            layers.append(skip_init(nn.Linear, n_in, n_out, device=device))
         if i < len(sizes) - 2:
             layers.append(ACTIVATIONS[cfg.activation]())
     if cfg.problem == "classification" and cfg.loss == "mse":

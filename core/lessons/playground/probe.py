@@ -30,7 +30,8 @@ class Look:
     weights: list[np.ndarray]  # per Linear: (out, in)
     biases: list[np.ndarray]  # per Linear: (out,)
     grads: list[np.ndarray]  # per Linear: ∂(training loss + penalty)/∂weight, over all training points
-    stuck: list[np.ndarray]  # per hidden layer: (neurons,) bool, saturated or dead on every training point
+    stuck: list[np.ndarray]  # per hidden layer: (neurons,) bool, dead or saturated on (almost) every training point
+    output_saturated: float  # share of training points where a tanh output sits at ±1 (its gradient about 0)
 
     @property
     def output(self) -> np.ndarray:
@@ -69,15 +70,18 @@ def recording(modules: list[nn.Module]) -> Iterator[list[torch.Tensor | None]]:
             h.remove()
 
 
+SATURATED = 0.95  # a tanh or sigmoid neuron at the end of its range for this share of the points is stuck
+
+
 def _stuck(activation: str, out: torch.Tensor) -> torch.Tensor:
-    """(N, neurons) outputs on the training points -> (neurons,) True where the neuron's gradient is about 0 at
-    every point: a ReLU that is 0 everywhere (dead), a tanh at ±1 or a sigmoid at 0 or 1 everywhere (saturated)."""
+    """(N, neurons) outputs on the training points -> (neurons,) True where the neuron's gradient is about 0: a
+    ReLU that is 0 at every point (dead), a tanh at ±1 or a sigmoid at 0 or 1 at SATURATED of the points."""
     if activation == "relu":
         return (out <= 0).all(0)
     if activation == "tanh":
-        return (out.abs() > 0.99).all(0)
+        return (out.abs() > 0.99).float().mean(0) >= SATURATED
     if activation == "sigmoid":
-        return ((out < 0.01) | (out > 0.99)).all(0)
+        return ((out < 0.01) | (out > 0.99)).float().mean(0) >= SATURATED
     return torch.zeros(out.shape[1], dtype=torch.bool)
 
 
@@ -93,13 +97,16 @@ def look(cfg: PlaygroundConfig, state: dict[str, torch.Tensor], data: Data, n: i
     grid = [features.T, *(h.T for h in hidden), score(cfg, out).T]  # each (neurons, n²)
     layers = [g.reshape(-1, n, n).numpy() for g in grid]
     with recording(acts) as on_train:
-        loss = data_loss(cfg, model(data.train_x), data.train_y)
+        out_train = model(data.train_x)  # (N, 1)
+        loss = data_loss(cfg, out_train, data.train_y)
         if cfg.regularization != "none" and cfg.reg_rate:
             loss = loss + penalty(model, cfg.regularization, cfg.reg_rate)
     loss.backward()
     lin = linears(model)
     stuck = [_stuck(cfg.activation, h).numpy() for h in on_train]
+    tanh_output = cfg.problem == "classification" and cfg.loss == "mse"
+    saturated = float((out_train.detach().abs() > 0.99).float().mean()) if tanh_output else 0.0
     return Look(ticks.numpy(), layers, [m.weight.detach().numpy() for m in lin],
                 [m.bias.detach().numpy() for m in lin],
                 [m.weight.grad.numpy() if m.weight.grad is not None else np.zeros(tuple(m.weight.shape), np.float32)
-                 for m in lin], stuck)
+                 for m in lin], stuck, saturated)

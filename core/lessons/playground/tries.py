@@ -34,9 +34,9 @@ TRIES: tuple[Try, ...] = (
         "later layers' tiles bend).",
         PlaygroundConfig(dataset="spiral", hidden=(8, 8, 8, 8), activation="relu")),
     Try("l1", "L1 prunes edges",
-        "All seven features and L1 regularization: within a hundred epochs almost every edge thins to nothing and "
-        "what is left is x₁² and x₂², all a circle needs.",
-        PlaygroundConfig(features=tuple(FEATURES), hidden=(4,), regularization="l1", reg_rate=0.003)),
+        "All seven features and L1 regularization: within about a hundred epochs almost every edge thins to nothing, "
+        "and what is left is x₁² and x₂² into one neuron: all a circle needs.",
+        PlaygroundConfig(features=tuple(FEATURES), hidden=(4,), regularization="l1", reg_rate=0.01)),
     Try("lr3", "Learning rate 3",
         "Far too large: the loss leaps, the neurons saturate and training gets stuck (the page says so). Lower the "
         "learning rate while it plays, or press Reset after lowering it. On *Plane* (regression) it blows up at "
