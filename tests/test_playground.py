@@ -228,7 +228,8 @@ def test_a_diverging_epoch_is_undone_and_explained_and_a_lower_rate_goes_on(kw):
     pg.set_live(replace(cfg, lr=0.01))
     assert not pg.stopped and pg.train(3) == 3
     s = pg.snapshot()
-    assert all(np.isfinite(s.train_loss)) and s.segments == (Segment.of(replace(cfg, lr=0.01), 3),)  # as if 0.01 all along
+    assert all(np.isfinite(s.train_loss))
+    assert s.segments == (Segment.of(replace(cfg, lr=0.01), 3),)  # as if 0.01 all along
     assert state_equal(replay(s.run).model.state_dict(), pg.model.state_dict())
 
 

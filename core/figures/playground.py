@@ -137,7 +137,8 @@ def network(look: Look, cfg: PlaygroundConfig, view: View, selected: tuple[int, 
             custom.append([layer, i])
             node_text.append(_node_text(look, cfg, layer, i))
     # numbers as arrays, not lists: Plotly sends them as typed arrays and copies them without walking each element
-    data.append({"type": "scatter", "x": np.array(mid_x), "y": np.array(mid_y), "mode": "markers", "hovertext": mid_text,
+    data.append({"type": "scatter", "x": np.array(mid_x), "y": np.array(mid_y), "mode": "markers",
+                 "hovertext": mid_text,
                  "hoverinfo": "text", "marker": {"size": 8, "opacity": 0}, "showlegend": False, "name": "edges"})
     hidden = {"marker": {"opacity": 0}}
     data.append({"type": "scatter", "x": np.array(node_x), "y": np.array(node_y), "mode": "markers",
