@@ -159,7 +159,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="few steps: a smoke run, not a measurement")
     parser.add_argument("--only", default="",
                         help="run only groups starting with this: epoch, accuracy, pages, transfer(-offline, -page), "
-                             "store, attribution, load")
+                             "store, attribution, load, playground")
     parser.add_argument("--also-active", action="store_true",
                         help="repeat the epoch rows in a child process with OMP_WAIT_POLICY=ACTIVE")
     parser.add_argument("--json", default=str(ROOT / "bench" / "results.json"), help="where to write the rows")
@@ -180,7 +180,8 @@ def main() -> None:
               "transfer-page": lambda: __import__("bench.transfer", fromlist=["rows"]).page_rows(device, args.quick),
               "store": lambda: __import__("bench.store", fromlist=["rows"]).rows(20 if args.quick else 60),
               "attribution": lambda: __import__("bench.attribution", fromlist=["rows"]).rows(quick=args.quick),
-              "load": lambda: __import__("bench.load", fromlist=["rows"]).rows(args.quick)}
+              "load": lambda: __import__("bench.load", fromlist=["rows"]).rows(args.quick),
+              "playground": lambda: __import__("bench.playground", fromlist=["rows"]).rows(args.quick)}
     rows = []
     for name, fn in groups.items():
         if name.startswith(args.only) or not args.only:

@@ -17,12 +17,13 @@ from functools import partial
 
 import streamlit as st
 import torch
+from streamlit.runtime import Runtime
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from core.config import ConfigError, device_label
 from core.errors import InputError
 from core.figures import playground as figures
 from core.fmt import num
-from core.lessons.playground import probe
 from core.lessons.playground.advice import verdicts
 from core.lessons.playground.code import program
 from core.lessons.playground.config import (
@@ -246,10 +247,23 @@ def _open(run: PlaygroundRun) -> Playground:
     return pg
 
 
+def _owner() -> str:
+    """The server's id of this session's connection ("" outside a server)."""
+    ctx = get_script_run_ctx()
+    return ctx.session_id if ctx is not None else ""
+
+
+def _sweep(p: Pool) -> None:
+    """Drop the networks of sessions that closed (a tab closed a minute ago) so memory stays flat."""
+    if Runtime.exists():
+        p.sweep(Runtime.instance().is_active_session)
+
+
 def network(cfg: PlaygroundConfig) -> Playground:
     """The session's network for `cfg`: the same one while only the live settings change (they are applied from
     its next epoch), a new one (paused) when anything else changes or Reset was pressed."""
     sid, p = session_id(), pool()
+    _sweep(p)
     pg = p.get(sid)
     pending = st.session_state.pop(PENDING, None)
     if pg is None and st.session_state.get(HAD_NETWORK):
@@ -258,11 +272,11 @@ def network(cfg: PlaygroundConfig) -> Playground:
     opening = st.session_state.pop(OPEN_RUN, None)
     if opening is not None and (run := _stored_playground(opening)) is not None and run.config == cfg:
         pg = _open(run)
-        p.put(sid, pg)
+        p.put(sid, pg, _owner())
         st.session_state[PLAYING] = False
     elif pg is None or pending == "reset" or pg.cfg.structure() != cfg.structure():
         pg = Playground(cfg)
-        p.put(sid, pg)
+        p.put(sid, pg, _owner())
         st.session_state[PLAYING] = False
     else:
         pg.set_live(cfg)
@@ -340,6 +354,11 @@ def _status(snap: Snapshot) -> None:
 
 
 def _draw(playing: bool) -> None:
+    with pool().drawing():
+        _draw_all(playing)
+
+
+def _draw_all(playing: bool) -> None:
     t0 = time.perf_counter()
     sid, p = session_id(), pool()
     pg = p.get(sid)
@@ -353,7 +372,7 @@ def _draw(playing: bool) -> None:
     snap = pg.snapshot()
     cfg = snap.cfg
     _status(snap)
-    look = probe.look(cfg, snap.state, pg.data)
+    look = pg.viewer.look(cfg, snap.state, pg.data)
     train = (pg.data.train_xy.numpy(), pg.data.train_y[:, 0].numpy())
     test = (pg.data.test_xy.numpy(), pg.data.test_y[:, 0].numpy())
     view = _view_from_widgets()
@@ -392,9 +411,12 @@ def _draw(playing: bool) -> None:
         {"error": st.error, "warning": st.warning, "info": st.info}[verdict.level](
             verdict.text, icon={"error": ":material/error:", "warning": ":material/warning:",
                                 "info": ":material/info:"}[verdict.level])
-    save_panel(snap)
-    code_panel(program(cfg, snap.segments), caption="Run as is, it makes the same points and trains the same "
-               "network, and prints the losses shown above (the page and the program share the data recipe).")
+    if playing:  # both describe one epoch, and the epoch changes twice a second
+        st.caption("Pause to save this network as a run or to see its PyTorch program.")
+    else:
+        save_panel(snap)
+        code_panel(program(cfg, snap.segments), caption="Run as is, it makes the same points and trains the same "
+                   "network, and prints the losses shown above (the page and the program share the data recipe).")
     st.caption(f"Redrawn in {1000 * (time.perf_counter() - t0):.0f} ms"
                + (f" · training at {snap.rate:.0f} epochs/s" if playing and snap.rate else "")
                + f" · {snap.train_s:.1f} s spent training")

@@ -17,7 +17,7 @@ from core.fmt import num
 from core.lessons.playground.config import ACTIVATION_LABELS, DOMAIN, FEATURES, PlaygroundConfig, View
 from core.lessons.playground.probe import Look
 
-THUMB = 20  # a neuron tile's cells per side (TFP: 10)
+THUMB = 20  # a neuron tile's cells per side (TFP: 10): every third point of the 60 × 60 grid
 TILE_LEVELS = 100  # tiles are sent as int8 in [-100, 100] of their colour range: a quarter of float32's bytes
 GAP = -TILE_LEVELS - 1  # the int8 between tiles, transparent in TILE_COLOURS
 # DIVERGING over [-TILE_LEVELS, TILE_LEVELS], with GAP (just below) fully transparent
@@ -66,10 +66,11 @@ def boundary(look: Look, cfg: PlaygroundConfig, view: View, train: tuple[np.ndar
         z = np.where(z >= 0, 1.0, -1.0).astype(np.float32)
     t = look.ticks
     data: list[dict] = [{"type": "heatmap", "x": t, "y": t, "z": z, **diverging(1.0), "opacity": 0.8,
+                         "zsmooth": False if view.discretize else "best",
                          "colorbar": {"title": {"text": "output"}, "thickness": 10, "len": 0.8},
                          "hovertemplate": "x₁ %{x:.2f}, x₂ %{y:.2f}: output %{z:.2f}<extra></extra>"}]
     if cfg.problem == "classification" and not view.discretize and np.nanmin(z) < 0 < np.nanmax(z):
-        data.append({"type": "contour", "x": t[::2], "y": t[::2], "z": z[::2, ::2], "showscale": False,
+        data.append({"type": "contour", "x": t, "y": t, "z": z, "showscale": False,
                      "contours": {"start": 0, "end": 0, "size": 1, "coloring": "lines"}, "colorscale": ONE_COLOUR,
                      "line": {"width": 1.5}, "hoverinfo": "skip", "name": "boundary (output 0)"})
     data += _points(*train, cfg, "train", "#ffffff")
@@ -115,16 +116,15 @@ def network(look: Look, cfg: PlaygroundConfig, view: View, selected: tuple[int, 
                 share = abs(float(v[j, i])) / biggest
                 key = (min(len(EDGE_WIDTHS) - 1, int(share * len(EDGE_WIDTHS))), bool(v[j, i] >= 0))
                 xs, ys = buckets.setdefault(key, ([], []))
-                xs += [x0 + 0.5, x1 - 0.5, np.nan]  # NaN: a gap between two edges of one trace
-                ys += [y0, y1, np.nan]
+                xs += [x0 + 0.5, x1 - 0.5, None]  # None: a gap between two edges of one trace
+                ys += [y0, y1, None]
                 mid_x.append((x0 + x1) / 2)
                 mid_y.append((y0 + y1) / 2)
                 mid_text.append(f"{node_name(layer, i, cfg)} → {node_name(layer + 1, j, cfg)}<br>weight "
                                 f"{num(w[j, i])}<br>∂loss/∂w {float(grad[j, i]):.3g}")
     for (width, positive), (xs, ys) in sorted(buckets.items()):
         colour = ROLE["positive"] if positive else ROLE["negative"]
-        data.append({"type": "scatter", "x": np.array(xs), "y": np.array(ys), "mode": "lines", "hoverinfo": "skip",
-                     "showlegend": False,
+        data.append({"type": "scatter", "x": xs, "y": ys, "mode": "lines", "hoverinfo": "skip", "showlegend": False,
                      "line": {"color": colour if width else MUTED, "width": EDGE_WIDTHS[width]}, "opacity": 0.75})
     node_x, node_y, node_text, custom = [], [], [], []
     for layer, tiles in enumerate(look.layers):
@@ -136,13 +136,12 @@ def network(look: Look, cfg: PlaygroundConfig, view: View, selected: tuple[int, 
             node_y.append(cy)
             custom.append([layer, i])
             node_text.append(_node_text(look, cfg, layer, i))
-    # numbers as arrays, not lists: Plotly sends them as typed arrays and copies them without walking each element
-    data.append({"type": "scatter", "x": np.array(mid_x), "y": np.array(mid_y), "mode": "markers",
-                 "hovertext": mid_text,
+    # Short number lists stay lists: Plotly checks every numpy array with narwhals (about 0.2 ms each), while
+    # the heatmaps' large arrays go as typed arrays.
+    data.append({"type": "scatter", "x": mid_x, "y": mid_y, "mode": "markers", "hovertext": mid_text,
                  "hoverinfo": "text", "marker": {"size": 8, "opacity": 0}, "showlegend": False, "name": "edges"})
     hidden = {"marker": {"opacity": 0}}
-    data.append({"type": "scatter", "x": np.array(node_x), "y": np.array(node_y), "mode": "markers",
-                 "customdata": np.array(custom),
+    data.append({"type": "scatter", "x": node_x, "y": node_y, "mode": "markers", "customdata": custom,
                  "hovertext": node_text, "hoverinfo": "text", "marker": {"size": 28, "opacity": 0, "color": "#000"},
                  "selected": hidden, "unselected": hidden, "showlegend": False, "name": "neurons"})
     rows = max(max(cfg.sizes), 3)

@@ -6,6 +6,7 @@ touched (no hooks, no .grad). No Streamlit here.
 """
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ from core.lessons.playground.config import PlaygroundConfig
 from core.lessons.playground.data import Data, feature_map, plane_grid
 from core.lessons.playground.network import build, data_loss, linears, penalty, score
 
-GRID = 100  # points per side of the input plane (TFP's main heatmap is 100 × 100)
+GRID = 60  # points per side of the input plane: 3,600 in one pass (TFP draws 100 × 100; the issue asks >= 50)
 
 
 @dataclass(frozen=True)
@@ -85,28 +86,49 @@ def _stuck(activation: str, out: torch.Tensor) -> torch.Tensor:
     return torch.zeros(out.shape[1], dtype=torch.bool)
 
 
+class Viewer:
+    """What a network of one shape is drawn with: a private copy of it (never trained; each redraw loads the
+    snapshot's weights into it) and the grid's features. Made once per network, because building a network costs
+    more than the pass itself; one redraw at a time (its lock)."""
+
+    def __init__(self, cfg: PlaygroundConfig, n: int = GRID) -> None:
+        self.model = build(cfg)
+        self.acts = hidden_activations(self.model, cfg)
+        ticks, points = plane_grid(n)
+        self.ticks, self.n = ticks.numpy(), n
+        self.features = feature_map(points, cfg.features)  # (n², F)
+        self.lock = threading.Lock()
+
+    def look(self, cfg: PlaygroundConfig, state: dict[str, torch.Tensor], data: Data) -> Look:
+        """The pictures' numbers for weights `state`: one forward pass over the n × n grid with hooks on every
+        hidden activation, and one forward + backward over the training points for the gradients."""
+        with self.lock:
+            return self._look(cfg, state, data)
+
+    def _look(self, cfg: PlaygroundConfig, state: dict[str, torch.Tensor], data: Data) -> Look:
+        model, n = self.model, self.n
+        model.load_state_dict(state)
+        model.zero_grad(set_to_none=True)
+        with recording(self.acts) as hidden, torch.no_grad():
+            out = model(self.features)  # (n², 1)
+        grid = [self.features.T, *(h.T for h in hidden), score(cfg, out).T]  # each (neurons, n²)
+        layers = [g.reshape(-1, n, n).numpy().copy() for g in grid]
+        with recording(self.acts) as on_train:
+            out_train = model(data.train_x)  # (N, 1)
+            loss = data_loss(cfg, out_train, data.train_y)
+            if cfg.regularization != "none" and cfg.reg_rate:
+                loss = loss + penalty(model, cfg.regularization, cfg.reg_rate)
+        loss.backward()
+        lin = linears(model)
+        stuck = [_stuck(cfg.activation, h).numpy() for h in on_train]
+        tanh_output = cfg.problem == "classification" and cfg.loss == "mse"
+        saturated = float((out_train.detach().abs() > 0.99).float().mean()) if tanh_output else 0.0
+        return Look(self.ticks, layers, [m.weight.detach().numpy().copy() for m in lin],
+                    [m.bias.detach().numpy().copy() for m in lin],
+                    [m.weight.grad.numpy().copy() if m.weight.grad is not None
+                     else np.zeros(tuple(m.weight.shape), np.float32) for m in lin], stuck, saturated)
+
+
 def look(cfg: PlaygroundConfig, state: dict[str, torch.Tensor], data: Data, n: int = GRID) -> Look:
-    """The pictures' numbers for a network of `cfg` with weights `state`: one forward pass over the n × n grid with
-    hooks on every hidden activation, and one forward + backward over the training points for the gradients."""
-    model = twin(cfg, state)
-    acts = hidden_activations(model, cfg)
-    ticks, points = plane_grid(n)
-    features = feature_map(points, cfg.features)  # (n², F)
-    with recording(acts) as hidden, torch.no_grad():
-        out = model(features)  # (n², 1)
-    grid = [features.T, *(h.T for h in hidden), score(cfg, out).T]  # each (neurons, n²)
-    layers = [g.reshape(-1, n, n).numpy() for g in grid]
-    with recording(acts) as on_train:
-        out_train = model(data.train_x)  # (N, 1)
-        loss = data_loss(cfg, out_train, data.train_y)
-        if cfg.regularization != "none" and cfg.reg_rate:
-            loss = loss + penalty(model, cfg.regularization, cfg.reg_rate)
-    loss.backward()
-    lin = linears(model)
-    stuck = [_stuck(cfg.activation, h).numpy() for h in on_train]
-    tanh_output = cfg.problem == "classification" and cfg.loss == "mse"
-    saturated = float((out_train.detach().abs() > 0.99).float().mean()) if tanh_output else 0.0
-    return Look(ticks.numpy(), layers, [m.weight.detach().numpy() for m in lin],
-                [m.bias.detach().numpy() for m in lin],
-                [m.weight.grad.numpy() if m.weight.grad is not None else np.zeros(tuple(m.weight.shape), np.float32)
-                 for m in lin], stuck, saturated)
+    """`Viewer.look` once (a page redrawing a network keeps its Viewer)."""
+    return Viewer(cfg, n).look(cfg, state, data)
