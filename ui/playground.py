@@ -144,26 +144,26 @@ def _view_from_widgets() -> View:
 
 def controls(top, left) -> PlaygroundConfig:
     """TFP's controls -> the config they describe: Play / Step / Reset and the settings TFP puts in its top bar
-    (learning rate, activation, regularization, problem type) in `top`, the data, features and layers in `left`.
+    (learning rate, activation, regularization) in `top`, the problem type, data, features and layers in `left`.
     The settings follow the learner in the session and the page address."""
     _start()
     cfg0, view0 = _kept()
     _seed_widgets(cfg0, view0)
     with top:
-        c = st.columns([1.2, 1.05, 1.15, 1.3, 1.05, 1.05, 1.15, 1.3], vertical_alignment="bottom")
+        c = st.columns([1.15, 1.05, 1.1, 1.3, 1.2, 1.35, 1.15], vertical_alignment="bottom")
         play_buttons(c[:3])
         lr = c[3].select_slider("Learning rate", LEARNING_RATES, key="pg_lr", format_func=lambda v: f"{v:g}",
                                 help="Changes take effect from the next epoch, without a reset (as in TFP).")
         activation = c[4].selectbox("Activation", list(ACTIVATION_LABELS), format_func=ACTIVATION_LABELS.get,
                                     key="pg_act", help="Of every hidden neuron. A change starts a new network.")
-        reg = c[5].selectbox("Penalty", list(REGULARIZATION_LABELS), format_func=REGULARIZATION_LABELS.get,
-                             key="pg_reg", help="Regularization: a penalty on the weights added to the loss, L1 "
-                                                "rate·Σ|w| or L2 rate·½Σw². Changes take effect from the next epoch.")
-        rate = c[6].select_slider("Penalty rate", REG_RATES, key="pg_rate", format_func=lambda v: f"{v:g}",
-                                  disabled=reg == "none", help="The regularization rate.")
-        problem = c[7].selectbox("Problem type", list(PROBLEM_LABELS), format_func=PROBLEM_LABELS.get,
-                                 key="pg_problem")
+        reg = c[5].selectbox("Regularization", list(REGULARIZATION_LABELS), format_func=REGULARIZATION_LABELS.get,
+                             key="pg_reg")
+        rate = c[6].select_slider("Reg. rate", REG_RATES, key="pg_rate", format_func=lambda v: f"{v:g}",
+                                  disabled=reg == "none", help="Regularization adds a penalty on the weights to the "
+                                  "loss: L1 rate·Σ|w|, L2 rate·½Σw². Both change from the next epoch, no reset.")
     with left:
+        problem = st.selectbox("Problem type", list(PROBLEM_LABELS), format_func=PROBLEM_LABELS.get,
+                               key="pg_problem")
         st.markdown("**Data**")
         names = [d for d, info in DATASETS.items() if info.problem == problem]
         dataset = st.radio("Data set", names, format_func=lambda d: DATASETS[d].label, key=f"pg_data_{problem}",
@@ -188,7 +188,9 @@ def controls(top, left) -> PlaygroundConfig:
                                  format_func=lambda o: OPTIMIZER_LABELS[o] + (" (TFP's)" if o == "sgd" else ""))
         loss = "mse"
         if problem == "classification":
-            loss = st.selectbox("Loss", list(LOSS_LABELS), format_func=LOSS_LABELS.get, key="pg_loss")
+            loss = st.selectbox("Loss", list(LOSS_LABELS), format_func=LOSS_LABELS.get, key="pg_loss",
+                                help="TFP's: ½·(tanh output − label)² with labels ±1. Cross-entropy: "
+                                     "BCEWithLogitsLoss on the output as a logit, labels 0/1.")
     cfg = PlaygroundConfig(problem=problem, dataset=dataset, noise=int(noise), train_pct=int(train_pct),
                            batch_size=int(batch), features=features, hidden=hidden, activation=activation,
                            lr=float(lr), regularization=reg, reg_rate=float(rate), optimizer=optimizer, loss=loss,
@@ -375,38 +377,38 @@ def _draw_all(playing: bool) -> None:
     look = pg.viewer.look(cfg, snap.state, pg.data)
     train = (pg.data.train_xy.numpy(), pg.data.train_y[:, 0].numpy())
     test = (pg.data.test_xy.numpy(), pg.data.test_y[:, 0].numpy())
-    view = _view_from_widgets()
     pick = f"pg_neuron_{cfg.structure().key()}"  # keyed by the network's shape: its neurons
     nodes = [(layer, i) for layer, n in enumerate(cfg.sizes) for i in range(n)]
     if st.session_state.get(pick) is not None and tuple(st.session_state[pick]) not in nodes:
         del st.session_state[pick]
-    st.plotly_chart(figures.network(look, cfg, view, st.session_state.get(pick)), key="pg_network",
-                    on_select=partial(_neuron_clicked, "pg_network", pick), selection_mode="points")
-    edges = ("Edges: width |w|, red positive, blue negative." if view.edges == "weight" else
-             "Edges: width |∂loss/∂w| over all training points (what backward() hands the optimizer), red positive "
-             "(the next step lowers that weight), blue negative.")
-    st.caption("Each square is one neuron's output over the whole input plane (the plane of the output picture, "
-               f"−6 to 6), blue negative, red positive. {edges} Hover for numbers; click a neuron to enlarge it.")
-    out, side = st.columns([1.15, 1])
-    with side:
-        st.toggle("Show test data", key=VIEW_WIDGETS["show_test"], help="The test points, with a black outline.")
-        st.toggle("Discretize output", key=VIEW_WIDGETS["discretize"], help="Only the output's sign: the class.")
-        st.segmented_control("Edges show", ["weight", "gradient"], key=VIEW_WIDGETS["edges"],
-                             format_func={"weight": "weight w", "gradient": "gradient ∂loss/∂w"}.get)
+    net, out = st.columns([1.35, 1], gap="medium")
+    with net:
         if st.session_state[VIEW_WIDGETS["edges"]] is None:  # a segmented control can be clicked off
             st.session_state[VIEW_WIDGETS["edges"]] = "weight"
-        st.plotly_chart(figures.loss_curves(snap.train_loss, snap.test_loss, snap.baseline), key="pg_curve")
+        view = _view_from_widgets()
+        st.plotly_chart(figures.network(look, cfg, view, st.session_state.get(pick)), key="pg_network",
+                        on_select=partial(_neuron_clicked, "pg_network", pick), selection_mode="points")
+        st.segmented_control("Edges show", ["weight", "gradient"], key=VIEW_WIDGETS["edges"],
+                             format_func={"weight": "weight w", "gradient": "gradient ∂loss/∂w"}.get)
+        edges = ("Edges: width |w|, red positive, blue negative." if view.edges == "weight" else
+                 "Edges: width |∂loss/∂w| over all training points (what backward() hands the optimizer), red "
+                 "positive (the next step lowers that weight), blue negative.")
+        st.caption("Each square is one neuron's output over the whole input plane (the plane of the output picture, "
+                   f"−6 to 6), blue negative, red positive. {edges} Hover for numbers; click a neuron to enlarge it.")
         chosen = st.selectbox("Enlarge a neuron", nodes, index=None, key=pick, placeholder="Pick a neuron…",
                               format_func=lambda n: figures.node_name(n[0], n[1], cfg))
-    view = _view_from_widgets()
-    st.query_params.update({k: v for k, v in address(cfg, view).items() if k in ("test", "discretize", "edges")})
+        if chosen is not None:
+            st.plotly_chart(figures.neuron(look, cfg, chosen[0], chosen[1], train), key="pg_neuron_big")
     with out:
         st.plotly_chart(figures.boundary(look, cfg, view, train, test, title="Output" + (
             " (its sign)" if view.discretize else "")), key="pg_boundary")
-        st.caption("Points: training (white outline)" + (", test (black outline)" if view.show_test else "")
+        st.toggle("Show test data", key=VIEW_WIDGETS["show_test"], help="The test points, with a black outline.")
+        st.toggle("Discretize output", key=VIEW_WIDGETS["discretize"], help="Only the output's sign: the class.")
+        st.caption("Colour: the output, blue −1, white 0, red +1. Points: training (white outline)"
+                   + (", test (black outline)" if view.show_test else "")
                    + (". Black line: the decision boundary, output 0." if cfg.problem == "classification" else "."))
-    if chosen is not None:
-        st.plotly_chart(figures.neuron(look, cfg, chosen[0], chosen[1], train), key="pg_neuron_big")
+        st.plotly_chart(figures.loss_curves(snap.train_loss, snap.test_loss, snap.baseline), key="pg_curve")
+    st.query_params.update({k: v for k, v in address(cfg, view).items() if k in ("test", "discretize", "edges")})
     for verdict in verdicts(snap, look):
         {"error": st.error, "warning": st.warning, "info": st.info}[verdict.level](
             verdict.text, icon={"error": ":material/error:", "warning": ":material/warning:",

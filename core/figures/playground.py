@@ -66,8 +66,7 @@ def boundary(look: Look, cfg: PlaygroundConfig, view: View, train: tuple[np.ndar
         z = np.where(z >= 0, 1.0, -1.0).astype(np.float32)
     t = look.ticks
     data: list[dict] = [{"type": "heatmap", "x": t, "y": t, "z": z, **diverging(1.0), "opacity": 0.8,
-                         "zsmooth": False if view.discretize else "best",
-                         "colorbar": {"title": {"text": "output"}, "thickness": 10, "len": 0.8},
+                         "zsmooth": False if view.discretize else "best", "showscale": False,
                          "hovertemplate": "x₁ %{x:.2f}, x₂ %{y:.2f}: output %{z:.2f}<extra></extra>"}]
     if cfg.problem == "classification" and not view.discretize and np.nanmin(z) < 0 < np.nanmax(z):
         data.append({"type": "contour", "x": t, "y": t, "z": z, "showscale": False,
@@ -76,7 +75,7 @@ def boundary(look: Look, cfg: PlaygroundConfig, view: View, train: tuple[np.ndar
     data += _points(*train, cfg, "train", "#ffffff")
     if view.show_test:
         data += _points(*test, cfg, "test", "#000000")
-    layout = {"title": heading(title), "height": 360, "margin": margin(30, b=30), "showlegend": False,
+    layout = {"title": heading(title), "height": 340, "margin": margin(30, side=4, b=30), "showlegend": False,
               "xaxis": {**PLANE_AXIS, "title": {"text": "x₁"}},
               "yaxis": {**PLANE_AXIS, "title": {"text": "x₂"}, "scaleanchor": "x"}}
     return figure(data, layout)

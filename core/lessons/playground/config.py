@@ -62,8 +62,7 @@ FEATURES: dict[str, Feature] = {
 
 ACTIVATION_LABELS: dict[str, str] = {"relu": "ReLU", "tanh": "Tanh", "sigmoid": "Sigmoid", "linear": "Linear"}
 REGULARIZATION_LABELS: dict[str, str] = {"none": "None", "l1": "L1", "l2": "L2"}
-LOSS_LABELS: dict[str, str] = {"mse": "Squared error on a tanh output, labels ±1 (TFP's)",
-                               "bce": "Cross-entropy on a logit, labels 0/1 (BCEWithLogitsLoss)"}
+LOSS_LABELS: dict[str, str] = {"mse": "Squared error (TFP's)", "bce": "Cross-entropy"}
 OPTIMIZER_CHOICES: tuple[str, ...] = ("sgd", "momentum", "adam")  # the training table's; "sgd" is TFP's
 MOMENTUM = 0.9  # "momentum": SGD's β
 
