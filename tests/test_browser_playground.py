@@ -23,6 +23,17 @@ BOUNDARY = """() => {
 }"""
 
 
+# The page position of a neuron's centre, from Plotly's own axes: (layer, index) -> [x, y]
+NEURON = """([layer, index]) => {
+  const g = [...document.querySelectorAll('.js-plotly-plot')].find(
+      p => p._fullData && p._fullData.some(t => t.name === 'neurons'));
+  const t = g._fullData.find(t => t.name === 'neurons');
+  const i = t.customdata.findIndex(c => c[0] === layer && c[1] === index);
+  const xa = g._fullLayout.xaxis, ya = g._fullLayout.yaxis, box = g.getBoundingClientRect();
+  return [box.left + xa._offset + xa.l2p(t.x[i]), box.top + ya._offset + ya.l2p(t.y[i])];
+}"""
+
+
 def epoch(page) -> int:
     text = page.get_by_text(re.compile(r"^Epoch [\d,]+$")).first.inner_text()
     return int(text.split()[1].replace(",", ""))
@@ -49,6 +60,9 @@ def test_play_advances_the_epoch_and_bends_the_boundary_until_pause(app_server, 
     paused = epoch(page)
     page.get_by_role("button", name="Step").click()
     page.get_by_text(f"Epoch {paused + 1:07,d}").wait_for(timeout=60_000)  # Step: exactly one more
+    page.locator("[data-testid='stStatusWidget']").wait_for(state="hidden", timeout=60_000)
+    page.mouse.click(*page.evaluate(NEURON, [1, 2]))  # click hidden neuron h1.3: it is drawn large
+    page.get_by_text("h1.3 over the input plane").wait_for(timeout=60_000)
     assert exceptions(page) == 0
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "playground-after-play.png"))

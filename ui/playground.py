@@ -387,7 +387,8 @@ def _draw_all(playing: bool) -> None:
             st.session_state[VIEW_WIDGETS["edges"]] = "weight"
         view = _view_from_widgets()
         st.plotly_chart(figures.network(look, cfg, view, st.session_state.get(pick)), key="pg_network",
-                        on_select=partial(_neuron_clicked, "pg_network", pick), selection_mode="points")
+                        on_select=partial(_neuron_clicked, "pg_network", pick), selection_mode="points",
+                        config={"displayModeBar": False})  # no zooming a diagram; its toolbar covered the headings
         st.segmented_control("Edges show", ["weight", "gradient"], key=VIEW_WIDGETS["edges"],
                              format_func={"weight": "weight w", "gradient": "gradient ∂loss/∂w"}.get)
         edges = ("Edges: width |w|, red positive, blue negative." if view.edges == "weight" else
