@@ -223,3 +223,24 @@ def test_a_diverging_network_stops_with_a_sentence_and_play_pauses():
     rerun(at)
     click(at, "pg_step")
     assert epoch(at) == 1 and not at.error
+
+
+def test_a_stored_run_that_trains_again_differently_opens_with_its_stored_weights():
+    """Another machine may round differently: opening a run whose replay does not reproduce its stored weights
+    shows the stored weights and says so."""
+    from support import rewrite_weights, state_equal
+    from ui import resources
+
+    at = page_app("playground", query={"hidden": "2", "seed": "11"})
+    click(at, "pg_step")
+    click(at, "pg_save")
+    run_cfg = network(at).snapshot().run
+    try:
+        stored = resources.store().load(run_cfg)
+        nudged = {k: v + 0.01 for k, v in stored.state.items()}
+        rewrite_weights(resources.store().root / run_cfg.key(), nudged)
+        opened = page_app("playground", query={**address(run_cfg.config, View()), "run": run_cfg.key()})
+        assert any("came out slightly different from the stored one" in i.value for i in opened.info)
+        assert state_equal(network(opened).snapshot().state, nudged) and epoch(opened) == 1
+    finally:
+        resources.store().delete(run_cfg)

@@ -117,24 +117,27 @@ def _kept() -> tuple[PlaygroundConfig, View]:
         return PlaygroundConfig(), View()
 
 
+def _widget_values(cfg: PlaygroundConfig) -> dict[str, object]:
+    """Every control's widget key -> its value for `cfg` (the view's toggles aside)."""
+    values: dict[str, object] = {
+        "pg_problem": cfg.problem, "pg_noise": cfg.noise, "pg_train": cfg.train_pct, "pg_batch": cfg.batch_size,
+        "pg_seed": cfg.seed, "pg_act": cfg.activation, "pg_lr": cfg.lr, "pg_reg": cfg.regularization,
+        "pg_rate": cfg.reg_rate, "pg_opt": cfg.optimizer, "pg_loss": cfg.loss, "pg_layers": len(cfg.hidden)}
+    for problem in PROBLEM_LABELS:
+        values[f"pg_data_{problem}"] = cfg.dataset if DATASETS[cfg.dataset].problem == problem \
+            else DEFAULT_DATASET[problem]
+    values.update({f"pg_f_{f}": f in cfg.features for f in FEATURES})
+    values.update({f"pg_n{i}": cfg.hidden[i] if i < len(cfg.hidden) else 2  # TFP adds layers of 2
+                   for i in range(MAX_LAYERS)})
+    return values
+
+
 def _seed_widgets(cfg: PlaygroundConfig, view: View) -> None:
     """Give every widget that has no value yet (first run, a widget not drawn last run) the kept settings' value."""
-    s = st.session_state
-    s.setdefault("pg_problem", cfg.problem)
-    for problem in PROBLEM_LABELS:
-        s.setdefault(f"pg_data_{problem}", cfg.dataset if DATASETS[cfg.dataset].problem == problem
-                     else DEFAULT_DATASET[problem])
-    for name, value in (("noise", cfg.noise), ("train", cfg.train_pct), ("batch", cfg.batch_size),
-                        ("seed", cfg.seed), ("act", cfg.activation), ("lr", cfg.lr), ("reg", cfg.regularization),
-                        ("rate", cfg.reg_rate), ("opt", cfg.optimizer), ("loss", cfg.loss),
-                        ("layers", len(cfg.hidden))):
-        s.setdefault(f"pg_{name}", value)
-    for f in FEATURES:
-        s.setdefault(f"pg_f_{f}", f in cfg.features)
-    for i in range(MAX_LAYERS):
-        s.setdefault(f"pg_n{i}", cfg.hidden[i] if i < len(cfg.hidden) else 2)  # TFP adds layers of 2
+    for key, value in _widget_values(cfg).items():
+        st.session_state.setdefault(key, value)
     for name, key in VIEW_WIDGETS.items():
-        s.setdefault(key, getattr(view, name))
+        st.session_state.setdefault(key, getattr(view, name))
 
 
 def _view_from_widgets() -> View:
@@ -207,13 +210,9 @@ def _regenerate() -> None:
 
 def apply_settings(cfg: PlaygroundConfig) -> None:
     """Put `cfg` in every control (from a button's callback) and start a new network with it, paused."""
-    view = _kept()[1]
-    for key in [k for k in st.session_state if isinstance(k, str) and k.startswith("pg_") and
-                (k.startswith(("pg_f_", "pg_n", "pg_data_")) or k in {f"pg_{n}" for n in (
-                    "problem", "noise", "train", "batch", "seed", "act", "lr", "reg", "rate", "opt", "loss",
-                    "layers")})]:
-        del st.session_state[key]
-    _keep(cfg, view)
+    for key in _widget_values(cfg):
+        st.session_state.pop(key, None)  # seeded again from the kept settings on the next run
+    _keep(cfg, _kept()[1])
     st.session_state[PENDING] = "reset"
     st.session_state[PLAYING] = False
 
@@ -241,8 +240,7 @@ def _open(run: PlaygroundRun) -> Playground:
     stored = resources.store().load(run)
     if stored is not None and not all(torch.allclose(pg.model.state_dict()[k], v, atol=1e-5)
                                       for k, v in stored.state.items()):
-        with torch.no_grad():  # another machine or PyTorch version rounds differently: the stored weights win
-            pg.model.load_state_dict(stored.state)
+        pg.load_weights(stored.state)  # another machine or PyTorch version rounds differently: the stored ones win
         st.session_state[NOTICE] = ("info", "Trained again here, this network came out slightly different from the "
                                             "stored one (another machine or PyTorch version); the stored weights "
                                             "are shown, the curves are this machine's.")

@@ -129,6 +129,12 @@ class Playground:
                 self.stopped = ""
             self._published = self._snapshot()
 
+    def load_weights(self, state: dict[str, torch.Tensor]) -> None:
+        """Put `state` in the network (a stored run's weights), keeping its epochs and curves."""
+        with self.lock:
+            self.model.load_state_dict(state)
+            self._published = self._snapshot()
+
     # ------------------------------------------------------------ training
     def train(self, epochs: int, budget_s: float = math.inf) -> int:
         """Up to `epochs` epochs (fewer once `budget_s` seconds have passed, at least one, or when training
