@@ -79,6 +79,7 @@ DOMAIN = 6.0  # the input plane is [-6, 6]²
 # setting makes a new network (data, features, shape, activation, optimizer, loss, batch size and seed).
 LIVE_FIELDS: tuple[str, ...] = ("lr", "regularization", "reg_rate")
 MAX_SEGMENTS = 100  # changes of the live settings recorded in one stored run
+MAX_EPOCHS = 50_000  # one network's epochs (a session stops playing there): bounds its history's memory
 
 
 def batch_label(batch_size: int) -> str:
@@ -287,8 +288,6 @@ class PlaygroundRun(Checked):
             if len(self.segments) > 1 else ""
         return f"Playground · {self.config.label()} · {self.epochs:,} epochs{changed}"
 
-
-MAX_EPOCHS = 50_000  # one network's epochs (a session stops playing there): bounds its history's memory
 
 
 # ---------------------------------------------------------------- what the pictures show, and the page address

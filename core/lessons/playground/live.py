@@ -36,7 +36,9 @@ from core.lessons.playground.probe import Viewer
 from core.optimizers import make_optimizer
 
 BLOWUP = 1e6  # a weight or loss beyond this counts as diverged
-MAX_STEPS_KEPT = 200_000  # per-batch losses kept for a stored run's history (800 kB); longer runs are not stored
+# Per-batch losses kept for a stored run's history (400 kB); longer runs are not stored. It also bounds what opening a
+# stored run costs (it is trained again): 100,000 steps of the largest network take about a minute here.
+MAX_STEPS_KEPT = 100_000
 
 
 class _Series:
@@ -56,7 +58,9 @@ class _Series:
         self.n += len(values)
 
     def view(self) -> np.ndarray:
-        return self._buf[:self.n]
+        out = self._buf[:self.n]
+        out.flags.writeable = False  # readers share it with the trainer
+        return out
 
 
 @dataclass(frozen=True)
