@@ -469,3 +469,13 @@ def test_the_lessons_say_what_happens():
     lr3 = trained(by_key["lr3"], 60).snapshot()
     said = " ".join(v.text for v in verdicts(lr3, probe.look(lr3.cfg, lr3.state, Playground(lr3.cfg).data, n=20)))
     assert "stuck" in said or "jumps" in said
+
+
+def test_a_history_has_an_accuracy_per_epoch_or_none_at_all():
+    from core.training.record import History, RecordError
+
+    base = {"step_loss": [0.5, 0.4], "steps_per_epoch": 1, "val_loss": [0.5, 0.4]}
+    assert History.from_dict({**base, "val_acc": []}).val_acc == []  # regression: no accuracy
+    assert History.from_dict({**base, "val_acc": [0.5, 0.6]}).val_acc == [0.5, 0.6]
+    with pytest.raises(RecordError):
+        History.from_dict({**base, "val_acc": [0.5]})
