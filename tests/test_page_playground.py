@@ -165,7 +165,8 @@ def test_a_saved_network_is_listed_on_training_runs_and_its_link_reopens_it():
         runs = page_app("runs")
         table = runs.data_editor[0].value
         row = table[table["model"] == "2 → 3 → 1 Tanh"]
-        assert len(row) == 1 and row["data"].iloc[0] == "Two Gaussians" and row["epochs"].iloc[0] == 4
+        assert len(row) == 1 and row["data"].iloc[0] == "Gaussians" and row["epochs"].iloc[0] == 4
+        assert row["batch"].iloc[0] == 10
         assert row["config"].iloc[0] == "SGD lr 0.1 (changed) · seed 5"
         runs.selectbox(key="runs_pick").set_value(run_cfg.key())
         rerun(runs)

@@ -116,8 +116,7 @@ KINDS: dict[str, RunKind] = {k.name: k for k in (
     # of epochs it trained. Regression records no accuracy; its link opens the page, which trains it again.
     RunKind("playground", PlaygroundRun, lambda r: playground_state(r.config), None,
             family=lambda r: "Playground", model=lambda r: r.config.shape_label(), settings=_playground_settings,
-            data=lambda r: f"{DATASETS[r.config.dataset].label.split(' (')[0]}"
-                           + (f" {r.config.noise}% noise" if r.config.noise else ""),
+            data=lambda r: DATASETS[r.config.dataset].short + (f" {r.config.noise}%" if r.config.noise else ""),
             link=lambda r: ("playground", {**playground_address(r.config), RUN_PARAM: r.key()}), has_accuracy=False),
 )}
 DEFAULT_KIND = "mnist"  # records written before kinds existed carry no "kind"

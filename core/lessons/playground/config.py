@@ -27,17 +27,18 @@ PROBLEM_LABELS: dict[str, str] = {"classification": "Classification", "regressio
 @dataclass(frozen=True)
 class DatasetInfo:
     label: str
+    short: str  # in narrow tables (Training runs)
     problem: Problem
     points: int  # TFP: 500 for classification, 1,200 for regression
 
 
 DATASETS: dict[str, DatasetInfo] = {
-    "circle": DatasetInfo("Circle", "classification", 500),
-    "xor": DatasetInfo("Exclusive or (XOR)", "classification", 500),
-    "gauss": DatasetInfo("Two Gaussians", "classification", 500),
-    "spiral": DatasetInfo("Spiral", "classification", 500),
-    "plane": DatasetInfo("Plane", "regression", 1200),
-    "multigauss": DatasetInfo("Multi-Gaussian", "regression", 1200),
+    "circle": DatasetInfo("Circle", "circle", "classification", 500),
+    "xor": DatasetInfo("Exclusive or (XOR)", "XOR", "classification", 500),
+    "gauss": DatasetInfo("Two Gaussians", "Gaussians", "classification", 500),
+    "spiral": DatasetInfo("Spiral", "spiral", "classification", 500),
+    "plane": DatasetInfo("Plane", "plane", "regression", 1200),
+    "multigauss": DatasetInfo("Multi-Gaussian", "multi-Gauss", "regression", 1200),
 }
 DEFAULT_DATASET: dict[str, str] = {"classification": "circle", "regression": "plane"}
 
@@ -243,6 +244,11 @@ class PlaygroundRun(Checked):
     @property
     def epochs(self) -> int:
         return sum(s.epochs for s in self.segments)
+
+    @property
+    def batch_size(self) -> int:
+        """Points per step (the whole training set for full batch), as Training runs lists it."""
+        return self.config.batch_size or self.config.n_train
 
     def key(self) -> str:
         return digest({"kind": "playground", **self.to_dict()})
