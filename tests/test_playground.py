@@ -466,6 +466,8 @@ def test_the_lessons_say_what_happens():
     assert int(first.sum()) == 2 and int(second.sum()) == 1  # into one neuron, and one edge to the output
     sin = trained(by_key["spiral_sin"], 400).snapshot()
     assert sin.test_acc[-1] >= 0.9
+    deep = trained(by_key["spiral_deep"], 800).snapshot()
+    assert deep.test_acc[-1] >= 0.9 and deep.test_acc[100] < 0.8  # gets there, more slowly
     lr3 = trained(by_key["lr3"], 60).snapshot()
     said = " ".join(v.text for v in verdicts(lr3, probe.look(lr3.cfg, lr3.state, Playground(lr3.cfg).data, n=20)))
     assert "stuck" in said or "jumps" in said
