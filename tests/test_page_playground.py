@@ -245,3 +245,18 @@ def test_a_stored_run_that_trains_again_differently_opens_with_its_stored_weight
         assert state_equal(network(opened).snapshot().state, nudged) and epoch(opened) == 1
     finally:
         resources.store().delete(run_cfg)
+
+
+def test_an_edge_takes_a_typed_weight_into_the_network_and_its_program():
+    at = page_app("playground")
+    click(at, "pg_step")
+    edge = next(s for s in at.selectbox if s.key.startswith("pg_edge_"))
+    edge.set_value((0, 1, 0))  # x1 -> h1.2 (a click on the edge does the same)
+    rerun(at)
+    live = float(network(at).model[0].weight.detach()[1, 0])
+    assert at.number_input(key="pg_weight").value == pytest.approx(round(live, 4))
+    at.number_input(key="pg_weight").set_value(2.5)
+    click(at, "pg_set_weight")
+    assert float(network(at).model[0].weight.detach()[1, 0]) == 2.5 and epoch(at) == 1
+    assert '(0, 0.03, "none", 0.0, [(0, 1, 0, 2.5)]),' in at.code[0].value  # typed after epoch 1
+    assert network(at).snapshot().run.segments[-1].edits[0].value == 2.5

@@ -24,6 +24,7 @@ from core.lessons.playground.config import (
     FEATURES,
     LEARNING_RATES,
     MAX_SEGMENTS,
+    Edit,
     PlaygroundConfig,
     PlaygroundRun,
     Segment,
@@ -306,11 +307,17 @@ def test_the_code_panels_program_runs_and_prints_the_pages_numbers():
                           batch_size=0, seed=7), [(6, {})]),
         (PlaygroundConfig(loss="bce", features=(), hidden=(), activation="sigmoid"), [(3, {})]),
         (PlaygroundConfig(dataset="xor", features=("x1x2",), hidden=()), [(0, {})]),
+        (PlaygroundConfig(hidden=(3,)), [(2, {}), (1, {"edits": (Edit(0, 1, 0, 2.5), Edit(1, 0, 2, -1.25))}),
+                                         (2, {"lr": 0.3}), (0, {"edits": (Edit(0, 0, 1, 0.0),)})]),
+        (PlaygroundConfig(dataset="gauss", hidden=()), [(0, {"edits": (Edit(0, 0, 0, -3.0),)}), (4, {})]),
     ]
     snaps = []
     for cfg, stretches in cases:
         pg = Playground(cfg)
         for epochs, change in stretches:
+            change = dict(change)
+            for edit in change.pop("edits", ()):
+                pg.set_weight(edit)
             pg.set_live(replace(cfg, **change))
             pg.train(epochs)
         snaps.append(pg.snapshot())
@@ -481,3 +488,29 @@ def test_a_history_has_an_accuracy_per_epoch_or_none_at_all():
     assert History.from_dict({**base, "val_acc": [0.5, 0.6]}).val_acc == [0.5, 0.6]
     with pytest.raises(RecordError):
         History.from_dict({**base, "val_acc": [0.5]})
+
+
+def test_a_typed_weight_goes_in_at_once_and_into_the_record_and_its_replay():
+    cfg = PlaygroundConfig(hidden=(3,))
+    pg = trained(cfg, 3)
+    before = float(pg.snapshot().train_loss[-1])
+    pg.set_weight(Edit(0, 2, 1, 4.0))
+    s = pg.snapshot()
+    assert float(pg.model[0].weight.detach()[2, 1]) == 4.0 and float(s.state["0.weight"][2, 1]) == 4.0
+    assert s.epoch == 3 and len(s.train_loss) == 4 and float(s.train_loss[-1]) != before  # this epoch's loss, again
+    pg.train(2)
+    run = pg.snapshot().run
+    assert [(g.epochs, len(g.edits)) for g in run.segments] == [(3, 0), (2, 1)]
+    assert state_equal(replay(run).model.state_dict(), pg.model.state_dict())
+    assert PlaygroundRun.from_dict(json.loads(json.dumps(run.to_dict()))) == run
+    for bad in (Edit(0, 3, 0, 1.0), Edit(2, 0, 0, 1.0), Edit(0, 0, 0, 1e9), Edit(0, 0, 0, float("nan"))):
+        with pytest.raises(ValueError):
+            pg.set_weight(bad)
+        with pytest.raises(ConfigError):
+            PlaygroundRun.from_dict({**run.to_dict(), "segments": [
+                *run.to_dict()["segments"][:-1], {**run.to_dict()["segments"][-1],
+                                                  "edits": [{"layer": bad.layer, "neuron": bad.neuron,
+                                                             "source": bad.source, "value": bad.value}]}]})
+    only_typed = Playground(cfg)
+    only_typed.set_weight(Edit(1, 0, 0, 1.0))
+    assert only_typed.snapshot().run.segments == (Segment(0.03, "none", 0.0, 0, (Edit(1, 0, 0, 1.0),)),)

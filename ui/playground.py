@@ -44,6 +44,8 @@ from core.lessons.playground.config import (
     RUN_PARAM,
     SEEDS,
     TRAIN_PERCENTS,
+    WEIGHT_LIMIT,
+    Edit,
     PlaygroundConfig,
     PlaygroundRun,
     View,
@@ -58,7 +60,7 @@ from core.optimizers import OPTIMIZER_LABELS
 from core.runs.playground import playground_run
 from ui import resources
 from ui.code import code_panel
-from ui.plotly_select import clicked_cell
+from ui.plotly_select import clicked_point
 
 TICK_S = 0.5  # redraws per second while playing: 2 (each redraw ≈ 40-60 ms of server time, see bench)
 
@@ -70,6 +72,7 @@ PENDING = "pg_pending"  # "reset" or "step", asked for by a button and done by t
 OPEN_RUN = "pg_open_run"  # a stored run to open (from the address), once
 HAD_NETWORK = "pg_had_network"  # this session had a network in the pool (so a missing one was dropped)
 NOTICE = "pg_notice"  # (kind, text) shown once
+WEIGHT = "pg_weight"  # the weight box's number
 VIEW_WIDGETS = {"show_test": "pg_show_test", "discretize": "pg_discretize", "edges": "pg_edges"}
 
 
@@ -338,10 +341,47 @@ def _still() -> None:
     _draw(playing=False)
 
 
-def _neuron_clicked(key: str, pick: str) -> None:
-    cell = clicked_cell(key)
-    if cell is not None:
-        st.session_state[pick] = cell
+def _clicked(key: str, pick: str, edge_pick: str) -> None:
+    """A click on the diagram: a neuron ([layer, index]) is enlarged, an edge ([layer, neuron, source]) is chosen to
+    type its weight."""
+    point = clicked_point(key)
+    if point is not None and len(point) == 2:
+        st.session_state[pick] = point
+    elif point is not None and len(point) == 3:
+        st.session_state[edge_pick] = point
+        _edge_chosen(edge_pick)
+
+
+def _edge_chosen(edge_pick: str) -> None:
+    """Start the weight box at the chosen edge's weight now."""
+    edge, pg = st.session_state.get(edge_pick), pool().get(session_id())
+    if edge is not None and pg is not None:
+        layer, neuron, source = edge
+        st.session_state[WEIGHT] = round(float(pg.snapshot().state[f"{2 * layer}.weight"][neuron, source]), 4)
+
+
+def _type_weight(edge_pick: str) -> None:
+    edge, pg = st.session_state.get(edge_pick), pool().get(session_id())
+    if edge is not None and pg is not None:
+        pg.set_weight(Edit(*edge, float(st.session_state[WEIGHT])))
+
+
+def weight_box(cfg: PlaygroundConfig, edge_pick: str) -> None:
+    """TFP's "click an edge to type a weight": the edge (clicked, or picked here) and its new weight."""
+    edges = [(layer, j, i) for layer in range(len(cfg.sizes) - 1) for j in range(cfg.sizes[layer + 1])
+             for i in range(cfg.sizes[layer])]
+    if st.session_state.get(edge_pick) is not None and tuple(st.session_state[edge_pick]) not in edges:
+        del st.session_state[edge_pick]
+    c1, c2, c3 = st.columns([2, 1.4, 1], vertical_alignment="bottom")
+    edge = c1.selectbox("Type a weight", edges, index=None, key=edge_pick, placeholder="Click an edge, or pick one…",
+                        format_func=lambda e: f"{figures.node_name(e[0], e[2], cfg)} → "
+                                              f"{figures.node_name(e[0] + 1, e[1], cfg)}",
+                        on_change=_edge_chosen, args=(edge_pick,))
+    if edge is None:
+        return
+    c2.number_input("New weight", -WEIGHT_LIMIT, WEIGHT_LIMIT, step=0.1, format="%.3f", key=WEIGHT)
+    c3.button("Set", key="pg_set_weight", on_click=_type_weight, args=(edge_pick,), width="stretch",
+              help="Into the network now; replaying the run (and the program below) types it too.")
 
 
 def _status(snap: Snapshot) -> None:
@@ -375,7 +415,8 @@ def _draw_all(playing: bool) -> None:
     look = pg.viewer.look(cfg, snap.state, pg.data)
     train = (pg.data.train_xy.numpy(), pg.data.train_y[:, 0].numpy())
     test = (pg.data.test_xy.numpy(), pg.data.test_y[:, 0].numpy())
-    pick = f"pg_neuron_{cfg.structure().key()}"  # keyed by the network's shape: its neurons
+    pick = f"pg_neuron_{cfg.structure().key()}"  # keyed by the network's shape: its neurons and edges
+    edge_pick = f"pg_edge_{cfg.structure().key()}"
     nodes = [(layer, i) for layer, n in enumerate(cfg.sizes) for i in range(n)]
     if st.session_state.get(pick) is not None and tuple(st.session_state[pick]) not in nodes:
         del st.session_state[pick]
@@ -384,20 +425,22 @@ def _draw_all(playing: bool) -> None:
         if st.session_state[VIEW_WIDGETS["edges"]] is None:  # a segmented control can be clicked off
             st.session_state[VIEW_WIDGETS["edges"]] = "weight"
         view = _view_from_widgets()
-        st.plotly_chart(figures.network(look, cfg, view, st.session_state.get(pick)), key="pg_network",
-                        on_select=partial(_neuron_clicked, "pg_network", pick), selection_mode="points",
-                        config={"displayModeBar": False})  # no zooming a diagram; its toolbar covered the headings
+        st.plotly_chart(figures.network(look, cfg, view, st.session_state.get(pick), st.session_state.get(edge_pick)),
+                        key="pg_network", on_select=partial(_clicked, "pg_network", pick, edge_pick),
+                        selection_mode="points", config={"displayModeBar": False})  # its toolbar hid the headings
         st.segmented_control("Edges show", ["weight", "gradient"], key=VIEW_WIDGETS["edges"],
                              format_func={"weight": "weight w", "gradient": "gradient ∂loss/∂w"}.get)
         edges = ("Edges: width |w|, red positive, blue negative." if view.edges == "weight" else
                  "Edges: width |∂loss/∂w| over all training points (what backward() hands the optimizer), red "
                  "positive (the next step lowers that weight), blue negative.")
         st.caption("Each square is one neuron's output over the whole input plane (the plane of the output picture, "
-                   f"−6 to 6), blue negative, red positive. {edges} Hover for numbers; click a neuron to enlarge it.")
+                   f"−6 to 6), blue negative, red positive. {edges} Hover for numbers; click a neuron to enlarge it, "
+                   "an edge to type its weight.")
         chosen = st.selectbox("Enlarge a neuron", nodes, index=None, key=pick, placeholder="Pick a neuron…",
                               format_func=lambda n: figures.node_name(n[0], n[1], cfg))
         if chosen is not None:
             st.plotly_chart(figures.neuron(look, cfg, chosen[0], chosen[1], train), key="pg_neuron_big")
+        weight_box(cfg, edge_pick)
     with out:
         st.plotly_chart(figures.boundary(look, cfg, view, train, test, title="Output" + (
             " (its sign)" if view.discretize else "")), key="pg_boundary")

@@ -96,18 +96,19 @@ def node_xy(cfg: PlaygroundConfig) -> list[list[tuple[float, float]]]:
     return [[(layer * COL, ((n - 1) / 2 - i) * ROW) for i in range(n)] for layer, n in enumerate(cfg.sizes)]
 
 
-def network(look: Look, cfg: PlaygroundConfig, view: View, selected: tuple[int, int] | None = None) -> go.Figure:
+def network(look: Look, cfg: PlaygroundConfig, view: View, selected: tuple[int, int] | None = None,
+            edge: tuple[int, int, int] | None = None) -> go.Figure:
     """The network: every neuron a small heatmap of its output over the input plane, every edge a line whose width
     is the |value| of its weight (or of ∂loss/∂w, `view.edges`) and whose colour is its sign. Invisible markers on
-    the neurons and at the edges' middles carry the hover text; clicking a neuron selects it
-    (customdata [layer, index])."""
+    the neurons and at the edges' middles carry the hover text and the clicks: a neuron's customdata is [layer,
+    index], an edge's [linear layer, neuron, source]. `selected` (a neuron) and `edge` are outlined."""
     centres = node_xy(cfg)
     step = max(1, len(look.ticks) // THUMB)
     data: list[dict] = []
     values = look.grads if view.edges == "gradient" else look.weights
     biggest = max((float(np.abs(v).max()) for v in values if v.size), default=0.0) or 1.0
     buckets: dict[tuple[int, bool], tuple[list, list]] = {}
-    mid_x, mid_y, mid_text = [], [], []
+    mid_x, mid_y, mid_text, mid_custom = [], [], [], []
     for layer, (w, grad) in enumerate(zip(look.weights, look.grads)):
         v = values[layer]
         for j, (x1, y1) in enumerate(centres[layer + 1]):
@@ -119,8 +120,9 @@ def network(look: Look, cfg: PlaygroundConfig, view: View, selected: tuple[int, 
                 ys += [y0, y1, None]
                 mid_x.append((x0 + x1) / 2)
                 mid_y.append((y0 + y1) / 2)
+                mid_custom.append([layer, j, i])
                 mid_text.append(f"{node_name(layer, i, cfg)} → {node_name(layer + 1, j, cfg)}<br>weight "
-                                f"{num(w[j, i])}<br>∂loss/∂w {float(grad[j, i]):.3g}")
+                                f"{num(w[j, i])}<br>∂loss/∂w {float(grad[j, i]):.3g}<br>click to type a weight")
     for (width, positive), (xs, ys) in sorted(buckets.items()):
         colour = ROLE["positive"] if positive else ROLE["negative"]
         data.append({"type": "scatter", "x": xs, "y": ys, "mode": "lines", "hoverinfo": "skip", "showlegend": False,
@@ -137,9 +139,10 @@ def network(look: Look, cfg: PlaygroundConfig, view: View, selected: tuple[int, 
             node_text.append(_node_text(look, cfg, layer, i))
     # Short number lists stay lists: Plotly checks every numpy array with narwhals (about 0.2 ms each), while
     # the heatmaps' large arrays go as typed arrays.
-    data.append({"type": "scatter", "x": mid_x, "y": mid_y, "mode": "markers", "hovertext": mid_text,
-                 "hoverinfo": "text", "marker": {"size": 8, "opacity": 0}, "showlegend": False, "name": "edges"})
     hidden = {"marker": {"opacity": 0}}
+    data.append({"type": "scatter", "x": mid_x, "y": mid_y, "mode": "markers", "hovertext": mid_text,
+                 "customdata": mid_custom, "hoverinfo": "text", "marker": {"size": 10, "opacity": 0, "color": "#000"},
+                 "selected": hidden, "unselected": hidden, "showlegend": False, "name": "edges"})
     data.append({"type": "scatter", "x": node_x, "y": node_y, "mode": "markers", "customdata": custom,
                  "hovertext": node_text, "hoverinfo": "text", "marker": {"size": 28, "opacity": 0, "color": "#000"},
                  "selected": hidden, "unselected": hidden, "showlegend": False, "name": "neurons"})
@@ -151,6 +154,12 @@ def network(look: Look, cfg: PlaygroundConfig, view: View, selected: tuple[int, 
         for colour, width, pad in (("#ffffff", 5, 0.12), (ROLE["selected"], 2, 0.12)):
             shapes.append({"type": "rect", "x0": sx - 0.5 - pad, "x1": sx + 0.5 + pad, "y0": sy - 0.5 - pad,
                            "y1": sy + 0.5 + pad, "line": {"color": colour, "width": width}})
+    if edge is not None and edge[0] < len(centres) - 1 and edge[1] < len(centres[edge[0] + 1]) \
+            and edge[2] < len(centres[edge[0]]):
+        (x0, y0), (x1, y1) = centres[edge[0]][edge[2]], centres[edge[0] + 1][edge[1]]
+        for colour, width in (("#ffffff", 7), (ROLE["selected"], 3)):
+            shapes.append({"type": "line", "x0": x0 + 0.5, "y0": y0, "x1": x1 - 0.5, "y1": y1,
+                           "line": {"color": colour, "width": width}})
     last = len(cfg.sizes) - 1
     heads = [("features" if layer == 0 else "output" if layer == last else f"hidden {layer}")
              + (f" ({n})" if 0 < layer < last else "") for layer, n in enumerate(cfg.sizes)]

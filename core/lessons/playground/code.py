@@ -52,7 +52,8 @@ def _features_code(cfg: PlaygroundConfig) -> str:
 def program(cfg: PlaygroundConfig, segments: tuple[Segment, ...]) -> str:
     """The program that trains the network of `cfg` through `segments` (the stretches of epochs and their live
     settings; the last one is `cfg`'s) and prints its final losses, as the page computes them."""
-    segments = tuple(s for s in segments if s.epochs) or (Segment.of(cfg),)
+    segments = tuple(s for s in segments if s.epochs or s.edits) or (Segment.of(cfg),)
+    typed = any(s.edits for s in segments)
     regularized = any(s.regularization != "none" and s.reg_rate for s in segments)
     n, n_train = cfg.points, cfg.n_train
     batch = cfg.batch_size or n_train
@@ -66,15 +67,31 @@ def program(cfg: PlaygroundConfig, segments: tuple[Segment, ...]) -> str:
         s = segments[0]
         call = f'train_epoch("{s.regularization}", {s.reg_rate!r})' if regularized else "train_epoch()"
         loop = f"for epoch in range({s.epochs}):\n    {call}\n"
+        if s.edits:
+            loop = ("with torch.no_grad():  # the weights typed on the page\n"
+                    + "".join(f"    model[{2 * e.layer}].weight[{e.neuron}, {e.source}] = {e.value!r}\n"
+                              for e in s.edits) + "\n" + loop)
     else:
-        rows = "\n".join(f'    ({s.epochs}, {s.lr!r}, "{s.regularization}", {s.reg_rate!r}),' for s in segments)
+        def row(s: Segment) -> str:
+            edits = ", ".join(f"({2 * e.layer}, {e.neuron}, {e.source}, {e.value!r})" for e in s.edits)
+            return f'    ({s.epochs}, {s.lr!r}, "{s.regularization}", {s.reg_rate!r}' + (
+                f", [{edits}])," if typed else "),")
+
         call = "train_epoch(kind, rate)" if regularized else "train_epoch()"
-        loop = ("# The learning rate and regularization changed while it trained: each stretch with its own.\n"
-                f"schedule = [  # (epochs, learning rate, regularization, rate)\n{rows}\n]\n"
-                "for epochs, lr, kind, rate in schedule:\n"
-                "    for group in optimizer.param_groups:\n"
+        what = "learning rate and regularization changed, or weights were typed," if typed else \
+            "learning rate and regularization changed"
+        loop = (f"# The {what} while it trained: each stretch with its own.\n"
+                f"schedule = [  # (epochs, learning rate, regularization, rate"
+                + (", weights typed before it: (module, row, column, value))" if typed else ")")
+                + "\n" + "\n".join(row(s) for s in segments) + "\n]\n"
+                + ("for epochs, lr, kind, rate, typed in schedule:\n" if typed else
+                   "for epochs, lr, kind, rate in schedule:\n")
+                + "    for group in optimizer.param_groups:\n"
                 "        group[\"lr\"] = lr\n"
-                "    for epoch in range(epochs):\n"
+                + ("    with torch.no_grad():\n"
+                   "        for module, row, column, value in typed:\n"
+                   "            model[module].weight[row, column] = value\n" if typed else "")
+                + "    for epoch in range(epochs):\n"
                 f"        {call}\n")
     accuracy, shown = "", ""
     if cfg.problem == "classification":  # the output's sign is the class (a tanh output, or a logit)
@@ -82,9 +99,10 @@ def program(cfg: PlaygroundConfig, segments: tuple[Segment, ...]) -> str:
         shown = ", test accuracy {accuracy:.1%}"
     penalty_src = ("\n\n" + inspect.getsource(penalty)) if regularized else ""
     epochs = sum(s.epochs for s in segments)
+    plural = f"{epochs:,} epoch{'s' if epochs != 1 else ''}"
     imports = "import math\n\n" if "math." in inspect.getsource(maker) else ""
     return f'''"""TensorFlow Playground's {DATASETS[cfg.dataset].label} data in plain PyTorch: {cfg.shape_label()}, \
-{epochs:,} epochs. The network on the Playground page: same numbers."""
+{plural}. The network on the Playground page: same numbers."""
 {imports}import torch
 import torch.nn.functional as F
 from torch import nn
@@ -132,5 +150,5 @@ def train_epoch({args.removeprefix(", ")}):  # every training point once, in a n
 with torch.no_grad():  # the page's numbers: the loss on all training and all test points
     train_loss = data_loss(model(x_train), y_train).item()
     test_loss = data_loss(model(x_test), y_test).item()
-{accuracy}print(f"after {epochs} epochs: train loss {{train_loss:.6f}}, test loss {{test_loss:.6f}}{shown}")
+{accuracy}print(f"after {plural}: train loss {{train_loss:.6f}}, test loss {{test_loss:.6f}}{shown}")
 '''.replace("\n\n\n\n", "\n\n\n")

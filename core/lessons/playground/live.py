@@ -26,12 +26,13 @@ from core.lessons.playground.config import (
     LIVE_FIELDS,
     MAX_EPOCHS,
     MOMENTUM,
+    Edit,
     PlaygroundConfig,
     PlaygroundRun,
     Segment,
 )
 from core.lessons.playground.data import Data, make_data
-from core.lessons.playground.network import accuracy, constant_loss, data_loss, new_model, penalty
+from core.lessons.playground.network import accuracy, constant_loss, data_loss, linears, new_model, penalty
 from core.lessons.playground.probe import Viewer
 from core.optimizers import make_optimizer
 
@@ -56,6 +57,11 @@ class _Series:
             self._buf = grown
         self._buf[self.n:self.n + len(values)] = values
         self.n += len(values)
+
+    def set_last(self, value: float) -> None:
+        """Replace the last value (a copy first: snapshots already handed out keep theirs)."""
+        self._buf = self._buf.copy()
+        self._buf[self.n - 1] = value
 
     def view(self) -> np.ndarray:
         out = self._buf[:self.n]
@@ -85,7 +91,8 @@ class Snapshot:
     @property
     def run(self) -> PlaygroundRun:
         """The stored-run config of this network: its settings and the stretches of epochs it trained."""
-        return PlaygroundRun(self.cfg, tuple(s for s in self.segments if s.epochs))
+        kept = tuple(s for s in self.segments if s.epochs or s.edits)
+        return PlaygroundRun(self.cfg, kept or (self.segments[-1],))
 
 
 class Playground:
@@ -125,12 +132,30 @@ class Playground:
             self.cfg = cfg
             for group in self.optimizer.param_groups:
                 group["lr"] = cfg.lr
-            if self.segments[-1].epochs == 0:
-                self.segments[-1] = Segment.of(cfg)
+            if self.segments[-1].epochs == 0:  # nothing trained with the old settings yet: they never happened
+                self.segments[-1] = replace(self.segments[-1], lr=cfg.lr, regularization=cfg.regularization,
+                                            reg_rate=cfg.reg_rate)
             else:
                 self.segments.append(Segment.of(cfg))
             if self.stopped and self.epoch < MAX_EPOCHS:
                 self.stopped = ""
+            self._published = self._snapshot()
+
+    def set_weight(self, edit: Edit) -> None:
+        """Type one weight (TFP: click an edge, type a number): it goes into the network at once, and into the
+        record of this stretch of epochs, so replaying the run (and the code panel's program) types it too."""
+        problems = edit.problems(self.cfg.sizes)
+        if problems:
+            raise ValueError("; ".join(problems))
+        with self.lock:
+            with torch.no_grad():
+                linears(self.model)[edit.layer].weight[edit.neuron, edit.source] = edit.value
+            last = self.segments[-1]
+            if last.epochs == 0:
+                self.segments[-1] = replace(last, edits=last.edits + (edit,))
+            else:
+                self.segments.append(replace(last, epochs=0, edits=(edit,)))
+            self._evaluate(again=True)  # this epoch's losses are the typed network's now, as in TFP
             self._published = self._snapshot()
 
     def load_weights(self, state: dict[str, torch.Tensor]) -> None:
@@ -221,16 +246,21 @@ class Playground:
                 return "the loss became NaN or infinite"
         return ""
 
-    def _evaluate(self) -> None:
-        """TFP's numbers at an epoch's end: the loss (and accuracy) on all training and all test points."""
+    def _evaluate(self, again: bool = False) -> None:
+        """TFP's numbers at an epoch's end: the loss (and accuracy) on all training and all test points. `again`:
+        the same epoch's numbers after a typed weight, in place of its last ones."""
         cfg, d = self.cfg, self.data
         with torch.no_grad():
             out_train, out_test = self.model(d.train_x), self.model(d.test_x)
-            self._curves["train_loss"].extend(np.array([float(data_loss(cfg, out_train, d.train_y))]))
-            self._curves["test_loss"].extend(np.array([float(data_loss(cfg, out_test, d.test_y))]))
+            values = {"train_loss": float(data_loss(cfg, out_train, d.train_y)),
+                      "test_loss": float(data_loss(cfg, out_test, d.test_y))}
             if cfg.problem == "classification":
-                self._curves["train_acc"].extend(np.array([accuracy(cfg, out_train, d.train_y)]))
-                self._curves["test_acc"].extend(np.array([accuracy(cfg, out_test, d.test_y)]))
+                values.update(train_acc=accuracy(cfg, out_train, d.train_y), test_acc=accuracy(cfg, out_test, d.test_y))
+        for name, value in values.items():
+            if again:
+                self._curves[name].set_last(value)
+            else:
+                self._curves[name].extend(np.array([value]))
 
     def wait_for_epoch(self, epoch: int, timeout_s: float) -> bool:
         """Block until `epoch` epochs are trained (True) or `timeout_s` passes, or training stops (False)."""
@@ -275,6 +305,8 @@ def replay(run: PlaygroundRun, on_epoch=None) -> Playground:
     pg = Playground(first)
     for seg in run.segments:
         pg.set_live(seg.apply(run.config))
+        for edit in seg.edits:
+            pg.set_weight(edit)
         for _ in range(seg.epochs):
             if not pg.train(1):
                 return pg
