@@ -23,12 +23,13 @@ BOUNDARY = """() => {
 }"""
 
 
-# The page position of a neuron's centre, from Plotly's own axes: (layer, index) -> [x, y]
-NEURON = """([layer, index]) => {
+# The page position of a diagram point (a neuron's centre, an edge's middle), from Plotly's own axes:
+# [trace name, customdata] -> [x, y]
+POINT = """([name, custom]) => {
   const g = [...document.querySelectorAll('.js-plotly-plot')].find(
-      p => p._fullData && p._fullData.some(t => t.name === 'neurons'));
-  const t = g._fullData.find(t => t.name === 'neurons');
-  const i = t.customdata.findIndex(c => c[0] === layer && c[1] === index);
+      p => p._fullData && p._fullData.some(t => t.name === name));
+  const t = g._fullData.find(t => t.name === name);
+  const i = t.customdata.findIndex(c => c.join() === custom.join());
   const xa = g._fullLayout.xaxis, ya = g._fullLayout.yaxis, box = g.getBoundingClientRect();
   return [box.left + xa._offset + xa.l2p(t.x[i]), box.top + ya._offset + ya.l2p(t.y[i])];
 }"""
@@ -61,8 +62,13 @@ def test_play_advances_the_epoch_and_bends_the_boundary_until_pause(app_server, 
     page.get_by_role("button", name="Step").click()
     page.get_by_text(f"Epoch {paused + 1:07,d}").wait_for(timeout=60_000)  # Step: exactly one more
     page.locator("[data-testid='stStatusWidget']").wait_for(state="hidden", timeout=60_000)
-    page.mouse.click(*page.evaluate(NEURON, [1, 2]))  # click hidden neuron h1.3: it is drawn large
+    page.mouse.click(*page.evaluate(POINT, ["neurons", [1, 2]]))  # click hidden neuron h1.3: it is drawn large
     page.get_by_text("h1.3 over the input plane").wait_for(timeout=60_000)
+    page.locator("[data-testid='stStatusWidget']").wait_for(state="hidden", timeout=60_000)
+    page.mouse.click(*page.evaluate(POINT, ["edges", [1, 0, 3]]))  # click the edge h1.4 -> output: type a weight
+    page.get_by_label("New weight").fill("2")
+    page.get_by_role("button", name="Set", exact=True).click()
+    page.get_by_text("(2, 0, 3, 2.0)").first.wait_for(state="attached", timeout=60_000)  # in the program
     assert exceptions(page) == 0
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "playground-after-play.png"))
