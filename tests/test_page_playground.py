@@ -260,3 +260,18 @@ def test_an_edge_takes_a_typed_weight_into_the_network_and_its_program():
     assert float(network(at).model[0].weight.detach()[1, 0]) == 2.5 and epoch(at) == 1
     assert '(0, 0.03, "none", 0.0, [(0, 1, 0, 2.5)]),' in at.code[0].value  # typed after epoch 1
     assert network(at).snapshot().run.segments[-1].edits[0].value == 2.5
+
+
+def test_a_store_that_cannot_be_written_is_said_and_the_network_stays(monkeypatch):
+    from ui import resources
+
+    at = page_app("playground")
+    click(at, "pg_step")
+
+    def refuse(run):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(resources.store(), "save", refuse)
+    click(at, "pg_save")
+    assert any("the run store cannot be written (Permission denied)" in e.value for e in at.error)
+    assert epoch(at) == 1 and network(at).epoch == 1

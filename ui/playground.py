@@ -477,6 +477,9 @@ def save_panel(snap: Snapshot) -> None:
             resources.store().save(run)
         except InputError as e:
             c2.warning(str(e), icon=":material/warning:")
+        except OSError as e:  # a read-only or full disk: say so, the network stays as it is
+            c2.error(f"Not saved: the run store cannot be written ({e.strerror or type(e).__name__}). The network "
+                     "is still here; free some space or set PTCE_HOME to a writable folder.", icon=":material/error:")
         else:
             c2.success(f"Saved: {snap.epoch:,} epochs, test loss {num(run.metrics['test_loss'])}. Training runs "
                        "lists it; its link opens it here again.", icon=":material/check_circle:")
