@@ -503,6 +503,7 @@ def test_a_typed_weight_goes_in_at_once_and_into_the_record_and_its_replay():
     assert [(g.epochs, len(g.edits)) for g in run.segments] == [(3, 0), (2, 1)]
     assert state_equal(replay(run).model.state_dict(), pg.model.state_dict())
     assert PlaygroundRun.from_dict(json.loads(json.dumps(run.to_dict()))) == run
+    assert PlaygroundRun.from_dict(run.to_dict()) == run
     for bad in (Edit(0, 3, 0, 1.0), Edit(2, 0, 0, 1.0), Edit(0, 0, 0, 1e9), Edit(0, 0, 0, float("nan"))):
         with pytest.raises(ValueError):
             pg.set_weight(bad)

@@ -299,7 +299,8 @@ class PlaygroundRun(Checked):
         return digest({"kind": "playground", **self.to_dict()})
 
     def to_dict(self) -> dict:
-        return {"config": self.config.to_dict(), "segments": [asdict(s) for s in self.segments]}
+        return {"config": self.config.to_dict(),
+                "segments": [{**asdict(s), "edits": [asdict(e) for e in s.edits]} for s in self.segments]}
 
     @staticmethod
     def from_dict(d: object) -> PlaygroundRun:
