@@ -12,8 +12,8 @@ from ui.path import next_step
 ensure_navigation()
 st.title(":material/scatter_plot: Playground")
 st.markdown("TensorFlow Playground in real PyTorch: a small `nn.Sequential` learns to tell two kinds of points apart "
-            "from their coordinates x₁, x₂. Press **Play** and watch the boundary bend while every neuron shows what "
-            "it computes over the plane.")
+            "(or to predict a value) from their coordinates x₁, x₂. Press **Play** and watch the boundary bend while "
+            "every neuron shows what it computes over the plane.")
 
 top = st.container()
 left, right = st.columns([1, 3.4], gap="medium")

@@ -372,15 +372,15 @@ def weight_box(cfg: PlaygroundConfig, edge_pick: str) -> None:
              for i in range(cfg.sizes[layer])]
     if st.session_state.get(edge_pick) is not None and tuple(st.session_state[edge_pick]) not in edges:
         del st.session_state[edge_pick]
-    c1, c2, c3 = st.columns([2, 1.4, 1], vertical_alignment="bottom")
-    edge = c1.selectbox("Type a weight", edges, index=None, key=edge_pick, placeholder="Click an edge, or pick one…",
+    edge = st.selectbox("Type a weight", edges, index=None, key=edge_pick, placeholder="Click an edge, or pick one…",
                         format_func=lambda e: f"{figures.node_name(e[0], e[2], cfg)} → "
                                               f"{figures.node_name(e[0] + 1, e[1], cfg)}",
                         on_change=_edge_chosen, args=(edge_pick,))
     if edge is None:
         return
-    c2.number_input("New weight", -WEIGHT_LIMIT, WEIGHT_LIMIT, step=0.1, format="%.3f", key=WEIGHT)
-    c3.button("Set", key="pg_set_weight", on_click=_type_weight, args=(edge_pick,), width="stretch",
+    c1, c2 = st.columns([2, 1], vertical_alignment="bottom")
+    c1.number_input("New weight", -WEIGHT_LIMIT, WEIGHT_LIMIT, step=0.1, format="%.3f", key=WEIGHT)
+    c2.button("Set", key="pg_set_weight", on_click=_type_weight, args=(edge_pick,), width="stretch",
               help="Into the network now; replaying the run (and the program below) types it too.")
 
 

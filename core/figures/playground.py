@@ -40,10 +40,13 @@ def node_name(layer: int, index: int, cfg: PlaygroundConfig) -> str:
 
 
 def _points(xy: np.ndarray, y: np.ndarray, cfg: PlaygroundConfig, name: str, outline: str,
-            size: int = 6) -> list[dict]:
+            size: float = 6) -> list[dict]:
     """Scatter traces of labelled points: one per class (its colour) for classification, coloured by value for
-    regression; `outline` tells training (white) from test (black) points."""
-    line = {"color": outline, "width": 1.2}
+    regression; `outline` tells training (white) from test (black) points. Regression's 1,200 points are drawn
+    smaller, or they hide the picture."""
+    if cfg.points > 500:
+        size *= 0.7
+    line = {"color": outline, "width": 1.2 if cfg.points <= 500 else 0.7}
     if cfg.problem == "regression":
         return [{"type": "scatter", "x": xy[:, 0], "y": xy[:, 1], "mode": "markers", "name": name,
                  "marker": {"size": size, "line": line, "color": y, "colorscale": DIVERGING, "cmin": -1, "cmax": 1},

@@ -65,11 +65,11 @@ def verdicts(snap: Snapshot, look: Look) -> list[Verdict]:
                                       f"so training cannot move it back. The learning rate {cfg.lr:g} threw the "
                                       f"weights too far (the largest is now {top:.3g}). Lower the learning rate and "
                                       "press Reset."))
-    elif snap.epoch >= 20:
+    elif snap.epoch >= 20 and train[-1] > 0.05 * snap.baseline:  # near 0, small wobbles are only SGD's noise
         last = train[-21:]
-        rises = int(np.sum(np.diff(last) > 1e-3 * np.maximum(last[:-1], 1e-6)))
-        if rises >= 7:
-            out.append(Verdict("warning", f"The loss jumps up and down: it rose in {rises} of the last 20 epochs. "
+        leaps = int(np.sum(np.diff(last) > 0.1 * last[:-1]))  # rose by more than a tenth in one epoch
+        if leaps >= 5:
+            out.append(Verdict("warning", f"The loss jumps up and down: it leapt up in {leaps} of the last 20 epochs. "
                                           f"Steps of learning rate {cfg.lr:g} overshoot the minimum; lower the "
                                           "learning rate (it can change while the network trains)."))
     if snap.epoch >= JUDGE_AFTER and not snap.stopped and test[-1] >= NOT_LEARNED * snap.baseline:
