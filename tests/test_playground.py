@@ -515,3 +515,15 @@ def test_a_typed_weight_goes_in_at_once_and_into_the_record_and_its_replay():
     only_typed = Playground(cfg)
     only_typed.set_weight(Edit(1, 0, 0, 1.0))
     assert only_typed.snapshot().run.segments == (Segment(0.03, "none", 0.0, 0, (Edit(1, 0, 0, 1.0),)),)
+
+
+@pytest.mark.slow
+def test_a_network_that_learns_gets_no_warning():
+    """The verdicts are for real trouble: SGD's small wobble once the loss is near 0 is not "the loss jumps"."""
+    for cfg, epochs in ((PlaygroundConfig(), 150), (PlaygroundConfig(problem="regression", dataset="plane"), 100),
+                        (PlaygroundConfig(problem="regression", dataset="multigauss", hidden=(8, 8, 4),
+                                          activation="relu"), 300)):
+        pg = trained(cfg, epochs)
+        s = pg.snapshot()
+        said = [v for v in verdicts(s, probe.look(cfg, s.state, pg.data, n=20)) if v.level != "info"]
+        assert said == [], (cfg, said)
