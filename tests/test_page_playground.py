@@ -7,7 +7,9 @@ from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
-from core.lessons.playground.config import FEATURES, PlaygroundConfig, Segment, View, address
+from core.lessons.playground.address import address
+from core.lessons.playground.config import FEATURES, PlaygroundConfig, View
+from core.lessons.playground.run import Segment
 from support import page_app, rerun, texts
 from ui.playground import pool
 

@@ -17,25 +17,15 @@ import torch
 
 from core.config import ConfigError
 from core.lessons.playground import probe
+from core.lessons.playground.address import address, parse_address
 from core.lessons.playground.advice import verdicts
 from core.lessons.playground.code import program
-from core.lessons.playground.config import (
-    DATASETS,
-    FEATURES,
-    LEARNING_RATES,
-    MAX_SEGMENTS,
-    Edit,
-    PlaygroundConfig,
-    PlaygroundRun,
-    Segment,
-    View,
-    address,
-    parse_address,
-)
+from core.lessons.playground.config import DATASETS, FEATURES, LEARNING_RATES, MAX_SEGMENTS, PlaygroundConfig, View
 from core.lessons.playground.data import MAKERS, feature_map, make_data, plane_grid
 from core.lessons.playground.live import Playground, replay
 from core.lessons.playground.network import build, expected_state, new_model
 from core.lessons.playground.pool import Pool
+from core.lessons.playground.run import Edit, PlaygroundRun, Segment
 from core.lessons.playground.tries import TRIES
 from core.runs.playground import playground_run
 from core.runs.schema import parse_record

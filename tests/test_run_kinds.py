@@ -91,7 +91,8 @@ def test_every_kind_is_complete_and_links_to_a_page_that_exists():
 
 
 def _example(kind: RunKind):
-    from core.lessons.playground.config import PlaygroundConfig, PlaygroundRun, Segment
+    from core.lessons.playground.config import PlaygroundConfig
+    from core.lessons.playground.run import PlaygroundRun, Segment
     from core.training.config import TrainConfig
     from core.transfer.config import FeatureConfig, TransferConfig
 

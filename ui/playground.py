@@ -24,6 +24,7 @@ from core.config import ConfigError, device_label
 from core.errors import InputError
 from core.figures import playground as figures
 from core.fmt import num
+from core.lessons.playground.address import RUN_PARAM, address, parse_address
 from core.lessons.playground.advice import verdicts
 from core.lessons.playground.code import program
 from core.lessons.playground.config import (
@@ -41,20 +42,15 @@ from core.lessons.playground.config import (
     PROBLEM_LABELS,
     REG_RATES,
     REGULARIZATION_LABELS,
-    RUN_PARAM,
     SEEDS,
     TRAIN_PERCENTS,
-    WEIGHT_LIMIT,
-    Edit,
     PlaygroundConfig,
-    PlaygroundRun,
     View,
-    address,
     batch_label,
-    parse_address,
 )
 from core.lessons.playground.live import Playground, Snapshot, replay
 from core.lessons.playground.pool import Pool
+from core.lessons.playground.run import WEIGHT_LIMIT, Edit, PlaygroundRun
 from core.lessons.playground.tries import TRIES
 from core.optimizers import OPTIMIZER_LABELS
 from core.runs.playground import playground_run

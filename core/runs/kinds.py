@@ -16,9 +16,11 @@ from typing import Any, Protocol
 import torch
 
 from core.data.mnist import MNISTData
-from core.lessons.playground.config import DATASETS, RUN_PARAM, PlaygroundRun
-from core.lessons.playground.config import address as playground_address
+from core.lessons.playground.address import RUN_PARAM
+from core.lessons.playground.address import address as playground_address
+from core.lessons.playground.config import DATASETS
 from core.lessons.playground.network import expected_state as playground_state
+from core.lessons.playground.run import PlaygroundRun
 from core.models.registry import architecture, build_model
 from core.optimizers import OPTIMIZER_LABELS
 from core.training.config import TrainConfig, address

@@ -7,15 +7,10 @@ from __future__ import annotations
 
 import inspect
 
-from core.lessons.playground.config import (
-    DATASETS,
-    FEATURES,
-    MOMENTUM,
-    PlaygroundConfig,
-    Segment,
-)
+from core.lessons.playground.config import DATASETS, FEATURES, MOMENTUM, PlaygroundConfig
 from core.lessons.playground.data import MAKERS
 from core.lessons.playground.network import ACTIVATIONS, penalty
+from core.lessons.playground.run import Segment
 from core.optimizers import optimizer_code
 
 _LOSS_CODE = {

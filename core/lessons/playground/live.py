@@ -22,18 +22,11 @@ from dataclasses import dataclass, replace
 import numpy as np
 import torch
 
-from core.lessons.playground.config import (
-    LIVE_FIELDS,
-    MAX_EPOCHS,
-    MOMENTUM,
-    Edit,
-    PlaygroundConfig,
-    PlaygroundRun,
-    Segment,
-)
+from core.lessons.playground.config import LIVE_FIELDS, MAX_EPOCHS, MOMENTUM, PlaygroundConfig
 from core.lessons.playground.data import Data, make_data
 from core.lessons.playground.network import accuracy, constant_loss, data_loss, linears, new_model, penalty
 from core.lessons.playground.probe import Viewer
+from core.lessons.playground.run import Edit, PlaygroundRun, Segment
 from core.optimizers import make_optimizer
 
 BLOWUP = 1e6  # a weight or loss beyond this counts as diverged
