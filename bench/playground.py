@@ -57,8 +57,8 @@ def training_rows(quick: bool) -> list[dict]:
 
 
 def _ticker(pg):
-    """One redraw's computation for `pg` as the page does it: the snapshot, the grid pass and gradients, and the
-    three figures serialised as st.plotly_chart serialises them."""
+    """One redraw's computation for `pg` as the page does it while playing: the snapshot, the grid pass and
+    gradients, and the three figures serialised as st.plotly_chart serialises them."""
     import plotly.io as pio
 
     from core.figures import playground as figures
@@ -71,7 +71,8 @@ def _ticker(pg):
     def tick() -> None:
         snap = pg.snapshot()
         look = pg.viewer.look(snap.cfg, snap.state, d)
-        for fig in (figures.network(look, snap.cfg, View()), figures.boundary(look, snap.cfg, View(), train, test),
+        for fig in (figures.network(look, snap.cfg, View(), edge_points=False),
+                    figures.boundary(look, snap.cfg, View(), train, test),
                     figures.loss_curves(snap.train_loss, snap.test_loss, snap.baseline)):
             pio.to_json(fig.to_dict(), validate=False)
 

@@ -421,7 +421,8 @@ def _draw_all(playing: bool) -> None:
         if st.session_state[VIEW_WIDGETS["edges"]] is None:  # a segmented control can be clicked off
             st.session_state[VIEW_WIDGETS["edges"]] = "weight"
         view = _view_from_widgets()
-        st.plotly_chart(figures.network(look, cfg, view, st.session_state.get(pick), st.session_state.get(edge_pick)),
+        st.plotly_chart(figures.network(look, cfg, view, st.session_state.get(pick), st.session_state.get(edge_pick),
+                                        edge_points=not playing),
                         key="pg_network", on_select=partial(_clicked, "pg_network", pick, edge_pick),
                         selection_mode="points", config={"displayModeBar": False})  # its toolbar hid the headings
         st.segmented_control("Edges show", ["weight", "gradient"], key=VIEW_WIDGETS["edges"],
@@ -430,13 +431,14 @@ def _draw_all(playing: bool) -> None:
                  "Edges: width |∂loss/∂w| over all training points (what backward() hands the optimizer), red "
                  "positive (the next step lowers that weight), blue negative.")
         st.caption("Each square is one neuron's output over the whole input plane (the plane of the output picture, "
-                   f"−6 to 6), blue negative, red positive. {edges} Hover for numbers; click a neuron to enlarge it, "
-                   "an edge to type its weight.")
+                   f"−6 to 6), blue negative, red positive. {edges} Hover for numbers; click a neuron to enlarge it"
+                   + (" (pause to read or type an edge's weight)." if playing else ", an edge to type its weight."))
         chosen = st.selectbox("Enlarge a neuron", nodes, index=None, key=pick, placeholder="Pick a neuron…",
                               format_func=lambda n: figures.node_name(n[0], n[1], cfg))
         if chosen is not None:
             st.plotly_chart(figures.neuron(look, cfg, chosen[0], chosen[1], train), key="pg_neuron_big")
-        weight_box(cfg, edge_pick)
+        if not playing:  # typing a weight is done paused: its list has an entry per edge (up to 384)
+            weight_box(cfg, edge_pick)
     with out:
         st.plotly_chart(figures.boundary(look, cfg, view, train, test, title="Output" + (
             " (its sign)" if view.discretize else "")), key="pg_boundary")

@@ -100,11 +100,13 @@ def node_xy(cfg: PlaygroundConfig) -> list[list[tuple[float, float]]]:
 
 
 def network(look: Look, cfg: PlaygroundConfig, view: View, selected: tuple[int, int] | None = None,
-            edge: tuple[int, int, int] | None = None) -> go.Figure:
+            edge: tuple[int, int, int] | None = None, edge_points: bool = True) -> go.Figure:
     """The network: every neuron a small heatmap of its output over the input plane, every edge a line whose width
     is the |value| of its weight (or of ∂loss/∂w, `view.edges`) and whose colour is its sign. Invisible markers on
     the neurons and at the edges' middles carry the hover text and the clicks: a neuron's customdata is [layer,
-    index], an edge's [linear layer, neuron, source]. `selected` (a neuron) and `edge` are outlined."""
+    index], an edge's [linear layer, neuron, source]. `selected` (a neuron) and `edge` are outlined.
+    `edge_points=False` leaves the edges' markers out (a picture redrawn twice a second: up to 384 hover texts
+    were a third of its cost)."""
     centres = node_xy(cfg)
     step = max(1, len(look.ticks) // THUMB)
     data: list[dict] = []
@@ -119,27 +121,31 @@ def network(look: Look, cfg: PlaygroundConfig, view: View, selected: tuple[int, 
                 share = abs(float(v[j, i])) / biggest
                 key = (min(len(EDGE_WIDTHS) - 1, int(share * len(EDGE_WIDTHS))), bool(v[j, i] >= 0))
                 xs, ys = buckets.setdefault(key, ([], []))
-                xs += [x0 + 0.5, x1 - 0.5, None]  # None: a gap between two edges of one trace
-                ys += [y0, y1, None]
-                mid_x.append((x0 + x1) / 2)
-                mid_y.append((y0 + y1) / 2)
-                mid_custom.append([layer, j, i])
-                mid_text.append(f"{node_name(layer, i, cfg)} → {node_name(layer + 1, j, cfg)}<br>weight "
-                                f"{num(w[j, i])}<br>∂loss/∂w {float(grad[j, i]):.3g}<br>click to type a weight")
+                xs += [x0 + 0.5, x1 - 0.5, np.nan]  # NaN: a gap between two edges of one trace
+                ys += [y0, y1, np.nan]
+                if edge_points:
+                    mid_x.append((x0 + x1) / 2)
+                    mid_y.append((y0 + y1) / 2)
+                    mid_custom.append([layer, j, i])
+                    mid_text.append(f"{node_name(layer, i, cfg)} → {node_name(layer + 1, j, cfg)}<br>weight "
+                                    f"{num(w[j, i])}<br>∂loss/∂w {float(grad[j, i]):.3g}<br>click to type a weight")
     for (width, positive), (xs, ys) in sorted(buckets.items()):
         colour = ROLE["positive"] if positive else ROLE["negative"]
-        data.append({"type": "scatter", "x": xs, "y": ys, "mode": "lines", "hoverinfo": "skip", "showlegend": False,
+        # as arrays: copying figures walks a list element by element (a 6 x 8 network has ~2,000 coordinates)
+        data.append({"type": "scatter", "x": np.array(xs), "y": np.array(ys), "mode": "lines", "hoverinfo": "skip",
+                     "showlegend": False,
                      "line": {"color": colour if width else MUTED, "width": EDGE_WIDTHS[width]}, "opacity": 0.75})
     node_x, node_y, node_text, custom = [], [], [], []
     for layer, tiles in enumerate(look.layers):
         if not len(tiles):
             continue
         data.append(_column(tiles[:, ::step, ::step], centres[layer], cfg, layer))
-        for i, (cx, cy) in enumerate(centres[layer]):
+        flat = tiles.reshape(len(tiles), -1)
+        for i, (lo, hi, (cx, cy)) in enumerate(zip(flat.min(1), flat.max(1), centres[layer])):
             node_x.append(cx)
             node_y.append(cy)
             custom.append([layer, i])
-            node_text.append(_node_text(look, cfg, layer, i))
+            node_text.append(_node_text(look, cfg, layer, i, float(lo), float(hi)))
     # Short number lists stay lists: Plotly checks every numpy array with narwhals (about 0.2 ms each), while
     # the heatmaps' large arrays go as typed arrays.
     hidden = {"marker": {"opacity": 0}}
@@ -200,10 +206,9 @@ def _column(tiles: np.ndarray, centres: list[tuple[float, float]], cfg: Playgrou
             "y0": bottom + 0.5 / cells, "dy": 1 / cells, "coloraxis": "coloraxis", "hoverinfo": "skip"}
 
 
-def _node_text(look: Look, cfg: PlaygroundConfig, layer: int, i: int) -> str:
-    tile = look.layers[layer][i]
+def _node_text(look: Look, cfg: PlaygroundConfig, layer: int, i: int, lo: float, hi: float) -> str:
     name = node_name(layer, i, cfg)
-    span = f"from {num(float(tile.min()))} to {num(float(tile.max()))} over the plane"
+    span = f"from {num(lo)} to {num(hi)} over the plane"
     if layer == 0:
         return f"{name}: the feature itself, {span}"
     bias = num(float(look.biases[layer - 1][i]))
