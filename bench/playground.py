@@ -183,13 +183,15 @@ def server_rows(quick: bool) -> list[dict]:
                            note=f"each session's median: {', '.join(f'{m:.0f}' for m in medians)} ms; training "
                                 f"{', '.join(f'{r:.0f}' for r in rates)} epochs/s each (one trainer thread shares "
                                 "one core among them)"))
-        after_one = proc_status(proc.pid)["rss_mib"]
-        _play(url, seconds, 6)
-        after_two = proc_status(proc.pid)["rss_mib"]
-        out.append(row("Playground server memory: after warm-up, after the two six-session rows, after six more",
-                       after_two, "MiB RSS", baseline=warm,
-                       note=f"{warm} MiB after warm-up, {after_one} after 12 sessions played {seconds:.0f} s each, "
-                            f"{after_two} after 6 more (a closed session's network is dropped a minute later)"))
+        rss = [proc_status(proc.pid)["rss_mib"]]
+        for _ in range(2 if quick else 4):  # more rounds of six new sessions: does memory keep growing?
+            _play(url, 6.0, 6, 0.5)
+            rss.append(proc_status(proc.pid)["rss_mib"])
+        out.append(row("Playground server memory after rounds of six more sessions", rss[-1], "MiB RSS",
+                       baseline=warm, note=f"{warm} MiB after warm-up; {rss[0]} after the six-session rows; then "
+                                           f"{', '.join(map(str, rss[1:]))} after each round of six new sessions "
+                                           "(closed sessions are kept 2 minutes by Streamlit for a reconnect, their "
+                                           "networks 1 minute; at most 32 networks)"))
     return out
 
 
