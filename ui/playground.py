@@ -58,7 +58,7 @@ from ui import resources
 from ui.code import code_panel
 from ui.plotly_select import clicked_point
 
-TICK_S = 0.5  # redraws per second while playing: 2 (each redraw ≈ 40-60 ms of server time, see bench)
+TICK_S = 0.5  # while playing the page redraws twice a second (a redraw: about 30 ms of server time, see bench)
 
 # Session-state keys, defined once (widget keys are "pg_<name>")
 SESSION = "pg_session"  # this session's id in the pool
