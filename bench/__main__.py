@@ -159,7 +159,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="few steps: a smoke run, not a measurement")
     parser.add_argument("--only", default="",
                         help="run only groups starting with this: epoch, accuracy, pages, transfer(-offline, -page), "
-                             "store, attribution, uploads, load, download, estimates")
+                             "store, attribution, uploads, load, download, estimates, playground")
     parser.add_argument("--also-active", action="store_true",
                         help="repeat the epoch rows in a child process with OMP_WAIT_POLICY=ACTIVE")
     parser.add_argument("--json", default=str(ROOT / "bench" / "results.json"), help="where to write the rows")
@@ -183,7 +183,8 @@ def main() -> None:
               "uploads": lambda: __import__("bench.uploads", fromlist=["rows"]).rows(),
               "load": lambda: __import__("bench.load", fromlist=["rows"]).rows(args.quick),
               "download": lambda: __import__("bench.downloads", fromlist=["rows"]).rows(args.quick),
-              "estimates": lambda: __import__("bench.estimates", fromlist=["rows"]).rows(args.quick)}
+              "estimates": lambda: __import__("bench.estimates", fromlist=["rows"]).rows(args.quick),
+              "playground": lambda: __import__("bench.playground", fromlist=["rows"]).rows(args.quick)}
     rows = []
     for name, fn in groups.items():
         if name.startswith(args.only) or not args.only:

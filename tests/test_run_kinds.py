@@ -91,11 +91,14 @@ def test_every_kind_is_complete_and_links_to_a_page_that_exists():
 
 
 def _example(kind: RunKind):
+    from core.lessons.playground.config import PlaygroundConfig
+    from core.lessons.playground.run import PlaygroundRun, Segment
     from core.training.config import TrainConfig
     from core.transfer.config import FeatureConfig, TransferConfig
 
     return {TrainConfig: TrainConfig(), TransferConfig: TransferConfig(),
-            FeatureConfig: FeatureConfig("imagenet", "", "cifar10", 20, 2000, 32, 2000, 10000)}[kind.config]
+            FeatureConfig: FeatureConfig("imagenet", "", "cifar10", 20, 2000, 32, 2000, 10000),
+            PlaygroundRun: PlaygroundRun(PlaygroundConfig(), (Segment.of(PlaygroundConfig(), 3),))}[kind.config]
 
 
 def test_a_new_kind_is_one_table_entry(toy_kind, tmp_path):

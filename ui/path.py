@@ -34,6 +34,10 @@ PATH: tuple[Stop, ...] = (
          "views; watch `loss.backward()` fill in gradients on a computation graph.",
          "Try: pick an operation, predict the result's shape before you look, then run backward on the graph.",
          icon=":material/data_array:"),
+    Stop("pages/playground.py", "Playground", "TensorFlow Playground in real PyTorch: a small network learns a 2-D "
+         "boundary while you watch, every neuron drawn as a heatmap of its output, every edge as its weight.",
+         "Try: XOR with no hidden layer, then add x₁·x₂ or a hidden layer, and watch it learn.",
+         icon=":material/scatter_plot:"),
     Stop("pages/fully_connected.py", "Fully connected net", "Train `Net2` (784 → 128 → 10) on MNIST, watch the "
          "loss fall live, and look at the weights, predictions and mistakes it ends up with.",
          "Try: train Net2 with the default settings, then again with 16 hidden units, and compare the curves.",

@@ -16,6 +16,11 @@ from typing import Any, Protocol
 import torch
 
 from core.data.mnist import MNISTData
+from core.lessons.playground.address import RUN_PARAM
+from core.lessons.playground.address import address as playground_address
+from core.lessons.playground.config import DATASETS
+from core.lessons.playground.network import expected_state as playground_state
+from core.lessons.playground.run import PlaygroundRun
 from core.models.registry import architecture, build_model
 from core.optimizers import OPTIMIZER_LABELS
 from core.training.config import TrainConfig, address
@@ -90,6 +95,13 @@ def _transfer_settings(c: TransferConfig) -> str:
     return c.label().split(" · ")[0] + (f" · seed {c.seed}" if c.seed else "")
 
 
+def _playground_settings(r: PlaygroundRun) -> str:
+    c = r.config
+    opt = SHORT_OPTIMIZERS.get(c.optimizer, c.optimizer)
+    return f"{opt} {c.live_label()}" + (" (changed)" if len(r.segments) > 1 else "") + (f" · seed {c.seed}" if c.seed
+                                                                                        else "")
+
+
 KINDS: dict[str, RunKind] = {k.name: k for k in (
     RunKind("mnist", TrainConfig, _mnist_state, _train_mnist,
             family=lambda c: architecture(c.model.arch).name, model=lambda c: architecture(c.model.arch).short_label(
@@ -103,6 +115,12 @@ KINDS: dict[str, RunKind] = {k.name: k for k in (
             family=lambda c: "ResNet-18 features", model=lambda c: "ResNet-18 backbone",
             settings=lambda c: TRANSFER_STRATEGY_LABELS["feature"], data=lambda c: DATA_LABELS.get(c.source, c.source),
             link=lambda c: None, has_accuracy=False, listed=False),
+    # A network trained live on the Playground page (made there, not by a worker): its settings and the stretches
+    # of epochs it trained. Regression records no accuracy; its link opens the page, which trains it again.
+    RunKind("playground", PlaygroundRun, lambda r: playground_state(r.config), None,
+            family=lambda r: "Playground", model=lambda r: r.config.shape_label(), settings=_playground_settings,
+            data=lambda r: DATASETS[r.config.dataset].short + (f" {r.config.noise}%" if r.config.noise else ""),
+            link=lambda r: ("playground", {**playground_address(r.config), RUN_PARAM: r.key()}), has_accuracy=False),
 )}
 DEFAULT_KIND = "mnist"  # records written before kinds existed carry no "kind"
 

@@ -62,7 +62,7 @@ class History:
     step_loss: list[float] = field(default_factory=list)  # one per optimizer step
     steps_per_epoch: int = 0
     val_loss: list[float] = field(default_factory=list)  # one per epoch
-    val_acc: list[float] = field(default_factory=list)
+    val_acc: list[float] = field(default_factory=list)  # one per epoch, or none: a run without accuracy (regression)
 
     def to_dict(self) -> dict:
         return {"step_loss": self.step_loss, "steps_per_epoch": self.steps_per_epoch,
@@ -70,7 +70,8 @@ class History:
 
     @staticmethod
     def from_dict(d: object) -> History:
-        """A finished run's history, checked: finite values, one validation point per epoch, whole epochs."""
+        """A finished run's history, checked: finite values, one validation point per epoch (an accuracy per epoch,
+        or none at all), whole epochs."""
         if not isinstance(d, dict) or set(d) != {"step_loss", "steps_per_epoch", "val_loss", "val_acc"}:
             raise RecordError("history must be an object with step_loss, steps_per_epoch, val_loss, val_acc")
         spe = d["steps_per_epoch"]
@@ -78,7 +79,7 @@ class History:
             raise RecordError(f"history.steps_per_epoch must be a whole number >= 1 (got {spe!r})")
         h = History(_finite_list(d, "step_loss", 0.0), spe, _finite_list(d, "val_loss", 0.0),
                     _finite_list(d, "val_acc", 0.0, 1.0))
-        if len(h.val_acc) != len(h.val_loss) or len(h.step_loss) != spe * len(h.val_loss):
+        if len(h.val_acc) not in (len(h.val_loss), 0) or len(h.step_loss) != spe * len(h.val_loss):
             raise RecordError(f"history lengths disagree: {len(h.step_loss)} steps, {spe} per epoch, "
                               f"{len(h.val_loss)} validation losses, {len(h.val_acc)} accuracies")
         return h
