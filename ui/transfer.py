@@ -39,7 +39,8 @@ def totals_columns(strategy: str) -> dict:
     return {**COUNTS, "trainable": st.column_config.NumberColumn(f"trainable ({TRANSFER_STRATEGY_LABELS[strategy]})",
                                                                  format="localized")}
 ROUTES = {"digits": "Offline: digits 0-4 -> digits 5-9 (pretrained here)",
-          "cifar10": "CIFAR-10 with ImageNet weights"}
+          "cifar10": "CIFAR-10 with ImageNet weights",
+          "own": "Your own classes (your photos, ImageNet weights)"}  # "own": ui/own_classes.py
 
 
 # ---------------------------------------------------------------- data and weights
@@ -81,15 +82,23 @@ def task_of(cfg: TransferConfig) -> ImageTask:
 
 
 # ---------------------------------------------------------------- controls
-def controls() -> TransferConfig:
-    """Route, strategy and training settings -> the TransferConfig they describe."""
+def controls() -> TransferConfig | None:
+    """Route, strategy and training settings -> the TransferConfig they describe; None for the route "Your own
+    classes", which draws itself (ui/own_classes.py)."""
     gaps = missing()
-    routes = ["digits"] if gaps else ["cifar10", "digits"]
+    routes = (["digits"] if gaps else ["cifar10", "digits"]) + ["own"]
     if gaps:
         with st.expander("ImageNet weights or CIFAR-10 are missing here: this page teaches with the offline route",
                          icon=":material/cloud_off:"):
             st.markdown("\n\n".join(gaps))
+    if f"{K}_route" not in st.session_state:  # a link (Training runs), a bookmark, a reload, or back on the page
+        st.session_state[f"{K}_route"] = next((r for r in (st.query_params.get("route"),
+                                                           st.session_state.get(f"{K}_route_kept")) if r in routes),
+                                              routes[0])
     source = st.radio("Route", routes, format_func=ROUTES.get, horizontal=True, key=f"{K}_route")
+    st.session_state[f"{K}_route_kept"] = st.query_params["route"] = source
+    if source == "own":
+        return None
     if source == "digits":
         st.info("A ResNet-18 **pretrained here on digits 0-4** (the bundled MNIST sample, 2 epochs at 32 px) is "
                 "transferred to digits 5-9 with only a few labelled images per class. No ImageNet weights are used.",

@@ -43,6 +43,7 @@ from core.transfer.pretrained import load_imagenet_weights
 from core.transfer.strategies import apply_strategy, frozen_norms, optimizer
 
 CV_KEYS = ("cv.probs", "cv.labels")  # stored beside the weights: the held-out evidence
+HEAD_STEP_S = 2e-3  # one Adam step of a Linear(512, C) head on a CPU, evaluation included (python -m bench: own)
 
 
 @dataclass(frozen=True)
@@ -270,3 +271,50 @@ def train_saved(cfg: OwnClassesConfig, store: OwnStore, device: torch.device | N
         run.metrics["wall_s"] += features_s
         return run
     return train_own(cfg, data, weights.state, device, on_progress)
+
+
+def time_per_photo(frozen: nn.Module, num_classes: int = 3, batch: int = 4) -> tuple[float, float]:
+    """(seconds of one view of one photo through the frozen backbone, seconds of one layer4 + head training step
+    per photo), timed after a warm-up; the training step on a private copy (the shared model is untouched)."""
+    import copy
+
+    device = next(frozen.parameters()).device
+    x = torch.randint(0, 256, (batch, 3, 256, 256), dtype=torch.uint8)
+    g = torch.Generator().manual_seed(0)
+
+    def timed(fn: Callable[[], object]) -> float:
+        fn()  # warm-up: allocator, kernels, optimizer state
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        t = time.perf_counter()
+        fn()
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        return (time.perf_counter() - t) / batch
+
+    forward = timed(lambda: view_features(frozen, x, ("centre",)))
+    model = apply_strategy(copy.deepcopy(frozen).to(memory_format=torch.contiguous_format), "finetune", 1)
+    model.fc = nn.Linear(512, num_classes).to(device)
+    tail = Tail(model).train()
+    acts = torch.randn(batch, 256, 14, 14, generator=g).to(device)
+    y = torch.arange(batch, device=device) % num_classes
+    opt = torch.optim.Adam([p for p in tail.parameters() if p.requires_grad], 1e-4)
+
+    def step() -> None:
+        loss = F.cross_entropy(tail(acts), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    return forward, timed(step)
+
+
+def estimate_seconds(cfg: OwnClassesConfig, missing_features: int, per_photo: tuple[float, float]) -> float:
+    """Wall time of a run: feature extraction = the features not cached yet (heads train in about a second);
+    fine-tuning = layer3 once over every view of every photo, then k + 1 fits of layer4 and the head (the k folds
+    together train on every photo k - 1 times per epoch, the final model once)."""
+    forward, step = per_photo
+    rows = cfg.n_photos * len(AUGMENTATIONS[cfg.augment])
+    if cfg.strategy == "feature":
+        return missing_features * forward + (cfg.folds + 1) * _steps(rows, cfg) * HEAD_STEP_S
+    return rows * forward * 0.75 + cfg.epochs * rows * cfg.folds * step

@@ -106,7 +106,7 @@ class OwnStore:
     def _read_working(self) -> tuple[Dataset, list[str]]:
         path = self.root / "dataset.json"
         if not path.is_file():
-            return starting(), []
+            return self._fresh(), []
         try:
             ds = Dataset.from_dict(self._read_json(path))
         except (OwnDataError, OSError) as e:
@@ -115,9 +115,18 @@ class OwnStore:
                 path.rename(aside)
             except OSError:
                 pass
-            return starting(), [f"Your saved classes could not be read ({e}); the file was set aside as {aside.name} "
-                                "and the route starts again from two empty classes."]
+            return self._fresh(), [f"Your saved classes could not be read ({e}); the file was set aside as "
+                                   f"{aside.name} and the route starts again from two empty classes."]
         return self._present(ds)
+
+    def _fresh(self) -> Dataset:
+        """Two empty classes, written at once so their ids stay (the caller holds the lock)."""
+        ds = starting()
+        try:
+            atomic_write_json(self.root / "dataset.json", ds.to_dict())
+        except OSError:
+            pass  # a store that can't be written: every edit says so
+        return ds
 
     def _present(self, ds: Dataset) -> tuple[Dataset, list[str]]:
         """`ds` without the photos whose files are missing, and a sentence per class that lost some."""

@@ -1,0 +1,568 @@
+"""The Transfer page's third route, "Your own classes" (Teachable Machine's idea, in real PyTorch): the learner's
+classes and photos (ui/own_data.py), training from the ImageNet ResNet-18, the k-fold verdict, live predictions on a
+new photo, and the hook that opens the learner's model on the Saliency page.
+
+Where a run trains: a feature-extraction head in this process (about a second on features computed once per
+photo: a worker's round trip and queue would cost more than the training, and could wait behind a minutes-long run);
+fine-tuning the last stage in the worker pool like every other run (tens of seconds to minutes; stoppable).
+Every control is in the page address and the session (`CONTROLS`, ?own_strategy=...), like every page's.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import streamlit as st
+import torch
+from streamlit.errors import StreamlitPageNotFoundError
+
+from core.data.model_inputs import InputSpec
+from core.data.normalization import IMAGENET_NORM
+from core.data.samples import available_samples, load_sample_photo
+from core.data.uploads import UploadError, decode_image
+from core.figures.attribution import top_classes
+from core.figures.training import Curve, confusion, run_curves
+from core.training.record import Run
+from core.transfer.own import dataset as own
+from core.transfer.own.config import ADDRESS, OWN_STRATEGY_LABELS, OwnClassesConfig, config_for
+from core.transfer.own.crossval import verdict, wilson
+from core.transfer.own.features import fingerprint, frozen_model, stored_features
+from core.transfer.own.fit import (
+    estimate_seconds,
+    own_model,
+    probabilities,
+    score_of,
+    time_per_photo,
+    train_own,
+)
+from core.transfer.own.fit import own_data as load_data
+from core.transfer.own.photos import (
+    AUGMENTATION_LABELS,
+    AUGMENTATIONS,
+    as_tensor,
+    framed,
+    from_upload,
+    photo_name,
+    png,
+)
+from core.transfer.pretrained import hub_cache_file
+from ui import own_data, resources
+from ui import transfer as transfer_ui
+from ui.own_data import K
+
+PREFIX = "own:"  # the Saliency page's model keys of the learner's runs
+SOURCE = "Your photo (Transfer learning)"  # the Saliency page's image source of the photo tried here
+PHOTO = f"{K}_photo"  # PNG bytes of the last photo tried on this page (Saliency's SOURCE)
+HANDOFF = f"{K}_saliency_pending"  # the model key the Saliency page opens on, once
+SALIENCY_MODEL, SALIENCY_SOURCE = "sal_model", "sal_source"  # the Saliency page's widget keys
+SALIENCY_PAGE = "pages/saliency.py"
+KEPT, WRITTEN = f"{K}_kept", f"{K}_written"  # {widget: value} kept; {address parameter: text} last written
+
+HEAD_LRS = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1)
+BACKBONE_LRS = (1e-5, 3e-5, 1e-4, 3e-4, 1e-3)
+MAX_EPOCHS = 100
+DEFAULTS = {"feature": {"epochs": 30, "head_lr": 1e-2}, "finetune": {"epochs": 5, "head_lr": 1e-3}}
+
+
+# ---------------------------------------------------------------- the backbone and the learner's models
+@dataclass(frozen=True)
+class Backbone:
+    state: dict[str, torch.Tensor]  # ImageNet ResNet-18 weights (CPU)
+    fingerprint: str
+    model: torch.nn.Module  # frozen, eval, shared: used under inference mode only
+
+
+def _stamp() -> tuple:
+    path = hub_cache_file()
+    try:
+        s = path.stat()
+    except OSError:
+        return (str(path),)
+    return str(path), s.st_size, s.st_mtime_ns
+
+
+@st.cache_resource(max_entries=1, show_spinner="Reading the ImageNet weights…")
+def _backbone(stamp: tuple) -> Backbone:
+    weights = transfer_ui.imagenet()
+    if not weights.ok:
+        raise LookupError(weights.reason)  # raising keeps "missing" out of the cache
+    return Backbone(weights.state, fingerprint(weights.state), frozen_model(weights.state, resources.device()))
+
+
+def backbone() -> Backbone | None:
+    """The ImageNet ResNet-18 this route starts from, or None when its weights are not here."""
+    if not transfer_ui.imagenet().ok:
+        return None
+    try:
+        return _backbone(_stamp())
+    except LookupError:
+        return None
+
+
+def keep_features(photos: list[str]) -> None:
+    """The backbone's feature of each new photo, computed now (one forward pass each) and kept in the store."""
+    b = backbone()
+    if b is None or not photos:
+        return
+    store = own_data.store()
+    pixels = [store.photo(p) for p in photos]
+    named = [(p, x) for p, x in zip(photos, pixels) if x is not None]
+    if named:
+        with st.spinner(f"ResNet-18 reads {len(named)} new photo{'s' if len(named) > 1 else ''}…"):
+            try:
+                stored_features(store, b.fingerprint, b.model, as_tensor(np.stack([x for _, x in named])),
+                                tuple(p for p, _ in named), ("centre",))
+            except OSError:
+                pass  # a cache: computed again when it is needed
+
+
+@st.cache_resource(max_entries=16, show_spinner="Loading the stored run…")
+def _stored(cfg: OwnClassesConfig) -> Run:
+    run = resources.store().load(cfg)
+    if run is None:
+        raise LookupError(cfg.key())
+    return run
+
+
+def trained(cfg: OwnClassesConfig) -> Run | None:
+    if not resources.store().has(cfg):
+        return None
+    try:
+        return _stored(cfg)
+    except LookupError:
+        return None
+
+
+@st.cache_resource(max_entries=4, show_spinner="Building your model…")
+def _learner_model(cfg: OwnClassesConfig, weights: str) -> torch.nn.Module:
+    """The learner's trained ResNet-18 (eval, frozen, shared by every session; never trained in place)."""
+    run, b = trained(cfg), backbone()
+    if run is None or b is None or b.fingerprint != weights:
+        raise LookupError(cfg.key())
+    return own_model(run, b.state).to(resources.device())
+
+
+def learner_model(cfg: OwnClassesConfig) -> torch.nn.Module | None:
+    try:
+        return _learner_model(cfg, cfg.backbone)
+    except LookupError:
+        return None
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def predict(cfg: OwnClassesConfig, photo_sha: str, _photo: np.ndarray) -> np.ndarray | None:
+    """(C,) class probabilities of a kept-size photo (256, 256, 3) under the learner's model."""
+    model = learner_model(cfg)
+    return None if model is None else probabilities(model, as_tensor(_photo[None]))[0].numpy()
+
+
+@st.cache_data(max_entries=8, show_spinner="Timing ResNet-18 on this machine…")
+def _per_photo(weights: str, device: str) -> tuple[float, float]:
+    b = backbone()
+    return time_per_photo(b.model) if b is not None else (0.0, 0.0)
+
+
+# ---------------------------------------------------------------- controls in the address and the session
+@dataclass(frozen=True)
+class Control:
+    field: str  # OwnClassesConfig field; its address parameter is ADDRESS[field]
+    parse: Callable[[str], object]
+    ok: Callable[[object], bool]
+    text: Callable[[object], str] = str
+
+
+CONTROLS = {c.field: c for c in (
+    Control("strategy", str, lambda v: v in OWN_STRATEGY_LABELS),
+    Control("augment", str, lambda v: v in AUGMENTATIONS),
+    Control("epochs", int, lambda v: isinstance(v, int) and 1 <= v <= MAX_EPOCHS),
+    Control("head_lr", float, lambda v: v in HEAD_LRS, lambda v: f"{v:g}"),
+    Control("backbone_lr", float, lambda v: v in BACKBONE_LRS, lambda v: f"{v:g}"),
+    Control("seed", int, lambda v: isinstance(v, int) and 0 <= v <= 9999),
+)}
+
+
+def _shown(raw: str) -> str:
+    return "".join(ch for ch in raw if ch.isalnum() or ch in ".+-")[:24] or "…"
+
+
+def _restore(field: str, widget: str, default: object) -> str:
+    """Seed a control that has no widget state: from a new page address (a link, a bookmark, a reload), else the
+    value this learner last gave it, else `default`. A value the control does not offer gets one sentence."""
+    if widget not in st.session_state:
+        c, url = CONTROLS[field], ADDRESS[field]
+        value = st.session_state.get(KEPT, {}).get(widget, default)
+        raw = st.query_params.get(url)
+        if raw is not None and raw != st.session_state.get(WRITTEN, {}).get(url):
+            try:
+                parsed = c.parse(raw)
+                if not c.ok(parsed):
+                    raise ValueError(raw)
+                value = parsed
+            except (ValueError, TypeError):
+                st.warning(f"Ignored `{url}={_shown(raw)}` in the page address: it is not one of the values this "
+                           "control offers.", icon=":material/link_off:")
+        st.session_state[widget] = value
+    return widget
+
+
+def _mirror(values: dict[str, object], widgets: dict[str, str]) -> None:
+    """Keep the controls' values in the session and write them (and the working dataset) into the address."""
+    kept = st.session_state.setdefault(KEPT, {})
+    for field, widget in widgets.items():
+        kept[widget] = values[field]
+    text = {ADDRESS[f]: CONTROLS[f].text(v) if f in CONTROLS else str(v) for f, v in values.items()}
+    st.session_state[WRITTEN] = text
+    for url in set(ADDRESS.values()) - set(text):
+        if url in st.query_params:
+            del st.query_params[url]
+    if any(st.query_params.get(k) != v for k, v in text.items()):
+        st.query_params.update(text)
+
+
+def controls() -> tuple[dict[str, object], dict[str, str]]:
+    """The training controls -> (OwnClassesConfig settings, their widget keys). Epochs and the head's rate are
+    keyed by strategy: each strategy has its own default."""
+    widgets = {"strategy": _restore("strategy", f"{K}_strategy", "feature"),
+               "augment": _restore("augment", f"{K}_aug", "none")}
+    c1, c2 = st.columns([2, 3])
+    strategy = c1.radio("Strategy", list(OWN_STRATEGY_LABELS), format_func=OWN_STRATEGY_LABELS.get,
+                        key=widgets["strategy"])
+    augment = c2.selectbox("Augmentation (fixed extra views of each photo)", list(AUGMENTATIONS),
+                           format_func=AUGMENTATION_LABELS.get, key=widgets["augment"],
+                           help="The extra views train the model; every held-out score uses the centre view only, "
+                                "and a held-out photo's views are all held out with it.")
+    d = DEFAULTS[strategy]
+    widgets |= {"epochs": _restore("epochs", f"{K}_epochs_{strategy}", d["epochs"]),
+                "head_lr": _restore("head_lr", f"{K}_hlr_{strategy}", d["head_lr"]),
+                "seed": _restore("seed", f"{K}_seed", 0)}
+    c3, c4, c5, c6 = st.columns(4)
+    epochs = c3.slider("Epochs", 1, MAX_EPOCHS, key=widgets["epochs"])
+    head_lr = c4.select_slider("Head learning rate", HEAD_LRS, key=widgets["head_lr"], format_func=lambda v: f"{v:g}")
+    settings: dict[str, object] = {"strategy": strategy, "augment": augment, "epochs": int(epochs),
+                                   "head_lr": float(head_lr)}
+    if strategy == "finetune":
+        widgets["backbone_lr"] = _restore("backbone_lr", f"{K}_blr", 1e-4)
+        settings["backbone_lr"] = float(c5.select_slider("layer4 learning rate", BACKBONE_LRS,
+                                                         key=widgets["backbone_lr"], format_func=lambda v: f"{v:g}"))
+    else:
+        c5.caption("layer4 stays frozen: only the head trains.")
+    settings["seed"] = int(c6.number_input("Seed", 0, 9999, key=widgets["seed"],
+                                           help="the folds, the initialization and the shuffling"))
+    return settings, widgets
+
+
+def open_from_address() -> None:
+    """A page address naming another dataset (a link from Training runs, a bookmark): open that saved set, the
+    working one kept as a saved set; one sentence when it is not on this machine."""
+    url = ADDRESS["dataset"]
+    raw = st.query_params.get(url)
+    if raw is None or raw == st.session_state.get(WRITTEN, {}).get(url):
+        return
+    st.session_state.setdefault(WRITTEN, {})[url] = raw  # handled once
+    store = own_data.store()
+    if raw == store.dataset()[0].digest():
+        return
+    saved = store.saved_set(raw)
+    if saved is None:
+        st.warning(f"The page address names a set of classes (`{url}={_shown(raw)}`) that is not on this machine: "
+                   "import its .zip (under Save, share or restore) to open it. Showing your current classes.",
+                   icon=":material/link_off:")
+        return
+    try:
+        store.replace(saved.dataset)
+    except OSError as e:
+        st.error(f"The classes in the address could not be opened: the store can't be written ({e.strerror or e}).")
+        return
+    own_data.note("info", f"Opened the classes of the address ({', '.join(saved.dataset.names)}; "
+                          f"{saved.dataset.n_photos} photos). The classes you had are under Saved sets.")
+
+
+# ---------------------------------------------------------------- training
+def train_here(cfg: OwnClassesConfig, ds: own.Dataset, b: Backbone) -> Run:
+    """Feature extraction in this process: the features (cached per photo and view), then k + 1 heads."""
+    store = own_data.store()
+    store.save_set(ds)  # the run's dataset, kept as it is now
+    data = load_data(ds, store.photo)
+    views = AUGMENTATIONS[cfg.augment]
+    with st.spinner("Features of every view of every photo (computed once, then read back)…"):
+        feats, _ = stored_features(store, b.fingerprint, b.model, data.images, data.photos, views)
+    with st.spinner(f"Training {cfg.folds + 1} heads: one per fold, then the final one…"):
+        run, _ = resources.store().get_or_train(cfg, lambda: train_own(cfg, data, b.state, resources.device(),
+                                                                       features=feats))
+    return run
+
+
+def running(cfg: OwnClassesConfig) -> bool:
+    job = resources.jobs().get(cfg)
+    return job is not None and not job.done.is_set() and not resources.store().has(cfg)
+
+
+@st.fragment(run_every=0.5)
+def progress_view(cfg: OwnClassesConfig) -> None:
+    """The fine-tuning's progress (k folds, then the final model) until it lands in the store."""
+    if not running(cfg):
+        st.rerun()
+        return
+    pool = resources.jobs()
+    job = pool.get(cfg)
+    ahead = pool.position(job) if job is not None else None
+    if job is None:
+        return
+    if ahead is not None:
+        st.caption(f"Waiting for a free training worker ({ahead} ahead).")
+    elif not job.total_steps:
+        st.progress(0.0, text="The worker reads your photos and runs layer3 once over each view…")
+    else:
+        st.progress(job.fraction, text=f"Fine-tuning: {cfg.folds} folds, then the final model · "
+                                       f"{len(job.step_loss):,} of {job.total_steps:,} steps")
+    if st.button("Stop training", key=f"{K}_stop", icon=":material/stop_circle:"):
+        pool.stop(job)
+        st.rerun()
+
+
+def train_panel(cfg: OwnClassesConfig, ds: own.Dataset, b: Backbone) -> Run | None:
+    """Train, or the stored run of these classes and settings."""
+    run = trained(cfg)
+    if run is not None:
+        return run
+    if running(cfg):
+        progress_view(cfg)
+        return None
+    job = resources.jobs().get(cfg)
+    if job is not None and job.done.is_set() and job.error:
+        st.error(job.error, icon=":material/error:")
+    store = own_data.store()
+    missing = sum(1 for p, _ in ds.rows() for v in AUGMENTATIONS[cfg.augment]
+                  if v not in store.cached_features(b.fingerprint, p))
+    seconds = estimate_seconds(cfg, missing, _per_photo(b.fingerprint, str(resources.device())))
+    where = "here" if cfg.strategy == "feature" else "in a training worker"
+    st.caption(f"Not trained yet. Estimated time {where}: **~{max(1, math.ceil(seconds))} s** "
+               f"({ds.n_photos} photos × {len(AUGMENTATIONS[cfg.augment])} view"
+               f"{'s' if len(AUGMENTATIONS[cfg.augment]) > 1 else ''}; {missing} feature"
+               f"{'s' if missing != 1 else ''} still to compute; {cfg.folds} folds + the final model, batch "
+               f"{cfg.batch_size}).")
+    with st.form(f"{K}_train", border=False):
+        go = st.form_submit_button("Train", icon=":material/play_arrow:", type="primary")
+    if not go:
+        return None
+    try:
+        if cfg.strategy == "feature":
+            run = train_here(cfg, ds, b)
+            if run.status != "ok":
+                st.error(run.reason, icon=":material/error:")
+                return None
+        else:
+            store.save_set(ds)
+            resources.jobs().submit(cfg)  # trains in a worker process; this page only watches
+    except own.OwnDataError as e:
+        st.error(str(e), icon=":material/error:")
+        return None
+    except OSError as e:
+        st.error(f"Training could not store its result: the store can't be written ({e.strerror or e}).",
+                 icon=":material/error:")
+        return None
+    st.rerun()
+
+
+# ---------------------------------------------------------------- results
+def results(run: Run) -> None:
+    """The k-fold verdict: held-out accuracy with its interval, per class, the confusion matrix, the curves and the
+    photos the model got wrong when they were held out."""
+    cfg: OwnClassesConfig = run.config  # type: ignore[assignment]
+    names = cfg.names()
+    score = score_of(run)
+    st.markdown(verdict(score, len(names), cfg.folds))
+    rows = []
+    for name, (right, n) in zip(names, score.per_class(len(names))):
+        lo, hi = wilson(right, n)
+        rows.append({"class": name, "photos": n, "right when held out": right, "accuracy %": round(100 * right / n),
+                     "95% interval %": f"{100 * lo:.0f}–{100 * hi:.0f}"})
+    st.dataframe(rows, hide_index=True, width="stretch", key=f"{K}_per_class")
+    c1, c2 = st.columns(2)
+    c1.plotly_chart(confusion(score.confusion(len(names)).numpy(), labels=names,
+                              title=f"Held-out confusion ({cfg.folds}-fold)"), key=f"{K}_cm")
+    c2.plotly_chart(run_curves([Curve.of("your model", run.history)], chance=100 / len(names)), key=f"{K}_curves")
+    st.caption(f"Validation is held out: each epoch's point averages the {cfg.folds} fold models on the photos "
+               f"each never trained on. Train loss is the final model's (trained on every photo). "
+               f"Trained in {run.metrics['wall_s']:.1f} s on {run.metrics['device']}.")
+    wrong(run)
+
+
+def wrong(run: Run) -> None:
+    cfg: OwnClassesConfig = run.config  # type: ignore[assignment]
+    score, names = score_of(run), cfg.names()
+    saved = own_data.store().saved_set(cfg.dataset)
+    if saved is None:
+        return
+    rows = saved.dataset.rows()
+    bad = [i for i in range(score.n) if int(score.predicted[i]) != int(score.labels[i])]
+    if not bad:
+        st.caption("Every photo was classified right when it was held out.")
+        return
+    root = str(own_data.store().root)
+    shown = [(i, own_data.thumbnail(rows[i][0], root)) for i in bad[:24]]
+    st.markdown(f"**Photos it got wrong when held out** ({len(bad)}): true class → predicted.")
+    st.image([t for _, t in shown if t is not None],
+             caption=[f"{names[int(score.labels[i])]} → {names[int(score.predicted[i])]} "
+                      f"({100 * float(score.probs[i].max()):.0f}%)" for i, t in shown if t is not None],
+             width=96)
+
+
+# ---------------------------------------------------------------- live predictions
+def _try_photo() -> np.ndarray | None:
+    """A new photo to ask the model about: an upload, a camera frame or a sample photo -> (256, 256, 3)."""
+    sources = ["Upload", "Camera", "Sample photo"]
+    source = st.radio("A new photo", sources, horizontal=True, key=f"{K}_try_source")
+    data = None
+    if source == "Upload":
+        f = st.file_uploader("A photo to classify", type=own_data.PHOTO_TYPES, key=f"{K}_try_upload")
+        data = None if f is None else f.getvalue()
+    elif source == "Camera":
+        f = st.camera_input("Take a photo to classify", key=f"{K}_try_camera")
+        st.caption("If the browser blocks the camera, allow it in the address bar or upload a photo instead.")
+        data = None if f is None else f.getvalue()
+    else:
+        samples = available_samples()
+        if not samples:
+            st.info("scikit-image is not installed, so there are no sample photos.")
+            return None
+        k = st.selectbox("Sample", list(samples), format_func=lambda s: samples[s].label, key=f"{K}_try_sample")
+        return framed(load_sample_photo(k).pixels)
+    if data is None:
+        return None
+    try:
+        photo, _ = from_upload(data)
+    except UploadError as e:
+        st.error(str(e), icon=":material/error:")
+        return None
+    return photo
+
+
+def _open_saliency(key: str) -> None:
+    st.session_state[HANDOFF] = key
+
+
+def try_it(run: Run) -> None:
+    """Section 3: a new photo's class probabilities at once, and the way to Saliency with this model."""
+    cfg: OwnClassesConfig = run.config  # type: ignore[assignment]
+    photo = _try_photo()
+    if photo is None:
+        st.caption("Give it a photo it has not seen to see its answer at once.")
+        return
+    probs = predict(cfg, photo_name(photo), photo)
+    if probs is None:
+        st.error("Your model could not be built from its stored run (the ImageNet weights changed?).")
+        return
+    st.session_state[PHOTO] = png(photo)
+    names = cfg.names()
+    c1, c2 = st.columns([1, 2])
+    c1.image(photo[16:240, 16:240], caption="What the model sees (224×224, the centre)", width=200)
+    top = [(int(c), float(probs[c])) for c in np.argsort(-probs, kind="stable")]  # most probable first
+    c2.plotly_chart(top_classes(top, names, target=top[0][0], height=60 + 36 * len(names)), key=f"{K}_probs")
+    c2.markdown(f"Prediction: **{names[top[0][0]]}** ({100 * top[0][1]:.1f}%).")
+    c2.button("See why on the Saliency page", key=f"{K}_to_saliency", icon=":material/center_focus_strong:",
+              on_click=_open_saliency, args=(PREFIX + cfg.key(),),
+              help="opens Saliency on your model and this photo: every method, the same honest display")
+    if st.session_state.get(HANDOFF) == PREFIX + cfg.key():
+        try:
+            st.switch_page(SALIENCY_PAGE)
+        except (st.errors.StreamlitAPIException, StreamlitPageNotFoundError):  # run alone (tests): no navigation
+            st.caption("Open the Saliency page: your model and this photo are picked there.")
+
+
+# ---------------------------------------------------------------- the route
+def weights_missing() -> None:
+    """What this route needs that is not here, and how to get it (no fake backbone stands in)."""
+    with st.container(border=True):
+        st.markdown("**Training needs ResNet-18's ImageNet weights, and they are not on this machine.** Your classes "
+                    "and photos are kept meanwhile; once the weights are here, this section trains.")
+        offer_weights_download()
+
+
+def offer_weights_download() -> None:
+    """THE place for the in-app download of the ImageNet weights: point this line at the download button
+    (ui.downloads.offer("imagenet-resnet18", ...)) when it lands; until then, ui.transfer.missing()'s words."""
+    st.markdown("\n\n".join(n for n in transfer_ui.missing() if n.startswith("**ImageNet")))
+
+
+def route() -> None:
+    """Everything of the route, in three sections: your classes, train, try your model."""
+    st.markdown("Teach ResNet-18 **your own classes**: name 2–10 classes, give each at least "
+                f"{own.MIN_PHOTOS} photos (upload many at once, or use the camera), and train a new head on the "
+                "features ImageNet taught it, or fine-tune its last stage too. With a few photos a class there is no "
+                "test set to spare: every photo is scored once by a model that never saw it (k-fold).")
+    open_from_address()
+    own_data.show_notes()
+    b = backbone()
+    st.subheader("1 · Your classes")
+    ds = own_data.editor(keep_features if b is not None else None)
+    own_data.tools(ds)
+    st.subheader("2 · Train")
+    if b is None:
+        weights_missing()
+        _mirror({"dataset": ds.digest()}, {})
+        return
+    st.caption(f"ImageNet's ResNet-18 at 224×224 (the centre of each kept 256×256 photo, normalized with the "
+               f"weights' own mean and std), batch {OwnClassesConfig.batch_size}, Adam, {OwnClassesConfig.folds}"
+               f"-fold cross-validation.")
+    settings, widgets = controls()
+    problems = ds.problems()
+    if problems:
+        st.info("Before training:\n" + "\n".join(f"- {p}" for p in problems), icon=":material/checklist:")
+        _mirror({"dataset": ds.digest(), **settings}, widgets)
+        return
+    cfg = config_for(ds, b.fingerprint, **settings)
+    _mirror({"dataset": ds.digest(), **settings}, widgets)
+    run = train_panel(cfg, ds, b)
+    if run is None:
+        return
+    st.success(f"Trained: {cfg.label()}. Stored with every run (Training runs lists it).",
+               icon=":material/save:")
+    results(run)
+    st.subheader("3 · Try your model")
+    try_it(run)
+
+
+# ---------------------------------------------------------------- the Saliency page's hook
+def saliency_entries() -> dict[str, dict]:
+    """{model key: ModelChoice fields} of the learner's stored own-class runs that can be rebuilt here (their
+    ImageNet weights are here). A pending "See why on the Saliency page" selects that model and this page's photo."""
+    b = backbone()
+    out: dict[str, dict] = {}
+    if b is not None:
+        for s in resources.store().summaries("own-classes"):
+            cfg = s.config
+            if s.status == "ok" and isinstance(cfg, OwnClassesConfig) and cfg.backbone == b.fingerprint:
+                out[PREFIX + cfg.key()] = {
+                    "label": f"ResNet-18 on your classes ({', '.join(cfg.names())}) · {cfg.label()}",
+                    "inputs": InputSpec(224, 3, False), "norm": IMAGENET_NORM, "classes": cfg.names()}
+    pending = st.session_state.pop(HANDOFF, None)
+    if pending in out:
+        st.session_state[SALIENCY_MODEL] = pending
+        if PHOTO in st.session_state:
+            st.session_state[SALIENCY_SOURCE] = SOURCE
+    return out
+
+
+def saliency_model(key: str) -> torch.nn.Module | None:
+    """The learner's model for a key of `saliency_entries` (None when it can't be read)."""
+    for s in resources.store().summaries("own-classes"):
+        if PREFIX + s.config.key() == key:
+            return learner_model(s.config)
+    return None
+
+
+def photo_sources() -> list[str]:
+    """The Saliency page's extra image source: the photo last tried on the Transfer page, if any."""
+    return [SOURCE] if PHOTO in st.session_state else []
+
+
+def saliency_photo() -> np.ndarray | None:
+    """That photo (256, 256, 3): the Saliency page's ImageNet recipe turns it into exactly what was predicted here."""
+    try:
+        return decode_image(st.session_state[PHOTO]).pixels
+    except (KeyError, UploadError):
+        return None
+
