@@ -42,26 +42,32 @@ def store() -> OwnStore:
     return _store(str(own_root(resources.paths())))
 
 
-def note(kind: str, text: str) -> None:
-    st.session_state.setdefault(NOTES, []).append((kind, text))
+TOP = "top"  # where a note is shown: TOP of the route, "camera", or a class's id (in its box, where the learner acted)
 
 
-def show_notes() -> None:
+def note(kind: str, text: str, where: str = TOP) -> None:
+    st.session_state.setdefault(NOTES, []).append((kind, text, where))
+
+
+def show_notes(where: str | None = TOP) -> None:
+    """The notes for this place (None: all that are left), once; the others stay for their place."""
     icons = {"error": ":material/error:", "warning": ":material/warning:", "success": ":material/check_circle:",
              "info": ":material/info:"}
-    for kind, text in st.session_state.pop(NOTES, []):
+    notes = st.session_state.get(NOTES, [])
+    for kind, text, _ in [n for n in notes if where is None or n[2] == where]:
         getattr(st, kind)(text, icon=icons[kind])
+    st.session_state[NOTES] = [n for n in notes if where is not None and n[2] != where]
 
 
-def edit(change: Callable[[own.Dataset], own.Dataset]) -> own.Dataset | None:
+def edit(change: Callable[[own.Dataset], own.Dataset], where: str = TOP) -> own.Dataset | None:
     """Apply an edit to the working dataset; a refusal or a store that can't be written becomes a note."""
     try:
         return store().edit(change)
     except own.OwnDataError as e:
-        note("warning", str(e))
+        note("warning", str(e), where)
     except OSError as e:
         note("error", f"Your classes could not be saved: the store can't be written ({e.strerror or e}). Nothing "
-                      "was changed.")
+                      "was changed.", where)
     return None
 
 
@@ -76,14 +82,15 @@ def thumbnail(photo: str, root: str) -> np.ndarray | None:
 
 
 # ---------------------------------------------------------------- adding photos
-def add_files(class_id: str, files: list, keep_features: Callable[[list[str]], None] | None) -> None:
+def add_files(class_id: str, files: list, keep_features: Callable[[list[str]], None] | None,
+              where: str = TOP) -> None:
     """Validate and keep uploaded files (or a camera frame) as photos of a class; one sentence per file that could
     not be used, one per photo that was not added (already there, in another class, beyond the limits)."""
     ds, _ = store().dataset()
     try:
         name = ds.get(class_id).name
     except own.OwnDataError as e:
-        note("warning", str(e))
+        note("warning", str(e), where)
         return
     room = max(0, min(own.MAX_PHOTOS_PER_CLASS - len(ds.get(class_id).photos), own.MAX_PHOTOS - ds.n_photos))
     taken, left_out = files[:room], len(files) - room
@@ -109,22 +116,22 @@ def add_files(class_id: str, files: list, keep_features: Callable[[list[str]], N
         result.extend(notes)
         return new
 
-    if kept and edit(change) is not None:
+    if kept and edit(change, where) is not None:
         added = len(kept) - len(result)
         if added:
-            note("success", f"Added {added} photo{'s' if added > 1 else ''} to “{name}”.")
+            note("success", f"Added {added} photo{'s' if added > 1 else ''} to “{name}”.", where)
             if keep_features is not None:
                 keep_features(kept)
         if result:
             note("warning", f"{len(result)} photo{'s were' if len(result) > 1 else ' was'} not added: "
-                 + "; ".join(sorted(set(result))) + ".")
+                 + "; ".join(sorted(set(result))) + ".", where)
     if left_out > 0:
         note("warning", f"{left_out} of the {len(files)} photos were not added: a class holds at most "
                         f"{own.MAX_PHOTOS_PER_CLASS} photos and a dataset {own.MAX_PHOTOS}. Everything already "
-                        "stored is kept.")
+                        "stored is kept.", where)
     if bad:
         note("error", f"{len(bad)} file{'s' if len(bad) > 1 else ''} could not be used:\n\n"
-             + "\n\n".join(f"- {b}" for b in bad[:10]) + ("\n\n…" if len(bad) > 10 else ""))
+             + "\n\n".join(f"- {b}" for b in bad[:10]) + ("\n\n…" if len(bad) > 10 else ""), where)
 
 
 def _bump(key: str) -> None:
@@ -135,7 +142,7 @@ def _bump(key: str) -> None:
 def _rename(class_id: str) -> None:
     widget = f"{K}_name_{class_id}"
     wanted = st.session_state.get(widget, "")
-    if edit(lambda d: own.rename(d, class_id, wanted)) is None:
+    if edit(lambda d: own.rename(d, class_id, wanted), class_id) is None:
         ds, _ = store().dataset()  # refused: the field shows the name the class still has
         st.session_state[widget] = next((c.name for c in ds.classes if c.id == class_id), wanted)
 
@@ -153,8 +160,8 @@ def _remove_photos(class_id: str) -> None:
             d = own.remove_photo(d, class_id, p)
         return d
 
-    if gone and edit(change) is not None:
-        note("info", f"Removed {len(gone)} photo{'s' if len(gone) > 1 else ''}.")
+    if gone and edit(change, class_id) is not None:
+        note("info", f"Removed {len(gone)} photo{'s' if len(gone) > 1 else ''}.", class_id)
     st.session_state[f"{K}_pick_{class_id}"] = []
 
 
@@ -180,9 +187,10 @@ def class_box(c: own.OwnClass, keep_features: Callable[[list[str]], None] | None
                                  key=f"{K}_up_{c.id}_{st.session_state.get(nonce, 0)}",
                                  help="many at once: select several files, or drop them here")
         if files:
-            add_files(c.id, list(files), keep_features)
+            add_files(c.id, list(files), keep_features, c.id)
             _bump(nonce)  # a fresh, empty uploader: the files were taken
             st.rerun()
+        show_notes(c.id)  # what happened to the photos given here, where the learner gave them
         if c.photos:
             root = str(store().root)
             thumbs = [(i, thumbnail(p, root)) for i, p in enumerate(c.photos)]
@@ -207,6 +215,7 @@ def editor(keep_features: Callable[[list[str]], None] | None) -> own.Dataset:
         edit(own.add_class)
         st.rerun()
     camera(ds, keep_features)
+    show_notes(None)  # any left: a class removed meanwhile, the camera switched off
     return ds
 
 
@@ -225,9 +234,10 @@ def camera(ds: own.Dataset, keep_features: Callable[[list[str]], None] | None) -
                "allow it in the address bar (only this page, on this machine), or add photos by upload instead. "
                "Nothing you already added depends on it.")
     if shot is not None:
-        add_files(target, [shot], keep_features)
+        add_files(target, [shot], keep_features, "camera")
         _bump(nonce)  # ready for the next photo
         st.rerun()
+    show_notes("camera")
 
 
 # ---------------------------------------------------------------- save, share, restore
