@@ -30,7 +30,9 @@ def test_several_photos_uploaded_at_once_land_in_one_class(app_server, page_at, 
     page.get_by_text(re.compile(r"^4 photos · needs 1 more$")).wait_for(timeout=30_000)
     class_two = page.locator("[data-testid='stLayoutWrapper']").filter(
         has=page.get_by_text("Add photos to “Class 2”"))
-    assert class_two.last.locator("[data-testid='stImage'] img").count() == 4  # a thumbnail each
+    thumbs = class_two.last.locator("[data-testid='stImage'] img")
+    thumbs.nth(3).wait_for(timeout=60_000)
+    assert thumbs.count() == 4  # a thumbnail each
     assert page.locator("[data-testid='stException']").count() == 0
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "own-classes-upload-several.png"))
