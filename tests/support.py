@@ -13,6 +13,7 @@ from streamlit.testing.v1 import AppTest
 
 from core.models.registry import ModelConfig
 from core.training.config import TrainConfig, default_config
+from tools.own_photos import OWN_SAMPLES, fake_imagenet_state, sample_variants, write_fake_imagenet  # noqa: F401
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "test-artifacts"  # screenshots from the browser tests, for a person to look at
@@ -153,53 +154,3 @@ def torch_path(surface, make_optimizer, start: tuple[float, float], steps: int) 
         opt.step()
         path.append(p.detach().clone())
     return torch.stack(path)
-
-
-# ---------------------------------------------------------------- own classes (Transfer learning's third route)
-OWN_SAMPLES = {"cat": "chelsea", "cup": "coffee", "rocket": "rocket"}  # class -> scikit-image sample photo
-
-
-def fake_imagenet_state() -> dict[str, torch.Tensor]:
-    """An ImageNet-shaped ResNet-18 state dict: torchvision's own random initialization (seeded), the real keys,
-    so features at 224 px stay of a sane size."""
-    from torchvision.models import resnet18
-
-    with torch.random.fork_rng():
-        torch.manual_seed(0)
-        return resnet18(weights=None).state_dict()
-
-
-def write_fake_imagenet(torch_home: Path) -> dict[str, torch.Tensor]:
-    """Put fake_imagenet_state() where torch hub (and so torchvision) looks under `torch_home` (set TORCH_HOME)."""
-    from torchvision.models import ResNet18_Weights
-
-    state = fake_imagenet_state()
-    path = torch_home / "hub" / "checkpoints" / Path(ResNet18_Weights.IMAGENET1K_V1.url).name
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(state, path)
-    return state
-
-
-def sample_variants(key: str, n: int = 6) -> list[bytes]:
-    """n different PNG photos made from one scikit-image sample: the photo, its mirror image and crops of each
-    (shifted and zoomed), as a learner's several shots of one thing."""
-    import io
-
-    from PIL import Image, ImageOps
-
-    from core.data.samples import load_sample_photo
-
-    im = Image.fromarray(load_sample_photo(key).pixels).convert("RGB")
-    w, h = im.size
-    shots = [im, ImageOps.mirror(im)]
-    for i in range(n):
-        f = 0.7 + 0.05 * (i % 4)  # 70-85% of the photo
-        left, top = int((w - f * w) * ((i * 37) % 10) / 9), int((h - f * h) * ((i * 53) % 10) / 9)
-        crop = im.crop((left, top, left + int(f * w), top + int(f * h)))
-        shots.append(ImageOps.mirror(crop) if i % 2 else crop)
-    out = []
-    for shot in shots[:n]:
-        buf = io.BytesIO()
-        shot.save(buf, format="PNG")
-        out.append(buf.getvalue())
-    return out

@@ -43,7 +43,7 @@ from core.transfer.pretrained import load_imagenet_weights
 from core.transfer.strategies import apply_strategy, frozen_norms, optimizer
 
 CV_KEYS = ("cv.probs", "cv.labels")  # stored beside the weights: the held-out evidence
-HEAD_STEP_S = 2e-3  # one Adam step of a Linear(512, C) head on a CPU, evaluation included (python -m bench: own)
+HEAD_STEP_S = 1e-3  # one Adam step of a Linear(512, C) head on a CPU, evaluation included (bench/NOTES.md)
 
 
 @dataclass(frozen=True)
