@@ -267,3 +267,58 @@ def test_addresses_set_the_controls_and_bad_values_get_the_plain_warning(own_hom
     assert bad.radio(key="own_strategy").value == "feature" and not bad.exception
     missing = own_page(own_data="0123456789abcdef")
     assert "is not on this machine" in texts(missing, "warning")
+
+
+def test_a_store_that_cannot_be_written_keeps_the_page_and_says_why(no_weights, monkeypatch):
+    import errno
+
+    from core.transfer.own import store as own_store
+
+    at = own_page()
+    add(at, "Class 1", [(f"cat-{i}.png", b) for i, b in enumerate(sample_variants("chelsea", 5))])
+    before = ui.own_data.store().dataset()[0]
+
+    def read_only(*args, **kwargs):
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    monkeypatch.setattr(own_store, "atomic_write_bytes", read_only)
+    monkeypatch.setattr(own_store, "atomic_write_json", read_only)
+    add(at, "Class 1", [("cup.png", sample_variants("coffee", 1)[0])])
+    assert "could not be saved: the store can't be written (Read-only file system)" in texts(at, "error")
+    at.text_input[0].set_value("cat")
+    rerun(at)
+    assert "Your classes could not be saved" in texts(at, "error") and at.text_input[0].value == "Class 1"
+    at.button(key="own_add").click()
+    rerun(at)
+    assert ui.own_data.store().dataset()[0] == before and counts(at) == ["**5** photos", "**0** photos · needs 5 more"]
+    # a hostile zip through the page: refused, nothing changed
+    at.file_uploader(key="own_import").set_value(("classes.zip", b"PK\x03\x04 not a zip", "application/zip"))
+    rerun(at)
+    assert "Not imported: this is not a zip file" in texts(at, "error") and not at.exception
+    assert ui.own_data.store().dataset()[0] == before
+
+
+@pytest.mark.slow
+def test_fine_tuning_trains_in_a_worker_and_shows_its_verdict(own_home, monkeypatch):
+    """Fine-tuning the last stage is submitted to the worker pool (its own, on this test's store and weights):
+    the page watches, then shows the k-fold verdict of the stored run."""
+    from core.runs.jobs import Jobs
+
+    pool = Jobs(Paths(own_home), size=1)
+    monkeypatch.setattr(ui.resources, "jobs", lambda: pool)
+    try:
+        at = page_app("transfer", {"route": "own", "own_strategy": "finetune", "own_ep": "1"})
+        name_classes(at, ["cat", "cup"])
+        for name, key in (("cat", "chelsea"), ("cup", "coffee")):
+            add(at, name, [(f"{key}-{i}.png", b) for i, b in enumerate(sample_variants(key, 5))])
+        assert "in a training worker" in texts(at, "caption")
+        button(at, "Train").click()
+        rerun(at)
+        assert pool.wait_all(900)
+        rerun(at)
+        assert not at.error, [e.value for e in at.error]
+        assert any(m.value.startswith("5-fold cross-validation") for m in at.markdown)
+        cfg = next(s.config for s in ui.resources.store().summaries("own-classes"))
+        assert cfg.strategy == "finetune" and cfg.epochs == 1
+    finally:
+        pool.shutdown()

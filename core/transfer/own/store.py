@@ -87,8 +87,15 @@ class OwnStore:
     # ------------------------------------------------------------ the working dataset
     @contextmanager
     def _locked(self) -> Iterator[None]:
-        self.root.mkdir(parents=True, exist_ok=True)
-        with open(self.root / ".lock", "a") as f:
+        """The working dataset's lock (threads and processes). A store that can't be written has no lock file to
+        open: it is read unlocked (nothing can change it from here), and every write says why it failed."""
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            f = open(self.root / ".lock", "a")
+        except OSError:
+            yield
+            return
+        with f:
             fcntl.flock(f, fcntl.LOCK_EX)
             try:
                 yield
