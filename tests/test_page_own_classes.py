@@ -139,6 +139,7 @@ def test_the_whole_route_classes_train_predict_saliency_export_import(own_home):
     rerun(at)
     assert any(m.value.startswith("Prediction: **") for m in at.markdown)
     assert any('"probability (%)"' in c.proto.spec for c in at.get("plotly_chart"))
+    assert (at.query_params["own_try"], at.query_params["own_sample"]) == ("Sample photo", "chelsea")
     # ... and opens on the Saliency page with the learner's model and that photo
     button(at, "See why on the Saliency page").click()
     rerun(at)
@@ -187,7 +188,8 @@ def test_training_runs_lists_the_run_and_opens_it_with_its_classes(own_home):
 
     page, settings = KINDS["own-classes"].link(cfg)
     assert page == "transfer" and settings["route"] == "own"
-    again = page_app("transfer", settings)
+    again = page_app("transfer", {**settings, "own_try": "Camera"})  # an address never turns the camera on
+    assert "Ignored `own_try=Camera`" in texts(again, "warning") and again.radio(key="own_try_source").value == "Upload"
     assert "Opened the classes of the address" in texts(again, "info")
     assert counts(again) == ["**6** photos"] * 3
     assert any(m.value.startswith("5-fold cross-validation") for m in again.markdown)
@@ -231,6 +233,19 @@ def test_bad_files_names_and_photos_get_a_sentence_and_lose_nothing(no_weights):
     at.text_input[1].set_value("<img src=x>")
     rerun(at)
     assert "letters, digits" in texts(at, "warning") and at.text_input[1].value == "cup"
+    # remove one photo, then a class
+    at.multiselect(key=f"own_pick_{ui.own_data.store().dataset()[0].classes[0].id}").set_value([0])
+    rerun(at)
+    button(at, "Remove photos").click()
+    rerun(at)
+    assert "Removed 1 photo." in texts(at, "info") and counts(at) == ["**4** photos · needs 1 more",
+                                                                      "**1** photo · needs 4 more"]
+    at.button(key="own_add").click()
+    rerun(at)
+    at.button(key=f"own_drop_{ui.own_data.store().dataset()[0].classes[2].id}").click()
+    rerun(at)
+    assert "Removed the class “Class 1”." in texts(at, "info") and len(at.text_input) == 2
+    add(at, "cat", [("back.png", good[0])])  # the removed photo can come back
     # an empty class and a class with too few photos: what to do, not a Train button (and no weights here)
     at.button(key="own_add").click()
     rerun(at)

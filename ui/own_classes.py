@@ -165,9 +165,13 @@ def _per_photo(weights: str, device: str) -> tuple[float, float]:
 
 
 # ---------------------------------------------------------------- controls in the address and the session
+TRY_SOURCES = ("Upload", "Camera", "Sample photo")
+URLS = {**ADDRESS, "try_source": "own_try", "try_sample": "own_sample"}  # control -> its address parameter
+
+
 @dataclass(frozen=True)
 class Control:
-    field: str  # OwnClassesConfig field; its address parameter is ADDRESS[field]
+    field: str  # an OwnClassesConfig field (its parameter: core's ADDRESS) or a control of this page (URLS)
     parse: Callable[[str], object]
     ok: Callable[[object], bool]
     text: Callable[[object], str] = str
@@ -180,6 +184,9 @@ CONTROLS = {c.field: c for c in (
     Control("head_lr", float, lambda v: v in HEAD_LRS, lambda v: f"{v:g}"),
     Control("backbone_lr", float, lambda v: v in BACKBONE_LRS, lambda v: f"{v:g}"),
     Control("seed", int, lambda v: isinstance(v, int) and 0 <= v <= 9999),
+    # An address never turns the camera on (a link that opens someone's camera): it may name the other two.
+    Control("try_source", str, lambda v: v in TRY_SOURCES and v != "Camera"),
+    Control("try_sample", str, lambda v: v in available_samples()),
 )}
 
 
@@ -191,7 +198,7 @@ def _restore(field: str, widget: str, default: object) -> str:
     """Seed a control that has no widget state: from a new page address (a link, a bookmark, a reload), else the
     value this learner last gave it, else `default`. A value the control does not offer gets one sentence."""
     if widget not in st.session_state:
-        c, url = CONTROLS[field], ADDRESS[field]
+        c, url = CONTROLS[field], URLS[field]
         value = st.session_state.get(KEPT, {}).get(widget, default)
         raw = st.query_params.get(url)
         if raw is not None and raw != st.session_state.get(WRITTEN, {}).get(url):
@@ -208,13 +215,14 @@ def _restore(field: str, widget: str, default: object) -> str:
 
 
 def _mirror(values: dict[str, object], widgets: dict[str, str]) -> None:
-    """Keep the controls' values in the session and write them (and the working dataset) into the address."""
+    """Keep the controls' values in the session and write them (and the working dataset) into the address; the
+    route's parameters of controls not shown now leave it."""
     kept = st.session_state.setdefault(KEPT, {})
     for field, widget in widgets.items():
         kept[widget] = values[field]
-    text = {ADDRESS[f]: CONTROLS[f].text(v) if f in CONTROLS else str(v) for f, v in values.items()}
+    text = {URLS[f]: CONTROLS[f].text(v) if f in CONTROLS else str(v) for f, v in values.items()}
     st.session_state[WRITTEN] = text
-    for url in set(ADDRESS.values()) - set(text):
+    for url in set(URLS.values()) - set(text):
         if url in st.query_params:
             del st.query_params[url]
     if any(st.query_params.get(k) != v for k, v in text.items()):
@@ -411,10 +419,11 @@ def wrong(run: Run) -> None:
 
 
 # ---------------------------------------------------------------- live predictions
-def _try_photo() -> np.ndarray | None:
-    """A new photo to ask the model about: an upload, a camera frame or a sample photo -> (256, 256, 3)."""
-    sources = ["Upload", "Camera", "Sample photo"]
-    source = st.radio("A new photo", sources, horizontal=True, key=f"{K}_try_source")
+def _try_photo(values: dict[str, object], widgets: dict[str, str]) -> np.ndarray | None:
+    """A new photo to ask the model about: an upload, a camera frame or a sample photo -> (256, 256, 3). The source
+    and the sample are controls like the others (`values`, `widgets`: what `_mirror` writes)."""
+    widgets["try_source"] = _restore("try_source", f"{K}_try_source", TRY_SOURCES[0])
+    source = values["try_source"] = st.radio("A new photo", TRY_SOURCES, horizontal=True, key=widgets["try_source"])
     data = None
     if source == "Upload":
         f = st.file_uploader("A photo to classify", type=own_data.PHOTO_TYPES, key=f"{K}_try_upload")
@@ -428,7 +437,9 @@ def _try_photo() -> np.ndarray | None:
         if not samples:
             st.info("scikit-image is not installed, so there are no sample photos.")
             return None
-        k = st.selectbox("Sample", list(samples), format_func=lambda s: samples[s].label, key=f"{K}_try_sample")
+        widgets["try_sample"] = _restore("try_sample", f"{K}_try_sample", next(iter(samples)))
+        k = values["try_sample"] = st.selectbox("Sample", list(samples), format_func=lambda s: samples[s].label,
+                                                key=widgets["try_sample"])
         return framed(load_sample_photo(k).pixels)
     if data is None:
         return None
@@ -444,10 +455,10 @@ def _open_saliency(key: str) -> None:
     st.session_state[HANDOFF] = key
 
 
-def try_it(run: Run) -> None:
+def try_it(run: Run, values: dict[str, object], widgets: dict[str, str]) -> None:
     """Section 3: a new photo's class probabilities at once, and the way to Saliency with this model."""
     cfg: OwnClassesConfig = run.config  # type: ignore[assignment]
-    photo = _try_photo()
+    photo = _try_photo(values, widgets)
     if photo is None:
         st.caption("Give it a photo it has not seen to see its answer at once.")
         return
@@ -488,7 +499,15 @@ def offer_weights_download() -> None:
 
 
 def route() -> None:
-    """Everything of the route, in three sections: your classes, train, try your model."""
+    """Everything of the route, in three sections: your classes, train, try your model; then the controls shown
+    (and the working dataset) go into the address."""
+    values: dict[str, object] = {}
+    widgets: dict[str, str] = {}
+    _route(values, widgets)
+    _mirror(values, widgets)
+
+
+def _route(values: dict[str, object], widgets: dict[str, str]) -> None:
     st.markdown("Teach ResNet-18 **your own classes**: name 2–10 classes, give each at least "
                 f"{own.MIN_PHOTOS} photos (upload many at once, or use the camera), and train a new head on the "
                 "features ImageNet taught it, or fine-tune its last stage too. With a few photos a class there is no "
@@ -498,23 +517,23 @@ def route() -> None:
     b = backbone()
     st.subheader("1 · Your classes")
     ds = own_data.editor(keep_features if b is not None else None)
+    values["dataset"] = ds.digest()
     own_data.tools(ds)
     st.subheader("2 · Train")
     if b is None:
         weights_missing()
-        _mirror({"dataset": ds.digest()}, {})
         return
     st.caption(f"ImageNet's ResNet-18 at 224×224 (the centre of each kept 256×256 photo, normalized with the "
                f"weights' own mean and std), batch {OwnClassesConfig.batch_size}, Adam, {OwnClassesConfig.folds}"
                f"-fold cross-validation.")
-    settings, widgets = controls()
+    settings, shown = controls()
+    values.update(settings)
+    widgets.update(shown)
     problems = ds.problems()
     if problems:
         st.info("Before training:\n" + "\n".join(f"- {p}" for p in problems), icon=":material/checklist:")
-        _mirror({"dataset": ds.digest(), **settings}, widgets)
         return
     cfg = config_for(ds, b.fingerprint, **settings)
-    _mirror({"dataset": ds.digest(), **settings}, widgets)
     run = train_panel(cfg, ds, b)
     if run is None:
         return
@@ -522,7 +541,7 @@ def route() -> None:
                icon=":material/save:")
     results(run)
     st.subheader("3 · Try your model")
-    try_it(run)
+    try_it(run, values, widgets)
 
 
 # ---------------------------------------------------------------- the Saliency page's hook
