@@ -93,8 +93,9 @@ def test_edits_refuse_with_a_sentence_and_change_nothing():
     a, b = (c.id for c in ds.classes)
     with pytest.raises(D.OwnDataError, match="already"):
         D.rename(ds, b, " class 1 ")  # the same name, in other case and spacing
-    with pytest.raises(D.OwnDataError, match="letters, digits"):
-        D.rename(ds, a, "<b>cat</b>")
+    for bad in ("<b>cat</b>", "www.example.org", "http://x", "me@example.org", "cat_1", "[cat](x)"):
+        with pytest.raises(D.OwnDataError, match="letters, digits"):
+            D.rename(ds, a, bad)  # no markup, and nothing markdown could make a link of
     with pytest.raises(D.OwnDataError, match="needs a name"):
         D.rename(ds, a, "   ")
     with pytest.raises(D.OwnDataError, match="at most 40"):

@@ -8,6 +8,7 @@ feature is computed at once (one forward pass) when the ImageNet weights are her
 from __future__ import annotations
 
 import re
+import string
 from collections.abc import Callable
 from datetime import datetime
 
@@ -27,10 +28,18 @@ PHOTO_TYPES = ["png", "jpg", "jpeg", "webp", "bmp", "gif"]
 THUMB = 64  # px
 
 
-def md(text: object) -> str:
-    """Outside text (a file name, an address value) as markdown that shows exactly its characters, on one line."""
-    s = " ".join("".join(ch if ch.isprintable() else " " for ch in str(text)).split())[:120]
-    return re.sub(r"([\\`*_{}\[\]()<>#+\-.!|~:@&$=])", r"\\\1", s)
+JOINER = "\u2060"  # WORD JOINER: invisible; after ':' and '@' and inside 'www.' it keeps GFM from making links
+
+
+def md(text: object, limit: int = 120) -> str:
+    """Outside text (a file's name, an archive's complaint) as markdown that shows exactly its characters, on one
+    line: every ASCII punctuation backslash-escaped, and no bare address or e-mail autolinked (as ui/text.py's md
+    on the house branch to come: use that one once it is merged)."""
+    s = " ".join("".join(ch if ch.isprintable() else " " for ch in str(text)).split())
+    s = s if len(s) <= limit else s[: limit - 1] + "…"
+    s = re.sub("([" + re.escape(string.punctuation) + "])", r"\\\1", s)
+    s = s.replace(":", ":" + JOINER).replace("@", "@" + JOINER)
+    return re.sub(r"(www)(?=\\\.)", r"\1" + JOINER, s, flags=re.IGNORECASE)
 
 
 @st.cache_resource(max_entries=4, show_spinner=False)

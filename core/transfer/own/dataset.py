@@ -19,8 +19,10 @@ MIN_PHOTOS = 5  # per class, before it can be trained
 MAX_PHOTOS_PER_CLASS = 100
 MAX_PHOTOS = 300  # in all: a CPU extracts ~300 photos' features in tens of seconds
 MAX_NAME = 40
-NAME_RULE = "letters, digits, spaces and - ' . , ( )"
-_NAME = re.compile(r"(?:[^\W_]|[ \-'.,()])+")  # no markup characters: names are shown on pages and in figures
+NAME_RULE = "letters, digits, spaces and - ' , ( )"
+# No markup characters, and no '.', ':' or '@': a name is shown in sentences, labels and figures as it is, and no
+# markdown can make a link of it (www.x.org, http://x, a@b.org need one of those).
+_NAME = re.compile(r"(?:[^\W_]|[ \-',()])+")
 _ID = re.compile(r"[0-9a-f]{8}")
 _SHA = re.compile(r"[0-9a-f]{64}")
 
