@@ -118,7 +118,7 @@ def test_the_whole_route_classes_train_predict_saliency_export_import(own_home):
     at.toggle(key="own_camera").set_value(False)
     rerun(at)
     # train: feature extraction, in this process, k-fold scored
-    assert "Estimated time here" in texts(at, "caption")
+    assert "s** here: 19 photos × 1 view, 0 features still to compute" in texts(at, "caption")
     button(at, "Train").click()
     rerun(at)
     assert not at.error, [e.value for e in at.error]

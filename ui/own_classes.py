@@ -345,12 +345,16 @@ def train_panel(cfg: OwnClassesConfig, ds: own.Dataset, b: Backbone) -> Run | No
     missing = sum(1 for p, _ in ds.rows() for v in AUGMENTATIONS[cfg.augment]
                   if v not in store.cached_features(b.fingerprint, p))
     seconds = estimate_seconds(cfg, missing, _per_photo(b.fingerprint, str(resources.device())))
-    where = "here" if cfg.strategy == "feature" else "in a training worker"
-    st.caption(f"Not trained yet. Estimated time {where}: **~{max(1, math.ceil(seconds))} s** "
-               f"({ds.n_photos} photos × {len(AUGMENTATIONS[cfg.augment])} view"
-               f"{'s' if len(AUGMENTATIONS[cfg.augment]) > 1 else ''}; {missing} feature"
-               f"{'s' if missing != 1 else ''} still to compute; {cfg.folds} folds + the final model, batch "
-               f"{cfg.batch_size}).")
+    n_views = len(AUGMENTATIONS[cfg.augment])
+    photos = f"{ds.n_photos} photos × {n_views} view{'s' if n_views > 1 else ''}"
+    if cfg.strategy == "feature":
+        how = (f"here: {photos}, {missing} feature{'s' if missing != 1 else ''} still to compute (the others are "
+               f"stored), then {cfg.folds} fold heads and the final one")
+    else:
+        how = (f"in a training worker: layer3 once over {photos}, then layer4 and the head trained {cfg.folds + 1} "
+               f"times ({cfg.folds} folds and the final model), {cfg.epochs} epochs each")
+    st.caption(f"Not trained yet. Estimated time **~{max(1, math.ceil(seconds))} s** {how}; batch {cfg.batch_size}, "
+               "measured on this machine just now.")
     with st.form(f"{K}_train", border=False):
         go = st.form_submit_button("Train", icon=":material/play_arrow:", type="primary")
     if not go:
