@@ -14,8 +14,8 @@ import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-import ui.own_classes
 import ui.own_data
+import ui.own_models
 import ui.resources
 import ui.saliency
 import ui.transfer
@@ -26,8 +26,8 @@ from support import OWN_SAMPLES, ROOT, page_app, rerun, sample_variants, texts, 
 
 TRANSFER = str(ROOT / "pages" / "transfer.py")
 SALIENCY = str(ROOT / "pages" / "saliency.py")
-CACHES = (ui.resources.store, ui.transfer.imagenet, ui.own_classes._backbone, ui.own_classes._stored,
-          ui.own_classes._learner_model, ui.own_classes.predict, ui.own_data._store, ui.own_data.thumbnail,
+CACHES = (ui.resources.store, ui.transfer.imagenet, ui.own_models._backbone, ui.own_models._stored,
+          ui.own_models._learner_model, ui.own_models.predict, ui.own_data._store, ui.own_data.thumbnail,
           ui.saliency.prediction, ui.saliency.explain, ui.saliency._twins, ui.saliency.layers)
 
 
@@ -143,14 +143,14 @@ def test_the_whole_route_classes_train_predict_saliency_export_import(own_home):
     # ... and opens on the Saliency page with the learner's model and that photo
     button(at, "See why on the Saliency page").click()
     rerun(at)
-    key = ui.own_classes.PREFIX + cfg.key()
-    assert at.session_state[ui.own_classes.HANDOFF] == key
+    key = ui.own_models.PREFIX + cfg.key()
+    assert at.session_state[ui.own_models.HANDOFF] == key
     sal = AppTest.from_file(SALIENCY, default_timeout=300)
-    for k in (ui.own_classes.HANDOFF, ui.own_classes.PHOTO):
+    for k in (ui.own_models.HANDOFF, ui.own_models.PHOTO):
         sal.session_state[k] = at.session_state[k]
     rerun(sal)
     assert sal.selectbox(key="sal_model").value == key
-    assert sal.radio(key="sal_source").value == ui.own_classes.SOURCE
+    assert sal.radio(key="sal_source").value == ui.own_models.SOURCE
     assert not sal.error, [e.value for e in sal.error]
     top = next(c.proto.spec for c in sal.get("plotly_chart") if '"probability (%)"' in c.proto.spec)
     assert all(name in top for name in OWN_SAMPLES)  # the learner's classes, not ImageNet's

@@ -1,6 +1,6 @@
 """The Transfer page's third route, "Your own classes" (Teachable Machine's idea, in real PyTorch): the learner's
-classes and photos (ui/own_data.py), training from the ImageNet ResNet-18, the k-fold verdict, live predictions on a
-new photo, and the hook that opens the learner's model on the Saliency page.
+classes and photos (ui/own_data.py), training from the ImageNet ResNet-18, the k-fold verdict, and live predictions on
+a new photo that open on the Saliency page with the learner's model (ui/own_models.py: the models, and the hook).
 
 Where a run trains: a feature-extraction head in this process (about a second on features computed once per
 photo: a worker's round trip and queue would cost more than the training, and could wait behind a minutes-long run);
@@ -15,48 +15,35 @@ from dataclasses import dataclass
 
 import numpy as np
 import streamlit as st
-import torch
 from streamlit.errors import StreamlitPageNotFoundError
 
-from core.data.model_inputs import InputSpec
-from core.data.normalization import IMAGENET_NORM
 from core.data.samples import available_samples, load_sample_photo
-from core.data.uploads import UploadError, decode_image
+from core.data.uploads import UploadError
 from core.figures.attribution import top_classes
 from core.figures.training import Curve, confusion, run_curves
 from core.training.record import Run
 from core.transfer.own import dataset as own
 from core.transfer.own.config import ADDRESS, OWN_STRATEGY_LABELS, OwnClassesConfig, config_for
 from core.transfer.own.crossval import verdict, wilson
-from core.transfer.own.features import fingerprint, frozen_model, stored_features
+from core.transfer.own.features import stored_features
 from core.transfer.own.fit import (
     estimate_seconds,
-    own_model,
-    probabilities,
     score_of,
-    time_per_photo,
     train_own,
 )
 from core.transfer.own.fit import own_data as load_data
 from core.transfer.own.photos import (
     AUGMENTATION_LABELS,
     AUGMENTATIONS,
-    as_tensor,
     framed,
     from_upload,
     photo_name,
     png,
 )
-from core.transfer.pretrained import hub_cache_file
-from ui import own_data, resources
+from ui import own_data, own_models, resources
 from ui import transfer as transfer_ui
 from ui.own_data import K
 
-PREFIX = "own:"  # the Saliency page's model keys of the learner's runs
-SOURCE = "Your photo (Transfer learning)"  # the Saliency page's image source of the photo tried here
-PHOTO = f"{K}_photo"  # PNG bytes of the last photo tried on this page (Saliency's SOURCE)
-HANDOFF = f"{K}_saliency_pending"  # the model key the Saliency page opens on, once
-SALIENCY_MODEL, SALIENCY_SOURCE = "sal_model", "sal_source"  # the Saliency page's widget keys
 SALIENCY_PAGE = "pages/saliency.py"
 KEPT, WRITTEN = f"{K}_kept", f"{K}_written"  # {widget: value} kept; {address parameter: text} last written
 
@@ -64,104 +51,6 @@ HEAD_LRS = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1)
 BACKBONE_LRS = (1e-5, 3e-5, 1e-4, 3e-4, 1e-3)
 MAX_EPOCHS = 100
 DEFAULTS = {"feature": {"epochs": 30, "head_lr": 1e-2}, "finetune": {"epochs": 5, "head_lr": 1e-3}}
-
-
-# ---------------------------------------------------------------- the backbone and the learner's models
-@dataclass(frozen=True)
-class Backbone:
-    state: dict[str, torch.Tensor]  # ImageNet ResNet-18 weights (CPU)
-    fingerprint: str
-    model: torch.nn.Module  # frozen, eval, shared: used under inference mode only
-
-
-def _stamp() -> tuple:
-    path = hub_cache_file()
-    try:
-        s = path.stat()
-    except OSError:
-        return (str(path),)
-    return str(path), s.st_size, s.st_mtime_ns
-
-
-@st.cache_resource(max_entries=1, show_spinner="Reading the ImageNet weights…")
-def _backbone(stamp: tuple) -> Backbone:
-    weights = transfer_ui.imagenet()
-    if not weights.ok:
-        raise LookupError(weights.reason)  # raising keeps "missing" out of the cache
-    return Backbone(weights.state, fingerprint(weights.state), frozen_model(weights.state, resources.device()))
-
-
-def backbone() -> Backbone | None:
-    """The ImageNet ResNet-18 this route starts from, or None when its weights are not here."""
-    if not transfer_ui.imagenet().ok:
-        return None
-    try:
-        return _backbone(_stamp())
-    except LookupError:
-        return None
-
-
-def keep_features(photos: list[str]) -> None:
-    """The backbone's feature of each new photo, computed now (one forward pass each) and kept in the store."""
-    b = backbone()
-    if b is None or not photos:
-        return
-    store = own_data.store()
-    pixels = [store.photo(p) for p in photos]
-    named = [(p, x) for p, x in zip(photos, pixels) if x is not None]
-    if named:
-        with st.spinner(f"ResNet-18 reads {len(named)} new photo{'s' if len(named) > 1 else ''}…"):
-            try:
-                stored_features(store, b.fingerprint, b.model, as_tensor(np.stack([x for _, x in named])),
-                                tuple(p for p, _ in named), ("centre",))
-            except OSError:
-                pass  # a cache: computed again when it is needed
-
-
-@st.cache_resource(max_entries=16, show_spinner="Loading the stored run…")
-def _stored(cfg: OwnClassesConfig) -> Run:
-    run = resources.store().load(cfg)
-    if run is None:
-        raise LookupError(cfg.key())
-    return run
-
-
-def trained(cfg: OwnClassesConfig) -> Run | None:
-    if not resources.store().has(cfg):
-        return None
-    try:
-        return _stored(cfg)
-    except LookupError:
-        return None
-
-
-@st.cache_resource(max_entries=4, show_spinner="Building your model…")
-def _learner_model(cfg: OwnClassesConfig, weights: str) -> torch.nn.Module:
-    """The learner's trained ResNet-18 (eval, frozen, shared by every session; never trained in place)."""
-    run, b = trained(cfg), backbone()
-    if run is None or b is None or b.fingerprint != weights:
-        raise LookupError(cfg.key())
-    return own_model(run, b.state).to(resources.device())
-
-
-def learner_model(cfg: OwnClassesConfig) -> torch.nn.Module | None:
-    try:
-        return _learner_model(cfg, cfg.backbone)
-    except LookupError:
-        return None
-
-
-@st.cache_data(max_entries=64, show_spinner=False)
-def predict(cfg: OwnClassesConfig, photo_sha: str, _photo: np.ndarray) -> np.ndarray | None:
-    """(C,) class probabilities of a kept-size photo (256, 256, 3) under the learner's model."""
-    model = learner_model(cfg)
-    return None if model is None else probabilities(model, as_tensor(_photo[None]))[0].numpy()
-
-
-@st.cache_data(max_entries=8, show_spinner="Timing ResNet-18 on this machine…")
-def _per_photo(weights: str, device: str) -> tuple[float, float]:
-    b = backbone()
-    return time_per_photo(b.model) if b is not None else (0.0, 0.0)
 
 
 # ---------------------------------------------------------------- controls in the address and the session
@@ -288,7 +177,7 @@ def open_from_address() -> None:
 
 
 # ---------------------------------------------------------------- training
-def train_here(cfg: OwnClassesConfig, ds: own.Dataset, b: Backbone) -> Run:
+def train_here(cfg: OwnClassesConfig, ds: own.Dataset, b: own_models.Backbone) -> Run:
     """Feature extraction in this process: the features (cached per photo and view), then k + 1 heads."""
     store = own_data.store()
     store.save_set(ds)  # the run's dataset, kept as it is now
@@ -330,9 +219,9 @@ def progress_view(cfg: OwnClassesConfig) -> None:
         st.rerun()
 
 
-def train_panel(cfg: OwnClassesConfig, ds: own.Dataset, b: Backbone) -> Run | None:
+def train_panel(cfg: OwnClassesConfig, ds: own.Dataset, b: own_models.Backbone) -> Run | None:
     """Train, or the stored run of these classes and settings."""
-    run = trained(cfg)
+    run = own_models.trained(cfg)
     if run is not None:
         return run
     if running(cfg):
@@ -344,7 +233,7 @@ def train_panel(cfg: OwnClassesConfig, ds: own.Dataset, b: Backbone) -> Run | No
     store = own_data.store()
     missing = sum(1 for p, _ in ds.rows() for v in AUGMENTATIONS[cfg.augment]
                   if v not in store.cached_features(b.fingerprint, p))
-    seconds = estimate_seconds(cfg, missing, _per_photo(b.fingerprint, str(resources.device())))
+    seconds = estimate_seconds(cfg, missing, own_models.per_photo(b.fingerprint, str(resources.device())))
     n_views = len(AUGMENTATIONS[cfg.augment])
     photos = f"{ds.n_photos} photos × {n_views} view{'s' if n_views > 1 else ''}"
     if cfg.strategy == "feature":
@@ -456,7 +345,7 @@ def _try_photo(values: dict[str, object], widgets: dict[str, str]) -> np.ndarray
 
 
 def _open_saliency(key: str) -> None:
-    st.session_state[HANDOFF] = key
+    st.session_state[own_models.HANDOFF] = key
 
 
 def try_it(run: Run, values: dict[str, object], widgets: dict[str, str]) -> None:
@@ -466,11 +355,11 @@ def try_it(run: Run, values: dict[str, object], widgets: dict[str, str]) -> None
     if photo is None:
         st.caption("Give it a photo it has not seen to see its answer at once.")
         return
-    probs = predict(cfg, photo_name(photo), photo)
+    probs = own_models.predict(cfg, photo_name(photo), photo)
     if probs is None:
         st.error("Your model could not be built from its stored run (the ImageNet weights changed?).")
         return
-    st.session_state[PHOTO] = png(photo)
+    st.session_state[own_models.PHOTO] = png(photo)
     names = cfg.names()
     c1, c2 = st.columns([1, 2])
     c1.image(photo[16:240, 16:240], caption="What the model sees (224×224, the centre)", width=200)
@@ -478,9 +367,9 @@ def try_it(run: Run, values: dict[str, object], widgets: dict[str, str]) -> None
     c2.plotly_chart(top_classes(top, names, target=top[0][0], height=60 + 36 * len(names)), key=f"{K}_probs")
     c2.markdown(f"Prediction: **{names[top[0][0]]}** ({100 * top[0][1]:.1f}%).")
     c2.button("See why on the Saliency page", key=f"{K}_to_saliency", icon=":material/center_focus_strong:",
-              on_click=_open_saliency, args=(PREFIX + cfg.key(),),
+              on_click=_open_saliency, args=(own_models.PREFIX + cfg.key(),),
               help="opens Saliency on your model and this photo: every method, the same honest display")
-    if st.session_state.get(HANDOFF) == PREFIX + cfg.key():
+    if st.session_state.get(own_models.HANDOFF) == own_models.PREFIX + cfg.key():
         try:
             st.switch_page(SALIENCY_PAGE)
         except (st.errors.StreamlitAPIException, StreamlitPageNotFoundError):  # run alone (tests): no navigation
@@ -518,9 +407,9 @@ def _route(values: dict[str, object], widgets: dict[str, str]) -> None:
                 "test set to spare: every photo is scored once by a model that never saw it (k-fold).")
     open_from_address()
     own_data.show_notes()
-    b = backbone()
+    b = own_models.backbone()
     st.subheader("1 · Your classes")
-    ds = own_data.editor(keep_features if b is not None else None)
+    ds = own_data.editor(own_models.keep_features if b is not None else None)
     values["dataset"] = ds.digest()
     own_data.tools(ds)
     st.subheader("2 · Train")
@@ -546,46 +435,3 @@ def _route(values: dict[str, object], widgets: dict[str, str]) -> None:
     results(run)
     st.subheader("3 · Try your model")
     try_it(run, values, widgets)
-
-
-# ---------------------------------------------------------------- the Saliency page's hook
-def saliency_entries() -> dict[str, dict]:
-    """{model key: ModelChoice fields} of the learner's stored own-class runs that can be rebuilt here (their
-    ImageNet weights are here). A pending "See why on the Saliency page" selects that model and this page's photo."""
-    b = backbone()
-    out: dict[str, dict] = {}
-    if b is not None:
-        for s in resources.store().summaries("own-classes"):
-            cfg = s.config
-            if s.status == "ok" and isinstance(cfg, OwnClassesConfig) and cfg.backbone == b.fingerprint:
-                out[PREFIX + cfg.key()] = {
-                    "label": f"ResNet-18 on your classes ({', '.join(cfg.names())}) · {cfg.label()}",
-                    "inputs": InputSpec(224, 3, False), "norm": IMAGENET_NORM, "classes": cfg.names()}
-    pending = st.session_state.pop(HANDOFF, None)
-    if pending in out:
-        st.session_state[SALIENCY_MODEL] = pending
-        if PHOTO in st.session_state:
-            st.session_state[SALIENCY_SOURCE] = SOURCE
-    return out
-
-
-def saliency_model(key: str) -> torch.nn.Module | None:
-    """The learner's model for a key of `saliency_entries` (None when it can't be read)."""
-    for s in resources.store().summaries("own-classes"):
-        if PREFIX + s.config.key() == key:
-            return learner_model(s.config)
-    return None
-
-
-def photo_sources() -> list[str]:
-    """The Saliency page's extra image source: the photo last tried on the Transfer page, if any."""
-    return [SOURCE] if PHOTO in st.session_state else []
-
-
-def saliency_photo() -> np.ndarray | None:
-    """That photo (256, 256, 3): the Saliency page's ImageNet recipe turns it into exactly what was predicted here."""
-    try:
-        return decode_image(st.session_state[PHOTO]).pixels
-    except (KeyError, UploadError):
-        return None
-

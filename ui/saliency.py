@@ -34,7 +34,7 @@ from core.transfer.features import normalization
 from core.transfer.model import model_of
 from core.transfer.model import predict as transfer_predict
 from core.transfer.tasks import class_names, pretraining_config
-from ui import own_classes, resources
+from ui import own_models, resources
 from ui import transfer as transfer_ui
 from ui.confusion_cells import pick_cell
 from ui.session import drawn_digit
@@ -97,7 +97,7 @@ def model_choices() -> tuple[dict[str, ModelChoice], list[str]]:
     notes = [] if out else ["No MNIST model is trained yet: train one on the Fully connected or Convolutions page."]
     transfer, transfer_notes = transfer_choices()
     out.update(transfer)
-    out.update({k: ModelChoice(k, **fields) for k, fields in own_classes.saliency_entries().items()})
+    out.update({k: ModelChoice(k, **fields) for k, fields in own_models.saliency_entries().items()})
     notes += transfer_notes
     weights = transfer_ui.imagenet()
     if weights.ok:
@@ -158,8 +158,8 @@ def _transfer_model(cfg: TransferConfig) -> torch.nn.Module:
 
 
 def load_model(choice: ModelChoice) -> torch.nn.Module | None:
-    if choice.key.startswith(own_classes.PREFIX):
-        return own_classes.saliency_model(choice.key)
+    if choice.key.startswith(own_models.PREFIX):
+        return own_models.saliency_model(choice.key)
     if choice.key == "imagenet-resnet18":
         return _imagenet_resnet()
     if isinstance(choice.config, TransferConfig):
@@ -332,12 +332,12 @@ def image_source(key: str, choice: ModelChoice | None = None) -> np.ndarray | No
     -> (H, W[, 3]) uint8, or None."""
     sources = (["Upload", "Sample photo", "MNIST test digit"]
                + ([misclassified_source(choice)] if has_test_split(choice) else [])
-               + (["Drawn digit"] if drawn_digit() is not None else []) + own_classes.photo_sources())
+               + (["Drawn digit"] if drawn_digit() is not None else []) + own_models.photo_sources())
     if st.session_state.get(f"{key}_source", sources[0]) not in sources:  # e.g. misclassified, then ResNet chosen
         st.session_state.pop(f"{key}_source")
     source = st.radio("Image", sources, horizontal=True, key=f"{key}_source")
-    if source in own_classes.photo_sources():
-        return own_classes.saliency_photo()
+    if source in own_models.photo_sources():
+        return own_models.saliency_photo()
     if source == "Upload":
         f = st.file_uploader("PNG, JPEG, WebP, BMP or GIF", type=["png", "jpg", "jpeg", "webp", "bmp", "gif"],
                              key=f"{key}_upload")
