@@ -159,7 +159,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="few steps: a smoke run, not a measurement")
     parser.add_argument("--only", default="",
                         help="run only groups starting with this: epoch, accuracy, pages, transfer(-offline, -page), "
-                             "store, attribution, uploads, load, download, estimates, playground")
+                             "store, attribution, uploads, load, download, estimates, playground, own")
     parser.add_argument("--also-active", action="store_true",
                         help="repeat the epoch rows in a child process with OMP_WAIT_POLICY=ACTIVE")
     parser.add_argument("--json", default=str(ROOT / "bench" / "results.json"), help="where to write the rows")
@@ -178,6 +178,7 @@ def main() -> None:
               "transfer-offline": lambda: __import__("bench.transfer", fromlist=["rows"]).offline_rows(device,
                                                                                                      args.quick),
               "transfer-page": lambda: __import__("bench.transfer", fromlist=["rows"]).page_rows(device, args.quick),
+              "own": lambda: __import__("bench.own_classes", fromlist=["rows"]).rows(device, args.quick),
               "store": lambda: __import__("bench.store", fromlist=["rows"]).rows(20 if args.quick else 60),
               "attribution": lambda: __import__("bench.attribution", fromlist=["rows"]).rows(quick=args.quick),
               "uploads": lambda: __import__("bench.uploads", fromlist=["rows"]).rows(),

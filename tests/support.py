@@ -16,6 +16,7 @@ from streamlit.testing.v1 import AppTest
 
 from core.models.registry import ModelConfig
 from core.training.config import TrainConfig, default_config
+from tools.own_photos import OWN_SAMPLES, fake_imagenet_state, sample_variants, write_fake_imagenet  # noqa: F401
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "test-artifacts"  # screenshots from the browser tests, for a person to look at
@@ -104,31 +105,6 @@ def ensure_tiny_runs() -> dict:
 
 
 # ---------------------------------------------------------------- test-made stand-ins for the downloads
-def fake_imagenet_state(seed: int = 0) -> dict[str, torch.Tensor]:
-    """An ImageNet-shaped ResNet-18 state dict: torchvision's real keys and shapes, random values (positive
-    running variances, so BatchNorm stays finite)."""
-    from torchvision.models import resnet18
-
-    g = torch.Generator().manual_seed(seed)
-
-    def fake(k: str, v: torch.Tensor) -> torch.Tensor:
-        if not v.is_floating_point():
-            return torch.zeros(v.shape, dtype=v.dtype)
-        if k.endswith("running_var"):
-            return torch.rand(v.shape, generator=g) + 0.5
-        return torch.randn(v.shape, generator=g)
-
-    return {k: fake(k, v) for k, v in resnet18(weights=None).state_dict().items()}
-
-
-def write_fake_imagenet(path: Path, seed: int = 0) -> dict[str, torch.Tensor]:
-    """The fake weights saved as torchvision's file would be (torch.save of the state dict) at `path`."""
-    state = fake_imagenet_state(seed)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(state, path)
-    return state
-
-
 def fake_imagenet_bytes(seed: int = 0) -> bytes:
     """What a mirror would serve instead of resnet18-f37072fd.pth: the fake weights' file."""
     import io

@@ -70,7 +70,7 @@ def test_clicks_only_from_an_empty_store_to_the_seeds_route_and_imagenet_salienc
         monkeypatch.setenv(download.BASE_ENV, served.url)
         a = rerun(AppTest.from_file(TRANSFER, default_timeout=300))
         b = rerun(AppTest.from_file(TRANSFER, default_timeout=300))
-        assert a.radio(key="tl_route").options == [ui.transfer.ROUTES["digits"]]  # offline route meanwhile
+        assert a.radio(key="tl_route").options == [ui.transfer.ROUTES[r] for r in ("digits", "own")]
         labels = [button(a, k, "transfer").label for k in ("imagenet-resnet18", "cifar10")]
         assert labels == ["Download the ImageNet ResNet-18 weights (44.7 MB)", "Download CIFAR-10 (163 MB)"]
         notes = texts(a, "markdown")
@@ -84,7 +84,7 @@ def test_clicks_only_from_an_empty_store_to_the_seeds_route_and_imagenet_salienc
         assert [served.requests[p] for p in online] == [1, 1]  # one download each, however many pressed
         rerun(a), rerun(b)  # no restart, no cache cleared: both sessions now offer the seed's route
         for at in (a, b):
-            assert at.radio(key="tl_route").options == [ui.transfer.ROUTES["cifar10"], ui.transfer.ROUTES["digits"]]
+            assert at.radio(key="tl_route").options == [ui.transfer.ROUTES[r] for r in ("cifar10", "digits", "own")]
             assert not at.exception and not [b_ for b_ in at.button if b_.key.startswith("dl_")]
         a.radio(key="tl_route").set_value("cifar10")  # one more click: the seed's route
         rerun(a)

@@ -70,7 +70,7 @@ def test_missing_cifar_and_weights_are_explained():
     assert "**ImageNet ResNet-18 weights** · 44.7 MB" in notes and "**CIFAR-10** · 163 MB" in notes
     said = "\n".join(c.value for c in at.caption)  # offline (the suite): the commands instead of the buttons
     assert "python -m core.transfer.pretrained --download" in said and "python -m core.data.cifar --download" in said
-    assert at.radio(key="tl_route").options == [ui.transfer.ROUTES["digits"]]
+    assert at.radio(key="tl_route").options == [ui.transfer.ROUTES["digits"], ui.transfer.ROUTES["own"]]
 
 
 @pytest.mark.slow
@@ -120,7 +120,7 @@ def cifar_and_weights(tmp_path, monkeypatch):
 def test_cifar_route_with_imagenet_weights(cifar_and_weights):
     at = rerun(AppTest.from_file(PAGE, default_timeout=300))
     route = at.radio(key="tl_route")
-    assert route.options == [ui.transfer.ROUTES["cifar10"], ui.transfer.ROUTES["digits"]]
+    assert route.options == [ui.transfer.ROUTES["cifar10"], ui.transfer.ROUTES["digits"], ui.transfer.ROUTES["own"]]
     assert route.value == "cifar10" and not at.info  # no offline label on the ImageNet route
     assert at.metric[0].value == "5,130 of 11,181,642"  # CIFAR-10's 10-class head
     assert "IMAGENET1K_V1.transforms()" in "\n".join(c.value for c in at.caption)

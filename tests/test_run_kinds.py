@@ -95,10 +95,12 @@ def _example(kind: RunKind):
     from core.lessons.playground.run import PlaygroundRun, Segment
     from core.training.config import TrainConfig
     from core.transfer.config import FeatureConfig, TransferConfig
+    from core.transfer.own.config import OwnClassesConfig
 
     return {TrainConfig: TrainConfig(), TransferConfig: TransferConfig(),
             FeatureConfig: FeatureConfig("imagenet", "", "cifar10", 20, 2000, 32, 2000, 10000),
-            PlaygroundRun: PlaygroundRun(PlaygroundConfig(), (Segment.of(PlaygroundConfig(), 3),))}[kind.config]
+            PlaygroundRun: PlaygroundRun(PlaygroundConfig(), (Segment.of(PlaygroundConfig(), 3),)),
+            OwnClassesConfig: OwnClassesConfig("0" * 16, '["cat", "cup"]', 10, "1" * 16)}[kind.config]
 
 
 def test_a_new_kind_is_one_table_entry(toy_kind, tmp_path):

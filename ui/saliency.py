@@ -33,7 +33,7 @@ from core.transfer.features import normalization
 from core.transfer.model import model_of
 from core.transfer.pretrained import hub_cache_file
 from core.transfer.tasks import class_names, pretraining_config
-from ui import resources
+from ui import own_models, resources
 from ui import transfer as transfer_ui
 
 K = "sal"  # widget-key prefix
@@ -96,6 +96,7 @@ def model_choices() -> tuple[dict[str, ModelChoice], list[str]]:
                                         InputSpec(28, 1, True), MNIST_NORM, tuple(str(i) for i in range(10)), cfg))
     transfer, notes = transfer_choices()
     out.update(transfer)
+    out.update({k: ModelChoice(k, **fields) for k, fields in own_models.saliency_entries().items()})
     if transfer_ui.imagenet().ok:
         from torchvision.models import ResNet18_Weights
 
@@ -153,6 +154,8 @@ def _transfer_model(cfg: TransferConfig) -> torch.nn.Module:
 
 
 def load_model(choice: ModelChoice) -> torch.nn.Module | None:
+    if choice.key.startswith(own_models.PREFIX):
+        return own_models.saliency_model(choice.key)
     if choice.key == IMAGENET:
         try:
             return _imagenet_resnet(transfer_ui.stamp(hub_cache_file()))

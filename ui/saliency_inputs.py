@@ -19,7 +19,7 @@ from core.figures.images import mosaic
 from core.models.inspection import confusion_matrix
 from core.transfer.config import TransferConfig
 from core.transfer.model import predict as transfer_predict
-from ui import resources
+from ui import own_models, resources
 from ui import transfer as transfer_ui
 from ui.confusion_cells import pick_cell
 from ui.saliency import K, ModelChoice, _transfer_model, decode, explain, prepare
@@ -35,8 +35,8 @@ class Picture:
 
     @property
     def photo(self) -> bool:
-        """A picture known not to be a handwritten digit (a sample photo)."""
-        return self.source == SAMPLE
+        """A picture known not to be a handwritten digit (a sample photo, the learner's photo of a class)."""
+        return self.source in (SAMPLE, own_models.SOURCE)
 
 
 MISCLASSIFIED = "Misclassified"  # the image source's label starts with this: "Misclassified digit" / "... image"
@@ -152,10 +152,10 @@ def default_source(choice: ModelChoice | None) -> str:
 
 
 def image_source(key: str, choice: ModelChoice | None = None) -> Picture | None:
-    """Upload, sample photo, MNIST test digit, a misclassified test image (stored runs) or the Draw page's digit
-    -> the picture, or None."""
+    """Upload, sample photo, MNIST test digit, a misclassified test image (stored runs), the Draw page's digit or
+    the photo last tried on the Transfer page's own classes -> the picture, or None."""
     sources = ([UPLOAD, SAMPLE, TEST_DIGIT] + ([misclassified_source(choice)] if has_test_split(choice) else [])
-               + ([DRAWN] if drawn_digit() is not None else []))
+               + ([DRAWN] if drawn_digit() is not None else []) + own_models.photo_sources())
     if st.session_state.get(f"{key}_source") not in sources:  # first visit; or misclassified, then ResNet chosen
         st.session_state[f"{key}_source"] = default_source(choice)
     source = st.radio("Image", sources, horizontal=True, key=f"{key}_source")
@@ -164,6 +164,8 @@ def image_source(key: str, choice: ModelChoice | None = None) -> Picture | None:
 
 
 def _pixels(key: str, source: str, choice: ModelChoice | None) -> np.ndarray | None:
+    if source in own_models.photo_sources():  # the photo last tried on the Transfer page's "Your own classes"
+        return own_models.saliency_photo()
     if source == UPLOAD:
         f = st.file_uploader("PNG, JPEG, WebP, BMP or GIF", type=["png", "jpg", "jpeg", "webp", "bmp", "gif"],
                              key=f"{key}_upload", max_upload_size=MAX_FILE_BYTES >> 20)

@@ -46,7 +46,8 @@ def totals_columns(strategy: str) -> dict:
     return {**COUNTS, "trainable": st.column_config.NumberColumn(f"trainable ({TRANSFER_STRATEGY_LABELS[strategy]})",
                                                                  format="localized")}
 ROUTES = {"digits": "Offline: digits 0-4 -> digits 5-9 (pretrained here)",
-          "cifar10": "CIFAR-10 with ImageNet weights"}
+          "cifar10": "CIFAR-10 with ImageNet weights",
+          "own": "Your own classes (your photos, ImageNet weights)"}  # "own": ui/own_classes.py
 
 
 # ---------------------------------------------------------------- data and weights
@@ -161,17 +162,20 @@ def _address(routes: list[str]) -> address.Address:
     })
 
 
-def controls() -> TransferConfig:
-    """Route, strategy and training settings -> the TransferConfig they describe (kept in the page address and
-    the session: ui.address)."""
+def controls() -> TransferConfig | None:
+    """Route, strategy and training settings -> the TransferConfig they describe; None for the route "Your own
+    classes", which draws itself (ui/own_classes.py)."""
     gaps = missing()
-    routes = ["digits"] if gaps else ["cifar10", "digits"]
-    if gaps:
-        route_offer(gaps)
+    routes = (["digits"] if gaps else ["cifar10", "digits"]) + ["own"]
     here = _address(routes)
     w = here.controls({"source": routes[0], "strategy": "feature", "k_stages": 1, "resolution": 32, "epochs": 10,
                        "backbone_lr": 1e-4, "seed": 0})
     source = st.radio("Route", routes, format_func=ROUTES.get, horizontal=True, key=w["source"])
+    if source == "own":  # its own controls, address parameters (own_*) and weights offer: ui/own_classes.py
+        here.mirror({"source": source})
+        return None
+    if gaps:
+        route_offer(gaps)
     if source == "digits":
         st.info("A ResNet-18 **pretrained here on digits 0-4** (the bundled MNIST sample, 2 epochs at 32 px) is "
                 "transferred to digits 5-9 with only a few labelled images per class. No ImageNet weights are used.",

@@ -31,6 +31,11 @@ from core.transfer.config import address as transfer_address
 from core.transfer.features import expected_features
 from core.transfer.fit import train_stored
 from core.transfer.model import expected_state
+from core.transfer.own.config import OWN_STRATEGY_LABELS, OwnClassesConfig
+from core.transfer.own.config import address as own_address
+from core.transfer.own.fit import expected_state as own_expected_state
+from core.transfer.own.fit import train_saved
+from core.transfer.own.store import OwnStore, own_root
 
 
 class TrainingContext(Protocol):
@@ -69,6 +74,13 @@ def _train_transfer(ctx: TrainingContext, cfg: TransferConfig, on_progress: OnPr
     """A ResNet-18 transfer run; its pretraining run and stored features come from (or go into) the store."""
     digits = ctx.mnist if ctx.mnist.source == "mnist-sample" else None  # the bundled sample, decoded once
     return train_stored(cfg, ctx.store, Path(ctx.paths.data), ctx.device, on_progress, digits)
+
+
+def _train_own(ctx: TrainingContext, cfg: OwnClassesConfig, on_progress: OnProgress) -> Run:
+    """A run on the learner's own classes, from its saved set and the ImageNet weights. Fine-tuning trains here (tens
+    of seconds to minutes); the Transfer page trains a feature-extraction head in its own process (about a second
+    on features it already holds: a worker's round trip and queue would cost more than the training)."""
+    return train_saved(cfg, OwnStore(own_root(ctx.paths)), ctx.device, on_progress)
 
 
 def _mnist_state(cfg: TrainConfig) -> dict[str, torch.Tensor]:
@@ -110,6 +122,12 @@ KINDS: dict[str, RunKind] = {k.name: k for k in (
     RunKind("transfer", TransferConfig, expected_state, _train_transfer,
             family=lambda c: "ResNet-18 transfer", model=lambda c: "ResNet-18", settings=_transfer_settings,
             data=lambda c: DATA_LABELS.get(c.source, c.source), link=lambda c: ("transfer", transfer_address(c))),
+    # ResNet-18 on the learner's own photos (the Transfer page's "Your own classes"), scored by k-fold.
+    RunKind("own-classes", OwnClassesConfig, own_expected_state, _train_own,
+            family=lambda c: "ResNet-18 own classes", model=lambda c: "ResNet-18",
+            settings=lambda c: f"{OWN_STRATEGY_LABELS[c.strategy]} · {c.folds}-fold"
+                               + (f" · seed {c.seed}" if c.seed else ""),
+            data=lambda c: f"own ({len(c.names())})", link=lambda c: ("transfer", own_address(c))),
     # A frozen backbone's (N, 512) features, computed once by the first feature-extraction run that needs them.
     RunKind("features", FeatureConfig, expected_features, None,
             family=lambda c: "ResNet-18 features", model=lambda c: "ResNet-18 backbone",
