@@ -84,11 +84,35 @@ def _features_run() -> Run:
     return Run(cfg, {"train": torch.zeros(2, 512), "test": torch.zeros(2, 512)}, History(steps_per_epoch=1), metrics)
 
 
+def _playground_run() -> Run:
+    from core.lessons.playground.config import PlaygroundConfig
+    from core.lessons.playground.live import Playground
+    from core.runs.playground import playground_run
+
+    pg = Playground(PlaygroundConfig(seed=4242))
+    pg.train(1)  # a real network of one epoch: a playground run is its own record of what it trained
+    return _minimal(playground_run(pg.snapshot(), "cpu"))
+
+
+def _own_classes_run() -> Run:
+    """The learner's two classes of ten photos: the head's zero weights and held-out scores of the right shapes."""
+    from core.transfer.own.config import OwnClassesConfig
+    from core.transfer.own.fit import expected_state
+
+    cfg = OwnClassesConfig("0" * 16, '["cat", "cup"]', 10, "1" * 16, epochs=1, seed=4242)
+    state = {k: torch.zeros(v.shape, dtype=v.dtype) for k, v in expected_state(cfg).items()}
+    metrics = {"test_acc": 0.5, "test_loss": 0.7, "train_s": 1.0, "wall_s": 1.0, "samples_per_s": 2.0,
+               "device": "cpu", "n_train": 10, "n_test": 10}
+    return _minimal(Run(cfg, state, History([0.7], 1, [0.7], [0.5]), metrics))
+
+
 # One minimal run per kind, of settings no other test stores (seed 4242, 7 epochs) and that pages can be pointed at.
 MINIMAL = {
     "mnist": lambda: _minimal(make_run(replace(default_config("net2", "mnist-sample"), seed=4242))),
     "transfer": lambda: _minimal(make_transfer_run(TransferConfig(epochs=7))),
     "features": _features_run,
+    "playground": _playground_run,
+    "own-classes": _own_classes_run,
 }
 
 

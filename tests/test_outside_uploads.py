@@ -48,17 +48,28 @@ def test_the_server_cap_is_the_largest_widget_cap(tmp_path):
 
 def _largest_weights() -> int:
     """Bytes of the largest weights any listed run kind stores (every transfer strategy and task, every MNIST
-    architecture at its largest hidden size)."""
+    architecture at its largest hidden size, fine-tuning on the most own classes and photos, the widest and deepest
+    Playground network)."""
+    import json
+
+    from core.lessons.playground.config import FEATURES, MAX_LAYERS, MAX_NEURONS, PlaygroundConfig
+    from core.lessons.playground.run import PlaygroundRun, Segment
     from core.models.registry import ARCHITECTURES, ModelConfig
     from core.training.config import TrainConfig
+    from core.transfer.own.config import OwnClassesConfig
+    from core.transfer.own.dataset import MAX_CLASSES, MAX_PHOTOS
 
     configs = [TransferConfig(strategy=s, weights="random" if s == "scratch" else "imagenet", source=src, k_stages=4)
                for s in STRATEGIES for src in ("digits", "cifar10")]
     configs += [TrainConfig(model=ModelConfig(arch, hidden=512)) for arch in ARCHITECTURES if arch != "built"]
-    listed = {k.config for k in KINDS.values() if k.listed}
-    assert {type(c) for c in configs} == listed, "a new listed kind needs its largest config here"
-    return max(sum(t.numel() * t.element_size() for t in KINDS[c.kind if hasattr(c, "kind") else "mnist"]
-                   .expected_state(c).values()) for c in configs)
+    configs.append(OwnClassesConfig("0" * 16, json.dumps([f"c{i}" for i in range(MAX_CLASSES)]), MAX_PHOTOS, "1" * 16,
+                                    strategy="finetune"))
+    wide = PlaygroundConfig(features=tuple(FEATURES), hidden=(MAX_NEURONS,) * MAX_LAYERS)
+    configs.append(PlaygroundRun(wide, (Segment.of(wide, 1),)))
+    kind_of = {k.config: k for k in KINDS.values() if k.listed}
+    assert {type(c) for c in configs} == set(kind_of), "a new listed kind needs its largest config here"
+    return max(sum(t.numel() * t.element_size() for t in kind_of[type(c)].expected_state(c).values())
+               for c in configs)
 
 
 def test_the_largest_archive_the_app_can_export_fits_the_import_cap():

@@ -319,7 +319,8 @@ def _try_photo(values: dict[str, object], widgets: dict[str, str]) -> np.ndarray
     source = values["try_source"] = st.radio("A new photo", TRY_SOURCES, horizontal=True, key=widgets["try_source"])
     data = None
     if source == "Upload":
-        f = st.file_uploader("A photo to classify", type=own_data.PHOTO_TYPES, key=f"{K}_try_upload")
+        f = st.file_uploader("A photo to classify", type=own_data.PHOTO_TYPES, key=f"{K}_try_upload",
+                             max_upload_size=own_data.PHOTO_MB)
         data = None if f is None else f.getvalue()
     elif source == "Camera":
         f = st.camera_input("Take a photo to classify", key=f"{K}_try_camera")

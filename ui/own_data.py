@@ -15,7 +15,7 @@ from datetime import datetime
 import numpy as np
 import streamlit as st
 
-from core.data.uploads import UploadError
+from core.data.uploads import MAX_FILE_BYTES, UploadError
 from core.transfer.own import dataset as own
 from core.transfer.own.archive import MAX_ARCHIVE_MB, DatasetArchiveError, export_dataset, import_dataset
 from core.transfer.own.photos import from_upload
@@ -25,6 +25,7 @@ from ui import resources
 K = "own"  # widget-key prefix of the route
 NOTES = f"{K}_notes"  # [(kind, text)] shown once at the top of the route
 PHOTO_TYPES = ["png", "jpg", "jpeg", "webp", "bmp", "gif"]
+PHOTO_MB = MAX_FILE_BYTES >> 20  # each photo, as every image upload of the app
 THUMB = 64  # px
 
 
@@ -193,7 +194,7 @@ def class_box(c: own.OwnClass, keep_features: Callable[[list[str]], None] | None
             st.rerun()
         nonce = f"{K}_nonce_{c.id}"
         files = st.file_uploader(f"Add photos to “{c.name}”", type=PHOTO_TYPES, accept_multiple_files=True,
-                                 key=f"{K}_up_{c.id}_{st.session_state.get(nonce, 0)}",
+                                 key=f"{K}_up_{c.id}_{st.session_state.get(nonce, 0)}", max_upload_size=PHOTO_MB,
                                  help="many at once: select several files, or drop them here")
         if files:
             add_files(c.id, list(files), keep_features, c.id)
