@@ -100,6 +100,7 @@ def test_the_largest_export_reimports_and_an_oversized_image_gets_a_sentence(pag
         uploader.set_input_files(files=[{"name": "run.zip", "mimeType": "application/zip", "buffer": archive}])
         page.get_by_text("Imported Full fine-tuning").first.wait_for(timeout=180_000)
         page.goto(url + "/saliency")
+        page.get_by_text("Upload", exact=True).first.click()  # the page opens on a sample photo
         uploader = page.locator("[data-testid='stFileUploader'] input[type=file]")
         uploader.wait_for(state="attached", timeout=180_000)
         big = b"\x89PNG\r\n\x1a\n" + bytes(MAX_FILE_BYTES + 1024)
