@@ -12,7 +12,7 @@ from support import ROOT
 PACKAGES = ("core", "ui", "pages", "bench", "tests", "tools")
 # core's packages, lowest first: a module may import only from a lower rank (or its own package)
 CORE_RANKS = {
-    "core.errors": 0, "core.fmt": 0, "core.atomic": 0, "core.optimizers": 0, "core.locks": 0,
+    "core.errors": 0, "core.fmt": 0, "core.atomic": 0, "core.optimizers": 0, "core.locks": 0, "core.zips": 0,
     "core.config": 1,
     "core.data": 2, "core.models": 2,
     "core.training": 3, "core.lessons": 3, "core.attribution": 3,

@@ -24,15 +24,12 @@ from core.runs.kinds import KINDS, kind_of
 from core.runs.schema import Record, parse_record
 from core.runs.store import META, WEIGHTS, CorruptRun, IncompatibleWeights, RunStore, decode_weights
 from core.training.record import RecordError, Run
+from core.zips import MAX_ARCHIVE_BYTES, read_entry
 
-# The upload as a whole: the largest export (a whole ResNet-18 transfer run, 44.8 MB of weights, plus its history) with
-# room to spare. The import widget's own cap, and so .streamlit/config.toml's server.maxUploadSize (the largest widget
-# cap: the server answers 413 before any widget sees a larger file): tests/test_outside_uploads.py.
-MAX_ARCHIVE_BYTES = 64 << 20
+# core.zips.MAX_ARCHIVE_BYTES holds the largest export (a whole ResNet-18 transfer run, 44.8 MB of weights, plus its
+# history) with room to spare; it is the import widget's cap and the server's maxUploadSize: tests/test_outside_uploads.
 MAX_META_BYTES = 16 << 20  # run.json, uncompressed
 HEADER_BYTES = 1 << 20  # safetensors header allowance over the tensors' own bytes
-MAX_RATIO = 200  # uncompressed / compressed size of any entry; weights barely compress, JSON ~3-10x
-_CHUNK = 1 << 20
 ZIP_EPOCH = 315_532_800.0  # 1980-01-01 UTC: the earliest date a zip entry can hold
 ZIP_LAST = 4_354_819_199.0  # 2107-12-31 23:59:59 UTC: the latest (run.json keeps the run's own date either way)
 
@@ -67,37 +64,11 @@ def _check_names(infos: list[zipfile.ZipInfo]) -> dict[str, zipfile.ZipInfo]:
             raise ArchiveError(f"refused: unexpected entry {name!r} (an exported run holds only {META} and {WEIGHTS})")
         if name in by_name:
             raise ArchiveError(f"refused: {name} appears twice")
-        if info.flag_bits & 0x1:
-            raise ArchiveError(f"refused: {name} is encrypted")
-        if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
-            raise ArchiveError(f"refused: {name} uses an unsupported compression")
         by_name[name] = info
     missing = [n for n in (META, WEIGHTS) if n not in by_name]
     if missing:
         raise ArchiveError(f"this is not a run exported by the app ({' and '.join(missing)} missing)")
     return by_name
-
-
-def _read(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int) -> bytes:
-    """An entry's bytes, refusing before decompression when its declared size or ratio is out of bounds, and
-    while decompressing when more comes out than was declared."""
-    if info.file_size > limit:
-        raise ArchiveError(f"refused: {info.filename} declares {info.file_size:,} bytes, more than {limit:,}")
-    if info.file_size > MAX_RATIO * max(info.compress_size, 1) and info.file_size > 1 << 16:
-        raise ArchiveError(f"refused: {info.filename} expands {info.file_size / max(info.compress_size, 1):,.0f}× "
-                           f"(a zip bomb; at most {MAX_RATIO}× is accepted)")
-    out = bytearray()
-    try:
-        with zf.open(info) as f:
-            while chunk := f.read(_CHUNK):
-                out += chunk
-                if len(out) > info.file_size:
-                    break
-    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, RuntimeError, NotImplementedError) as e:
-        raise ArchiveError(f"refused: {info.filename} is damaged ({e})") from e
-    if len(out) != info.file_size:
-        raise ArchiveError(f"refused: {info.filename} holds {len(out):,} bytes, its header says {info.file_size:,}")
-    return bytes(out)
 
 
 def read_archive(data: bytes) -> tuple[Run, float]:
@@ -113,14 +84,14 @@ def read_archive(data: bytes) -> tuple[Run, float]:
         if len(infos) > 2:
             raise ArchiveError(f"refused: the archive holds {len(infos)} entries; an exported run holds 2")
         entries = _check_names(infos)
-        meta = _read(zf, entries[META], MAX_META_BYTES)
+        meta = read_entry(zf, entries[META], MAX_META_BYTES, ArchiveError)
         try:
             record = parse_record(json.loads(meta))
         except (RecordError, ValueError, RecursionError) as e:  # JSON and UTF-8 errors are ValueErrors
             raise ArchiveError(f"{META} is not a valid run record ({str(e)[:200]})") from e
         expected = KINDS[record.kind].expected_state(record.config)
         limit = sum(t.numel() * t.element_size() for t in expected.values()) + HEADER_BYTES
-        blob = _read(zf, entries[WEIGHTS], limit)
+        blob = read_entry(zf, entries[WEIGHTS], limit, ArchiveError)
     try:
         state = decode_weights(blob, record.weights_sha256, expected)
     except IncompatibleWeights as e:

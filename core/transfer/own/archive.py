@@ -20,14 +20,12 @@ from core.data.uploads import UploadError
 from core.transfer.own.dataset import MAX_PHOTOS, Dataset, OwnDataError
 from core.transfer.own.photos import from_png
 from core.transfer.own.store import MAX_PHOTO_BYTES, OwnStore
+from core.zips import MAX_ARCHIVE_BYTES, check_entry, read_entry
 
 META = "dataset.json"
 MAX_META_BYTES = 1 << 20
-MAX_ARCHIVE_MB = 64  # the upload widget's cap (the server's maxUploadSize must be at least this)
-MAX_ARCHIVE_BYTES = MAX_ARCHIVE_MB << 20
-MAX_RATIO = 200  # PNGs barely compress; JSON ~3-10x
+MAX_ARCHIVE_MB = MAX_ARCHIVE_BYTES >> 20  # the upload widget's cap
 _PHOTO = re.compile(r"photos/([0-9a-f]{64})\.png")
-_CHUNK = 1 << 16
 ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)  # every entry's date: the same classes give the same bytes
 
 
@@ -45,36 +43,6 @@ def export_dataset(store: OwnStore, ds: Dataset) -> bytes:
             zf.writestr(zipfile.ZipInfo(f"photos/{name}.png", ZIP_EPOCH), store.photo_bytes(name),
                         compress_type=zipfile.ZIP_STORED)
     return buf.getvalue()
-
-
-def _check_entry(info: zipfile.ZipInfo, limit: int) -> None:
-    name = info.filename
-    if info.flag_bits & 0x1:
-        raise DatasetArchiveError(f"refused: {name} is encrypted")
-    if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
-        raise DatasetArchiveError(f"refused: {name} uses an unsupported compression")
-    if info.file_size > limit:
-        raise DatasetArchiveError(f"refused: {name} declares {info.file_size:,} bytes, more than {limit:,}")
-    if info.file_size > MAX_RATIO * max(info.compress_size, 1) and info.file_size > 1 << 16:
-        raise DatasetArchiveError(f"refused: {name} expands {info.file_size / max(info.compress_size, 1):,.0f}× "
-                                  f"(a zip bomb; at most {MAX_RATIO}× is accepted)")
-
-
-def _read(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
-    """An entry's bytes (its declared size was checked), refusing while decompressing when more comes out."""
-    out = bytearray()
-    try:
-        with zf.open(info) as f:
-            while chunk := f.read(_CHUNK):
-                out += chunk
-                if len(out) > info.file_size:
-                    break
-    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, RuntimeError, NotImplementedError) as e:
-        raise DatasetArchiveError(f"refused: {info.filename} is damaged ({e})") from e
-    if len(out) != info.file_size:
-        raise DatasetArchiveError(f"refused: {info.filename} holds {len(out):,} bytes, its header says "
-                                  f"{info.file_size:,}")
-    return bytes(out)
 
 
 def read_dataset(data: bytes) -> tuple[Dataset, dict[str, bytes]]:
@@ -98,12 +66,12 @@ def read_dataset(data: bytes) -> tuple[Dataset, dict[str, bytes]]:
                                           f"{META} and photos/<sha256>.png)")
             if name in by_name:
                 raise DatasetArchiveError(f"refused: {name} appears twice")
-            _check_entry(info, MAX_META_BYTES if name == META else MAX_PHOTO_BYTES)
+            check_entry(info, MAX_META_BYTES if name == META else MAX_PHOTO_BYTES, DatasetArchiveError)
             by_name[name] = info
         if META not in by_name:
             raise DatasetArchiveError(f"this is not a dataset exported by the app ({META} missing)")
         try:
-            ds = Dataset.from_dict(json.loads(_read(zf, by_name.pop(META))))
+            ds = Dataset.from_dict(json.loads(read_entry(zf, by_name.pop(META), MAX_META_BYTES, DatasetArchiveError)))
         except (OwnDataError, ValueError, RecursionError) as e:
             raise DatasetArchiveError(f"{META} is not a valid dataset ({str(e)[:200]})") from e
         named = {f"photos/{p}.png" for p, _ in ds.rows()}
@@ -113,7 +81,7 @@ def read_dataset(data: bytes) -> tuple[Dataset, dict[str, bytes]]:
                                       f"{len(extra)} not in any class)")
         photos = {}
         for name, info in by_name.items():
-            blob = _read(zf, info)
+            blob = read_entry(zf, info, MAX_PHOTO_BYTES, DatasetArchiveError)
             sha = _PHOTO.fullmatch(name).group(1)  # type: ignore[union-attr]
             try:
                 from_png(blob, sha)
