@@ -38,7 +38,7 @@ def online(tmp_path, monkeypatch):
     monkeypatch.delenv(download.OFFLINE_ENV, raising=False)
     monkeypatch.setattr(pretrained, "sha256_prefix", lambda: hashlib.sha256(weights).hexdigest()[:8])
     monkeypatch.setattr(cifar, "official_source", lambda: source)
-    caches = (ui.downloads.downloads, ui.transfer.task, ui.transfer._stored)
+    caches = (ui.downloads.downloads, ui.transfer.task, ui.resources._loaded)
     with own_home(tmp_path / "home"):
         for cache in caches:
             cache.clear()

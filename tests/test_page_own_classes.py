@@ -27,7 +27,7 @@ from support import OWN_SAMPLES, ROOT, own_home, page_app, rerun, sample_variant
 
 TRANSFER = str(ROOT / "pages" / "transfer.py")
 SALIENCY = str(ROOT / "pages" / "saliency.py")
-CACHES = (ui.resources.store, ui.transfer._imagenet, ui.own_models._backbone, ui.own_models._stored,
+CACHES = (ui.resources.store, ui.transfer._imagenet, ui.own_models._backbone, ui.resources._loaded,
           ui.own_models._learner_model, ui.own_models.predict, ui.own_data._store, ui.own_data.thumbnail,
           ui.saliency.prediction, ui.saliency.explain, ui.saliency._twins, ui.saliency.layers)
 

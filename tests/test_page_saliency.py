@@ -207,7 +207,7 @@ def transfer_home(tmp_path, monkeypatch):
     store = RunStore(Paths(tmp_path).runs)
     for seed, cfg in enumerate((pretraining_config(), finetune, feature, cifar)):
         store.save(make_transfer_run(cfg, seed))
-    caches = (ui.transfer._stored, ui.saliency._transfer_model, ui.saliency_inputs._transfer_predictions,
+    caches = (ui.resources._loaded, ui.saliency._transfer_model, ui.saliency_inputs._transfer_predictions,
               ui.saliency.explain, ui.saliency._twins, ui.saliency.layers, ui.saliency.prediction)
     with own_home(tmp_path):
         for cache in caches:

@@ -30,10 +30,10 @@ def seed_files(tmp_path, monkeypatch):
     write_fake_imagenet(pretrained.hub_cache_file())
     write_cifar(cifar.cifar_dir(tmp_path / "data"), n=4)
     with own_home(tmp_path):
-        for cache in (ui.transfer.task, ui.transfer._stored):
+        for cache in (ui.transfer.task, ui.resources._loaded):
             cache.clear()
         yield Paths(tmp_path)
-        for cache in (ui.transfer.task, ui.transfer._stored):
+        for cache in (ui.transfer.task, ui.resources._loaded):
             cache.clear()
 
 

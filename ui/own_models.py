@@ -83,21 +83,8 @@ def keep_features(photos: list[str]) -> None:
                 pass  # a cache: computed again when it is needed
 
 
-@st.cache_resource(max_entries=16, show_spinner="Loading the stored run…")
-def _stored(cfg: OwnClassesConfig) -> Run:
-    run = resources.store().load(cfg)
-    if run is None:
-        raise LookupError(cfg.key())
-    return run
-
-
 def trained(cfg: OwnClassesConfig) -> Run | None:
-    if not resources.store().has(cfg):
-        return None
-    try:
-        return _stored(cfg)
-    except LookupError:
-        return None
+    return resources.stored(cfg)
 
 
 @st.cache_resource(max_entries=4, show_spinner="Building your model…")

@@ -17,7 +17,7 @@ import numpy as np
 import streamlit as st
 import torch
 
-from core.config import Paths, default_device
+from core.config import FlatConfig, Paths, default_device
 from core.data.download import OFFLINE_ENV, DownloadLimits
 from core.data.mnist import MNISTData, download_mnist, full_available, load_mnist, to_input
 from core.models.inspection import predict_proba
@@ -168,7 +168,26 @@ def test_probabilities(cfg: TrainConfig) -> np.ndarray:
     return predict_proba(stored[1], x).numpy()
 
 
+@st.cache_resource(show_spinner="Loading the stored run…", max_entries=32)
+def _loaded(cfg: FlatConfig) -> Run:
+    run = store().load(cfg)
+    if run is None:
+        raise LookupError(cfg.key())  # raising keeps "missing" out of the cache
+    return run
+
+
+def stored(cfg: FlatConfig) -> Run | None:
+    """The stored run of any kind's `cfg` (trained once, by any session; shared, read-only), or None."""
+    if not store().has(cfg):
+        return None
+    try:
+        return _loaded(cfg)
+    except LookupError:
+        return None
+
+
 def forget_stored_runs() -> None:
     """After a run is deleted from the store: drop loaded runs and their predictions (next use reads the store)."""
     _stored.clear()
+    _loaded.clear()
     test_probabilities.clear()

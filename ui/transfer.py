@@ -327,22 +327,9 @@ def estimate(cfg: TransferConfig, data: ImageTask) -> tuple[float, str]:
 
 
 # ---------------------------------------------------------------- training: worker processes, runs in the store
-@st.cache_resource(max_entries=32, show_spinner="Loading the stored run…")
-def _stored(cfg: TransferConfig) -> Run:
-    run = resources.store().load(cfg)
-    if run is None:
-        raise LookupError(cfg.key())  # raising keeps "missing" out of the cache
-    return run
-
-
 def trained(cfg: TransferConfig) -> Run | None:
     """The stored run of `cfg` (trained once, in a worker, by any session), or None."""
-    if not resources.store().has(cfg):
-        return None
-    try:
-        return _stored(cfg)
-    except LookupError:
-        return None
+    return resources.stored(cfg)
 
 
 def backbone(cfg: TransferConfig) -> dict[str, torch.Tensor] | None:
