@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -37,6 +38,14 @@ class Checked:
         problems = self.problems()
         if problems:
             raise ConfigError("; ".join(problems))
+
+    def out_of_range(self, bounds: dict[str, tuple[int, int]], rates: tuple[str, ...] = ()) -> list[str]:
+        """Problems of whole-number fields outside their (lo, hi) bounds and of `rates` (learning rates) that are
+        not finite numbers in (0, 10]."""
+        p = [f"{name} must be in {lo}..{hi} (got {getattr(self, name)})"
+             for name, (lo, hi) in bounds.items() if not lo <= getattr(self, name) <= hi]
+        return p + [f"{name} must be a positive number up to 10 (got {getattr(self, name)})" for name in rates
+                    if not (math.isfinite(getattr(self, name)) and 0 < getattr(self, name) <= 10)]
 
 
 def digest(obj: object) -> str:

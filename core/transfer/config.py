@@ -3,7 +3,6 @@
 """
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass
 from typing import ClassVar, Literal
@@ -61,13 +60,7 @@ class TransferConfig(FlatConfig):
                 p.append(f"{name} must be one of {', '.join(values)} (got {getattr(self, name)!r})")
         bounds = {"k_stages": (1, 4), "epochs": (1, 200), "batch_size": (1, 4096), "subset": (10, 50_000),
                   "labels_per_class": (1, 1000), "seed": (0, 2**31 - 1)}
-        for name, (lo, hi) in bounds.items():
-            if not lo <= getattr(self, name) <= hi:
-                p.append(f"{name} must be in {lo}..{hi} (got {getattr(self, name)})")
-        for name in ("head_lr", "backbone_lr"):
-            v = getattr(self, name)
-            if not (math.isfinite(v) and 0 < v <= 10):
-                p.append(f"{name} must be a positive number up to 10 (got {v})")
+        p += self.out_of_range(bounds, ("head_lr", "backbone_lr"))
         if self.resolution not in TRANSFER_RESOLUTIONS:
             p.append(f"resolution must be one of {TRANSFER_RESOLUTIONS} (got {self.resolution})")
         if self.strategy == "scratch" and self.weights != "random":

@@ -8,7 +8,6 @@ config too, so an exported run still names its classes where its photos are not.
 from __future__ import annotations
 
 import json
-import math
 import re
 from dataclasses import dataclass
 from typing import ClassVar, Literal
@@ -83,13 +82,7 @@ class OwnClassesConfig(FlatConfig):
             p.append(f"augment must be one of {', '.join(AUGMENTATIONS)} (got {self.augment!r})")
         bounds = {"n_photos": (len(names) * MIN_PHOTOS, MAX_PHOTOS), "epochs": (1, 200), "batch_size": (1, 256),
                   "folds": (2, 10), "seed": (0, 2**31 - 1)}
-        for name, (lo, hi) in bounds.items():
-            if not lo <= getattr(self, name) <= hi:
-                p.append(f"{name} must be in {lo}..{hi} (got {getattr(self, name)})")
-        for name in ("head_lr", "backbone_lr"):
-            v = getattr(self, name)
-            if not (math.isfinite(v) and 0 < v <= 10):
-                p.append(f"{name} must be a positive number up to 10 (got {v})")
+        p += self.out_of_range(bounds, ("head_lr", "backbone_lr"))
         return p
 
     def label(self) -> str:
