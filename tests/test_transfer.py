@@ -6,8 +6,6 @@ from dataclasses import replace
 
 import pytest
 import torch
-from test_cifar import _write_cifar
-from test_pretrained import _write_fake_imagenet
 from torch import nn
 from torchvision.models import resnet18
 
@@ -36,6 +34,7 @@ from core.transfer.strategies import (
     set_train_mode,
 )
 from core.transfer.tasks import digit_tasks, source_config
+from support import write_cifar, write_fake_imagenet
 
 CPU = torch.device("cpu")
 
@@ -453,8 +452,8 @@ def test_cifar_route_trains_through_the_store(tmp_path, monkeypatch):
     from core.transfer.fit import train_stored
 
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
-    written = _write_fake_imagenet(pretrained.hub_cache_file())
-    _write_cifar(cifar.cifar_dir(tmp_path / "data"))
+    written = write_fake_imagenet(pretrained.hub_cache_file())
+    write_cifar(cifar.cifar_dir(tmp_path / "data"))
     store = RunStore(tmp_path / "runs")
     cfg = TransferConfig(source="cifar10", weights="imagenet", subset=20, epochs=1, batch_size=8)
     run, _ = store.get_or_train(cfg, lambda: train_stored(cfg, store, tmp_path / "data", CPU))
