@@ -63,7 +63,8 @@ PATH: tuple[Stop, ...] = (
          "Try: draw a digit off-centre and see whether your MLP and your CNN still agree.",
          icon=":material/draw:"),
     Stop("pages/transfer.py", "Transfer learning", "ResNet-18: frozen vs trainable parameters, feature extraction "
-         "vs fine-tuning, compared on a few-label task.",
+         "vs fine-tuning, on CIFAR-10 with ImageNet weights, on a few-label digits task, or on classes of your own "
+         "photos.",
          "Try: feature extraction and fine-tuning on the same few labels, and compare accuracy and time.",
          icon=":material/model_training:"),
     Stop("pages/saliency.py", "Saliency", "Upload a photo (or pick one) and see why a model predicted what it did: "
