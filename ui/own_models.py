@@ -39,15 +39,6 @@ class Backbone:
     model: torch.nn.Module  # frozen, eval, shared: used under inference mode only
 
 
-def _stamp() -> tuple:
-    path = hub_cache_file()
-    try:
-        s = path.stat()
-    except OSError:
-        return (str(path),)
-    return str(path), s.st_size, s.st_mtime_ns
-
-
 @st.cache_resource(max_entries=1, show_spinner="Reading the ImageNet weights…")
 def _backbone(stamp: tuple) -> Backbone:
     weights = transfer_ui.imagenet()
@@ -61,7 +52,7 @@ def backbone() -> Backbone | None:
     if not transfer_ui.imagenet().ok:
         return None
     try:
-        return _backbone(_stamp())
+        return _backbone(transfer_ui.stamp(hub_cache_file()))
     except LookupError:
         return None
 
