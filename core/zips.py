@@ -3,12 +3,25 @@ decompressed (encryption, method, declared size, ratio) and bounded while it is,
 server decompress more than the caller's limit."""
 from __future__ import annotations
 
+import io
 import zipfile
 import zlib
 
 MAX_ARCHIVE_BYTES = 64 << 20  # an uploaded archive; the server's maxUploadSize is this (.streamlit/config.toml)
 MAX_RATIO = 200  # uncompressed / compressed size of any entry: weights and PNGs barely compress, JSON ~3-10x
 _CHUNK = 1 << 20
+
+
+def open_zip(data: bytes, error: type[Exception] = ValueError) -> zipfile.ZipFile:
+    """The uploaded bytes as a zip (its directory read), refusing more than MAX_ARCHIVE_BYTES or what is no zip."""
+    if len(data) > MAX_ARCHIVE_BYTES:
+        raise error(f"refused: the file is {len(data):,} bytes, more than {MAX_ARCHIVE_BYTES:,}")
+    try:
+        zf = zipfile.ZipFile(io.BytesIO(data))
+        zf.infolist()
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError) as e:
+        raise error(f"this is not a zip file ({e})") from e
+    return zf
 
 
 def check_entry(info: zipfile.ZipInfo, limit: int, error: type[Exception] = ValueError) -> None:

@@ -10,11 +10,12 @@ import pytest
 from PIL import Image
 
 from core.data.uploads import MAX_FILE_BYTES
-from core.runs.archive import HEADER_BYTES, MAX_ARCHIVE_BYTES, MAX_META_BYTES, export_run, read_archive
+from core.runs.archive import HEADER_BYTES, MAX_META_BYTES, export_run, read_archive
 from core.runs.kinds import KINDS
 from core.runs.store import RunStore
 from core.transfer.config import TransferConfig
 from core.transfer.strategies import STRATEGIES
+from core.zips import MAX_ARCHIVE_BYTES
 from support import ROOT, own_home, page_app
 from tools.fake_runs import make_transfer_run, synthetic_run
 

@@ -13,11 +13,12 @@ import streamlit as st
 
 from core.figures.training import X_TITLES, Curve, run_curves
 from core.fmt import num, when
-from core.runs.archive import MAX_ARCHIVE_BYTES, ArchiveError, export_run, import_run
+from core.runs.archive import ArchiveError, export_run, import_run
 from core.runs.kinds import KINDS, RunKind
 from core.runs.names import MAX_NAME, RunNames
 from core.runs.store import RunSummary, StoreNotWritable
 from core.training.record import STATUS_LABELS
+from core.zips import MAX_ARCHIVE_BYTES
 from ui import resources
 from ui.text import md
 

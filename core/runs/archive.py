@@ -15,7 +15,6 @@ import io
 import json
 import time
 import zipfile
-import zlib
 from pathlib import PurePosixPath
 
 from safetensors.torch import save as save_bytes
@@ -24,7 +23,7 @@ from core.runs.kinds import KINDS, kind_of
 from core.runs.schema import Record, parse_record
 from core.runs.store import META, WEIGHTS, CorruptRun, IncompatibleWeights, RunStore, decode_weights
 from core.training.record import RecordError, Run
-from core.zips import MAX_ARCHIVE_BYTES, read_entry
+from core.zips import open_zip, read_entry
 
 # core.zips.MAX_ARCHIVE_BYTES holds the largest export (a whole ResNet-18 transfer run, 44.8 MB of weights, plus its
 # history) with room to spare; it is the import widget's cap and the server's maxUploadSize: tests/test_outside_uploads.
@@ -73,13 +72,8 @@ def _check_names(infos: list[zipfile.ZipInfo]) -> dict[str, zipfile.ZipInfo]:
 
 def read_archive(data: bytes) -> tuple[Run, float]:
     """(run, created) of an exported run, fully validated; ArchiveError says what is wrong."""
-    if len(data) > MAX_ARCHIVE_BYTES:
-        raise ArchiveError(f"refused: the file is {len(data):,} bytes, more than {MAX_ARCHIVE_BYTES:,}")
-    try:
-        zf = zipfile.ZipFile(io.BytesIO(data))
-        infos = zf.infolist()
-    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError) as e:
-        raise ArchiveError(f"this is not a zip file ({e})") from e
+    zf = open_zip(data, ArchiveError)
+    infos = zf.infolist()
     with zf:
         if len(infos) > 2:
             raise ArchiveError(f"refused: the archive holds {len(infos)} entries; an exported run holds 2")

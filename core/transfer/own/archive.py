@@ -14,13 +14,12 @@ import io
 import json
 import re
 import zipfile
-import zlib
 
 from core.data.uploads import UploadError
 from core.transfer.own.dataset import MAX_PHOTOS, Dataset, OwnDataError
 from core.transfer.own.photos import from_png
 from core.transfer.own.store import MAX_PHOTO_BYTES, OwnStore
-from core.zips import MAX_ARCHIVE_BYTES, check_entry, read_entry
+from core.zips import MAX_ARCHIVE_BYTES, check_entry, open_zip, read_entry
 
 META = "dataset.json"
 MAX_META_BYTES = 1 << 20
@@ -47,13 +46,8 @@ def export_dataset(store: OwnStore, ds: Dataset) -> bytes:
 
 def read_dataset(data: bytes) -> tuple[Dataset, dict[str, bytes]]:
     """(dataset, {photo name: PNG bytes}) of an exported dataset, fully validated; DatasetArchiveError says why not."""
-    if len(data) > MAX_ARCHIVE_BYTES:
-        raise DatasetArchiveError(f"refused: the file is {len(data):,} bytes, more than {MAX_ARCHIVE_BYTES:,}")
-    try:
-        zf = zipfile.ZipFile(io.BytesIO(data))
-        infos = zf.infolist()
-    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError) as e:
-        raise DatasetArchiveError(f"this is not a zip file ({e})") from e
+    zf = open_zip(data, DatasetArchiveError)
+    infos = zf.infolist()
     with zf:
         if len(infos) > MAX_PHOTOS + 1:
             raise DatasetArchiveError(f"refused: the archive holds {len(infos):,} entries; a dataset holds at most "
