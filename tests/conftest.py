@@ -29,7 +29,13 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ["PTCE_OFFLINE"] = "1"
     os.environ["PTCE_HOME"] = home
     os.environ["TORCH_HOME"] = os.path.join(home, "torch")  # no ImageNet weights unless a test writes them
-    os.environ.setdefault("PTCE_THREADS", "2")
+    # Two threads in one process; under pytest-xdist the cores are split among the workers (and the servers they
+    # start inherit it), so two workers on two cores never run four busy thread pools.
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    os.environ["PTCE_THREADS"] = str(max(1, 2 // workers)) if workers > 1 else os.environ.get("PTCE_THREADS", "2")
+    import torch
+
+    torch.set_num_threads(int(os.environ["PTCE_THREADS"]))
     os.environ["PTCE_CHECK_FIGURES"] = "1"  # every figure the suite draws is validated (core.figures.base.figure)
 
 

