@@ -32,7 +32,9 @@ def pytest_configure(config: pytest.Config) -> None:
     # Two threads in one process; under pytest-xdist the cores are split among the workers (and the servers they
     # start inherit it), so two workers on two cores never run four busy thread pools.
     workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
-    os.environ["PTCE_THREADS"] = str(max(1, 2 // workers)) if workers > 1 else os.environ.get("PTCE_THREADS", "2")
+    if workers > 1:
+        os.environ["PTCE_THREADS"] = str(max(1, (os.cpu_count() or 1) // workers))
+    os.environ.setdefault("PTCE_THREADS", "2")
     import torch
 
     torch.set_num_threads(int(os.environ["PTCE_THREADS"]))
@@ -50,6 +52,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                 and i.get_closest_marker("browser") is None]
     if unmarked:
         raise pytest.UsageError("tests that drive Chromium must be marked @pytest.mark.browser: " + ", ".join(unmarked))
+    if int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")) > 1:
+        # Long tests first (every worker collects the same order): a worker that runs out steals the short ones
+        # from the end of the other's queue, instead of waiting on a long one that started last.
+        items.sort(key=lambda i: 0 if i.get_closest_marker("browser") else 1 if i.get_closest_marker("slow") else 2)
 
 
 @pytest.fixture(scope="session")
