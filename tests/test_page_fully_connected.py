@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from support import ARTIFACTS, ROOT, page_app, wait_for_jobs
+from support import ARTIFACTS, ROOT, own_home, page_app, wait_for_jobs
 
 
 def _fc_page(hidden: int = 16, epochs: int = 1, lr: float | None = None, optimizer: str | None = None) -> AppTest:
@@ -61,28 +61,28 @@ def test_fc_page_explains_a_learning_rate_that_is_far_too_large():
 
 
 @pytest.mark.slow
-def test_fc_page_reports_a_non_finite_loss_and_stores_nothing(monkeypatch):
+def test_fc_page_reports_a_non_finite_loss_and_stores_nothing(monkeypatch, tmp_path):
     """A run that hits NaN (forced in the worker: no slider setting of Net2 reliably does) is explained, not stored."""
     from job_trainers import NAN_TRAINERS
 
     from core.runs.jobs import Jobs
     from ui import resources
 
-    nan_pool = Jobs(resources.paths(), size=1, trainers=NAN_TRAINERS)
-    monkeypatch.setattr(resources, "jobs", lambda: nan_pool)
-    try:
-        at = _fc_page(hidden=32, epochs=1)
-        at.button(key="fc_train").click()
-        at.run()
-        assert nan_pool.wait_all(240)
-        at.run()
-    finally:
-        nan_pool.shutdown()
-    assert not at.exception, at.exception
-    assert any("Lower the learning rate" in e.value and "not saved" in e.value for e in at.error)
-    # the page's config (hidden 32, 1 epoch); other tests of this session store 2-epoch hidden-32 runs
-    assert not any(s.config.model.hidden == 32 and s.config.epochs == 1 for s in resources.store().summaries())
-    assert "fc_train" in [b.key for b in at.button]  # the learner can try again
+    with own_home(tmp_path):  # an empty store, whatever other tests of this process stored
+        nan_pool = Jobs(resources.paths(), size=1, trainers=NAN_TRAINERS)
+        monkeypatch.setattr(resources, "jobs", lambda: nan_pool)
+        try:
+            at = _fc_page(hidden=32, epochs=1)
+            at.button(key="fc_train").click()
+            at.run()
+            assert nan_pool.wait_all(240)
+            at.run()
+        finally:
+            nan_pool.shutdown()
+        assert not at.exception, at.exception
+        assert any("Lower the learning rate" in e.value and "not saved" in e.value for e in at.error)
+        assert not resources.store().summaries()
+        assert "fc_train" in [b.key for b in at.button]  # the learner can try again
 
 
 def test_settings_round_trip_through_the_page_url_and_bad_values_are_ignored():

@@ -129,9 +129,14 @@ def test_cifar_route_with_imagenet_weights(cifar_and_weights):
 
 
 @pytest.mark.slow
-def test_resolution_tradeoff_appears_once_two_resolutions_are_stored():
+def test_resolution_tradeoff_appears_once_two_resolutions_are_stored(tmp_path):
     """Two tiny from-scratch runs (10 labels per class, 1 epoch) at 32 and 64 px in the page's store: the page
     draws accuracy against resolution and states the trade-off, computed from those two runs."""
+    with own_home(tmp_path):  # only these two runs, whatever other tests of this process stored or downloaded
+        _resolution_tradeoff()
+
+
+def _resolution_tradeoff() -> None:
     import torch
 
     from core.transfer.fit import train_stored
