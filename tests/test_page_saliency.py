@@ -452,7 +452,8 @@ def test_a_click_on_the_confusion_matrix_picks_the_cell(browser, server_with_run
         finally:
             ARTIFACTS.mkdir(exist_ok=True)
             page.screenshot(path=str(ARTIFACTS / "saliency-cell-click.png"))
-        assert page.get_by_text("correctly classified test digits of class").count() == 0  # the note is gone
+        # the note is gone once the rerun that the second click started has drawn
+        expect(page.get_by_text("correctly classified test digits of class")).to_have_count(0, timeout=60_000)
         assert page.locator(EXCEPTION).count() == 0
     finally:
         context.close()

@@ -17,6 +17,7 @@ import math
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -158,13 +159,14 @@ class Playground:
             self._published = self._snapshot()
 
     # ------------------------------------------------------------ training
-    def train(self, epochs: int, budget_s: float = math.inf) -> int:
+    def train(self, epochs: int, budget_s: float = math.inf, go_on: Callable[[], bool] | None = None) -> int:
         """Up to `epochs` epochs (fewer once `budget_s` seconds have passed, at least one, or when training
-        stops); returns how many were trained."""
+        stops, or when `go_on()`, asked under the network's lock before each epoch, says no); returns how many
+        were trained."""
         done, start = 0, time.perf_counter()
         while done < epochs and (done == 0 or time.perf_counter() - start < budget_s):
             with self.lock:
-                if self.stopped:
+                if self.stopped or (go_on is not None and not go_on()):
                     break
                 if self.epoch >= MAX_EPOCHS:
                     self.stopped = (f"Stopped at {MAX_EPOCHS:,} epochs, the most one playground network trains. "

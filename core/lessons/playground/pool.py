@@ -27,6 +27,9 @@ class _Entry:
     owner: str = ""  # the server's id of the session (its connection), to drop networks of closed ones
     playing_until: float = 0.0  # its lease: trained while now < this
 
+    def playing(self) -> bool:
+        return self.playing_until > time.monotonic()
+
 
 class Pool:
     def __init__(self, max_sessions: int = 32, idle_s: float = 1800.0, lease_s: float = 3.0,
@@ -95,15 +98,20 @@ class Pool:
             self._wake.notify_all()
 
     def pause(self, session: str) -> None:
+        """Stop training `session`'s network: once this returns, the epoch that was under way has ended and no
+        other starts, so what the page draws next is where it stopped (Step then adds exactly one)."""
         with self._lock:
             entry = self._entries.get(session)
-            if entry is not None:
-                entry.playing_until = 0.0
+            if entry is None:
+                return
+            entry.playing_until = 0.0
+        with entry.playground.lock:  # the trainer asks `playing_until` under this lock before each epoch
+            pass
 
     def playing(self, session: str) -> bool:
         with self._lock:
             entry = self._entries.get(session)
-            return entry is not None and entry.playing_until > time.monotonic()
+            return entry is not None and entry.playing()
 
     @contextmanager
     def drawing(self) -> Iterator[None]:
@@ -120,9 +128,8 @@ class Pool:
                 if not self._drawing:
                     self._quiet.set()
 
-    def _due(self) -> list[Playground]:
-        now = time.monotonic()
-        return [e.playground for e in self._entries.values() if e.playing_until > now and not e.playground.stopped]
+    def _due(self) -> list[_Entry]:
+        return [e for e in self._entries.values() if e.playing() and not e.playground.stopped]
 
     def _train_forever(self) -> None:
         while True:
@@ -131,9 +138,9 @@ class Pool:
                 while not due:
                     self._wake.wait(timeout=self.lease_s)
                     due = self._due()
-            for playground in due:  # one slice each, in turn, epoch by epoch, redraws first
+            for entry in due:  # one slice each, in turn, epoch by epoch, redraws first
                 deadline = time.monotonic() + self.slice_s
                 while True:
                     self._quiet.wait(self.yield_s)
-                    if not playground.train(1) or time.monotonic() >= deadline:
+                    if not entry.playground.train(1, go_on=entry.playing) or time.monotonic() >= deadline:
                         break
