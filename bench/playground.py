@@ -195,7 +195,7 @@ def server_rows(quick: bool) -> list[dict]:
     return out
 
 
-TICK_NOTE = "the page's own 'Redrawn in' caption, one every 0.5 s"
+TICK_NOTE = "the page's own 'Redrawn in' caption, each session at its own period in 0.42-0.5 s"
 
 
 def rows(quick: bool = False) -> list[dict]:

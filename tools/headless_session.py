@@ -47,7 +47,7 @@ class HeadlessSession:
         self.runs_finished = 0
         self.reruns_sent = 0
         self._changed = threading.Condition()
-        self._timers: dict[str, threading.Event] = {}  # fragment id -> its timer's stop (reader and close() touch it)
+        self._timers: dict[str, tuple[threading.Event, float]] = {}  # fragment id -> its timer's (stop, interval)
         self._timers_lock = threading.Lock()
         self._closed = threading.Event()
         self._ws = connect(f"ws://{parts.netloc}/_stcore/stream", subprotocols=["streamlit"],
@@ -81,11 +81,15 @@ class HeadlessSession:
         self._rerun(trigger=self.buttons[label])
 
     def _auto_rerun(self, fragment_id: str, interval_s: float) -> None:
+        """As the frontend's handleAutoRerun: a fragment that has a timer at this interval keeps it (every run of
+        the fragment sends the message again; the timer's phase is set by the first), else a new setInterval."""
         stop = threading.Event()
         with self._timers_lock:
-            if (old := self._timers.pop(fragment_id, None)) is not None:
-                old.set()
-            self._timers[fragment_id] = stop
+            if (old := self._timers.get(fragment_id)) is not None:
+                if old[1] == interval_s:
+                    return
+                old[0].set()
+            self._timers[fragment_id] = (stop, interval_s)
 
         def tick() -> None:
             while not stop.wait(interval_s) and not self._closed.is_set():
@@ -95,7 +99,7 @@ class HeadlessSession:
 
     def _clear_timers(self) -> None:
         with self._timers_lock:
-            for stop in self._timers.values():
+            for stop, _ in self._timers.values():
                 stop.set()
             self._timers.clear()
 

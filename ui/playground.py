@@ -6,10 +6,11 @@ Where the network lives: each session's `Playground` (model, optimizer, data, hi
 only UI state (the settings, that id, whether it plays); the pool is bounded (32 networks, idle ones dropped after
 30 minutes) and nothing in it is shared between sessions. Rebuilding the network from (settings, epoch) on every
 redraw was the other way: it costs the whole training again each time. The pool's one trainer thread trains the
-playing networks; a redraw (`st.fragment(run_every=TICK_S)`) only copies the weights and draws them.
+playing networks; a redraw (a `run_every` fragment) only copies the weights and draws them.
 """
 from __future__ import annotations
 
+import random
 import time
 import uuid
 from dataclasses import asdict
@@ -59,7 +60,10 @@ from ui.code import code_panel
 from ui.plotly_select import clicked_point
 from ui.text import md
 
-TICK_S = 0.5  # while playing the page redraws twice a second (a redraw: about 30 ms of server time, see bench)
+TICK_S = 0.5  # while playing the page redraws at least twice a second (a redraw: about 30 ms of server time)
+# Each session redraws at its own period in [TICK_S - TICK_SPREAD_S, TICK_S]: timers of one period keep their phase,
+# so sessions that pressed Play in the same instant would ask at the same moments for ever; apart, they drift.
+TICK_SPREAD_S = 0.08
 
 # Session-state keys, defined once (widget keys are f"{K}_<name>")
 K = "pg"
@@ -70,6 +74,7 @@ PENDING = f"{K}_pending"  # "reset" or "step", asked for by a button and done by
 OPEN_RUN = f"{K}_open_run"  # a stored run to open (from the address), once
 HAD_NETWORK = f"{K}_had_network"  # this session had a network in the pool (so a missing one was dropped)
 NOTICE = f"{K}_notice"  # (kind, text) shown once
+PERIOD = f"{K}_period"  # this session's seconds between two redraws while playing
 WEIGHT = f"{K}_weight"  # the weight box's number
 VIEW_WIDGETS = {"show_test": f"{K}_show_test", "discretize": f"{K}_discretize", "edges": f"{K}_edges"}
 
@@ -319,17 +324,19 @@ def play_buttons(cols) -> None:
 
 # ---------------------------------------------------------------- the pictures (redrawn live while playing)
 def board(pg: Playground) -> None:
-    """The epoch counter, losses, network diagram, output and loss curve: redrawn every TICK_S while playing."""
+    """The epoch counter, losses, network diagram, output and loss curve: redrawn about twice a second while
+    playing."""
     kind, text = st.session_state.pop(NOTICE, (None, ""))
     if kind:
         st.info(text, icon=":material/info:")
     if st.session_state.get(PLAYING):
-        _ticking()
+        period = st.session_state.setdefault(PERIOD, TICK_S - random.uniform(0.0, TICK_SPREAD_S))
+        with pool().drawing():  # before the fragment starts its timer: pages that pressed Play together queue here
+            st.fragment(_ticking, run_every=period)()
     else:
         _still()
 
 
-@st.fragment(run_every=TICK_S)
 def _ticking() -> None:
     _draw(playing=True)
 
@@ -392,12 +399,12 @@ def _status(snap: Snapshot) -> None:
 
 
 def _draw(playing: bool) -> None:
-    with pool().drawing():
-        _draw_all(playing)
+    with pool().drawing() as since:
+        _draw_all(playing, since)
 
 
-def _draw_all(playing: bool) -> None:
-    t0 = time.perf_counter()
+def _draw_all(playing: bool, since: float) -> None:
+    """`since`: when this run asked to draw (the caption's time counts the wait for other sessions' redraws)."""
     sid, p = session_id(), pool()
     pg = p.get(sid)
     if pg is None:  # set aside meanwhile: the full page makes a new one
@@ -461,7 +468,7 @@ def _draw_all(playing: bool) -> None:
         save_panel(snap)
         code_panel(program(cfg, snap.segments), caption="Run as is, it makes the same points and trains the same "
                    "network, and prints the losses shown above (the page and the program share the data recipe).")
-    st.caption(f"Redrawn in {1000 * (time.perf_counter() - t0):.0f} ms"
+    st.caption(f"Redrawn in {1000 * (time.perf_counter() - since):.0f} ms"
                + (f" · training at {snap.rate:.0f} epochs/s" if playing and snap.rate else "")
                + f" · {snap.train_s:.1f} s spent training")
 

@@ -40,9 +40,11 @@ class Pool:
         self._wake = threading.Condition(self._lock)
         self._entries: OrderedDict[str, _Entry] = OrderedDict()
         self._thread: threading.Thread | None = None
-        self._drawing = 0  # pages drawing right now
+        self._drawing = 0  # pages drawing (or queued to) right now
         self._quiet = threading.Event()  # set while none is
         self._quiet.set()
+        self._one_redraw = threading.RLock()  # a page's full run and the fragment inside it hold it in one thread
+        self._asked = threading.local()  # per script thread: how deep in drawing(), and since when
 
     # ------------------------------------------------------------ sessions
     def get(self, session: str) -> Playground | None:
@@ -114,19 +116,29 @@ class Pool:
             return entry is not None and entry.playing()
 
     @contextmanager
-    def drawing(self) -> Iterator[None]:
-        """Around a page's redraw: the trainer starts no new epoch meanwhile (for up to `yield_s`), so the redraw
-        does not queue for the interpreter behind training (measured: a redraw took twice as long beside it)."""
-        with self._lock:
-            self._drawing += 1
-            self._quiet.clear()
-        try:
-            yield
-        finally:
+    def drawing(self) -> Iterator[float]:
+        """Around a page's redraw; yields the perf_counter time this thread first asked (the wait included).
+        One redraw at a time: redraws are interpreter-bound, so interleaved they only all get slower, while queued
+        each takes its own time, and pages that pressed Play in the same instant start their redraw timers one
+        redraw apart instead of colliding twice a second for ever. And the trainer starts no new epoch meanwhile
+        (for up to `yield_s`), so a redraw does not queue behind training (bench/NOTES.md)."""
+        depth = getattr(self._asked, "depth", 0)
+        if not depth:
+            self._asked.since = time.perf_counter()
             with self._lock:
-                self._drawing -= 1
-                if not self._drawing:
-                    self._quiet.set()
+                self._drawing += 1
+                self._quiet.clear()
+        self._asked.depth = depth + 1
+        try:
+            with self._one_redraw:
+                yield self._asked.since
+        finally:
+            self._asked.depth = depth
+            if not depth:
+                with self._lock:
+                    self._drawing -= 1
+                    if not self._drawing:
+                        self._quiet.set()
 
     def _due(self) -> list[_Entry]:
         return [e for e in self._entries.values() if e.playing() and not e.playground.stopped]
