@@ -14,6 +14,7 @@ through the app's entry script and writes what it saw as JSON.
 """
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -85,6 +86,7 @@ def _drop_to_nobody() -> None:
     os.setuid(NOBODY)
 
 
+@functools.cache  # one interpreter start importing torch and streamlit (seconds), not one per test
 def _nobody_can_run_python() -> bool:
     try:
         return subprocess.run([sys.executable, "-c", "import streamlit, torch"], preexec_fn=_drop_to_nobody,
