@@ -1,10 +1,10 @@
 """Pytest's set-up for the suite: the environment every test runs in, markers, and the shared fixtures.
 
-The environment (offline, a private PTCE_HOME, two threads, figures validated) is set in `pytest_configure`, which runs
-before any test module is imported, so every process-wide cache points at this session's temp folder. Tests that drive
-Chromium are marked `browser`; tests that train for real, start servers or spawn workers are marked `slow`
-(`python -m pytest -m "not slow and not browser"` is the fast loop). Helpers the tests import live in
-tests/support.py and tools/.
+The environment (offline, a private PTCE_HOME, two threads or the cores split among pytest-xdist workers, figures
+validated) is set in `pytest_configure`, which runs in every worker before any test module is imported, so every
+process-wide cache points at that worker's temp folder. Tests that drive Chromium are marked `browser`; tests that
+train for real, start servers or spawn workers are marked `slow` (`python -m pytest -m "not slow and not browser"`
+is the fast loop). Helpers the tests import live in tests/support.py and tools/.
 """
 from __future__ import annotations
 
