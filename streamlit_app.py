@@ -10,12 +10,13 @@ from ui.shell import ICON, layout_rules, sidebar_status  # first: sets OMP_WAIT_
 
 import streamlit as st
 
-from ui import path, resources
+from ui import path, resources, stale_reruns
 
 # The tab's icon is a file served by this server: a `:material/…:` favicon is fetched from fonts.gstatic.com, and the
 # browser should ask no other host for anything (tests/test_outside_text.py).
 st.set_page_config(page_title="PyTorch Concept Explorer", page_icon=ICON, layout="wide")
 resources.configure_threads()
+stale_reruns.install()  # a fragment's rerun from a page the learner left must not blank the new one
 layout_rules()
 
 navigation = st.navigation(path.navigation())

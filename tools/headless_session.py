@@ -22,6 +22,7 @@ from __future__ import annotations
 import re
 import threading
 import time
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
 from streamlit.proto.BackMsg_pb2 import BackMsg
@@ -44,6 +45,9 @@ class HeadlessSession:
         self.texts: list[str] = []
         self.buttons: dict[str, str] = {}
         self.exceptions = 0
+        self.pages: dict[str, str] = {}  # a page's address ("convolutions") -> its script hash
+        self.fragments: set[str] = set()  # ids of the fragments drawn so far
+        self.started: list[str] = []  # the page of each run the server started, as the frontend is told it
         self.runs_finished = 0
         self.reruns_sent = 0
         self._changed = threading.Condition()
@@ -58,12 +62,14 @@ class HeadlessSession:
         self._rerun()
 
     # ------------------------------------------------------------------ what the frontend sends
-    def _rerun(self, fragment_id: str = "", trigger: str = "", auto: bool = False) -> None:
+    def _rerun(self, fragment_id: str = "", trigger: str = "", auto: bool = False,
+               page: tuple[str, str] | None = None) -> None:
+        """`page`: (script hash, query string) to name instead of this session's (what a tab still showing a
+        page it is leaving sends)."""
         msg = BackMsg()
         state = msg.rerun_script
-        state.query_string = self.query_string
-        state.page_script_hash = self.page_script_hash
-        state.page_name = "" if self.page_script_hash else self.page_name
+        state.page_script_hash, state.query_string = page or (self.page_script_hash, self.query_string)
+        state.page_name = "" if state.page_script_hash else self.page_name
         state.fragment_id = fragment_id
         state.is_auto_rerun = auto
         state.context_info.url = f"/{self.page_name}"
@@ -79,6 +85,15 @@ class HeadlessSession:
     def click(self, label: str) -> None:
         """Press the button drawn with this label (as a click does: one trigger, then a rerun)."""
         self._rerun(trigger=self.buttons[label])
+
+    def goto(self, path: str) -> None:
+        """Open another page of the app as the sidebar's link does (its address, no query string)."""
+        self.page_name, self.page_script_hash, self.query_string = path, self.pages[path], ""
+        self._rerun()
+
+    def rerun_fragment(self, fragment_id: str, page: tuple[str, str] | None = None) -> None:
+        """What a widget inside a fragment sends when it changes (named by `page`, see `_rerun`)."""
+        self._rerun(fragment_id, page=page)
 
     def _auto_rerun(self, fragment_id: str, interval_s: float) -> None:
         """As the frontend's handleAutoRerun: a fragment that has a timer at this interval keeps it (every run of
@@ -121,15 +136,21 @@ class HeadlessSession:
     def _handle(self, msg: ForwardMsg) -> None:
         kind = msg.WhichOneof("type")
         if kind == "new_session":  # a run starts; a full one (no fragment ids) cancels the fragment timers
+            with self._changed:
+                self.started.append(msg.new_session.page_script_hash)
+                self._changed.notify_all()
             if not msg.metadata.run.fragment_ids:
                 self._clear_timers()
         elif kind == "navigation":  # the page st.navigation resolved: later reruns name it by hash
             self.page_script_hash = msg.navigation.page_script_hash or self.page_script_hash
+            self.pages.update({p.url_pathname: p.page_script_hash for p in msg.navigation.app_pages})
         elif kind == "page_info_changed":
             self.query_string = msg.page_info_changed.query_string
         elif kind == "auto_rerun" and msg.auto_rerun.fragment_id:
             self._auto_rerun(msg.auto_rerun.fragment_id, msg.auto_rerun.interval)
         elif kind == "delta" and msg.delta.WhichOneof("type") == "new_element":
+            if msg.delta.fragment_id:
+                self.fragments.add(msg.delta.fragment_id)
             element = msg.delta.new_element
             etype = element.WhichOneof("type")
             if etype in TEXT_FIELDS:
@@ -150,21 +171,21 @@ class HeadlessSession:
         """Block until a text drawn after the first `since` texts matches `what` (a substring or a pattern);
         returns the time it was seen (perf_counter)."""
         pattern = what if isinstance(what, re.Pattern) else re.compile(re.escape(what))
-        deadline = time.monotonic() + timeout_s
-        with self._changed:
-            while not any(pattern.search(t) for t in self.texts[since:]):
-                if self._closed.is_set():
-                    raise ConnectionError(f"the session closed before {pattern.pattern!r} was drawn; {self.state()}")
-                if not self._changed.wait(max(0.0, deadline - time.monotonic())):
-                    raise TimeoutError(f"{pattern.pattern!r} not drawn within {timeout_s:.0f} s; {self.state()}")
-            return time.perf_counter()
+        self.wait_until(lambda: any(pattern.search(t) for t in self.texts[since:]), repr(pattern.pattern), timeout_s)
+        return time.perf_counter()
 
     def wait_for_button(self, label: str, timeout_s: float = 600.0) -> None:
+        self.wait_until(lambda: label in self.buttons, f"a {label!r} button", timeout_s)
+
+    def wait_until(self, done: Callable[[], bool], what: str, timeout_s: float = 600.0) -> None:
+        """Block until `done()` holds, asked again after each message that changes what this session has seen."""
         deadline = time.monotonic() + timeout_s
         with self._changed:
-            while label not in self.buttons:
-                if self._closed.is_set() or not self._changed.wait(max(0.0, deadline - time.monotonic())):
-                    raise TimeoutError(f"no {label!r} button drawn within {timeout_s:.0f} s; {self.state()}")
+            while not done():
+                if self._closed.is_set():
+                    raise ConnectionError(f"the session closed before {what} was drawn; {self.state()}")
+                if not self._changed.wait(max(0.0, deadline - time.monotonic())):
+                    raise TimeoutError(f"{what} not drawn within {timeout_s:.0f} s; {self.state()}")
 
     def state(self) -> str:
         """What this session has seen, for a failure message: a silent server reads differently from a page

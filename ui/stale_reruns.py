@@ -1,0 +1,63 @@
+"""A fragment's rerun sent by the page a learner has just left is dropped, so it cannot blank the page they opened.
+
+The race (Streamlit 1.67): a learner clicks another page in the sidebar and, before that page has drawn, the page
+being left sends a fragment's rerun (an arrow key on a slider inside a fragment that still has focus, or a
+fragment's timer: the Playground's ticks, a training's live curve). The server runs it after the new page's run;
+the fragment is gone by then, so it draws nothing, but its start tells the browser that the old page is current
+again: the browser clears the new page and leaves its main area blank until the next rerun. (Had it arrived
+before the new page's run started, the two requests merge into a full run of the old page under the new address.)
+
+Each session here remembers the page of the full run it last asked for or started, and a fragment's rerun that
+names another page is dropped: the new page's own run draws all it has.
+"""
+from __future__ import annotations
+
+import logging
+
+from streamlit.proto.ClientState_pb2 import ClientState
+from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+from streamlit.runtime.app_session import AppSession
+
+PAGE = "_ptce_page"  # on each AppSession: the script hash of the page its latest full run asked for or started
+INSTALLED = "_ptce_drops_stale_fragment_reruns"
+_LOG = logging.getLogger(__name__)
+
+
+def is_full_run_start(msg: ForwardMsg) -> bool:
+    """A run of the whole page is starting (fragment runs name their fragments; older Streamlit in new_session)."""
+    if msg.WhichOneof("type") != "new_session":
+        return False
+    run = getattr(msg.metadata, "run", None)
+    fragments = getattr(run, "fragment_ids", None) or getattr(msg.new_session, "fragment_ids_this_run", ())
+    return not fragments
+
+
+def is_stale(page: str, client_state: ClientState) -> bool:
+    """A fragment's rerun named by a page other than `page` ("" = not known yet: every rerun is let through)."""
+    asked = client_state.page_script_hash
+    return bool(client_state.fragment_id and page and asked and asked != page)
+
+
+def install() -> None:
+    """Wrap this server's AppSession once (both hooks run on the server's event loop, so in the order sent)."""
+    if getattr(AppSession, INSTALLED, False):
+        return
+    request_rerun, enqueue = AppSession.request_rerun, AppSession._enqueue_forward_msg
+
+    def guarded_request_rerun(self: AppSession, client_state: ClientState | None) -> None:
+        if client_state is not None:
+            if is_stale(getattr(self, PAGE, ""), client_state):
+                _LOG.info("dropped a rerun of fragment %s from a page this session has left", client_state.fragment_id)
+                return
+            if not client_state.fragment_id:
+                setattr(self, PAGE, client_state.page_script_hash)  # "" when the address names the page
+        request_rerun(self, client_state)
+
+    def noting_enqueue(self: AppSession, msg: ForwardMsg) -> None:
+        if is_full_run_start(msg):  # also a page the server switched to (st.switch_page) or a first visit
+            setattr(self, PAGE, msg.new_session.page_script_hash)
+        enqueue(self, msg)
+
+    AppSession.request_rerun = guarded_request_rerun
+    AppSession._enqueue_forward_msg = noting_enqueue
+    setattr(AppSession, INSTALLED, True)
