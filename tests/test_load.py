@@ -11,7 +11,7 @@ import pytest
 
 from core.runs.store import RunStore
 from tools.app_server import ROOT, descendants, proc_status, running_server, settle_threads
-from tools.browser import draw_stroke, exceptions, move_a_slider, open_page, settled
+from tools.browser import TOUR, draw_stroke, exceptions, move_a_slider, open_from_sidebar, open_page
 from tools.headless_session import HeadlessSession
 from tools.load_run import STORED, headless_train_and_watch, issue_run, page_url, tiny_run
 
@@ -43,9 +43,7 @@ def test_three_sessions_switching_pages_moving_sliders_and_training(browser, tmp
         trainer.get_by_role("button", name="Train", exact=True).click()
         for title in ("Loss functions", "Optimizers", "Convolutions"):
             for page in pages[1:]:
-                page.locator("[data-testid='stSidebarNav'] a", has_text=title).first.click()
-                page.get_by_role("slider").first.wait_for(timeout=300_000)
-                settled(page, 300_000)  # the new page's first run has ended: its sliders are the ones it keeps
+                open_from_sidebar(page, title, TOUR[title], 300_000)
                 move_a_slider(page)
         drawer = pages[1]  # a digit drawn while the run trains: a prediction from the stored tiny Net2
         drawer.locator("[data-testid='stSidebarNav'] a", has_text="Draw a digit").first.click()

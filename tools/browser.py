@@ -43,16 +43,23 @@ def settled(page, timeout_ms: int = 120_000) -> None:
     page.locator("[data-testid='stStatusWidget']").wait_for(state="hidden", timeout=timeout_ms)
 
 
+def open_from_sidebar(page, title: str, path: str, timeout_ms: int = 120_000) -> None:
+    """Click a page's link in the sidebar and wait for that page: its address shows (the browser has cleared the
+    page being left) and its first slider is drawn, then its run ends. A key pressed after this lands on the new
+    page (ui/stale_reruns.py is about one pressed before)."""
+    page.locator("[data-testid='stSidebarNav'] a", has_text=title).first.click()
+    page.wait_for_url(f"**/{path}*", timeout=timeout_ms)
+    page.get_by_role("slider").first.wait_for(timeout=timeout_ms)
+    settled(page, timeout_ms)
+
+
 def tour(page, base: str, rounds: int) -> int:
     """Switch pages through the sidebar and move sliders; returns the number of actions done. Each move waits for
-    the new page's address and for its run to finish, so no key press lands on the page being left."""
+    the new page (`open_from_sidebar`), so no key press lands on the page being left."""
     actions = 0
     for i in range(rounds):
         for title, path in TOUR.items():
-            page.locator("[data-testid='stSidebarNav'] a", has_text=title).first.click()
-            page.wait_for_url(f"**/{path}*", timeout=120_000)
-            page.get_by_role("slider").first.wait_for(timeout=120_000)
-            settled(page)
+            open_from_sidebar(page, title, path)
             move_a_slider(page, 1 + i % 2)
             assert exceptions(page) == 0, f"exception on {title}"
             actions += 2
