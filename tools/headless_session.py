@@ -47,7 +47,7 @@ class HeadlessSession:
         self.exceptions = 0
         self.pages: dict[str, str] = {}  # a page's address ("convolutions") -> its script hash
         self.fragments: set[str] = set()  # ids of the fragments drawn so far
-        self.started: list[str] = []  # the page of each run the server started, as the frontend is told it
+        self.started: list[tuple[str, bool]] = []  # each run the server started: (the page it names, a fragment's?)
         self.runs_finished = 0
         self.reruns_sent = 0
         self._changed = threading.Condition()
@@ -137,7 +137,7 @@ class HeadlessSession:
         kind = msg.WhichOneof("type")
         if kind == "new_session":  # a run starts; a full one (no fragment ids) cancels the fragment timers
             with self._changed:
-                self.started.append(msg.new_session.page_script_hash)
+                self.started.append((msg.new_session.page_script_hash, bool(msg.metadata.run.fragment_ids)))
                 self._changed.notify_all()
             if not msg.metadata.run.fragment_ids:
                 self._clear_timers()

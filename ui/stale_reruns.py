@@ -7,8 +7,9 @@ the fragment is gone by then, so it draws nothing, but its start tells the brows
 again: the browser clears the new page and leaves its main area blank until the next rerun. (Had it arrived
 before the new page's run started, the two requests merge into a full run of the old page under the new address.)
 
-Each session here remembers the page of the full run it last asked for or started, and a fragment's rerun that
-names another page is dropped: the new page's own run draws all it has.
+Each session here remembers the page it is on: the page a full run was asked for by its hash (a sidebar link), or
+the one `st.navigation` resolved (a first visit by address, `st.switch_page`). A fragment's rerun that names
+another page is dropped: the new page's own run draws all it has.
 """
 from __future__ import annotations
 
@@ -18,18 +19,17 @@ from streamlit.proto.ClientState_pb2 import ClientState
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 from streamlit.runtime.app_session import AppSession
 
-PAGE = "_ptce_page"  # on each AppSession: the script hash of the page its latest full run asked for or started
+PAGE = "_ptce_page"  # on each AppSession: the script hash of the page it is on ("" while not known)
 INSTALLED = "_ptce_drops_stale_fragment_reruns"
 _LOG = logging.getLogger(__name__)
 
 
-def is_full_run_start(msg: ForwardMsg) -> bool:
-    """A run of the whole page is starting (fragment runs name their fragments; older Streamlit in new_session)."""
-    if msg.WhichOneof("type") != "new_session":
-        return False
-    run = getattr(msg.metadata, "run", None)
-    fragments = getattr(run, "fragment_ids", None) or getattr(msg.new_session, "fragment_ids_this_run", ())
-    return not fragments
+def resolved_page(msg: ForwardMsg) -> str | None:
+    """The page `st.navigation` resolved in a full run, or None for any other message. (A run's start message names
+    the main script, not the page, when the address named the page.)"""
+    if msg.WhichOneof("type") != "navigation":
+        return None
+    return msg.navigation.page_script_hash or None
 
 
 def is_stale(page: str, client_state: ClientState) -> bool:
@@ -50,12 +50,12 @@ def install() -> None:
                 _LOG.info("dropped a rerun of fragment %s from a page this session has left", client_state.fragment_id)
                 return
             if not client_state.fragment_id:
-                setattr(self, PAGE, client_state.page_script_hash)  # "" when the address names the page
+                setattr(self, PAGE, client_state.page_script_hash)  # "" when the address names the page: not known
         request_rerun(self, client_state)
 
     def noting_enqueue(self: AppSession, msg: ForwardMsg) -> None:
-        if is_full_run_start(msg):  # also a page the server switched to (st.switch_page) or a first visit
-            setattr(self, PAGE, msg.new_session.page_script_hash)
+        if (page := resolved_page(msg)) is not None:
+            setattr(self, PAGE, page)
         enqueue(self, msg)
 
     AppSession.request_rerun = guarded_request_rerun
