@@ -6,7 +6,7 @@ from ui.shell import ensure_navigation  # first: sets the OpenMP wait policy bef
 
 import streamlit as st
 
-from ui import playground as PG
+from ui import playground, playground_board
 from ui.path import next_step
 
 ensure_navigation()
@@ -17,10 +17,10 @@ st.markdown("TensorFlow Playground in real PyTorch: a small `nn.Sequential` lear
 
 top = st.container()
 left, right = st.columns([1, 3.4], gap="medium")
-cfg = PG.controls(top, left)
-pg = PG.network(cfg)
+cfg = playground.controls(top, left)
+pg = playground.network(cfg)
 with right:
-    PG.board(pg)
+    playground_board.board(pg)
 st.caption("How it learns, as in TensorFlow Playground: weights start uniform in [−0.5, 0.5), biases at 0.1; each "
            "epoch visits every training point once, in batches, in a new order; the output goes through tanh, labels "
            "are ±1, and the loss is ½·mean((output − label)²) (regression: the value itself, no tanh). Choose "
@@ -30,6 +30,6 @@ st.caption("How it learns, as in TensorFlow Playground: weights start uniform in
 st.subheader("What to try")
 st.markdown("The classic lessons of TensorFlow Playground, one click each (the settings go into the controls; "
             "then press **Play**):")
-PG.what_to_try()
+playground.what_to_try()
 
 next_step(__file__)
