@@ -12,7 +12,7 @@ from core.transfer.code import strategy_code
 from core.transfer.report import anatomy, conclusion
 from core.transfer.resolution import resolution_conclusion, resolution_points, resolutions
 from core.transfer.strategies import STRATEGIES
-from ui import own_classes, transfer
+from ui import own_classes, transfer, transfer_data
 from ui.code import code_panel
 from ui.path import next_step, stop_here
 from ui.training import store_locked
@@ -28,7 +28,7 @@ cfg = transfer.controls()
 if cfg is None:  # the route "Your own classes"
     own_classes.route()
     stop_here(__file__)
-data = transfer.task_of(cfg)
+data = transfer_data.task_of(cfg)
 classes = len(data.classes)
 st.caption(f"{STRATEGIES[cfg.strategy].explain} {data.description}. {transfer.normalization_text(cfg)}")
 

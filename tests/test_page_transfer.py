@@ -10,6 +10,7 @@ from streamlit.testing.v1 import AppTest
 
 import ui.resources
 import ui.transfer
+import ui.transfer_data
 from core.data import cifar
 from core.transfer import pretrained
 from core.transfer.config import TransferConfig
@@ -112,9 +113,9 @@ def cifar_and_weights(tmp_path, monkeypatch):
     _write_fake_imagenet(pretrained.hub_cache_file())
     _write_cifar(cifar.cifar_dir(tmp_path / "data"))
     with own_home(tmp_path):
-        ui.transfer.task.clear()  # the weights and CIFAR-10 caches are keyed by the files themselves
+        ui.transfer_data.task.clear()  # the weights and CIFAR-10 caches are keyed by the files themselves
         yield
-        ui.transfer.task.clear()
+        ui.transfer_data.task.clear()
 
 
 def test_cifar_route_with_imagenet_weights(cifar_and_weights):

@@ -10,6 +10,7 @@ from streamlit.testing.v1 import AppTest
 
 import ui.resources
 import ui.transfer
+import ui.transfer_data
 from core.config import Paths
 from core.data import cifar
 from core.runs.jobs import Job
@@ -30,10 +31,10 @@ def seed_files(tmp_path, monkeypatch):
     write_fake_imagenet(pretrained.hub_cache_file())
     write_cifar(cifar.cifar_dir(tmp_path / "data"), n=4)
     with own_home(tmp_path):
-        for cache in (ui.transfer.task, ui.resources._loaded):
+        for cache in (ui.transfer_data.task, ui.resources._loaded):
             cache.clear()
         yield Paths(tmp_path)
-        for cache in (ui.transfer.task, ui.resources._loaded):
+        for cache in (ui.transfer_data.task, ui.resources._loaded):
             cache.clear()
 
 

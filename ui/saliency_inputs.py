@@ -19,7 +19,7 @@ from core.figures.images import mosaic
 from core.models.inspection import confusion_matrix
 from core.transfer.config import TransferConfig
 from core.transfer.model import predict as transfer_predict
-from ui import own_models, resources
+from ui import own_models, resources, transfer_data
 from ui import transfer as transfer_ui
 from ui.confusion_cells import pick_cell
 from ui.saliency import K, ModelChoice, _transfer_model, decode, explain, prepare
@@ -78,14 +78,14 @@ def _transfer_predictions(cfg: TransferConfig) -> np.ndarray:
     fast = transfer_ui.test_predictions_from_features(cfg)
     if fast is not None:
         return fast.numpy()
-    return transfer_predict(_transfer_model(cfg), transfer_ui.task_of(cfg).test.images, cfg).numpy()
+    return transfer_predict(_transfer_model(cfg), transfer_data.task_of(cfg).test.images, cfg).numpy()
 
 
 def scored_split(choice: ModelChoice) -> ScoredSplit:
     """The test split the chosen stored run is scored on, with its predictions (cached per run)."""
     cfg = choice.config
     if isinstance(cfg, TransferConfig):
-        test = transfer_ui.task_of(cfg).test
+        test = transfer_data.task_of(cfg).test
         return ScoredSplit(stored_pictures(test.images, choice.digits), test.labels.numpy(),
                        _transfer_predictions(cfg), "digits" if choice.digits else "images")
     test = resources.mnist().test
@@ -142,7 +142,7 @@ def has_test_split(choice: ModelChoice | None) -> bool:
     if choice is None or choice.config is None:
         return False
     if isinstance(choice.config, TransferConfig) and choice.config.source == "cifar10":
-        return transfer_ui.cifar()[0] is not None  # the Transfer page's cached CIFAR-10 (None when absent)
+        return transfer_data.cifar()[0] is not None  # the Transfer page's cached CIFAR-10 (None when absent)
     return True
 
 
