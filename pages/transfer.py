@@ -12,7 +12,7 @@ from core.transfer.code import strategy_code
 from core.transfer.report import anatomy, conclusion
 from core.transfer.resolution import resolution_conclusion, resolution_points, resolutions
 from core.transfer.strategies import STRATEGIES
-from ui import own_classes, transfer, transfer_data
+from ui import own_classes, transfer, transfer_data, transfer_results
 from ui.code import code_panel
 from ui.path import next_step, stop_here
 from ui.training import store_locked
@@ -82,12 +82,12 @@ else:
             st.rerun()
 runs = transfer.trained_runs(cfg)
 if runs:
-    st.plotly_chart(run_curves([Curve.of(transfer.short_label(r.config), r.history) for r in runs],
+    st.plotly_chart(run_curves([Curve.of(transfer_results.short_label(r.config), r.history) for r in runs],
                                chance=100 / classes, evaluated_on="test"),  # too few labels to hold some out
                     key=f"{K}_curves")
-    st.container(key=f"{K}_results").dataframe(transfer.run_rows(runs), hide_index=True, width="stretch",
-                                               key=f"{K}_runs", column_config=transfer.RUN_COLUMNS)
-    st.markdown(conclusion(transfer.results(runs)))
+    st.container(key=f"{K}_results").dataframe(transfer_results.run_rows(runs), hide_index=True, width="stretch",
+                                               key=f"{K}_runs", column_config=transfer_results.RUN_COLUMNS)
+    st.markdown(conclusion(transfer_results.results(runs)))
 points = resolution_points(transfer.task_runs(cfg))  # this task's runs at every resolution: the trade-off
 trade_off = resolution_conclusion(points, cfg.strategy, cfg.resolution)
 if len(resolutions(points)) > 1:
@@ -100,7 +100,7 @@ if run is None:
     stop_here(__file__)
 
 st.subheader("5 · Inside the trained model")
-ev = transfer.evaluation(cfg)
+ev = transfer_results.evaluation(cfg)
 st.plotly_chart(gradient_norms(ev.grads), key=f"{K}_grads")
 left, right = st.columns(2)
 left.plotly_chart(mosaic(ev.before, 8, title="conv1 filters before (first 16, summed over RGB)", colours="diverging"),

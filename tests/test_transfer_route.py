@@ -11,6 +11,7 @@ from streamlit.testing.v1 import AppTest
 import ui.resources
 import ui.transfer
 import ui.transfer_data
+import ui.transfer_results
 from core.config import Paths
 from core.data import cifar
 from core.runs.jobs import Job
@@ -99,8 +100,8 @@ def test_the_seeds_program_trains_through_stored_features_once(seed_files, monke
     pool = Jobs(seed_files, size=1)  # started here: its workers see this test's torch hub cache
     monkeypatch.setattr(ui.resources, "jobs", lambda: pool)
     calls = []
-    real_predict = ui.transfer.predict
-    monkeypatch.setattr(ui.transfer, "predict", lambda *a, **k: calls.append(a) or real_predict(*a, **k))
+    real_predict = ui.transfer_results.predict
+    monkeypatch.setattr(ui.transfer_results, "predict", lambda *a, **k: calls.append(a) or real_predict(*a, **k))
     try:
         at = rerun(AppTest.from_file(PAGE, default_timeout=300))
         the_seeds_settings(at)
