@@ -9,7 +9,6 @@ import torch
 from streamlit.testing.v1 import AppTest
 
 import ui.resources
-import ui.transfer
 import ui.transfer_data
 import ui.transfer_results
 from core.config import Paths

@@ -33,8 +33,7 @@ from core.transfer.features import normalization
 from core.transfer.model import model_of
 from core.transfer.pretrained import hub_cache_file
 from core.transfer.tasks import class_names, pretraining_config
-from ui import own_models, resources, transfer_data
-from ui import transfer as transfer_ui
+from ui import own_models, resources, transfer_data, transfer_runs
 
 K = "sal"  # widget-key prefix
 IMAGENET = "imagenet-resnet18"  # the ImageNet model's choice key (and its asset's key in core.transfer.assets)
@@ -147,7 +146,7 @@ def _transfer_model(cfg: TransferConfig) -> torch.nn.Module:
     """The stored run's model (eval, frozen, shared): read from the store, never retrained; a feature-extraction
     run is its backbone (the stored digits pretraining, or ImageNet's) plus its stored head."""
     run = resources.store().load(cfg)
-    start = transfer_ui.backbone(cfg) if cfg.strategy == "feature" else None
+    start = transfer_runs.backbone(cfg) if cfg.strategy == "feature" else None
     if run is None or (cfg.strategy == "feature" and start is None):
         raise LookupError(cfg.key())  # raising keeps "missing" out of the cache
     return model_of(run, len(class_names(cfg)), start).to(resources.device())

@@ -19,8 +19,7 @@ from core.figures.images import mosaic
 from core.models.inspection import confusion_matrix
 from core.transfer.config import TransferConfig
 from core.transfer.model import predict as transfer_predict
-from ui import own_models, resources, transfer_data
-from ui import transfer as transfer_ui
+from ui import own_models, resources, transfer_data, transfer_runs
 from ui.confusion_cells import pick_cell
 from ui.saliency import K, ModelChoice, _transfer_model, decode, explain, prepare
 from ui.session import drawn_digit
@@ -75,7 +74,7 @@ def _transfer_predictions(cfg: TransferConfig) -> np.ndarray:
     """(N_test,) classes the stored transfer run predicts on its task's test images (as its page evaluates it): from
     the stored backbone features for a feature-extraction run (the head alone: 10,000 images at 224 px would
     otherwise take minutes on a CPU), else through the model."""
-    fast = transfer_ui.test_predictions_from_features(cfg)
+    fast = transfer_runs.test_predictions_from_features(cfg)
     if fast is not None:
         return fast.numpy()
     return transfer_predict(_transfer_model(cfg), transfer_data.task_of(cfg).test.images, cfg).numpy()

@@ -17,8 +17,8 @@ from core.transfer.model import build_resnet18, model_of, predict
 from core.transfer.report import RunResult, first_filters, wilson
 from core.transfer.strategies import LayerGrad, gradient_norms
 from ui import resources
-from ui.transfer import backbone, test_predictions_from_features, trained
 from ui.transfer_data import task_of
+from ui.transfer_runs import backbone, test_predictions_from_features, trained
 
 
 @dataclass(frozen=True)
