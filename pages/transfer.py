@@ -12,7 +12,7 @@ from core.transfer.code import strategy_code
 from core.transfer.report import anatomy, conclusion
 from core.transfer.resolution import resolution_conclusion, resolution_points, resolutions
 from core.transfer.strategies import STRATEGIES
-from ui import own_classes, transfer
+from ui import own_classes, transfer, transfer_data, transfer_results, transfer_runs
 from ui.code import code_panel
 from ui.path import next_step, stop_here
 from ui.training import store_locked
@@ -28,7 +28,7 @@ cfg = transfer.controls()
 if cfg is None:  # the route "Your own classes"
     own_classes.route()
     stop_here(__file__)
-data = transfer.task_of(cfg)
+data = transfer_data.task_of(cfg)
 classes = len(data.classes)
 st.caption(f"{STRATEGIES[cfg.strategy].explain} {data.description}. {transfer.normalization_text(cfg)}")
 
@@ -65,30 +65,30 @@ st.caption("BatchNorm layers of frozen stages stay in eval mode during training,
 code_panel(strategy_code(cfg, classes))
 
 st.subheader("4 · Train and compare")
-run = transfer.trained(cfg)
+run = transfer_runs.trained(cfg)
 if run is not None:
     st.success(f"Loaded from the run store: {run.config.label()}.", icon=":material/save:")
-    transfer.estimate_vs_actual(cfg)
-elif transfer.running(cfg):
-    transfer.progress_view(cfg)
+    transfer_runs.estimate_vs_actual(cfg)
+elif transfer_runs.running(cfg):
+    transfer_runs.progress_view(cfg)
 else:
-    transfer.job_notice(cfg)
-    estimated = transfer.estimate(cfg, data)
-    st.caption(transfer.estimate_text(cfg, data, estimated))
+    transfer_runs.job_notice(cfg)
+    estimated = transfer_runs.estimate(cfg, data)
+    st.caption(transfer_runs.estimate_text(cfg, data, estimated))
     locked = store_locked()  # a store that cannot be written: said, and the button disabled
     with st.form("tl_train"):
         if st.form_submit_button("Train this strategy", icon=":material/play_arrow:", type="primary", disabled=locked):
-            transfer.submit(cfg, estimated[0])  # trains in a worker process; this page only watches
+            transfer_runs.submit(cfg, estimated[0])  # trains in a worker process; this page only watches
             st.rerun()
-runs = transfer.trained_runs(cfg)
+runs = transfer_runs.trained_runs(cfg)
 if runs:
-    st.plotly_chart(run_curves([Curve.of(transfer.short_label(r.config), r.history) for r in runs],
+    st.plotly_chart(run_curves([Curve.of(transfer_results.short_label(r.config), r.history) for r in runs],
                                chance=100 / classes, evaluated_on="test"),  # too few labels to hold some out
                     key=f"{K}_curves")
-    st.container(key=f"{K}_results").dataframe(transfer.run_rows(runs), hide_index=True, width="stretch",
-                                               key=f"{K}_runs", column_config=transfer.RUN_COLUMNS)
-    st.markdown(conclusion(transfer.results(runs)))
-points = resolution_points(transfer.task_runs(cfg))  # this task's runs at every resolution: the trade-off
+    st.container(key=f"{K}_results").dataframe(transfer_results.run_rows(runs), hide_index=True, width="stretch",
+                                               key=f"{K}_runs", column_config=transfer_results.RUN_COLUMNS)
+    st.markdown(conclusion(transfer_results.results(runs)))
+points = resolution_points(transfer_runs.task_runs(cfg))  # this task's runs at every resolution: the trade-off
 trade_off = resolution_conclusion(points, cfg.strategy, cfg.resolution)
 if len(resolutions(points)) > 1:
     st.plotly_chart(resolution_tradeoff(points), key=f"{K}_resolution")
@@ -100,7 +100,7 @@ if run is None:
     stop_here(__file__)
 
 st.subheader("5 · Inside the trained model")
-ev = transfer.evaluation(cfg)
+ev = transfer_results.evaluation(cfg)
 st.plotly_chart(gradient_norms(ev.grads), key=f"{K}_grads")
 left, right = st.columns(2)
 left.plotly_chart(mosaic(ev.before, 8, title="conv1 filters before (first 16, summed over RGB)", colours="diverging"),

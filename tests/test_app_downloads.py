@@ -20,6 +20,7 @@ import ui.downloads
 import ui.resources
 import ui.saliency
 import ui.transfer
+import ui.transfer_data
 from core.data import cifar, download
 from core.transfer import pretrained
 from support import ROOT, cifar_archive, entry_app, fake_imagenet_bytes, own_home, rerun, texts, url_path
@@ -38,7 +39,7 @@ def online(tmp_path, monkeypatch):
     monkeypatch.delenv(download.OFFLINE_ENV, raising=False)
     monkeypatch.setattr(pretrained, "sha256_prefix", lambda: hashlib.sha256(weights).hexdigest()[:8])
     monkeypatch.setattr(cifar, "official_source", lambda: source)
-    caches = (ui.downloads.downloads, ui.transfer.task, ui.resources._loaded)
+    caches = (ui.downloads.downloads, ui.transfer_data.task, ui.resources._loaded)
     with own_home(tmp_path / "home"):
         for cache in caches:
             cache.clear()

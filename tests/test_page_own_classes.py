@@ -18,7 +18,7 @@ import ui.own_data
 import ui.own_models
 import ui.resources
 import ui.saliency
-import ui.transfer
+import ui.transfer_data
 from core.config import Paths
 from core.transfer.own.archive import export_dataset
 from core.transfer.own.config import OwnClassesConfig
@@ -27,7 +27,7 @@ from support import OWN_SAMPLES, ROOT, own_home, page_app, rerun, sample_variant
 
 TRANSFER = str(ROOT / "pages" / "transfer.py")
 SALIENCY = str(ROOT / "pages" / "saliency.py")
-CACHES = (ui.resources.store, ui.transfer._imagenet, ui.own_models._backbone, ui.resources._loaded,
+CACHES = (ui.resources.store, ui.transfer_data._imagenet, ui.own_models._backbone, ui.resources._loaded,
           ui.own_models._learner_model, ui.own_models.predict, ui.own_data._store, ui.own_data.thumbnail,
           ui.saliency.prediction, ui.saliency.explain, ui.saliency._twins, ui.saliency.layers)
 

@@ -10,6 +10,8 @@ from streamlit.testing.v1 import AppTest
 
 import ui.resources
 import ui.transfer
+import ui.transfer_data
+import ui.transfer_runs
 from core.data import cifar
 from core.transfer import pretrained
 from core.transfer.config import TransferConfig
@@ -93,7 +95,7 @@ def test_train_a_tiny_config_and_see_the_results():
     verdict = next(m.value for m in at.markdown if m.value.startswith("**From scratch"))
     assert f"{runs['accuracy %'][0]:.1f}% (95% interval" in verdict
     assert "Estimated time" not in "\n".join(c.value for c in at.caption)
-    stored = ui.resources.store().load(ui.transfer.trained(at_config(at)).config)
+    stored = ui.resources.store().load(ui.transfer_runs.trained(at_config(at)).config)
     assert stored is not None and stored.metrics["trainable_params"] == 11_179_077
     charts = {c.proto.id for c in at.get("plotly_chart")}
     assert len(charts) == 8  # strip, map, curves, gradients, filters before/after, predictions, confusion
@@ -112,9 +114,9 @@ def cifar_and_weights(tmp_path, monkeypatch):
     _write_fake_imagenet(pretrained.hub_cache_file())
     _write_cifar(cifar.cifar_dir(tmp_path / "data"))
     with own_home(tmp_path):
-        ui.transfer.task.clear()  # the weights and CIFAR-10 caches are keyed by the files themselves
+        ui.transfer_data.task.clear()  # the weights and CIFAR-10 caches are keyed by the files themselves
         yield
-        ui.transfer.task.clear()
+        ui.transfer_data.task.clear()
 
 
 def test_cifar_route_with_imagenet_weights(cifar_and_weights):

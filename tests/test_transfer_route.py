@@ -9,7 +9,8 @@ import torch
 from streamlit.testing.v1 import AppTest
 
 import ui.resources
-import ui.transfer
+import ui.transfer_data
+import ui.transfer_results
 from core.config import Paths
 from core.data import cifar
 from core.runs.jobs import Job
@@ -30,10 +31,10 @@ def seed_files(tmp_path, monkeypatch):
     write_fake_imagenet(pretrained.hub_cache_file())
     write_cifar(cifar.cifar_dir(tmp_path / "data"), n=4)
     with own_home(tmp_path):
-        for cache in (ui.transfer.task, ui.resources._loaded):
+        for cache in (ui.transfer_data.task, ui.resources._loaded):
             cache.clear()
         yield Paths(tmp_path)
-        for cache in (ui.transfer.task, ui.resources._loaded):
+        for cache in (ui.transfer_data.task, ui.resources._loaded):
             cache.clear()
 
 
@@ -98,8 +99,8 @@ def test_the_seeds_program_trains_through_stored_features_once(seed_files, monke
     pool = Jobs(seed_files, size=1)  # started here: its workers see this test's torch hub cache
     monkeypatch.setattr(ui.resources, "jobs", lambda: pool)
     calls = []
-    real_predict = ui.transfer.predict
-    monkeypatch.setattr(ui.transfer, "predict", lambda *a, **k: calls.append(a) or real_predict(*a, **k))
+    real_predict = ui.transfer_results.predict
+    monkeypatch.setattr(ui.transfer_results, "predict", lambda *a, **k: calls.append(a) or real_predict(*a, **k))
     try:
         at = rerun(AppTest.from_file(PAGE, default_timeout=300))
         the_seeds_settings(at)

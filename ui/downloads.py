@@ -3,7 +3,7 @@ saying what it is and its size, one background download of each per server (core
 its progress in every session, and the command instead of the button when downloads are off (PTCE_OFFLINE=1).
 
 When a download ends, the progress view reruns the whole app: the caches that read the files are keyed by the
-files' own stamps (ui.transfer.imagenet, ui.transfer.cifar), so the new route and model appear at once.
+files' own stamps (ui.transfer_data.imagenet, ui.transfer_data.cifar), so the new route and model appear at once.
 """
 from __future__ import annotations
 

@@ -40,8 +40,7 @@ from core.transfer.own.photos import (
     photo_name,
     png,
 )
-from ui import downloads, own_data, own_models, resources
-from ui import transfer as transfer_ui
+from ui import downloads, own_data, own_models, resources, transfer_data
 from ui.own_data import K
 
 SALIENCY_PAGE = "pages/saliency.py"
@@ -383,7 +382,7 @@ def weights_missing() -> None:
     with st.container(border=True):
         st.markdown("**Training needs ResNet-18's ImageNet weights, and they are not on this machine.** Your classes "
                     "and photos are kept meanwhile; once the weights are here, this section trains.")
-        downloads.offer("imagenet-resnet18", "own", transfer_ui.missing().get("imagenet-resnet18", ""))
+        downloads.offer("imagenet-resnet18", "own", transfer_data.missing().get("imagenet-resnet18", ""))
 
 
 def route() -> None:

@@ -20,8 +20,7 @@ from core.transfer.own.features import fingerprint, frozen_model, stored_feature
 from core.transfer.own.fit import own_model, probabilities, time_per_photo
 from core.transfer.own.photos import as_tensor
 from core.transfer.pretrained import hub_cache_file
-from ui import own_data, resources
-from ui import transfer as transfer_ui
+from ui import own_data, resources, transfer_data
 from ui.own_data import K
 
 PREFIX = "own:"  # the Saliency page's model keys of the learner's runs
@@ -41,7 +40,7 @@ class Backbone:
 
 @st.cache_resource(max_entries=1, show_spinner="Reading the ImageNet weights…")
 def _backbone(stamp: tuple) -> Backbone:
-    weights = transfer_ui.imagenet()
+    weights = transfer_data.imagenet()
     if not weights.ok:
         raise LookupError(weights.reason)  # raising keeps "missing" out of the cache
     return Backbone(weights.state, fingerprint(weights.state), frozen_model(weights.state, resources.device()))
@@ -49,10 +48,10 @@ def _backbone(stamp: tuple) -> Backbone:
 
 def backbone() -> Backbone | None:
     """The ImageNet ResNet-18 this route starts from, or None when its weights are not here."""
-    if not transfer_ui.imagenet().ok:
+    if not transfer_data.imagenet().ok:
         return None
     try:
-        return _backbone(transfer_ui.stamp(hub_cache_file()))
+        return _backbone(transfer_data.stamp(hub_cache_file()))
     except LookupError:
         return None
 

@@ -33,8 +33,7 @@ from core.transfer.features import normalization
 from core.transfer.model import model_of
 from core.transfer.pretrained import hub_cache_file
 from core.transfer.tasks import class_names, pretraining_config
-from ui import own_models, resources
-from ui import transfer as transfer_ui
+from ui import own_models, resources, transfer_data, transfer_runs
 
 K = "sal"  # widget-key prefix
 IMAGENET = "imagenet-resnet18"  # the ImageNet model's choice key (and its asset's key in core.transfer.assets)
@@ -77,7 +76,7 @@ def _imagenet_resnet(weights_stamp: tuple) -> torch.nn.Module:
     by the weights file's stamp: new weights make a new model."""
     from torchvision.models import resnet18
 
-    weights = transfer_ui.imagenet()
+    weights = transfer_data.imagenet()
     if not weights.ok:
         raise LookupError(weights.reason)  # raising keeps "missing" out of the cache
     model = resnet18(weights=None)
@@ -97,11 +96,11 @@ def model_choices() -> tuple[dict[str, ModelChoice], list[str]]:
     transfer, notes = transfer_choices()
     out.update(transfer)
     out.update({k: ModelChoice(k, **fields) for k, fields in own_models.saliency_entries().items()})
-    if transfer_ui.imagenet().ok:
+    if transfer_data.imagenet().ok:
         from torchvision.models import ResNet18_Weights
 
         cats = tuple(ResNet18_Weights.IMAGENET1K_V1.meta["categories"])
-        weights_file = str(transfer_ui.stamp(hub_cache_file()))
+        weights_file = str(transfer_data.stamp(hub_cache_file()))
         out[IMAGENET] = ModelChoice(IMAGENET, "ResNet-18 (ImageNet, 1,000 classes)", InputSpec(224, 3, False),
                                     IMAGENET_NORM, cats, None, weights_file)
     return out, notes
@@ -138,7 +137,7 @@ def transfer_label(cfg: TransferConfig) -> str:
 
 def _backbone_available(cfg: TransferConfig) -> bool:
     if cfg.weights == "imagenet":
-        return transfer_ui.imagenet().ok
+        return transfer_data.imagenet().ok
     return cfg.weights != "digits-pretrained" or resources.store().has(pretraining_config())
 
 
@@ -147,7 +146,7 @@ def _transfer_model(cfg: TransferConfig) -> torch.nn.Module:
     """The stored run's model (eval, frozen, shared): read from the store, never retrained; a feature-extraction
     run is its backbone (the stored digits pretraining, or ImageNet's) plus its stored head."""
     run = resources.store().load(cfg)
-    start = transfer_ui.backbone(cfg) if cfg.strategy == "feature" else None
+    start = transfer_runs.backbone(cfg) if cfg.strategy == "feature" else None
     if run is None or (cfg.strategy == "feature" and start is None):
         raise LookupError(cfg.key())  # raising keeps "missing" out of the cache
     return model_of(run, len(class_names(cfg)), start).to(resources.device())
@@ -158,7 +157,7 @@ def load_model(choice: ModelChoice) -> torch.nn.Module | None:
         return own_models.saliency_model(choice.key)
     if choice.key == IMAGENET:
         try:
-            return _imagenet_resnet(transfer_ui.stamp(hub_cache_file()))
+            return _imagenet_resnet(transfer_data.stamp(hub_cache_file()))
         except LookupError:
             return None
     if isinstance(choice.config, TransferConfig):

@@ -11,8 +11,7 @@ import streamlit as st
 
 from core.attribution.methods import METHODS, Prediction
 from core.training.config import TrainConfig, default_config
-from ui import downloads, resources, training
-from ui import transfer as transfer_ui
+from ui import downloads, resources, training, transfer_data
 from ui.saliency import IMAGENET, K, ModelChoice, Prepared, seen_as, short_key
 
 DEFAULT_METHODS = ("saliency", "grad_cam")  # a first visit draws two maps side by side (Grad-CAM where it can run)
@@ -39,7 +38,7 @@ def offers(choices: dict[str, ModelChoice]) -> None:
             st.markdown("**Train a digit model here.** The default `CNNDemo` of the Convolutions page learns the "
                         "MNIST digits; once stored, every page can explain and reuse it.")
             training.training_panel(first_model_cfg(), f"{K}_first", remember=False)
-    problem = transfer_ui.missing().get(IMAGENET)
+    problem = transfer_data.missing().get(IMAGENET)
     if problem is not None:
         with st.container(border=True):
             st.markdown("**A model that knows photos.** To explain your own photos, get ImageNet's ResNet-18:")

@@ -19,8 +19,7 @@ from core.figures.images import mosaic
 from core.models.inspection import confusion_matrix
 from core.transfer.config import TransferConfig
 from core.transfer.model import predict as transfer_predict
-from ui import own_models, resources
-from ui import transfer as transfer_ui
+from ui import own_models, resources, transfer_data, transfer_runs
 from ui.confusion_cells import pick_cell
 from ui.saliency import K, ModelChoice, _transfer_model, decode, explain, prepare
 from ui.session import drawn_digit
@@ -75,17 +74,17 @@ def _transfer_predictions(cfg: TransferConfig) -> np.ndarray:
     """(N_test,) classes the stored transfer run predicts on its task's test images (as its page evaluates it): from
     the stored backbone features for a feature-extraction run (the head alone: 10,000 images at 224 px would
     otherwise take minutes on a CPU), else through the model."""
-    fast = transfer_ui.test_predictions_from_features(cfg)
+    fast = transfer_runs.test_predictions_from_features(cfg)
     if fast is not None:
         return fast.numpy()
-    return transfer_predict(_transfer_model(cfg), transfer_ui.task_of(cfg).test.images, cfg).numpy()
+    return transfer_predict(_transfer_model(cfg), transfer_data.task_of(cfg).test.images, cfg).numpy()
 
 
 def scored_split(choice: ModelChoice) -> ScoredSplit:
     """The test split the chosen stored run is scored on, with its predictions (cached per run)."""
     cfg = choice.config
     if isinstance(cfg, TransferConfig):
-        test = transfer_ui.task_of(cfg).test
+        test = transfer_data.task_of(cfg).test
         return ScoredSplit(stored_pictures(test.images, choice.digits), test.labels.numpy(),
                        _transfer_predictions(cfg), "digits" if choice.digits else "images")
     test = resources.mnist().test
@@ -142,7 +141,7 @@ def has_test_split(choice: ModelChoice | None) -> bool:
     if choice is None or choice.config is None:
         return False
     if isinstance(choice.config, TransferConfig) and choice.config.source == "cifar10":
-        return transfer_ui.cifar()[0] is not None  # the Transfer page's cached CIFAR-10 (None when absent)
+        return transfer_data.cifar()[0] is not None  # the Transfer page's cached CIFAR-10 (None when absent)
     return True
 
 
