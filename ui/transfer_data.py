@@ -84,7 +84,7 @@ def task(source: str, labels_per_class: int, subset: int) -> ImageTask:
 
 
 @st.cache_resource(max_entries=1, show_spinner=False)
-def _source_task() -> ImageTask:
+def source_task() -> ImageTask:
     """The pretraining's task: digits 0-4, every label (the target's labels per class do not change it)."""
     return digit_tasks(_sample(), 1)[0]
 

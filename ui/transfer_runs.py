@@ -23,7 +23,7 @@ from ui.text import md
 from ui.training import ESTIMATES_STATE, expect, overheads, pool, wait_s
 from ui.training import estimate_vs_actual as estimate_vs_actual_caption
 from ui.transfer import K
-from ui.transfer_data import _source_task, imagenet, task_of
+from ui.transfer_data import imagenet, source_task, task_of
 
 
 # ---------------------------------------------------------------- the estimate, said before Train
@@ -83,7 +83,7 @@ def estimate(cfg: TransferConfig, data: ImageTask) -> tuple[float, str]:
     clock, wait = overheads(), wait_s()
     parts = [(loop_s, f"training ({basis})"), (clock.setup_s(), "set-up and storing")]
     if needs_pretraining(cfg):
-        pre, pre_data = pretraining_config(), _source_task()
+        pre, pre_data = pretraining_config(), source_task()
         pre_s = estimate_seconds(pre, len(pre_data.train), len(pre_data.test),
                                  _per_image("scratch", 1, pre.resolution, len(pre_data.classes), pre.batch_size))
         parts.append((pre_s + clock.setup_s(), "the pretraining on digits 0-4, once"))
