@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from playwright.sync_api import expect
 
 from support import ARTIFACTS, LEARNER_VIEWPORT
 
@@ -46,11 +47,12 @@ def test_settings_and_the_run_follow_the_learner_across_pages(app_server, page_a
     page.get_by_text("Trained now (you pressed Train at").wait_for(timeout=60_000)
     for setting in ("hidden=64", "bs=256", "opt=sgd", "lr=0.01", "ep=2"):
         page.wait_for_url(re.compile(setting), timeout=30_000)  # the URL carries the settings again
-    assert page.get_by_text("fc1 (B, 64)").count() == 1 and page.get_by_text("Not trained yet").count() == 0
+    expect(page.get_by_text("fc1 (B, 64)")).to_have_count(1, timeout=60_000)  # drawn later in the same run
+    assert page.get_by_text("Not trained yet").count() == 0
 
     page.reload()  # a new session: the settings come back from the URL, the run from the store
     page.get_by_text("Trained run loaded from the store").wait_for(timeout=60_000)
-    assert page.get_by_text("fc1 (B, 64)").count() == 1
+    expect(page.get_by_text("fc1 (B, 64)")).to_have_count(1, timeout=60_000)
 
     sidebar_link(page, "Loss functions").click()
     page.get_by_role("tab", name="On the real model").click()

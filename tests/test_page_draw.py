@@ -52,7 +52,7 @@ def test_draw_a_stroke_and_see_predictions(browser, server_with_runs):
         page.get_by_text("Prediction:").first.wait_for(timeout=60_000)
         page.get_by_text("saliency of class").first.wait_for(timeout=30_000)
         page.wait_for_timeout(1500)  # let plotly finish drawing before the screenshot
-        assert page.get_by_text("Prediction:").count() == 2  # Net2 and the CNN, side by side
+        expect(page.get_by_text("Prediction:")).to_have_count(2, timeout=60_000)  # Net2 and the CNN, side by side
         assert page.get_by_text("Traceback").count() == 0
         ink = np.asarray(Image.open(io.BytesIO(page.locator("canvas.upper-canvas").first.screenshot())).convert("L"))
         assert (ink < 100).sum() > 500, "the stroke should still be on the canvas next to its prediction"

@@ -3,6 +3,7 @@ settings in the URL; and training it in Chromium."""
 from __future__ import annotations
 
 import pytest
+from playwright.sync_api import expect
 from streamlit.testing.v1 import AppTest
 
 from support import ARTIFACTS, ROOT, own_home, page_app, wait_for_jobs
@@ -112,7 +113,7 @@ def test_train_from_the_fully_connected_page_and_find_it_stored(app_server, page
     page.get_by_role("button", name="Train", exact=True).click()
     page.get_by_text("Trained now (you pressed Train at").wait_for(timeout=180_000)
     page.get_by_text("What the network learned").wait_for()
-    assert page.get_by_text("fc1 (B, 32)").count() == 1  # the URL's settings reached the live model
+    expect(page.get_by_text("fc1 (B, 32)")).to_have_count(1, timeout=60_000)  # the URL's settings reached the model
     assert page.locator("[data-testid='stException']").count() == 0
     ARTIFACTS.mkdir(exist_ok=True)
     page.set_viewport_size({"width": 1400, "height": 4000})

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import plotly.io
 import pytest
+from playwright.sync_api import expect
 from streamlit.testing.v1 import AppTest
 
 from core.runs.archive import export_run, read_archive
@@ -256,10 +257,11 @@ def test_a_run_training_elsewhere_appears_when_it_is_stored(browser, tmp_path):
             page = ctx.new_page()
             page.goto(f"{url}/runs")
             page.get_by_text("training or being written right now").wait_for(timeout=90_000)
-            assert page.get_by_text("2 of 2 runs listed").count() == 1  # nothing partial is listed
+            # the table is drawn after the notice, in the same run: waited for, not counted at once
+            expect(page.get_by_text("2 of 2 runs listed")).to_have_count(1, timeout=90_000)  # nothing partial
             finish.set()
             page.get_by_text("3 of 3 runs listed").wait_for(timeout=30_000)
-            assert page.get_by_text("training or being written right now").count() == 0
+            expect(page.get_by_text("training or being written right now")).to_have_count(0, timeout=30_000)
             link = page.get_by_role("link", name="Open on its page")
             link.wait_for(timeout=90_000)  # the rest of the page, after the rerun the finished run caused
             href = link.get_attribute("href")
