@@ -1,10 +1,12 @@
-"""core.lessons.tensor_ops: tensors built and ops applied exactly as PyTorch does, errors explained, code that
-reproduces."""
+"""core.lessons.tensor_ops (with tensor_specs, tensor_op_spec, tensor_errors): tensors built and ops applied
+exactly as PyTorch does, errors explained, code that reproduces."""
 import pytest
 import torch
 
 from core.errors import InputError
-from core.lessons.tensor_ops import OPS, OpSpec, apply_op, explain_broadcast, tensor_code, time_on_devices, view_info
+from core.lessons.tensor_errors import explain_broadcast
+from core.lessons.tensor_op_spec import OpSpec
+from core.lessons.tensor_ops import OPS, apply_op, tensor_code, time_on_devices, view_info
 from core.lessons.tensor_specs import DTYPES, SOURCES, TensorSpec, build_tensor, parse_index, parse_shape, parse_values
 
 SEED_EXAMPLE = TensorSpec()  # torch.tensor([[1, 2], [3, 4]])

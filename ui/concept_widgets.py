@@ -12,7 +12,9 @@ import torch
 
 from core.errors import InputError
 from core.figures.tensors import tensor_heatmap
-from core.lessons.tensor_ops import OPS, Args, OpError, OpResult, OpSpec
+from core.lessons.tensor_errors import OpError
+from core.lessons.tensor_op_spec import OpSpec
+from core.lessons.tensor_ops import OPS, Args, OpResult
 from core.lessons.tensor_specs import (
     DTYPES,
     MAX_DIMS,
