@@ -9,7 +9,7 @@ import numpy as np
 import streamlit as st
 
 from core.attribution.code import attribution_code
-from core.attribution.methods import METHODS, AttributionSpec, MethodUnavailable, unavailable_reason
+from core.attribution.methods import BASELINES, METHODS, AttributionSpec, MethodUnavailable, unavailable_reason
 from core.figures.attribution import SIGNS, View, attribution_png, empty_note, explanation, side_by_side, top_classes
 from ui import saliency, saliency_controls, saliency_inputs
 from ui.path import next_step, stop_here
@@ -20,33 +20,26 @@ st.title(":material/center_focus_strong: Saliency")
 st.markdown("Pick a model and a picture and see **why** the model predicted what it did: each method below asks "
             "a different question about the pixels, and each can mislead in its own way (read the notes).")
 
-
-def stop() -> None:
-    saliency_controls.keep_controls()
-    stop_here(__file__)
-
-
-saliency_controls.restore_controls()
 choices, notes = saliency.model_choices()
 saliency_controls.offers(choices)
 for note in notes:
     st.info(note, icon=":material/info:")
 if not choices:
-    stop()
+    stop_here(__file__)
 choice = saliency_controls.choose_model(choices)
 model = saliency.load_model(choice)
 if model is None:
     st.error("This model's run could not be read from the run store (it was deleted, or its files are damaged): "
              "choose another one, or train it again.", icon=":material/error:")
-    stop()
+    stop_here(__file__)
 picture = saliency_inputs.image_source(K, choice)
 if picture is None:
-    stop()
+    stop_here(__file__)
 prepared = saliency.prepare(choice, picture.pixels)
 photo_models = {k: c for k, c in choices.items() if not c.digits}
 if choice.digits and (picture.photo or prepared is None):
     saliency_controls.not_a_digit(choice, picture, prepared, photo_models)
-    stop()
+    stop_here(__file__)
 
 c_in, c_pred = st.columns([1, 2])
 c_in.image(prepared.view, caption=f"What the model sees: {saliency.seen_as(choice)}", width=220, clamp=True)
@@ -58,7 +51,9 @@ c_pred.plotly_chart(top_classes(pred.top, choice.classes, target), key=f"{K}_top
 
 layers = saliency.layers(choice.key, (choice.channels, choice.side, choice.side), model)
 usable = [m for m in METHODS if unavailable_reason(m, layers) is None]
-methods = saliency_controls.chosen_methods(usable)
+here = saliency_controls.settings_address(choice, layers)  # methods, settings and view: the page address
+key = saliency_controls.setting_keys(here, choice, layers)
+methods = saliency_controls.chosen_methods(usable, here)
 for m in METHODS:
     if m not in usable:
         st.caption(f"{METHODS[m].label} is off for this model: {unavailable_reason(m, layers)}")
@@ -68,28 +63,26 @@ if layers.flat and any(METHODS[m].needs_layer for m in methods):
                f"spatial map ({layers.default}); a run at a higher resolution keeps the last stage spatial.")
 with st.expander("Method settings"):
     c1, c2, c3 = st.columns(3)
-    steps = c1.slider("Integrated Gradients: steps", 5, 200, 50, key=f"{K}_steps")
-    baseline = c1.selectbox("Integrated Gradients: baseline", ["black", "blurred", "noise"], key=f"{K}_baseline")
-    samples = c2.slider("SmoothGrad: samples", 2, 100, 25, key=f"{K}_samples")
-    noise = c2.slider("SmoothGrad: noise (fraction of the pixel range)", 0.0, 0.5, 0.15, 0.01, key=f"{K}_noise")
-    layer = c3.selectbox("Grad-CAM layer", list(layers.names) or [None],  # one per model: each has its own layers
-                         index=layers.names.index(layers.default) if layers.default else 0,
-                         key=f"{K}_layer_{saliency.short_key(choice.key)}")
-    relu = c3.checkbox("Grad-CAM: keep only positive evidence (ReLU, as in the paper)", True, key=f"{K}_relu",
-                       help="Captum's LayerGradCam defaults to relu_attributions=False; the Grad-CAM paper applies "
-                            "a ReLU. Untick it to see the negative evidence too.")
-    window = c3.slider("Occlusion: window (px)", 2, max(3, choice.side // 2), max(2, choice.side // 7),
-                       key=f"{K}_win_{choice.side}")
+    settings = {
+        "steps": c1.slider("Integrated Gradients: steps", 5, 200, key=key["steps"]),
+        "baseline": c1.selectbox("Integrated Gradients: baseline", list(BASELINES), key=key["baseline"]),
+        "samples": c2.slider("SmoothGrad: samples", 2, 100, key=key["samples"]),
+        "noise": c2.slider("SmoothGrad: noise (fraction of the pixel range)", 0.0, 0.5, step=0.01, key=key["noise"]),
+        "layer": c3.selectbox("Grad-CAM layer", list(layers.names) or [None], key=key["layer"]),  # one per model
+        "relu": c3.checkbox("Grad-CAM: keep only positive evidence (ReLU, as in the paper)", key=key["relu"],
+                            help="Captum's LayerGradCam defaults to relu_attributions=False; the Grad-CAM paper "
+                                 "applies a ReLU. Untick it to see the negative evidence too."),
+        "window": c3.slider("Occlusion: window (px)", 2, max(3, choice.side // 2), key=key["window"])}
 v1, v2, v3 = st.columns([2, 1.3, 1.3])  # the four sign choices fit on one line at 1280 px
-view = View(v1.radio("Sign", SIGNS, horizontal=True, key=f"{K}_sign"),
-            v2.slider("Clip at percentile", 90.0, 100.0, 99.0, 0.5, key=f"{K}_clip"),
-            v3.slider("Overlay alpha", 0.0, 1.0, 0.6, 0.05, key=f"{K}_alpha"))
-saliency_controls.keep_controls()
+view = View(v1.radio("Sign", SIGNS, horizontal=True, key=key["sign"]),
+            v2.slider("Clip at percentile", 90.0, 100.0, step=0.5, key=key["clip"]),
+            v3.slider("Overlay alpha", 0.0, 1.0, step=0.05, key=key["alpha"]))
+saliency_controls.keep_settings(here, layers, {**settings, "sign": view.sign, "clip": view.clip,
+                                               "alpha": view.alpha})
 
 results = {}
 for m in methods:
-    spec = AttributionSpec(m, steps=steps, baseline=baseline, samples=samples, noise=noise, layer=layer,
-                           relu=relu, window=window)
+    spec = AttributionSpec(m, **settings)
     try:
         results[m] = (spec, saliency.explain(choice.key, prepared.digest, spec, target, model, prepared, choice.norm))
     except MethodUnavailable as e:

@@ -14,7 +14,8 @@ from tools.browser import exceptions
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 # page -> (its sidebar title, settings away from the defaults). Draw's only addressed control picks among stored
-# runs (none on a fresh server); Saliency and Training runs are other issues' pages.
+# runs (none on a fresh server); Training runs is another issue's page. Saliency needs a model to explain, so it
+# runs on the server whose store holds the tiny runs (its settings fit both Net2 and the CNN).
 SETTINGS: dict[str, tuple[str, dict[str, str]]] = {
     "tensors": ("Tensors & autograd", {"a_src": "arange", "a_shape": "3, 4", "op": "sum", "rdim": "1",
                                        "keepdim": "1", "gw": "-1.5"}),
@@ -31,7 +32,11 @@ SETTINGS: dict[str, tuple[str, dict[str, str]]] = {
                                       "sb_n": "12", "sb_k": "5", "sb_p": "1"}),  # only the open tab runs
     "transfer": ("Transfer learning", {"strategy": "finetune", "k": "2", "labels": "10", "res": "64", "ep": "3",
                                        "hlr": "0.003", "blr": "0.0003", "seed": "5"}),
+    "saliency": ("Saliency", {"src": "MNIST test digit", "digit": "5", "methods": "saliency,integrated_gradients",
+                              "ig_steps": "20", "ig_base": "blurred", "sg_n": "10", "cam_relu": "0", "occ_win": "3",
+                              "sign": "absolute", "clip": "95", "alpha": "0.4"}),
 }
+SERVER = {"saliency": "server_with_runs"}  # page -> its server fixture, when not app_server (a fresh store)
 
 
 def holds(expected: dict[str, str]):
@@ -49,8 +54,9 @@ def settled(page, timeout: float = 180_000) -> None:
 
 
 @pytest.mark.parametrize("key", list(SETTINGS))
-def test_settings_survive_a_sidebar_trip_and_a_reload(app_server, page_at, key):
+def test_settings_survive_a_sidebar_trip_and_a_reload(request, page_at, key):
     title, expected = SETTINGS[key]
+    app_server = request.getfixturevalue(SERVER.get(key, "app_server"))
     page = page_at(*LEARNER_VIEWPORT)
     page.goto(f"{app_server}/{key}?{urlencode(expected)}")
     settled(page)

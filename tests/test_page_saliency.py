@@ -186,6 +186,76 @@ def test_misclassified_cell_shows_its_digits_and_their_attributions(at):
     assert any("sal_cm" in k for k in charts)
 
 
+
+# ---------------------------------------------------------------- the page address
+LINK = {"src": "MNIST test digit", "digit": "7", "methods": "saliency,integrated_gradients", "ig_steps": "20",
+        "ig_base": "blurred", "sg_n": "4", "sg_noise": "0.3", "cam_layer": "conv1", "cam_relu": "0", "occ_win": "5",
+        "sign": "absolute", "clip": "95", "alpha": "0.3"}
+
+
+def address_of(at: AppTest) -> dict[str, str]:
+    return {k: v[-1] if isinstance(v, list) else v for k, v in at.query_params.items()}
+
+
+def opened_at(query: dict[str, str]) -> AppTest:
+    """A new session (a link, a reload) on the tiny CNN, at this address."""
+    ensure_tiny_runs()
+    at = AppTest.from_file(PAGE, default_timeout=180)
+    at.session_state["sal_model"] = cnn_choice(at)  # the model is not in the address (a run key)
+    at.query_params.update(query)
+    return rerun(at)
+
+
+def test_a_link_sets_the_controls_a_control_writes_the_address_and_an_early_stop_keeps_them():
+    at = opened_at(LINK)
+    assert not at.exception and not at.warning, [w.value for w in at.warning]
+    assert at.radio(key="sal_source").value == "MNIST test digit" and at.number_input(key="sal_digit").value == 7
+    assert at.multiselect(key="sal_methods").value == ["saliency", "integrated_gradients"]
+    assert (at.slider(key="sal_steps").value, at.selectbox(key="sal_baseline").value) == (20, "blurred")
+    assert (at.slider(key="sal_samples").value, at.slider(key="sal_noise").value) == (4, 0.3)
+    assert labelled(at, "Grad-CAM layer").value == "conv1" and at.checkbox(key="sal_relu").value is False
+    assert at.slider(key="sal_win_28").value == 5 and at.radio(key="sal_sign").value == "absolute"
+    assert (at.slider(key="sal_clip").value, at.slider(key="sal_alpha").value) == (95.0, 0.3)
+    assert [h.value.split(" · ")[0] for h in at.subheader] == ["Saliency", "Integrated Gradients"]
+    assert address_of(at) == LINK  # written back as read
+
+    at.slider(key="sal_clip").set_value(97.5)
+    at.multiselect(key="sal_methods").set_value(["grad_cam"])
+    rerun(at)
+    assert address_of(at) == {**LINK, "clip": "97.5", "methods": "grad_cam"}
+
+    at.radio(key="sal_source").set_value("Upload")  # no picture yet: the run stops before the methods are drawn
+    rerun(at)
+    assert not at.subheader and not at.exception
+    assert address_of(at) == {**{k: v for k, v in LINK.items() if k != "digit"}, "clip": "97.5",
+                              "methods": "grad_cam", "src": "Upload"}
+    at.radio(key="sal_source").set_value("MNIST test digit")
+    rerun(at)
+    assert at.multiselect(key="sal_methods").value == ["grad_cam"] and at.slider(key="sal_clip").value == 97.5
+    assert at.slider(key="sal_steps").value == 20 and at.number_input(key="sal_digit").value == 7
+    assert address_of(at) == {**LINK, "clip": "97.5", "methods": "grad_cam"}
+
+    again = opened_at(address_of(at))  # a reload: a new session, the same address
+    assert not again.warning and address_of(again) == address_of(at)
+    assert again.multiselect(key="sal_methods").value == ["grad_cam"] and again.slider(key="sal_clip").value == 97.5
+
+
+def test_a_value_the_controls_do_not_offer_is_ignored_in_one_sentence():
+    """occ_win=100 is a window ResNet-18's 224 px offer, not a 28 px digit model's (2-14); the rest are not values
+    at all. Each is named once, the control keeps its default, nothing breaks."""
+    at = opened_at({"src": "MNIST test digit", "occ_win": "100", "ig_steps": "900", "methods": "saliency,magic",
+                    "sign": "sideways", "cam_layer": "layer4", "digit": "-3"})
+    assert not at.exception and not at.error
+    ignored = [w.value for w in at.warning if w.icon == ":material/link_off:"]
+    assert len(ignored) == 6 and all("in the page address" in w for w in ignored), ignored
+    assert at.slider(key="sal_win_28").value == 4 and at.slider(key="sal_steps").value == 50
+    assert at.multiselect(key="sal_methods").value == ["saliency", "grad_cam"]
+    assert at.radio(key="sal_sign").value == "both"
+    assert labelled(at, "Grad-CAM layer").value == "relu2" and at.number_input(key="sal_digit").value == 0
+    assert address_of(at)["occ_win"] == "4" and address_of(at)["methods"] == "saliency,grad_cam"
+    assert len(at.subheader) == 2
+
+
 # ---------------------------------------------------------------- stored transfer-learning runs
 @pytest.fixture
 def transfer_home(tmp_path, monkeypatch):

@@ -2,23 +2,23 @@
 what a digit model says about a photo, and the controls whose state must follow the picture and the model.
 
 Streamlit keeps a keyed widget's value and ignores a new default, and forgets a widget's state when a run ends before
-drawing it. So the class to explain is one widget per (model, picture), and the other controls are kept outside
-widget state and put back (`restore_controls` / `keep_controls`).
+drawing it. So the class to explain is one widget per (model, picture), and the methods, their settings and the view
+live in the page address and the session (ui.address: a run that stopped early, with no picture yet, puts them back
+from the values it kept).
 """
 from __future__ import annotations
 
 import streamlit as st
 
-from core.attribution.methods import METHODS, Prediction
+from core.attribution.methods import BASELINES, METHODS, LayerChoices, Prediction
+from core.figures.attribution import SIGNS
 from core.training.config import TrainConfig, default_config
-from ui import downloads, resources, training, transfer_data
+from ui import address, downloads, resources, training, transfer_data
 from ui.saliency import IMAGENET, K, ModelChoice, Prepared, seen_as, short_key
 
 DEFAULT_METHODS = ("saliency", "grad_cam")  # a first visit draws two maps side by side (Grad-CAM where it can run)
 PICKED = f"{K}_picked"  # {digest of (model, picture): class the learner chose to explain}
-KEPT = f"{K}_kept"  # the learner's controls, restored when a run that stopped early dropped their widget state
-METHODS_KEPT = f"{K}_methods_kept"
-CONTROLS = ("source", "sample", "digit", "steps", "baseline", "samples", "noise", "relu", "sign", "clip", "alpha")
+METHODS_KEPT = f"{K}_methods_kept"  # the methods the learner chose, those this model cannot run included
 
 
 # ---------------------------------------------------------------- no empty first visit
@@ -97,23 +97,38 @@ def digits_only_caution(choice: ModelChoice, photo_models: dict[str, ModelChoice
 
 
 # ---------------------------------------------------------------- controls that follow the picture and the model
-def restore_controls() -> None:
-    """Put back the controls a run that stopped early (no picture yet, no digit found) dropped: Streamlit forgets a
-    widget's state when a run ends before drawing it, which reset the methods and settings after an upload."""
-    for k, v in st.session_state.get(KEPT, {}).items():
-        if k not in st.session_state:
-            st.session_state[k] = v
+def settings_address(choice: ModelChoice, layers: LayerChoices) -> address.Address:
+    """The methods, their settings and the view in the page address (?methods=saliency,grad_cam&ig_steps=50...).
+    The occlusion window is one widget per image size and the Grad-CAM layer one per model: the address offers
+    this model's range and layers only."""
+    return address.Address(K, {
+        "methods": address.several("methods", "methods", list(METHODS)),
+        "steps": address.slider("ig_steps", "steps", 5, 200, whole=True),
+        "baseline": address.choice("ig_base", "baseline", list(BASELINES)),
+        "samples": address.slider("sg_n", "samples", 2, 100, whole=True),
+        "noise": address.slider("sg_noise", "noise", 0.0, 0.5),
+        "layer": address.choice("cam_layer", f"layer_{short_key(choice.key)}", list(layers.names)),
+        "relu": address.flag("cam_relu", "relu"),
+        "window": address.slider("occ_win", f"win_{choice.side}", 2, max(3, choice.side // 2), whole=True),
+        "sign": address.choice("sign", "sign", list(SIGNS)),
+        "clip": address.slider("clip", "clip", 90.0, 100.0),
+        "alpha": address.slider("alpha", "alpha", 0.0, 1.0)})
 
 
-def keep_controls() -> None:
-    """Remember the controls drawn in this run (call before any stop and at the end): the fixed ones and the
-    per-model Grad-CAM layer and per-size occlusion window."""
-    kept = st.session_state.setdefault(KEPT, {})
-    names = [f"{K}_{n}" for n in CONTROLS] + [k for k in st.session_state
-                                             if isinstance(k, str) and k.startswith((f"{K}_layer_", f"{K}_win_"))]
-    for k in names:
-        if k in st.session_state:
-            kept[k] = st.session_state[k]
+def setting_keys(here: address.Address, choice: ModelChoice, layers: LayerChoices) -> dict[str, str]:
+    """Restore the method settings and the view (before the expander, so an ignored address value is said where
+    it shows) -> their widget keys."""
+    layer = layers.default or (layers.names[0] if layers.names else None)
+    return here.controls({"steps": 50, "baseline": "black", "samples": 25, "noise": 0.15, "layer": layer,
+                          "relu": True, "window": max(2, choice.side // 7), "sign": SIGNS[0], "clip": 99.0,
+                          "alpha": 0.6})
+
+
+def keep_settings(here: address.Address, layers: LayerChoices, values: dict[str, object]) -> None:
+    """Keep the controls drawn in this run and write them, with the chosen methods, into the address (the Grad-CAM
+    layer only when this model has one)."""
+    chosen = {"methods": list(st.session_state.get(METHODS_KEPT, DEFAULT_METHODS))}
+    here.mirror({**chosen, **{k: v for k, v in values.items() if k != "layer" or layers.names}})
 
 
 def class_to_explain(choice: ModelChoice, prepared: Prepared, pred: Prediction) -> int:
@@ -138,10 +153,14 @@ def class_to_explain(choice: ModelChoice, prepared: Prepared, pred: Prediction) 
                         + (" · predicted" if c == pred.predicted else ""))
 
 
-def chosen_methods(usable: list[str]) -> list[str]:
+def chosen_methods(usable: list[str], here: address.Address) -> list[str]:
     """The methods multiselect: what the learner chose stays chosen across pictures and models (a method this model
-    cannot run is left out while it is chosen, and comes back with a model that can)."""
-    key = f"{K}_methods"
+    cannot run is left out while it is chosen, and comes back with a model that can). A new visit, or a run after
+    one that stopped early, starts from the address or the choice kept there (`keep_settings`)."""
+    key = here.key("methods")
+    if key not in st.session_state:
+        here.restore({"methods": list(DEFAULT_METHODS)})
+        st.session_state[METHODS_KEPT] = list(st.session_state[key])
     kept = list(st.session_state.get(METHODS_KEPT, DEFAULT_METHODS))
     shown = [m for m in kept if m in usable]
     if kept and not shown:  # none of them runs on this model: its first method, until the learner chooses

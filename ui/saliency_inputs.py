@@ -1,7 +1,9 @@
 """Saliency page: where the picture comes from (an upload, a sample photo, an MNIST test digit, a stored run's
 misclassified test images, the Draw page's digit), and a confusion-matrix cell's images with their maps.
 
-A photo model opens on a sample photo and a digit model on a test digit, so a first visit has a picture at once.
+A photo model opens on a sample photo and a digit model on a test digit, so a first visit has a picture at once. The
+source, the sample photo and the test digit are in the page address (?src=Sample+photo&sample=coffee); an upload's
+bytes never are.
 """
 from __future__ import annotations
 
@@ -19,7 +21,7 @@ from core.figures.images import mosaic
 from core.models.inspection import confusion_matrix
 from core.transfer.config import TransferConfig
 from core.transfer.model import predict as transfer_predict
-from ui import own_models, resources, transfer_data, transfer_runs
+from ui import address, own_models, resources, transfer_data, transfer_runs
 from ui.confusion_cells import pick_cell
 from ui.saliency import K, ModelChoice, _transfer_model, decode, explain, prepare
 from ui.session import drawn_digit
@@ -155,14 +157,20 @@ def image_source(key: str, choice: ModelChoice | None = None) -> Picture | None:
     the photo last tried on the Transfer page's own classes -> the picture, or None."""
     sources = ([UPLOAD, SAMPLE, TEST_DIGIT] + ([misclassified_source(choice)] if has_test_split(choice) else [])
                + ([DRAWN] if drawn_digit() is not None else []) + own_models.photo_sources())
-    if st.session_state.get(f"{key}_source") not in sources:  # first visit; or misclassified, then ResNet chosen
-        st.session_state[f"{key}_source"] = default_source(choice)
-    source = st.radio("Image", sources, horizontal=True, key=f"{key}_source")
-    pixels = _pixels(key, source, choice)
+    form = address.Form(address.Address(key, {
+        "source": address.choice("src", "source", sources),
+        "sample": address.choice("sample", "sample", list(available_samples())),
+        "digit": address.slider("digit", "digit", 0, len(resources.mnist().test) - 1, whole=True)}))
+    widget = form.key("source", default_source(choice))
+    if st.session_state[widget] not in sources:  # misclassified, then ResNet chosen
+        st.session_state[widget] = default_source(choice)
+    source = form.keep("source", st.radio("Image", sources, horizontal=True, key=widget))
+    pixels = _pixels(key, source, choice, form)
+    form.mirror()
     return None if pixels is None else Picture(pixels, source)
 
 
-def _pixels(key: str, source: str, choice: ModelChoice | None) -> np.ndarray | None:
+def _pixels(key: str, source: str, choice: ModelChoice | None, form: address.Form) -> np.ndarray | None:
     if source in own_models.photo_sources():  # the photo last tried on the Transfer page's "Your own classes"
         return own_models.saliency_photo()
     if source == UPLOAD:
@@ -188,13 +196,12 @@ def _pixels(key: str, source: str, choice: ModelChoice | None) -> np.ndarray | N
         if not samples:
             st.info("scikit-image is not installed, so there are no sample photos.")
             return None
-        if st.session_state.get(f"{key}_sample") not in samples:
-            st.session_state[f"{key}_sample"] = next(iter(samples))
-        k = st.selectbox("Sample", list(samples), format_func=lambda s: samples[s].label, key=f"{key}_sample")
+        k = form.keep("sample", st.selectbox("Sample", list(samples), format_func=lambda s: samples[s].label,
+                                             key=form.key("sample", next(iter(samples)))))
         return load_sample_photo(k).pixels
     if source == TEST_DIGIT:
         data = resources.mnist()
-        i = st.number_input("Test digit #", 0, len(data.test) - 1, 0, key=f"{key}_digit")
+        i = form.keep("digit", st.number_input("Test digit #", 0, len(data.test) - 1, key=form.key("digit", 0)))
         label = str(int(data.test.labels[i]))
         unknown = choice is not None and label not in choice.classes
         st.caption(f"True label: **{label}**" + (f" — not a class this model knows: it can only answer "
