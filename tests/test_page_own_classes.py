@@ -24,6 +24,8 @@ from core.transfer.own.archive import export_dataset
 from core.transfer.own.config import OwnClassesConfig
 from core.transfer.pretrained import hub_cache_file
 from support import OWN_SAMPLES, ROOT, own_home, page_app, rerun, sample_variants, texts, write_fake_imagenet
+from ui.own_classes import here
+from ui.text import md
 
 TRANSFER = str(ROOT / "pages" / "transfer.py")
 SALIENCY = str(ROOT / "pages" / "saliency.py")
@@ -191,7 +193,8 @@ def test_training_runs_lists_the_run_and_opens_it_with_its_classes(classes_home)
     page, settings = KINDS["own-classes"].link(cfg)
     assert page == "transfer" and settings["route"] == "own"
     again = page_app("transfer", {**settings, "own_try": "Camera"})  # an address never turns the camera on
-    assert "Ignored `own_try=Camera`" in texts(again, "warning") and again.radio(key="own_try_source").value == "Upload"
+    assert f"Ignored {md('own_try=Camera')} in the page address" in texts(again, "warning")
+    assert again.radio(key="own_try_source").value == "Upload"
     assert "Opened the classes of the address" in texts(again, "info")
     assert counts(again) == ["**6** photos"] * 3
     assert any(m.value.startswith("5-fold cross-validation") for m in again.markdown)
@@ -284,6 +287,24 @@ def test_addresses_set_the_controls_and_bad_values_get_the_plain_warning(classes
     assert bad.radio(key="own_strategy").value == "feature" and not bad.exception
     missing = own_page(own_data="0123456789abcdef")
     assert "is not on this machine" in texts(missing, "warning")
+
+
+def test_backbone_rate_is_in_the_address_only_when_fine_tuning_and_kept_for_it(classes_home):
+    at = own_page(own_strategy="finetune", own_blr="0.0003")
+    assert at.query_params["own_blr"] == "0.0003" and at.select_slider(key="own_blr").value == 3e-4
+    at.radio(key="own_strategy").set_value("feature")
+    rerun(at)
+    assert "own_blr" not in at.query_params and at.query_params["own_strategy"] == "feature"
+    assert at.query_params["own_ep"] == "30"  # feature extraction's own epochs, not fine-tuning's
+    at.radio(key="own_strategy").set_value("finetune")
+    rerun(at)
+    assert at.select_slider(key="own_blr").value == 3e-4 and at.query_params["own_blr"] == "0.0003"
+    assert at.query_params["own_ep"] == "5" and not at.warning
+    # the camera: the learner may pick it and keep it; no address turns it on
+    source = here().settings["try_source"]
+    assert source.offers("Camera") and not source.offers("Webcam")
+    with pytest.raises(ValueError):
+        source.read("Camera")
 
 
 def test_a_store_that_cannot_be_written_keeps_the_page_and_says_why(no_weights, monkeypatch):

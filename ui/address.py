@@ -34,6 +34,8 @@ class Setting:
     bounds: tuple[float, float] | None = None  # a slider's range (finite numbers inside it)
     text: Callable[[object], str] = str  # value -> its text in the address
     remember: bool = True  # False: a new visit starts from the default (one the page computes, e.g. a latest run)
+    unlinked: Sequence = ()  # values the control offers that no address may set (a link never turns a camera on):
+    # the session keeps them like any other; an address naming one is ignored
 
     def read(self, raw: str) -> object:
         """The value `raw` stands for; ValueError if the control does not offer it."""
@@ -50,6 +52,9 @@ class Setting:
         return value
 
     def offers(self, value: object) -> bool:
+        """Whether the control may show `value` (a kept one included)."""
+        if value in self.unlinked:
+            return True
         try:
             self.read(self.text(value))
         except (ValueError, TypeError):

@@ -5,13 +5,11 @@ a new photo that open on the Saliency page with the learner's model (ui/own_mode
 Where a run trains: a feature-extraction head in this process (about a second on features computed once per
 photo: a worker's round trip and queue would cost more than the training, and could wait behind a minutes-long run);
 fine-tuning the last stage in the worker pool like every other run (tens of seconds to minutes; stoppable).
-Every control is in the page address and the session (`CONTROLS`, ?own_strategy=...), like every page's.
+Every control is in the page address and the session through ui.address (`here`: ?own_strategy=...).
 """
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
-from dataclasses import dataclass
 
 import numpy as np
 import streamlit as st
@@ -26,25 +24,14 @@ from core.transfer.own import dataset as own
 from core.transfer.own.config import ADDRESS, OWN_STRATEGY_LABELS, OwnClassesConfig, config_for
 from core.transfer.own.crossval import verdict, wilson
 from core.transfer.own.features import stored_features
-from core.transfer.own.fit import (
-    estimate_seconds,
-    score_of,
-    train_own,
-)
+from core.transfer.own.fit import estimate_seconds, score_of, train_own
 from core.transfer.own.fit import own_data as load_data
-from core.transfer.own.photos import (
-    AUGMENTATION_LABELS,
-    AUGMENTATIONS,
-    framed,
-    from_upload,
-    photo_name,
-    png,
-)
-from ui import downloads, own_data, own_models, resources, transfer_data
+from core.transfer.own.photos import AUGMENTATION_LABELS, AUGMENTATIONS, framed, from_upload, photo_name, png
+from ui import address, downloads, own_data, own_models, resources, transfer_data
 from ui.own_data import K
+from ui.text import md
 
 SALIENCY_PAGE = "pages/saliency.py"
-KEPT, WRITTEN = f"{K}_kept", f"{K}_written"  # {widget: value} kept; {address parameter: text} last written
 
 HEAD_LRS = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1)
 BACKBONE_LRS = (1e-5, 3e-5, 1e-4, 3e-4, 1e-3)
@@ -54,99 +41,56 @@ DEFAULTS = {"feature": {"epochs": 30, "head_lr": 1e-2}, "finetune": {"epochs": 5
 
 # ---------------------------------------------------------------- controls in the address and the session
 TRY_SOURCES = ("Upload", "Camera", "Sample photo")
-URLS = {**ADDRESS, "try_source": "own_try", "try_sample": "own_sample"}  # control -> its address parameter
 
 
-@dataclass(frozen=True)
-class Control:
-    field: str  # an OwnClassesConfig field (its parameter: core's ADDRESS) or a control of this page (URLS)
-    parse: Callable[[str], object]
-    ok: Callable[[object], bool]
-    text: Callable[[object], str] = str
+def here() -> address.Address:
+    """The route's controls in the page address (core's ADDRESS, ?own_try=, ?own_sample=) and the session, with the
+    working dataset (written here, opened by `open_from_address`). An address never turns the camera on (a link that
+    opens someone's camera): it may name the other two sources; the learner's own Camera choice is kept."""
+    return address.Address(K, {
+        "dataset": address.Setting(ADDRESS["dataset"], "dataset"),
+        "strategy": address.choice(ADDRESS["strategy"], "strategy", list(OWN_STRATEGY_LABELS)),
+        "augment": address.choice(ADDRESS["augment"], "aug", list(AUGMENTATIONS)),
+        "epochs": address.slider(ADDRESS["epochs"], "epochs", 1, MAX_EPOCHS, whole=True),
+        "head_lr": address.choice(ADDRESS["head_lr"], "hlr", HEAD_LRS, float, address.number),
+        "backbone_lr": address.choice(ADDRESS["backbone_lr"], "blr", BACKBONE_LRS, float, address.number),
+        "seed": address.slider(ADDRESS["seed"], "seed", 0, 9999, whole=True),
+        "try_source": address.Setting("own_try", "try_source", choices=[s for s in TRY_SOURCES if s != "Camera"],
+                                      unlinked=("Camera",)),
+        "try_sample": address.choice("own_sample", "try_sample", list(available_samples()))})
 
 
-CONTROLS = {c.field: c for c in (
-    Control("strategy", str, lambda v: v in OWN_STRATEGY_LABELS),
-    Control("augment", str, lambda v: v in AUGMENTATIONS),
-    Control("epochs", int, lambda v: isinstance(v, int) and 1 <= v <= MAX_EPOCHS),
-    Control("head_lr", float, lambda v: v in HEAD_LRS, lambda v: f"{v:g}"),
-    Control("backbone_lr", float, lambda v: v in BACKBONE_LRS, lambda v: f"{v:g}"),
-    Control("seed", int, lambda v: isinstance(v, int) and 0 <= v <= 9999),
-    # An address never turns the camera on (a link that opens someone's camera): it may name the other two.
-    Control("try_source", str, lambda v: v in TRY_SOURCES and v != "Camera"),
-    Control("try_sample", str, lambda v: v in available_samples()),
-)}
+def per_strategy(strategy: str) -> dict[str, str]:
+    """The widget keys of epochs and the head's rate: one per strategy, each with its own default."""
+    return {"epochs": f"{K}_epochs_{strategy}", "head_lr": f"{K}_hlr_{strategy}"}
 
 
-def _shown(raw: str) -> str:
-    return "".join(ch for ch in raw if ch.isalnum() or ch in ".+-")[:24] or "…"
-
-
-def _restore(field: str, widget: str, default: object) -> str:
-    """Seed a control that has no widget state: from a new page address (a link, a bookmark, a reload), else the
-    value this learner last gave it, else `default`. A value the control does not offer gets one sentence."""
-    if widget not in st.session_state:
-        c, url = CONTROLS[field], URLS[field]
-        value = st.session_state.get(KEPT, {}).get(widget, default)
-        raw = st.query_params.get(url)
-        if raw is not None and raw != st.session_state.get(WRITTEN, {}).get(url):
-            try:
-                parsed = c.parse(raw)
-                if not c.ok(parsed):
-                    raise ValueError(raw)
-                value = parsed
-            except (ValueError, TypeError):
-                st.warning(f"Ignored `{url}={_shown(raw)}` in the page address: it is not one of the values this "
-                           "control offers.", icon=":material/link_off:")
-        st.session_state[widget] = value
-    return widget
-
-
-def _mirror(values: dict[str, object], widgets: dict[str, str]) -> None:
-    """Keep the controls' values in the session and write them (and the working dataset) into the address; the
-    route's parameters of controls not shown now leave it."""
-    kept = st.session_state.setdefault(KEPT, {})
-    for field, widget in widgets.items():
-        kept[widget] = values[field]
-    text = {URLS[f]: CONTROLS[f].text(v) if f in CONTROLS else str(v) for f, v in values.items()}
-    st.session_state[WRITTEN] = text
-    for url in set(URLS.values()) - set(text):
-        if url in st.query_params:
-            del st.query_params[url]
-    if any(st.query_params.get(k) != v for k, v in text.items()):
-        st.query_params.update(text)
-
-
-def controls() -> tuple[dict[str, object], dict[str, str]]:
-    """The training controls -> (OwnClassesConfig settings, their widget keys). Epochs and the head's rate are
-    keyed by strategy: each strategy has its own default."""
-    widgets = {"strategy": _restore("strategy", f"{K}_strategy", "feature"),
-               "augment": _restore("augment", f"{K}_aug", "none")}
+def controls(addr: address.Address) -> dict[str, object]:
+    """The training controls -> their OwnClassesConfig settings (backbone_lr only when fine-tuning)."""
+    keys = addr.controls({"strategy": "feature", "augment": "none"})
     c1, c2 = st.columns([2, 3])
     strategy = c1.radio("Strategy", list(OWN_STRATEGY_LABELS), format_func=OWN_STRATEGY_LABELS.get,
-                        key=widgets["strategy"])
+                        key=keys["strategy"])
     augment = c2.selectbox("Augmentation (fixed extra views of each photo)", list(AUGMENTATIONS),
-                           format_func=AUGMENTATION_LABELS.get, key=widgets["augment"],
+                           format_func=AUGMENTATION_LABELS.get, key=keys["augment"],
                            help="The extra views train the model; every held-out score uses the centre view only, "
                                 "and a held-out photo's views are all held out with it.")
     d = DEFAULTS[strategy]
-    widgets |= {"epochs": _restore("epochs", f"{K}_epochs_{strategy}", d["epochs"]),
-                "head_lr": _restore("head_lr", f"{K}_hlr_{strategy}", d["head_lr"]),
-                "seed": _restore("seed", f"{K}_seed", 0)}
+    keys = addr.controls({"epochs": d["epochs"], "head_lr": d["head_lr"], "seed": 0}, per_strategy(strategy))
     c3, c4, c5, c6 = st.columns(4)
-    epochs = c3.slider("Epochs", 1, MAX_EPOCHS, key=widgets["epochs"])
-    head_lr = c4.select_slider("Head learning rate", HEAD_LRS, key=widgets["head_lr"], format_func=lambda v: f"{v:g}")
+    epochs = c3.slider("Epochs", 1, MAX_EPOCHS, key=keys["epochs"])
+    head_lr = c4.select_slider("Head learning rate", HEAD_LRS, key=keys["head_lr"], format_func=address.number)
     settings: dict[str, object] = {"strategy": strategy, "augment": augment, "epochs": int(epochs),
                                    "head_lr": float(head_lr)}
     if strategy == "finetune":
-        widgets["backbone_lr"] = _restore("backbone_lr", f"{K}_blr", 1e-4)
         settings["backbone_lr"] = float(c5.select_slider("layer4 learning rate", BACKBONE_LRS,
-                                                         key=widgets["backbone_lr"], format_func=lambda v: f"{v:g}"))
+                                                         key=addr.controls({"backbone_lr": 1e-4})["backbone_lr"],
+                                                         format_func=address.number))
     else:
         c5.caption("layer4 stays frozen: only the head trains.")
-    settings["seed"] = int(c6.number_input("Seed", 0, 9999, key=widgets["seed"],
+    settings["seed"] = int(c6.number_input("Seed", 0, 9999, key=keys["seed"],
                                            help="the folds, the initialization and the shuffling"))
-    return settings, widgets
+    return settings
 
 
 def open_from_address() -> None:
@@ -154,15 +98,16 @@ def open_from_address() -> None:
     working one kept as a saved set; one sentence when it is not on this machine."""
     url = ADDRESS["dataset"]
     raw = st.query_params.get(url)
-    if raw is None or raw == st.session_state.get(WRITTEN, {}).get(url):
+    written = st.session_state.setdefault(address.WRITTEN, {}).setdefault(K, {})  # the address mechanism's record
+    if raw is None or raw == written.get(url):
         return
-    st.session_state.setdefault(WRITTEN, {})[url] = raw  # handled once
+    written[url] = raw  # handled once
     store = own_data.store()
     if raw == store.dataset()[0].digest():
         return
     saved = store.saved_set(raw)
     if saved is None:
-        st.warning(f"The page address names a set of classes (`{url}={_shown(raw)}`) that is not on this machine: "
+        st.warning(f"The page address names a set of classes ({md(f'{url}={raw}', 60)}) that is not on this machine: "
                    "import its .zip (under Save, share or restore) to open it. Showing your current classes.",
                    icon=":material/link_off:")
         return
@@ -311,11 +256,11 @@ def wrong(run: Run) -> None:
 
 
 # ---------------------------------------------------------------- live predictions
-def _try_photo(values: dict[str, object], widgets: dict[str, str]) -> np.ndarray | None:
+def _try_photo(addr: address.Address, values: dict[str, object]) -> np.ndarray | None:
     """A new photo to ask the model about: an upload, a camera frame or a sample photo -> (256, 256, 3). The source
-    and the sample are controls like the others (`values`, `widgets`: what `_mirror` writes)."""
-    widgets["try_source"] = _restore("try_source", f"{K}_try_source", TRY_SOURCES[0])
-    source = values["try_source"] = st.radio("A new photo", TRY_SOURCES, horizontal=True, key=widgets["try_source"])
+    and the sample are controls like the others (`values`: what `route` writes into the address)."""
+    source = values["try_source"] = st.radio("A new photo", TRY_SOURCES, horizontal=True,
+                                             key=addr.controls({"try_source": TRY_SOURCES[0]})["try_source"])
     data = None
     if source == "Upload":
         f = st.file_uploader("A photo to classify", type=own_data.PHOTO_TYPES, key=f"{K}_try_upload",
@@ -330,9 +275,8 @@ def _try_photo(values: dict[str, object], widgets: dict[str, str]) -> np.ndarray
         if not samples:
             st.info("scikit-image is not installed, so there are no sample photos.")
             return None
-        widgets["try_sample"] = _restore("try_sample", f"{K}_try_sample", next(iter(samples)))
         k = values["try_sample"] = st.selectbox("Sample", list(samples), format_func=lambda s: samples[s].label,
-                                                key=widgets["try_sample"])
+                                                key=addr.controls({"try_sample": next(iter(samples))})["try_sample"])
         return framed(load_sample_photo(k).pixels)
     if data is None:
         return None
@@ -348,10 +292,10 @@ def _open_saliency(key: str) -> None:
     st.session_state[own_models.HANDOFF] = key
 
 
-def try_it(run: Run, values: dict[str, object], widgets: dict[str, str]) -> None:
+def try_it(run: Run, addr: address.Address, values: dict[str, object]) -> None:
     """Section 3: a new photo's class probabilities at once, and the way to Saliency with this model."""
     cfg: OwnClassesConfig = run.config  # type: ignore[assignment]
-    photo = _try_photo(values, widgets)
+    photo = _try_photo(addr, values)
     if photo is None:
         st.caption("Give it a photo it has not seen to see its answer at once.")
         return
@@ -388,13 +332,12 @@ def weights_missing() -> None:
 def route() -> None:
     """Everything of the route, in three sections: your classes, train, try your model; then the controls shown
     (and the working dataset) go into the address."""
-    values: dict[str, object] = {}
-    widgets: dict[str, str] = {}
-    _route(values, widgets)
-    _mirror(values, widgets)
+    addr, values = here(), dict[str, object]()
+    _route(addr, values)
+    addr.mirror(values, per_strategy(str(values.get("strategy"))))
 
 
-def _route(values: dict[str, object], widgets: dict[str, str]) -> None:
+def _route(addr: address.Address, values: dict[str, object]) -> None:
     st.markdown("Teach ResNet-18 **your own classes**: name 2–10 classes, give each at least "
                 f"{own.MIN_PHOTOS} photos (upload many at once, or use the camera), and train a new head on the "
                 "features ImageNet taught it, or fine-tune its last stage too. With a few photos a class there is no "
@@ -413,9 +356,8 @@ def _route(values: dict[str, object], widgets: dict[str, str]) -> None:
     st.caption(f"ImageNet's ResNet-18 at 224×224 (the centre of each kept 256×256 photo, normalized with the "
                f"weights' own mean and std), batch {OwnClassesConfig.batch_size}, Adam, {OwnClassesConfig.folds}"
                f"-fold cross-validation.")
-    settings, shown = controls()
+    settings = controls(addr)
     values.update(settings)
-    widgets.update(shown)
     problems = ds.problems()
     if problems:
         st.info("Before training:\n" + "\n".join(f"- {p}" for p in problems), icon=":material/checklist:")
@@ -428,4 +370,4 @@ def _route(values: dict[str, object], widgets: dict[str, str]) -> None:
                icon=":material/save:")
     results(run)
     st.subheader("3 · Try your model")
-    try_it(run, values, widgets)
+    try_it(run, addr, values)
