@@ -20,7 +20,7 @@ from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 from streamlit.runtime.app_session import AppSession
 
 PAGE = "_ptce_page"  # on each AppSession: the script hash of the page it is on ("" while not known)
-INSTALLED = "_ptce_drops_stale_fragment_reruns"
+INSTALLED = "_ptce_stale_reruns_installed"  # on the AppSession class: install() has run in this process
 _LOG = logging.getLogger(__name__)
 
 
@@ -42,6 +42,10 @@ def install() -> None:
     """Wrap this server's AppSession once (both hooks run on the server's event loop, so in the order sent)."""
     if getattr(AppSession, INSTALLED, False):
         return
+    setattr(AppSession, INSTALLED, True)
+    if not hasattr(AppSession, "_enqueue_forward_msg"):  # another Streamlit: without both hooks, drop nothing
+        _LOG.warning("stale fragment reruns are not dropped: this Streamlit's AppSession has no _enqueue_forward_msg")
+        return
     request_rerun, enqueue = AppSession.request_rerun, AppSession._enqueue_forward_msg
 
     def guarded_request_rerun(self: AppSession, client_state: ClientState | None) -> None:
@@ -60,4 +64,3 @@ def install() -> None:
 
     AppSession.request_rerun = guarded_request_rerun
     AppSession._enqueue_forward_msg = noting_enqueue
-    setattr(AppSession, INSTALLED, True)
