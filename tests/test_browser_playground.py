@@ -35,6 +35,27 @@ POINT = """([name, custom]) => {
 }"""
 
 
+# A checksum of the network diagram as last drawn (Plotly's copy of its data and layout): it changes when a rerun's
+# new diagram is drawn (the weights after a step, the neuron picked).
+DIAGRAM = """() => {
+  const g = [...document.querySelectorAll('.js-plotly-plot')].find(
+      p => p._fullData && p._fullData.some(t => t.name === 'neurons'));
+  if (!g || !g.data) return null;
+  const s = JSON.stringify(g.data) + JSON.stringify(g.layout);
+  let h = 0;
+  for (let i = 0; i < s.length; i++) h = (h * 31 + s.charCodeAt(i)) | 0;
+  return h;
+}"""
+
+
+def redrawn(page, before: int) -> None:
+    """Wait until the diagram shows another figure than `before` and the browser has painted it: a click then lands
+    on the chart drawn, not on one Plotly is replacing (such a click is lost)."""
+    page.wait_for_function(f"(before) => {{ const now = ({DIAGRAM})(); return now !== null && now !== before; }}",
+                           arg=before, timeout=60_000)
+    page.evaluate("() => new Promise(done => requestAnimationFrame(() => requestAnimationFrame(done)))")
+
+
 def epoch(page) -> int:
     text = page.get_by_text(re.compile(r"^Epoch [\d,]+$")).first.inner_text()
     return int(text.split()[1].replace(",", ""))
@@ -58,13 +79,18 @@ def test_play_advances_the_epoch_and_bends_the_boundary_until_pause(app_server, 
     page.get_by_role("button", name="Pause").click()
     page.get_by_role("button", name="Play").wait_for(timeout=60_000)
     page.locator("[data-testid='stStatusWidget']").wait_for(state="hidden", timeout=60_000)
-    paused = epoch(page)
+    page.wait_for_function("""() => [...document.querySelectorAll('.js-plotly-plot')].some(
+        p => p._fullData && p._fullData.some(t => t.name === 'edges'))""", timeout=60_000)  # paused: edges clickable
+    paused, shown = epoch(page), page.evaluate(DIAGRAM)
     page.get_by_role("button", name="Step").click()
     page.get_by_text(f"Epoch {paused + 1:07,d}").wait_for(timeout=60_000)  # Step: exactly one more
     page.locator("[data-testid='stStatusWidget']").wait_for(state="hidden", timeout=60_000)
+    redrawn(page, shown)  # the weights after the step
+    shown = page.evaluate(DIAGRAM)
     page.mouse.click(*page.evaluate(POINT, ["neurons", [1, 2]]))  # click hidden neuron h1.3: it is drawn large
     page.get_by_text("h1.3 over the input plane").wait_for(timeout=60_000)
     page.locator("[data-testid='stStatusWidget']").wait_for(state="hidden", timeout=60_000)
+    redrawn(page, shown)  # h1.3 outlined as the one picked
     page.mouse.click(*page.evaluate(POINT, ["edges", [1, 0, 3]]))  # click the edge h1.4 -> output: type a weight
     page.get_by_label("New weight").fill("2")
     page.get_by_role("button", name="Set", exact=True).click()
