@@ -224,7 +224,8 @@ def test_store_jobs_data_and_names_pass_as_windows_would_run_them(tmp_path, sele
     spaces and non-ASCII letters."""
     base = tmp_path / ODD_HOME
     base.mkdir()
-    out = subprocess.run([sys.executable, "-m", "pytest", "-q", f"--basetemp={base / 'pytest'}", *selection],
+    # One process (-n 0): a handful of tests, not worth two more interpreters importing torch
+    out = subprocess.run([sys.executable, "-m", "pytest", "-q", "-n", "0", f"--basetemp={base / 'pytest'}", *selection],
                          cwd=ROOT, env=_windows_like_env(base), capture_output=True, text=True)
     summary = out.stdout.strip().splitlines()[-1] if out.stdout.strip() else ""
     assert out.returncode == 0 and "failed" not in summary and "skipped" not in summary, out.stdout[-6000:]
