@@ -23,29 +23,31 @@ BOUNDARY = """() => {
 }"""
 
 
+# The Plotly chart holding a trace of this name (the network diagram: its "neurons" and, while paused, "edges").
+PLOT_WITH = """(name) => [...document.querySelectorAll('.js-plotly-plot')].find(
+    p => p._fullData && p._fullData.some(t => t.name === name))"""
+
 # The page position of a diagram point (a neuron's centre, an edge's middle), from Plotly's own axes:
 # [trace name, customdata] -> [x, y]
 POINT = """([name, custom]) => {
-  const g = [...document.querySelectorAll('.js-plotly-plot')].find(
-      p => p._fullData && p._fullData.some(t => t.name === name));
+  const g = (PLOT_WITH)(name);
   const t = g._fullData.find(t => t.name === name);
   const i = t.customdata.findIndex(c => c.join() === custom.join());
   const xa = g._fullLayout.xaxis, ya = g._fullLayout.yaxis, box = g.getBoundingClientRect();
   return [box.left + xa._offset + xa.l2p(t.x[i]), box.top + ya._offset + ya.l2p(t.y[i])];
-}"""
+}""".replace("PLOT_WITH", PLOT_WITH)
 
 
 # A checksum of the network diagram as last drawn (Plotly's copy of its data and layout): it changes when a rerun's
 # new diagram is drawn (the weights after a step, the neuron picked).
 DIAGRAM = """() => {
-  const g = [...document.querySelectorAll('.js-plotly-plot')].find(
-      p => p._fullData && p._fullData.some(t => t.name === 'neurons'));
+  const g = (PLOT_WITH)('neurons');
   if (!g || !g.data) return null;
   const s = JSON.stringify(g.data) + JSON.stringify(g.layout);
   let h = 0;
   for (let i = 0; i < s.length; i++) h = (h * 31 + s.charCodeAt(i)) | 0;
   return h;
-}"""
+}""".replace("PLOT_WITH", PLOT_WITH)
 
 
 def redrawn(page, before: int) -> None:
@@ -79,8 +81,7 @@ def test_play_advances_the_epoch_and_bends_the_boundary_until_pause(app_server, 
     page.get_by_role("button", name="Pause").click()
     page.get_by_role("button", name="Play").wait_for(timeout=60_000)
     page.locator("[data-testid='stStatusWidget']").wait_for(state="hidden", timeout=60_000)
-    page.wait_for_function("""() => [...document.querySelectorAll('.js-plotly-plot')].some(
-        p => p._fullData && p._fullData.some(t => t.name === 'edges'))""", timeout=60_000)  # paused: edges clickable
+    page.wait_for_function(f"() => !!({PLOT_WITH})('edges')", timeout=60_000)  # paused: the edges are clickable
     paused, shown = epoch(page), page.evaluate(DIAGRAM)
     page.get_by_role("button", name="Step").click()
     page.get_by_text(f"Epoch {paused + 1:07,d}").wait_for(timeout=60_000)  # Step: exactly one more
