@@ -21,6 +21,7 @@ from ui.text import md
 
 KEPT = "address_kept"  # {widget key: value}: what each control held when this learner last saw it
 WRITTEN = "address_written"  # {address prefix: {parameter: text}}: what this session last wrote in the address
+IGNORED = "address_ignored"  # {widget key: (notice, value shown instead)}: an address value this visit ignored
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,13 @@ class Setting:
         except (ValueError, TypeError):
             return False
         return True
+
+
+def _same(a: object, b: object) -> bool:
+    try:
+        return bool(a == b)
+    except (TypeError, ValueError):  # values that do not compare to one bool (arrays)
+        return False
 
 
 def number(v: object) -> str:
@@ -121,9 +129,18 @@ class Address:
         value, else the default. `keys`: widget keys that differ from f"{prefix}_{widget}" (keyed controls)."""
         written = st.session_state.get(WRITTEN, {}).get(self.prefix, {})
         kept = st.session_state.get(KEPT, {})
+        ignored = st.session_state.setdefault(IGNORED, {})
         for name, widget in self._keys(list(defaults), keys).items():
             if widget in st.session_state:
+                # The notice stays until the learner changes the control: a rerun the page asks for at once (a
+                # component's first value, a fragment) would otherwise take it away before it is read.
+                notice, shown = ignored.get(widget, (None, None))
+                if notice and _same(st.session_state[widget], shown):
+                    st.warning(notice, icon=":material/link_off:")
+                else:
+                    ignored.pop(widget, None)
                 continue
+            ignored.pop(widget, None)
             s = self.settings[name]
             raw = st.query_params.get(s.url)
             value = defaults[name]
@@ -133,8 +150,10 @@ class Address:
                 try:
                     value = s.read(raw)
                 except ValueError:
-                    st.warning(f"Ignored {md(f'{s.url}={raw}', 60)} in the page address: it is not one of the "
-                               "values this control offers.", icon=":material/link_off:")
+                    notice = (f"Ignored {md(f'{s.url}={raw}', 60)} in the page address: it is not one of the "
+                              "values this control offers.")
+                    st.warning(notice, icon=":material/link_off:")
+                    ignored[widget] = (notice, value)
             st.session_state[widget] = value
 
     def mirror(self, values: Mapping[str, object], keys: Mapping[str, str] | None = None,
