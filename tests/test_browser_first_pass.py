@@ -12,9 +12,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from support import ARTIFACTS, PAGE_FILES, TINY_SEED, ensure_tiny_runs
+from support import ARTIFACTS, PAGE_FILES, TINY_SEED, drawn, ensure_tiny_runs
 from tools.app_server import free_port, running_server
 from tools.browser import draw_stroke
+from ui.path import PATH
 
 pytestmark = pytest.mark.browser
 EXCEPTION = "[data-testid='stException']"
@@ -173,23 +174,25 @@ TRAINED_PAGES = ("fully_connected", "convolutions")  # opened with the tiny run'
 
 
 def test_every_page_at_1280x800_has_no_exception_and_is_saved(server_with_runs, small_page):
-    """Every page listed in the app's own navigation, opened at 1280×800 with the tiny stored runs: no exception
-    element, and a full-page PNG per page under test-artifacts/screenshots/ for a person to look at."""
+    """Every page listed in the app's own navigation, reached at 1280×800 as a learner does (its sidebar link; the
+    two trained views by their address) with the tiny stored runs: no exception element, and a full-page PNG per
+    page under test-artifacts/screenshots/ for a person to look at. Every page's first visit by its address is
+    the outside-text tour's (tests/test_outside_text.py)."""
     page = small_page
     page.goto(server_with_runs)
     settled(page)  # the entry script ran: the sidebar lists the app's navigation (not the pages/ folder's files)
     links = page.locator("[data-testid='stSidebarNav'] a")
-    hrefs = [a.get_attribute("href") for a in links.all()]
-    assert len(hrefs) == len(PAGE_FILES), hrefs  # every page in the navigation, none hidden behind "View more"
+    assert links.count() == len(PAGE_FILES) == len(PATH)  # every page in the navigation, none behind "View more"
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     failed = []
-    for href in hrefs:
-        name = href.rstrip("/").rsplit("/", 1)[-1]
-        name = "home" if name.startswith("127.0.0.1") or not name else name
-        query = TINY_QUERY if name in TRAINED_PAGES else ""
-        page.goto((href if href.startswith("http") else server_with_runs + href) + query)
-        settled(page, timeout=120_000)
+    for stop in PATH:
+        if stop.key in TRAINED_PAGES:
+            page.goto(f"{server_with_runs}/{stop.key}{TINY_QUERY}")
+        elif stop is not PATH[0]:
+            links.filter(has_text=stop.title).first.click()
+        drawn(page, stop.page)
+        page.wait_for_timeout(500)  # plotly draws after the element arrives
         if page.locator(EXCEPTION).count():
-            failed.append(name)
-        save_full_page(page, SCREENSHOTS / f"{name}.png")
+            failed.append(stop.key)
+        save_full_page(page, SCREENSHOTS / f"{stop.key}.png")
     assert not failed, f"exceptions on {failed}"
