@@ -20,18 +20,18 @@ def test_a_fragment_rerun_from_the_page_left_does_not_blank_the_page_opened(serv
         optimizers, fragment = s.pages["optimizers"], sorted(s.fragments)[0]  # the surface race: sliders in it
         left = (optimizers, s.query_string)
 
-        started = len(s.started)  # the learner moves a slider of the fragment: it reruns alone
-        s.rerun_fragment(fragment)
+        # Runs are counted before asking for one: a run can end before this thread sees it start (a count taken
+        # after the page's title once waited for an end that had already come, until the timeout).
+        started, finished = len(s.started), s.runs_finished
+        s.rerun_fragment(fragment)  # the learner moves a slider of the fragment: it reruns alone
         s.wait_until(lambda: len(s.started) > started, "the fragment's run", 300)
         assert s.started[started] == (optimizers, True)
-        finished = s.runs_finished
         s.wait_until(lambda: s.runs_finished > finished, "the end of the fragment's run", 300)
 
-        started, drawn = len(s.started), len(s.texts)
+        started, drawn, finished = len(s.started), len(s.texts), s.runs_finished
         s.goto("convolutions")  # the sidebar link, then at once the old page's slider
         s.rerun_fragment(fragment, page=left)
         s.wait_for("Convolutions", 300, since=drawn)
-        finished = s.runs_finished
         s.wait_until(lambda: s.runs_finished > finished, "the end of the Convolutions run", 300)
 
         drawn = len(s.texts)  # a probe: a run asked now starts after any run the server had queued before it
