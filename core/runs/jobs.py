@@ -194,7 +194,7 @@ class _Worker:
     spawned: float = field(default_factory=time.monotonic)
     ready: bool = False  # its data decoded: a job sent now starts at once
     job: Job | None = None
-    retiring: bool = False  # killed by Stop: gets no new job; the reader replaces it once it has exited
+    retiring: bool = False  # killed by Stop or told to exit: no new job; replaced once exited, unless shut down
 
 
 def worker_interpreter(platform: str = sys.platform) -> tuple[str, dict[str, str]]:
@@ -301,6 +301,7 @@ class Jobs:
                 job._finish(STOPPED)
             self._queue.clear()
             for w in self._workers:
+                w.retiring = True  # its exit is asked for, not a failure to back off from (`_replace`)
                 if w.job is not None:
                     w.process.kill()
                 elif w.conn is not None:

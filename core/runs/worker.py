@@ -82,3 +82,7 @@ def _send_progress(conn: Connection, key: str, progress: object) -> None:
 
 if __name__ == "__main__":
     main(connect(sys.stdin.buffer, sys.stdout.buffer))
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)  # as when the server goes: every job has answered, nothing is left to write, and tearing the
+    # interpreter and torch down would keep the server's shutdown waiting for a second or more
