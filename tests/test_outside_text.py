@@ -105,9 +105,9 @@ def test_the_checker_sees_what_would_render():
 
 
 def _address(turn: int, rotate: bool = False) -> dict[str, str]:
-    """Every parameter set to payload `turn`; with `rotate`, the payloads take turns over the parameters starting
-    at `turn` (the browser opens each page once, with turn = the page's index: a page with three parameters or
-    more gets all three payloads, and across the pages every parameter gets each)."""
+    """Every parameter set to payload `turn` (the AppTest check: every parameter gets every payload); with `rotate`,
+    the payloads take turns over the parameters starting at `turn` (the browser opens each page once, with turn =
+    the page's index: a page with three parameters or more gets all three payloads in one load)."""
     return {k: STACK if k == "stack" else PAYLOADS[(turn + (j if rotate else 0)) % len(PAYLOADS)]
             for j, k in enumerate(ADDRESS_KEYS)}
 

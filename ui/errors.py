@@ -6,7 +6,7 @@ import streamlit as st
 from core.errors import InputError
 from ui.text import md
 
-LONGEST = 600  # an error's words; the outside text they quote is cut shorter by core (60 characters)
+LONGEST = 600  # an error's words (core quotes outside text in short excerpts: 60 characters, 20 for a token)
 
 
 def show_input_error(e: InputError, context: str = "") -> None:
