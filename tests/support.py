@@ -164,10 +164,11 @@ def url_path(url: str) -> str:
 
 
 # ---------------------------------------------------------------- browser and store helpers
-def drawn(page, page_file: str, timeout_ms: int = 120_000) -> None:
+def drawn(page, page_file: str, timeout_ms: int = 120_000, paint_ms: int = 0) -> None:
     """Wait until the page whose script is `page_file` ran to its end in a real browser: its last line, the link
-    to the stop after it, is drawn (no other page draws that line), and nothing is running. A heading or a hidden
-    status widget alone can be the page before its run, or its first lines."""
+    to the stop after it, is drawn (no other page draws that line), and nothing is running. A heading, any
+    "Next:" line or a hidden status widget alone can be the page before its run, or its first lines.
+    `paint_ms`: then give Plotly that long to draw the charts that arrived (for screenshots and positions)."""
     from tools.browser import settled
     from ui.path import PATH, following
 
@@ -175,6 +176,8 @@ def drawn(page, page_file: str, timeout_ms: int = 120_000) -> None:
     label = "Back to the start: Home" if after is PATH[0] else f"Next: {after.title}"
     page.get_by_text(label, exact=True).wait_for(timeout=timeout_ms)
     settled(page, timeout_ms)
+    if paint_ms:
+        page.wait_for_timeout(paint_ms)
 
 
 def selectbox_options(page, box, timeout_ms: int = 60_000) -> list[str]:

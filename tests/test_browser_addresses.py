@@ -8,7 +8,7 @@ from urllib.parse import parse_qs, urlencode, urlparse
 
 import pytest
 
-from support import LEARNER_VIEWPORT
+from support import LEARNER_VIEWPORT, drawn
 from tools.browser import exceptions
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -48,18 +48,13 @@ def holds(expected: dict[str, str]):
     return check
 
 
-def settled(page, timeout: float = 180_000) -> None:
-    page.get_by_text("Next:").or_(page.get_by_text("Back to the start")).first.wait_for(timeout=timeout)
-    page.locator("[data-testid='stStatusWidget']").wait_for(state="hidden", timeout=timeout)
-
-
 @pytest.mark.parametrize("key", list(SETTINGS))
 def test_settings_survive_a_sidebar_trip_and_a_reload(request, page_at, key):
     title, expected = SETTINGS[key]
     app_server = request.getfixturevalue(SERVER.get(key, "app_server"))
     page = page_at(*LEARNER_VIEWPORT)
     page.goto(f"{app_server}/{key}?{urlencode(expected)}")
-    settled(page)
+    drawn(page, f"pages/{key}.py", 180_000)
     assert page.locator("[data-testid='stAlertContentWarning']", has_text="page address").count() == 0
     page.wait_for_url(holds(expected), timeout=60_000)  # the app's own writing agrees with the link
 
@@ -67,14 +62,14 @@ def test_settings_survive_a_sidebar_trip_and_a_reload(request, page_at, key):
     nav.filter(has_text="Home").first.click()
     page.wait_for_url(lambda url: urlparse(url).path.rstrip("/").endswith(("home", "")) and key not in url,
                       timeout=60_000)
-    settled(page)
+    drawn(page, "pages/home.py", 180_000)
     nav.filter(has_text=title).first.click()
     page.wait_for_url(holds(expected), timeout=120_000)  # empty on arrival; written back from the session
-    settled(page)
+    drawn(page, f"pages/{key}.py", 180_000)
     assert exceptions(page) == 0
 
     page.reload()  # a new session: everything comes from the address
-    settled(page)
+    drawn(page, f"pages/{key}.py", 180_000)
     page.wait_for_url(holds(expected), timeout=60_000)
     assert exceptions(page) == 0
     assert page.locator("[data-testid='stAlertContentWarning']", has_text="page address").count() == 0

@@ -39,13 +39,6 @@ def small_page(browser):
     assert not errors, errors
 
 
-def settled(page, timeout: float = 90_000) -> None:
-    """The script run is over: the page's last line (the link to the next page) is drawn, nothing is running."""
-    page.get_by_text("Next:").or_(page.get_by_text("Back to the start")).first.wait_for(timeout=timeout)
-    page.locator("[data-testid='stStatusWidget']").wait_for(state="hidden", timeout=timeout)
-    page.wait_for_timeout(500)  # plotly draws after the element arrives
-
-
 # ------------------------------------------------------------------ item 2: tabs and the legend
 JUMP_PROBE = """() => {
     // Every animation frame until stopped: where the tab bar is on screen and how far the page is scrolled
@@ -66,7 +59,7 @@ def test_switching_convolutions_tabs_does_not_move_the_page(server_with_runs, sm
     page = small_page
     page.goto(f"{server_with_runs}/convolutions{TINY_QUERY}")  # the stored tiny CNN
     page.get_by_text("Trained run loaded from the store").wait_for(timeout=90_000)
-    settled(page)
+    drawn(page, "pages/convolutions.py", 90_000, paint_ms=500)
     bar = page.locator("[data-testid='stTabs'] [role='tablist']").first
     bar.scroll_into_view_if_needed()
     page.mouse.move(800, 400)  # over the page, not the sidebar
@@ -82,7 +75,7 @@ def test_switching_convolutions_tabs_does_not_move_the_page(server_with_runs, sm
         page.wait_for_timeout(150)
         page.mouse.up()
         page.get_by_text(content).first.wait_for(timeout=60_000)
-        settled(page)
+        drawn(page, "pages/convolutions.py", 90_000, paint_ms=500)
         probe = page.evaluate("() => { window.__jump.run = false; return window.__jump; }")
         moved = max(abs(t - probe["tops"][0]) for t in probe["tops"])
         scrolled = max(abs(s - probe["scrolls"][0]) for s in probe["scrolls"])
@@ -94,7 +87,7 @@ def test_switching_convolutions_tabs_does_not_move_the_page(server_with_runs, sm
 def test_a_legend_click_hides_only_that_curve(server_with_runs, small_page):
     page = small_page
     page.goto(f"{server_with_runs}/convolutions{TINY_QUERY}")
-    settled(page)
+    drawn(page, "pages/convolutions.py", 90_000, paint_ms=500)
     chart = page.locator("[data-testid='stPlotlyChart']").filter(has_text="train loss (raw, per batch)").first
     entry = chart.locator("g.traces", has_text="train loss (raw, per batch)").locator("rect.legendtoggle")
     entry.scroll_into_view_if_needed()
@@ -138,12 +131,12 @@ def test_strokes_stay_and_add_up_on_a_first_visit_straight_to_draw(browser, tmp_
             page.get_by_text("nothing is predicted for an empty canvas").wait_for(timeout=90_000)
             draw_stroke(page, [(140, 40)] + [(140, 40 + 10 * t) for t in range(1, 21)])  # a "1"
             page.get_by_text("Prediction:").first.wait_for(timeout=60_000)
-            settled(page)
+            drawn(page, "pages/draw.py", 90_000, paint_ms=500)
             first = _ink(page)
             assert first.sum() > 500, "the first stroke vanished while its prediction shows"
             draw_stroke(page, [(60, 140)] + [(60 + 8 * t, 140) for t in range(1, 21)])  # a bar across it: a "+"
             page.wait_for_timeout(300)
-            settled(page)
+            drawn(page, "pages/draw.py", 90_000, paint_ms=500)
             both = _ink(page)
             assert (both & first).sum() > 0.95 * first.sum(), "the second stroke erased the first"
             assert both.sum() > first.sum() + 500, "the second stroke is not on the canvas"
@@ -180,7 +173,8 @@ def test_every_page_at_1280x800_has_no_exception_and_is_saved(server_with_runs, 
     the outside-text tour's (tests/test_outside_text.py)."""
     page = small_page
     page.goto(server_with_runs)
-    settled(page)  # the entry script ran: the sidebar lists the app's navigation (not the pages/ folder's files)
+    # the entry script ran: the sidebar lists the app's navigation (not the pages/ folder's files)
+    drawn(page, "pages/home.py", 90_000, paint_ms=500)
     links = page.locator("[data-testid='stSidebarNav'] a")
     assert links.count() == len(PAGE_FILES) == len(PATH)  # every page in the navigation, none behind "View more"
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
@@ -190,8 +184,7 @@ def test_every_page_at_1280x800_has_no_exception_and_is_saved(server_with_runs, 
             page.goto(f"{server_with_runs}/{stop.key}{TINY_QUERY}")
         elif stop is not PATH[0]:
             links.filter(has_text=stop.title).first.click()
-        drawn(page, stop.page)
-        page.wait_for_timeout(500)  # plotly draws after the element arrives
+        drawn(page, stop.page, paint_ms=500)
         if page.locator(EXCEPTION).count():
             failed.append(stop.key)
         save_full_page(page, SCREENSHOTS / f"{stop.key}.png")

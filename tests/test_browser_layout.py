@@ -7,16 +7,10 @@ from urllib.parse import urlencode
 
 import pytest
 
-from support import LEARNER_VIEWPORT
+from support import LEARNER_VIEWPORT, drawn
 from tools.browser import exceptions
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-
-
-def settled(page, timeout: float = 180_000) -> None:
-    page.get_by_text("Next:").or_(page.get_by_text("Back to the start")).first.wait_for(timeout=timeout)
-    page.locator("[data-testid='stStatusWidget']").wait_for(state="hidden", timeout=timeout)
-    page.wait_for_timeout(500)
 
 
 def test_a_short_tab_is_followed_at_once_by_the_rest_of_the_page(app_server, page_at):
@@ -24,7 +18,7 @@ def test_a_short_tab_is_followed_at_once_by_the_rest_of_the_page(app_server, pag
     to a window's height left ~600 px of blank space there)."""
     page = page_at(*LEARNER_VIEWPORT)
     page.goto(f"{app_server}/convolutions?{urlencode({'conv_tab': 'Mistakes'})}")
-    settled(page)
+    drawn(page, "pages/convolutions.py", 180_000, paint_ms=500)
     note = page.get_by_text("Train the model (or load a stored run)").first.bounding_box()
     after = page.get_by_text("Next:").first.bounding_box()
     assert after["y"] - (note["y"] + note["height"]) < 150, (note, after)
