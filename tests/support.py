@@ -170,14 +170,22 @@ def drawn(page, page_file: str, timeout_ms: int = 120_000, paint_ms: int = 0) ->
     "Next:" line or a hidden status widget alone can be the page before its run, or its first lines.
     `paint_ms`: then give Plotly that long to draw the charts that arrived (for screenshots and positions)."""
     from tools.browser import settled
-    from ui.path import PATH, following
+    from ui.path import next_label
 
-    after = following(page_file)
-    label = "Back to the start: Home" if after is PATH[0] else f"Next: {after.title}"
-    page.get_by_text(label, exact=True).wait_for(timeout=timeout_ms)
+    page.get_by_text(next_label(page_file).replace("**", ""), exact=True).wait_for(timeout=timeout_ms)
     settled(page, timeout_ms)
     if paint_ms:
         page.wait_for_timeout(paint_ms)
+
+
+def session_drawn(session, page_file: str, since: int, timeout_s: float = 180) -> None:
+    """`drawn` for a headless session (tools/headless_session.py): the page's last line came after its first `since`
+    texts, and no run is going on."""
+    from ui.path import next_label
+
+    label = next_label(page_file)
+    session.wait_until(lambda: label in session.texts[since:] and not session.running, f"{page_file} drawn",
+                       timeout_s)
 
 
 def selectbox_options(page, box, timeout_ms: int = 60_000) -> list[str]:

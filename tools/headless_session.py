@@ -30,7 +30,7 @@ from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 from websockets.sync.client import connect
 
 TEXT_FIELDS = {"markdown": "body", "alert": "body", "button": "label", "heading": "body", "text": "body",
-               "exception": "message"}  # element type -> the field holding what a learner reads
+               "exception": "message", "page_link": "label"}  # element type -> the field holding what a learner reads
 
 
 class HeadlessSession:
@@ -49,6 +49,7 @@ class HeadlessSession:
         self.fragments: set[str] = set()  # ids of the fragments drawn so far
         self.started: list[tuple[str, bool]] = []  # each run the server started: (the page it names, a fragment's?)
         self.runs_finished = 0
+        self.running = False  # a run has started and not yet finished
         self.reruns_sent = 0
         self._changed = threading.Condition()
         self._timers: dict[str, tuple[threading.Event, float]] = {}  # fragment id -> its timer's (stop, interval)
@@ -138,6 +139,7 @@ class HeadlessSession:
         if kind == "new_session":  # a run starts; a full one (no fragment ids) cancels the fragment timers
             with self._changed:
                 self.started.append((msg.new_session.page_script_hash, bool(msg.metadata.run.fragment_ids)))
+                self.running = True
                 self._changed.notify_all()
             if not msg.metadata.run.fragment_ids:
                 self._clear_timers()
@@ -164,6 +166,7 @@ class HeadlessSession:
         elif kind == "script_finished":
             with self._changed:
                 self.runs_finished += 1
+                self.running = False
                 self._changed.notify_all()
 
     # ------------------------------------------------------------------ waiting

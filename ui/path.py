@@ -94,13 +94,19 @@ def following(page_file: str) -> Stop:
     return PATH[(i + 1) % len(PATH)]
 
 
+def next_label(page_file: str) -> str:
+    """The label (markdown) of the link that ends the page whose script is `page_file`; no other page draws it."""
+    stop = following(page_file)
+    return f"Next: **{stop.title}**" if stop.page != PATH[0].page else "Back to the start: **Home**"
+
+
 def next_step(page_file: str) -> None:
     """The last thing on every page: a link to the next page on the path and what to try there.
     Call as `next_step(__file__)`."""
     stop = following(page_file)
     st.divider()
     with st.container(border=True):
-        label = f"Next: **{stop.title}**" if stop.page != PATH[0].page else "Back to the start: **Home**"
+        label = next_label(page_file)
         try:
             st.page_link(stop.page, label=label, icon=":material/arrow_forward:")
         except st.errors.StreamlitAPIException:  # the page run on its own (tests): no navigation to link into
