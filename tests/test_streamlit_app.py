@@ -118,17 +118,23 @@ def sidebar_titles(page) -> list[str]:
 
 FIRST_VISITS = [(s, t) for s, t in PAGES if s in ("home", "fully_connected", "draw")]  # the default page, a training
 # page and the canvas; every other page starts with the same ensure_navigation() (checked above for all of them)
+SLOW_FIRST_RUN = "fully_connected"  # seconds of work on a fresh server (data, step timing), whatever the machine
 
 
 @pytest.mark.browser
 @pytest.mark.parametrize("stem, title", FIRST_VISITS)
 def test_first_visit_straight_to_a_page_url_gets_the_app_navigation(browser, tmp_path, stem, title):
     """The page is the very first request of a freshly started server (a bookmark after a restart): it runs inside
-    the app's navigation, with the whole sidebar in the page table's order."""
+    the app's navigation, with the whole sidebar in the page table's order. The seconds a training page's first run
+    takes show as Streamlit's running indicator (issue 10, item 8: with `toolbarMode = "minimal"` it never
+    appeared; on the suite's warm servers a rerun can be too quick for it to show)."""
     with running_server(tmp_path) as (_, url):
         ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
         page = ctx.new_page()
         page.goto(f"{url}/{url_path(stem)}")
+        if stem == SLOW_FIRST_RUN:
+            page.locator("[data-testid='stStatusWidget']").wait_for(timeout=60_000)
+            page.get_by_text("Estimated training time").wait_for(timeout=120_000)
         page.get_by_text("Runs stored in").wait_for(timeout=90_000)  # the entry script's sidebar ran
         titles = sidebar_titles(page)
         assert [next(i for i, s in enumerate(titles) if t in s) for _, t in PAGES] == list(range(len(PAGES))), titles
