@@ -79,11 +79,18 @@ def tiny():
 
 # ---------------------------------------------------------------- app server and browser
 @pytest.fixture(scope="session")
-def app_server(tmp_path_factory) -> Iterator[str]:
-    """Base URL of an app server with its own store, shared by the browser tests that train (each trains settings
-    of its own), stopped at the end of the session."""
-    with running_server(tmp_path_factory.mktemp("server-home"), timeout_s=60) as (_, url):
-        yield url
+def app_server_home(tmp_path_factory) -> Iterator[tuple[str, Path]]:
+    """(base URL, home) of an app server with its own store, shared by the browser tests that train or store runs
+    (each with settings of its own), stopped at the end of the session."""
+    home = tmp_path_factory.mktemp("server-home")
+    with running_server(home, timeout_s=60) as (_, url):
+        yield url, home
+
+
+@pytest.fixture(scope="session")
+def app_server(app_server_home) -> str:
+    """Base URL of app_server_home's server."""
+    return app_server_home[0]
 
 
 @pytest.fixture(scope="session")

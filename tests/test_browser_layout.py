@@ -25,17 +25,16 @@ def test_a_short_tab_is_followed_at_once_by_the_rest_of_the_page(app_server, pag
     assert exceptions(page) == 0
 
 
-def test_the_transfer_results_table_fits_at_1280(tmp_path, page_at):
+def test_the_transfer_results_table_fits_at_1280(app_server_home, page_at):
     """Every column of the results table, images/s included, is inside the table's width (no sideways scroll)."""
     from core.runs.store import RunStore
     from core.transfer.config import TransferConfig, address
-    from tools.app_server import running_server
     from tools.fake_runs import make_transfer_run
 
-    cfg = TransferConfig(strategy="feature", epochs=2, labels_per_class=8, seed=11)
-    RunStore(tmp_path / "runs").save(make_transfer_run(cfg))  # this server's own store: no other test sees it
-    with running_server(tmp_path, timeout_s=60) as (_, url):
-        _results_table_fits(page_at, url, cfg, address)
+    url, home = app_server_home
+    cfg = TransferConfig(strategy="feature", epochs=2, labels_per_class=8, seed=11)  # settings no other test uses
+    RunStore(home / "runs").save(make_transfer_run(cfg))  # the server reads its store at each visit
+    _results_table_fits(page_at, url, cfg, address)
 
 
 def _results_table_fits(page_at, server, cfg, address) -> None:

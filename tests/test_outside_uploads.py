@@ -86,32 +86,30 @@ def test_the_largest_archive_the_app_can_export_fits_the_import_cap():
 # ---------------------------------------------------------------- in a real browser
 @pytest.mark.slow
 @pytest.mark.browser
-def test_the_largest_export_reimports_and_an_oversized_image_gets_a_sentence(page, tmp_path):
-    from tools.app_server import running_server
-
-    RunStore(tmp_path / "runs").save(synthetic_run(0))  # so the page shows its table, not the empty store's note
+def test_the_largest_export_reimports_and_an_oversized_image_gets_a_sentence(page, tmp_path, app_server_home):
+    url, home = app_server_home
+    RunStore(home / "runs").save(synthetic_run(47))  # so the page shows its table (settings no other test uses)
     run = make_transfer_run(TransferConfig(strategy="full", weights="imagenet", source="cifar10", epochs=30))
     archive = export_run(run, 1.7e9)
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
-    with running_server(tmp_path, timeout_s=120) as (_, url):
-        page.goto(url + "/runs")
-        uploader = page.locator("[data-testid='stFileUploader'] input[type=file]")
-        uploader.wait_for(state="attached", timeout=180_000)
-        # Files by path: Chromium reads them itself (a buffer would cross the browser protocol as base64).
-        (tmp_path / "run.zip").write_bytes(archive)
-        uploader.set_input_files(str(tmp_path / "run.zip"))
-        page.get_by_text("Imported Full fine-tuning").first.wait_for(timeout=180_000)
-        page.goto(url + "/saliency")
-        page.get_by_text("Upload", exact=True).first.click()  # the page opens on a sample photo
-        uploader = page.locator("[data-testid='stFileUploader'] input[type=file]")
-        uploader.wait_for(state="attached", timeout=180_000)
-        big = b"\x89PNG\r\n\x1a\n" + bytes(MAX_FILE_BYTES + 1024)
-        (tmp_path / "big.png").write_bytes(big)
-        uploader.set_input_files(str(tmp_path / "big.png"))
-        page.get_by_text("File must be 10.0MB or smaller.").first.wait_for(timeout=60_000)
-        body = page.locator("body").inner_text()
-        assert "Axios" not in body and "413" not in body and not errors, (body[-500:], errors)
+    page.goto(url + "/runs")
+    uploader = page.locator("[data-testid='stFileUploader'] input[type=file]")
+    uploader.wait_for(state="attached", timeout=180_000)
+    # Files by path: Chromium reads them itself (a buffer would cross the browser protocol as base64).
+    (tmp_path / "run.zip").write_bytes(archive)
+    uploader.set_input_files(str(tmp_path / "run.zip"))
+    page.get_by_text("Imported Full fine-tuning").first.wait_for(timeout=180_000)
+    page.goto(url + "/saliency")
+    page.get_by_text("Upload", exact=True).first.click()  # the page opens on a sample photo
+    uploader = page.locator("[data-testid='stFileUploader'] input[type=file]")
+    uploader.wait_for(state="attached", timeout=180_000)
+    big = b"\x89PNG\r\n\x1a\n" + bytes(MAX_FILE_BYTES + 1024)
+    (tmp_path / "big.png").write_bytes(big)
+    uploader.set_input_files(str(tmp_path / "big.png"))
+    page.get_by_text("File must be 10.0MB or smaller.").first.wait_for(timeout=60_000)
+    body = page.locator("body").inner_text()
+    assert "Axios" not in body and "413" not in body and not errors, (body[-500:], errors)
 
 
 # ---------------------------------------------------------------- small files that decode huge
