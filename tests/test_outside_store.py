@@ -9,8 +9,9 @@ root has neither, the two chmod cases are skipped, saying why. The file-in-the-w
 (even root cannot make a folder inside a file), and the full disk is a real limit on file size (RLIMIT_FSIZE) in a
 child process, so both hold as root too.
 
-Run as a script (`python tests/test_outside_store.py OUT.json`), this file is that child: it opens every page
-through the app's entry script and writes what it saw as JSON.
+Run as a script (`python tests/test_outside_store.py OUT.json HOME...`), this file is that child: for each home in
+turn it opens every page through the app's entry script, and writes what it saw as JSON. One child visits all three
+homes (a test of its own each), as one process would start a fresh server on each.
 """
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ import stat
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -30,8 +32,12 @@ ROOT = Path(__file__).resolve().parents[1]
 NOBODY = 65534
 
 
-# ---------------------------------------------------------------- the child: every page on the home it was given
-def visit_every_page(out: str) -> None:
+# ---------------------------------------------------------------- the child: every page on each home it was given
+def visit_every_page(out: str, homes: list[str]) -> None:
+    """Each home in turn as a fresh server would meet it: PTCE_HOME set and every Streamlit cache emptied (the
+    store, its paths and everything read from them live there), then every page. One interpreter for all homes:
+    importing torch, Streamlit and the pages is most of a child's time."""
+    import streamlit as st
     from streamlit.testing.v1 import AppTest
 
     from core.runs.names import RunNames
@@ -44,34 +50,39 @@ def visit_every_page(out: str) -> None:
     from support import APPTEST_TIMEOUT, ENTRY, PAGE_FILES, texts
     from tools.fake_runs import synthetic_run
 
-    seen: dict = {}
-    for page in PAGE_FILES:
-        at = AppTest.from_file(ENTRY, default_timeout=APPTEST_TIMEOUT)
-        at.run()
-        at.switch_page(page)
-        at.run()
-        seen[page] = {"exceptions": [e.message for e in at.exception], "titles": [t.value for t in at.title],
-                      "texts": texts(at, "markdown", "info", "success", "error", "warning", "caption"),
-                      "sidebar": " ".join(c.value for c in at.sidebar.caption),
-                      "buttons": {b.key: b.disabled for b in at.button if b.key},
-                      "uploaders": {u.key: u.proto.disabled for u in at.file_uploader},
-                      "table": len(at.data_editor[0].value) if at.data_editor else None}
-    runs = Path(os.environ["PTCE_HOME"]) / "runs"
-    try:
-        store = RunStore(runs)
-        seen["unwritable"] = store.unwritable
-        store.save(synthetic_run(7))
-        seen["save"] = "saved"
-    except StoreNotWritable as e:
-        seen["save"] = str(e)
-    except Exception as e:  # noqa: BLE001 - what the store did instead, for the assertion to show
-        seen["save"] = seen["unwritable"] = repr(e)
-    try:
-        RunNames(runs).set("0123456789abcdef", "a name")
-        seen["rename"] = "renamed"
-    except OSError as e:
-        seen["rename"] = type(e).__name__
-    Path(out).write_text(json.dumps(seen))
+    answer: dict = {}
+    for home in homes:
+        os.environ["PTCE_HOME"] = home
+        st.cache_data.clear()
+        st.cache_resource.clear()
+        seen = answer[home] = {}
+        for page in PAGE_FILES:
+            at = AppTest.from_file(ENTRY, default_timeout=APPTEST_TIMEOUT)
+            at.run()
+            at.switch_page(page)
+            at.run()
+            seen[page] = {"exceptions": [e.message for e in at.exception], "titles": [t.value for t in at.title],
+                          "texts": texts(at, "markdown", "info", "success", "error", "warning", "caption"),
+                          "sidebar": " ".join(c.value for c in at.sidebar.caption),
+                          "buttons": {b.key: b.disabled for b in at.button if b.key},
+                          "uploaders": {u.key: u.proto.disabled for u in at.file_uploader},
+                          "table": len(at.data_editor[0].value) if at.data_editor else None}
+        runs = Path(home) / "runs"
+        try:
+            store = RunStore(runs)
+            seen["unwritable"] = store.unwritable
+            store.save(synthetic_run(7))
+            seen["save"] = "saved"
+        except StoreNotWritable as e:
+            seen["save"] = str(e)
+        except Exception as e:  # noqa: BLE001 - what the store did instead, for the assertion to show
+            seen["save"] = seen["unwritable"] = repr(e)
+        try:
+            RunNames(runs).set("0123456789abcdef", "a name")
+            seen["rename"] = "renamed"
+        except OSError as e:
+            seen["rename"] = type(e).__name__
+    Path(out).write_text(json.dumps(answer))
 
 
 # ---------------------------------------------------------------- the tests
@@ -95,32 +106,37 @@ def _nobody_can_run_python() -> bool:
         return False
 
 
-def _read_only_mount_works(home: Path) -> bool:
+def _read_only_mount_works(base: Path) -> bool:
     return subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c", _MOUNT + ' ! touch "$H/x"'],
-                          env={**os.environ, "H": str(home)}, capture_output=True, timeout=60).returncode == 0
+                          env={**os.environ, "H": str(base)}, capture_output=True, timeout=60).returncode == 0
 
 
 _MOUNT = 'mount --bind "$H" "$H" && mount -o remount,bind,ro "$H" &&'
+READ_ONLY = ("with-runs", "empty")  # homes under the base that only permissions keep from being written
+IN_THE_WAY = "file/ptce"  # a home inside a file: no permission makes that folder, not even root's
+NO_WAY = "running as root, and neither an ordinary user nor a read-only mount is available here"
 
 
-def _visit(home: Path, read_only: bool) -> dict:
-    """Run the child on `home`; `read_only`: in a way that it cannot write there even as root (see above)."""
+def _visit(base: Path) -> dict[str, dict]:
+    """Run the child on the homes under `base`: {home: what it saw}. The read-only ones are visited in a way that
+    cannot write there even as root (see above); where root has none, only the file in the way is."""
     scratch = Path(tempfile.mkdtemp(prefix="ptce-learner-"))
     os.chmod(scratch, 0o777)  # the child's HOME and its answer
-    env = {**os.environ, "PTCE_HOME": str(home), "PTCE_OFFLINE": "1", "HOME": str(scratch), "H": str(home),
+    env = {**os.environ, "PTCE_OFFLINE": "1", "HOME": str(scratch), "H": str(base),
            "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "tests")]), "PYTHONDONTWRITEBYTECODE": "1"}
     out = scratch / "seen.json"
-    argv, preexec = [sys.executable, __file__, str(out)], None
-    if read_only and os.geteuid() == 0:
+    homes, preexec, wrap = [*READ_ONLY, IN_THE_WAY], None, []
+    if os.geteuid() == 0:
         if _nobody_can_run_python():
             preexec = _drop_to_nobody
-        elif shutil.which("unshare") and _read_only_mount_works(home):
-            argv = ["unshare", "--mount", "--propagation", "private", "sh", "-c", _MOUNT + ' exec "$@"', "sh", *argv]
+        elif shutil.which("unshare") and _read_only_mount_works(base):
+            wrap = ["unshare", "--mount", "--propagation", "private", "sh", "-c", _MOUNT + ' exec "$@"', "sh"]
         else:
-            pytest.skip("running as root, and neither an ordinary user nor a read-only mount is available here")
-    done = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, preexec_fn=preexec, timeout=1200)
+            homes = [IN_THE_WAY]
+    argv = [*wrap, sys.executable, __file__, str(out), *(str(base / h) for h in homes)]
+    done = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, preexec_fn=preexec, timeout=1800)
     assert done.returncode == 0, done.stderr[-3000:]
-    return json.loads(out.read_text())
+    return {str(Path(h).relative_to(base)): seen for h, seen in json.loads(out.read_text()).items()}
 
 
 def _check(seen: dict, runs: int | None) -> None:
@@ -143,52 +159,65 @@ def _check(seen: dict, runs: int | None) -> None:
     assert "cannot be written" in seen["pages/transfer.py"]["texts"]
 
 
-@pytest.fixture
-def read_only_home():
-    """A home holding three runs and a name, every folder and file of it without write permission."""
+def _listing(home: Path) -> list[str]:
+    return sorted(str(p.relative_to(home)) for p in home.rglob("*"))
+
+
+@pytest.fixture(scope="module")
+def unwritable() -> Iterator[tuple[Path, dict[str, dict], list[str]]]:
+    """(base, {home: what every page showed}, the listing of the home with runs before): three homes the app cannot
+    write, visited by one child process. with-runs holds three runs and a name, every folder and file of it
+    without write permission; empty is an empty folder without it; file is a file where the home folder's parent
+    should be."""
     from core.runs.names import RunNames
     from core.runs.store import RunStore
     from tools.fake_runs import synthetic_run
 
-    home = Path(tempfile.mkdtemp(prefix="ptce-ro-"))
-    store = RunStore(home / "runs")
+    base = Path(tempfile.mkdtemp(prefix="ptce-unwritable-"))
+    os.chmod(base, 0o755)  # an ordinary user may enter
+    with_runs = base / "with-runs"
+    store = RunStore(with_runs / "runs")
     for i in range(3):
         store.save(synthetic_run(i))
-    RunNames(home / "runs").set(synthetic_run(0).config.key(), "my first run")
-    (home / "data").mkdir()
-    _tree(home, 0o555, 0o444)
+    RunNames(with_runs / "runs").set(synthetic_run(0).config.key(), "my first run")
+    (with_runs / "data").mkdir()
+    (base / "empty").mkdir()
+    (base / IN_THE_WAY).parent.write_text("not a folder")
+    _tree(with_runs, 0o555, 0o444)
+    os.chmod(base / "empty", 0o555)
     try:
-        yield home
+        before = _listing(with_runs)
+        yield base, _visit(base), before
     finally:
-        _tree(home, 0o755, 0o644)
-        subprocess.run(["rm", "-rf", str(home)], check=False)
+        _tree(base, 0o755, 0o644)
+        subprocess.run(["rm", "-rf", str(base)], check=False)
+
+
+def _seen(unwritable, home: str) -> dict:
+    _, seen, _ = unwritable
+    if home not in seen:
+        pytest.skip(NO_WAY)
+    return seen[home]
 
 
 @pytest.mark.slow
-def test_a_read_only_home_with_runs(read_only_home):
-    before = sorted(str(p.relative_to(read_only_home)) for p in read_only_home.rglob("*"))
-    _check(_visit(read_only_home, read_only=True), runs=3)
-    assert sorted(str(p.relative_to(read_only_home)) for p in read_only_home.rglob("*")) == before  # untouched
+def test_a_read_only_home_with_runs(unwritable):
+    _check(_seen(unwritable, "with-runs"), runs=3)
+    base, _, before = unwritable
+    assert _listing(base / "with-runs") == before  # untouched
 
 
 @pytest.mark.slow
-def test_an_empty_read_only_home():
-    home = Path(tempfile.mkdtemp(prefix="ptce-ro-empty-"))
-    os.chmod(home, 0o555)
-    try:
-        _check(_visit(home, read_only=True), runs=None)
-        assert not any(home.iterdir())
-    finally:
-        os.chmod(home, 0o755)
-        home.rmdir()
+def test_an_empty_read_only_home(unwritable):
+    _check(_seen(unwritable, "empty"), runs=None)
+    base, _, _ = unwritable
+    assert not any((base / "empty").iterdir())
 
 
 @pytest.mark.slow
-def test_a_file_where_the_home_folder_should_be(tmp_path):
-    """No permission makes a folder inside a file, not even root's: the same state, as this user."""
-    (tmp_path / "home").write_text("not a folder")
-    os.chmod(tmp_path, 0o755)
-    _check(_visit(tmp_path / "home" / "ptce", read_only=False), runs=None)
+def test_a_file_where_the_home_folder_should_be(unwritable):
+    """No permission makes a folder inside a file, not even root's: the same state, as any user."""
+    _check(_seen(unwritable, IN_THE_WAY), runs=None)
 
 
 def test_a_disk_that_fills_mid_write_leaves_the_old_run(tmp_path):
@@ -227,4 +256,4 @@ def test_a_disk_that_fills_mid_write_leaves_the_old_run(tmp_path):
 
 
 if __name__ == "__main__":
-    visit_every_page(sys.argv[1])
+    visit_every_page(sys.argv[1], sys.argv[2:])
