@@ -178,6 +178,19 @@ def drawn(page, page_file: str, timeout_ms: int = 120_000, paint_ms: int = 0) ->
         page.wait_for_timeout(paint_ms)
 
 
+def in_app_navigation(page, title: str) -> None:
+    """A page's run went through the app's navigation (a first visit by address too): the sidebar lists every page
+    in the page table's order, the page titled `title` marked as the one shown, and no exception is drawn."""
+    from ui.path import PATH
+
+    nav = page.locator("[data-testid='stSidebarNav']")
+    nav.wait_for(timeout=60_000)
+    titles = [t.strip() for t in nav.locator("a").all_inner_texts()]
+    assert [next(i for i, t in enumerate(titles) if s.title in t) for s in PATH] == list(range(len(PATH))), titles
+    assert title in nav.locator("a[aria-current='page']").inner_text()
+    assert page.locator("[data-testid='stException']").count() == 0
+
+
 def session_drawn(session, page_file: str, since: int, timeout_s: float = 180) -> None:
     """`drawn` for a headless session (tools/headless_session.py): the page's last line came after its first `since`
     texts, and no run is going on."""

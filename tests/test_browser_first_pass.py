@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from support import ARTIFACTS, PAGE_FILES, TINY_SEED, drawn, ensure_tiny_runs
+from support import ARTIFACTS, PAGE_FILES, TINY_SEED, drawn, ensure_tiny_runs, in_app_navigation
 from tools.app_server import free_port, running_server
 from tools.browser import draw_stroke
 from ui.path import PATH
@@ -120,7 +120,9 @@ def no_network() -> dict[str, str | None]:
 def test_strokes_stay_and_add_up_on_a_first_visit_straight_to_draw(browser, tmp_path):
     """Issue 10, item 3: on a freshly started server without internet, the learner opens /draw first (no Home
     before). The first run tried the MNIST download and drew its progress bar; when that bar sat in the page,
-    the next run's elements all moved up one place and the canvas was rebuilt empty."""
+    the next run's elements all moved up one place and the canvas was rebuilt empty. Being the server's very first
+    request, it is also the canvas's first visit by address (a bookmark after a restart): the page runs inside the
+    app's navigation (tests/test_streamlit_app.py has the default page's and a training page's)."""
     ensure_tiny_runs()
     shutil.copytree(Path(os.environ["PTCE_HOME"]) / "runs", tmp_path / "runs")  # models to predict with
     with running_server(tmp_path, env=no_network()) as (_, url):
@@ -129,6 +131,7 @@ def test_strokes_stay_and_add_up_on_a_first_visit_straight_to_draw(browser, tmp_
         try:
             page.goto(f"{url}/draw")
             page.get_by_text("nothing is predicted for an empty canvas").wait_for(timeout=90_000)
+            in_app_navigation(page, "Draw a digit")
             draw_stroke(page, [(140, 40)] + [(140, 40 + 10 * t) for t in range(1, 21)])  # a "1"
             page.get_by_text("Prediction:").first.wait_for(timeout=60_000)
             drawn(page, "pages/draw.py", 90_000, paint_ms=500)
