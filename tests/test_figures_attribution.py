@@ -1,8 +1,12 @@
 """core.figures.attribution: sign and clipping are explicit, the scale is centred at 0, grayscale stays grayscale."""
 from __future__ import annotations
 
+import base64
+import io
+
 import numpy as np
 import pytest
+from PIL import Image
 
 from core.figures.attribution import DIVERGING, View, explanation, shown, side_by_side, top_classes
 
@@ -53,7 +57,9 @@ def test_grayscale_stays_grayscale_and_images_are_not_normalized():
     assert np.asarray(base.z).max() == 255 and np.asarray(base.z).min() == 0
     chw = np.random.default_rng(2).random((3, 16, 16))
     rgb = explanation(chw, np.ones((16, 16)), View()).data[0]
-    assert rgb.type == "image" and np.asarray(rgb.z).shape == (16, 16, 3)
+    assert rgb.type == "image" and rgb.source.startswith("data:image/png;base64,")
+    with Image.open(io.BytesIO(base64.b64decode(rgb.source.split(",", 1)[1]))) as png:  # lossless: the same pixels
+        assert png.mode == "RGB" and np.array_equal(np.asarray(png), np.round(chw.transpose(1, 2, 0) * 255))
 
 
 def test_side_by_side_and_top_classes():
@@ -66,10 +72,6 @@ def test_side_by_side_and_top_classes():
 
 
 def test_png_download_uses_the_same_diverging_colours():
-    import io
-
-    from PIL import Image
-
     from core.figures.attribution import attribution_png
 
     v = np.zeros((8, 8), np.float32)

@@ -14,6 +14,7 @@ Every figure is one dict built by `core.figures.base.figure`.
 """
 from __future__ import annotations
 
+import base64
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -102,12 +103,27 @@ def _as_uint8(image: np.ndarray) -> np.ndarray:
     return a
 
 
+def _png(rgb: np.ndarray) -> bytes:
+    """(H, W) or (H, W, 3) uint8 -> PNG bytes (lossless: the same pixels)."""
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(rgb).save(buf, format="PNG")
+    return buf.getvalue()
+
+
 def _image_traces(img: np.ndarray, axis: str) -> list[dict]:
     xy = {"xaxis": f"x{axis}", "yaxis": f"y{axis}"}
     if img.ndim == 2:  # grayscale stays grayscale
         return [{"type": "heatmap", "z": img, "colorscale": GRAY, "zmin": 0, "zmax": 255, "showscale": False,
                  "hovertemplate": "x %{x}, y %{y}: %{z}<extra></extra>", **xy}]
-    return [{"type": "image", "z": img, "hovertemplate": "x %{x}, y %{y}: %{z}<extra></extra>", **xy}]
+    # A colour photo as a PNG the browser decodes natively; as `z` Plotly.js draws it pixel by pixel from the
+    # JSON, once per panel (eight times side by side). Hover reads each pixel back (RGBA: the alpha is left out).
+    source = "data:image/png;base64," + base64.b64encode(_png(img)).decode("ascii")
+    return [{"type": "image", "source": source, "hovertemplate": "x %{x}, y %{y}: [%{z[0]}, %{z[1]}, %{z[2]}]"
+             "<extra></extra>", **xy}]
 
 
 SCALES = {  # kind -> (map colours, overlay colours, zmin and zmax as multiples of the limit)
@@ -219,16 +235,10 @@ def top_classes(top: Sequence[tuple[int, float]], names: Sequence[str] | None = 
 
 def attribution_png(values: np.ndarray, view: View) -> bytes:
     """The (H, W) map as a PNG in the same colours as the figure (sign, clipping and scale applied)."""
-    import io
-
-    from PIL import Image
-
     z, limit = shown(values, view)
     colours, _, lo, hi = SCALES[scale_kind(z, view)]
     t = (z / limit - lo) / (hi - lo)  # (H, W) in [0, 1] along the scale the figure uses
     stops = np.array([s for s, _ in colours])
     rgb = np.array([[int(c) for c in colour[4:-1].split(",")] for _, colour in colours], dtype=np.float32)
     out = np.stack([np.interp(t, stops, rgb[:, i]) for i in range(3)], -1)  # (H, W, 3)
-    buf = io.BytesIO()
-    Image.fromarray(np.round(out).astype(np.uint8)).save(buf, format="PNG")
-    return buf.getvalue()
+    return _png(np.round(out).astype(np.uint8))
