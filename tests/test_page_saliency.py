@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from support import ensure_tiny_runs, own_home, rerun, selectbox_options, texts
+from support import ensure_tiny_runs, own_home, rerun, selectbox_options, texts, tiny_config
 
 PAGE = str(Path(__file__).resolve().parents[1] / "pages" / "saliency.py")
 
@@ -102,12 +102,6 @@ def labelled(at: AppTest, label: str):
     return found[0]
 
 
-def cnn_choice(app: AppTest) -> str:
-    from support import tiny_config
-
-    return "mnist:" + tiny_config("cnn").key()
-
-
 def cell_of(option: str) -> tuple[int, int, int]:
     """'true 3 → predicted 5 (4 digits)' -> (3, 5, 4)."""
     return tuple(int(w) for w in option.replace("(", " ").split() if w.isdigit())
@@ -130,7 +124,7 @@ def test_a_view_change_does_not_attribute_again(at, monkeypatch):
     monkeypatch.setattr(ui, "twins", counted("twins", ui.twins))
     ui.explain.clear()
     ui._twins.clear()
-    at.selectbox(key="sal_model").set_value(cnn_choice(at))
+    at.selectbox(key="sal_model").set_value(CNN)
     at.radio(key="sal_source").set_value("MNIST test digit")
     rerun(at)  # digit 0 with the methods an earlier test left chosen: the CNN's twins built once for all of them
     assert calls["twins"] == 1 and calls["attribute"] >= 1
@@ -161,7 +155,7 @@ def test_misclassified_cell_shows_its_digits_and_their_attributions(at):
     from core.training.loop import load_model
     from support import tiny_config
 
-    at.selectbox(key="sal_model").set_value(cnn_choice(at))
+    at.selectbox(key="sal_model").set_value(CNN)
     at.radio(key="sal_source").set_value("Misclassified digit")
     rerun(at)
     at.multiselect(key="sal_methods").set_value(["saliency"])
@@ -188,9 +182,10 @@ def test_misclassified_cell_shows_its_digits_and_their_attributions(at):
 
 
 # ---------------------------------------------------------------- the page address
-LINK = {"src": "MNIST test digit", "digit": "7", "methods": "saliency,integrated_gradients", "ig_steps": "20",
-        "ig_base": "blurred", "sg_n": "4", "sg_noise": "0.3", "cam_layer": "conv1", "cam_relu": "0", "occ_win": "5",
-        "sign": "absolute", "clip": "95", "alpha": "0.3"}
+CNN = "mnist:" + tiny_config("cnn").key()  # the tiny CNN's model choice
+LINK = {"model": CNN, "src": "MNIST test digit", "digit": "7", "methods": "saliency,integrated_gradients",
+        "ig_steps": "20", "ig_base": "blurred", "sg_n": "4", "sg_noise": "0.3", "cam_layer": "conv1", "cam_relu": "0",
+        "occ_win": "5", "sign": "absolute", "clip": "95", "alpha": "0.3"}
 
 
 def address_of(at: AppTest) -> dict[str, str]:
@@ -198,11 +193,10 @@ def address_of(at: AppTest) -> dict[str, str]:
 
 
 def opened_at(query: dict[str, str]) -> AppTest:
-    """A new session (a link, a reload) on the tiny CNN, at this address."""
+    """A new session (a link, a reload) at this address, on the tiny CNN unless it names another model."""
     ensure_tiny_runs()
     at = AppTest.from_file(PAGE, default_timeout=180)
-    at.session_state["sal_model"] = cnn_choice(at)  # the model is not in the address (a run key)
-    at.query_params.update(query)
+    at.query_params.update({"model": CNN, **query})
     return rerun(at)
 
 
@@ -238,6 +232,20 @@ def test_a_link_sets_the_controls_a_control_writes_the_address_and_an_early_stop
     again = opened_at(address_of(at))  # a reload: a new session, the same address
     assert not again.warning and address_of(again) == address_of(at)
     assert again.multiselect(key="sal_methods").value == ["grad_cam"] and again.slider(key="sal_clip").value == 97.5
+
+
+def test_the_model_is_in_the_address_and_one_no_longer_here_is_ignored():
+    net2 = "mnist:" + tiny_config("net2").key()
+    at = opened_at({"model": net2})
+    assert at.selectbox(key="sal_model").value == net2 and address_of(at)["model"] == net2
+    at.selectbox(key="sal_model").set_value(CNN)
+    rerun(at)
+    assert address_of(at)["model"] == CNN and at.selectbox(key="sal_model").value == CNN
+    gone = opened_at({"model": "mnist:0123456789abcdef"})  # a link to a run deleted since
+    box = gone.selectbox(key="sal_model")
+    assert not gone.exception and box.value in (CNN, net2) and address_of(gone)["model"] == box.value
+    said = [w.value for w in gone.warning if "0123456789abcdef" in w.value]
+    assert len(said) == 1 and "in the page address" in said[0], [w.value for w in gone.warning]
 
 
 def test_a_value_the_controls_do_not_offer_is_ignored_in_one_sentence():

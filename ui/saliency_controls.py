@@ -2,9 +2,9 @@
 what a digit model says about a photo, and the controls whose state must follow the picture and the model.
 
 Streamlit keeps a keyed widget's value and ignores a new default, and forgets a widget's state when a run ends before
-drawing it. So the class to explain is one widget per (model, picture), and the methods, their settings and the view
-live in the page address and the session (ui.address: a run that stopped early, with no picture yet, puts them back
-from the values it kept).
+drawing it. So the class to explain is one widget per (model, picture), and the model, the methods, their settings and
+the view live in the page address and the session (ui.address: a run that stopped early, with no picture yet, puts
+them back from the values it kept).
 """
 from __future__ import annotations
 
@@ -46,11 +46,17 @@ def offers(choices: dict[str, ModelChoice]) -> None:
 
 
 def choose_model(choices: dict[str, ModelChoice]) -> ModelChoice:
-    """The model selectbox; a first visit opens on ImageNet's ResNet-18 when its weights are here."""
-    key = f"{K}_model"
-    if st.session_state.get(key) not in choices:
-        st.session_state[key] = IMAGENET if IMAGENET in choices else next(iter(choices))
-    return choices[st.selectbox("Model", list(choices), format_func=lambda k: choices[k].label, key=key)]
+    """The model selectbox, in the page address (?model=imagenet-resnet18, or a stored run's key); a first visit
+    opens on ImageNet's ResNet-18 when its weights are here. A model that went away (its run deleted) is not kept."""
+    here = address.Address(K, {"model": address.choice("model", "model", list(choices))})
+    widget = here.key("model")
+    if widget in st.session_state and st.session_state[widget] not in choices:
+        del st.session_state[widget]  # the address, the kept choice or the default picks again
+    first = IMAGENET if IMAGENET in choices else next(iter(choices))
+    picked = st.selectbox("Model", list(choices), format_func=lambda k: choices[k].label,
+                          key=here.controls({"model": first})["model"])
+    here.mirror({"model": picked})
+    return choices[picked]
 
 
 def use_model(key: str) -> None:
