@@ -103,27 +103,32 @@ def _as_uint8(image: np.ndarray) -> np.ndarray:
     return a
 
 
-def _png(rgb: np.ndarray) -> bytes:
-    """(H, W) or (H, W, 3) uint8 -> PNG bytes (lossless: the same pixels)."""
+def _png(rgb: np.ndarray, level: int = 6) -> bytes:
+    """(H, W) or (H, W, 3) uint8 -> PNG bytes (lossless: the same pixels; `level`: zlib's effort)."""
     import io
 
     from PIL import Image
 
     buf = io.BytesIO()
-    Image.fromarray(rgb).save(buf, format="PNG")
+    Image.fromarray(rgb).save(buf, format="PNG", compress_level=level)
     return buf.getvalue()
 
 
-def _image_traces(img: np.ndarray, axis: str) -> list[dict]:
-    xy = {"xaxis": f"x{axis}", "yaxis": f"y{axis}"}
+def _picture(image: np.ndarray) -> dict:
+    """The image as one trace, placed on a panel's axes by `_on`: made once per figure, however many panels."""
+    img = _as_uint8(image)
     if img.ndim == 2:  # grayscale stays grayscale
-        return [{"type": "heatmap", "z": img, "colorscale": GRAY, "zmin": 0, "zmax": 255, "showscale": False,
-                 "hovertemplate": "x %{x}, y %{y}: %{z}<extra></extra>", **xy}]
+        return {"type": "heatmap", "z": img, "colorscale": GRAY, "zmin": 0, "zmax": 255, "showscale": False,
+                "hovertemplate": "x %{x}, y %{y}: %{z}<extra></extra>"}
     # A colour photo as a PNG the browser decodes natively; as `z` Plotly.js draws it pixel by pixel from the
-    # JSON, once per panel (eight times side by side). Hover reads each pixel back (RGBA: the alpha is left out).
-    source = "data:image/png;base64," + base64.b64encode(_png(img)).decode("ascii")
-    return [{"type": "image", "source": source, "hovertemplate": "x %{x}, y %{y}: [%{z[0]}, %{z[1]}, %{z[2]}]"
-             "<extra></extra>", **xy}]
+    # JSON, once per panel. Hover reads each pixel back (RGBA: the alpha is left out). Fast zlib: it is sent once.
+    source = "data:image/png;base64," + base64.b64encode(_png(img, level=1)).decode("ascii")
+    return {"type": "image", "source": source, "hovertemplate": "x %{x}, y %{y}: [%{z[0]}, %{z[1]}, %{z[2]}]"
+            "<extra></extra>"}
+
+
+def _on(trace: dict, axis: str) -> dict:
+    return {**trace, "xaxis": f"x{axis}", "yaxis": f"y{axis}"}
 
 
 SCALES = {  # kind -> (map colours, overlay colours, zmin and zmax as multiples of the limit)
@@ -180,15 +185,14 @@ def _colorbar(title: str, x: float = 0.92) -> dict:
 def explanation(image: np.ndarray, values: np.ndarray, view: View, units: str = "attribution",
                 title: str = "", height: int = 300) -> go.Figure:
     """Original | attribution map | overlay, for one (H, W) map of one image (H, W[, 3])."""
-    img = _as_uint8(image)
+    picture = _picture(image)
     z, limit = shown(values, view)
     kind = scale_kind(z, view)
     axes, tops = _axes(3)
     legend = (f"{units}<br>{view.sign}: all zero" if not np.any(z)
               else f"{units}<br>{view.sign}, clipped at<br>p{view.clip:g} = {limit:.3g}")
-    data = (_image_traces(img, "")
-            + [_map_trace(z, limit, "2", False, view, _colorbar(legend), kind)]
-            + _image_traces(img, "3") + [_map_trace(z, limit, "3", True, view, None, kind)])
+    data = [_on(picture, ""), _map_trace(z, limit, "2", False, view, _colorbar(legend), kind),
+            _on(picture, "3"), _map_trace(z, limit, "3", True, view, None, kind)]
     layout = {**axes, "height": height, "margin": {"l": 10, "r": 10, "t": 50 if title else 30, "b": 10},
               "annotations": _titles(["image (as the model sees it, un-normalized)", "attribution",
                                       f"overlay (alpha {view.alpha:.2f})"], tops),
@@ -200,19 +204,19 @@ def side_by_side(image: np.ndarray, maps: Sequence[tuple[str, np.ndarray]], view
                  row_height: int = 200, per_row: int = PER_ROW) -> go.Figure:
     """The image, then one overlay per method, `per_row` panels to a row; each map is scaled to its own clip limit
     (methods' units differ), so the shared scale runs 0..1 (-1..1 for signed maps) in fractions of that limit."""
-    img = _as_uint8(image)
+    picture = _picture(image)
     n = len(maps) + 1
     rows = -(-n // per_row)
     title_px, margin_px, modebar_px = 24, 10, 20  # the first row's titles sit in the top margin, below Plotly's buttons
     plot_px = rows * (row_height + title_px) - title_px
     axes, tops = _axes(n, gap=0.025, right=0.92, per_row=min(n, per_row), row_gap=title_px / plot_px)
     kind = {"both": "diverging", "negative": "negative"}.get(view.sign, "positive")
-    data = _image_traces(img, "")
+    data = [_on(picture, "")]
     for i, (_, values) in enumerate(maps):
         z, limit = shown(values, view)
         s = str(i + 2)
         bar = _colorbar(f"each map ÷ its own<br>p{view.clip:g} limit<br>({view.sign})", 0.935) if i == 0 else None
-        data += _image_traces(img, s) + [_map_trace(z / limit, 1.0, s, True, view, bar, kind)]
+        data += [_on(picture, s), _map_trace(z / limit, 1.0, s, True, view, bar, kind)]
     layout = {**axes, "height": plot_px + title_px + modebar_px + 2 * margin_px,
               "margin": {"l": margin_px, "r": margin_px, "t": title_px + modebar_px + margin_px, "b": margin_px},
               "annotations": _titles(["image"] + [t for t, _ in maps], tops)}
