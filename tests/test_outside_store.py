@@ -122,7 +122,8 @@ def _visit(base: Path) -> dict[str, dict]:
     cannot write there even as root (see above); where root has none, only the file in the way is."""
     scratch = Path(tempfile.mkdtemp(prefix="ptce-learner-"))
     os.chmod(scratch, 0o777)  # the child's HOME and its answer
-    env = {**os.environ, "PTCE_OFFLINE": "1", "HOME": str(scratch), "H": str(base),
+    env = {**{k: v for k, v in os.environ.items() if k != "PTCE_HOME"},  # the child sets each home in turn
+           "PTCE_OFFLINE": "1", "HOME": str(scratch), "H": str(base),
            "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "tests")]), "PYTHONDONTWRITEBYTECODE": "1"}
     out = scratch / "seen.json"
     homes, preexec, wrap = [*READ_ONLY, IN_THE_WAY], None, []
@@ -136,7 +137,9 @@ def _visit(base: Path) -> dict[str, dict]:
     argv = [*wrap, sys.executable, __file__, str(out), *(str(base / h) for h in homes)]
     done = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, preexec_fn=preexec, timeout=1800)
     assert done.returncode == 0, done.stderr[-3000:]
-    return {str(Path(h).relative_to(base)): seen for h, seen in json.loads(out.read_text()).items()}
+    answer = json.loads(out.read_text())
+    shutil.rmtree(scratch, ignore_errors=True)
+    return {str(Path(h).relative_to(base)): seen for h, seen in answer.items()}
 
 
 def _check(seen: dict, runs: int | None) -> None:
