@@ -60,7 +60,7 @@ def holds(expected: dict[str, str]):
 
 @pytest.mark.parametrize("key", list(SETTINGS))
 def test_settings_survive_a_sidebar_trip_and_a_reload(request, key):
-    title, expected = SETTINGS[key]
+    _, expected = SETTINGS[key]
     url, page_file = request.getfixturevalue(SERVER.get(key, "app_server")), f"pages/{key}.py"
     with HeadlessSession(f"{url}/{key}?{urlencode(expected)}") as tab:
         session_drawn(tab, page_file, 0)

@@ -121,7 +121,7 @@ def _picture(image: np.ndarray) -> dict:
         return {"type": "heatmap", "z": img, "colorscale": GRAY, "zmin": 0, "zmax": 255, "showscale": False,
                 "hovertemplate": "x %{x}, y %{y}: %{z}<extra></extra>"}
     # A colour photo as a PNG the browser decodes natively; as `z` Plotly.js draws it pixel by pixel from the
-    # JSON, once per panel. Hover reads each pixel back (RGBA: the alpha is left out). Fast zlib: it is sent once.
+    # JSON, once per panel. Hover reads each pixel back (RGBA: the alpha is left out). Fast zlib: it only travels.
     source = "data:image/png;base64," + base64.b64encode(_png(img, level=1)).decode("ascii")
     return {"type": "image", "source": source, "hovertemplate": "x %{x}, y %{y}: [%{z[0]}, %{z[1]}, %{z[2]}]"
             "<extra></extra>"}
